@@ -1,0 +1,119 @@
+"""The one interface every LLM provider implements, and the values that cross it.
+
+A provider takes the conversation as :class:`Message` values, the tools as
+:class:`ToolSpec` values and a :class:`ChatSettings`, and yields a stream of
+``Stream*`` deltas. Wire formats (OpenAI ``tool_calls``, Anthropic
+``tool_use``, Gemini ``functionCall``) are translated inside each provider
+module and never leave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model asked for: ``arguments`` is the raw JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of the conversation in provider-neutral form.
+
+    ``role="assistant"`` may carry ``tool_calls``; ``role="tool"`` carries the
+    result of one call in ``content`` with ``tool_call_id`` and ``name`` set.
+    ``provider_state`` holds opaque data a provider needs echoed back verbatim
+    (Gemini thought signatures, Anthropic thinking blocks); others ignore it.
+    """
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    provider_state: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: ``parameters`` is a JSON schema of an object."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """Per-request settings."""
+
+    model: str
+    temperature: float = 0.0
+    max_tokens: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class StreamText:
+    """A piece of the assistant's text, in order."""
+
+    text: str
+    kind: Literal["text"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamToolCall:
+    """A complete tool call, assembled from however many fragments the wire sent."""
+
+    call: ToolCall
+    kind: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUsage:
+    """Token counts for the request; ``is_estimate`` when counted by us, not the provider."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    is_estimate: bool = False
+    kind: Literal["usage"] = "usage"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The stream finished; always the last delta."""
+
+    reason: FinishReason
+    kind: Literal["end"] = "end"
+
+
+Delta: TypeAlias = StreamText | StreamToolCall | StreamUsage | StreamEnd
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An LLM behind one async streaming method."""
+
+    name: str
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+    ) -> AsyncIterator[Delta]:
+        """Stream the model's answer to ``messages`` as deltas ending with :class:`StreamEnd`.
+
+        Raises a :class:`~assistant.errors.ProviderError` subclass on failure.
+        """
+        ...
