@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from assistant.store import SCHEMA_VERSION, Database, now
+
+
+def test_fresh_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(tmp_path / "sub" / "mlchat.db")
+    assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert db.query("PRAGMA journal_mode")[0][0] == "wal"
+    tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {
+        "threads",
+        "messages",
+        "datasets",
+        "runs",
+        "trials",
+        "llm_calls",
+        "response_cache",
+    } <= tables
+
+
+def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
+    path = tmp_path / "mlchat.db"
+    db = Database(path)
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', ?, ?)", (now(), now())
+        )
+    db.close()
+    again = Database(path)
+    assert [r["id"] for r in again.query("SELECT id FROM threads")] == ["t1"]
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    db = Database(tmp_path / "mlchat.db")
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:
+        conn.execute("INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', 1, 1)")
+        conn.execute("INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', 1, 1)")
+    assert db.query("SELECT count(*) FROM threads")[0][0] == 0
+
+
+def test_a_database_from_a_newer_mlchat_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "mlchat.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer mlchat"):
+        Database(path)
