@@ -130,8 +130,7 @@ class Database:
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self.transaction() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+        self.connection().execute("PRAGMA journal_mode=WAL")
         self._migrate()
 
     def connection(self) -> sqlite3.Connection:
