@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,157 @@ def to_json(value: Any) -> str:
 def now() -> float:
     """Wall-clock time as stored in ``created_at`` columns (seconds since the epoch)."""
     return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message row as the agent reads it back."""
+
+    id: int
+    role: str
+    content: str
+    tool_calls: tuple[dict[str, str], ...]
+    tool_call_id: str | None
+    name: str | None
+    summary: str | None
+    turn_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRecord:
+    """A file attached to a conversation."""
+
+    id: str
+    thread_id: str
+    name: str
+    path: Path
+    sha256: str
+    n_rows: int | None
+    n_columns: int | None
+    created_at: float
+
+
+class ConversationStore:
+    """Threads, messages and datasets of conversations, on a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ensure_thread(self, thread_id: str, *, title: str = "") -> None:
+        """Create the thread if it does not exist yet."""
+        stamp = now()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO threads(id, title, created_at, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO NOTHING",
+                (thread_id, title, stamp, stamp),
+            )
+
+    def thread_exists(self, thread_id: str) -> bool:
+        """Whether ``thread_id`` names a stored conversation."""
+        return bool(self.db.query("SELECT 1 FROM threads WHERE id = ?", (thread_id,)))
+
+    def add_messages(
+        self, thread_id: str, messages: list[dict[str, Any]], *, turn_id: str | None = None
+    ) -> list[int]:
+        """Append messages atomically; each dict has ``role`` and optional ``content``,
+        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``."""
+        stamp = now()
+        ids: list[int] = []
+        with self.db.transaction() as conn:
+            for message in messages:
+                cursor = conn.execute(
+                    "INSERT INTO messages(thread_id, turn_id, role, content, tool_calls, tool_call_id,"
+                    " name, summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        thread_id,
+                        turn_id,
+                        message["role"],
+                        message.get("content", ""),
+                        to_json(list(message.get("tool_calls", ()))),
+                        message.get("tool_call_id"),
+                        message.get("name"),
+                        message.get("summary"),
+                        stamp,
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            conn.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (stamp, thread_id))
+        return ids
+
+    def messages(self, thread_id: str) -> list[StoredMessage]:
+        """Every message of the thread, oldest first."""
+        rows = self.db.query(
+            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id "
+            "FROM messages WHERE thread_id = ? ORDER BY id",
+            (thread_id,),
+        )
+        return [
+            StoredMessage(
+                id=row["id"],
+                role=row["role"],
+                content=row["content"],
+                tool_calls=tuple(json.loads(row["tool_calls"] or "[]")),
+                tool_call_id=row["tool_call_id"],
+                name=row["name"],
+                summary=row["summary"],
+                turn_id=row["turn_id"],
+            )
+            for row in rows
+        ]
+
+    def add_dataset(
+        self,
+        thread_id: str,
+        *,
+        name: str,
+        path: Path,
+        sha256: str,
+        n_rows: int | None = None,
+        n_columns: int | None = None,
+        profile: dict[str, Any] | None = None,
+    ) -> DatasetRecord:
+        """Record an attached file; the same content attached twice keeps one record."""
+        existing = [d for d in self.datasets(thread_id) if d.sha256 == sha256 and d.name == name]
+        if existing:
+            return existing[0]
+        dataset_id = f"d{len(self.datasets(thread_id)) + 1}"
+        stamp = now()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO datasets(id, thread_id, name, path, sha256, n_rows, n_columns, profile,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f"{thread_id}:{dataset_id}",
+                    thread_id,
+                    name,
+                    str(path),
+                    sha256,
+                    n_rows,
+                    n_columns,
+                    to_json(profile) if profile is not None else None,
+                    stamp,
+                ),
+            )
+        return DatasetRecord(dataset_id, thread_id, name, path, sha256, n_rows, n_columns, stamp)
+
+    def datasets(self, thread_id: str) -> list[DatasetRecord]:
+        """The thread's datasets, oldest first; ids are ``d1``, ``d2``, ... within the thread."""
+        rows = self.db.query(
+            "SELECT id, name, path, sha256, n_rows, n_columns, created_at FROM datasets "
+            "WHERE thread_id = ? ORDER BY created_at, rowid",
+            (thread_id,),
+        )
+        return [
+            DatasetRecord(
+                id=row["id"].split(":", 1)[1],
+                thread_id=thread_id,
+                name=row["name"],
+                path=Path(row["path"]),
+                sha256=row["sha256"],
+                n_rows=row["n_rows"],
+                n_columns=row["n_columns"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]

@@ -1,0 +1,364 @@
+"""The tool-calling loop: user text in, typed events out, provider-agnostic.
+
+One turn: store the user's message, send the trimmed history and the tool
+specs to the provider, stream its text, run the tools it calls (independent
+calls concurrently, progress streamed as events), feed the results back, and
+repeat until the model answers without calling a tool. A per-turn cap on tool
+calls and a per-turn deadline bound the work; the grounding guard checks the
+numbers of the final answer against the tool results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.events import (
+    Event,
+    Failed,
+    Notice,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    TurnFinished,
+    Usage,
+)
+from assistant.grounding import find_ungrounded
+from assistant.history import build_history
+from assistant.providers.base import (
+    ChatSettings,
+    Message,
+    Provider,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolCall,
+)
+from assistant.store import ConversationStore, DatasetRecord
+from assistant.toolkit import Tool, ToolCallError, ToolResult
+from tools.errors import MlchatError, UserFacingError
+
+log = logging.getLogger(__name__)
+
+GROUNDING_CHECK = "grounding_check"
+"""``name`` of the user-role message that asks the model to correct its numbers."""
+
+EmitFn = Callable[[Event], None]
+ContextFactory = Callable[[str, str, EmitFn], Any]
+"""``(thread_id, call_id, emit) -> ctx`` passed as the first argument of every tool."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnLimits:
+    """Bounds of one turn."""
+
+    max_tool_calls: int = 12
+    deadline_s: float = 600.0
+    history_tokens: int = 24_000
+    """Token budget of the history sent to the model (system prompt and tools excluded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelReply:
+    text: str
+    calls: tuple[ToolCall, ...]
+
+
+class _TurnDeadline(Exception):
+    pass
+
+
+class Agent:
+    """Runs conversation turns over ``provider`` with ``tools``.
+
+    Args:
+        provider: The model (usually the router over the configured providers).
+        tools: The tools the model may call.
+        conversations: Where threads, messages and datasets are stored.
+        make_context: Builds the context object each tool receives.
+        chat_settings: Model name, temperature and output limit.
+        system_prompt: The system prompt text.
+        limits: Tool-call cap, deadline and history budget of a turn.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        tools: Sequence[Tool],
+        conversations: ConversationStore,
+        make_context: ContextFactory,
+        chat_settings: ChatSettings,
+        system_prompt: str,
+        limits: TurnLimits = TurnLimits(),
+    ) -> None:
+        self.provider = provider
+        self.tools = {t.name: t for t in tools}
+        self.conversations = conversations
+        self.make_context = make_context
+        self.chat_settings = chat_settings
+        self.system_prompt = system_prompt
+        self.limits = limits
+
+    def attach(self, thread_id: str, name: str, path: Path) -> DatasetRecord:
+        """Record a file already copied into the thread's workspace as a dataset."""
+        self.conversations.ensure_thread(thread_id)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self.conversations.add_dataset(thread_id, name=name, path=path, sha256=digest)
+
+    async def run_turn(
+        self, thread_id: str, text: str, *, attachments: Sequence[DatasetRecord] = ()
+    ) -> AsyncIterator[Event]:
+        """Answer ``text`` in ``thread_id``, yielding events as they happen."""
+        turn_id = uuid.uuid4().hex[:12]
+        self.conversations.ensure_thread(thread_id, title=text[:60])
+        content = text
+        if attachments:
+            listed = ", ".join(f"{d.name} (dataset {d.id})" for d in attachments)
+            content = f"{text}\n\n[Attached: {listed}]"
+        self.conversations.add_messages(
+            thread_id, [{"role": "user", "content": content}], turn_id=turn_id
+        )
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        worker = asyncio.create_task(self._turn(thread_id, turn_id, queue))
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            if not worker.done():
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+            elif worker.exception() is not None:
+                log.error("turn_failed thread=%s turn=%s", thread_id, turn_id)
+
+    async def _turn(self, thread_id: str, turn_id: str, queue: asyncio.Queue[Event | None]) -> None:
+        emit = queue.put_nowait
+        deadline = time.monotonic() + self.limits.deadline_s
+        calls_made = 0
+        grounding_checked = False
+        try:
+            while True:
+                reply = await self._ask_model(thread_id, emit, deadline)
+                if not reply.calls:
+                    ungrounded = self._ungrounded(thread_id, reply.text)
+                    if ungrounded and not grounding_checked:
+                        grounding_checked = True
+                        self._save(
+                            thread_id, turn_id, [{"role": "assistant", "content": reply.text}]
+                        )
+                        correction = (
+                            "These numbers in your answer do not appear in any tool result: "
+                            f"{', '.join(ungrounded)}. Rewrite the answer using only numbers "
+                            "from the tool results."
+                        )
+                        self._save(
+                            thread_id,
+                            turn_id,
+                            [{"role": "user", "content": correction, "name": GROUNDING_CHECK}],
+                        )
+                        emit(Notice("Checking the numbers in that answer against the results..."))
+                        continue
+                    text = reply.text
+                    if ungrounded:
+                        note = f"\n\n(Not verified against the results: {', '.join(ungrounded)}.)"
+                        emit(TextDelta(note))
+                        text += note
+                    self._save(thread_id, turn_id, [{"role": "assistant", "content": text}])
+                    emit(TurnFinished(text))
+                    return
+                if calls_made + len(reply.calls) > self.limits.max_tool_calls:
+                    message = (
+                        f"I stopped after {calls_made} tool calls in this turn, the limit set by "
+                        "MLCHAT_MAX_TOOL_CALLS. Ask me to continue if you want more."
+                    )
+                    self._save(
+                        thread_id,
+                        turn_id,
+                        [{"role": "assistant", "content": reply.text or message}],
+                    )
+                    emit(Notice(message, level="warning"))
+                    emit(TurnFinished(reply.text, stopped=True))
+                    return
+                calls_made += len(reply.calls)
+                await self._run_tools(thread_id, turn_id, reply, emit, deadline)
+        except _TurnDeadline:
+            message = (
+                f"This turn took longer than {self.limits.deadline_s:g} s (MLCHAT_TURN_DEADLINE_S) "
+                "and was stopped. What finished so far is kept."
+            )
+            emit(Failed(message))
+            emit(TurnFinished("", stopped=True))
+        except UserFacingError as exc:
+            emit(Failed(str(exc)))
+            emit(TurnFinished("", stopped=True))
+        except MlchatError as exc:
+            reference = uuid.uuid4().hex[:8]
+            log.warning("turn_error ref=%s class=%s", reference, type(exc).__name__)
+            emit(Failed(_provider_message(exc), reference=reference))
+            emit(TurnFinished("", stopped=True))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("turn_crashed ref=%s", reference)
+            emit(Failed(f"Something went wrong on our side (reference {reference}).", reference))
+            emit(TurnFinished("", stopped=True))
+        finally:
+            queue.put_nowait(None)
+
+    async def _ask_model(self, thread_id: str, emit: EmitFn, deadline: float) -> _ModelReply:
+        history = build_history(
+            self.conversations.messages(thread_id), max_tokens=self.limits.history_tokens
+        )
+        messages = [Message("system", self.system_prompt), *history]
+        specs = [t.spec for t in self.tools.values()]
+        text_parts: list[str] = []
+        calls: list[ToolCall] = []
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _TurnDeadline
+        try:
+            async with asyncio.timeout(remaining):
+                async for delta in self.provider.stream(messages, specs, self.chat_settings):
+                    match delta:
+                        case StreamText(text=piece):
+                            text_parts.append(piece)
+                            emit(TextDelta(piece))
+                        case StreamToolCall(call=call):
+                            calls.append(call)
+                        case StreamUsage():
+                            emit(
+                                Usage(
+                                    provider=getattr(self.provider, "name", "?"),
+                                    model=self.chat_settings.model,
+                                    input_tokens=delta.input_tokens,
+                                    output_tokens=delta.output_tokens,
+                                    cached_tokens=delta.cached_tokens,
+                                )
+                            )
+                        case StreamEnd():
+                            pass
+        except TimeoutError:
+            raise _TurnDeadline from None
+        return _ModelReply("".join(text_parts), tuple(calls))
+
+    async def _run_tools(
+        self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, deadline: float
+    ) -> None:
+        results: dict[str, str] = {}
+        started: dict[str, float] = {}
+
+        async def run_one(call: ToolCall) -> None:
+            started[call.id] = time.monotonic()
+            summary, is_error = await self._call_tool(thread_id, call, emit)
+            results[call.id] = summary
+            emit(
+                ToolFinished(
+                    call.id, call.name, summary, time.monotonic() - started[call.id], is_error
+                )
+            )
+
+        try:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _TurnDeadline
+            async with asyncio.timeout(remaining):
+                await asyncio.gather(*(run_one(call) for call in reply.calls))
+        except TimeoutError:
+            raise _TurnDeadline from None
+        finally:
+            rows: list[dict[str, Any]] = [
+                {
+                    "role": "assistant",
+                    "content": reply.text,
+                    "tool_calls": [dataclasses.asdict(c) for c in reply.calls],
+                }
+            ]
+            for call in reply.calls:
+                content = results.get(call.id, "The tool was stopped before it finished.")
+                rows.append(
+                    {
+                        "role": "tool",
+                        "content": content,
+                        "tool_call_id": call.id,
+                        "name": call.name,
+                        "summary": _summary_of(content),
+                    }
+                )
+            self._save(thread_id, turn_id, rows)
+
+    async def _call_tool(self, thread_id: str, call: ToolCall, emit: EmitFn) -> tuple[str, bool]:
+        """Run one call; return (what the model is shown, whether it is an error)."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(sorted(self.tools))
+            message = f"There is no tool named {call.name!r}. Available tools: {known}."
+            emit(ToolStarted(call.id, call.name, {}))
+            return message, True
+        try:
+            arguments = tool.parse_arguments(call.arguments)
+        except ToolCallError as exc:
+            emit(ToolStarted(call.id, call.name, {}))
+            return str(exc), True
+        emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
+        ctx = self.make_context(thread_id, call.id, emit)
+        try:
+            result: ToolResult = await tool.call(ctx, arguments)
+        except (ToolCallError, UserFacingError) as exc:
+            return str(exc), True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("tool_crashed tool=%s ref=%s", call.name, reference)
+            return f"The {call.name} tool failed unexpectedly (reference {reference}).", True
+        for output in result.for_user:
+            emit(
+                dataclasses.replace(output, call_id=call.id)
+                if hasattr(output, "call_id")
+                else output
+            )
+        return result.for_model, False
+
+    def _ungrounded(self, thread_id: str, text: str) -> list[str]:
+        sources = [
+            m.content
+            for m in self.conversations.messages(thread_id)
+            if m.role in ("tool", "user") and m.name != GROUNDING_CHECK
+        ]
+        return find_ungrounded(text, sources)
+
+    def _save(self, thread_id: str, turn_id: str, rows: list[dict[str, Any]]) -> None:
+        self.conversations.add_messages(thread_id, rows, turn_id=turn_id)
+
+
+def _summary_of(content: str, *, max_chars: int = 300) -> str:
+    """A short stand-in for an old tool result (its ``summary`` field when JSON, else a prefix)."""
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("summary"), str):
+        return parsed["summary"][:max_chars]
+    return content[:max_chars] + ("..." if len(content) > max_chars else "")
+
+
+def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(arguments, default=str))
+
+
+def _provider_message(exc: MlchatError) -> str:
+    text = str(exc).strip()
+    if text:
+        return f"The language model could not answer: {text}"
+    return "The language model could not answer right now. Please try again in a moment."
