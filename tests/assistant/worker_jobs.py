@@ -1,0 +1,39 @@
+"""Module-level jobs for the worker tests (a child process must be able to import them)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from assistant.worker import WorkerChannel
+from tools.errors import DataError
+
+
+def count_to(channel: WorkerChannel, n: int) -> int:
+    for i in range(1, n + 1):
+        channel.send({"step": i})
+    return n * 10
+
+
+def loop_until_stopped(channel: WorkerChannel) -> dict[str, object]:
+    done = 0
+    while not channel.should_stop():
+        done += 1
+        channel.send({"step": done})
+        time.sleep(0.02)
+    return {"stopped": True, "steps": done}
+
+
+def ignore_stop(channel: WorkerChannel) -> None:
+    channel.send({"step": 1})
+    time.sleep(60)
+
+
+def die(channel: WorkerChannel) -> None:
+    channel.send({"step": 1})
+    time.sleep(0.1)
+    os._exit(3)
+
+
+def bad_data(channel: WorkerChannel) -> None:
+    raise DataError("The file is empty.")
