@@ -356,3 +356,139 @@ class ConversationStore:
             )
             for row in rows
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A training run of a conversation."""
+
+    id: str
+    thread_id: str | None
+    dataset_id: str | None
+    status: str
+    """``running``, ``finished``, ``stopped`` or ``failed``."""
+    plan: dict[str, Any]
+    leaderboard: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    artifacts: dict[str, Any]
+    meta_features: dict[str, Any]
+    error: str | None
+    created_at: float
+    finished_at: float | None
+
+
+class RunStore:
+    """Training runs and their trials."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def start(
+        self, run_id: str, *, thread_id: str | None, dataset_id: str | None, plan: dict[str, Any]
+    ) -> None:
+        """Record a run that is starting."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO runs(id, thread_id, dataset_id, status, plan, created_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                (run_id, thread_id, dataset_id, to_json(plan), now()),
+            )
+
+    def update_leaderboard(self, run_id: str, leaderboard: list[dict[str, Any]]) -> None:
+        """Replace the run's leaderboard so far (kept if the run dies)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET leaderboard = ? WHERE id = ?", (to_json(leaderboard), run_id)
+            )
+
+    def finish(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        plan: dict[str, Any] | None = None,
+        leaderboard: list[dict[str, Any]] | None = None,
+        metrics: dict[str, Any] | None = None,
+        artifacts: dict[str, Any] | None = None,
+        meta_features: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Mark the run finished / stopped / failed; ``None`` fields keep their stored value."""
+        assignments = ["status = ?", "finished_at = ?", "error = ?"]
+        values: list[Any] = [status, now(), error]
+        for column, value in (
+            ("plan", plan),
+            ("leaderboard", leaderboard),
+            ("metrics", metrics),
+            ("artifacts", artifacts),
+            ("meta_features", meta_features),
+        ):
+            if value is not None:
+                assignments.append(f"{column} = ?")
+                values.append(to_json(value))
+        with self.db.transaction() as conn:
+            conn.execute(
+                f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", (*values, run_id)
+            )
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The run with ``run_id``, if any."""
+        rows = self.db.query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return _run_from_row(rows[0]) if rows else None
+
+    def latest(self, thread_id: str, *, with_model: bool = False) -> RunRecord | None:
+        """The thread's newest run (with ``with_model``, the newest one that saved a model)."""
+        rows = self.db.query(
+            "SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at DESC, rowid DESC",
+            (thread_id,),
+        )
+        for row in rows:
+            run = _run_from_row(row)
+            if not with_model or run.artifacts.get("model"):
+                return run
+        return None
+
+    def all(self, *, status: str | None = None) -> list[RunRecord]:
+        """Every run (optionally only those with ``status``), oldest first."""
+        if status is None:
+            rows = self.db.query("SELECT * FROM runs ORDER BY created_at")
+        else:
+            rows = self.db.query(
+                "SELECT * FROM runs WHERE status = ? ORDER BY created_at", (status,)
+            )
+        return [_run_from_row(r) for r in rows]
+
+
+def _run_from_row(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        thread_id=row["thread_id"],
+        dataset_id=row["dataset_id"],
+        status=row["status"],
+        plan=json.loads(row["plan"] or "{}"),
+        leaderboard=json.loads(row["leaderboard"] or "[]"),
+        metrics=json.loads(row["metrics"] or "{}"),
+        artifacts=json.loads(row["artifacts"] or "{}"),
+        meta_features=json.loads(row["meta_features"] or "{}"),
+        error=row["error"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def thread_metadata(db: Database, thread_id: str) -> dict[str, Any]:
+    """The thread's metadata (e.g. the plan changes the user asked for)."""
+    rows = db.query("SELECT metadata FROM threads WHERE id = ?", (thread_id,))
+    return json.loads(rows[0]["metadata"]) if rows else {}
+
+
+def update_thread_metadata(db: Database, thread_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into the thread's metadata and return the result."""
+    with db.transaction() as conn:
+        row = conn.execute("SELECT metadata FROM threads WHERE id = ?", (thread_id,)).fetchone()
+        merged = {**(json.loads(row["metadata"]) if row else {}), **changes}
+        conn.execute(
+            "UPDATE threads SET metadata = ?, updated_at = ? WHERE id = ?",
+            (to_json(merged), now(), thread_id),
+        )
+    return merged

@@ -51,3 +51,44 @@ def test_a_database_from_a_newer_mlchat_is_refused_with_a_clear_message(tmp_path
     conn.close()
     with pytest.raises(RuntimeError, match="newer mlchat"):
         Database(path)
+
+
+def test_a_run_keeps_its_leaderboard_when_it_fails(tmp_path: Path) -> None:
+    from assistant.store import ConversationStore, RunStore
+
+    db = Database(tmp_path / "mlchat.db")
+    ConversationStore(db).ensure_thread("t1")
+    runs = RunStore(db)
+    runs.start("r1", thread_id="t1", dataset_id="d1", plan={"target": "churn"})
+    runs.update_leaderboard("r1", [{"model": "ridge", "score": 0.8}])
+    runs.finish("r1", status="failed", error="worker killed")
+    run = runs.get("r1")
+    assert run is not None
+    assert (run.status, run.error, run.plan) == ("failed", "worker killed", {"target": "churn"})
+    assert run.leaderboard == [{"model": "ridge", "score": 0.8}]
+    assert runs.latest("t1") == run
+    assert runs.latest("t1", with_model=True) is None
+
+
+def test_messages_and_datasets_round_trip_per_thread(tmp_path: Path) -> None:
+    from assistant.store import ConversationStore
+
+    conversations = ConversationStore(Database(tmp_path / "mlchat.db"))
+    conversations.ensure_thread("t1")
+    conversations.ensure_thread("t2")
+    conversations.add_messages(
+        "t1",
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "name": "x", "arguments": "{}"}]},
+        ],
+        turn_id="u1",
+    )
+    first = conversations.add_dataset("t1", name="a.csv", path=tmp_path / "a.csv", sha256="aa")
+    again = conversations.add_dataset("t1", name="a.csv", path=tmp_path / "a.csv", sha256="aa")
+    other = conversations.add_dataset("t2", name="b.csv", path=tmp_path / "b.csv", sha256="bb")
+    assert (first.id, again.id, other.id) == ("d1", "d1", "d1")
+    stored = conversations.messages("t1")
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[1].tool_calls == ({"id": "c1", "name": "x", "arguments": "{}"},)
+    assert conversations.messages("t2") == []
