@@ -95,13 +95,16 @@ async def run_in_worker(
     *args: Any,
     on_message: Callable[[Any], None] | None = None,
     handle_ready: Callable[[WorkerHandle], None] | None = None,
+    on_cancelled_result: Callable[[Any], None] | None = None,
     grace_s: float = 1.5,
 ) -> Any:
     """Run ``fn(channel, *args)`` in a child process and return its result.
 
     ``fn`` and ``args`` must be picklable (a module-level function). If the
-    awaiting task is cancelled, the child is asked to stop and, after
-    ``grace_s``, terminated; the cancellation then propagates.
+    awaiting task is cancelled, the child is asked to stop; if it returns
+    within ``grace_s`` its result goes to ``on_cancelled_result`` (so the
+    caller can keep what finished), otherwise it is terminated; the
+    cancellation then propagates.
 
     Raises:
         UserFacingError: the child raised one (its message is kept).
@@ -151,7 +154,11 @@ async def run_in_worker(
             return _finish(kind, payload)
     except asyncio.CancelledError:
         handle.request_stop()
-        await asyncio.shield(asyncio.to_thread(_join_or_kill, process, grace_s))
+        late = await asyncio.shield(
+            asyncio.to_thread(_wait_for_result, messages_queue, process, grace_s)
+        )
+        if late is not None and on_cancelled_result is not None:
+            on_cancelled_result(late)
         raise
     finally:
         if process.is_alive():
@@ -168,10 +175,24 @@ def _finish(kind: str, payload: Any) -> Any:
     raise WorkerDied("The training process failed unexpectedly.", exitcode=None, messages=[])
 
 
-def _join_or_kill(process: Any, grace_s: float) -> None:
-    process.join(grace_s)
-    if process.is_alive():
-        _terminate(process)
+def _wait_for_result(messages_queue: Any, process: Any, grace_s: float) -> Any:
+    """The child's result if it returns within ``grace_s``; the child is ended either way."""
+    deadline = time.monotonic() + grace_s
+    result = None
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            kind, payload = messages_queue.get(timeout=min(left, 0.1))
+        except queue.Empty:
+            if not process.is_alive():
+                break
+            continue
+        if kind == "result":
+            result = payload
+            break
+        if kind != "message":
+            break
+    _terminate(process)
+    return result
 
 
 def _terminate(process: Any) -> None:

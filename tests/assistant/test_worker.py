@@ -72,3 +72,19 @@ async def test_cancelling_the_caller_stops_the_child_within_two_seconds() -> Non
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.monotonic() - started < 2.0
+
+
+async def test_cancelling_the_caller_keeps_the_result_of_a_child_that_stops_in_time() -> None:
+    kept: list[Any] = []
+    seen: list[Any] = []
+    task = asyncio.create_task(
+        run_in_worker(
+            worker_jobs.loop_until_stopped, on_message=seen.append, on_cancelled_result=kept.append
+        )
+    )
+    while len(seen) < 2:
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(kept) == 1 and kept[0]["stopped"] is True and kept[0]["steps"] >= 2
