@@ -54,8 +54,8 @@ GROUNDING_CHECK = "grounding_check"
 """``name`` of the user-role message that asks the model to correct its numbers."""
 
 EmitFn = Callable[[Event], None]
-ContextFactory = Callable[[str, str, EmitFn], Any]
-"""``(thread_id, call_id, emit) -> ctx`` passed as the first argument of every tool."""
+ContextFactory = Callable[[str, ToolCall, EmitFn], Any]
+"""``(thread_id, call, emit) -> ctx`` passed as the first argument of every tool."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +311,7 @@ class Agent:
             emit(ToolStarted(call.id, call.name, {}))
             return str(exc), True
         emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
-        ctx = self.make_context(thread_id, call.id, emit)
+        ctx = self.make_context(thread_id, call, emit)
         try:
             result: ToolResult = await tool.call(ctx, arguments)
         except (ToolCallError, UserFacingError) as exc:

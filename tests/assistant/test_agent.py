@@ -42,7 +42,7 @@ def make_agent(
         provider=provider,
         tools=[tool(count_rows)],
         conversations=conversations,
-        make_context=lambda thread_id, call_id, emit: {"thread": thread_id},
+        make_context=lambda thread_id, call, emit: {"thread": thread_id},
         chat_settings=ChatSettings(model="scripted"),
         system_prompt="You are mlchat.",
         limits=TurnLimits(**limits),
