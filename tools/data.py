@@ -1,0 +1,1020 @@
+"""Load a table from a file the user attached, with clear errors and clean column types.
+
+Formats: CSV (delimiter and encoding sniffed), TSV, Parquet, Excel (``.xlsx``),
+JSON (records, columns-oriented, ``{"data": [...]}`` wrappers) and JSON Lines.
+Every refusal is a :class:`~tools.errors.DataError` whose message names the file
+by its name only and says what to do next.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import hashlib
+import json
+import logging
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from tools.errors import DataError, TargetError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES: int = 1 << 30  # 1 GiB
+"""Largest file accepted by :func:`load_table` unless the caller passes another limit."""
+
+EXCEL_MAX_UNCOMPRESSED_BYTES: int = 1 << 30
+"""Largest total uncompressed size of the parts inside an ``.xlsx`` workbook."""
+
+EXCEL_MAX_RATIO: float = 200.0
+"""Largest compression ratio of one workbook part (above ~20 MB) before it counts as a zip bomb."""
+
+Format = Literal["csv", "tsv", "parquet", "excel", "json", "jsonl"]
+
+_SUFFIX_FORMATS: dict[str, Format] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_FORMAT_NAMES: dict[Format, str] = {
+    "csv": "CSV table",
+    "tsv": "TSV table",
+    "parquet": "Parquet file",
+    "excel": "Excel workbook",
+    "json": "JSON file",
+    "jsonl": "JSON Lines file",
+}
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (for example an Excel workbook)"),
+    (b"PAR1", "a Parquet file"),
+    (b"\xd0\xcf\x11\xe0", "an old Office file (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+    (b"SQLite format 3", "an SQLite database"),
+)
+_DELIMITERS = (",", ";", "\t", "|")
+_SAMPLE_BYTES = 1 << 16
+_MAX_HEADER_BYTES = 1 << 24
+_NULL_VALUES = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-NaN",
+    "-nan",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+    "None",
+    "none",
+]
+_TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
+_FALSE_WORDS = frozenset({"no", "false", "n", "f"})
+_NUMBER_RE = r"^[-+]?[$€£]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  $1,000
+_DECIMAL_COMMA_RE = r"^[-+]?[$€£]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
+_DECIMAL_COMMA_HINT = r"(,\d{1,2}|,\d{4,})%?$|\.\d{3},"
+_DATE_FORMATS: tuple[tuple[str, str], ...] = (
+    ("%Y-%m-%d", "2024-01-31"),
+    ("%Y-%m-%d %H:%M:%S", "2024-01-31 13:45:00"),
+    ("%Y-%m-%dT%H:%M:%S", "2024-01-31T13:45:00"),
+    ("%Y-%m-%d %H:%M", "2024-01-31 13:45"),
+    ("%Y/%m/%d", "2024/01/31"),
+    ("%d/%m/%Y", "31/01/2024"),
+    ("%m/%d/%Y", "01/31/2024"),
+    ("%d.%m.%Y", "31.01.2024"),
+    ("%d-%m-%Y", "31-01-2024"),
+    ("%d/%m/%Y %H:%M", "31/01/2024 13:45"),
+    ("%m/%d/%Y %H:%M", "01/31/2024 13:45"),
+    ("%b %d %Y", "Jan 5 2024"),
+    ("%b %d, %Y", "Jan 5, 2024"),
+    ("%d %b %Y", "5 Jan 2024"),
+    ("%B %d %Y", "January 5 2024"),
+    ("%B %d, %Y", "January 5, 2024"),
+    ("%d %B %Y", "5 January 2024"),
+)
+_DATE_MIN_SHARE = 0.9
+_NUMBER_MIN_SHARE = 0.98
+_TYPE_SAMPLE = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedTable:
+    """A table read from a file, with what loading did to it."""
+
+    frame: pd.DataFrame
+    path: Path
+    format: Format
+    sheet: str | None
+    """The sheet used (Excel only)."""
+    sheets: tuple[str, ...]
+    """Every sheet in the workbook (Excel only), else ``()``."""
+    notes: tuple[str, ...]
+    """Sentences for the user about what loading did (sheet used, renamed columns, parsed types)."""
+    boolean_words: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """For columns parsed from yes/no words: column -> (word for False, word for True) as
+    spelled most often in the file, so predictions can be written back in the user's words."""
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_table(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_columns: int = 10_000,
+) -> LoadedTable:
+    """Read a CSV, TSV, Parquet, Excel or JSON file into a clean DataFrame.
+
+    The size is checked before anything is read. Column names are stripped and
+    made unique; text columns holding numbers ("1,234", "12%"), yes/no words or
+    dates become numeric, boolean or datetime columns.
+
+    Raises:
+        DataError: with one sentence the user can act on (empty, binary, too
+            large, too many columns, no rows, a single column, unreadable).
+    """
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise DataError(f"The file “{name}” does not exist or is not a regular file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(
+            f"The file “{name}” is empty (0 bytes). Attach a file with a header row and data rows."
+        )
+    if size > max_bytes:
+        raise DataError(
+            f"The file “{name}” is {_human_bytes(size)}, more than the {_human_bytes(max_bytes)} "
+            "limit. Attach a smaller extract (for example a sample of the rows), or raise the "
+            "limit in the settings."
+        )
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    fmt = _detect_format(path, head)
+    notes: list[str] = []
+    sheets: tuple[str, ...] = ()
+    used_sheet: str | None = None
+    if fmt in ("csv", "tsv"):
+        frame = _read_delimited(path, head, fmt, max_columns=max_columns, notes=notes)
+    elif fmt == "parquet":
+        frame = _read_parquet(path, head, max_columns=max_columns)
+    elif fmt == "excel":
+        frame, used_sheet, sheets = _read_excel(
+            path, head, sheet=sheet, max_columns=max_columns, notes=notes
+        )
+    else:
+        frame, fmt = _read_json(path, head, fmt, notes=notes)
+    frame = _clean_names(frame, notes)
+    if frame.shape[1] > max_columns:
+        raise DataError(_too_many_columns(name, frame.shape[1], max_columns))
+    frame = _drop_empty_rows(frame, notes)
+    if len(frame) == 0:
+        raise DataError(
+            f"The file “{name}” has a header but no data rows. Attach a file with at least "
+            "one row of data under the header."
+        )
+    if frame.shape[1] < 2:
+        only = f" (“{frame.columns[0]}”)" if frame.shape[1] == 1 else ""
+        hint = (
+            " If the values are separated by something other than , ; tab or |, save it as "
+            "a standard CSV."
+            if fmt in ("csv", "tsv")
+            else ""
+        )
+        raise DataError(
+            f"The file “{name}” has only one column{only}; training needs a target column and "
+            f"at least one feature column.{hint}"
+        )
+    frame, boolean_words = _clean_types(frame, notes)
+    log.info(
+        "load_table format=%s rows=%d columns=%d bytes=%d", fmt, len(frame), frame.shape[1], size
+    )
+    return LoadedTable(
+        frame=frame,
+        path=path,
+        format=fmt,
+        sheet=used_sheet,
+        sheets=sheets,
+        notes=tuple(notes),
+        boolean_words=boolean_words,
+    )
+
+
+def resolve_column(columns: Iterable[str], name: str) -> str:
+    """Return the column the user meant by ``name``.
+
+    Exact match first, then a match ignoring case, spaces, underscores and
+    hyphens. Otherwise raises :class:`TargetError` naming up to three close
+    column names and how to pick one.
+    """
+    columns = [str(c) for c in columns]
+    if name in columns:
+        return name
+    wanted = _normalise_name(name)
+    loose = [c for c in columns if _normalise_name(c) == wanted]
+    if len(loose) == 1:
+        return loose[0]
+    if len(loose) > 1:
+        listed = ", ".join(f"“{c}”" for c in loose[:3])
+        raise TargetError(
+            f"“{name}” matches several columns: {listed}. Say “the target is {loose[0]}” "
+            "with the exact spelling of the one you mean."
+        )
+    by_normal = {_normalise_name(c): c for c in columns}
+    close = difflib.get_close_matches(wanted, list(by_normal), n=3, cutoff=0.5)
+    close_names = [by_normal[c] for c in close]
+    if close_names:
+        listed = ", ".join(f"“{c}”" for c in close_names)
+        raise TargetError(
+            f"The table has no column named “{name}”. Closest matches: {listed}. "
+            f"Say “the target is {close_names[0]}” to use it."
+        )
+    shown = ", ".join(f"“{c}”" for c in columns[:8])
+    more = f" and {len(columns) - 8} more" if len(columns) > 8 else ""
+    raise TargetError(
+        f"The table has no column named “{name}”. Its columns are {shown}{more}. "
+        "Say “the target is <column>” with one of them."
+    )
+
+
+# --- format detection ---------------------------------------------------------------
+
+
+def _detect_format(path: Path, head: bytes) -> Format:
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise DataError(
+            f"The file “{path.name}” is an old-style Excel .xls workbook. Open it in Excel or "
+            "LibreOffice and save it as .xlsx or CSV, then attach it again."
+        )
+    if suffix in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[suffix]
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return "excel"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped[:1] in (b"[", b"{"):
+        return "json"
+    if suffix in ("", ".dat", ".data"):
+        return "csv"
+    raise DataError(
+        f"The file “{path.name}” has the extension “{suffix}”, which is not a table format "
+        "mlchat reads. Attach a CSV, TSV, Parquet, Excel (.xlsx) or JSON file."
+    )
+
+
+def _refuse_binary(path: Path, head: bytes, fmt: Format) -> None:
+    """Raise DataError when a text format's first bytes look binary."""
+    what = _FORMAT_NAMES[fmt]
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            raise DataError(
+                f"This file does not look like a {what} (it contains binary data; it looks like "
+                f"{kind}): “{path.name}”. Attach the table itself, or give the file its real "
+                "extension."
+            )
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    first_kb = head[:1024]
+    if b"\x00" in first_kb or _control_share(first_kb) > 0.1:
+        raise DataError(
+            f"This file does not look like a {what} (it contains binary data): “{path.name}”. "
+            "Attach the table itself as CSV, Excel, Parquet or JSON."
+        )
+
+
+def _control_share(data: bytes) -> float:
+    if not data:
+        return 0.0
+    allowed = {9, 10, 12, 13, 8}
+    controls = sum(1 for b in data if b < 32 and b not in allowed)
+    return controls / len(data)
+
+
+# --- CSV / TSV ------------------------------------------------------------------------
+
+
+def _read_delimited(
+    path: Path, head: bytes, fmt: Format, *, max_columns: int, notes: list[str]
+) -> pd.DataFrame:
+    _refuse_binary(path, head, fmt)
+    with path.open("rb") as handle:
+        header_bytes = handle.readline(_MAX_HEADER_BYTES)
+        sample = header_bytes + handle.read(_SAMPLE_BYTES)
+    encoding = _sniff_encoding(sample)
+    text = sample.decode(encoding, errors="replace")
+    if encoding == "utf-16":
+        header_line = text.splitlines()[0] if text else ""
+    else:
+        header_line = header_bytes.decode(encoding, errors="replace").lstrip("\ufeff")
+    delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
+    if not header_line.strip():
+        raise DataError(
+            f"The file “{path.name}” starts with an empty line; put the column names on the "
+            "first line."
+        )
+    header = next(csv.reader([header_line.rstrip("\r\n")], delimiter=delimiter))
+    if len(header) > max_columns:
+        raise DataError(_too_many_columns(path.name, len(header), max_columns))
+    placeholder = [f"__c{i}" for i in range(len(header))]
+    table, bad_rows, encoding = _arrow_read_csv(path, delimiter, encoding, placeholder)
+    total = table.num_rows + len(bad_rows)
+    if bad_rows:
+        first = bad_rows[0]
+        where = f"line {first[0]}" if first[0] is not None else "one line"
+        if len(bad_rows) > max(0.01 * total, 0) or table.num_rows == 0:
+            raise DataError(
+                f"The file “{path.name}” has rows with a different number of fields than the "
+                f"header ({len(bad_rows):,} of {total:,} rows; {where} has {first[1]} fields, "
+                f"the header has {len(header)}). Check the separator and quoting, or fix those "
+                "rows, then attach it again."
+            )
+        lines = ", ".join(str(n) for n, _ in bad_rows[:5] if n is not None)
+        notes.append(
+            f"Skipped {len(bad_rows):,} row(s) with the wrong number of fields"
+            + (f" (lines {lines})" if lines else "")
+            + "."
+        )
+    frame = pd.DataFrame(
+        {name: _arrow_column_to_pandas(table.column(i)) for i, name in enumerate(placeholder)}
+    )
+    frame.columns = pd.Index(header, dtype=object)
+    described = {",": "',' delimiter", ";": "';' delimiter", "\t": "tab delimiter"}.get(
+        delimiter, f"'{delimiter}' delimiter"
+    )
+    if delimiter != "," or encoding not in ("utf-8", "utf-8-sig"):
+        notes.append(f"Read with {described}, {encoding}.")
+    return frame
+
+
+def _sniff_encoding(sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _sniff_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if len(lines) > 2 and not text.endswith("\n"):
+        lines = lines[:-1]  # the sample may cut the last line
+    best, best_key = ",", (-1.0, 0)
+    for delimiter in _DELIMITERS:
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        if mode < 2:
+            continue
+        consistency = counts.count(mode) / len(counts)
+        key = (round(consistency, 2), mode)
+        if key > best_key:
+            best, best_key = delimiter, key
+    return best
+
+
+def _arrow_read_csv(
+    path: Path, delimiter: str, encoding: str, names: list[str]
+) -> tuple[pa.Table, list[tuple[int | None, int]], str]:
+    """Read every column as text; returns (table, skipped rows as (line, n_fields), encoding)."""
+    for attempt in (encoding, "cp1252", "latin-1"):
+        bad_rows: list[tuple[int | None, int]] = []
+
+        def on_invalid(row: Any, bad_rows: list[tuple[int | None, int]] = bad_rows) -> str:
+            bad_rows.append((row.number, row.actual_columns))
+            return "skip"
+
+        try:
+            table = pa_csv.read_csv(
+                path,
+                read_options=pa_csv.ReadOptions(
+                    column_names=names,
+                    skip_rows=1,
+                    encoding="utf8" if attempt in ("utf-8", "utf-8-sig") else attempt,
+                    block_size=1 << 24,
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()),
+                    null_values=_NULL_VALUES,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "UTF8" in message or "utf8" in message.lower() or "decode" in message.lower():
+                if attempt == "latin-1":
+                    break
+                log.info("csv_encoding_retry from=%s", attempt)
+                continue
+            if "Empty CSV file" in message:
+                return pa.table({n: pa.array([], pa.string()) for n in names}), [], attempt
+            raise DataError(
+                f"The file “{path.name}” could not be read as a table: "
+                f"{_first_sentence(message)}. Check that it is a plain CSV file."
+            ) from exc
+        if table.schema.names and attempt in ("utf-8", "utf-8-sig"):
+            # pyarrow does not validate UTF-8 for string columns read as binary-safe text;
+            # validating catches Latin-1 bytes outside the sniffed sample.
+            try:
+                for column in table.columns:
+                    column.validate(full=True)
+            except pa.ArrowInvalid:
+                log.info("csv_encoding_retry from=%s reason=invalid_utf8", attempt)
+                continue
+        return table, bad_rows, attempt
+    raise DataError(
+        f"The file “{path.name}” is not readable text in UTF-8 or Latin-1. Save it as CSV "
+        "UTF-8 and attach it again."
+    )
+
+
+def _arrow_column_to_pandas(column: pa.ChunkedArray) -> pd.Series:
+    return column.to_pandas()
+
+
+# --- Parquet ---------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path, head: bytes, *, max_columns: int) -> pd.DataFrame:
+    if not head.startswith(b"PAR1"):
+        raise DataError(
+            f"This file does not look like a Parquet file (it does not start with the Parquet "
+            f"signature): “{path.name}”. Attach the original file or save it as CSV."
+        )
+    try:
+        schema = pq.read_schema(path)
+        if len(schema.names) > max_columns:
+            raise DataError(_too_many_columns(path.name, len(schema.names), max_columns))
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"The Parquet file “{path.name}” is damaged or incomplete and could not be read. "
+            "Export it again, or save it as CSV."
+        ) from exc
+    frame = table.to_pandas()
+    return frame.reset_index(drop=not _has_named_index(frame))
+
+
+def _has_named_index(frame: pd.DataFrame) -> bool:
+    return any(name is not None for name in frame.index.names)
+
+
+# --- Excel -----------------------------------------------------------------------------
+
+
+def _check_zip_bomb(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(
+            f"This file does not look like an Excel workbook (it is not a valid .xlsx): "
+            f"“{path.name}”. Open it in Excel and save it as .xlsx or CSV."
+        ) from exc
+    total = sum(info.file_size for info in infos)
+    if total > EXCEL_MAX_UNCOMPRESSED_BYTES:
+        raise DataError(
+            f"The workbook “{path.name}” expands to {_human_bytes(total)} when unpacked, more "
+            f"than the {_human_bytes(EXCEL_MAX_UNCOMPRESSED_BYTES)} limit, so it was not opened. "
+            "Save the sheet you need as CSV and attach that."
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 20 * (1 << 20) and ratio > EXCEL_MAX_RATIO:
+            raise DataError(
+                f"The workbook “{path.name}” is compressed {ratio:,.0f} to 1, which is how zip "
+                "bombs look, so it was not opened. Save the sheet you need as CSV and attach that."
+            )
+    names = {info.filename for info in infos}
+    if "xl/workbook.xml" not in names:
+        raise DataError(
+            f"This file does not look like an Excel workbook (it is a zip archive without a "
+            f"workbook inside): “{path.name}”. Attach the .xlsx file itself."
+        )
+
+
+def _read_excel(
+    path: Path, head: bytes, *, sheet: str | None, max_columns: int, notes: list[str]
+) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    import openpyxl  # imported lazily: only Excel needs it
+
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataError(
+            f"The file “{path.name}” is an old-style Excel .xls workbook. Save it as .xlsx or "
+            "CSV, then attach it again."
+        )
+    _check_zip_bomb(path)
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many unrelated types for damaged files
+        raise DataError(
+            f"The workbook “{path.name}” is damaged and could not be opened. Open it in Excel, "
+            "save it again as .xlsx, or export the sheet as CSV."
+        ) from exc
+    try:
+        sheets = tuple(workbook.sheetnames)
+        if sheet is not None:
+            chosen = _match_sheet(sheets, sheet)
+            if chosen is None:
+                listed = ", ".join(f"“{s}”" for s in sheets)
+                raise DataError(
+                    f"The workbook “{path.name}” has no sheet named “{sheet}”. Its sheets are "
+                    f"{listed}; say which one to use."
+                )
+            rows = _sheet_rows(workbook[chosen], path.name, max_columns)
+            if not rows:
+                raise DataError(
+                    f"The sheet “{chosen}” of “{path.name}” is empty. Pick another sheet: "
+                    + ", ".join(f"“{s}”" for s in sheets)
+                    + "."
+                )
+        else:
+            chosen, rows = "", []
+            for candidate in sheets:
+                rows = _sheet_rows(workbook[candidate], path.name, max_columns)
+                if rows:
+                    chosen = candidate
+                    break
+            if not rows:
+                raise DataError(f"Every sheet of the workbook “{path.name}” is empty.")
+    finally:
+        workbook.close()
+    if len(sheets) > 1:
+        why = "as asked" if sheet is not None else "the first non-empty sheet"
+        listed = ", ".join(f"'{s}'" for s in sheets)
+        notes.append(
+            f"Used sheet '{chosen}' of {len(sheets)} ({why}); the sheets are {listed}. "
+            "Name another sheet to use it instead."
+        )
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    body = [list(r) + [None] * (width - len(r)) for r in body]
+    columns = ["" if h is None else str(h) for h in header]
+    frame = pd.DataFrame(body, columns=pd.Index(columns, dtype=object))
+    return frame, chosen, sheets
+
+
+def _match_sheet(sheets: tuple[str, ...], wanted: str) -> str | None:
+    if wanted in sheets:
+        return wanted
+    loose = [s for s in sheets if _normalise_name(s) == _normalise_name(wanted)]
+    return loose[0] if len(loose) == 1 else None
+
+
+def _sheet_rows(worksheet: Any, file_name: str, max_columns: int) -> list[tuple[Any, ...]]:
+    """Rows of a sheet from its first non-empty row, trailing empty columns trimmed."""
+    rows: list[tuple[Any, ...]] = []
+    width = 0
+    for row in worksheet.iter_rows(values_only=True):
+        if not rows and all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        if not rows:
+            last = max(i for i, v in enumerate(row) if v is not None)
+            width = last + 1
+            if width > max_columns:
+                raise DataError(_too_many_columns(file_name, width, max_columns))
+        rows.append(tuple(row[:width]))
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+_WRAPPER_KEYS = ("data", "records", "rows", "items", "results", "values")
+
+
+def _read_json(
+    path: Path, head: bytes, fmt: Format, *, notes: list[str]
+) -> tuple[pd.DataFrame, Format]:
+    _refuse_binary(path, head, fmt)
+    raw = path.read_bytes()
+    encoding = _sniff_encoding(raw[:_SAMPLE_BYTES])
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    text = text.lstrip("\ufeff")
+    if fmt == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data":
+                fmt = "jsonl"
+            else:
+                raise DataError(
+                    f"The file “{path.name}” is not valid JSON (line {exc.lineno}, column "
+                    f"{exc.colno}: {exc.msg.lower()}). Fix it or export the table as CSV."
+                ) from exc
+        else:
+            return _json_document_to_frame(document, path.name, notes), "json"
+    records: list[Any] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"Line {number} of “{path.name}” is not valid JSON ({exc.msg.lower()}). "
+                "Each line of a JSON Lines file must be one JSON object."
+            ) from exc
+    if records and not all(isinstance(r, dict) for r in records):
+        raise DataError(
+            f"The JSON Lines file “{path.name}” must have one JSON object per line "
+            '(like {"age": 31, "churn": "no"}).'
+        )
+    return _records_to_frame(records, notes), "jsonl"
+
+
+def _json_document_to_frame(document: Any, file_name: str, notes: list[str]) -> pd.DataFrame:
+    if isinstance(document, list):
+        if all(isinstance(r, dict) for r in document):
+            return _records_to_frame(document, notes)
+        if document and all(isinstance(r, list) for r in document):
+            header, *body = document
+            if all(isinstance(h, str) for h in header):
+                notes.append("Read the JSON as rows, taking the first row as column names.")
+                return pd.DataFrame(body, columns=pd.Index(header, dtype=object))
+    if isinstance(document, dict):
+        list_keys = [
+            k
+            for k, v in document.items()
+            if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)
+        ]
+        preferred = [k for k in list_keys if str(k).lower() in _WRAPPER_KEYS]
+        key = (preferred or list_keys)[0] if (preferred or list_keys) else None
+        if key is not None and (preferred or len(list_keys) == 1):
+            notes.append(f"Used the records under the JSON key '{key}'.")
+            return _records_to_frame(document[key], notes)
+        values = list(document.values())
+        if values and all(isinstance(v, list) for v in values):
+            lengths = {len(v) for v in values}
+            if len(lengths) == 1:
+                return pd.DataFrame(document)
+            raise DataError(
+                f"The JSON file “{file_name}” holds columns of different lengths "
+                f"({min(lengths)} to {max(lengths)} values). Every column needs one value per row."
+            )
+        if values and all(isinstance(v, dict) for v in values):
+            return pd.DataFrame(document).reset_index(drop=True)
+    raise DataError(
+        f"The JSON file “{file_name}” does not hold a table. Use a list of records "
+        '([{"age": 31, "churn": "no"}, ...]), an object of columns ({"age": [31, 45], ...}), '
+        "or JSON Lines."
+    )
+
+
+def _records_to_frame(records: list[dict[str, Any]], notes: list[str]) -> pd.DataFrame:
+    nested = any(isinstance(v, dict) for r in records[:1000] for v in r.values())
+    if nested:
+        frame = pd.json_normalize(records, sep=".")
+        notes.append(
+            "Flattened nested JSON objects into columns named like 'parent.child' "
+            "(pandas json_normalize)."
+        )
+    else:
+        frame = pd.DataFrame.from_records(records)
+    listy = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, list | dict)).any()
+    ]
+    for column in listy:
+        frame[column] = frame[column].map(
+            lambda v: json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
+        )
+    if listy:
+        notes.append(
+            "Kept JSON lists as text in "
+            + ", ".join(f"'{c}'" for c in listy[:5])
+            + (" and more" if len(listy) > 5 else "")
+            + "."
+        )
+    return frame
+
+
+# --- cleaning --------------------------------------------------------------------------
+
+
+def _clean_names(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    names: list[str] = []
+    seen: set[str] = set()
+    renamed: list[str] = []
+    blank = 0
+    for position, raw in enumerate(frame.columns, start=1):
+        original = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
+        name = original.strip()
+        if not name or name.lower().startswith("unnamed:"):
+            name = f"column_{position}"
+            blank += 1
+        base, suffix = name, 2
+        while name in seen:
+            name = f"{base}_{suffix}"
+            suffix += 1
+        if name != base:
+            renamed.append(f"Renamed duplicate column '{base}' to '{name}'.")
+        seen.add(name)
+        names.append(name)
+    if blank:
+        notes.append(f"Named {blank} column(s) without a header after their position (column_N).")
+    if len(renamed) <= 5:
+        notes.extend(renamed)
+    else:
+        notes.append(f"Renamed {len(renamed)} duplicate column names by adding _2, _3, ...")
+    frame = frame.copy(deep=False)
+    frame.columns = pd.Index(names, dtype=object)
+    return frame
+
+
+def _drop_empty_rows(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    if frame.shape[1] == 0 or len(frame) == 0:
+        return frame
+    empty = frame.isna().all(axis=1)
+    n_empty = int(empty.sum())
+    if n_empty == 0:
+        return frame
+    notes.append(f"Dropped {n_empty:,} completely empty row(s).")
+    return frame.loc[~empty].reset_index(drop=True)
+
+
+def _clean_types(
+    frame: pd.DataFrame, notes: list[str]
+) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """Turn text columns that hold numbers, booleans or dates into typed columns.
+
+    Returns the typed frame and, for yes/no columns, their (False, True) words.
+    """
+    columns: dict[str, pd.Series] = {}
+    parsed: dict[str, list[str]] = {}
+    words: dict[str, tuple[str, str]] = {}
+    for name in frame.columns:
+        series = frame[name]
+        if not _is_textual(series):
+            columns[name] = series
+            continue
+        typed, how, column_words = _type_text_column(series)
+        columns[name] = typed
+        if column_words is not None:
+            words[name] = column_words
+        if how:
+            parsed.setdefault(how, []).append(name)
+    for how, names in parsed.items():
+        shown = ", ".join(f"'{n}'" for n in names[:6]) + (
+            f" and {len(names) - 6} more" if len(names) > 6 else ""
+        )
+        notes.append(f"Parsed {shown} as {how}.")
+    return pd.DataFrame(columns, index=frame.index), words
+
+
+def _is_textual(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
+def _type_text_column(
+    series: pd.Series,
+) -> tuple[pd.Series, str | None, tuple[str, str] | None]:
+    """Return the column typed, how it was parsed ("numbers", "dates (...)") or None, and
+    the (False, True) words of a yes/no column."""
+    if series.dtype == object:
+        non_null = series.dropna()
+        if len(non_null) and not non_null.map(type).eq(str).all():
+            return series.astype("str").where(series.notna()), None, None
+    array = pa.chunked_array([pa.array(series, type=pa.string(), from_pandas=True)])
+    trimmed = pc.utf8_trim_whitespace(array)
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    n_valid = len(trimmed) - trimmed.null_count
+    if n_valid == 0:
+        return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None
+    number = _as_number(trimmed, n_valid)
+    if number is not None:
+        values, how = number
+        return pd.Series(values, index=series.index, name=series.name), how, None
+    boolean = _as_boolean(trimmed)
+    if boolean is not None:
+        truth, words = boolean
+        typed = pd.Series(truth, index=series.index, name=series.name)
+        return typed, "yes/no values", words
+    dates = _as_dates(trimmed, n_valid)
+    if dates is not None:
+        values, fmt = dates
+        return pd.Series(values, index=series.index, name=series.name), f"dates ({fmt})", None
+    return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None
+
+
+def _has_leading_zero(array: pa.ChunkedArray) -> bool:
+    return bool(pc.any(pc.match_substring_regex(array, r"^[-+]?0\d")).as_py())
+
+
+def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | None] | None:
+    how: str | None = None
+    try:
+        values = pc.cast(array, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        cleaned = _clean_number_text(array, n_valid)
+        if cleaned is None:
+            return None
+        text, how = cleaned
+        values = pc.cast(text, pa.float64())
+    if _has_leading_zero(array):
+        return None  # codes such as ZIP codes or IDs keep their leading zeros as text
+    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    finite = numbers[~np.isnan(numbers)]
+    is_whole = bool(np.all(np.mod(finite, 1) == 0)) and not bool(
+        pc.any(pc.match_substring_regex(array, r"[.eE]")).as_py()
+    )
+    if is_whole and len(finite) == len(numbers) and np.all(np.abs(finite) < 2**53):
+        return numbers.astype(np.int64), how
+    return numbers, how
+
+
+def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.ChunkedArray, str] | None:
+    """Strip separators, currency and % signs when nearly every value is such a number."""
+    sample = _sample(array)
+    sample_valid = len(sample) - sample.null_count
+    if sample_valid == 0:
+        return None
+    decimal_comma = bool(pc.any(pc.match_substring_regex(sample, _DECIMAL_COMMA_HINT)).as_py())
+    pattern = _DECIMAL_COMMA_RE if decimal_comma else _NUMBER_RE
+    hits = pc.sum(pc.match_substring_regex(sample, pattern)).as_py() or 0
+    if hits / sample_valid < _NUMBER_MIN_SHARE:
+        return None
+    matches = pc.match_substring_regex(array, pattern)
+    if (pc.sum(matches).as_py() or 0) / n_valid < _NUMBER_MIN_SHARE:
+        return None
+    if decimal_comma:
+        text = pc.replace_substring_regex(array, r"[.%$€£]", "")
+        text = pc.replace_substring(text, ",", ".")
+    else:
+        text = pc.replace_substring_regex(array, r"[,%$€£]", "")
+    text = pc.if_else(matches, text, pa.scalar(None, pa.string()))
+    n_bad = n_valid - (pc.sum(matches).as_py() or 0)
+    parts = []
+    if pc.any(pc.match_substring(array, ",")).as_py():
+        parts.append("decimal commas" if decimal_comma else "thousands separators")
+    if pc.any(pc.match_substring(array, "%")).as_py():
+        parts.append("% signs")
+    if pc.any(pc.match_substring_regex(array, r"[$€£]")).as_py():
+        parts.append("currency signs")
+    how = "numbers (" + ", ".join(parts) + ")"
+    if n_bad:
+        how += f"; {n_bad:,} value(s) that are not numbers became missing"
+    return text, how
+
+
+def _as_boolean(
+    array: pa.ChunkedArray,
+) -> tuple[np.ndarray | pd.arrays.BooleanArray, tuple[str, str]] | None:
+    lowered = pc.utf8_lower(array)
+    distinct = {v for v in pc.unique(lowered).to_pylist() if v is not None}
+    if not distinct or not distinct <= (_TRUE_WORDS | _FALSE_WORDS):
+        return None
+    if len(distinct) == 1 and len(next(iter(distinct))) == 1:
+        return None  # a lone "y" or "n" is more likely a code than a yes/no column
+    truth = pc.is_in(lowered, value_set=pa.array(sorted(_TRUE_WORDS)))
+    truth = pc.if_else(pc.is_null(lowered), pa.scalar(None, pa.bool_()), truth)
+    counts = pc.value_counts(array.drop_null()).to_pylist()
+    spelled = sorted(counts, key=lambda item: -item["counts"])
+    true_word = next((c["values"] for c in spelled if c["values"].lower() in _TRUE_WORDS), "True")
+    false_word = next(
+        (c["values"] for c in spelled if c["values"].lower() in _FALSE_WORDS), "False"
+    )
+    if truth.null_count == 0:
+        return truth.to_numpy(zero_copy_only=False).astype(bool), (false_word, true_word)
+    return pd.array(truth.to_pylist(), dtype="boolean"), (false_word, true_word)
+
+
+def _as_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str] | None:
+    sample = _sample(array)
+    sample_valid = len(sample) - sample.null_count
+    if sample_valid == 0:
+        return None
+    first = sample.drop_null()[0].as_py()
+    if not any(ch.isdigit() for ch in first) or len(first) > 40:
+        return None
+    best: tuple[float, str, str] | None = None
+    for fmt, example in _DATE_FORMATS:
+        parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
+        share = (len(parsed) - parsed.null_count) / sample_valid
+        if share >= _DATE_MIN_SHARE and (best is None or share > best[0]):
+            best = (share, fmt, example)
+    if best is None:
+        iso = _iso_dates(array, n_valid)
+        return iso
+    _, fmt, example = best
+    parsed = pc.strptime(array, format=fmt, unit="s", error_is_null=True)
+    if (len(parsed) - parsed.null_count) / n_valid < _DATE_MIN_SHARE:
+        return None
+    values = parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+    return values, f"like {example}"
+
+
+def _iso_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str] | None:
+    """Fallback for ISO 8601 timestamps with fractions or time zones."""
+    sample = _sample(array).to_pandas()
+    if not sample.dropna().str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d").all():
+        return None
+    values = pd.to_datetime(array.to_pandas(), format="ISO8601", errors="coerce", utc=True)
+    if values.notna().sum() / n_valid < _DATE_MIN_SHARE:
+        return None
+    return values.dt.tz_convert(None).to_numpy(), "ISO 8601 timestamps, in UTC"
+
+
+def _sample(array: pa.ChunkedArray) -> pa.ChunkedArray:
+    if len(array) <= _TYPE_SAMPLE:
+        return array
+    step = len(array) // _TYPE_SAMPLE
+    return pc.take(array, pa.array(np.arange(0, len(array), step)[:_TYPE_SAMPLE]))
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+def _too_many_columns(file_name: str, n_columns: int, max_columns: int) -> str:
+    return (
+        f"The file “{file_name}” has {n_columns:,} columns, more than the {max_columns:,} "
+        "mlchat can profile and train on. Keep the columns you need (or transpose the table if "
+        "the rows and columns are swapped) and attach it again."
+    )
+
+
+def _human_bytes(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n_bytes} bytes"
+
+
+def _first_sentence(message: str) -> str:
+    return message.strip().splitlines()[0].rstrip(".")[:200]
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", str(name)).casefold()
+
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "LoadedTable",
+    "file_sha256",
+    "load_table",
+    "resolve_column",
+]
