@@ -1,0 +1,913 @@
+"""The model zoo: one scikit-learn ``Pipeline`` per model family.
+
+Each family is a :class:`ModelFamily`: a name, the tasks it handles, a cost
+rank (cheapest first), the groups a user can name ("tree", "linear",
+"boosting", ...), default parameters, a builder that turns parameters into an
+unfitted estimator, and an optional search space for tuning.
+
+:func:`build_pipeline` puts the preprocessing a family needs in front of its
+estimator, so cross-validation refits all of it on every fold and nothing
+leaks. :class:`TabularModel` wraps one pipeline with label encoding and input
+checks; it is the picklable object saved as ``model.joblib``.
+
+Preprocessing by column kind (kinds come from the profile):
+
+========================  ===============================  ==========================
+kind                      scaled families (linear, kNN,    tree families
+                          MLP, SVM, naive Bayes, LDA)      (forests, boosting)
+========================  ===============================  ==========================
+numeric                   median impute + indicator, scale  as is (NaN handled natively)
+categorical / boolean     one-hot, <= 20 levels + "other"   ordinal, <= 64 levels + "other"
+datetime                  year, month, day, weekday, hour,  same parts, unscaled
+                          days since 1970; impute, scale
+text                      length and word count             length and word count
+id / constant             dropped                           dropped
+========================  ===============================  ==========================
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.svm import SVC
+
+from tools.errors import DataError, PlanError
+
+log = logging.getLogger(__name__)
+
+Task = Literal["binary", "multiclass", "regression"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant"]
+Preprocessing = Literal["scaled", "tree"]
+Params = dict[str, Any]
+
+CLASSIFICATION: frozenset[str] = frozenset({"binary", "multiclass"})
+REGRESSION: frozenset[str] = frozenset({"regression"})
+ALL_TASKS: frozenset[str] = CLASSIFICATION | REGRESSION
+
+MAX_ONE_HOT_LEVELS = 20
+"""Most one-hot columns per categorical column; rarer levels share one "other" column."""
+MAX_ORDINAL_LEVELS = 64
+"""Most ordinal codes per categorical column for tree models; rarer levels share one code."""
+USED_KINDS: frozenset[str] = frozenset({"numeric", "categorical", "boolean", "datetime", "text"})
+"""Column kinds a pipeline uses; ``id`` and ``constant`` columns are dropped."""
+
+_MISSING = "__missing__"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFamily:
+    """One kind of model the engine can train.
+
+    ``builder(task, params, seed, n_jobs)`` returns an unfitted estimator;
+    ``params`` already holds the defaults merged with any overrides.
+    ``search_space(trial)`` (an Optuna trial) returns parameters to try.
+    """
+
+    name: str
+    label: str
+    tasks: frozenset[str]
+    cost_rank: int
+    """Relative cost on typical data; candidates run cheapest first."""
+    groups: frozenset[str]
+    preprocessing: Preprocessing
+    builder: Callable[[Task, Params, int, int], Any]
+    default_params: Mapping[str, Any] = field(default_factory=dict)
+    seconds_per_million_cells: float = 1.0
+    """Prior fit time per million (rows x encoded features) cells on one core, for budgeting."""
+    quadratic_in_rows: bool = False
+    """Fit (or predict) time grows with rows squared (SVM, kNN) rather than linearly."""
+    max_rows: int | None = None
+    """Above this many training rows the family is skipped as too slow."""
+    search_space: Callable[[Any], Params] | None = None
+
+    def supports(self, task: str) -> bool:
+        """Whether this family can be trained for ``task``."""
+        return task in self.tasks
+
+    def estimator(
+        self, task: Task, *, params: Mapping[str, Any] | None = None, seed: int = 0, n_jobs: int = 1
+    ) -> Any:
+        """An unfitted estimator with the defaults overridden by ``params``."""
+        if not self.supports(task):
+            raise PlanError(f"{self.label} cannot be used for {task} tasks.")
+        merged = {**self.default_params, **(params or {})}
+        return self.builder(task, merged, seed, n_jobs)
+
+    def estimate_fit_s(self, n_rows: int, n_features: int) -> float:
+        """A prior guess of one fit's wall time in seconds (before any measurement)."""
+        cells = n_rows * max(n_features, 1) / 1e6
+        scale = n_rows / 10_000 if self.quadratic_in_rows else 1.0
+        return self.seconds_per_million_cells * cells * max(scale, 1.0)
+
+
+# --- estimators ------------------------------------------------------------------
+
+
+def _is_classification(task: str) -> bool:
+    return task in CLASSIFICATION
+
+
+def _logistic(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    return LogisticRegression(random_state=seed, **params)
+
+
+def _linear(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    return LinearRegression(**params)
+
+
+def _ridge(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    return Ridge(random_state=seed, **params)
+
+
+def _lasso(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    # alpha is relative to a standardised target, so one default suits any target scale.
+    return TransformedTargetRegressor(
+        regressor=Lasso(random_state=seed, **params), transformer=StandardScaler()
+    )
+
+
+def _naive_bayes(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    return GaussianNB(**params)
+
+
+def _lda(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    return LinearDiscriminantAnalysis(**params)
+
+
+def _knn(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    cls = KNeighborsClassifier if _is_classification(task) else KNeighborsRegressor
+    return cls(n_jobs=n_jobs, **params)
+
+
+def _svm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    # SVC(probability=True) is deprecated in scikit-learn 1.9; this is its replacement.
+    return CalibratedClassifierCV(SVC(random_state=seed, **params), ensemble=False, cv=3)
+
+
+def _mlp(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    if _is_classification(task):
+        return MLPClassifier(random_state=seed, **params)
+    return TransformedTargetRegressor(
+        regressor=MLPRegressor(random_state=seed, **params), transformer=StandardScaler()
+    )
+
+
+def _random_forest(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    cls = RandomForestClassifier if _is_classification(task) else RandomForestRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _extra_trees(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    cls = ExtraTreesClassifier if _is_classification(task) else ExtraTreesRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _xgboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    from xgboost import XGBClassifier, XGBRegressor
+
+    cls = XGBClassifier if _is_classification(task) else XGBRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", verbosity=0, **params)
+
+
+def _lightgbm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    cls = LGBMClassifier if _is_classification(task) else LGBMRegressor
+    return cls(
+        random_state=seed,
+        n_jobs=n_jobs,
+        verbose=-1,
+        deterministic=True,
+        force_row_wise=True,
+        **params,
+    )
+
+
+def _catboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    from catboost import CatBoostClassifier, CatBoostRegressor
+
+    cls = CatBoostClassifier if _is_classification(task) else CatBoostRegressor
+    # allow_writing_files=False: CatBoost would otherwise write catboost_info/ into the cwd.
+    return cls(
+        random_seed=seed,
+        thread_count=n_jobs,
+        verbose=False,
+        allow_writing_files=False,
+        **params,
+    )
+
+
+# --- search spaces (used by tuning; `trial` is an optuna.Trial) --------------------
+
+
+def _space_logistic(trial: Any) -> Params:
+    return {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
+
+
+def _space_ridge(trial: Any) -> Params:
+    return {"alpha": trial.suggest_float("alpha", 1e-3, 1e3, log=True)}
+
+
+def _space_lasso(trial: Any) -> Params:
+    return {"alpha": trial.suggest_float("alpha", 1e-5, 1.0, log=True)}
+
+
+def _space_knn(trial: Any) -> Params:
+    return {
+        "n_neighbors": trial.suggest_int("n_neighbors", 3, 50, log=True),
+        "weights": trial.suggest_categorical("weights", ["uniform", "distance"]),
+    }
+
+
+def _space_forest(trial: Any) -> Params:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 100, 500, log=True),
+        "max_features": trial.suggest_float("max_features", 0.1, 1.0),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
+    }
+
+
+def _space_xgboost(trial: Any) -> Params:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 1000, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 10),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10, log=True),
+    }
+
+
+def _space_lightgbm(trial: Any) -> Params:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 1000, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "subsample_freq": 1,
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10, log=True),
+    }
+
+
+def _space_catboost(trial: Any) -> Params:
+    return {
+        "iterations": trial.suggest_int("iterations", 100, 1000, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "depth": trial.suggest_int("depth", 3, 8),
+        "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 0.5, 20, log=True),
+    }
+
+
+def _space_mlp(trial: Any) -> Params:
+    width = trial.suggest_int("width", 16, 256, log=True)
+    return {
+        "hidden_layer_sizes": (width,) * trial.suggest_int("layers", 1, 2),
+        "alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
+        "learning_rate_init": trial.suggest_float("learning_rate_init", 1e-4, 1e-2, log=True),
+    }
+
+
+def _space_svm(trial: Any) -> Params:
+    return {
+        "C": trial.suggest_float("C", 1e-2, 1e2, log=True),
+        "gamma": trial.suggest_float("gamma", 1e-4, 1.0, log=True),
+    }
+
+
+def _family(
+    name: str,
+    label: str,
+    tasks: frozenset[str],
+    rank: int,
+    groups: Sequence[str],
+    preprocessing: Preprocessing,
+    builder: Callable[[Task, Params, int, int], Any],
+    **kwargs: Any,
+) -> ModelFamily:
+    return ModelFamily(
+        name=name,
+        label=label,
+        tasks=tasks,
+        cost_rank=rank,
+        groups=frozenset(groups),
+        preprocessing=preprocessing,
+        builder=builder,
+        **kwargs,
+    )
+
+
+MODEL_FAMILIES: dict[str, ModelFamily] = {
+    family.name: family
+    for family in (
+        _family(
+            "naive_bayes",
+            "Naive Bayes",
+            CLASSIFICATION,
+            0,
+            ["bayes", "simple"],
+            "scaled",
+            _naive_bayes,
+            seconds_per_million_cells=0.05,
+        ),
+        _family(
+            "linear",
+            "Linear regression",
+            REGRESSION,
+            0,
+            ["linear", "simple"],
+            "scaled",
+            _linear,
+            seconds_per_million_cells=0.1,
+        ),
+        _family(
+            "ridge",
+            "Ridge regression",
+            REGRESSION,
+            1,
+            ["linear", "simple"],
+            "scaled",
+            _ridge,
+            default_params={"alpha": 1.0},
+            seconds_per_million_cells=0.1,
+            search_space=_space_ridge,
+        ),
+        _family(
+            "lda",
+            "Linear discriminant analysis",
+            CLASSIFICATION,
+            1,
+            ["linear", "bayes", "simple"],
+            "scaled",
+            _lda,
+            seconds_per_million_cells=0.2,
+        ),
+        _family(
+            "lasso",
+            "Lasso regression",
+            REGRESSION,
+            2,
+            ["linear", "simple"],
+            "scaled",
+            _lasso,
+            default_params={"alpha": 0.001, "max_iter": 2000},
+            seconds_per_million_cells=0.5,
+            search_space=_space_lasso,
+        ),
+        _family(
+            "logistic_regression",
+            "Logistic regression",
+            CLASSIFICATION,
+            2,
+            ["linear", "simple"],
+            "scaled",
+            _logistic,
+            default_params={"C": 1.0, "max_iter": 500},
+            seconds_per_million_cells=1.0,
+            search_space=_space_logistic,
+        ),
+        _family(
+            "lightgbm",
+            "LightGBM",
+            ALL_TASKS,
+            3,
+            ["tree", "boosting"],
+            "tree",
+            _lightgbm,
+            default_params={
+                "n_estimators": 200,
+                "learning_rate": 0.05,
+                "num_leaves": 31,
+                "min_child_samples": 10,
+            },
+            seconds_per_million_cells=3.0,
+            search_space=_space_lightgbm,
+        ),
+        _family(
+            "extra_trees",
+            "Extra trees",
+            ALL_TASKS,
+            4,
+            ["tree", "forest"],
+            "tree",
+            _extra_trees,
+            default_params={"n_estimators": 200, "max_features": 0.5},
+            seconds_per_million_cells=4.0,
+            search_space=_space_forest,
+        ),
+        _family(
+            "random_forest",
+            "Random forest",
+            ALL_TASKS,
+            5,
+            ["tree", "forest"],
+            "tree",
+            _random_forest,
+            default_params={"n_estimators": 200, "max_features": 0.5},
+            seconds_per_million_cells=8.0,
+            search_space=_space_forest,
+        ),
+        _family(
+            "xgboost",
+            "XGBoost",
+            ALL_TASKS,
+            6,
+            ["tree", "boosting"],
+            "tree",
+            _xgboost,
+            default_params={"n_estimators": 200, "learning_rate": 0.08, "max_depth": 6},
+            seconds_per_million_cells=4.0,
+            search_space=_space_xgboost,
+        ),
+        _family(
+            "knn",
+            "k-nearest neighbours",
+            ALL_TASKS,
+            7,
+            ["neighbors", "simple"],
+            "scaled",
+            _knn,
+            default_params={"n_neighbors": 15, "weights": "distance"},
+            seconds_per_million_cells=0.5,
+            quadratic_in_rows=True,
+            max_rows=300_000,
+            search_space=_space_knn,
+        ),
+        _family(
+            "catboost",
+            "CatBoost",
+            ALL_TASKS,
+            8,
+            ["tree", "boosting"],
+            "tree",
+            _catboost,
+            default_params={"iterations": 300, "depth": 6},
+            seconds_per_million_cells=8.0,
+            search_space=_space_catboost,
+        ),
+        _family(
+            "mlp",
+            "Neural network (MLP)",
+            ALL_TASKS,
+            9,
+            ["neural"],
+            "scaled",
+            _mlp,
+            default_params={"hidden_layer_sizes": (64,), "max_iter": 200, "alpha": 1e-4},
+            seconds_per_million_cells=20.0,
+            search_space=_space_mlp,
+        ),
+        _family(
+            "svm",
+            "Support vector machine",
+            CLASSIFICATION,
+            10,
+            ["kernel"],
+            "scaled",
+            _svm,
+            default_params={"C": 1.0},
+            seconds_per_million_cells=2.0,
+            quadratic_in_rows=True,
+            max_rows=30_000,
+            search_space=_space_svm,
+        ),
+    )
+}
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    group: tuple(name for name, family in MODEL_FAMILIES.items() if group in family.groups)
+    for group in sorted({g for family in MODEL_FAMILIES.values() for g in family.groups})
+}
+"""Group name -> family names, e.g. ``GROUPS["boosting"] == ("lightgbm", "xgboost", "catboost")``."""
+
+
+def families_for(task: str) -> list[str]:
+    """Names of the families that handle ``task``, cheapest first."""
+    return [
+        f.name
+        for f in sorted(MODEL_FAMILIES.values(), key=lambda f: (f.cost_rank, f.name))
+        if f.supports(task)
+    ]
+
+
+def get_family(name: str) -> ModelFamily:
+    """The family called ``name``; a :class:`PlanError` lists the known ones otherwise."""
+    try:
+        return MODEL_FAMILIES[name]
+    except KeyError:
+        known = ", ".join(sorted(MODEL_FAMILIES))
+        raise PlanError(f"There is no model called “{name}”. Known models: {known}.") from None
+
+
+# --- column transformers -----------------------------------------------------------
+
+
+class _FrameTransformer(TransformerMixin, BaseEstimator):
+    """Base of our column transformers: remember input names, emit float or object arrays."""
+
+    def fit(self, X: Any, y: Any = None) -> _FrameTransformer:
+        frame = _as_frame(X)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        self._fit_frame(frame)
+        return self
+
+    def _fit_frame(self, frame: pd.DataFrame) -> None:
+        return None
+
+    def _names(self, input_features: Any) -> list[str]:
+        return [
+            str(c)
+            for c in (input_features if input_features is not None else self.feature_names_in_)
+        ]
+
+
+def _as_frame(X: Any) -> pd.DataFrame:
+    return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+
+
+class NumericCoercer(_FrameTransformer):
+    """Turn every column into float64; anything unparseable becomes NaN."""
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = _as_frame(X)
+        out = np.empty(frame.shape, dtype=np.float64)
+        for i, name in enumerate(frame.columns):
+            values = pd.to_numeric(frame[name], errors="coerce")
+            out[:, i] = (
+                pd.Series(values).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+            )
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(self._names(input_features), dtype=object)
+
+
+class CategoryCoder(_FrameTransformer):
+    """Turn every column into strings, with missing values as one explicit level."""
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = _as_frame(X)
+        out = np.empty(frame.shape, dtype=object)
+        for i, name in enumerate(frame.columns):
+            column = frame[name]
+            text = column.astype("string").fillna(_MISSING)
+            out[:, i] = text.to_numpy(dtype=object)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(self._names(input_features), dtype=object)
+
+
+_DATE_PARTS = ("year", "month", "day", "dayofweek")
+
+
+class DatetimeExpander(_FrameTransformer):
+    """Expand each datetime column into numeric parts: year, month, day, weekday,
+    hour (only if the training data has times of day), and days since 1970."""
+
+    def _fit_frame(self, frame: pd.DataFrame) -> None:
+        self.has_hour_ = [
+            bool((_to_datetime(frame[c]).dt.hour.fillna(0) != 0).any()) for c in frame.columns
+        ]
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = _as_frame(X)
+        blocks: list[np.ndarray] = []
+        for name, has_hour in zip(frame.columns, self.has_hour_, strict=True):
+            when = _to_datetime(frame[name])
+            parts = [getattr(when.dt, part) for part in _DATE_PARTS]
+            if has_hour:
+                parts.append(when.dt.hour)
+            epoch = when.astype("datetime64[s]").astype("int64").astype(np.float64) / 86_400.0
+            epoch[when.isna().to_numpy()] = np.nan
+            for part in parts:
+                blocks.append(
+                    pd.Series(part).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+                )
+            blocks.append(np.asarray(epoch, dtype=np.float64))
+        if not blocks:
+            return np.empty((len(frame), 0))
+        return np.column_stack(blocks)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names: list[str] = []
+        for name, has_hour in zip(self._names(input_features), self.has_hour_, strict=True):
+            parts = [*_DATE_PARTS, "hour"] if has_hour else list(_DATE_PARTS)
+            names += [f"{name}__{part}" for part in [*parts, "days"]]
+        return np.asarray(names, dtype=object)
+
+
+def _to_datetime(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return column
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(column, errors="coerce", utc=True)
+    return parsed.dt.tz_localize(None)
+
+
+class TextStats(_FrameTransformer):
+    """Replace each free-text column by its length in characters and its word count."""
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = _as_frame(X)
+        blocks: list[np.ndarray] = []
+        for name in frame.columns:
+            text = frame[name].astype("string")
+            blocks.append(
+                text.str.len().astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+            )
+            words = text.str.split().str.len()
+            blocks.append(words.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan))
+        if not blocks:
+            return np.empty((len(frame), 0))
+        return np.column_stack(blocks)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(
+            [f"{n}__{p}" for n in self._names(input_features) for p in ("chars", "words")],
+            dtype=object,
+        )
+
+
+def _preprocessor(style: Preprocessing, columns: Sequence[tuple[str, str]]) -> ColumnTransformer:
+    by_kind: dict[str, list[str]] = {}
+    for name, kind in columns:
+        if kind in USED_KINDS:
+            key = "categorical" if kind == "boolean" else kind
+            by_kind.setdefault(key, []).append(name)
+    scaled = style == "scaled"
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if names := by_kind.get("numeric"):
+        steps: list[tuple[str, Any]] = [("to_float", NumericCoercer())]
+        if scaled:
+            steps += [
+                (
+                    "impute",
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                ),
+                ("scale", StandardScaler()),
+            ]
+        transformers.append(("numeric", Pipeline(steps), names))
+    if names := by_kind.get("categorical"):
+        encoder = (
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                max_categories=MAX_ONE_HOT_LEVELS,
+                sparse_output=False,
+                dtype=np.float32,
+            )
+            if scaled
+            else OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=-1,
+                max_categories=MAX_ORDINAL_LEVELS,
+                dtype=np.float64,
+            )
+        )
+        transformers.append(
+            ("categorical", Pipeline([("to_text", CategoryCoder()), ("encode", encoder)]), names)
+        )
+    for kind, expander in (("datetime", DatetimeExpander), ("text", TextStats)):
+        if names := by_kind.get(kind):
+            steps = [("expand", expander())]
+            if scaled:
+                steps += [
+                    ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                    ("scale", StandardScaler()),
+                ]
+            transformers.append((kind, Pipeline(steps), names))
+    if not transformers:
+        raise DataError("No usable feature columns are left (only IDs, constants or the target).")
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def column_kinds(profile: Any, features: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``(name, kind)`` pairs for ``features``, kinds taken from ``profile``."""
+    return tuple((name, str(profile.column(name).kind)) for name in features)
+
+
+def _pipeline_for_kinds(
+    family: str,
+    task: Task,
+    columns: Sequence[tuple[str, str]],
+    *,
+    params: Mapping[str, Any] | None,
+    seed: int,
+    n_jobs: int,
+) -> Pipeline:
+    spec = get_family(family)
+    estimator = spec.estimator(task, params=params, seed=seed, n_jobs=n_jobs)
+    return Pipeline([("prep", _preprocessor(spec.preprocessing, columns)), ("model", estimator)])
+
+
+def build_pipeline(
+    family: str,
+    task: Task,
+    profile: Any,
+    features: list[str],
+    *,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> Pipeline:
+    """An unfitted pipeline (preprocessing + estimator) for ``family`` on ``features``.
+
+    The pipeline expects a DataFrame with the original columns and, for
+    classification, integer-encoded labels (use :class:`TabularModel` to get
+    label encoding for free).
+    """
+    return _pipeline_for_kinds(
+        family, task, column_kinds(profile, features), params=params, seed=seed, n_jobs=n_jobs
+    )
+
+
+def encoded_width(
+    columns: Sequence[tuple[str, str]],
+    *,
+    preprocessing: Preprocessing,
+    n_unique: Mapping[str, int] | None = None,
+) -> int:
+    """Roughly how many numeric features a pipeline feeds its estimator (for cost estimates)."""
+    width = 0
+    for name, kind in columns:
+        if kind == "numeric":
+            width += 2 if preprocessing == "scaled" else 1
+        elif kind in {"categorical", "boolean"}:
+            levels = (n_unique or {}).get(name, MAX_ONE_HOT_LEVELS)
+            width += min(levels, MAX_ONE_HOT_LEVELS) if preprocessing == "scaled" else 1
+        elif kind == "datetime":
+            width += 6
+        elif kind == "text":
+            width += 2
+    return max(width, 1)
+
+
+# --- the saved model -----------------------------------------------------------------
+
+
+class TabularModel(BaseEstimator):
+    """A fitted model that takes a raw DataFrame with the original columns.
+
+    Parameters are only stored by ``__init__`` (scikit-learn contract). After
+    :meth:`fit`: ``pipeline_``, ``input_columns_``, ``classes_``
+    (classification only, original labels, the column order of
+    :meth:`predict_proba`), ``task_``, ``target_``, ``family_``.
+    """
+
+    def __init__(
+        self,
+        family: str = "lightgbm",
+        task: Task = "binary",
+        columns: tuple[tuple[str, str], ...] = (),
+        *,
+        params: dict[str, Any] | None = None,
+        seed: int = 0,
+        n_jobs: int = 1,
+        target: str | None = None,
+    ) -> None:
+        self.family = family
+        self.task = task
+        self.columns = columns
+        self.params = params
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.target = target
+
+    @classmethod
+    def for_profile(
+        cls,
+        family: str,
+        profile: Any,
+        features: Sequence[str],
+        *,
+        task: Task | None = None,
+        params: dict[str, Any] | None = None,
+        seed: int = 0,
+        n_jobs: int = 1,
+    ) -> TabularModel:
+        """An unfitted model for ``features`` whose column kinds come from ``profile``."""
+        return cls(
+            family=family,
+            task=task or profile.task,
+            columns=column_kinds(profile, features),
+            params=params,
+            seed=seed,
+            n_jobs=n_jobs,
+            target=profile.target,
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier" if self.task in CLASSIFICATION else "regressor"
+        return tags
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> TabularModel:
+        """Fit the pipeline on ``X`` (original columns) and ``y`` (original labels or values)."""
+        if self.task not in ALL_TASKS:
+            raise PlanError(f"Unknown task “{self.task}”; use binary, multiclass or regression.")
+        used = [(name, kind) for name, kind in self.columns if kind in USED_KINDS]
+        self.input_columns_ = [name for name, _ in used]
+        frame = self._select(X)
+        if len(frame) != len(y):
+            raise DataError(f"The table has {len(frame)} rows but the target has {len(y)} values.")
+        target = y.to_numpy() if isinstance(y, pd.Series) else np.asarray(y)
+        if self.task in CLASSIFICATION:
+            codes, uniques = pd.factorize(pd.Series(target), sort=True, use_na_sentinel=True)
+            if (codes < 0).any():
+                raise DataError("The target has missing values; drop those rows before fitting.")
+            if len(uniques) < 2:
+                raise DataError(
+                    "The target has only one class in these rows; a classifier needs at least two."
+                )
+            self.classes_ = np.asarray(uniques)
+            encoded: np.ndarray = codes.astype(np.int64)
+        else:
+            encoded = pd.to_numeric(pd.Series(target), errors="coerce").to_numpy(dtype=np.float64)
+            if np.isnan(encoded).any():
+                raise DataError(
+                    "The target has missing or non-numeric values; a regression needs numbers."
+                )
+        self.pipeline_ = _pipeline_for_kinds(
+            self.family, self.task, used, params=self.params, seed=self.seed, n_jobs=self.n_jobs
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.pipeline_.fit(frame, encoded)
+        self.task_ = self.task
+        self.target_ = self.target
+        self.family_ = self.family
+        return self
+
+    def _select(self, X: pd.DataFrame) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("The model needs a table (a pandas DataFrame) with named columns.")
+        missing = [name for name in self.input_columns_ if name not in X.columns]
+        if missing:
+            shown = ", ".join(f"“{name}”" for name in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise DataError(
+                f"The table is missing columns the model was trained on: {shown}{more}. Add them and try again."
+            )
+        return X.loc[:, self.input_columns_]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "pipeline_"):
+            raise DataError("This model has not been trained yet; call fit first.")
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predictions in the target's original labels (classification) or units (regression)."""
+        self._check_fitted()
+        frame = self._select(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = np.asarray(self.pipeline_.predict(frame)).reshape(len(frame), -1)[:, 0]
+        if self.task_ in CLASSIFICATION:
+            return self.classes_[raw.astype(np.int64)]
+        return raw.astype(np.float64)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, one column per entry of ``classes_``, in that order."""
+        self._check_fitted()
+        if self.task_ not in CLASSIFICATION:
+            raise DataError("Probabilities exist only for classification models.")
+        frame = self._select(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proba = np.asarray(self.pipeline_.predict_proba(frame), dtype=np.float64)
+        fitted = np.asarray(self.pipeline_.classes_).astype(np.int64)
+        if proba.shape[1] == len(self.classes_) and np.array_equal(
+            fitted, np.arange(len(self.classes_))
+        ):
+            return proba
+        full = np.zeros((len(frame), len(self.classes_)))
+        full[:, fitted] = proba
+        return full

@@ -1,0 +1,666 @@
+"""Cross-validated training of the plan's candidate models under a wall-clock budget.
+
+:func:`train` runs the plan's model families cheapest first. Before each
+candidate it estimates the candidate's cost (a prior per family, calibrated by
+what earlier candidates actually took) and skips it if it, plus the refit of
+the winner, cannot finish inside the budget; a running candidate whose folds
+overrun is abandoned between folds. The winner is refit on all rows (or on as
+many as the remaining time allows; failing that, its first fold's model is
+kept). ``should_stop()`` is checked between folds and candidates.
+
+Total wall time stays within about ``1.1 x budget + 2 s``: the estimates are
+conservative, folds are checked as they finish, and the refit is reserved.
+
+Tables above :data:`MAX_SEARCH_ROWS` rows are searched on a seeded sample;
+only the winner's refit sees every row.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+from tools.errors import DataError, UserFacingError
+from tools.models import (
+    CLASSIFICATION,
+    MODEL_FAMILIES,
+    USED_KINDS,
+    TabularModel,
+    column_kinds,
+    encoded_width,
+)
+from tools.plan import Plan
+
+log = logging.getLogger(__name__)
+
+MAX_SEARCH_ROWS = 200_000
+"""Candidates are compared on at most this many rows (a seeded sample); the winner's refit uses all."""
+MIN_SEARCH_ROWS = 2_000
+"""The sample is never shrunk below this many rows to fit a short budget."""
+STOP_REFIT_MAX_S = 5.0
+"""After a stop request the winner is refit only if that takes at most this long."""
+_SAFETY = 1.25
+"""Multiplier on time estimates before comparing them with the time left."""
+
+Status = Literal["ok", "failed", "skipped"]
+ProgressKind = Literal[
+    "started", "candidate_started", "candidate_finished", "refit_started", "finished"
+]
+
+
+class TrainingError(UserFacingError):
+    """No candidate model could be trained."""
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateResult:
+    """One model family's cross-validated result."""
+
+    family: str
+    score: float
+    """Mean of the per-fold metric values, in the metric's natural units (NaN unless ok)."""
+    std: float
+    fit_time_s: float
+    """Wall time of all its folds (fit + predict)."""
+    status: Status
+    message: str = ""
+    """Why it failed or was skipped; empty when ok."""
+    params: dict[str, Any] = field(default_factory=dict)
+    n_folds: int = 0
+    """Folds that finished."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainProgress:
+    """One step of training, for a progress callback (e.g. to stream a leaderboard)."""
+
+    kind: ProgressKind
+    candidate: CandidateResult | None
+    elapsed_s: float
+    budget_s: float
+    message: str
+
+
+@dataclass
+class TrainResult:
+    """Everything training produced.
+
+    ``oof[family]`` holds out-of-fold probabilities (classification; shape
+    ``(len(oof_rows), len(classes))``, columns in ``classes`` order) or
+    predictions (regression; shape ``(len(oof_rows),)``) for every ok
+    candidate. Row ``i`` of it belongs to ``y.iloc[oof_rows[i]]`` (see
+    :attr:`oof_y`); with k-fold on all rows ``oof_rows`` is ``0..n-1``.
+    """
+
+    plan: Plan
+    profile: Any
+    leaderboard: list[CandidateResult]
+    """Best first; skipped, then failed candidates last."""
+    best_family: str
+    model: TabularModel
+    """The winner, refit on ``refit_rows`` rows (all rows unless time ran short)."""
+    oof: dict[str, np.ndarray]
+    y: pd.Series
+    """The target used, positional index ``0..n-1`` (rows with a missing target removed)."""
+    cv_metrics: dict[str, float]
+    """Every metric of the task on the winner's out-of-fold predictions."""
+    elapsed_s: float
+    stopped: bool
+    """True when ``should_stop()`` ended training early."""
+    oof_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    classes: np.ndarray | None = None
+    """Class labels (classification), the column order of ``oof`` probabilities."""
+    features: list[str] = field(default_factory=list)
+    """Original columns the model uses."""
+    refit_rows: int = 0
+    model_source: Literal["refit", "fold"] = "refit"
+    """"refit": trained on ``refit_rows`` rows after the search; "fold": the winner's first-fold model."""
+    notes: list[str] = field(default_factory=list)
+    """Plain sentences about choices made (rows dropped, sample used, folds reduced, ...)."""
+
+    @property
+    def oof_y(self) -> pd.Series:
+        """The target values matching the rows of each ``oof`` array."""
+        return self.y.iloc[self.oof_rows]
+
+    def oof_predictions(self, family: str | None = None) -> np.ndarray:
+        """Out-of-fold predictions as labels (classification) or values (regression)."""
+        values = self.oof[family or self.best_family]
+        if self.classes is None:
+            return values
+        return self.classes[np.argmax(values, axis=1)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    train: np.ndarray
+    valid: np.ndarray
+
+
+@dataclass
+class _Best:
+    family: str
+    score: float
+    fit_s_per_fold: float
+    fold_model: TabularModel
+
+
+PARALLEL_ABOVE_ROWS = 20_000
+"""Estimators use two threads only above this many training rows; below it, threads cost more than they save."""
+
+
+def _n_jobs(n_rows: int) -> int:
+    if n_rows <= PARALLEL_ABOVE_ROWS:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def train(
+    frame: pd.DataFrame,
+    plan: Plan,
+    *,
+    profile: Any | None = None,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> TrainResult:
+    """Cross-validate the plan's candidates within ``plan.budget_s`` and refit the best.
+
+    Args:
+        frame: The table, original columns, including the target.
+        plan: What to train (see :func:`tools.plan.build_plan`).
+        profile: The table's profile for ``plan.target``; computed when omitted.
+        on_progress: Called with each :class:`TrainProgress`.
+        should_stop: Polled between folds and candidates; True stops early and
+            keeps what is finished.
+        clock: Monotonic seconds; the budget is measured with it.
+
+    Raises:
+        TargetError: the target column is missing or unusable.
+        DataError: no usable feature columns.
+        TrainingError: no candidate finished.
+    """
+    from tools.analyze import prepare_target, profile_table
+    from tools.metrics import evaluate_all, resolve_metric
+
+    start = clock()
+    deadline = start + plan.budget_s
+    stop = should_stop or (lambda: False)
+    notify = on_progress or (lambda progress: None)
+    notes: list[str] = []
+
+    def elapsed() -> float:
+        return clock() - start
+
+    def emit(kind: ProgressKind, message: str, candidate: CandidateResult | None = None) -> None:
+        notify(TrainProgress(kind, candidate, elapsed(), plan.budget_s, message))
+
+    emit("started", f"Training up to {len(plan.models)} models in {plan.budget_s:g} s.")
+    table, n_dropped = prepare_target(frame, plan.target)
+    if n_dropped:
+        notes.append(f"{n_dropped} rows with a missing target were dropped.")
+    if profile is None:
+        profile = profile_table(table, target=plan.target, seed=plan.seed)
+    table = table.reset_index(drop=True)
+
+    features = _features(profile, plan)
+    columns = column_kinds(profile, features)
+    task = plan.task
+    y = table[plan.target]
+    if task in CLASSIFICATION:
+        table, y = _drop_singleton_classes(table, y, notes)
+        classes: np.ndarray | None = np.asarray(pd.factorize(y, sort=True)[1])
+    else:
+        y = pd.Series(pd.to_numeric(y, errors="coerce"), name=plan.target).astype(np.float64)
+        classes = None
+    X = table.loc[:, features]
+    spec = resolve_metric(plan.metric, task)
+    order = sorted(plan.models, key=lambda name: (MODEL_FAMILIES[name].cost_rank, name))
+    n_unique = {
+        c.name: int(c.n_unique) for c in profile.columns if getattr(c, "n_unique", None) is not None
+    }
+
+    # Rows the candidates are compared on: a seeded sample of big tables, smaller still if
+    # the cheapest candidate could not finish on it in a good share of the budget.
+    rows = _search_rows(y, task, plan, MAX_SEARCH_ROWS)
+    cheapest = MODEL_FAMILIES[order[0]]
+    width0 = encoded_width(columns, preprocessing=cheapest.preprocessing, n_unique=n_unique)
+    n_splits = 1 if plan.validation in {"holdout", "time_split"} else plan.folds
+    guess = cheapest.estimate_fit_s(len(rows), width0) * max(n_splits, 1) * _SAFETY
+    if guess > 0.4 * plan.budget_s and len(rows) > MIN_SEARCH_ROWS:
+        target_rows = max(MIN_SEARCH_ROWS, int(len(rows) * 0.4 * plan.budget_s / guess))
+        rows = _search_rows(y, task, plan, target_rows)
+    if len(rows) < len(y):
+        notes.append(f"Models were compared on a sample of {len(rows):,} of {len(y):,} rows.")
+    time_values = table[plan.time_column] if plan.time_column in table.columns else None
+    splits = _splits(time_values, y, rows, plan, notes)
+    n_train_fold = int(np.mean([len(s.train) for s in splits]))
+    n_jobs = _n_jobs(n_train_fold)
+    oof_rows = np.sort(np.concatenate([s.valid for s in splits]))
+    slot = {int(r): i for i, r in enumerate(oof_rows)} if len(oof_rows) < len(y) else None
+
+    results: list[CandidateResult] = []
+    oof: dict[str, np.ndarray] = {}
+    best: _Best | None = None
+    calibration: list[float] = []
+    stopped = False
+
+    def refit_estimate(fit_s_per_fold: float) -> float:
+        return fit_s_per_fold * len(y) / max(n_train_fold, 1) * _SAFETY + 0.2
+
+    for name in order:
+        family = MODEL_FAMILIES[name]
+        if stop():
+            stopped = True
+            break
+        width = encoded_width(columns, preprocessing=family.preprocessing, n_unique=n_unique)
+        factor = _calibration(calibration)
+        est_fold = family.estimate_fit_s(n_train_fold, width) * factor
+        est_total = est_fold * len(splits) * _SAFETY
+        reserve = max(
+            refit_estimate(best.fit_s_per_fold) if best else 0.0, refit_estimate(est_fold)
+        )
+        left = deadline - clock()
+        reason = ""
+        if family.max_rows is not None and n_train_fold > family.max_rows:
+            reason = f"{family.label} is too slow above {family.max_rows:,} rows."
+        elif best is not None and est_total + reserve > left:
+            reason = (
+                f"needs about {est_total:.0f} s plus the refit; {max(left, 0):.0f} s were left."
+            )
+        if reason:
+            skipped = CandidateResult(name, math.nan, math.nan, 0.0, "skipped", reason)
+            results.append(skipped)
+            emit("candidate_finished", f"{family.label} skipped: {reason}", skipped)
+            continue
+
+        emit("candidate_started", f"{family.label}: {len(splits)} fold(s).")
+        best_reserve = refit_estimate(best.fit_s_per_fold) if best else 0.0
+        outcome = _run_candidate(
+            name,
+            X,
+            y,
+            splits,
+            columns=columns,
+            task=task,
+            classes=classes,
+            spec=spec,
+            seed=plan.seed,
+            n_jobs=n_jobs,
+            clock=clock,
+            deadline=deadline,
+            reserve=lambda fold_s, held=best_reserve: max(held, refit_estimate(fold_s)),
+            stop=stop,
+            n_oof=len(oof_rows),
+            slot=slot,
+            must_finish=best is None,
+        )
+        results.append(outcome.result)
+        if outcome.stopped:
+            stopped = True
+        if outcome.result.status == "ok":
+            oof[name] = outcome.oof
+            prior = family.estimate_fit_s(n_train_fold, width)
+            if prior > 0 and outcome.fit_s_per_fold > 0.05:
+                calibration.append(outcome.fit_s_per_fold / prior)
+            if best is None or spec.to_score(outcome.result.score) > spec.to_score(best.score):
+                best = _Best(name, outcome.result.score, outcome.fit_s_per_fold, outcome.fold_model)
+        emit(
+            "candidate_finished",
+            _describe(family.label, outcome.result, spec.label),
+            outcome.result,
+        )
+        log.info(
+            "candidate family=%s status=%s score=%.5g std=%.3g time_s=%.2f",
+            name,
+            outcome.result.status,
+            outcome.result.score,
+            outcome.result.std,
+            outcome.result.fit_time_s,
+        )
+        if stopped:
+            break
+
+    if best is None:
+        raise TrainingError(_nothing_trained(results, stopped))
+
+    model, source, refit_rows = _final_model(
+        best,
+        X,
+        y,
+        columns=columns,
+        task=task,
+        plan=plan,
+        n_jobs=_n_jobs(len(y)),
+        left=deadline - clock(),
+        stopped=stopped,
+        refit_s=refit_estimate(best.fit_s_per_fold),
+        n_train_fold=n_train_fold,
+        emit=emit,
+        notes=notes,
+    )
+    model.target_ = plan.target
+
+    best_oof = oof[best.family]
+    y_true = y.iloc[oof_rows]
+    if classes is not None:
+        y_pred = classes[np.argmax(best_oof, axis=1)]
+        cv_metrics = evaluate_all(y_true, y_pred, best_oof, task=task, classes=classes)
+    else:
+        cv_metrics = evaluate_all(y_true, best_oof, None, task=task, classes=None)
+
+    leaderboard = _rank(results, spec)
+    result = TrainResult(
+        plan=plan,
+        profile=profile,
+        leaderboard=leaderboard,
+        best_family=best.family,
+        model=model,
+        oof=oof,
+        y=y,
+        cv_metrics=cv_metrics,
+        elapsed_s=elapsed(),
+        stopped=stopped,
+        oof_rows=oof_rows,
+        classes=classes,
+        features=features,
+        refit_rows=refit_rows,
+        model_source=source,
+        notes=notes,
+    )
+    emit("finished", f"Best: {MODEL_FAMILIES[best.family].label}, {spec.label} {best.score:.4g}.")
+    log.info(
+        "train_finished best=%s elapsed_s=%.2f budget_s=%g stopped=%s",
+        best.family,
+        result.elapsed_s,
+        plan.budget_s,
+        stopped,
+    )
+    return result
+
+
+# --- pieces --------------------------------------------------------------------------
+
+
+def _features(profile: Any, plan: Plan) -> list[str]:
+    excluded = {plan.target, *plan.drop_columns}
+    features = [
+        name
+        for name in profile.feature_columns()
+        if name not in excluded and profile.column(name).kind in USED_KINDS
+    ]
+    if not features:
+        raise DataError(
+            "No usable feature columns are left: every other column is an ID, a constant, "
+            "or was dropped. Add columns that could explain the target."
+        )
+    return features
+
+
+def _drop_singleton_classes(
+    table: pd.DataFrame, y: pd.Series, notes: list[str]
+) -> tuple[pd.DataFrame, pd.Series]:
+    counts = y.value_counts()
+    rare = counts[counts < 2]
+    if len(rare) == 0:
+        return table, y
+    if len(counts) - len(rare) < 2:
+        raise DataError(
+            "Every class but one has a single row; a classifier needs at least two rows of two classes."
+        )
+    keep = ~y.isin(rare.index)
+    shown = ", ".join(f"“{label}”" for label in list(rare.index)[:5])
+    notes.append(
+        f"{len(rare)} class(es) with a single row were dropped ({shown}); they cannot be validated."
+    )
+    table = table.loc[keep].reset_index(drop=True)
+    return table, table[y.name]
+
+
+def _search_rows(y: pd.Series, task: str, plan: Plan, limit: int) -> np.ndarray:
+    n = len(y)
+    if n <= limit:
+        return np.arange(n)
+    stratify = y if task in CLASSIFICATION and y.value_counts().min() >= 2 else None
+    try:
+        rows, _ = train_test_split(
+            np.arange(n), train_size=limit, random_state=plan.seed, stratify=stratify
+        )
+    except ValueError:
+        rows, _ = train_test_split(np.arange(n), train_size=limit, random_state=plan.seed)
+    return np.sort(rows)
+
+
+def _splits(
+    time_values: pd.Series | None, y: pd.Series, rows: np.ndarray, plan: Plan, notes: list[str]
+) -> list[_Split]:
+    y_rows = y.iloc[rows]
+    is_classification = plan.task in CLASSIFICATION
+    if plan.validation == "time_split":
+        when = _order_key(time_values, rows)
+        ordered = rows[np.argsort(when, kind="stable")]
+        cut = round(len(ordered) * (1 - plan.holdout_fraction))
+        cut = min(max(cut, 1), len(ordered) - 1)
+        return [_Split(np.sort(ordered[:cut]), np.sort(ordered[cut:]))]
+    if plan.validation == "holdout":
+        stratify = y_rows if is_classification and y_rows.value_counts().min() >= 2 else None
+        train_rows, valid_rows = train_test_split(
+            rows, test_size=plan.holdout_fraction, random_state=plan.seed, stratify=stratify
+        )
+        return [_Split(np.sort(train_rows), np.sort(valid_rows))]
+    folds = min(plan.folds, len(rows))
+    if plan.validation == "stratified_kfold" and is_classification:
+        smallest = int(y_rows.value_counts().min())
+        if smallest < folds:
+            notes.append(
+                f"Used {max(smallest, 2)} folds instead of {folds}: the rarest class has {smallest} rows."
+            )
+            folds = max(smallest, 2)
+        splitter: Any = StratifiedKFold(n_splits=folds, shuffle=True, random_state=plan.seed)
+        parts = splitter.split(np.zeros(len(rows)), y_rows.to_numpy())
+    else:
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=plan.seed)
+        parts = splitter.split(np.zeros(len(rows)))
+    return [_Split(rows[tr], rows[va]) for tr, va in parts]
+
+
+def _order_key(column: pd.Series | None, rows: np.ndarray) -> np.ndarray:
+    if column is None:
+        return np.arange(len(rows), dtype=np.float64)
+    values = column.iloc[rows]
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        key = (
+            pd.to_numeric(values, errors="coerce")
+            .astype("Float64")
+            .to_numpy(dtype=np.float64, na_value=np.nan)
+        )
+    else:
+        when = pd.to_datetime(values, errors="coerce", utc=True)
+        key = when.astype("datetime64[ns, UTC]").astype("int64").astype(np.float64)
+        key[when.isna().to_numpy()] = np.nan
+    return np.where(np.isnan(key), np.inf, key)
+
+
+def _calibration(ratios: Sequence[float]) -> float:
+    if not ratios:
+        return 1.0
+    return float(np.clip(np.exp(np.mean(np.log(ratios))), 0.2, 5.0))
+
+
+@dataclass
+class _Outcome:
+    result: CandidateResult
+    oof: np.ndarray
+    fit_s_per_fold: float
+    fold_model: TabularModel
+    stopped: bool = False
+
+
+def _run_candidate(
+    name: str,
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: Sequence[_Split],
+    *,
+    columns: tuple[tuple[str, str], ...],
+    task: str,
+    classes: np.ndarray | None,
+    spec: Any,
+    seed: int,
+    n_jobs: int,
+    clock: Callable[[], float],
+    deadline: float,
+    reserve: Callable[[float], float],
+    stop: Callable[[], bool],
+    n_oof: int,
+    slot: dict[int, int] | None,
+    must_finish: bool,
+) -> _Outcome:
+    family = MODEL_FAMILIES[name]
+    params = dict(family.default_params)
+    oof = np.full((n_oof, len(classes)), np.nan) if classes is not None else np.full(n_oof, np.nan)
+    index = {label: i for i, label in enumerate(classes)} if classes is not None else {}
+    scores: list[float] = []
+    fit_times: list[float] = []
+    started = clock()
+    first_model: TabularModel | None = None
+
+    def finish(status: str, message: str, stopped: bool = False) -> _Outcome:
+        ok = status == "ok"
+        result = CandidateResult(
+            family=name,
+            score=float(np.nanmean(scores)) if ok and scores else math.nan,
+            std=float(np.nanstd(scores)) if ok and scores else math.nan,
+            fit_time_s=clock() - started,
+            status=status,  # type: ignore[arg-type]
+            message=message,
+            params=params,
+            n_folds=len(scores),
+        )
+        model = first_model if first_model is not None else TabularModel(name, task, columns)  # type: ignore[arg-type]
+        return _Outcome(
+            result, oof, float(np.mean(fit_times)) if fit_times else 0.0, model, stopped
+        )
+
+    for number, split in enumerate(splits, start=1):
+        try:
+            fold_start = clock()
+            model = TabularModel(name, task, columns, params=None, seed=seed, n_jobs=n_jobs)  # type: ignore[arg-type]
+            model.fit(X.iloc[split.train], y.iloc[split.train])
+            fit_times.append(clock() - fold_start)
+            X_valid = X.iloc[split.valid]
+            y_valid = y.iloc[split.valid]
+            positions = (
+                split.valid if slot is None else np.array([slot[int(r)] for r in split.valid])
+            )
+            if classes is not None:
+                fold_proba = model.predict_proba(X_valid)
+                proba = np.zeros((len(split.valid), len(classes)))
+                proba[:, [index[label] for label in model.classes_]] = fold_proba
+                y_pred = classes[np.argmax(proba, axis=1)]
+                oof[positions] = proba
+                score = _score(spec, y_valid, y_pred, proba, classes)
+            else:
+                y_pred = model.predict(X_valid)
+                oof[positions] = y_pred
+                score = _score(spec, y_valid, y_pred, None, None)
+            scores.append(float(score))
+            if first_model is None:
+                first_model = model
+        except UserFacingError as exc:
+            return finish("failed", str(exc))
+        except Exception as exc:  # a candidate's failure must not end the run; it is reported
+            log.warning("candidate_failed family=%s fold=%d", name, number, exc_info=True)
+            return finish("failed", f"{type(exc).__name__}: {str(exc)[:300]}")
+        if number == len(splits):
+            break
+        if stop():
+            return finish(
+                "skipped", f"stopped after {number} of {len(splits)} folds.", stopped=True
+            )
+        per_fold = (clock() - started) / number
+        needed = per_fold * (len(splits) - number) + reserve(float(np.mean(fit_times)))
+        if not must_finish and clock() + needed > deadline:
+            return finish(
+                "skipped",
+                f"abandoned after {number} of {len(splits)} folds: the rest would not fit in the budget.",
+            )
+    return finish("ok", "")
+
+
+def _score(
+    spec: Any, y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray | None, classes: Any
+) -> float:
+    """The fold's metric value; NaN when it is undefined on these rows (e.g. one class only)."""
+    try:
+        return float(spec.compute(y_true, y_pred, proba, classes=classes))
+    except ValueError:
+        return math.nan
+
+
+def _final_model(
+    best: _Best,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    columns: tuple[tuple[str, str], ...],
+    task: str,
+    plan: Plan,
+    n_jobs: int,
+    left: float,
+    stopped: bool,
+    refit_s: float,
+    n_train_fold: int,
+    emit: Callable[..., None],
+    notes: list[str],
+) -> tuple[TabularModel, Literal["refit", "fold"], int]:
+    label = MODEL_FAMILIES[best.family].label
+    allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
+    rows = np.arange(len(y))
+    if refit_s > allowed:
+        # Refit on as many rows as the time left allows, if that is more than a fold saw.
+        affordable = int(
+            n_train_fold * max(allowed - 0.2, 0) / max(refit_s * n_train_fold / len(y), 1e-9)
+        )
+        if affordable <= n_train_fold:
+            notes.append(
+                f"{label} was not refit on all rows (no time left); its first cross-validation model is used."
+            )
+            return best.fold_model, "fold", n_train_fold
+        rows = _search_rows(y, task, plan, affordable)
+        notes.append(
+            f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
+        )
+    emit("refit_started", f"Refitting {label} on {len(rows):,} rows.")
+    model = TabularModel(best.family, task, columns, params=None, seed=plan.seed, n_jobs=n_jobs)  # type: ignore[arg-type]
+    model.fit(X.iloc[rows], y.iloc[rows])
+    return model, "refit", len(rows)
+
+
+def _rank(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:
+    ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -spec.to_score(r.score))
+    skipped = [r for r in results if r.status == "skipped"]
+    failed = [r for r in results if r.status == "failed"]
+    return [*ok, *skipped, *failed]
+
+
+def _describe(label: str, result: CandidateResult, metric_label: str) -> str:
+    if result.status == "ok":
+        return f"{label}: {metric_label} {result.score:.4g} ± {result.std:.2g} ({result.fit_time_s:.1f} s)"
+    return f"{label} {result.status}: {result.message}"
+
+
+def _nothing_trained(results: Sequence[CandidateResult], stopped: bool) -> str:
+    if stopped:
+        return "Training was stopped before any model finished; nothing was kept."
+    reasons = "; ".join(f"{MODEL_FAMILIES[r.family].label}: {r.message}" for r in results[:5])
+    return f"No model could be trained. {reasons}"
