@@ -46,6 +46,7 @@ from tools.figures import (
     line_chart,
     scatter_chart,
 )
+from tools.metrics import resolve_metric
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,8 @@ def explain_model(
         y_pred: Out-of-fold predictions for the diagnostic plots; the refit model's
             in-sample predictions are used (and said so) when omitted.
         y_proba: Out-of-fold class probabilities, columns in ``model.classes_`` order.
-        scorer: ``scorer(model, X, y)`` for permutation importance; default is accuracy
-            for classification and R2 for regression.
+        scorer: ``scorer(model, X, y)`` for permutation importance (higher is better);
+            default is ``metric``'s scorer from :mod:`tools.metrics`.
         max_rows: Row sample for permutation importance.
         n_repeats: Shuffles per column.
         time_limit_s: Wall-clock limit for permutation importance; columns left over
@@ -207,7 +208,7 @@ def explain_model(
         frame,
         y_true,
         task=task,
-        scorer=scorer,
+        scorer=scorer or resolve_metric(metric, task).scorer(),
         max_rows=max_rows,
         n_repeats=n_repeats,
         time_limit_s=time_limit_s,
@@ -432,11 +433,11 @@ def _input_columns(model: Any, frame: pd.DataFrame) -> list[str]:
 
 
 def _focus_class(classes: Sequence[Any], y: pd.Series) -> Any:
-    """The class a binary story is told about: the minority (usually the "positive") class."""
-    counts = y.value_counts()
+    """The class a story is told about: the positive class ``classes[1]`` when binary
+    (scikit-learn's convention, as in :mod:`tools.metrics`), else the most common class."""
     if len(classes) == 2:
-        return min(classes, key=lambda c: (counts.get(c, 0), str(c)))
-    return counts.index[0]
+        return classes[1]
+    return y.value_counts().index[0]
 
 
 # ---------------------------------------------------------------------------
