@@ -357,6 +357,9 @@ def _read_delimited(
     placeholder = [f"__c{i}" for i in range(len(header))]
     table, bad_rows, encoding = _arrow_read_csv(path, delimiter, encoding, placeholder)
     total = table.num_rows + len(bad_rows)
+    if bad_rows and any(number is None for number, _ in bad_rows):
+        located = _locate_ragged_rows(path, encoding, delimiter, len(header))
+        bad_rows = located + bad_rows[len(located) :] if located else bad_rows
     if bad_rows:
         first = bad_rows[0]
         where = f"line {first[0]}" if first[0] is not None else "one line"
@@ -383,6 +386,30 @@ def _read_delimited(
     if delimiter != "," or encoding not in ("utf-8", "utf-8-sig"):
         notes.append(f"Read with {described}, {encoding}.")
     return frame
+
+
+def _locate_ragged_rows(
+    path: Path, encoding: str, delimiter: str, n_fields: int, *, limit: int = 5
+) -> list[tuple[int | None, int]]:
+    """Line numbers of the first rows whose field count differs from the header's.
+
+    pyarrow's parallel reader does not know line numbers; this scan (capped at 64 MiB)
+    finds them for the message.
+    """
+    found: list[tuple[int | None, int]] = []
+    read = 0
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader, None)
+        for row in reader:
+            read += sum(len(v) for v in row) + len(row)
+            if row and len(row) != n_fields:
+                found.append((reader.line_num, len(row)))
+                if len(found) >= limit:
+                    break
+            if read > 1 << 26:
+                break
+    return found
 
 
 def _sniff_encoding(sample: bytes) -> str:

@@ -1,0 +1,397 @@
+"""Loading tables (tools/data.py): every format, clean typing, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from tools.data import file_sha256, load_table, resolve_column
+from tools.errors import DataError, TargetError
+
+# --- formats -----------------------------------------------------------------------------
+
+
+def test_csv_round_trip_of_the_churn_table(churn_csv: Path, churn_frame: pd.DataFrame) -> None:
+    table = load_table(churn_csv)
+    frame = table.frame
+    assert table.format == "csv" and table.sheet is None and table.sheets == ()
+    assert list(frame.columns) == list(churn_frame.columns)
+    assert frame.shape == (200, 10)
+    assert frame["tenure_months"].dtype == np.int64
+    assert frame["monthly_charges"].isna().sum() == 10
+    assert frame["signup_date"].dtype == "datetime64[ns]"
+    assert frame["signup_date"].iloc[0] == churn_frame["signup_date"].iloc[0]
+    assert frame["churn"].dtype == bool
+    assert frame["churn"].tolist() == (churn_frame["churn"] == "yes").tolist()
+    assert table.boolean_words["churn"] == ("no", "yes")
+    assert pd.api.types.is_string_dtype(frame["contract"].dtype)
+    assert "Parsed 'signup_date' as dates (like 2024-01-31)." in table.notes
+
+
+def test_semicolon_latin1_file_with_decimal_commas(tmp_path: Path) -> None:
+    path = tmp_path / "ventes.csv"
+    path.write_bytes("ville;prix;qté\nSète;1,5;3\nNîmes;2,25;4\nOrléans;10,0;5\n".encode("latin-1"))
+    table = load_table(path)
+    assert list(table.frame.columns) == ["ville", "prix", "qté"]
+    assert table.frame["ville"].tolist() == ["Sète", "Nîmes", "Orléans"]
+    assert table.frame["prix"].tolist() == [1.5, 2.25, 10.0]
+    assert "Read with ';' delimiter, cp1252." in table.notes
+
+
+@pytest.mark.parametrize(("delimiter", "suffix"), [("\t", ".tsv"), ("\t", ".csv"), ("|", ".csv")])
+def test_tab_and_pipe_delimiters(tmp_path: Path, delimiter: str, suffix: str) -> None:
+    path = tmp_path / f"t{suffix}"
+    rows = ["a,b", "x", "1", "y,z", "2", "3,5", "4"]
+    lines = [delimiter.join(rows[0:3])] + [delimiter.join(["x,y", "1", "2"])] * 3
+    path.write_text("\n".join(lines) + "\n")
+    table = load_table(path)
+    assert list(table.frame.columns) == ["a,b", "x", "1"]
+    assert table.frame["a,b"].tolist() == ["x,y"] * 3
+    assert table.format == ("tsv" if suffix == ".tsv" else "csv")
+
+
+def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffname,score\nÅsa,1\nBo,2\n".encode())
+    table = load_table(path)
+    assert list(table.frame.columns) == ["name", "score"]
+    assert table.frame["name"].tolist() == ["Åsa", "Bo"]
+
+
+def test_latin1_bytes_after_the_sniffed_sample_are_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    body = "".join(f"plain{i},{i}\n" for i in range(20_000))
+    path.write_bytes(b"city,n\n" + body.encode() + "Zürich,1\n".encode("latin-1"))
+    table = load_table(path)
+    assert table.frame["city"].iloc[-1] == "Zürich"
+    assert len(table.frame) == 20_001
+
+
+def test_parquet(tmp_path: Path, iris_frame: pd.DataFrame) -> None:
+    path = tmp_path / "iris.parquet"
+    iris_frame.to_parquet(path)
+    table = load_table(path)
+    assert table.format == "parquet"
+    pd.testing.assert_frame_equal(table.frame, iris_frame, check_dtype=False)
+
+
+def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    workbook.save(path)
+    return path
+
+
+def test_excel_uses_the_first_non_empty_sheet_and_lists_every_sheet(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "book.xlsx",
+        {
+            "Cover": [],
+            "Data": [[], ["age", "plan", "churn"], [31, "basic", "no"], [45, "pro", "yes"]],
+            "Notes": [["text"], ["hello"]],
+        },
+    )
+    table = load_table(path)
+    assert (table.format, table.sheet, table.sheets) == (
+        "excel",
+        "Data",
+        ("Cover", "Data", "Notes"),
+    )
+    assert table.frame.to_dict("list") == {
+        "age": [31, 45],
+        "plan": ["basic", "pro"],
+        "churn": [False, True],
+    }
+    assert table.notes[0].startswith("Used sheet 'Data' of 3 (the first non-empty sheet)")
+
+
+def test_excel_named_sheet_and_unknown_sheet(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "book.xlsx",
+        {"A": [["x", "y"], [1, 2]], "B": [["u", "v"], ["p", 3], ["q", 4]]},
+    )
+    assert load_table(path, sheet="b").frame["u"].tolist() == ["p", "q"]
+    with pytest.raises(DataError, match=r"has no sheet named “Sales”\. Its sheets are “A”, “B”"):
+        load_table(path, sheet="Sales")
+
+
+def test_excel_zip_bomb_is_refused_before_opening(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (40 << 20))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(DataError, match=r"compressed [\d,]+ to 1, which is how zip bombs look"):
+        load_table(path)
+
+
+def test_text_renamed_xlsx_and_old_xls(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.xlsx"
+    fake.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"does not look like an Excel workbook"):
+        load_table(fake)
+    old = tmp_path / "old.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 100)
+    with pytest.raises(DataError, match=r"old-style Excel \.xls workbook"):
+        load_table(old)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}],
+        {"a": [1, 2], "b": ["x", "y"]},
+        {"a": {"0": 1, "1": 2}, "b": {"0": "x", "1": "y"}},
+        {"meta": {"source": "crm"}, "data": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]},
+    ],
+    ids=["records", "columns", "pandas-columns", "wrapper"],
+)
+def test_json_layouts(tmp_path: Path, document: object) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(document))
+    table = load_table(path)
+    assert table.format == "json"
+    assert table.frame.to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+
+
+def test_nested_json_is_flattened_and_said_so(tmp_path: Path) -> None:
+    path = tmp_path / "nested.json"
+    records = [
+        {"id": 1, "user": {"age": 30, "geo": {"city": "Oslo"}}, "tags": ["a", "b"]},
+        {"id": 2, "user": {"age": 41, "geo": {"city": "Rome"}}, "tags": []},
+    ]
+    path.write_text(json.dumps(records))
+    table = load_table(path)
+    assert list(table.frame.columns) == ["id", "tags", "user.age", "user.geo.city"]
+    assert table.frame["user.geo.city"].tolist() == ["Oslo", "Rome"]
+    assert table.frame["tags"].tolist() == ['["a", "b"]', "[]"]
+    assert any("Flattened nested JSON" in note for note in table.notes)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_json_lines(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"t{suffix}"
+    path.write_text('{"a": 1, "b": "x"}\n\n{"a": 2, "b": "y"}\n')
+    table = load_table(path)
+    assert table.format == "jsonl"
+    assert table.frame.to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+
+
+def test_invalid_json_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('[{"a": 1}, {"a": ]')
+    with pytest.raises(DataError, match=r"“bad\.json” is not valid JSON \(line 1, column 18: expecting value\)"):
+        load_table(path)
+
+
+# --- clean typing ----------------------------------------------------------------------------
+
+
+def test_numbers_with_separators_percent_and_currency(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    path.write_text(
+        'amount,rate,price,zip,code\n"1,234",12%,"$1,000.50",02139,7\n'
+        '"12,000,000",3.5%,$20,10001,8\n7,0%,$3,00501,9\n'
+    )
+    frame = load_table(path).frame
+    assert frame["amount"].tolist() == [1234, 12_000_000, 7]
+    assert frame["rate"].tolist() == [12.0, 3.5, 0.0]
+    assert frame["price"].tolist() == [1000.5, 20.0, 3.0]
+    assert frame["zip"].tolist() == ["02139", "10001", "00501"]
+    assert frame["code"].dtype == np.int64
+
+
+def test_a_few_non_numbers_in_a_numeric_column_become_missing_and_are_reported(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "n.csv"
+    values = [f'"{i:,}"' for i in range(1000, 1099)] + ["unknown"]
+    path.write_text("income,k\n" + "\n".join(f"{v},{i}" for i, v in enumerate(values)) + "\n")
+    table = load_table(path)
+    assert table.frame["income"].isna().sum() == 1
+    assert table.frame["income"].iloc[0] == 1000
+    assert any("1 value(s) that are not numbers became missing" in n for n in table.notes)
+
+
+def test_mostly_text_column_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    path.write_text("size,k\n" + "".join(f"{v},1\n" for v in ["1", "2", "large", "3"] * 5))
+    assert pd.api.types.is_string_dtype(load_table(path).frame["size"].dtype)
+
+
+def test_boolean_words_with_missing_values(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text("a,b,c\nYes,TRUE,y\nno,false,n\n,true,Y\nno,true,n\n")
+    table = load_table(path)
+    assert table.frame["a"].dtype == "boolean"
+    assert table.frame["a"].tolist() == [True, False, pd.NA, False]
+    assert table.frame["b"].tolist() == [True, False, True, True]
+    assert table.frame["c"].tolist() == [True, False, True, False]
+    assert table.boolean_words["b"] == ("false", "true")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["2024-01-31", "2023-12-01", "2024-02-29"], "2024-01-31"),
+        (["31/01/2024", "01/12/2023", "29/02/2024"], "2024-01-31"),
+        (["01/31/2024", "12/01/2023", "02/29/2024"], "2024-01-31"),
+        (["Jan 31 2024", "Dec 1 2023", "Feb 29 2024"], "2024-01-31"),
+        (["2024-01-31T10:00:00Z", "2023-12-01T00:00:00+02:00", "2024-02-29T01:02:03.5Z"], None),
+    ],
+)
+def test_dates_in_common_formats(tmp_path: Path, values: list[str], expected: str | None) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("when,k\n" + "".join(f"{v},{i}\n" for i, v in enumerate(values)))
+    column = load_table(path).frame["when"]
+    assert pd.api.types.is_datetime64_any_dtype(column.dtype)
+    assert column.notna().all()
+    if expected:
+        assert column.iloc[0] == pd.Timestamp(expected)
+
+
+def test_names_are_stripped_blank_names_filled_and_duplicates_made_unique(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    path.write_text(" age , ,age,income,age\n1,2,3,4,5\n6,7,8,9,10\n")
+    table = load_table(path)
+    assert list(table.frame.columns) == ["age", "column_2", "age_2", "income", "age_3"]
+    assert "Renamed duplicate column 'age' to 'age_3'." in table.notes
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def _message(path: Path, **options: object) -> str:
+    with pytest.raises(DataError) as caught:
+        load_table(path, **options)
+    message = str(caught.value)
+    assert str(path.parent) not in message  # never a path outside what the user gave
+    assert "Traceback" not in message
+    return message
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    assert _message(path).startswith("The file “empty.csv” is empty (0 bytes).")
+
+
+def test_whitespace_only_file_has_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\n   \n")
+    assert "starts with an empty line" in _message(path)
+
+
+def test_header_only(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("a,b,c\n")
+    assert _message(path).startswith("The file “header.csv” has a header but no data rows.")
+
+
+def test_one_column(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("price\n1\n2\n")
+    assert _message(path).startswith("The file “one.csv” has only one column (“price”)")
+
+
+@pytest.mark.parametrize(
+    ("content", "looks_like"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "it looks like a PNG image"),
+        (b"PK\x03\x04" + b"\x00" * 200, "it looks like a zip archive"),
+        (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), None),
+    ],
+)
+def test_binary_file_renamed_csv(tmp_path: Path, content: bytes, looks_like: str | None) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    message = _message(path)
+    assert message.startswith("This file does not look like a CSV table (it contains binary data")
+    if looks_like:
+        assert looks_like in message
+
+
+def test_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.truncate(2 << 30)  # a sparse 2 GiB file: reading it would take seconds
+    assert _message(path).startswith("The file “huge.csv” is 2.0 GiB, more than the 1.0 GiB limit.")
+    small = tmp_path / "small.csv"
+    small.write_text("a,b\n1,2\n")
+    assert "more than the 4 bytes limit" in _message(small, max_bytes=4)
+
+
+def test_too_many_columns_is_refused_from_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"c{i}" for i in range(100_000))
+    path.write_text(header + "\n" + ",".join("1" for _ in range(100_000)) + "\n")
+    assert _message(path).startswith(
+        "The file “wide.csv” has 100,000 columns, more than the 10,000"
+    )
+
+
+def test_many_ragged_rows_are_an_error_naming_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12\n")
+    message = _message(path)
+    assert message.startswith(
+        "The file “ragged.csv” has rows with a different number of fields than the header "
+        "(2 of 4 rows; line 3 has 2 fields, the header has 3)."
+    )
+
+
+def test_a_rare_ragged_row_is_skipped_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "mostly.csv"
+    rows = [f"{i},{i * 2}" for i in range(300)]
+    rows.insert(100, "1,2,3")
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    table = load_table(path)
+    assert len(table.frame) == 300
+    assert table.notes[0] == "Skipped 1 row(s) with the wrong number of fields (lines 102)."
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"\x80\x04data")
+    assert "extension “.pkl”, which is not a table format" in _message(path)
+    assert "does not exist" in _message(tmp_path / "nope.csv")
+
+
+def test_damaged_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1" + b"\x00" * 50)
+    assert _message(path).startswith("The Parquet file “bad.parquet” is damaged or incomplete")
+
+
+# --- columns and hashes ------------------------------------------------------------------------
+
+
+def test_resolve_column() -> None:
+    columns = ["Customer ID", "Churn_Flag", "monthly charges", "tenure"]
+    assert resolve_column(columns, "tenure") == "tenure"
+    assert resolve_column(columns, "churn flag") == "Churn_Flag"
+    assert resolve_column(columns, "MONTHLY_CHARGES") == "monthly charges"
+    with pytest.raises(TargetError) as caught:
+        resolve_column(columns, "churn")
+    assert str(caught.value) == (
+        "The table has no column named “churn”. Closest matches: “Churn_Flag”. "
+        "Say “the target is Churn_Flag” to use it."
+    )
+    with pytest.raises(TargetError, match=r"Its columns are “Customer ID”, “Churn_Flag”"):
+        resolve_column(columns, "zzzz")
+
+
+def test_file_sha256(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
