@@ -91,10 +91,15 @@ class StreamUsage:
 
 @dataclass(frozen=True, slots=True)
 class StreamEnd:
-    """The stream finished; always the last delta."""
+    """The stream finished; always the last delta.
+
+    ``provider_state`` is opaque data to store on the assistant :class:`Message`
+    built from this answer and send back verbatim (Gemini thought signatures).
+    """
 
     reason: FinishReason
     kind: Literal["end"] = "end"
+    provider_state: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 Delta: TypeAlias = StreamText | StreamToolCall | StreamUsage | StreamEnd

@@ -1,0 +1,273 @@
+"""Anthropic messages streaming behind the provider interface.
+
+Uses the official ``anthropic.AsyncAnthropic`` with ``max_retries=0`` (the
+router retries) and the raw event stream (``messages.create(stream=True)``),
+so malformed tool arguments surface as our error rather than inside the SDK's
+accumulator. Translation rules:
+
+- system messages are joined into ``system=``;
+- an assistant turn's tool calls become ``tool_use`` blocks, and tool results
+  become ``tool_result`` blocks in the following user turn;
+- consecutive turns with the same role are merged (the API requires
+  alternation);
+- thinking blocks are kept in ``StreamEnd.provider_state["anthropic_content"]``
+  and sent back verbatim with that assistant turn.
+
+``temperature`` is not sent: anthropic 2.x dropped it from ``messages.create``
+(current Claude models fix their sampling), so ``ChatSettings.temperature``
+only decides caching here.
+
+Usage: Anthropic reports uncached input separately from cache reads and
+writes; ``StreamUsage.input_tokens`` is their sum (the whole prompt), as for
+the other providers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import anthropic
+import httpx2
+
+from assistant.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderStreamError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    redact,
+)
+from assistant.providers._assembly import PartialCall, finish_call
+from assistant.providers.base import (
+    ChatSettings,
+    Delta,
+    FinishReason,
+    Message,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolSpec,
+)
+from assistant.providers.retry import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+_STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "refusal": "content_filter",
+}
+
+
+class AnthropicProvider:
+    """Claude over the ``anthropic`` SDK.
+
+    Args:
+        api_key: The Anthropic key.
+        base_url: Another endpoint (without ``/v1``); ``None`` for Anthropic's.
+        name: Provider name used in errors, usage rows and cache keys.
+        timeout_s: Longest wait for the response to start or for the next event.
+        connect_timeout_s: Longest wait to connect.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "anthropic",
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self.name = name
+        self._api_key = api_key
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=anthropic.Timeout(timeout_s, connect=connect_timeout_s),
+        )
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+    ) -> AsyncIterator[Delta]:
+        """Stream one message as deltas (see :class:`~assistant.providers.base.Provider`)."""
+        model = settings.model
+        system, wire_messages = _messages_to_wire(messages)
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": wire_messages,
+            "max_tokens": settings.max_tokens,
+            "stream": True,
+        }
+        if system:
+            request["system"] = system
+        if tools:
+            request["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in tools
+            ]
+        with self._map_errors(model, started=False):
+            response = await self._client.messages.create(**request)
+        blocks: dict[int, dict[str, Any]] = {}
+        calls: dict[int, PartialCall] = {}
+        input_tokens = cached_tokens = output_tokens = 0
+        stop_reason: str | None = None
+        has_thinking = False
+        try:
+            with self._map_errors(model, started=True):
+                async for event in response:
+                    match event.type:
+                        case "message_start":
+                            usage = event.message.usage
+                            cached_tokens = usage.cache_read_input_tokens or 0
+                            input_tokens = (
+                                (usage.input_tokens or 0)
+                                + cached_tokens
+                                + (usage.cache_creation_input_tokens or 0)
+                            )
+                            output_tokens = usage.output_tokens or 0
+                        case "content_block_start":
+                            block = event.content_block
+                            blocks[event.index] = block.model_dump(mode="json", exclude_none=True)
+                            if block.type == "tool_use":
+                                calls[event.index] = PartialCall(id=block.id, name=block.name)
+                            elif block.type in ("thinking", "redacted_thinking"):
+                                has_thinking = True
+                        case "content_block_delta":
+                            delta = event.delta
+                            if delta.type == "text_delta":
+                                blocks[event.index]["text"] = (
+                                    blocks[event.index].get("text", "") + delta.text
+                                )
+                                yield StreamText(delta.text)
+                            elif delta.type == "input_json_delta":
+                                calls[event.index].argument_parts.append(delta.partial_json)
+                            elif delta.type == "thinking_delta":
+                                blocks[event.index]["thinking"] = (
+                                    blocks[event.index].get("thinking", "") + delta.thinking
+                                )
+                            elif delta.type == "signature_delta":
+                                blocks[event.index]["signature"] = delta.signature
+                        case "content_block_stop" if event.index in calls:
+                            call = finish_call(self.name, model, calls[event.index])
+                            blocks[event.index]["input"] = json.loads(call.arguments)
+                            yield StreamToolCall(call)
+                        case "message_delta":
+                            stop_reason = event.delta.stop_reason or stop_reason
+                            if event.usage is not None and event.usage.output_tokens is not None:
+                                output_tokens = event.usage.output_tokens
+        finally:
+            await response.close()
+        if stop_reason is None:
+            raise ProviderStreamError(
+                self.name, model, "the stream ended before message_stop", retryable=True
+            )
+        yield StreamUsage(input_tokens, output_tokens, cached_tokens)
+        state = {"anthropic_content": [blocks[i] for i in sorted(blocks)]} if has_thinking else {}
+        reason = "tool_calls" if calls else _STOP_REASONS.get(stop_reason, "stop")
+        yield StreamEnd(reason, provider_state=state)
+
+    @contextmanager
+    def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
+        """Turn SDK and transport exceptions into ours; ``started``: the response had begun."""
+        name = self.name
+        try:
+            yield
+        except ProviderError:
+            raise
+        except anthropic.APITimeoutError as exc:
+            raise ProviderTimeout(name, model) from exc
+        except anthropic.APIConnectionError as exc:
+            if started:
+                raise ProviderStreamError(
+                    name, model, "the connection dropped", retryable=True
+                ) from exc
+            raise ProviderUnavailable(name, model) from exc
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
+            raise ProviderAuthError(name, model, self._detail(exc)) from exc
+        except anthropic.RateLimitError as exc:
+            raise ProviderRateLimited(
+                name,
+                model,
+                retry_after_s=parse_retry_after(exc.response.headers),
+                detail=self._detail(exc),
+            ) from exc
+        except anthropic.APIStatusError as exc:
+            if started:  # an ``event: error`` inside the stream (e.g. overloaded_error)
+                raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
+            raise ProviderHTTPError(
+                name,
+                model,
+                status=exc.status_code,
+                retry_after_s=parse_retry_after(exc.response.headers),
+                detail=self._detail(exc),
+            ) from exc
+        except anthropic.APIError as exc:
+            raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
+        except httpx2.TimeoutException as exc:
+            raise ProviderTimeout(name, model) from exc
+        except httpx2.TransportError as exc:
+            raise ProviderStreamError(
+                name, model, "the connection dropped", retryable=True
+            ) from exc
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:
+            if not started:  # our own bug, not the provider's
+                raise
+            raise ProviderStreamError(name, model, "the response could not be parsed") from exc
+
+    def _detail(self, exc: anthropic.APIError) -> str:
+        return redact(str(exc.message or ""), [self._api_key])
+
+
+def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """The ``system`` text and the alternating user/assistant turns."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return system, turns
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
+        ]
+    if message.role == "assistant" and "anthropic_content" in message.provider_state:
+        return list(message.provider_state["anthropic_content"])
+    blocks: list[dict[str, Any]] = []
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": json.loads(call.arguments or "{}"),
+            }
+        )
+    return blocks

@@ -1,0 +1,286 @@
+"""Google Gemini (``google-genai``) streaming behind the provider interface.
+
+``genai.Client(...).aio.models.generate_content_stream`` with:
+
+- ``HttpOptions(base_url=GEMINI_BASE_URL, timeout=ms)`` and
+  ``retry_options=HttpRetryOptions(attempts=1)``: one attempt only. Setting
+  retry options explicitly matters: without them google-genai's aiohttp path
+  silently re-sends a request after a connection error, after sleeping 1-10 s.
+- tools as ``types.Tool(function_declarations=[...])`` with the JSON schema in
+  ``parameters_json_schema`` and automatic function calling disabled (our loop
+  runs the tools);
+- function calls arrive whole; a call without an ``id`` gets one made up here
+  (prefixed ``gcall_``), which is not sent back to the API;
+- the model's turn is echoed back verbatim when it carried thought signatures:
+  it is kept in ``StreamEnd.provider_state["gemini_content"]``.
+
+``timeout_s`` bounds the whole request here (aiohttp's total timeout); the
+router's stall timeout bounds the wait for each chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import httpx
+import pydantic
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from assistant.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderStreamError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    redact,
+)
+from assistant.providers._assembly import PartialCall, estimated_usage, finish_call
+from assistant.providers.base import (
+    ChatSettings,
+    Delta,
+    FinishReason,
+    Message,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolCall,
+    ToolSpec,
+)
+from assistant.providers.retry import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+_SYNTHETIC_ID_PREFIX = "gcall_"
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+}
+
+
+class GeminiProvider:
+    """Gemini over the ``google-genai`` SDK (Gemini Developer API).
+
+    Args:
+        api_key: The Gemini API key.
+        base_url: Another endpoint (``GEMINI_BASE_URL``); ``None`` for Google's.
+        name: Provider name used in errors, usage rows and cache keys.
+        timeout_s: Longest time for a whole request.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "gemini",
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.name = name
+        self._api_key = api_key
+        options = types.HttpOptions(
+            base_url=base_url,
+            timeout=int(timeout_s * 1000),
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        self._client = genai.Client(api_key=api_key, http_options=options)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+    ) -> AsyncIterator[Delta]:
+        """Stream one answer as deltas (see :class:`~assistant.providers.base.Provider`)."""
+        model = settings.model
+        config = types.GenerateContentConfig(
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_tokens,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+        if system:
+            config.system_instruction = system
+        if tools:
+            config.tools = [
+                types.Tool(
+                    function_declarations=[
+                        types.FunctionDeclaration(
+                            name=t.name,
+                            description=t.description,
+                            parameters_json_schema=t.parameters,
+                        )
+                        for t in tools
+                    ]
+                )
+            ]
+        with self._map_errors(model, started=False):
+            response = await self._client.aio.models.generate_content_stream(
+                model=model, contents=_contents_to_wire(messages), config=config
+            )
+        parts: list[types.Part] = []
+        calls: list[ToolCall] = []
+        text_parts: list[str] = []
+        usage: StreamUsage | None = None
+        finish: str | None = None
+        try:
+            with self._map_errors(model, started=True):
+                async for chunk in response:
+                    if chunk.usage_metadata is not None and chunk.usage_metadata.prompt_token_count:
+                        usage = _usage_from_wire(chunk.usage_metadata)
+                    for candidate in (chunk.candidates or ())[:1]:
+                        if candidate.finish_reason is not None:
+                            finish = str(candidate.finish_reason.value)
+                        for part in (candidate.content.parts if candidate.content else None) or ():
+                            parts.append(part)
+                            if part.function_call is not None:
+                                call = _call_from_wire(self.name, model, part.function_call)
+                                calls.append(call)
+                                yield StreamToolCall(call)
+                            elif part.text and not part.thought:
+                                text_parts.append(part.text)
+                                yield StreamText(part.text)
+        finally:
+            aclose = getattr(response, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if finish is None:  # Gemini always ends with a finishReason; without one the stream was cut
+            raise ProviderStreamError(
+                self.name, model, "the stream ended before its finishReason", retryable=True
+            )
+        if usage is None:
+            usage = estimated_usage(
+                messages, tools, model=model, output_text="".join(text_parts), calls=calls
+            )
+        yield usage
+        state: dict[str, Any] = {}
+        if any(p.thought_signature for p in parts):
+            content = types.Content(role="model", parts=parts)
+            state["gemini_content"] = content.model_dump(mode="json", exclude_none=True)
+        reason = "tool_calls" if calls else _FINISH_REASONS.get(finish or "STOP", "stop")
+        yield StreamEnd(reason, provider_state=state)
+
+    @contextmanager
+    def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
+        """Turn SDK and transport exceptions into ours; ``started``: the response had begun."""
+        name = self.name
+        try:
+            yield
+        except ProviderError:
+            raise
+        except genai_errors.APIError as exc:
+            detail = redact(str(exc.message or exc.status or ""), [self._api_key])
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            if exc.code in (401, 403):
+                raise ProviderAuthError(name, model, detail) from exc
+            if exc.code == 429:
+                raise ProviderRateLimited(
+                    name, model, retry_after_s=parse_retry_after(headers), detail=detail
+                ) from exc
+            raise ProviderHTTPError(
+                name,
+                model,
+                status=int(exc.code or 0),
+                retry_after_s=parse_retry_after(headers),
+                detail=detail,
+            ) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError, httpx.TimeoutException) as exc:
+            raise ProviderTimeout(name, model) from exc
+        except (aiohttp.ClientConnectorError, httpx.ConnectError) as exc:
+            raise ProviderUnavailable(name, model) from exc
+        except (aiohttp.ClientError, httpx.TransportError) as exc:
+            if started:
+                raise ProviderStreamError(
+                    name, model, "the connection dropped", retryable=True
+                ) from exc
+            raise ProviderUnavailable(name, model) from exc
+        except (
+            pydantic.ValidationError,
+            json.JSONDecodeError,
+            ValueError,
+            AttributeError,
+            TypeError,
+        ) as exc:
+            if not started:  # our own bug, not the provider's
+                raise
+            raise ProviderStreamError(name, model, "the response could not be parsed") from exc
+
+
+def _call_from_wire(provider: str, model: str, function_call: types.FunctionCall) -> ToolCall:
+    args = function_call.args if function_call.args is not None else {}
+    partial = PartialCall(
+        id=function_call.id or f"{_SYNTHETIC_ID_PREFIX}{_short_uuid()}",
+        name=function_call.name or "",
+        argument_parts=[json.dumps(args) if isinstance(args, dict) else str(args)],
+    )
+    return finish_call(provider, model, partial)
+
+
+def _short_uuid() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:16]
+
+
+def _usage_from_wire(metadata: types.GenerateContentResponseUsageMetadata) -> StreamUsage:
+    output = (metadata.candidates_token_count or 0) + (metadata.thoughts_token_count or 0)
+    return StreamUsage(
+        metadata.prompt_token_count or 0, output, metadata.cached_content_token_count or 0
+    )
+
+
+def _contents_to_wire(messages: Sequence[Message]) -> list[types.Content]:
+    """User/model turns; consecutive tool results are grouped into one user turn."""
+    contents: list[types.Content] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        if message.role == "assistant":
+            content = _model_turn(message)
+        elif message.role == "tool":
+            call_id = message.tool_call_id or ""
+            response = types.FunctionResponse(
+                id=None if call_id.startswith(_SYNTHETIC_ID_PREFIX) or not call_id else call_id,
+                name=message.name or "",
+                response={"result": message.content},
+            )
+            content = types.Content(role="user", parts=[types.Part(function_response=response)])
+        else:
+            content = types.Content(role="user", parts=[types.Part(text=message.content)])
+        if contents and contents[-1].role == content.role:
+            contents[-1].parts = [*(contents[-1].parts or ()), *(content.parts or ())]
+        else:
+            contents.append(content)
+    return contents
+
+
+def _model_turn(message: Message) -> types.Content:
+    if "gemini_content" in message.provider_state:
+        return types.Content.model_validate(message.provider_state["gemini_content"])
+    parts: list[types.Part] = []
+    if message.content:
+        parts.append(types.Part(text=message.content))
+    for call in message.tool_calls:
+        call_id = None if call.id.startswith(_SYNTHETIC_ID_PREFIX) else call.id
+        parts.append(
+            types.Part(
+                function_call=types.FunctionCall(
+                    id=call_id, name=call.name, args=json.loads(call.arguments or "{}")
+                )
+            )
+        )
+    return types.Content(role="model", parts=parts)

@@ -1,0 +1,288 @@
+"""OpenAI chat completions (and OpenAI-compatible servers) behind the provider interface.
+
+Uses the official ``openai.AsyncOpenAI`` with ``max_retries=0``: retries belong
+to the router (see ``retry.py``). ``base_url`` points it at any compatible
+server (Ollama, vLLM, llama.cpp, LM Studio). Those servers differ from OpenAI in
+ways this adapter tolerates:
+
+- usage sent only in the last chunk, or never: then it is counted with
+  ``tokens.py`` and flagged ``is_estimate=True``;
+- tool-call fragments without ``index`` (a fragment with a new ``id`` starts a
+  new call, one without continues the last), whole arguments in one chunk, and
+  ``finish_reason: "stop"`` on a turn that has tool calls (reported as
+  ``tool_calls``);
+- ``stream_options`` rejected with HTTP 400: the request is sent once more
+  without it and this provider stops asking (the only re-send made here, and
+  it is not a retry of a failure the server could repeat);
+- models without tool support (Ollama answers 400 "does not support tools"):
+  :class:`ProviderUnsupported`, so the router falls back to another provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2
+import openai
+
+from assistant.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderStreamError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnsupported,
+    redact,
+)
+from assistant.providers._assembly import PartialCall, estimated_usage, finish_call
+from assistant.providers.base import (
+    ChatSettings,
+    Delta,
+    FinishReason,
+    Message,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolCall,
+    ToolSpec,
+)
+from assistant.providers.retry import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+class OpenAIProvider:
+    """Chat completions over the ``openai`` SDK.
+
+    Args:
+        api_key: The key (local servers accept any non-empty string).
+        base_url: An OpenAI-compatible server's URL ending in ``/v1``; ``None`` for OpenAI.
+        name: Provider name used in errors, usage rows and cache keys.
+        timeout_s: Longest wait for the response to start or for the next chunk.
+        connect_timeout_s: Longest wait to connect.
+        include_usage: Ask for usage in the last chunk (``stream_options``).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "openai",
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        include_usage: bool = True,
+    ) -> None:
+        self.name = name
+        self._api_key = api_key
+        self._is_official = base_url is None
+        self._include_usage = include_usage
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
+        )
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+    ) -> AsyncIterator[Delta]:
+        """Stream one chat completion as deltas (see :class:`~assistant.providers.base.Provider`)."""
+        model = settings.model
+        with self._map_errors(model, started=False):
+            try:
+                response = await self._client.chat.completions.create(
+                    **self._request(messages, tools, settings)
+                )
+            except openai.BadRequestError as exc:
+                if not (self._include_usage and "stream_options" in str(exc.message)):
+                    raise
+                log.info("stream_options_rejected provider=%s model=%s", self.name, model)
+                self._include_usage = False
+                response = await self._client.chat.completions.create(
+                    **self._request(messages, tools, settings)
+                )
+        calls: dict[int, PartialCall] = {}
+        text_parts: list[str] = []
+        usage: StreamUsage | None = None
+        finish: str | None = None
+        try:
+            with self._map_errors(model, started=True):
+                async for chunk in response:
+                    if chunk.usage is not None:
+                        usage = _usage_from_wire(chunk.usage)
+                    for choice in chunk.choices or ():
+                        delta = choice.delta
+                        if delta is not None and delta.content:
+                            text_parts.append(delta.content)
+                            yield StreamText(delta.content)
+                        if delta is not None:
+                            for fragment in delta.tool_calls or ():
+                                _add_fragment(calls, fragment)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+        finally:
+            await response.close()
+        finished = [finish_call(self.name, model, calls[key]) for key in sorted(calls)]
+        for call in finished:
+            yield StreamToolCall(call)
+        if usage is None:
+            usage = estimated_usage(
+                messages, tools, model=model, output_text="".join(text_parts), calls=finished
+            )
+        yield usage
+        reason: FinishReason = (
+            "tool_calls" if finished else _FINISH_REASONS.get(finish or "stop", "stop")
+        )
+        yield StreamEnd(reason)
+
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": settings.model,
+            "messages": [_message_to_wire(m) for m in messages],
+            "temperature": settings.temperature,
+            "stream": True,
+        }
+        # OpenAI's newer models refuse max_tokens; compatible servers mostly know only max_tokens.
+        request["max_completion_tokens" if self._is_official else "max_tokens"] = (
+            settings.max_tokens
+        )
+        if tools:
+            request["tools"] = [_tool_to_wire(t) for t in tools]
+        if self._include_usage:
+            request["stream_options"] = {"include_usage": True}
+        return request
+
+    @contextmanager
+    def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
+        """Turn SDK and transport exceptions into ours; ``started``: the response had begun."""
+        name = self.name
+        try:
+            yield
+        except ProviderError:
+            raise
+        except openai.APITimeoutError as exc:
+            raise ProviderTimeout(name, model) from exc
+        except openai.APIConnectionError as exc:
+            if started:
+                raise ProviderStreamError(
+                    name, model, "the connection dropped", retryable=True
+                ) from exc
+            raise ProviderUnavailable(name, model) from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise ProviderAuthError(name, model, self._detail(exc)) from exc
+        except openai.RateLimitError as exc:
+            raise ProviderRateLimited(
+                name,
+                model,
+                retry_after_s=parse_retry_after(exc.response.headers),
+                detail=self._detail(exc),
+            ) from exc
+        except openai.APIStatusError as exc:
+            detail = self._detail(exc)
+            if exc.status_code in (400, 404) and _says_no_tools(detail):
+                raise ProviderUnsupported(
+                    name, model, detail or "the model does not support tools"
+                ) from exc
+            raise ProviderHTTPError(
+                name,
+                model,
+                status=exc.status_code,
+                retry_after_s=parse_retry_after(exc.response.headers),
+                detail=detail,
+            ) from exc
+        except openai.APIError as exc:  # an error event inside the stream
+            raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
+        except httpx2.TimeoutException as exc:
+            raise ProviderTimeout(name, model) from exc
+        except httpx2.TransportError as exc:
+            raise ProviderStreamError(
+                name, model, "the connection dropped", retryable=True
+            ) from exc
+        except (ValueError, AttributeError, TypeError) as exc:  # unparsable chunk
+            if not started:  # our own bug, not the provider's
+                raise
+            raise ProviderStreamError(name, model, "the response could not be parsed") from exc
+
+    def _detail(self, exc: openai.APIError) -> str:
+        return redact(str(exc.message or ""), [self._api_key])
+
+
+def _says_no_tools(detail: str) -> bool:
+    text = detail.lower()
+    return "tool" in text and any(
+        p in text for p in ("not support", "unsupported", "does not support")
+    )
+
+
+def _add_fragment(calls: dict[int, PartialCall], fragment: Any) -> None:
+    """Merge one streamed tool-call fragment; tolerate a missing ``index``."""
+    index = getattr(fragment, "index", None)
+    fragment_id = getattr(fragment, "id", None)
+    if index is None:
+        last = max(calls) if calls else None
+        is_new = last is None or (fragment_id is not None and fragment_id != calls[last].id)
+        index = (last + 1 if last is not None else 0) if is_new else last
+    partial = calls.setdefault(index, PartialCall())
+    if fragment_id:
+        partial.id = fragment_id
+    function = getattr(fragment, "function", None)
+    if function is not None:
+        if getattr(function, "name", None):
+            partial.name = function.name
+        if getattr(function, "arguments", None):
+            partial.argument_parts.append(function.arguments)
+
+
+def _usage_from_wire(usage: Any) -> StreamUsage:
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return StreamUsage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cached)
+
+
+def _message_to_wire(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [_call_to_wire(c) for c in message.tool_calls]
+    return wire
+
+
+def _call_to_wire(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _tool_to_wire(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }

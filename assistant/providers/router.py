@@ -1,0 +1,367 @@
+"""The router: one provider interface over an ordered list of (provider, model) routes.
+
+For each request the router
+
+1. answers from the response cache when the request is deterministic
+   (temperature 0) and was answered before by this route (``cache.py``);
+2. otherwise lets the limiter (issue 10's rate limits and spend caps; a no-op
+   by default) hold the request, then sends it to the route's provider;
+3. retries that provider on retryable errors with the one retry policy
+   (``retry.py``) — SDK retries are off, so every request is one HTTP request;
+4. falls back to the next route when the provider fails for good *before any
+   output was streamed*; when all routes fail it raises
+   :class:`~assistant.errors.ProvidersExhausted` (a ``UserFacingError``);
+5. records every request (and every cache hit) as a row in ``llm_calls``.
+
+**Partial output then failure.** Once a text or tool-call delta has been
+yielded, the router neither retries nor falls back (that would duplicate text
+or tool calls). It raises :class:`~assistant.errors.ProviderStreamError` with
+``after_output=True`` — chained ``from`` the original error — right after the
+deltas already yielded. The agent loop decides what to keep and what to tell
+the user.
+
+**Stalls.** ``stall_timeout_s`` bounds the wait for each next delta, for every
+provider alike; a stall raises :class:`~assistant.errors.ProviderTimeout`
+(retryable). The per-turn deadline is the agent loop's job (it can wrap the
+whole turn in ``asyncio.timeout``; cancellation is recorded as ``cancelled``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from assistant.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProvidersExhausted,
+    ProviderStreamError,
+    ProviderTimeout,
+)
+from assistant.providers.base import (
+    ChatSettings,
+    Delta,
+    Message,
+    Provider,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolSpec,
+)
+from assistant.providers.cache import ResponseCache, cache_key, is_cacheable
+from assistant.providers.pricing import estimate_cost_usd
+from assistant.providers.retry import RetryPolicy
+from assistant.providers.tokens import count_prompt_tokens
+from assistant.providers.usage import CallContext, CallRecord, Outcome, record_call
+from assistant.store import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One provider and the model to ask it for."""
+
+    provider: Provider
+    model: str
+
+
+class Limiter(Protocol):
+    """The seam for client-side rate limits and spend caps (issue 10).
+
+    ``before_call`` runs before every request goes out (retries included) and
+    may wait, or raise to refuse the call (its exception reaches the caller
+    unchanged). ``after_call`` sees the outcome of every request, e.g. to
+    tighten a bucket after a 429.
+    """
+
+    async def before_call(self, provider: str, model: str, *, estimated_input_tokens: int) -> None:
+        """Wait until the call may go out, or raise to refuse it."""
+        ...
+
+    def after_call(
+        self, provider: str, model: str, *, usage: StreamUsage | None, error: ProviderError | None
+    ) -> None:
+        """Learn from a finished request."""
+        ...
+
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+class Router:
+    """A :class:`~assistant.providers.base.Provider` that retries, falls back, caches and records.
+
+    Args:
+        routes: Providers in fallback order, each with its model.
+        db: Where usage rows and the response cache live; ``None`` records nothing.
+        use_cache: Serve and store temperature-0 answers in ``response_cache``.
+        retry: The retry policy, per route.
+        stall_timeout_s: Longest wait for the next delta of a stream; ``None`` for no limit.
+        limiter: Rate limits / spend caps hook, see :class:`Limiter`.
+        sleep: Awaited for backoff waits (tests pass a recorder).
+        clock: Monotonic seconds, for latencies (tests may pass a fake).
+    """
+
+    name = "router"
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        *,
+        db: Database | None = None,
+        use_cache: bool = True,
+        retry: RetryPolicy | None = None,
+        stall_timeout_s: float | None = 120.0,
+        limiter: Limiter | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.perf_counter,
+    ) -> None:
+        if not routes:
+            raise ValueError("A router needs at least one route")
+        self.routes = tuple(routes)
+        self._db = db
+        self._cache = ResponseCache(db) if db is not None and use_cache else None
+        self._retry = retry or RetryPolicy()
+        self._stall_timeout_s = stall_timeout_s
+        self._limiter = limiter
+        self._sleep = sleep
+        self._clock = clock
+
+    @property
+    def primary(self) -> Route:
+        """The first route (the one used when nothing fails)."""
+        return self.routes[0]
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+        *,
+        context: CallContext | None = None,
+    ) -> AsyncIterator[Delta]:
+        """Stream an answer from the first route that gives one.
+
+        ``settings.model`` is replaced by each route's model; temperature and
+        max tokens are kept. ``context`` tags the usage rows (thread and turn).
+        Raises :class:`ProvidersExhausted` when every route failed before
+        output, or :class:`ProviderStreamError` (``after_output=True``) when a
+        stream broke after output.
+        """
+        context = context or CallContext()
+        errors: list[ProviderError] = []
+        for route in self.routes:
+            route_settings = replace(settings, model=route.model)
+            key = None
+            if self._cache is not None and is_cacheable(route_settings):
+                key = cache_key(route.provider.name, route.model, messages, tools, route_settings)
+                cached = await asyncio.to_thread(self._cache.get, key)
+                if cached is not None:
+                    await self._record_hit(route, context)
+                    for delta in cached:
+                        yield delta
+                    return
+            retry_number = 0
+            while True:
+                state = _Attempt()
+                try:
+                    async for delta in self._attempt(
+                        route, messages, tools, route_settings, context, state
+                    ):
+                        yield delta
+                except ProviderError as error:
+                    if state.has_output:
+                        raise ProviderStreamError(
+                            error.provider,
+                            error.model,
+                            error.detail or type(error).__name__,
+                            after_output=True,
+                        ) from error
+                    retry_number += 1
+                    delay = self._retry.delay_s(retry_number, error)
+                    if delay is None:
+                        log.info(
+                            "llm_route_failed provider=%s model=%s error=%s",
+                            route.provider.name,
+                            route.model,
+                            type(error).__name__,
+                        )
+                        errors.append(error)
+                        break
+                    log.info(
+                        "llm_retry provider=%s model=%s error=%s retry=%d delay_s=%.3f",
+                        route.provider.name,
+                        route.model,
+                        type(error).__name__,
+                        retry_number,
+                        delay,
+                    )
+                    await self._sleep(delay)
+                    continue
+                if key is not None and self._cache is not None:
+                    await asyncio.to_thread(
+                        self._cache.put, key, route.provider.name, route.model, state.deltas
+                    )
+                return
+        raise ProvidersExhausted(tuple(errors))
+
+    async def _attempt(
+        self,
+        route: Route,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+        context: CallContext,
+        state: _Attempt,
+    ) -> AsyncIterator[Delta]:
+        """One request to one provider: stall timeout, timing, and its ``llm_calls`` row."""
+        provider_name = route.provider.name
+        if self._limiter is not None:
+            estimate = count_prompt_tokens(messages, tools, model=route.model)
+            await self._limiter.before_call(
+                provider_name, route.model, estimated_input_tokens=estimate
+            )
+        started = self._clock()
+        outcome: Outcome = "cancelled"
+        error: ProviderError | None = None
+        iterator = route.provider.stream(messages, tools, settings).__aiter__()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._stall_timeout_s):
+                        delta = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise ProviderTimeout(
+                        provider_name, route.model, "no data within the stall timeout"
+                    ) from exc
+                if isinstance(delta, StreamText | StreamToolCall):
+                    if not state.has_output:
+                        state.first_output_at = self._clock()
+                    state.has_output = True
+                elif isinstance(delta, StreamUsage):
+                    state.usage = delta
+                state.deltas.append(delta)
+                yield delta
+            if not state.deltas or not isinstance(state.deltas[-1], StreamEnd):
+                raise ProviderStreamError(
+                    provider_name, route.model, "the stream ended without an end", retryable=True
+                )
+            outcome = "ok"
+        except ProviderError as exc:
+            outcome, error = "error", exc
+            raise
+        finally:
+            await _close(iterator)
+            record = self._finish(route, context, state, started, outcome, error)
+            if self._db is not None:
+                if outcome == "cancelled":  # awaiting a thread is unsafe while being torn down
+                    record_call(self._db, record)
+                else:
+                    await asyncio.to_thread(record_call, self._db, record)
+
+    def _finish(
+        self,
+        route: Route,
+        context: CallContext,
+        state: _Attempt,
+        started: float,
+        outcome: Outcome,
+        error: ProviderError | None,
+    ) -> CallRecord:
+        """Build (and log) the ``llm_calls`` row of a finished request."""
+        ended = self._clock()
+        usage = state.usage
+        if self._limiter is not None:
+            self._limiter.after_call(route.provider.name, route.model, usage=usage, error=error)
+        if isinstance(error, ProviderRateLimited):
+            log.info(
+                "llm_rate_limited provider=%s retry_after_s=%s",
+                route.provider.name,
+                error.retry_after_s,
+            )
+        cost = None
+        if usage is not None:
+            cost = estimate_cost_usd(
+                route.provider.name,
+                route.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+            )
+        record = CallRecord(
+            provider=route.provider.name,
+            model=route.model,
+            outcome=outcome,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            tokens_estimated=usage.is_estimate if usage else False,
+            cost_usd=cost,
+            first_token_ms=(state.first_output_at - started) * 1000
+            if state.first_output_at
+            else None,
+            total_ms=(ended - started) * 1000,
+            error_class=type(error).__name__ if error else None,
+            thread_id=context.thread_id,
+            turn_id=context.turn_id,
+        )
+        log.info(
+            "llm_call provider=%s model=%s in_tok=%d out_tok=%d ms=%d outcome=%s error=%s",
+            record.provider,
+            record.model,
+            record.input_tokens,
+            record.output_tokens,
+            record.total_ms or 0,
+            outcome,
+            record.error_class,
+        )
+        return record
+
+    async def _record_hit(self, route: Route, context: CallContext) -> None:
+        log.info(
+            "llm_call provider=%s model=%s outcome=ok cache_hit=1", route.provider.name, route.model
+        )
+        if self._db is not None:
+            await asyncio.to_thread(
+                record_call,
+                self._db,
+                CallRecord(
+                    provider=route.provider.name,
+                    model=route.model,
+                    outcome="ok",
+                    cost_usd=0.0,
+                    first_token_ms=0.0,
+                    total_ms=0.0,
+                    cache_hit=True,
+                    thread_id=context.thread_id,
+                    turn_id=context.turn_id,
+                ),
+            )
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one request produced so far."""
+
+    has_output: bool = False
+    first_output_at: float | None = None
+    usage: StreamUsage | None = None
+    deltas: list[Delta] = field(default_factory=list)
+
+
+async def _close(iterator: AsyncIterator[Delta]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except ProviderError as exc:  # the request already ended; its outcome is recorded
+            log.debug("llm_stream_close_failed error=%s", type(exc).__name__)

@@ -1,0 +1,197 @@
+"""Recording every LLM call in ``llm_calls`` and summarising the rows.
+
+One row per request sent to a provider (a retried request is two rows) and one
+per cache hit, so request counts, error rates and spend can all be read back
+from the table. Rows hold raw token counts next to the cost estimate, so cost
+can be recomputed when prices change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from assistant.store import Database, now
+
+Outcome = Literal["ok", "error", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who a call is for; the agent loop passes one per turn so rows can be grouped."""
+
+    thread_id: str | None = None
+    turn_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One LLM call as stored in ``llm_calls``."""
+
+    provider: str
+    model: str
+    outcome: Outcome
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    tokens_estimated: bool = False
+    cost_usd: float | None = None
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+    error_class: str | None = None
+    cache_hit: bool = False
+    thread_id: str | None = None
+    turn_id: str | None = None
+    created_at: float | None = None
+    """Seconds since the epoch; ``None`` means now."""
+
+
+def record_call(db: Database, record: CallRecord) -> int:
+    """Insert one row into ``llm_calls`` and return its id (a short synchronous write)."""
+    with db.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO llm_calls (thread_id, turn_id, provider, model, input_tokens,"
+            " output_tokens, cached_tokens, tokens_estimated, cost_usd, first_token_ms,"
+            " total_ms, outcome, error_class, cache_hit, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.thread_id,
+                record.turn_id,
+                record.provider,
+                record.model,
+                record.input_tokens,
+                record.output_tokens,
+                record.cached_tokens,
+                int(record.tokens_estimated),
+                record.cost_usd,
+                record.first_token_ms,
+                record.total_ms,
+                record.outcome,
+                record.error_class,
+                int(record.cache_hit),
+                record.created_at if record.created_at is not None else now(),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGroup:
+    """Totals for one group of calls (a conversation, a provider and model, or a day)."""
+
+    key: str
+    calls: int
+    ok_calls: int
+    error_calls: int
+    cancelled_calls: int
+    cache_hits: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    estimated_calls: int
+    """Calls whose token counts were estimated by us rather than reported."""
+    cost_usd: float
+    unpriced_calls: int
+    """Calls with tokens but no known price (local models); not in ``cost_usd``."""
+    p50_ms: float | None
+    p95_ms: float | None
+    """Total latency percentiles over calls that reached a provider (cache hits excluded)."""
+
+    @property
+    def success_rate(self) -> float:
+        """Share of calls that ended ``ok`` (0 when there were none)."""
+        return self.ok_calls / self.calls if self.calls else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Share of calls answered from the response cache."""
+        return self.cache_hits / self.calls if self.calls else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """Usage overall and grouped three ways, each group list sorted by key."""
+
+    total: UsageGroup
+    by_thread: tuple[UsageGroup, ...]
+    by_model: tuple[UsageGroup, ...]
+    """Keyed ``provider/model``."""
+    by_day: tuple[UsageGroup, ...]
+    """Keyed by UTC date, ``YYYY-MM-DD``."""
+
+
+def summarise_usage(
+    db: Database, *, thread_id: str | None = None, since: float | None = None
+) -> UsageSummary:
+    """Summarise ``llm_calls``, optionally for one conversation and/or calls at or after ``since``."""
+    clauses, params = [], []
+    if thread_id is not None:
+        clauses.append("thread_id = ?")
+        params.append(thread_id)
+    if since is not None:
+        clauses.append("created_at >= ?")
+        params.append(since)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = [
+        dict(row) for row in db.query(f"SELECT * FROM llm_calls{where} ORDER BY id", tuple(params))
+    ]
+
+    def grouped(key_of: str) -> tuple[UsageGroup, ...]:
+        groups: dict[str, list[dict]] = {}
+        for row in rows:
+            groups.setdefault(_key(row, key_of), []).append(row)
+        return tuple(_group(key, members) for key, members in sorted(groups.items()))
+
+    return UsageSummary(
+        total=_group("all", rows),
+        by_thread=grouped("thread"),
+        by_model=grouped("model"),
+        by_day=grouped("day"),
+    )
+
+
+def _key(row: dict, key_of: str) -> str:
+    if key_of == "thread":
+        return row["thread_id"] or "-"
+    if key_of == "model":
+        return f"{row['provider']}/{row['model']}"
+    return datetime.fromtimestamp(row["created_at"], tz=UTC).date().isoformat()
+
+
+def _group(key: str, rows: list[dict]) -> UsageGroup:
+    latencies = sorted(
+        r["total_ms"] for r in rows if r["total_ms"] is not None and not r["cache_hit"]
+    )
+    return UsageGroup(
+        key=key,
+        calls=len(rows),
+        ok_calls=_count(rows, "ok"),
+        error_calls=_count(rows, "error"),
+        cancelled_calls=_count(rows, "cancelled"),
+        cache_hits=sum(1 for r in rows if r["cache_hit"]),
+        input_tokens=sum(r["input_tokens"] for r in rows),
+        output_tokens=sum(r["output_tokens"] for r in rows),
+        cached_tokens=sum(r["cached_tokens"] for r in rows),
+        estimated_calls=sum(1 for r in rows if r["tokens_estimated"]),
+        cost_usd=sum(r["cost_usd"] or 0.0 for r in rows),
+        unpriced_calls=sum(
+            1 for r in rows if r["cost_usd"] is None and (r["input_tokens"] or r["output_tokens"])
+        ),
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+    )
+
+
+def _count(rows: Iterable[dict], outcome: str) -> int:
+    return sum(1 for r in rows if r["outcome"] == outcome)
+
+
+def percentile(sorted_values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (``None`` for no values)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
