@@ -156,6 +156,7 @@ def explain_model(
     out_dir: Path,
     metric: str,
     metrics: Mapping[str, float],
+    oof_y: Sequence[Any] | np.ndarray | None = None,
     y_pred: np.ndarray | None = None,
     y_proba: np.ndarray | None = None,
     scorer: Scorer | None = None,
@@ -174,6 +175,8 @@ def explain_model(
         out_dir: Folder for the PNG and Plotly JSON files.
         metric: Name of the score the run optimised (used in the insights and importance).
         metrics: Out-of-fold (or holdout) metrics computed by the caller.
+        oof_y: True values for ``y_pred``/``y_proba`` when those cover other rows
+            than ``frame`` (e.g. a holdout); default ``y``.
         y_pred: Out-of-fold predictions for the diagnostic plots; the refit model's
             in-sample predictions are used (and said so) when omitted.
         y_proba: Out-of-fold class probabilities, columns in ``model.classes_`` order.
@@ -196,12 +199,15 @@ def explain_model(
     in_sample = y_pred is None and y_proba is None
     if in_sample:
         y_pred, y_proba = _predict(model, frame, task)
+        oof_y = None
+    y_check = y_true if oof_y is None else np.asarray(oof_y)
     classes = _classes(model, y_true, task)
     if y_pred is None and y_proba is not None:
         y_pred = np.asarray(classes)[np.argmax(y_proba, axis=1)]
     source = "in-sample (refit model)" if in_sample else "out-of-fold"
     if metric in metrics:
-        insights.append(f"The {source} {metric} is {_fmt(metrics[metric])}.")
+        label = resolve_metric(metric, task).label
+        insights.append(f"The {source} {label} is {_fmt(metrics[metric])}.")
 
     importance, unscored, n_rows = permutation_importance_table(
         model,
@@ -229,13 +235,14 @@ def explain_model(
         insights.extend(_importance_insights(importance))
 
     if task == "regression":
-        figures.extend(_regression_figures(y_true, np.asarray(y_pred, dtype=float), out_dir, seed))
-        insights.extend(_regression_insights(y_true, np.asarray(y_pred, dtype=float)))
+        predicted = np.asarray(y_pred, dtype=float)
+        figures.extend(_regression_figures(y_check, predicted, out_dir, seed))
+        insights.extend(_regression_insights(y_check, predicted))
     else:
         figures.extend(
-            _classification_figures(y_true, np.asarray(y_pred), y_proba, classes, task, out_dir)
+            _classification_figures(y_check, np.asarray(y_pred), y_proba, classes, task, out_dir)
         )
-        insights.extend(_classification_insights(y_true, np.asarray(y_pred), classes))
+        insights.extend(_classification_insights(y_check, np.asarray(y_pred), classes))
     log.info(
         "explained task=%s figures=%d importance_columns=%d unscored=%d",
         task,
@@ -252,6 +259,53 @@ def explain_model(
         insights=tuple(insights),
         importance_rows=n_rows,
         unscored_columns=tuple(unscored),
+    )
+
+
+def explain_result(
+    result: Any,
+    frame: pd.DataFrame,
+    *,
+    out_dir: Path,
+    time_limit_s: float = 30.0,
+    max_rows: int = _MAX_IMPORTANCE_ROWS,
+) -> Explanation:
+    """:func:`explain_model` for a :class:`tools.train.TrainResult`.
+
+    Diagnostics use the winner's out-of-fold predictions; permutation importance
+    uses the refit model on (a sample of) ``frame``'s rows that have a target.
+
+    Args:
+        result: What :func:`tools.train.train` returned.
+        frame: The table it was trained on (features and target).
+        out_dir: Folder for the figures.
+        time_limit_s: Wall-clock limit for permutation importance.
+        max_rows: Row sample for permutation importance.
+    """
+    from tools.analyze import prepare_target
+
+    plan = result.plan
+    table, _ = prepare_target(frame, plan.target)
+    y = table[plan.target]
+    if result.classes is not None:
+        known = y.isin(list(result.classes))
+        table, y = table.loc[known], y.loc[known]
+    best = result.oof[result.best_family]
+    is_classification = result.classes is not None
+    return explain_model(
+        result.model,
+        table.loc[:, list(result.features)],
+        y.to_numpy(),
+        task=plan.task,
+        out_dir=out_dir,
+        metric=plan.metric,
+        metrics=result.cv_metrics,
+        oof_y=result.oof_y.to_numpy(),
+        y_pred=result.oof_predictions() if is_classification else best,
+        y_proba=best if is_classification else None,
+        max_rows=max_rows,
+        time_limit_s=time_limit_s,
+        seed=plan.seed,
     )
 
 

@@ -86,7 +86,7 @@ def test_binary_explanation_writes_its_figures_and_ranks_the_signal_first(tmp_pa
     assert explanation.importance[0].column in {"worst radius", "worst concave points"}
     assert abs(by_column["noise"].mean) < 0.02
     assert by_column["noise"].rank >= 3
-    assert explanation.insights[0] == "The in-sample (refit model) accuracy is 0.9300."
+    assert explanation.insights[0] == "The in-sample (refit model) Accuracy is 0.9300."
     assert "malignant" in next(f for f in explanation.figures if f.name == "roc_curve").title
     assert explanation.to_dict()["figures"][1] == {
         "name": "confusion_matrix",
@@ -119,7 +119,7 @@ def test_confusion_matrix_figure_holds_the_out_of_fold_counts(tmp_path: Path) ->
     heatmap = _read_figure(explanation.figures[1])["data"][0]
     assert heatmap["z"] == confusion_matrix(labels, oof_pred, labels=model.classes_).tolist()
     assert heatmap["z"][0] == [43, 0, 7]
-    assert explanation.insights[0] == "The out-of-fold accuracy is 0.9533."
+    assert explanation.insights[0] == "The out-of-fold Accuracy is 0.9533."
     assert (
         "The most common mistake is predicting “virginica” for rows that are “setosa”: "
         "7 of 50 such rows (14%)." in explanation.insights

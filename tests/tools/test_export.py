@@ -1,0 +1,165 @@
+"""Export round trip: a real training run written to a folder, and its script re-run."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import config_context
+
+from tools.analyze import profile_table
+from tools.data import file_sha256, load_table
+from tools.explain import explain_result
+from tools.export import estimator_source, export_run
+from tools.models import MODEL_FAMILIES, build_pipeline
+from tools.plan import build_plan
+from tools.train import train
+
+# Runs a generated script with mlchat's own packages made unimportable.
+_RUN_WITHOUT_MLCHAT = (
+    "import runpy, sys; sys.modules['tools'] = None; sys.modules['assistant'] = None; "
+    "script = sys.argv[1]; sys.argv = sys.argv[1:]; runpy.run_path(script, run_name='__main__')"
+)
+
+
+def _train_and_export(csv: Path, target: str, models: list[str], out_dir: Path):
+    table = load_table(csv)
+    profile = profile_table(table.frame, target=target)
+    plan = build_plan(profile, models=models, budget_s=20, seed=3)
+    result = train(table.frame, plan, profile=profile)
+    explanation = explain_result(result, table.frame, out_dir=out_dir / "figures", time_limit_s=5)
+    exported = export_run(
+        result,
+        out_dir=out_dir,
+        frame=table.frame,
+        data_path=csv,
+        data_sha256=file_sha256(csv),
+        explanation=explanation,
+        notes=table.notes,
+    )
+    return table, result, exported
+
+
+def _run_script(script: Path, data: Path) -> tuple[float, str]:
+    completed = subprocess.run(
+        [sys.executable, "-c", _RUN_WITHOUT_MLCHAT, str(script), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=script.parent,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    found = re.search(r"^(\w+): (-?[\d.]+) ± ", completed.stdout, re.MULTILINE)
+    assert found, completed.stdout
+    return float(found.group(2)), found.group(1)
+
+
+def _imported_roots(source: str) -> set[str]:
+    tree = ast.parse(source)
+    roots = {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    roots |= {
+        (n.module or "").split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.level == 0
+    }
+    return roots
+
+
+def test_classification_run_folder_round_trip(churn_frame: pd.DataFrame, tmp_path: Path) -> None:
+    csv = tmp_path / "churn.csv"
+    churn_frame.drop(columns=["refund_amount"]).to_csv(csv, index=False)
+    run = tmp_path / "run"
+
+    table, result, exported = _train_and_export(
+        csv, "churn", ["logistic_regression", "random_forest"], run
+    )
+
+    assert {"model", "schema", "report", "card", "script", "figure:importance"} <= set(
+        exported.files
+    )
+    assert {"figure:confusion_matrix", "figure:roc_curve", "figure:pr_curve"} <= set(exported.files)
+    report = json.loads((run / "report.json").read_text(encoding="utf-8"))
+    assert report["best_family"] == result.best_family
+    assert report["leaderboard"][0]["family"] == result.best_family
+    assert report["data"] == {
+        "file": "churn.csv",
+        "sha256": file_sha256(csv),
+        "sheet": None,
+        "notes": list(table.notes),
+    }
+    assert report["plan"]["metric"] == "roc_auc" and report["plan"]["seed"] == 3
+    assert report["cv_metrics"]["roc_auc"] == pytest.approx(result.cv_metrics["roc_auc"])
+    assert "customer_id" in report["schema"]["id_columns"]
+    assert "customer_id" not in report["schema"]["input_columns"]
+    assert report["versions"]["scikit-learn"]
+
+    saved = joblib.load(run / "model.joblib")
+    features = table.frame.drop(columns=["churn"])
+    assert list(saved.classes_) == [False, True]  # load_table reads yes/no as booleans
+    np.testing.assert_allclose(saved.predict_proba(features), result.model.predict_proba(features))
+
+    card = (run / "model_card.md").read_text(encoding="utf-8")
+    best = result.leaderboard[0]
+    assert f"| 1 | {best.family} | {best.score:.4f} ± {best.std:.4f} |" in card
+    assert "![Confusion matrix](figures/confusion_matrix.png)" in card
+    assert "customer_id" in card  # the ID-like warning is among the caveats
+
+    script = (run / "train.py").read_text(encoding="utf-8")
+    assert not _imported_roots(script) & {"tools", "assistant"}
+    score, metric = _run_script(run / "train.py", csv)
+    assert metric == "roc_auc"
+    assert abs(score - best.score) <= 0.02
+    assert (run / "model.joblib").is_file()
+
+
+def test_regression_script_reproduces_the_cv_rmse(
+    diabetes_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    csv = tmp_path / "diabetes.csv"
+    diabetes_frame.to_csv(csv, index=False)
+    run = tmp_path / "run"
+
+    _, result, _ = _train_and_export(csv, "progression", ["ridge", "lightgbm"], run)
+
+    best = result.leaderboard[0]
+    score, metric = _run_script(run / "train.py", csv)
+    assert metric == "root_mean_squared_error"
+    assert abs(score - best.score) <= 0.02 * best.score
+    assert [f.name for f in (run / "figures").glob("*.png")]
+
+
+@pytest.mark.parametrize("family", sorted(MODEL_FAMILIES))
+def test_every_family_pipeline_is_rebuilt_from_its_source(family: str) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=40),
+            "color": rng.choice(["red", "blue"], 40),
+            "seen": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 99, 40), unit="D"),
+            "label": rng.choice([0.0, 1.0], 40) + rng.normal(size=40),
+        }
+    )
+    task = "regression" if MODEL_FAMILIES[family].supports("regression") else "binary"
+    if task == "binary":
+        frame["label"] = np.where(frame["label"] > 0.5, "a", "b")
+    profile = profile_table(frame, target="label")
+    pipeline = build_pipeline(family, task, profile, ["size", "color", "seen"], seed=7, n_jobs=1)
+
+    source = estimator_source(pipeline, name="rebuilt")
+    namespace: dict = {}
+    exec(compile(source, "generated", "exec"), namespace)
+
+    assert not _imported_roots(source) & {"tools", "assistant"}
+    with config_context(print_changed_only=False):
+        assert repr(namespace["rebuilt"]) == repr(pipeline)
