@@ -1,0 +1,135 @@
+"""Start the chat app: prepare the data folder and its secrets, then run Chainlit.
+
+Local default login (replace it for a shared deployment):
+
+- user ``mlchat`` (``MLCHAT_USER`` to change it);
+- password from ``MLCHAT_PASSWORD``; when unset, one is generated on first
+  start into ``<data>/auth/password`` (mode 0600) and printed by
+  :func:`serve`, as Jupyter prints its token;
+- the cookie-signing secret ``CHAINLIT_AUTH_SECRET`` is taken from the
+  environment, else generated into ``<data>/auth/chainlit-secret``.
+
+Password auth was chosen over header auth because it works in a plain
+browser with no proxy in front, and Playwright drives it through the normal
+login form. A deployer replaces it with OAuth or ``@cl.header_auth_callback``
+in ``chat_app.py``.
+
+This module does not import Chainlit; it starts it as a child process.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The folder holding ``chat_app.py`` and ``.chainlit/config.toml``."""
+
+CHAT_APP = PROJECT_ROOT / "chat_app.py"
+DEFAULT_USER = "mlchat"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLogin:
+    """The one local account that the default password auth accepts."""
+
+    username: str
+    password: str = field(repr=False)
+    password_file: Path | None
+    """Where the generated password is kept; ``None`` when it came from ``MLCHAT_PASSWORD``."""
+
+    def accepts(self, username: str, password: str) -> bool:
+        """Whether the pair matches, compared in constant time."""
+        user_ok = hmac.compare_digest(username.encode(), self.username.encode())
+        password_ok = hmac.compare_digest(password.encode(), self.password.encode())
+        return user_ok and password_ok
+
+
+def _read_or_create_secret(path: Path, *, n_bytes: int) -> str:
+    """The secret stored in ``path``, generated (mode 0600) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_urlsafe(n_bytes)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(value + "\n")
+    log.info("secret_created file=%s", path.name)
+    return value
+
+
+def prepare_data_dir(settings: Settings, environ: dict[str, str] | None = None) -> LocalLogin:
+    """Create the data folder, set ``CHAINLIT_AUTH_SECRET`` and return the local login.
+
+    Args:
+        settings: Where the data folder is.
+        environ: The environment to read and update (default ``os.environ``).
+    """
+    env = os.environ if environ is None else environ
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    auth_dir = settings.data_dir / "auth"
+    if not env.get("CHAINLIT_AUTH_SECRET"):
+        env["CHAINLIT_AUTH_SECRET"] = _read_or_create_secret(
+            auth_dir / "chainlit-secret", n_bytes=48
+        )
+    username = env.get("MLCHAT_USER") or DEFAULT_USER
+    if env.get("MLCHAT_PASSWORD"):
+        return LocalLogin(username, env["MLCHAT_PASSWORD"], None)
+    password_file = auth_dir / "password"
+    return LocalLogin(username, _read_or_create_secret(password_file, n_bytes=12), password_file)
+
+
+def chainlit_command(
+    *, host: str = "127.0.0.1", port: int = 8000, headless: bool = False, ci: bool = False
+) -> list[str]:
+    """The ``chainlit run`` command line for our app."""
+    command = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host]
+    command += ["--port", str(port)]
+    if headless:
+        command.append("--headless")
+    if ci:
+        command.append("--ci")
+    return command
+
+
+def serve(
+    settings: Settings | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    headless: bool = False,
+) -> int:
+    """Run the chat app in the foreground until it exits; return its exit code.
+
+    Prints (CLI output) the URL and how to log in. Run from anywhere: the
+    server's working directory is the project folder, where Chainlit finds
+    ``.chainlit/config.toml``.
+    """
+    settings = settings or Settings.from_env()
+    login = prepare_data_dir(settings)
+    env = dict(os.environ)
+    env["MLCHAT_DATA_DIR"] = str(settings.data_dir)
+    env.setdefault("CHAINLIT_AUTH_SECRET", os.environ["CHAINLIT_AUTH_SECRET"])
+    print(f"mlchat data folder: {settings.data_dir}")
+    print(f"Open http://{host}:{port} and log in as “{login.username}”", end="")
+    if login.password_file is not None:
+        print(f" with password {login.password} (kept in {login.password_file}).")
+    else:
+        print(" with the password in MLCHAT_PASSWORD.")
+    command = chainlit_command(host=host, port=port, headless=headless)
+    try:
+        return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
+    except KeyboardInterrupt:
+        return 130
