@@ -166,9 +166,9 @@ def predict_frame(
     missing = [c for c in needed if c not in present]
     if missing:
         raise DataError(_missing_message(missing, list(frame.columns)))
-    extra = [c for c in frame.columns if c not in set(needed)]
     unseen = _unseen_categories(frame, schema) if schema else {}
     id_columns = _id_columns(frame, needed, schema)
+    extra = [c for c in frame.columns if c not in set(needed) and c not in id_columns]
     features = frame[needed]
     output = frame[id_columns].reset_index(drop=True).copy() if id_columns else pd.DataFrame()
     output["prediction"] = np.asarray(model.predict(features))
