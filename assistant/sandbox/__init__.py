@@ -13,20 +13,25 @@ from assistant.sandbox.base import (
     StreamName,
 )
 from assistant.sandbox.confinement import ConfinementReport, Limits, detect_confinement
+from assistant.sandbox.e2b import E2BExecutor
 from assistant.sandbox.errors import SandboxError, SandboxFileError, SandboxStartError
 from assistant.sandbox.local import LocalExecutor
+from assistant.sandbox.pool import PooledExecutor, SandboxPool
 
 __all__ = [
     "ConfinementReport",
+    "E2BExecutor",
     "Execution",
     "ExecutionError",
     "Executor",
     "Limits",
     "LocalExecutor",
     "OutputCallback",
+    "PooledExecutor",
     "Result",
     "SandboxError",
     "SandboxFileError",
+    "SandboxPool",
     "SandboxStartError",
     "StreamName",
     "detect_confinement",

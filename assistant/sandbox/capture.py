@@ -68,6 +68,16 @@ class OutputCapture:
         self.results: list[Result] = []
         self.error: ExecutionError | None = None
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing arrived yet: no output, no result, no error."""
+        return (
+            self._kept == 0
+            and not any(self._dropped.values())
+            and not self.results
+            and self.error is None
+        )
+
     def stream(self, name: StreamName, text: str) -> None:
         room = self._max_chars - self._kept
         if room <= 0:
