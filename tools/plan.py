@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from tools.errors import PlanError
-from tools.models import CLASSIFICATION, GROUPS, MODEL_FAMILIES, families_for, get_family
+from tools.models import CLASSIFICATION, GROUPS, MODEL_FAMILIES, families_for
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,7 @@ _GROUP_ALIASES: dict[str, str] = {
     "forests": "forest",
     "neural": "neural",
 }
-_VALIDATION_WORDS = {
-    "stratified_kfold": "stratified k-fold cross-validation",
-    "kfold": "k-fold cross-validation",
-    "holdout": "one holdout split",
-    "time_split": "a time-ordered split",
-}
+_FILLER = frozenset({"only", "just", "use", "try", "the", "a", "an", "models", "model", "with"})
 
 
 class Plan(BaseModel):
@@ -234,12 +229,18 @@ def expand_models(models: Iterable[str] | str, *, task: str | None) -> list[str]
         models = [m for m in re.split(r"[,;]|\band\b", models) if m.strip()]
     names: list[str] = []
     for raw in models:
-        key = _key(str(raw))
+        words = [
+            w for w in re.split(r"[\s_\-]+", str(raw).strip().lower()) if w and w not in _FILLER
+        ]
+        key = "_".join(words)
         key = _MODEL_ALIASES.get(key, key)
         group = _GROUP_ALIASES.get(
             key, key.removesuffix("s") if key.removesuffix("s") in GROUPS else key
         )
-        if key in MODEL_FAMILIES:
+        is_group = group in GROUPS
+        if key in MODEL_FAMILIES and not (
+            is_group and task and not MODEL_FAMILIES[key].supports(task)
+        ):
             family = MODEL_FAMILIES[key]
             if task is not None and not family.supports(task):
                 choices = ", ".join(families_for(task))
@@ -254,8 +255,11 @@ def expand_models(models: Iterable[str] | str, *, task: str | None) -> list[str]
             if not found:
                 raise PlanError(f"No {group} models handle {task} tasks.")
         else:
-            get_family(key)  # raises PlanError listing the known names
-            found = []
+            known = ", ".join(sorted(MODEL_FAMILIES))
+            groups = ", ".join(sorted(GROUPS))
+            raise PlanError(
+                f"There is no model called “{str(raw).strip()}”. Known models: {known}; groups: {groups}."
+            )
         names += [n for n in found if n not in names]
     if not names:
         raise PlanError("The plan needs at least one model.")

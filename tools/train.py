@@ -172,6 +172,7 @@ def train(
     on_progress: Callable[[TrainProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    max_search_rows: int = MAX_SEARCH_ROWS,
 ) -> TrainResult:
     """Cross-validate the plan's candidates within ``plan.budget_s`` and refit the best.
 
@@ -183,6 +184,8 @@ def train(
         should_stop: Polled between folds and candidates; True stops early and
             keeps what is finished.
         clock: Monotonic seconds; the budget is measured with it.
+        max_search_rows: Compare candidates on a seeded sample of at most this
+            many rows; the winner is still refit on all rows.
 
     Raises:
         TargetError: the target column is missing or unusable.
@@ -231,7 +234,7 @@ def train(
 
     # Rows the candidates are compared on: a seeded sample of big tables, smaller still if
     # the cheapest candidate could not finish on it in a good share of the budget.
-    rows = _search_rows(y, task, plan, MAX_SEARCH_ROWS)
+    rows = _search_rows(y, task, plan, max_search_rows)
     cheapest = MODEL_FAMILIES[order[0]]
     width0 = encoded_width(columns, preprocessing=cheapest.preprocessing, n_unique=n_unique)
     n_splits = 1 if plan.validation in {"holdout", "time_split"} else plan.folds
