@@ -55,3 +55,12 @@ def estimated_usage(
         count_text_tokens(c.name + c.arguments, model=model) for c in calls
     )
     return StreamUsage(count_prompt_tokens(messages, tools, model=model), output, is_estimate=True)
+
+
+def error_message(body: object, *, fallback: str) -> str:
+    """The human message inside a provider's error body (``{"error": {"message": ...}}``)."""
+    for _ in range(2):
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            return body["message"]
+        body = body.get("error") if isinstance(body, dict) else None
+    return fallback

@@ -43,7 +43,7 @@ from assistant.errors import (
     ProviderUnavailable,
     redact,
 )
-from assistant.providers._assembly import PartialCall, finish_call
+from assistant.providers._assembly import PartialCall, error_message, finish_call
 from assistant.providers.base import (
     ChatSettings,
     Delta,
@@ -230,7 +230,7 @@ class AnthropicProvider:
             raise ProviderStreamError(name, model, "the response could not be parsed") from exc
 
     def _detail(self, exc: anthropic.APIError) -> str:
-        return redact(str(exc.message or ""), [self._api_key])
+        return redact(error_message(exc.body, fallback=str(exc.message or "")), [self._api_key])
 
 
 def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:

@@ -39,7 +39,7 @@ from assistant.errors import (
     ProviderUnsupported,
     redact,
 )
-from assistant.providers._assembly import PartialCall, estimated_usage, finish_call
+from assistant.providers._assembly import PartialCall, error_message, estimated_usage, finish_call
 from assistant.providers.base import (
     ChatSettings,
     Delta,
@@ -224,7 +224,7 @@ class OpenAIProvider:
             raise ProviderStreamError(name, model, "the response could not be parsed") from exc
 
     def _detail(self, exc: openai.APIError) -> str:
-        return redact(str(exc.message or ""), [self._api_key])
+        return redact(error_message(exc.body, fallback=str(exc.message or "")), [self._api_key])
 
 
 def _says_no_tools(detail: str) -> bool:

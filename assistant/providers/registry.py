@@ -1,0 +1,188 @@
+"""Build providers and the router from :class:`~assistant.settings.Settings`.
+
+Which provider answers:
+
+1. ``MLCHAT_PROVIDER`` when set (and usable: it has a key, or for ``openai``
+   an ``OPENAI_BASE_URL`` to a local server, which needs no key);
+2. else the first usable of openai, anthropic, gemini;
+3. else the offline provider, with a :class:`RouterNotice` for the UI to show
+   once ("running offline").
+
+``MLCHAT_FALLBACKS`` lists providers tried next, in order; unusable ones are
+skipped with a notice. ``offline`` may be listed there to have the rules answer
+when every LLM fails; it is not added on its own.
+
+The primary route uses ``MLCHAT_MODEL`` (or, for ``tier="small"``,
+``MLCHAT_SMALL_MODEL`` falling back to ``MLCHAT_MODEL``); fallbacks use their
+provider's default model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from assistant.providers.anthropic import AnthropicProvider
+from assistant.providers.base import Provider
+from assistant.providers.gemini import GeminiProvider
+from assistant.providers.offline import OFFLINE_MODEL, OfflineProvider
+from assistant.providers.openai import OpenAIProvider
+from assistant.providers.retry import RetryPolicy
+from assistant.providers.router import Limiter, Route, Router
+from assistant.settings import ProviderName, Settings
+from assistant.store import Database
+
+log = logging.getLogger(__name__)
+
+_AUTO_ORDER: tuple[ProviderName, ...] = ("openai", "anthropic", "gemini")
+_LOCAL_SERVER_KEY = "not-needed"
+"""OpenAI-compatible local servers ignore the key, but the SDK requires one."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterNotice:
+    """Something the person should be told once about the LLM setup."""
+
+    kind: Literal["offline", "provider_skipped"]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSetup:
+    """The router and the notices to show about how it was built."""
+
+    router: Router
+    notices: tuple[RouterNotice, ...]
+
+    @property
+    def is_offline(self) -> bool:
+        """True when no LLM is configured and the offline provider answers."""
+        return self.router.primary.provider.name == "offline"
+
+
+def is_usable(settings: Settings, provider: ProviderName) -> bool:
+    """Whether ``provider`` can be called with these settings."""
+    if provider == "offline":
+        return True
+    if provider == "openai" and settings.openai_base_url:
+        return True
+    return bool(settings.key_for(provider))
+
+
+def build_provider(
+    settings: Settings,
+    provider: ProviderName,
+    *,
+    offline: Provider | None = None,
+    timeout_s: float = 60.0,
+) -> Provider:
+    """The provider ``provider`` configured from ``settings`` (keys and base URLs).
+
+    ``offline`` is the offline provider to use (the assistant's rules); without
+    it, an :class:`OfflineProvider` with the placeholder strategy.
+    """
+    match provider:
+        case "openai":
+            return OpenAIProvider(
+                api_key=settings.openai_api_key or _LOCAL_SERVER_KEY,
+                base_url=settings.openai_base_url,
+                timeout_s=timeout_s,
+            )
+        case "anthropic":
+            return AnthropicProvider(
+                api_key=settings.anthropic_api_key or "",
+                base_url=settings.anthropic_base_url,
+                timeout_s=timeout_s,
+            )
+        case "gemini":
+            return GeminiProvider(
+                api_key=settings.gemini_api_key or "",
+                base_url=settings.gemini_base_url,
+                timeout_s=max(timeout_s, 120.0),
+            )
+        case "offline":
+            return offline or OfflineProvider()
+    raise ValueError(f"Unknown provider {provider!r}")
+
+
+def build_router(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    offline: Provider | None = None,
+    tier: Literal["main", "small"] = "main",
+    retry: RetryPolicy | None = None,
+    limiter: Limiter | None = None,
+    timeout_s: float = 60.0,
+    stall_timeout_s: float | None = 120.0,
+) -> RouterSetup:
+    """The router for ``settings``, with the notices to show once (see the module docstring)."""
+    notices: list[RouterNotice] = []
+    primary: ProviderName | None = None
+    if settings.provider is not None:
+        if is_usable(settings, settings.provider):
+            primary = settings.provider
+        else:
+            notices.append(
+                RouterNotice(
+                    "provider_skipped",
+                    f"MLCHAT_PROVIDER is {settings.provider} but {_key_name(settings.provider)} "
+                    "is not set, so it cannot be used.",
+                )
+            )
+    if primary is None and settings.provider is None:
+        primary = next((p for p in _AUTO_ORDER if is_usable(settings, p)), None)
+    names: list[ProviderName] = [primary] if primary is not None else []
+    for name in settings.fallbacks:
+        if name in names:
+            continue
+        if is_usable(settings, name):
+            names.append(name)
+        else:
+            notices.append(
+                RouterNotice(
+                    "provider_skipped",
+                    f"The fallback {name} is skipped: {_key_name(name)} is not set.",
+                )
+            )
+    if not names:
+        names.append("offline")
+    if names[0] == "offline":
+        notices.append(
+            RouterNotice(
+                "offline",
+                "No language model is configured, so I'm running offline: I understand the core "
+                "requests (train, set the target, pick a metric, tune, explain, predict, download). "
+                "Set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY (or OPENAI_BASE_URL for a "
+                "local server) to chat freely.",
+            )
+        )
+    routes = []
+    for name in names:
+        model = _model_for(settings, name, tier=tier, is_primary=name == primary)
+        provider = build_provider(settings, name, offline=offline, timeout_s=timeout_s)
+        routes.append(Route(provider, model))
+    log.info(
+        "router_built routes=%s notices=%d",
+        ",".join(f"{r.provider.name}/{r.model}" for r in routes),
+        len(notices),
+    )
+    router = Router(routes, db=db, retry=retry, limiter=limiter, stall_timeout_s=stall_timeout_s)
+    return RouterSetup(router, tuple(notices))
+
+
+def _model_for(
+    settings: Settings, provider: ProviderName, *, tier: Literal["main", "small"], is_primary: bool
+) -> str:
+    if provider == "offline":
+        return OFFLINE_MODEL
+    if is_primary:
+        chosen = (settings.small_model if tier == "small" else None) or settings.model
+        if chosen:
+            return chosen
+    return settings.default_model(provider)
+
+
+def _key_name(provider: ProviderName) -> str:
+    return f"{provider.upper()}_API_KEY"

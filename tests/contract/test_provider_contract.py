@@ -1,0 +1,212 @@
+"""Every provider adapter, on its real SDK, against a fake server speaking its wire protocol.
+
+The same scripted behaviours run for OpenAI, Anthropic and Gemini; each test
+asserts the exact deltas the interface yields or the exact error, and the
+number of requests the server saw.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from assistant.errors import (
+    ProviderAuthError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderStreamError,
+    ProviderTimeout,
+)
+from assistant.providers.anthropic import AnthropicProvider
+from assistant.providers.base import (
+    ChatSettings,
+    Delta,
+    Message,
+    Provider,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolSpec,
+)
+from assistant.providers.gemini import GeminiProvider
+from assistant.providers.openai import OpenAIProvider
+from tests.fakes.llm_servers import FakeCall, FakeLLMServer, Stall, Turn, error, text, tool_call
+
+PROTOCOLS = ["openai", "anthropic", "gemini"]
+HISTORY = [Message("system", "You train models."), Message("user", "train on iris")]
+TOOLS = [
+    ToolSpec(
+        "train_candidates",
+        "Cross-validate the candidate models.",
+        {"type": "object", "properties": {"target": {"type": "string"}}, "required": ["target"]},
+    )
+]
+SETTINGS = ChatSettings("test-model")
+
+
+@pytest.fixture(params=PROTOCOLS)
+def fake(request: pytest.FixtureRequest) -> FakeLLMServer:
+    """The fake server of each protocol in turn."""
+    return request.getfixturevalue(f"fake_{request.param}")
+
+
+def provider_for(
+    fake: FakeLLMServer, *, api_key: str = "sk-test-key", timeout_s: float = 5.0
+) -> Provider:
+    """The real adapter of ``fake``'s protocol, pointed at it."""
+    if fake.protocol == "openai":
+        return OpenAIProvider(api_key=api_key, base_url=fake.url, timeout_s=timeout_s)
+    if fake.protocol == "anthropic":
+        return AnthropicProvider(api_key=api_key, base_url=fake.url, timeout_s=timeout_s)
+    return GeminiProvider(api_key=api_key, base_url=fake.url, timeout_s=timeout_s)
+
+
+async def collect(provider: Provider, messages: list[Message] = HISTORY) -> list[Delta]:
+    return [delta async for delta in provider.stream(messages, TOOLS, SETTINGS)]
+
+
+def calls_of(deltas: list[Delta]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (d.call.name, json.loads(d.call.arguments)) for d in deltas if isinstance(d, StreamToolCall)
+    ]
+
+
+async def test_plain_text_streams_in_order_and_ends_with_usage_then_stop(
+    fake: FakeLLMServer,
+) -> None:
+    fake.reply(text("Iris has 150 rows.", text_chunks=4, usage=(40, 9)))
+
+    deltas = await collect(provider_for(fake))
+
+    assert [d.text for d in deltas if isinstance(d, StreamText)] == [
+        "Iris ",
+        "has 1",
+        "50 ro",
+        "ws.",
+    ]
+    assert deltas[-2:] == [StreamUsage(40, 9), StreamEnd("stop")]
+    assert len(fake.requests) == 1
+
+
+async def test_single_tool_call_is_one_complete_call(fake: FakeLLMServer) -> None:
+    fake.reply(tool_call("train_candidates", {"target": "species"}, call_id="call_abc"))
+
+    deltas = await collect(provider_for(fake))
+
+    calls = [d.call for d in deltas if isinstance(d, StreamToolCall)]
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in calls] == [
+        ("call_abc", "train_candidates", {"target": "species"})
+    ]
+    assert deltas[-1] == StreamEnd("tool_calls")
+
+
+async def test_parallel_tool_calls_keep_their_order_and_ids(fake: FakeLLMServer) -> None:
+    fake.reply(
+        Turn(
+            tool_calls=(
+                FakeCall("train_candidates", {"target": "a"}, "id_1"),
+                FakeCall("train_candidates", {"target": "b"}, "id_2"),
+                FakeCall("profile_table", {"dataset_id": "d1"}, "id_3"),
+            )
+        )
+    )
+
+    deltas = await collect(provider_for(fake))
+
+    calls = [d.call for d in deltas if isinstance(d, StreamToolCall)]
+    assert [c.id for c in calls] == ["id_1", "id_2", "id_3"]
+    assert calls_of(deltas) == [
+        ("train_candidates", {"target": "a"}),
+        ("train_candidates", {"target": "b"}),
+        ("profile_table", {"dataset_id": "d1"}),
+    ]
+
+
+async def test_arguments_split_across_many_chunks_are_reassembled(fake: FakeLLMServer) -> None:
+    arguments = {"target": "species", "note": "x" * 200, "nested": {"k": [1, 2, 3]}}
+    fake.reply(
+        Turn(
+            text="Training.", tool_calls=(FakeCall("train_candidates", arguments),), args_chunks=25
+        )
+    )
+
+    deltas = await collect(provider_for(fake))
+
+    assert calls_of(deltas) == [("train_candidates", arguments)]
+    assert deltas[0] == StreamText("Training.")
+
+
+async def test_usage_at_the_end_reports_input_output_and_cached_tokens(fake: FakeLLMServer) -> None:
+    fake.reply(text("ok", usage=(1200, 35), cached_tokens=1000))
+
+    deltas = await collect(provider_for(fake))
+
+    assert [d for d in deltas if isinstance(d, StreamUsage)] == [StreamUsage(1200, 35, 1000)]
+
+
+async def test_429_maps_to_rate_limited_with_retry_after(fake: FakeLLMServer) -> None:
+    fake.reply(error(429, "slow down", retry_after="7"))
+
+    with pytest.raises(ProviderRateLimited) as caught:
+        await collect(provider_for(fake))
+
+    assert caught.value.retry_after_s == 7.0
+    assert caught.value.retryable
+    assert len(fake.requests) == 1  # the SDK did not retry on its own
+
+
+async def test_500_maps_to_retryable_http_error_sent_once(fake: FakeLLMServer) -> None:
+    fake.reply(error(500, "boom"))
+
+    with pytest.raises(ProviderHTTPError) as caught:
+        await collect(provider_for(fake))
+
+    assert (caught.value.status, caught.value.retryable) == (500, True)
+    assert len(fake.requests) == 1
+
+
+async def test_401_is_an_auth_error_that_is_never_retried(fake: FakeLLMServer) -> None:
+    fake.reply(error(401, "invalid key"))
+
+    with pytest.raises(ProviderAuthError) as caught:
+        await collect(provider_for(fake))
+
+    assert not caught.value.retryable
+    assert len(fake.requests) == 1
+
+
+async def test_mid_stream_disconnect_is_a_retryable_stream_error(fake: FakeLLMServer) -> None:
+    fake.reply(Turn(text="Training the first model and", text_chunks=6, cut_after_events=3))
+    received: list[Delta] = []
+
+    with pytest.raises(ProviderStreamError) as caught:
+        async for delta in provider_for(fake).stream(HISTORY, TOOLS, SETTINGS):
+            received.append(delta)
+
+    assert caught.value.retryable
+    assert not any(isinstance(d, StreamEnd) for d in received)
+
+
+async def test_malformed_tool_arguments_are_a_non_retryable_stream_error(
+    fake: FakeLLMServer,
+) -> None:
+    bad = '{"target": "species"' if fake.protocol != "gemini" else '"not an object"'
+    fake.reply(tool_call("train_candidates", bad, args_chunks=3))
+
+    with pytest.raises(ProviderStreamError) as caught:
+        await collect(provider_for(fake))
+
+    assert not caught.value.retryable
+    assert len(fake.requests) == 1
+
+
+async def test_a_stalled_server_times_out_within_the_read_timeout(fake: FakeLLMServer) -> None:
+    fake.reply(Stall())
+
+    with pytest.raises(ProviderTimeout):
+        await collect(provider_for(fake, timeout_s=0.3))
+
+    assert len(fake.requests) == 1
