@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from assistant.events import (
     Event,
@@ -36,14 +36,16 @@ from assistant.grounding import find_ungrounded
 from assistant.history import build_history
 from assistant.providers.base import (
     ChatSettings,
+    Delta,
     Message,
-    Provider,
     StreamEnd,
     StreamText,
     StreamToolCall,
     StreamUsage,
     ToolCall,
+    ToolSpec,
 )
+from assistant.providers.usage import CallContext
 from assistant.store import ConversationStore, DatasetRecord
 from assistant.toolkit import Tool, ToolCallError, ToolResult
 from tools.errors import MlchatError, UserFacingError
@@ -78,28 +80,45 @@ class _TurnDeadline(Exception):
     pass
 
 
+class ModelStream(Protocol):
+    """What the agent talks to: a provider-like ``stream`` that also takes a call context."""
+
+    name: str
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+        *,
+        context: CallContext | None = None,
+    ) -> AsyncIterator[Delta]:
+        """Stream the answer (see :class:`~assistant.providers.base.Provider`)."""
+        ...
+
+
 class Agent:
     """Runs conversation turns over ``provider`` with ``tools``.
 
     Args:
-        provider: The model (usually the router over the configured providers).
+        provider: The model: the router over the configured providers (or a test double).
         tools: The tools the model may call.
         conversations: Where threads, messages and datasets are stored.
         make_context: Builds the context object each tool receives.
         chat_settings: Model name, temperature and output limit.
-        system_prompt: The system prompt text.
+        system_prompt: The system prompt, or a function of the thread id that renders it.
         limits: Tool-call cap, deadline and history budget of a turn.
     """
 
     def __init__(
         self,
         *,
-        provider: Provider,
+        provider: ModelStream,
         tools: Sequence[Tool],
         conversations: ConversationStore,
         make_context: ContextFactory,
         chat_settings: ChatSettings,
-        system_prompt: str,
+        system_prompt: str | Callable[[str], str],
         limits: TurnLimits = TurnLimits(),
     ) -> None:
         self.provider = provider
@@ -148,7 +167,7 @@ class Agent:
         grounding_checked = False
         try:
             while True:
-                reply = await self._ask_model(thread_id, emit, deadline)
+                reply = await self._ask_model(thread_id, turn_id, emit, deadline)
                 if not reply.calls:
                     ungrounded = self._ungrounded(thread_id, reply.text)
                     if ungrounded and not grounding_checked:
@@ -216,11 +235,18 @@ class Agent:
         finally:
             queue.put_nowait(None)
 
-    async def _ask_model(self, thread_id: str, emit: EmitFn, deadline: float) -> _ModelReply:
+    async def _ask_model(
+        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: float
+    ) -> _ModelReply:
         history = build_history(
             self.conversations.messages(thread_id), max_tokens=self.limits.history_tokens
         )
-        messages = [Message("system", self.system_prompt), *history]
+        system = (
+            self.system_prompt
+            if isinstance(self.system_prompt, str)
+            else self.system_prompt(thread_id)
+        )
+        messages = [Message("system", system), *history]
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
@@ -229,7 +255,10 @@ class Agent:
             raise _TurnDeadline
         try:
             async with asyncio.timeout(remaining):
-                async for delta in self.provider.stream(messages, specs, self.chat_settings):
+                stream = self.provider.stream(
+                    messages, specs, self.chat_settings, context=CallContext(thread_id, turn_id)
+                )
+                async for delta in stream:
                     match delta:
                         case StreamText(text=piece):
                             text_parts.append(piece)

@@ -41,7 +41,12 @@ class ScriptedProvider:
     stall_s: float = 0.0
 
     async def stream(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+        *,
+        context: object = None,
     ) -> AsyncIterator[Delta]:
         self.requests.append(list(messages))
         if self.stall_s:

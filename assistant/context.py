@@ -1,0 +1,110 @@
+"""What every tool receives: the conversation it works in and the services it may use."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.events import Event, ToolProgress, UserOutput
+from assistant.providers.base import ToolCall
+from assistant.settings import Settings
+from assistant.store import ConversationStore, DatasetRecord, RunStore
+from assistant.toolkit import ToolCallError
+from assistant.worker import WorkerHandle
+
+
+@dataclass
+class SessionServices:
+    """Long-lived services shared by every tool call of a process."""
+
+    settings: Settings
+    conversations: ConversationStore
+    runs: RunStore
+    sandboxes: Any | None = None
+    """A ``SandboxPool`` (or ``None`` where code execution is not offered)."""
+    workers: dict[str, WorkerHandle] = field(default_factory=dict)
+    """Running worker per thread, so a stop request can reach it."""
+
+
+@dataclass
+class ToolContext:
+    """The context passed as the first argument of every tool."""
+
+    thread_id: str
+    call: ToolCall
+    services: SessionServices
+    emit: Callable[[Event], None]
+
+    @property
+    def settings(self) -> Settings:
+        """The process settings."""
+        return self.services.settings
+
+    @property
+    def workspace(self) -> Path:
+        """This conversation's folder (uploads, runs, figures); created on first use."""
+        folder = self.settings.workspace_for(self.thread_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def progress(self, message: str, *, fraction: float | None = None, **data: Any) -> None:
+        """Report progress of this call to the user."""
+        self.emit(ToolProgress(self.call.id, self.call.name, message, fraction, data))
+
+    def show(self, output: UserOutput) -> None:
+        """Show a table / figure / file now, while the tool is still running."""
+        if hasattr(output, "call_id"):
+            output = type(output)(**{**_fields(output), "call_id": self.call.id})
+        self.emit(output)
+
+    def dataset(self, dataset_id: str | None = None) -> DatasetRecord:
+        """The dataset with ``dataset_id``, or the newest one when omitted."""
+        datasets = self.services.conversations.datasets(self.thread_id)
+        if not datasets:
+            raise ToolCallError(
+                "No file is attached to this conversation yet. Ask the user to attach a CSV, "
+                "TSV, Parquet, Excel or JSON file."
+            )
+        if dataset_id is None:
+            return datasets[-1]
+        for record in datasets:
+            if dataset_id in (record.id, record.name):
+                return record
+        known = ", ".join(f"{d.id} ({d.name})" for d in datasets)
+        raise ToolCallError(f"There is no dataset {dataset_id!r}. Attached datasets: {known}.")
+
+    def training_dataset(self, dataset_id: str | None = None) -> DatasetRecord:
+        """The dataset to train on: the named one, else the one the last run used, else the newest."""
+        if dataset_id is not None:
+            return self.dataset(dataset_id)
+        last = self.services.runs.latest(self.thread_id)
+        if last is not None and last.dataset_id:
+            return self.dataset(last.dataset_id)
+        return self.dataset(None)
+
+
+def match_column(columns: list[str], wanted: str) -> str | None:
+    """The column ``wanted`` names: exact, case/space-insensitive, then a close typo match."""
+    if wanted in columns:
+        return wanted
+
+    def key(name: str) -> str:
+        return "".join(ch for ch in name.lower() if ch.isalnum())
+
+    by_key = {key(c): c for c in columns}
+    if key(wanted) in by_key:
+        return by_key[key(wanted)]
+    close = difflib.get_close_matches(key(wanted), list(by_key), n=2, cutoff=0.8)
+    if len(close) == 1:
+        return by_key[close[0]]
+    for word in reversed(wanted.split()):
+        if key(word) in by_key:
+            return by_key[key(word)]
+    return None
+
+
+def _fields(output: Any) -> dict[str, Any]:
+    return {name: getattr(output, name) for name in output.__dataclass_fields__ if name != "kind"}

@@ -1,0 +1,150 @@
+"""Heavy jobs that run in a worker process: train a plan, explain a feature.
+
+Each job takes a :class:`~assistant.worker.WorkerChannel` and a small
+picklable request, reads the data itself (nothing large crosses the process
+boundary), sends progress messages, and returns a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.context import match_column
+from assistant.worker import WorkerChannel
+from tools.analyze import profile_table
+from tools.data import load_table, resolve_column
+from tools.errors import TargetError
+from tools.explain import explain_result
+from tools.export import export_run
+from tools.metrics import resolve_metric
+from tools.plan import build_plan, update_plan
+from tools.train import CandidateResult, TrainProgress, train
+
+log = logging.getLogger(__name__)
+
+_PLAN_FIELDS = ("metric", "models", "budget_s", "validation", "folds", "time_column")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainRequest:
+    """What the train tool asks the worker to do."""
+
+    data_path: Path
+    data_name: str
+    data_sha256: str
+    target: str
+    out_dir: Path
+    changes: dict[str, Any] = field(default_factory=dict)
+    """Plan fields and changes: metric, models, add_models, remove_models, budget_s, ..."""
+    max_bytes: int = 1 << 30
+    seed: int = 0
+
+
+def leaderboard_rows(leaderboard: list[CandidateResult]) -> list[dict[str, Any]]:
+    """Leaderboard entries as plain dicts (NaN scores become ``None``)."""
+    rows = []
+    for candidate in leaderboard:
+        row = dataclasses.asdict(candidate)
+        for key in ("score", "std"):
+            if isinstance(row[key], float) and math.isnan(row[key]):
+                row[key] = None
+        rows.append(row)
+    return rows
+
+
+def resolve_target(columns: list[str], wanted: str) -> tuple[str, str | None]:
+    """The column the user meant, and a note when it was a guess (typo, other case)."""
+    found = match_column(columns, wanted)
+    if found is None:
+        resolve_column(columns, wanted)  # raises TargetError naming the closest columns
+        raise TargetError(f"There is no column named “{wanted}”.")
+    note = None if found == wanted else f"Using the column “{found}” for “{wanted}”."
+    return found, note
+
+
+def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
+    """Load, profile, plan, train, explain and export; return the run's summary."""
+    loaded = load_table(request.data_path, max_bytes=request.max_bytes)
+    frame = loaded.frame
+    target, target_note = resolve_target([str(c) for c in frame.columns], request.target)
+    profile = profile_table(frame, target=target, seed=request.seed)
+    channel.send({"kind": "profile", "profile": profile.to_dict(), "summary": profile.summary()})
+
+    base = {k: v for k, v in request.changes.items() if k in _PLAN_FIELDS and v is not None}
+    plan = build_plan(profile, target=target, seed=request.seed, **_build_args(base))
+    extra = {k: v for k, v in request.changes.items() if k not in _PLAN_FIELDS and v}
+    if extra:
+        plan = update_plan(plan, profile, **extra)
+    channel.send({"kind": "plan", "plan": plan.model_dump(), "description": plan.describe()})
+
+    def on_progress(progress: TrainProgress) -> None:
+        message: dict[str, Any] = {
+            "kind": "progress",
+            "event": progress.kind,
+            "message": progress.message,
+            "elapsed_s": progress.elapsed_s,
+            "budget_s": progress.budget_s,
+        }
+        if progress.candidate is not None:
+            message["candidate"] = leaderboard_rows([progress.candidate])[0]
+        channel.send(message)
+
+    result = train(
+        frame, plan, profile=profile, on_progress=on_progress, should_stop=channel.should_stop
+    )
+    channel.send({"kind": "progress", "event": "explaining", "message": "Explaining the model"})
+    out_dir = request.out_dir
+    explanation = explain_result(
+        result, frame, out_dir=out_dir / "figures", time_limit_s=min(20.0, plan.budget_s / 3)
+    )
+    notes = [*loaded.notes, *([target_note] if target_note else []), *result.notes]
+    exported = export_run(
+        result,
+        out_dir=out_dir,
+        frame=frame,
+        data_path=request.data_path,
+        data_sha256=request.data_sha256,
+        explanation=explanation,
+        notes=notes,
+    )
+    spec = resolve_metric(plan.metric, plan.task)
+    return {
+        "target": target,
+        "task": plan.task,
+        "metric": plan.metric,
+        "metric_label": spec.label,
+        "greater_is_better": spec.greater_is_better,
+        "plan": plan.model_dump(),
+        "plan_description": plan.describe(),
+        "n_rows": profile.n_rows,
+        "n_columns": profile.n_columns,
+        "rows_dropped": profile.n_rows_dropped_missing_target,
+        "warnings": [w.message for w in profile.warnings],
+        "leaderboard": leaderboard_rows(result.leaderboard),
+        "best_family": result.best_family,
+        "cv_metrics": dict(result.cv_metrics),
+        "stopped": result.stopped,
+        "elapsed_s": result.elapsed_s,
+        "notes": notes,
+        "importance": [
+            {"column": i.column, "importance": i.mean, "rank": i.rank}
+            for i in explanation.importance[:10]
+        ],
+        "insights": list(explanation.insights),
+        "figures": [
+            {"name": f.name, "title": f.title, "json": str(f.json_path), "png": str(f.png_path)}
+            for f in explanation.figures
+        ],
+        "files": {k: str(v) for k, v in exported.files.items() if not k.startswith("figure:")},
+        "meta_features": dict(profile.meta_features),
+        "run_dir": str(out_dir),
+    }
+
+
+def _build_args(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: fields[k] for k in _PLAN_FIELDS if k in fields}

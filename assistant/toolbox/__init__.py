@@ -1,0 +1,34 @@
+"""The tools the model (or the offline assistant) can call, built from typed functions."""
+
+from __future__ import annotations
+
+from assistant.toolbox.code_tools import run_code
+from assistant.toolbox.data_tools import plot_columns, profile_dataset
+from assistant.toolbox.model_tools import (
+    explain_model,
+    list_artifacts,
+    predict_file,
+    set_plan,
+    show_leaderboard,
+    suggest_improvements,
+    train_models,
+)
+from assistant.toolkit import Tool, tool
+
+_FUNCTIONS = (
+    profile_dataset,
+    set_plan,
+    train_models,
+    show_leaderboard,
+    explain_model,
+    suggest_improvements,
+    predict_file,
+    list_artifacts,
+    plot_columns,
+    run_code,
+)
+
+
+def all_tools() -> list[Tool]:
+    """Every tool, in the order the model sees them."""
+    return [tool(function) for function in _FUNCTIONS]

@@ -1,0 +1,92 @@
+"""Shared formatting for tool results: compact JSON for the model, tables for the user."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.events import Table
+from tools.models import MODEL_FAMILIES
+
+MAX_MODEL_CHARS = 6_000
+"""Upper bound of one tool result as the model sees it (about 1,500 tokens)."""
+MAX_CELL_CHARS = 60
+
+
+def for_model(payload: dict[str, Any], *, max_chars: int = MAX_MODEL_CHARS) -> str:
+    """``payload`` as compact JSON, trimmed field by field until it fits ``max_chars``."""
+    text = json.dumps(_clean(payload), ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(text) <= max_chars:
+        return text
+    trimmed = dict(payload)
+    for key in sorted(trimmed, key=lambda k: -len(json.dumps(_clean(trimmed[k]), default=str))):
+        if key == "summary":
+            continue
+        value = trimmed[key]
+        if isinstance(value, list) and len(value) > 3:
+            trimmed[key] = [*value[:3], f"... {len(value) - 3} more"]
+        else:
+            trimmed[key] = "(omitted to save space)"
+        text = json.dumps(_clean(trimmed), ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(text) <= max_chars:
+            return text
+    return text[:max_chars]
+
+
+def family_label(family: str) -> str:
+    """The readable name of a model family (``lightgbm`` -> ``LightGBM``)."""
+    found = MODEL_FAMILIES.get(family)
+    return found.label if found is not None else family
+
+
+def round_sig(value: Any, digits: int = 4) -> Any:
+    """``value`` rounded to ``digits`` significant digits when it is a float."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def leaderboard_table(rows: Sequence[dict[str, Any]], metric_label: str) -> Table:
+    """The leaderboard as a table, best first."""
+    body = []
+    for rank, row in enumerate(rows, start=1):
+        ok = row.get("status") == "ok"
+        body.append(
+            (
+                rank if ok else "",
+                family_label(str(row["family"])),
+                round_sig(row["score"]) if ok else None,
+                round_sig(row["std"], 2) if ok else None,
+                round(float(row.get("fit_time_s") or 0.0), 1),
+                row.get("status", ""),
+                truncate(row.get("message") or "", 80),
+            )
+        )
+    return Table(
+        "Leaderboard",
+        ("rank", "model", metric_label, "± std", "fit time (s)", "status", "note"),
+        tuple(body),
+        name="leaderboard",
+    )
+
+
+def truncate(text: str, max_chars: int = MAX_CELL_CHARS) -> str:
+    """``text`` cut to ``max_chars`` with an ellipsis."""
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def quoted(value: Any) -> str:
+    """A value from the user's data, truncated and marked as quoted data."""
+    return json.dumps(truncate(str(value)), ensure_ascii=False)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round_sig(value, 6)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value

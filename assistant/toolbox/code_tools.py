@@ -1,0 +1,76 @@
+"""The run_code tool: Python in the conversation's sandbox, never in the app process."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from assistant.context import ToolContext
+from assistant.events import Figure, Notice, Table
+from assistant.toolbox._format import for_model, truncate
+from assistant.toolkit import ToolCallError, ToolResult
+
+_MAX_OUTPUT_CHARS = 4_000
+_MAX_FIGURES = 6
+
+
+async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolResult:
+    """Run Python code in a sandboxed Jupyter kernel for anything the other tools don't cover
+    (custom analysis, pandas queries, charts). The newest attached dataset is already loaded as
+    a pandas DataFrame named `df`; state persists between calls; there is no network access.
+    Show charts with matplotlib or plotly; print what you want to read back.
+
+    Args:
+        code: Python source to execute.
+        timeout_s: Seconds before the run is interrupted.
+    """
+    pool = ctx.services.sandboxes
+    if pool is None:
+        raise ToolCallError("Code execution is not available in this session.")
+    datasets = ctx.services.conversations.datasets(ctx.thread_id)
+    executor = await pool.get(ctx.thread_id, datasets[-1].path if datasets else None)
+    chunks: list[str] = []
+
+    def on_output(stream: str, text: str) -> None:
+        chunks.append(text)
+        tail = "".join(chunks)[-300:]
+        ctx.progress(tail.rsplit("\n", 2)[-1] or "running", stream=stream)
+
+    execution = await executor.run(code, timeout_s=float(timeout_s), on_output=on_output)
+    outputs: list[Figure | Table | Notice] = []
+    texts: list[str] = []
+    for index, result in enumerate(execution.results):
+        if result.plotly is not None and len(outputs) < _MAX_FIGURES:
+            outputs.append(Figure(f"Chart {index + 1}", plotly_json=json.dumps(result.plotly)))
+        elif result.png is not None and len(outputs) < _MAX_FIGURES:
+            png_dir = ctx.workspace / "figures"
+            png_dir.mkdir(parents=True, exist_ok=True)
+            png_path = png_dir / f"{ctx.call.id}-{index + 1}.png"
+            png_path.write_bytes(
+                result.png if isinstance(result.png, bytes) else base64.b64decode(result.png)
+            )
+            outputs.append(Figure(f"Figure {index + 1}", png_path=png_path))
+        elif result.text:
+            texts.append(result.text)
+    stdout = truncate(execution.stdout, _MAX_OUTPUT_CHARS)
+    payload: dict[str, object] = {
+        "summary": "The code ran." if execution.error is None else "The code raised an error.",
+        "stdout": stdout,
+        "stderr": truncate(execution.stderr, 1_000),
+        "results": [truncate(t, 1_000) for t in texts[-3:]],
+        "figures": len(outputs),
+    }
+    if execution.error is not None:
+        payload["error"] = {
+            "name": execution.error.name,
+            "value": truncate(execution.error.value, 500),
+            "traceback": truncate(execution.error.traceback, 1_500),
+        }
+        outputs.append(
+            Notice(
+                f"{execution.error.name}: {truncate(execution.error.value, 300)}", level="warning"
+            )
+        )
+    output_text = "\n".join(p for p in (stdout, *texts[-1:]) if p)
+    payload["output"] = truncate(output_text, _MAX_OUTPUT_CHARS)
+    return ToolResult(for_model=for_model(payload), for_user=tuple(outputs), facts=payload)

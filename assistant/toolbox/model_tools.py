@@ -1,0 +1,595 @@
+"""Tools that build and use models: plan, train, leaderboard, explain, predict, files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+
+from assistant.context import ToolContext
+from assistant.events import Figure, File, Table
+from assistant.jobs import TrainRequest, train_job
+from assistant.store import RunRecord, thread_metadata, update_thread_metadata
+from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
+from assistant.toolbox._tables import load_dataset
+from assistant.toolkit import ToolCallError, ToolResult
+from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
+from tools.analyze import prepare_target
+from tools.explain import FeatureImportance, explain_feature
+from tools.metrics import resolve_metric
+from tools.plan import expand_models
+from tools.predict import predict_file as predict_table
+
+Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
+_PLAN_KEY = "plan_changes"
+_FILE_TITLES = {
+    "model": ("Fitted pipeline (model.joblib)", "application/octet-stream"),
+    "card": ("Model card (model_card.md)", "text/markdown"),
+    "script": ("Reproducible training script (train.py)", "text/x-python"),
+    "report": ("Run report (report.json)", "application/json"),
+}
+
+
+def set_plan(
+    ctx: ToolContext,
+    target: str | None = None,
+    metric: str | None = None,
+    models: list[str] | None = None,
+    add_models: list[str] | None = None,
+    remove_models: list[str] | None = None,
+    budget_s: int | None = None,
+    validation: Validation | None = None,
+    time_column: str | None = None,
+) -> ToolResult:
+    """Change the training plan used by the next train_models call (only the fields given).
+
+    Args:
+        target: Column to predict.
+        metric: Metric to rank models by, e.g. "roc_auc", "f1", "accuracy", "log_loss", "rmse", "mae", "r2".
+        models: Only these model families or groups, e.g. ["tree"], ["linear"], ["lightgbm", "xgboost"].
+        add_models: Families to try in addition to the current ones, e.g. ["svm"].
+        remove_models: Families to leave out.
+        budget_s: Training time budget in seconds.
+        validation: Validation scheme.
+        time_column: Date column that orders the rows, for a time-ordered split.
+    """
+    given = {
+        "target": target,
+        "metric": metric,
+        "models": models,
+        "add_models": add_models,
+        "remove_models": remove_models,
+        "budget_s": budget_s,
+        "validation": validation,
+        "time_column": time_column,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        raise ToolCallError("Give at least one plan field to change.")
+    last = ctx.services.runs.latest(ctx.thread_id)
+    task = last.plan.get("task") if last is not None else None
+    if "metric" in changes and task is not None:
+        changes["metric"] = resolve_metric(changes["metric"], task).name
+    for key in ("models", "add_models", "remove_models"):
+        if key in changes:
+            changes[key] = expand_models(changes[key], task=task)
+    ctx.services.conversations.ensure_thread(ctx.thread_id)
+    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
+    if "models" in changes:
+        stored.pop("add_models", None)
+        stored.pop("remove_models", None)
+    merged = {**stored, **changes}
+    update_thread_metadata(ctx.services.conversations.db, ctx.thread_id, {_PLAN_KEY: merged})
+    described = ", ".join(f"{k.replace('_', ' ')}: {_describe(v)}" for k, v in changes.items())
+    summary = (
+        f"Plan updated ({described}). It applies to the next training run; say “train” to run it."
+    )
+    return ToolResult(
+        for_model=for_model({"summary": summary, "plan_changes": merged}), facts=merged
+    )
+
+
+async def train_models(
+    ctx: ToolContext,
+    target: str | None = None,
+    dataset_id: str | None = None,
+    metric: str | None = None,
+    models: list[str] | None = None,
+    add_models: list[str] | None = None,
+    budget_s: int | None = None,
+    validation: Validation | None = None,
+) -> ToolResult:
+    """Profile the dataset, build the plan, and cross-validate candidate models within the time
+    budget, streaming a leaderboard; the best model is refit on all rows and saved with a report,
+    model card, reproducible script and figures. Arguments override the stored plan.
+
+    Args:
+        target: Column to predict; the plan's target when omitted.
+        dataset_id: Dataset id such as "d1"; the last training dataset or the newest file when omitted.
+        metric: Metric to rank models by, e.g. "roc_auc", "f1", "accuracy", "rmse", "mae", "r2".
+        models: Only these model families or groups, e.g. ["tree"] or ["lightgbm", "ridge"].
+        add_models: Families to try in addition to the defaults, e.g. ["svm"].
+        budget_s: Wall-clock seconds for training all candidates.
+        validation: Validation scheme.
+    """
+    record = ctx.training_dataset(dataset_id)
+    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
+    given = {
+        "metric": metric,
+        "models": models,
+        "add_models": add_models,
+        "budget_s": budget_s,
+        "validation": validation,
+    }
+    changes = {**stored, **{k: v for k, v in given.items() if v is not None}}
+    if models is not None and add_models is None:
+        changes.pop("add_models", None)
+    last = ctx.services.runs.latest(ctx.thread_id)
+    chosen_target = (
+        target or changes.pop("target", None) or (last.plan.get("target") if last else None)
+    )
+    changes.pop("target", None)
+    if not chosen_target:
+        raise ToolCallError(
+            "Which column should I predict? Ask the user, or call profile_dataset to see the columns."
+        )
+    changes.setdefault("budget_s", ctx.settings.budget_s)
+    run_id = uuid.uuid4().hex[:10]
+    out_dir = ctx.workspace / "runs" / run_id
+    request = TrainRequest(
+        data_path=record.path,
+        data_name=record.name,
+        data_sha256=record.sha256,
+        target=chosen_target,
+        out_dir=out_dir,
+        changes=changes,
+        max_bytes=ctx.settings.max_upload_mb << 20,
+    )
+    runs = ctx.services.runs
+    runs.start(
+        run_id,
+        thread_id=ctx.thread_id,
+        dataset_id=record.id,
+        plan={"target": chosen_target, **changes},
+    )
+    board: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+    kept: list[dict[str, Any]] = []
+
+    def on_message(message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        if kind == "profile":
+            state["profile"] = message["profile"]
+            ctx.progress("Profiled the data", summary=message["summary"])
+        elif kind == "plan":
+            state["plan"] = message["plan"]
+            state["metric_label"] = resolve_metric(
+                message["plan"]["metric"], message["plan"]["task"]
+            ).label
+            ctx.progress("Plan: " + message["description"].replace("\n", " "))
+        elif kind == "progress":
+            fraction = None
+            if message.get("budget_s"):
+                fraction = min(
+                    1.0, float(message.get("elapsed_s") or 0) / float(message["budget_s"])
+                )
+            if message.get("event") == "candidate_finished" and "candidate" in message:
+                board.append(message["candidate"])
+                ordered = _ordered(board, state)
+                runs.update_leaderboard(run_id, ordered)
+                ctx.show(leaderboard_table(ordered, state.get("metric_label", "score")))
+            ctx.progress(message.get("message", ""), fraction=fraction)
+
+    def register(handle: WorkerHandle) -> None:
+        ctx.services.workers[ctx.thread_id] = handle
+
+    try:
+        outcome = await run_in_worker(
+            train_job,
+            request,
+            on_message=on_message,
+            handle_ready=register,
+            on_cancelled_result=kept.append,
+        )
+    except asyncio.CancelledError:
+        if kept:
+            _finish_run(ctx, run_id, kept[0], status="stopped")
+        else:
+            runs.finish(
+                run_id,
+                status="stopped",
+                leaderboard=_ordered(board, state),
+                error="Stopped by the user",
+            )
+        raise
+    except (WorkerDied, WorkerStopped) as exc:
+        runs.finish(run_id, status="failed", leaderboard=_ordered(board, state), error=str(exc))
+        finished = sum(1 for row in board if row.get("status") == "ok")
+        raise ToolCallError(
+            f"{exc} The run was marked failed; {finished} candidate(s) had finished and are kept "
+            "in its leaderboard. Try a smaller budget or fewer models."
+        ) from None
+    except Exception as exc:
+        runs.finish(
+            run_id, status="failed", leaderboard=_ordered(board, state), error=str(exc)[:500]
+        )
+        raise
+    finally:
+        ctx.services.workers.pop(ctx.thread_id, None)
+    status = "stopped" if outcome["stopped"] else "finished"
+    _finish_run(ctx, run_id, outcome, status=status)
+    update_thread_metadata(
+        ctx.services.conversations.db,
+        ctx.thread_id,
+        {_PLAN_KEY: {**stored, "target": outcome["target"]}},
+    )
+    return _train_result(run_id, outcome)
+
+
+def show_leaderboard(ctx: ToolContext) -> ToolResult:
+    """Show the leaderboard of the latest training run (every candidate, best first)."""
+    run = _latest_run(ctx)
+    label = run.metrics.get("metric_label", "score")
+    rows = [
+        {
+            "model": family_label(r["family"]),
+            "score": round_sig(r["score"]),
+            "std": round_sig(r["std"], 2),
+            "status": r["status"],
+        }
+        for r in run.leaderboard
+    ]
+    summary = f"Leaderboard of run {run.id} ({run.status}), ranked by {label}."
+    return ToolResult(
+        for_model=for_model({"summary": summary, "metric": label, "leaderboard": rows}),
+        for_user=(leaderboard_table(run.leaderboard, label),),
+        facts={"leaderboard": rows},
+    )
+
+
+def list_artifacts(ctx: ToolContext) -> ToolResult:
+    """Offer the files of the latest trained model for download: the fitted pipeline, model card,
+    reproducible script, report and the latest predictions."""
+    run = _latest_run(ctx, with_model=True)
+    files = []
+    for key, path_text in run.artifacts.get("files", {}).items():
+        path = Path(path_text)
+        if key in _FILE_TITLES and path.is_file():
+            title, mime = _FILE_TITLES[key]
+            files.append(File(path, title, mime))
+    predictions = sorted(
+        (ctx.workspace / "predictions").glob("*.csv"), key=lambda p: p.stat().st_mtime
+    )
+    if predictions:
+        files.append(File(predictions[-1], f"Predictions ({predictions[-1].name})", "text/csv"))
+    names = [f.path.name for f in files]
+    summary = f"Files of run {run.id}: {', '.join(names)}."
+    return ToolResult(
+        for_model=for_model({"summary": summary, "files": names}), for_user=tuple(files)
+    )
+
+
+def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
+    """Explain the latest model: its cross-validated metrics, which columns matter most
+    (permutation importance) and diagnostic plots; with a feature, why that column matters
+    (its importance rank, its relationship with the target, and a partial-dependence plot).
+
+    Args:
+        feature: A column to explain, e.g. "tenure"; omit for the whole model.
+    """
+    run = _latest_run(ctx, with_model=True)
+    if feature is not None:
+        return _explain_one_feature(ctx, run, feature)
+    metrics = run.metrics
+    label = metrics.get("metric_label", "score")
+    best = family_label(metrics.get("best_family", "?"))
+    cv = {k: round_sig(v) for k, v in metrics.get("cv_metrics", {}).items()}
+    importance = metrics.get("importance", [])
+    top = ", ".join(f"{i['column']} ({round_sig(i['importance'], 3)})" for i in importance[:5])
+    summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
+    if top:
+        summary += f" Most important columns: {top}."
+    figures = tuple(
+        Figure(f["title"], plotly_json=_read(f["json"]), png_path=Path(f["png"]))
+        for f in metrics.get("figures", [])
+    )
+    table = Table(
+        "Cross-validated metrics",
+        ("metric", "value"),
+        tuple((k, v) for k, v in cv.items()),
+        name=f"metrics-{run.id}",
+    )
+    payload = {
+        "summary": summary,
+        "cv_metrics": cv,
+        "importance": importance[:10],
+        "insights": metrics.get("insights", []),
+    }
+    return ToolResult(for_model=for_model(payload), for_user=(table, *figures), facts=payload)
+
+
+def predict_file(ctx: ToolContext, dataset_id: str | None = None) -> ToolResult:
+    """Apply the latest trained model to an attached file and offer the predictions as a CSV
+    (with class probabilities for classification). Columns are checked against training.
+
+    Args:
+        dataset_id: Dataset id of the new file such as "d2"; the newest attached file when omitted.
+    """
+    run = _latest_run(ctx, with_model=True)
+    record = ctx.dataset(dataset_id)
+    if record.id == run.dataset_id and dataset_id is None:
+        raise ToolCallError(
+            f"The newest file ({record.name}) is the one the model was trained on. Ask the user to "
+            "attach the file to predict on, or pass its dataset_id explicitly."
+        )
+    out = ctx.workspace / "predictions" / f"{Path(record.name).stem}-predictions.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = predict_table(Path(run.artifacts["run_dir"]), record.path, out=out)
+    preview = result.preview[:5]
+    columns = tuple(preview[0].keys()) if preview else ()
+    table = Table(
+        f"Predictions for {record.name} (first rows)",
+        columns,
+        tuple(tuple(row.values()) for row in preview),
+        name=f"predictions-{record.id}",
+    )
+    payload = {
+        "summary": result.summary(),
+        "rows": result.n_rows,
+        "file": out.name,
+        "extra_columns": list(result.extra_columns),
+        "unseen_categories": result.unseen_categories,
+    }
+    return ToolResult(
+        for_model=for_model(payload),
+        for_user=(table, File(out, f"Predictions ({out.name})", "text/csv")),
+        facts=payload,
+    )
+
+
+def suggest_improvements(ctx: ToolContext) -> ToolResult:
+    """Suggest what would most likely improve the latest model, from its data profile and
+    leaderboard (more data, class imbalance, leakage, tuning, feature ideas)."""
+    run = _latest_run(ctx, with_model=True)
+    metrics = run.metrics
+    suggestions: list[str] = []
+    warnings = " ".join(metrics.get("warnings", []))
+    n_rows = int(metrics.get("n_rows") or 0)
+    if "leak" in warnings.lower():
+        suggestions.append(
+            "A column looks like it leaks the answer; drop it (set_plan is not enough: remove it from the file) and retrain, or the score is too good to be true."
+        )
+    if "imbalance" in warnings.lower() or "imbalanced" in warnings.lower():
+        suggestions.append(
+            "The classes are imbalanced: rank by F1 or balanced accuracy (say “use F1”) and consider collecting more rows of the rare class."
+        )
+    if n_rows and n_rows < 1_000:
+        suggestions.append(
+            f"Only {n_rows:,} rows: more labelled rows usually help more than any model change."
+        )
+    skipped = [r for r in run.leaderboard if r.get("status") == "skipped"]
+    if skipped:
+        names = ", ".join(family_label(r["family"]) for r in skipped)
+        suggestions.append(
+            f"{names} did not fit in the time budget; a larger budget (e.g. “use a 5 minute budget”) lets them run."
+        )
+    ok = [r for r in run.leaderboard if r.get("status") == "ok" and r.get("score") is not None]
+    if len(ok) >= 2:
+        gap = abs(float(ok[0]["score"]) - float(ok[1]["score"]))
+        spread = float(ok[0].get("std") or 0)
+        if gap <= spread:
+            suggestions.append(
+                f"The top two models ({family_label(ok[0]['family'])}, {family_label(ok[1]['family'])}) are within one standard deviation; tuning the best one (“tune it for 2 minutes”) is the cheapest next gain."
+            )
+    importance = metrics.get("importance", [])
+    if importance:
+        top = [i["column"] for i in importance[:3]]
+        suggestions.append(
+            f"Feature ideas around the strongest columns ({', '.join(top)}): ratios and differences between them, and date parts if any is a date."
+        )
+    if not suggestions:
+        suggestions.append(
+            "Tuning the best model for a few minutes is the next step (“tune it for 2 minutes”)."
+        )
+    summary = f"{len(suggestions)} suggestion(s) for run {run.id}."
+    payload = {"summary": summary, "suggestions": suggestions}
+    return ToolResult(for_model=for_model(payload), facts=payload)
+
+
+def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> ToolResult:
+    run_dir = Path(run.artifacts["run_dir"])
+    model = joblib.load(run_dir / "model.joblib")
+    record = ctx.dataset(run.dataset_id)
+    frame = load_dataset(record, max_bytes=ctx.settings.max_upload_mb << 20).frame
+    target = run.metrics["target"]
+    table, _ = prepare_target(frame, target)
+    features = list(model.input_columns_)
+    from assistant.context import match_column
+
+    found = match_column(features, feature)
+    if found is None:
+        raise ToolCallError(
+            f"The model does not use a column named {quoted(feature)}. Its columns: {', '.join(features[:40])}."
+        )
+    importance = [
+        FeatureImportance(
+            column=i["column"], mean=float(i["importance"]), std=0.0, rank=int(i["rank"])
+        )
+        for i in run.metrics.get("importance", [])
+    ]
+    ctx.progress(f"Explaining {found}")
+    explanation = explain_feature(
+        model,
+        table.loc[:, features],
+        table[target].to_numpy(),
+        found,
+        task=run.metrics["task"],
+        out_dir=run_dir / "figures",
+        importance=importance,
+    )
+    rank_text = (
+        f"ranked {explanation.rank} of {explanation.n_features} by permutation importance"
+        if explanation.rank is not None
+        else "not ranked"
+    )
+    summary = f"{found} is {rank_text}."
+    groups = [
+        {"group": g.label, "rows": g.count, explanation.target_label: round_sig(g.target_mean)}
+        for g in explanation.groups
+    ]
+    payload = {
+        "summary": summary,
+        "feature": found,
+        "importance": round_sig(explanation.importance)
+        if explanation.importance is not None
+        else None,
+        "rank": explanation.rank,
+        "correlation_with_target": round_sig(explanation.correlation, 3)
+        if explanation.correlation is not None
+        else None,
+        "groups": groups,
+        "insights": list(explanation.insights),
+    }
+    figure = Figure(
+        explanation.figure.title,
+        plotly_json=explanation.figure.plotly_json,
+        png_path=explanation.figure.png_path,
+    )
+    return ToolResult(for_model=for_model(payload), for_user=(figure,), facts=payload)
+
+
+def _latest_run(ctx: ToolContext, *, with_model: bool = False) -> RunRecord:
+    run = ctx.services.runs.latest(ctx.thread_id, with_model=with_model)
+    if run is None:
+        raise ToolCallError(
+            "No model has been trained in this conversation yet. Call train_models first "
+            "(ask the user which column to predict if it is not known)."
+        )
+    return run
+
+
+def _finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, status: str) -> None:
+    metrics = {
+        key: outcome[key]
+        for key in (
+            "target",
+            "task",
+            "metric",
+            "metric_label",
+            "best_family",
+            "cv_metrics",
+            "importance",
+            "insights",
+            "figures",
+            "warnings",
+            "notes",
+            "n_rows",
+        )
+    }
+    artifacts = {
+        "run_dir": outcome["run_dir"],
+        "files": outcome["files"],
+        "model": outcome["files"].get("model"),
+    }
+    ctx.services.runs.finish(
+        run_id,
+        status=status,
+        plan=outcome["plan"],
+        leaderboard=outcome["leaderboard"],
+        metrics=metrics,
+        artifacts=artifacts,
+        meta_features=outcome["meta_features"],
+    )
+
+
+def _train_result(run_id: str, outcome: dict[str, Any]) -> ToolResult:
+    label = outcome["metric_label"]
+    best = family_label(outcome["best_family"])
+    best_row = next(r for r in outcome["leaderboard"] if r["family"] == outcome["best_family"])
+    score = round_sig(best_row["score"])
+    std = round_sig(best_row["std"], 2)
+    stopped = (
+        " Training was stopped early; this is the best model so far." if outcome["stopped"] else ""
+    )
+    summary = (
+        f"Trained {sum(1 for r in outcome['leaderboard'] if r['status'] == 'ok')} models on "
+        f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
+        f"Best: {best} with cross-validated {label} {score} ± {std}.{stopped}"
+    )
+    if outcome["rows_dropped"]:
+        summary += f" {outcome['rows_dropped']:,} rows with a missing target were dropped."
+    top = [
+        {"column": i["column"], "importance": round_sig(i["importance"], 3)}
+        for i in outcome["importance"][:5]
+    ]
+    payload = {
+        "summary": summary,
+        "run_id": run_id,
+        "best_model": best,
+        "metric": label,
+        "leaderboard": [
+            {
+                "model": family_label(r["family"]),
+                "score": round_sig(r["score"]),
+                "std": round_sig(r["std"], 2),
+                "status": r["status"],
+            }
+            for r in outcome["leaderboard"][:10]
+        ],
+        "cv_metrics": {k: round_sig(v) for k, v in outcome["cv_metrics"].items()},
+        "top_features": top,
+        "warnings": outcome["warnings"],
+        "notes": outcome["notes"],
+        "files": [Path(p).name for p in outcome["files"].values()],
+    }
+    cv_table = Table(
+        f"{best}: cross-validated metrics",
+        ("metric", "value"),
+        tuple((k, round_sig(v)) for k, v in outcome["cv_metrics"].items()),
+        name=f"metrics-{run_id}",
+    )
+    figures = tuple(
+        Figure(f["title"], plotly_json=_read(f["json"]), png_path=Path(f["png"]))
+        for f in outcome["figures"]
+    )
+    files = tuple(
+        File(Path(outcome["files"][key]), *_FILE_TITLES[key])
+        for key in ("model", "card", "script")
+        if key in outcome["files"]
+    )
+    board = leaderboard_table(outcome["leaderboard"], label)
+    return ToolResult(
+        for_model=for_model(payload), for_user=(board, cv_table, *figures, *files), facts=payload
+    )
+
+
+def _ordered(board: list[dict[str, Any]], state: dict[str, Any]) -> list[dict[str, Any]]:
+    plan = state.get("plan")
+    higher = True
+    if plan is not None:
+        higher = resolve_metric(plan["metric"], plan["task"]).greater_is_better
+    ok = [r for r in board if r.get("status") == "ok" and r.get("score") is not None]
+    rest = [r for r in board if r not in ok]
+    ok.sort(key=lambda r: float(r["score"]), reverse=higher)
+    return ok + rest
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(family_label(str(v)) for v in value)
+    return str(value)
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else json.dumps(value)
