@@ -1,0 +1,453 @@
+"""The ``mlchat`` command.
+
+``train``, ``predict`` and ``profile`` call the engine in :mod:`tools` directly
+(no LLM, no UI). Each subcommand is one small ``_cmd_<name>`` function
+registered by ``_add_<name>`` on the argparse tree built in
+:func:`build_parser`, so more subcommands can be added beside them.
+
+Bad input -- a :class:`~tools.errors.UserFacingError`, a missing file, a bad
+option value -- exits with status 2 and one sentence on stderr, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from tools.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-sentence errors (exit 2) instead of usage dumps."""
+
+    def error(self, message: str) -> NoReturn:
+        sentence = message[0].upper() + message[1:] if message else "Invalid arguments"
+        self.exit(
+            EXIT_BAD_INPUT,
+            f"{self.prog}: {sentence.rstrip('.')}. Run “{self.prog} --help” for the options.\n",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mlchat`` argument parser with one subparser per command."""
+    parser = _Parser(
+        prog="mlchat",
+        description="Train, explain and apply machine-learning models on tabular files.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress details to stderr"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    _add_train(commands)
+    _add_predict(commands)
+    _add_profile(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mlchat`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except UserFacingError as exc:
+        print(f"mlchat: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("mlchat: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the CLI boundary: a bug, logged once
+        if args.verbose:
+            log.exception("command_failed command=%s", args.command)
+        print(
+            f"mlchat: unexpected internal error ({type(exc).__name__}); this is a bug. "
+            "Run again with --verbose to see the details.",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+# ---------------------------------------------------------------------------
+# option types
+# ---------------------------------------------------------------------------
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"there is no file “{text}”")
+    return path
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"there is no folder “{text}”")
+    return path
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.rstrip("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"the budget must be a number of seconds, like 60, not “{text}”"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the budget must be positive, not {text}")
+    return value
+
+
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one model name, like lightgbm,ridge")
+    return names
+
+
+# ---------------------------------------------------------------------------
+# mlchat train
+# ---------------------------------------------------------------------------
+
+
+def _add_train(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="profile a table, train candidate models under a budget, export the best",
+        description="Profile FILE, plan, cross-validate candidate models within the budget, "
+        "refit the best and write it with a report, model card, script and figures to --out.",
+    )
+    parser.add_argument(
+        "file", type=_existing_file, metavar="FILE", help="CSV, TSV, Parquet, Excel or JSON table"
+    )
+    parser.add_argument("--target", required=True, metavar="COL", help="column to predict")
+    parser.add_argument("--metric", metavar="M", help="metric to optimise, e.g. roc_auc, f1, rmse")
+    parser.add_argument(
+        "--budget",
+        type=_seconds,
+        metavar="SECONDS",
+        help="wall-clock budget (default 60, or MLCHAT_BUDGET_S)",
+    )
+    parser.add_argument(
+        "--models",
+        type=_names,
+        metavar="a,b,...",
+        help="model families or groups, e.g. lightgbm,ridge or tree",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default ./mlchat-runs/<file>-<time>)",
+    )
+    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    parser.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    from tools.analyze import profile_table
+    from tools.data import file_sha256, load_table, resolve_column
+    from tools.explain import explain_result
+    from tools.export import export_run
+    from tools.metrics import resolve_metric
+    from tools.plan import build_plan
+    from tools.train import train
+
+    stream = out or sys.stdout
+    write = _writer(stream)
+    table = load_table(args.file, sheet=args.sheet)
+    target = resolve_column(table.frame.columns, args.target)
+    profile = profile_table(table.frame, target=target, seed=args.seed)
+    write(_profile_text(args.file.name, profile, table.notes))
+    plan = build_plan(
+        profile,
+        target=target,
+        metric=args.metric,
+        models=args.models,
+        budget_s=args.budget if args.budget is not None else _default_budget_s(),
+        seed=args.seed,
+    )
+    write("\nPlan\n" + _indent(plan.describe()))
+    spec = resolve_metric(plan.metric, plan.task)
+    write(
+        f"\nLeaderboard ({spec.label}, {'higher' if spec.greater_is_better else 'lower'} is better)"
+    )
+    out_dir = args.out or _default_out_dir(args.file)
+    stop = _install_stop_handler(write)
+    try:
+        result = train(
+            table.frame,
+            plan,
+            profile=profile,
+            on_progress=_leaderboard_printer(write),
+            should_stop=stop.is_set,
+        )
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for note in result.notes:
+        write(f"  note: {note}")
+    write(
+        f"\nBest model: {result.best_family} (trained in {result.elapsed_s:.1f} s"
+        f"{', stopped early' if result.stopped else ''})"
+    )
+    write("Out-of-fold metrics:")
+    write(
+        _indent("\n".join(f"{name:<32} {value:.4f}" for name, value in result.cv_metrics.items()))
+    )
+    explanation = explain_result(
+        result,
+        table.frame,
+        out_dir=out_dir / "figures",
+        time_limit_s=min(20.0, max(plan.budget_s / 3, 5.0)),
+    )
+    if explanation.insights:
+        write("\nInsights")
+        write(_indent("\n".join(f"- {sentence}" for sentence in explanation.insights)))
+    exported = export_run(
+        result,
+        out_dir=out_dir,
+        frame=table.frame,
+        data_path=args.file.resolve(),
+        data_sha256=file_sha256(args.file),
+        sheet=table.sheet,
+        explanation=explanation,
+        notes=[*table.notes, *result.notes],
+    )
+    write(f"\nWrote {exported.out_dir}:")
+    for path in sorted(p for p in exported.out_dir.rglob("*") if p.is_file()):
+        write(f"  {path.relative_to(exported.out_dir)}")
+    return EXIT_OK
+
+
+def _default_budget_s() -> float:
+    from assistant.settings import Settings
+
+    return float(Settings.from_env().budget_s)
+
+
+def _default_out_dir(path: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path.cwd() / "mlchat-runs" / f"{path.stem}-{stamp}"
+
+
+def _install_stop_handler(write: Callable[[str], None]) -> threading.Event:
+    """First Ctrl-C asks training to stop and keep what finished; the second aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        write("  stopping after the current fold (Ctrl-C again to abort)...")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _leaderboard_printer(write: Callable[[str], None]) -> Callable[[Any], None]:
+    started = time.monotonic()
+
+    def on_progress(progress: Any) -> None:
+        candidate = progress.candidate
+        if progress.kind == "refit_started":
+            write(f"  {progress.message}")
+        if progress.kind != "candidate_finished" or candidate is None:
+            return
+        if candidate.status == "ok":
+            line = (
+                f"  {candidate.family:<20} {candidate.score:>9.4f} ± {candidate.std:<7.4f}"
+                f" {candidate.fit_time_s:6.1f} s"
+            )
+        else:
+            line = f"  {candidate.family:<20} {candidate.status}: {candidate.message}"
+        write(f"{line}   [{time.monotonic() - started:5.1f} s]")
+
+    return on_progress
+
+
+# ---------------------------------------------------------------------------
+# mlchat predict
+# ---------------------------------------------------------------------------
+
+
+def _add_predict(commands: Any) -> None:
+    parser = commands.add_parser(
+        "predict",
+        help="apply a trained model folder to a new file and write predictions to CSV",
+        description="Check FILE's columns against the model in MODEL_DIR and write one "
+        "prediction (and class probabilities) per row.",
+    )
+    parser.add_argument(
+        "model_dir", type=_existing_dir, metavar="MODEL_DIR", help="folder written by mlchat train"
+    )
+    parser.add_argument("file", type=_existing_file, metavar="FILE", help="table to predict")
+    parser.add_argument(
+        "--out", type=Path, metavar="CSV", help="output CSV (default <file>-predictions.csv)"
+    )
+    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+    parser.set_defaults(handler=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from tools.predict import predict_file
+
+    write = _writer(sys.stdout)
+    out = args.out or Path.cwd() / f"{args.file.stem}-predictions.csv"
+    result = predict_file(args.model_dir, args.file, out=out, sheet=args.sheet)
+    write(result.summary())
+    if result.preview:
+        columns = list(result.preview[0])
+        rows = [[_cell(row[c]) for c in columns] for row in result.preview]
+        write(_table(columns, rows))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# mlchat profile
+# ---------------------------------------------------------------------------
+
+
+def _add_profile(commands: Any) -> None:
+    parser = commands.add_parser(
+        "profile",
+        help="show column types, missing values, the task and data warnings",
+        description="Profile FILE: per-column kind, missing share, distinct values and summary, "
+        "the task the target implies, and warnings an expert would give.",
+    )
+    parser.add_argument("file", type=_existing_file, metavar="FILE", help="table to profile")
+    parser.add_argument("--target", metavar="COL", help="column you want to predict")
+    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+    parser.add_argument("--json", action="store_true", help="print the full profile as JSON")
+    parser.set_defaults(handler=_cmd_profile)
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from tools.analyze import profile_table
+    from tools.data import load_table, resolve_column
+
+    table = load_table(args.file, sheet=args.sheet)
+    target = resolve_column(table.frame.columns, args.target) if args.target else None
+    profile = profile_table(table.frame, target=target)
+    if args.json:
+        json.dump(profile.to_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        _writer(sys.stdout)(_profile_text(args.file.name, profile, table.notes))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# text rendering
+# ---------------------------------------------------------------------------
+
+
+def _writer(stream: TextIO) -> Callable[[str], None]:
+    def write(text: str) -> None:
+        stream.write(text + "\n")
+        stream.flush()
+
+    return write
+
+
+def _profile_text(name: str, profile: Any, notes: Sequence[str]) -> str:
+    lines = [f"{name}: {profile.n_rows:,} rows x {profile.n_columns} columns"]
+    if profile.target:
+        lines.append(f"Target “{profile.target}”: {profile.task}. {profile.task_reason}")
+    rows = [
+        [
+            column.name + (" (target)" if column.name == profile.target else ""),
+            column.kind,
+            f"{column.missing_share:.0%}",
+            f"{column.n_unique:,}",
+            _column_summary(column.kind, column.stats),
+        ]
+        for column in profile.columns
+    ]
+    lines.append(_table(["column", "kind", "missing", "distinct", "summary"], rows))
+    lines += [f"note: {note}" for note in notes]
+    if profile.warnings:
+        lines.append("Warnings")
+        lines += [f"  - {warning.message}" for warning in profile.warnings]
+    return "\n".join(lines)
+
+
+def _column_summary(kind: str, stats: dict[str, Any]) -> str:
+    if "mean" in stats:
+        return (
+            f"mean {_number(stats['mean'])}, median {_number(stats.get('p50'))}, "
+            f"range {_number(stats.get('min'))} to {_number(stats.get('max'))}"
+        )
+    if "true_share" in stats:
+        return f"{float(stats['true_share']):.0%} true"
+    if kind == "datetime" and "min" in stats:
+        return f"{str(stats['min'])[:10]} to {str(stats.get('max', ''))[:10]}"
+    tops = [
+        f"{stats[f'top_{i}']} ({stats.get(f'top_{i}_count', '?')})"
+        for i in range(1, 4)
+        if f"top_{i}" in stats
+    ]
+    return ", ".join(tops)
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "?"
+    number = float(value)
+    if number == int(number) and abs(number) < 1e12:
+        return f"{int(number):,}"
+    return f"{number:,.4g}" if abs(number) < 1e6 else f"{number:.3g}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48) -> str:
+    cut = [[_clip(str(cell), max_width) for cell in row] for row in rows]
+    widths = [
+        max(len(h), *(len(row[i]) for row in cut)) if cut else len(h) for i, h in enumerate(header)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cut
+    ]
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

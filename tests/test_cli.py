@@ -1,0 +1,165 @@
+"""The ``mlchat`` command run as a subprocess, as a user (or another check) runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _mlchat(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=180,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(cwd)},
+    )
+
+
+def _customers(n_rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 60, n_rows)
+    plan = rng.choice(["basic", "plus", "pro"], n_rows)
+    spend = np.round(rng.gamma(2.0, 30.0, n_rows), 2)
+    logit = -0.06 * tenure + 0.01 * spend + np.where(plan == "basic", 0.8, -0.4)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"K{i:04d}" for i in range(n_rows)],
+            "tenure": tenure,
+            "plan": plan,
+            "spend": spend,
+            "joined": (
+                pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 500, n_rows), "D")
+            ).strftime("%Y-%m-%d"),
+            "churned": np.where(rng.random(n_rows) < 1 / (1 + np.exp(-logit)), "yes", "no"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    _customers(240, 0).to_csv(folder / "customers.csv", index=False)
+    _customers(37, 1).drop(columns=["churned"]).to_csv(folder / "new.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(workdir: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    run = workdir / "run"
+    completed = _mlchat(
+        "train",
+        "customers.csv",
+        "--target",
+        "churned",
+        "--budget",
+        "8",
+        "--models",
+        "logistic_regression,random_forest",
+        "--out",
+        str(run),
+        "--seed",
+        "1",
+        cwd=workdir,
+    )
+    return run, completed
+
+
+def test_help_lists_each_subcommand_with_one_line(workdir: Path) -> None:
+    completed = _mlchat("--help", cwd=workdir)
+
+    assert completed.returncode == 0
+    listed = {line.split()[0] for line in completed.stdout.splitlines() if line.startswith("    ")}
+    assert {"train", "predict", "profile"} <= listed
+    assert "profile      show column types" in completed.stdout
+
+
+def test_train_prints_a_live_leaderboard_and_writes_the_run_folder(trained) -> None:
+    run, completed = trained
+
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    assert (
+        out.index("Target “churned”: binary")
+        < out.index("Plan")
+        < out.index("Leaderboard (ROC AUC")
+    )
+    board = [line.split()[0] for line in out.split("Leaderboard")[1].splitlines()[1:3]]
+    assert board == ["logistic_regression", "random_forest"]  # cheapest first, as each finishes
+    assert "Best model: " in out and "roc_auc " in out
+    for name in ("model.joblib", "report.json", "model_card.md", "train.py", "schema.json"):
+        assert (run / name).is_file(), name
+        assert f"  {name}" in out
+    assert (run / "figures" / "importance.png").is_file()
+    assert (run / "figures" / "roc_curve.json").is_file()
+    report = json.loads((run / "report.json").read_text(encoding="utf-8"))
+    assert report["plan"]["seed"] == 1 and report["plan"]["budget_s"] == 8
+    assert {row["family"] for row in report["leaderboard"]} == {
+        "logistic_regression",
+        "random_forest",
+    }
+
+    model = joblib.load(run / "model.joblib")
+    frame = _customers(5, 2).drop(columns=["churned"])
+    assert list(model.classes_) == [False, True]
+    assert model.predict_proba(frame).shape == (5, 2)
+    assert set(model.predict(frame)) <= {False, True}
+
+
+def test_predict_writes_one_row_per_input_row(trained, workdir: Path) -> None:
+    run, _ = trained
+
+    completed = _mlchat("predict", str(run), "new.csv", "--out", "preds.csv", cwd=workdir)
+
+    assert completed.returncode == 0, completed.stderr
+    written = pd.read_csv(workdir / "preds.csv")
+    assert len(written) == 37
+    assert list(written.columns) == ["customer_id", "prediction", "proba_False", "proba_True"]
+    assert completed.stdout.startswith("Wrote 37 predictions to preds.csv.")
+
+
+def test_profile_json_reports_the_task(workdir: Path) -> None:
+    completed = _mlchat("profile", "customers.csv", "--target", "churned", "--json", cwd=workdir)
+
+    assert completed.returncode == 0, completed.stderr
+    profile = json.loads(completed.stdout)
+    assert profile["task"] == "binary" and profile["n_rows"] == 240
+    assert {c["name"]: c["kind"] for c in profile["columns"]}["customer_id"] == "id"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train", "absent.csv", "--target", "churned"], "no file “absent.csv”"),
+        (["train", "customers.csv", "--target", "churn_flag"], "churn_flag"),
+        (
+            ["train", "customers.csv", "--target", "churned", "--budget", "soon"],
+            "number of seconds",
+        ),
+        (["train", "customers.csv", "--target", "churned", "--metric", "rmse"], "RMSE"),
+        (["train", "customers.csv", "--target", "churned", "--models", "magic"], "magic"),
+        (["train", "customers.csv"], "--target"),
+        (["predict", "no-such-run", "new.csv"], "no folder “no-such-run”"),
+        (["profile", "new.csv", "--target", "tenure", "--sheet"], "--sheet"),
+        (["predict", ".", "new.csv"], "No saved model"),
+    ],
+)
+def test_bad_input_exits_2_with_one_sentence(workdir: Path, args: list[str], expected: str) -> None:
+    completed = _mlchat(*args, cwd=workdir)
+
+    assert completed.returncode == 2
+    message = completed.stderr.strip()
+    assert "\n" not in message and "Traceback" not in completed.stderr
+    assert expected in message
+    assert completed.stdout == "" or args[0] == "train"
