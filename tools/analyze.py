@@ -670,10 +670,12 @@ def _as_float(column: pd.Series, kind: ColumnKind) -> np.ndarray:
 def _skew(numbers: np.ndarray) -> float:
     if len(numbers) < 3:
         return 0.0
-    std = numbers.std()
-    if std == 0 or not math.isfinite(std):
+    deviations = numbers - numbers.mean()
+    squared = deviations * deviations
+    m2 = float(squared.mean())
+    if m2 == 0 or not math.isfinite(m2):
         return 0.0
-    return float(np.mean(((numbers - numbers.mean()) / std) ** 3))
+    return float(np.dot(squared, deviations) / len(numbers) / m2**1.5)
 
 
 def _short(value: Any, max_chars: int = 60) -> str:

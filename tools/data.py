@@ -863,7 +863,7 @@ def _type_text_column(
         non_null = series.dropna()
         if len(non_null) and not non_null.map(type).eq(str).all():
             return series.astype("str").where(series.notna()), None, None
-    array = pa.chunked_array([pa.array(series, type=pa.string(), from_pandas=True)])
+    array = _arrow_strings(series)
     trimmed = pc.utf8_trim_whitespace(array)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     n_valid = len(trimmed) - trimmed.null_count
@@ -885,15 +885,32 @@ def _type_text_column(
     return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None
 
 
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
+    """The column as Arrow strings, without copying when pandas already stores it in Arrow."""
+    values = series.array
+    if pd.api.types.is_string_dtype(series.dtype) and hasattr(values, "__arrow_array__"):
+        array = values.__arrow_array__()
+        if isinstance(array, pa.Array):
+            array = pa.chunked_array([array])
+        if array.type != pa.string():
+            array = pc.cast(array, pa.string())
+        return array
+    return pa.chunked_array([pa.array(series, type=pa.string(), from_pandas=True)])
+
+
 def _has_leading_zero(array: pa.ChunkedArray) -> bool:
     return bool(pc.any(pc.match_substring_regex(array, r"^[-+]?0\d")).as_py())
 
 
 def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | None] | None:
     how: str | None = None
-    try:
-        values = pc.cast(array, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    values: pa.ChunkedArray | None = None
+    if _casts(_sample(array), pa.float64()):
+        try:
+            values = pc.cast(array, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = None
+    if values is None:
         cleaned = _clean_number_text(array, n_valid)
         if cleaned is None:
             return None
@@ -901,14 +918,19 @@ def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | 
         values = pc.cast(text, pa.float64())
     if _has_leading_zero(array):
         return None  # codes such as ZIP codes or IDs keep their leading zeros as text
-    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    finite = numbers[~np.isnan(numbers)]
-    is_whole = bool(np.all(np.mod(finite, 1) == 0)) and not bool(
-        pc.any(pc.match_substring_regex(array, r"[.eE]")).as_py()
-    )
-    if is_whole and len(finite) == len(numbers) and np.all(np.abs(finite) < 2**53):
+    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    has_missing = values.null_count > 0 or bool(np.isnan(numbers).any())
+    if not has_missing and np.all(np.abs(numbers) < 2**53) and np.all(np.mod(numbers, 1) == 0):
         return numbers.astype(np.int64), how
     return numbers, how
+
+
+def _casts(array: pa.ChunkedArray, to: pa.DataType) -> bool:
+    try:
+        pc.cast(array, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.ChunkedArray, str] | None:

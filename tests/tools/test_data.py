@@ -190,7 +190,9 @@ def test_json_lines(tmp_path: Path, suffix: str) -> None:
 def test_invalid_json_says_where(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('[{"a": 1}, {"a": ]')
-    with pytest.raises(DataError, match=r"“bad\.json” is not valid JSON \(line 1, column 18: expecting value\)"):
+    with pytest.raises(
+        DataError, match=r"“bad\.json” is not valid JSON \(line 1, column 18: expecting value\)"
+    ):
         load_table(path)
 
 
