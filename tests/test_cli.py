@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assistant.cli import main
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -147,12 +149,6 @@ def test_profile_json_reports_the_task(workdir: Path) -> None:
             ["train", "customers.csv", "--target", "churned", "--budget", "soon"],
             "number of seconds",
         ),
-        (["train", "customers.csv", "--target", "churned", "--metric", "rmse"], "RMSE"),
-        (["train", "customers.csv", "--target", "churned", "--models", "magic"], "magic"),
-        (["train", "customers.csv"], "--target"),
-        (["predict", "no-such-run", "new.csv"], "no folder “no-such-run”"),
-        (["profile", "new.csv", "--target", "tenure", "--sheet"], "--sheet"),
-        (["predict", ".", "new.csv"], "No saved model"),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence(workdir: Path, args: list[str], expected: str) -> None:
@@ -162,4 +158,38 @@ def test_bad_input_exits_2_with_one_sentence(workdir: Path, args: list[str], exp
     message = completed.stderr.strip()
     assert "\n" not in message and "Traceback" not in completed.stderr
     assert expected in message
-    assert completed.stdout == "" or args[0] == "train"
+    assert completed.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train", "customers.csv", "--target", "churned", "--metric", "rmse"], "RMSE"),
+        (["train", "customers.csv", "--target", "churned", "--models", "magic"], "magic"),
+        (["train", "customers.csv", "--target", "churned", "--budget", "-5"], "positive"),
+        (["train", "customers.csv"], "--target"),
+        (["predict", "no-such-run", "new.csv"], "no folder “no-such-run”"),
+        (["profile", "new.csv", "--target", "tenure", "--sheet"], "--sheet"),
+        (["profile", "new.csv", "--target", "plans"], "plans"),
+        (["predict", ".", "new.csv"], "No saved model"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_more_bad_input_in_process(
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    expected: str,
+) -> None:
+    monkeypatch.chdir(workdir)
+    try:
+        status = main(args)
+    except SystemExit as exit_:  # argparse's own exit path
+        status = exit_.code
+
+    captured = capsys.readouterr()
+    assert status == 2
+    message = captured.err.strip()
+    assert "\n" not in message and "Traceback" not in captured.err
+    assert expected in message
