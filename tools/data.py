@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import difflib
 import hashlib
 import json
@@ -171,7 +172,7 @@ def load_table(
             large, too many columns, no rows, a single column, unreadable).
     """
     path = Path(path)
-    name = path.name
+    name = _shown(path)
     if not path.is_file():
         raise DataError(f"The file “{name}” does not exist or is not a regular file.")
     size = path.stat().st_size
@@ -281,7 +282,7 @@ def _detect_format(path: Path, head: bytes) -> Format:
     suffix = path.suffix.lower()
     if suffix == ".xls":
         raise DataError(
-            f"The file “{path.name}” is an old-style Excel .xls workbook. Open it in Excel or "
+            f"The file “{_shown(path)}” is an old-style Excel .xls workbook. Open it in Excel or "
             "LibreOffice and save it as .xlsx or CSV, then attach it again."
         )
     if suffix in _SUFFIX_FORMATS:
@@ -296,7 +297,7 @@ def _detect_format(path: Path, head: bytes) -> Format:
     if suffix in ("", ".dat", ".data"):
         return "csv"
     raise DataError(
-        f"The file “{path.name}” has the extension “{suffix}”, which is not a table format "
+        f"The file “{_shown(path)}” has the extension “{suffix}”, which is not a table format "
         "mlchat reads. Attach a CSV, TSV, Parquet, Excel (.xlsx) or JSON file."
     )
 
@@ -308,7 +309,7 @@ def _refuse_binary(path: Path, head: bytes, fmt: Format) -> None:
         if head.startswith(magic):
             raise DataError(
                 f"This file does not look like a {what} (it contains binary data; it looks like "
-                f"{kind}): “{path.name}”. Attach the table itself, or give the file its real "
+                f"{kind}): “{_shown(path)}”. Attach the table itself, or give the file its real "
                 "extension."
             )
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -316,7 +317,7 @@ def _refuse_binary(path: Path, head: bytes, fmt: Format) -> None:
     first_kb = head[:1024]
     if b"\x00" in first_kb or _control_share(first_kb) > 0.1:
         raise DataError(
-            f"This file does not look like a {what} (it contains binary data): “{path.name}”. "
+            f"This file does not look like a {what} (it contains binary data): “{_shown(path)}”. "
             "Attach the table itself as CSV, Excel, Parquet or JSON."
         )
 
@@ -348,12 +349,12 @@ def _read_delimited(
     delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
     if not header_line.strip():
         raise DataError(
-            f"The file “{path.name}” starts with an empty line; put the column names on the "
+            f"The file “{_shown(path)}” starts with an empty line; put the column names on the "
             "first line."
         )
     header = next(csv.reader([header_line.rstrip("\r\n")], delimiter=delimiter))
     if len(header) > max_columns:
-        raise DataError(_too_many_columns(path.name, len(header), max_columns))
+        raise DataError(_too_many_columns(_shown(path), len(header), max_columns))
     placeholder = [f"__c{i}" for i in range(len(header))]
     table, bad_rows, encoding = _arrow_read_csv(path, delimiter, encoding, placeholder)
     total = table.num_rows + len(bad_rows)
@@ -365,7 +366,7 @@ def _read_delimited(
         where = f"line {first[0]}" if first[0] is not None else "one line"
         if len(bad_rows) > max(0.01 * total, 0) or table.num_rows == 0:
             raise DataError(
-                f"The file “{path.name}” has rows with a different number of fields than the "
+                f"The file “{_shown(path)}” has rows with a different number of fields than the "
                 f"header ({len(bad_rows):,} of {total:,} rows; {where} has {first[1]} fields, "
                 f"the header has {len(header)}). Check the separator and quoting, or fix those "
                 "rows, then attach it again."
@@ -492,7 +493,7 @@ def _arrow_read_csv(
             if "Empty CSV file" in message:
                 return pa.table({n: pa.array([], pa.string()) for n in names}), [], attempt
             raise DataError(
-                f"The file “{path.name}” could not be read as a table: "
+                f"The file “{_shown(path)}” could not be read as a table: "
                 f"{_first_sentence(message)}. Check that it is a plain CSV file."
             ) from exc
         if table.schema.names and attempt in ("utf-8", "utf-8-sig"):
@@ -506,7 +507,7 @@ def _arrow_read_csv(
                 continue
         return table, bad_rows, attempt
     raise DataError(
-        f"The file “{path.name}” is not readable text in UTF-8 or Latin-1. Save it as CSV "
+        f"The file “{_shown(path)}” is not readable text in UTF-8 or Latin-1. Save it as CSV "
         "UTF-8 and attach it again."
     )
 
@@ -522,16 +523,16 @@ def _read_parquet(path: Path, head: bytes, *, max_columns: int) -> pd.DataFrame:
     if not head.startswith(b"PAR1"):
         raise DataError(
             f"This file does not look like a Parquet file (it does not start with the Parquet "
-            f"signature): “{path.name}”. Attach the original file or save it as CSV."
+            f"signature): “{_shown(path)}”. Attach the original file or save it as CSV."
         )
     try:
         schema = pq.read_schema(path)
         if len(schema.names) > max_columns:
-            raise DataError(_too_many_columns(path.name, len(schema.names), max_columns))
+            raise DataError(_too_many_columns(_shown(path), len(schema.names), max_columns))
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
-            f"The Parquet file “{path.name}” is damaged or incomplete and could not be read. "
+            f"The Parquet file “{_shown(path)}” is damaged or incomplete and could not be read. "
             "Export it again, or save it as CSV."
         ) from exc
     frame = table.to_pandas()
@@ -552,12 +553,12 @@ def _check_zip_bomb(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(
             f"This file does not look like an Excel workbook (it is not a valid .xlsx): "
-            f"“{path.name}”. Open it in Excel and save it as .xlsx or CSV."
+            f"“{_shown(path)}”. Open it in Excel and save it as .xlsx or CSV."
         ) from exc
     total = sum(info.file_size for info in infos)
     if total > EXCEL_MAX_UNCOMPRESSED_BYTES:
         raise DataError(
-            f"The workbook “{path.name}” expands to {_human_bytes(total)} when unpacked, more "
+            f"The workbook “{_shown(path)}” expands to {_human_bytes(total)} when unpacked, more "
             f"than the {_human_bytes(EXCEL_MAX_UNCOMPRESSED_BYTES)} limit, so it was not opened. "
             "Save the sheet you need as CSV and attach that."
         )
@@ -565,14 +566,14 @@ def _check_zip_bomb(path: Path) -> None:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > 20 * (1 << 20) and ratio > EXCEL_MAX_RATIO:
             raise DataError(
-                f"The workbook “{path.name}” is compressed {ratio:,.0f} to 1, which is how zip "
+                f"The workbook “{_shown(path)}” is compressed {ratio:,.0f} to 1, which is how zip "
                 "bombs look, so it was not opened. Save the sheet you need as CSV and attach that."
             )
     names = {info.filename for info in infos}
     if "xl/workbook.xml" not in names:
         raise DataError(
             f"This file does not look like an Excel workbook (it is a zip archive without a "
-            f"workbook inside): “{path.name}”. Attach the .xlsx file itself."
+            f"workbook inside): “{_shown(path)}”. Attach the .xlsx file itself."
         )
 
 
@@ -583,7 +584,7 @@ def _read_excel(
 
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise DataError(
-            f"The file “{path.name}” is an old-style Excel .xls workbook. Save it as .xlsx or "
+            f"The file “{_shown(path)}” is an old-style Excel .xls workbook. Save it as .xlsx or "
             "CSV, then attach it again."
         )
     _check_zip_bomb(path)
@@ -591,7 +592,7 @@ def _read_excel(
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many unrelated types for damaged files
         raise DataError(
-            f"The workbook “{path.name}” is damaged and could not be opened. Open it in Excel, "
+            f"The workbook “{_shown(path)}” is damaged and could not be opened. Open it in Excel, "
             "save it again as .xlsx, or export the sheet as CSV."
         ) from exc
     try:
@@ -601,25 +602,25 @@ def _read_excel(
             if chosen is None:
                 listed = ", ".join(f"“{s}”" for s in sheets)
                 raise DataError(
-                    f"The workbook “{path.name}” has no sheet named “{sheet}”. Its sheets are "
+                    f"The workbook “{_shown(path)}” has no sheet named “{sheet}”. Its sheets are "
                     f"{listed}; say which one to use."
                 )
-            rows = _sheet_rows(workbook[chosen], path.name, max_columns)
+            rows = _sheet_rows(workbook[chosen], _shown(path), max_columns)
             if not rows:
                 raise DataError(
-                    f"The sheet “{chosen}” of “{path.name}” is empty. Pick another sheet: "
+                    f"The sheet “{chosen}” of “{_shown(path)}” is empty. Pick another sheet: "
                     + ", ".join(f"“{s}”" for s in sheets)
                     + "."
                 )
         else:
             chosen, rows = "", []
             for candidate in sheets:
-                rows = _sheet_rows(workbook[candidate], path.name, max_columns)
+                rows = _sheet_rows(workbook[candidate], _shown(path), max_columns)
                 if rows:
                     chosen = candidate
                     break
             if not rows:
-                raise DataError(f"Every sheet of the workbook “{path.name}” is empty.")
+                raise DataError(f"Every sheet of the workbook “{_shown(path)}” is empty.")
     finally:
         workbook.close()
     if len(sheets) > 1:
@@ -686,11 +687,11 @@ def _read_json(
                 fmt = "jsonl"
             else:
                 raise DataError(
-                    f"The file “{path.name}” is not valid JSON (line {exc.lineno}, column "
+                    f"The file “{_shown(path)}” is not valid JSON (line {exc.lineno}, column "
                     f"{exc.colno}: {exc.msg.lower()}). Fix it or export the table as CSV."
                 ) from exc
         else:
-            return _json_document_to_frame(document, path.name, notes), "json"
+            return _json_document_to_frame(document, _shown(path), notes), "json"
     records: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -699,12 +700,12 @@ def _read_json(
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"Line {number} of “{path.name}” is not valid JSON ({exc.msg.lower()}). "
+                f"Line {number} of “{_shown(path)}” is not valid JSON ({exc.msg.lower()}). "
                 "Each line of a JSON Lines file must be one JSON object."
             ) from exc
     if records and not all(isinstance(r, dict) for r in records):
         raise DataError(
-            f"The JSON Lines file “{path.name}” must have one JSON object per line "
+            f"The JSON Lines file “{_shown(path)}” must have one JSON object per line "
             '(like {"age": 31, "churn": "no"}).'
         )
     return _records_to_frame(records, notes), "jsonl"
@@ -862,7 +863,8 @@ def _type_text_column(
     if series.dtype == object:
         non_null = series.dropna()
         if len(non_null) and not non_null.map(type).eq(str).all():
-            return series.astype("str").where(series.notna()), None, None
+            # Mixed cells (an Excel column of numbers and text): type their text forms.
+            series = series.map(_cell_text, na_action="ignore").astype("str")
     array = _arrow_strings(series)
     trimmed = pc.utf8_trim_whitespace(array)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
@@ -883,6 +885,14 @@ def _type_text_column(
         values, fmt = dates
         return pd.Series(values, index=series.index, name=series.name), f"dates ({fmt})", None
     return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else str(value)
+    return str(value)
 
 
 def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
@@ -1041,6 +1051,12 @@ def _too_many_columns(file_name: str, n_columns: int, max_columns: int) -> str:
         "mlchat can profile and train on. Keep the columns you need (or transpose the table if "
         "the rows and columns are swapped) and attach it again."
     )
+
+
+def _shown(path: Path, max_chars: int = 80) -> str:
+    """The file's name as messages show it: no folders, no control characters, bounded."""
+    name = "".join(ch for ch in path.name if ch.isprintable()) or "(unnamed file)"
+    return name if len(name) <= max_chars else name[: max_chars - 1] + "…"
 
 
 def _human_bytes(n_bytes: int) -> str:

@@ -397,3 +397,29 @@ def test_file_sha256(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_excel_cells_of_mixed_types_are_typed_from_their_text(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "mixed.xlsx",
+        {"S": [["amount", "code", "label"], ["1,200", "007", "a"], [300, 12, 5], [None, "9", "b"]]},
+    )
+    frame = load_table(path).frame
+    assert frame["amount"].tolist()[:2] == [1200.0, 300.0] and np.isnan(frame["amount"].iloc[2])
+    assert frame["code"].tolist() == ["007", "12", "9"]
+    assert frame["label"].tolist() == ["a", "5", "b"]
+
+
+def test_utf16_csv_with_bom(tmp_path: Path) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes("name,n\nÉlise,1\nZoë,2\n".encode("utf-16"))
+    table = load_table(path)
+    assert table.frame.to_dict("list") == {"name": ["Élise", "Zoë"], "n": [1, 2]}
+
+
+def test_messages_show_a_clean_bounded_file_name(tmp_path: Path) -> None:
+    path = tmp_path / ("evil\x1b[31m" + "x" * 200 + ".csv")
+    path.write_bytes(b"")
+    message = _message(path)
+    assert "\x1b" not in message and "evil[31mxxx" in message
+    assert "x" * 100 not in message and "…" in message
