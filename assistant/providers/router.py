@@ -171,10 +171,9 @@ class Router:
             retry_number = 0
             while True:
                 state = _Attempt()
+                attempt = self._attempt(route, messages, tools, route_settings, context, state)
                 try:
-                    async for delta in self._attempt(
-                        route, messages, tools, route_settings, context, state
-                    ):
+                    async for delta in attempt:
                         yield delta
                 except ProviderError as error:
                     if state.has_output:
@@ -205,6 +204,8 @@ class Router:
                     )
                     await self._sleep(delay)
                     continue
+                finally:
+                    await attempt.aclose()  # records the row now, even when our consumer stopped
                 if key is not None and self._cache is not None:
                     await asyncio.to_thread(
                         self._cache.put, key, route.provider.name, route.model, state.deltas
