@@ -1,0 +1,185 @@
+"""The chat in a real browser: log in, attach, reply, history, restart, file safety.
+
+Runs against the placeholder app; when the assistant lands, the reply checks
+become the leaderboard and metrics checks of issue 8.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import ROOT, WELCOME, ChainlitServer, log_in, screenshot
+
+pytestmark = pytest.mark.e2e
+
+CSV = b"customer_id,tenure,monthly,churn\n" + b"".join(
+    f"{i},{i % 72},{20 + i % 90}.5,{i % 3 == 0}\n".encode() for i in range(400)
+)
+
+
+def _send(page: Page, text: str, attachment: Path | dict | None = None) -> None:
+    """Attach a file (optional), type ``text`` and send it."""
+    if attachment is not None:
+        page.set_input_files("#upload-button-input", attachment)
+        name = attachment.name if isinstance(attachment, Path) else attachment["name"]
+        expect(page.locator("#attachments")).to_contain_text(name.split("/")[-1])
+    page.fill("#chat-input", text)
+    expect(page.locator("#chat-submit")).to_be_enabled()
+    page.click("#chat-submit")
+
+
+def _last_reply(page: Page) -> object:
+    return page.locator("[data-step-type='assistant_message']").last
+
+
+def _thread_rows(server: ChainlitServer) -> list[tuple[str, str]]:
+    with sqlite3.connect(server.data_dir / "chainlit.db") as conn:
+        return conn.execute('SELECT "id", "name" FROM threads').fetchall()
+
+
+def _files_named(root: Path, name: str) -> list[Path]:
+    return sorted(p for p in root.rglob(name) if p.is_file())
+
+
+def test_attach_a_csv_and_get_the_placeholder_reply(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    log_in(page, server)
+    expect(page.locator(".step").first).to_contain_text("built-in offline assistant")
+    expect(page.locator(".step").first).to_contain_text("local")
+    screenshot(page, "chat", "1-welcome")
+
+    upload = tmp_path / "churn.csv"
+    upload.write_bytes(CSV)
+    _send(page, "train a model on this file to predict churn", upload)
+    reply = _last_reply(page)
+    expect(reply).to_contain_text(f"Received churn.csv ({len(CSV) / 1024:.0f} KB).")
+    expect(reply).to_contain_text("You said: train a model on this file to predict churn")
+    screenshot(page, "chat", "2-reply")
+
+    copies = _files_named(server.data_dir / "workspaces", "churn.csv")
+    assert [c.parent.name for c in copies] == ["uploads"]
+    assert copies[0].read_bytes() == CSV
+    thread_id = copies[0].parent.parent.name
+    assert (thread_id, "train a model on this file to predict churn") in _thread_rows(server)
+
+
+def test_a_wrong_password_is_refused(server: ChainlitServer, page: Page) -> None:
+    page.goto(server.url)
+    page.fill("#email", "mlchat")
+    page.fill("#password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.get_by_text("Unable to sign in")).to_be_visible()
+    expect(page.locator("#chat-input")).to_have_count(0)
+    screenshot(page, "login", "refused")
+
+
+def test_reload_and_reopen_the_thread_shows_its_history(server: ChainlitServer, page: Page) -> None:
+    marker = f"remember {uuid.uuid4().hex[:8]}"
+    log_in(page, server)
+    _send(page, marker)
+    expect(_last_reply(page)).to_contain_text(f"You said: {marker}")
+
+    page.reload()
+    expect(page.locator("#thread-history").get_by_text(marker)).to_be_visible()
+    page.click("#new-chat-button")
+    expect(page.locator("[data-step-type='user_message']")).to_have_count(0)
+    thread_link = page.locator("#thread-history").get_by_text(marker)
+    thread_link.click()
+    expect(page.locator("[data-step-type='user_message']").last).to_contain_text(marker)
+    expect(_last_reply(page)).to_contain_text(f"You said: {marker}")
+    screenshot(page, "history", "reopened")
+
+
+def test_an_attachment_named_to_escape_writes_nothing_outside_the_workspace(
+    server: ChainlitServer, page: Page
+) -> None:
+    name = f"escape-{uuid.uuid4().hex[:6]}.csv"
+    log_in(page, server)
+    evil = {"name": f"../../../{name}", "mimeType": "text/csv", "buffer": CSV}
+    _send(page, "here is a file", evil)
+    expect(_last_reply(page)).to_contain_text(f"Received {name}")
+
+    data = server.data_dir
+    everywhere = _files_named(data.parent, name) + _files_named(ROOT, name)
+    allowed = (data / "workspaces", data / "files", data / "tmp" / "uploads")
+    assert everywhere, "the upload should exist inside the data folder"
+    assert [p for p in everywhere if not any(p.is_relative_to(a) for a in allowed)] == []
+    copies = _files_named(data / "workspaces", name)
+    assert len(copies) == 1 and copies[0].parent.name == "uploads"
+
+
+def _stored_url(server: ChainlitServer, page: Page, name: str, *, timeout_s: float = 15) -> str:
+    """The read URL of a persisted element; Chainlit writes it in a background task."""
+    for _ in range(int(timeout_s * 10)):
+        with sqlite3.connect(server.data_dir / "chainlit.db") as conn:
+            row = conn.execute('SELECT "url" FROM elements WHERE "name" = ?', (name,)).fetchone()
+        if row is not None:
+            return row[0]
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no element row for {name} after {timeout_s} s")
+
+
+def _get(server: ChainlitServer, raw_path: str, cookie: str | None) -> tuple[int, bytes]:
+    """GET ``raw_path`` exactly as written (no dot-segment normalisation)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", raw_path, headers={"Cookie": cookie} if cookie else {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_file_urls_need_the_owner_and_cannot_leave_the_data_folder(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    log_in(page, server)
+    upload = tmp_path / f"own-{uuid.uuid4().hex[:6]}.csv"
+    upload.write_bytes(CSV)
+    _send(page, "keep this file", upload)
+    expect(_last_reply(page)).to_contain_text(f"Received {upload.name}")
+    url = _stored_url(server, page, upload.name)
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+
+    assert _get(server, url, cookie) == (200, CSV)
+    assert _get(server, url, None)[0] == 401
+    password = (server.data_dir / "auth" / "chainlit-secret").read_text().strip().encode()
+    owner = url.split("/")[3]
+    for attack in (
+        f"/mlchat/files/{owner}/../../auth/chainlit-secret",
+        f"/mlchat/files/{owner}/%2e%2e/%2e%2e/auth/chainlit-secret",
+        f"/mlchat/files/{owner}/..%2f..%2fauth%2fchainlit-secret",
+        "/mlchat/files//etc/passwd",
+        "/mlchat/files/%2fetc%2fpasswd",
+        f"/mlchat/files/{uuid.uuid4()}/{url.split('/', 4)[4]}",
+    ):
+        status, body = _get(server, attack, cookie)
+        assert status in (400, 404), attack
+        assert password not in body and b"root:" not in body, attack
+
+
+def test_the_thread_survives_a_server_restart(server: ChainlitServer, page: Page) -> None:
+    marker = f"before restart {uuid.uuid4().hex[:8]}"
+    log_in(page, server)
+    _send(page, marker)
+    expect(_last_reply(page)).to_contain_text(f"You said: {marker}")
+
+    server.restart()
+    # The login cookie outlives the restart: the signing secret is kept in the data folder.
+    page.goto(server.url)
+    expect(page.locator("[data-step-type='assistant_message']").first).to_contain_text(WELCOME)
+    thread_link = page.locator("#thread-history").get_by_text(marker)
+    expect(thread_link).to_be_visible()
+    thread_link.click()
+    expect(page.locator("[data-step-type='user_message']").last).to_contain_text(marker)
+    expect(_last_reply(page)).to_contain_text(f"You said: {marker}")
+    assert re.search(r"/thread/[0-9a-f-]{36}$", page.url)
+    screenshot(page, "restart", "reopened")
