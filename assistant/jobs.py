@@ -102,7 +102,7 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
     explanation = explain_result(
         result, frame, out_dir=out_dir / "figures", time_limit_s=min(20.0, plan.budget_s / 3)
     )
-    notes = [*loaded.notes, *([target_note] if target_note else []), *result.notes]
+    notes = [*([target_note] if target_note else []), *loaded.notes, *result.notes]
     exported = export_run(
         result,
         out_dir=out_dir,

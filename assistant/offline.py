@@ -226,8 +226,8 @@ def narrate(tool: str, content: str) -> str:
     summary = str(result.get("summary", "")).strip()
     lines = [summary] if summary else []
     notes = result.get("warnings") or []
-    if tool == "train_models" and result.get("next_steps"):
-        notes = [*notes, *result["next_steps"]]
+    if tool == "train_models":
+        notes = [*(result.get("notes") or []), *notes]
     if tool in ("profile_dataset", "train_models") and notes:
         lines.append("Things to know:\n" + "\n".join(f"- {n}" for n in notes[:6]))
     if tool == "explain_model" and result.get("insights"):

@@ -16,8 +16,8 @@ _MAX_FIGURES = 6
 
 async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolResult:
     """Run Python code in a sandboxed Jupyter kernel for anything the other tools don't cover
-    (custom analysis, pandas queries, charts). The newest attached dataset is already loaded as
-    a pandas DataFrame named `df`; state persists between calls; there is no network access.
+    (custom analysis, pandas queries, charts). The dataset being modelled (else the newest
+    attached file) is already loaded as a pandas DataFrame named `df`; state persists between calls; there is no network access.
     Show charts with matplotlib or plotly; print what you want to read back.
 
     Args:
@@ -28,7 +28,8 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
     if pool is None:
         raise ToolCallError("Code execution is not available in this session.")
     datasets = ctx.services.conversations.datasets(ctx.thread_id)
-    executor = await pool.get(ctx.thread_id, datasets[-1].path if datasets else None)
+    dataset_path = ctx.training_dataset().path if datasets else None
+    executor = await pool.get(ctx.thread_id, dataset_path)
     chunks: list[str] = []
 
     def on_output(stream: str, text: str) -> None:
