@@ -101,11 +101,10 @@ async def _start() -> None:
 async def _starter(action: cl.Action) -> None:
     text = str(action.payload.get("message", ""))
     session = cl.context.session
-    if not session.has_first_interaction:
-        session.has_first_interaction = True
-        await cl.context.emitter.init_thread(text)
     user = getattr(session.user, "identifier", "You")
     await cl.Message(content=text, type="user_message", author=user).send()
+    # Chainlit names a thread started by an action after the action; use the text.
+    await DATA_LAYER.update_thread(session.thread_id, name=text)
     await _reply(text, [])
 
 

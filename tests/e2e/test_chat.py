@@ -81,6 +81,17 @@ def test_a_wrong_password_is_refused(server: ChainlitServer, page: Page) -> None
     screenshot(page, "login", "refused")
 
 
+def test_a_starter_button_starts_a_saved_conversation(server: ChainlitServer, page: Page) -> None:
+    log_in(page, server)
+    page.get_by_role("button", name="Train on a sample dataset").click()
+    starter = "Train a model on the sample breast cancer dataset."
+    expect(page.locator("[data-step-type='user_message']").last).to_contain_text(starter)
+    expect(_last_reply(page)).to_contain_text(f"You said: {starter}")
+    screenshot(page, "starter", "clicked")
+    page.reload()
+    expect(page.locator("#thread-history").get_by_text(starter).first).to_be_visible()
+
+
 def test_reload_and_reopen_the_thread_shows_its_history(server: ChainlitServer, page: Page) -> None:
     marker = f"remember {uuid.uuid4().hex[:8]}"
     log_in(page, server)
