@@ -1,0 +1,365 @@
+"""AutoML quality benchmark: this engine against FLAML at the same budgets.
+
+Every dataset is bundled with scikit-learn or generated here (nothing is
+downloaded). For each dataset and budget both systems get the same 75/25
+train/test split (stratified for classification, seed 0) and the same metric
+(the engine's default for the task: ROC AUC, log loss or RMSE). Ours runs
+profile -> plan -> train with the budget and scores the refit model on the
+test rows; FLAML runs ``AutoML.fit(time_budget=budget)`` and is scored the same
+way with the same metric code (:mod:`tools.metrics`).
+
+    python bench/quality.py --budgets 10            # the whole suite at 10 s
+    python bench/quality.py --quick                  # 2-dataset smoke run
+    python bench/quality.py --datasets wine,mixed_churn --budgets 10,60
+
+Prints one table per budget and writes it to ``bench/results/quality-<budget>.md``.
+"delta" is ours minus FLAML on a higher-is-better scale (a positive delta on
+RMSE means ours has the lower RMSE); "rel" is that delta relative to FLAML's
+value. Within 0.5% counts as a tie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets as skd
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.analyze import profile_table  # noqa: E402
+from tools.metrics import MetricSpec, default_metric, resolve_metric  # noqa: E402
+from tools.plan import build_plan  # noqa: E402
+from tools.train import train  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TIE = 0.005
+_FLAML_METRIC = {
+    "roc_auc": "roc_auc",
+    "roc_auc_ovr": "roc_auc_ovr",
+    "log_loss": "log_loss",
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "f1_macro": "macro_f1",
+    "average_precision": "ap",
+    "root_mean_squared_error": "rmse",
+    "mean_absolute_error": "mae",
+    "r2": "r2",
+    "mean_absolute_percentage_error": "mape",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    name: str
+    frame: pd.DataFrame
+    target: str
+    task: str
+    """binary, multiclass or regression."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    dataset: str
+    metric: str
+    ours: float
+    flaml: float
+    delta: float
+    relative: float
+    ours_wall_s: float
+    flaml_wall_s: float
+    ours_best: str
+    flaml_best: str
+
+
+# --- datasets ---------------------------------------------------------------------------
+
+
+def _bundled(loader: Callable[..., object], target: str, task: str, name: str) -> Dataset:
+    bunch = loader(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": target})
+    if task != "regression":
+        names = getattr(bunch, "target_names", None)
+        if names is not None and len(names) == frame[target].nunique():
+            frame[target] = np.asarray(names)[frame[target].to_numpy()]
+    return Dataset(name, frame, target, task)
+
+
+def _digits() -> Dataset:
+    bunch = skd.load_digits(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": "digit"})
+    frame["digit"] = frame["digit"].map(lambda d: f"d{d}")
+    return Dataset("digits", frame, "digit", "multiclass")
+
+
+def _make_classification() -> Dataset:
+    X, y = skd.make_classification(
+        n_samples=3000, n_features=20, n_informative=8, n_redundant=4, random_state=0
+    )
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["label"] = y
+    return Dataset("make_classification", frame, "label", "binary")
+
+
+def _make_regression() -> Dataset:
+    X, y = skd.make_regression(
+        n_samples=3000, n_features=15, n_informative=8, noise=20.0, random_state=0
+    )
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["y"] = y
+    return Dataset("make_regression", frame, "y", "regression")
+
+
+def _imbalanced() -> Dataset:
+    X, y = skd.make_classification(
+        n_samples=4000,
+        n_features=12,
+        n_informative=5,
+        weights=[0.95, 0.05],
+        flip_y=0.01,
+        random_state=1,
+    )
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame["fraud"] = np.where(y == 1, "fraud", "ok")
+    return Dataset("imbalanced", frame, "fraud", "binary")
+
+
+def _mixed_churn(n_rows: int = 5000, seed: int = 0) -> Dataset:
+    """Categoricals, a high-cardinality zip code, missing values, dates, 15% positives."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 72, n_rows).astype(float)
+    monthly = rng.gamma(3.0, 25.0, n_rows)
+    contract = rng.choice(["monthly", "yearly", "two-year"], n_rows, p=[0.55, 0.3, 0.15])
+    payment = rng.choice(["card", "bank", "check", "cash"], n_rows)
+    zip_codes = np.array([f"Z{i:03d}" for i in range(300)])
+    zip_effect = dict(zip(zip_codes, rng.normal(0, 0.8, 300), strict=True))
+    zip_code = rng.choice(zip_codes, n_rows)
+    signup = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1400, n_rows), "D")
+    calls = rng.poisson(1.2, n_rows)
+    logit = (
+        -2.6
+        - 0.035 * tenure
+        + 0.012 * monthly
+        + 0.45 * calls
+        + np.where(contract == "monthly", 1.2, np.where(contract == "yearly", 0.0, -0.8))
+        + np.where(payment == "check", 0.6, 0.0)
+        + np.vectorize(zip_effect.get)(zip_code)
+        + 0.4 * (signup.month.isin([11, 12])).astype(float)
+    )
+    churn = rng.random(n_rows) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "tenure": tenure,
+            "monthly": np.round(monthly, 2),
+            "contract": contract,
+            "payment": payment,
+            "zip": zip_code,
+            "signup": signup,
+            "calls": calls,
+            "churn": np.where(churn, "yes", "no"),
+        }
+    )
+    for column, share in (("monthly", 0.08), ("payment", 0.05), ("tenure", 0.03)):
+        frame.loc[rng.random(n_rows) < share, column] = np.nan
+    return Dataset("mixed_churn", frame, "churn", "binary")
+
+
+def _skewed_price(n_rows: int = 5000, seed: int = 1) -> Dataset:
+    """A heavy-tailed (log-normal) regression target with categoricals, dates and gaps."""
+    rng = np.random.default_rng(seed)
+    area = rng.gamma(4.0, 30.0, n_rows)
+    rooms = rng.integers(1, 8, n_rows)
+    city = rng.choice(["north", "south", "east", "west", "centre"], n_rows)
+    city_effect = {"north": 0.1, "south": -0.2, "east": 0.0, "west": 0.15, "centre": 0.6}
+    built = pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 25_000, n_rows), "D")
+    age = (pd.Timestamp("2025-01-01") - built).days / 365.25
+    log_price = (
+        10.5
+        + 0.9 * np.log(area)
+        + 0.05 * rooms
+        + np.vectorize(city_effect.get)(city)
+        - 0.006 * age
+        + rng.normal(0, 0.35, n_rows)
+    )
+    frame = pd.DataFrame(
+        {
+            "area": np.round(area, 1),
+            "rooms": rooms,
+            "city": city,
+            "built": built,
+            "condition": rng.choice(["new", "good", "fair", "poor"], n_rows),
+            "price": np.round(np.exp(log_price), -2),
+        }
+    )
+    frame.loc[rng.random(n_rows) < 0.06, "area"] = np.nan
+    frame.loc[rng.random(n_rows) < 0.04, "condition"] = np.nan
+    return Dataset("skewed_price", frame, "price", "regression")
+
+
+SUITE: dict[str, Callable[[], Dataset]] = {
+    "breast_cancer": lambda: _bundled(
+        skd.load_breast_cancer, "diagnosis", "binary", "breast_cancer"
+    ),
+    "wine": lambda: _bundled(skd.load_wine, "cultivar", "multiclass", "wine"),
+    "iris": lambda: _bundled(skd.load_iris, "species", "multiclass", "iris"),
+    "diabetes": lambda: _bundled(skd.load_diabetes, "progression", "regression", "diabetes"),
+    "digits": _digits,
+    "make_classification": _make_classification,
+    "make_regression": _make_regression,
+    "imbalanced": _imbalanced,
+    "mixed_churn": _mixed_churn,
+    "skewed_price": _skewed_price,
+}
+QUICK = ("breast_cancer", "mixed_churn")
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def _split(data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+    stratify = data.frame[data.target] if data.task != "regression" else None
+    return train_test_split(data.frame, test_size=0.25, random_state=0, stratify=stratify)
+
+
+def _test_value(spec: MetricSpec, y_test: pd.Series, model: object, X_test: pd.DataFrame) -> float:
+    if spec.needs_proba:
+        classes = list(model.classes_)
+        return spec.compute(y_test.to_numpy(), None, model.predict_proba(X_test), classes=classes)
+    classes = list(getattr(model, "classes_", [])) or None
+    return spec.compute(y_test.to_numpy(), model.predict(X_test), None, classes=classes)
+
+
+def run_ours(
+    data: Dataset, train_rows: pd.DataFrame, test_rows: pd.DataFrame, budget_s: float
+) -> tuple[float, float, str]:
+    started = time.monotonic()
+    profile = profile_table(train_rows, target=data.target)
+    plan = build_plan(profile, budget_s=budget_s, seed=0)
+    result = train(train_rows, plan, profile=profile)
+    wall = time.monotonic() - started
+    spec = resolve_metric(plan.metric, plan.task)
+    X_test = test_rows.drop(columns=[data.target])
+    value = _test_value(spec, test_rows[data.target], result.model, X_test)
+    return value, wall, result.best_family
+
+
+def run_flaml(
+    data: Dataset, train_rows: pd.DataFrame, test_rows: pd.DataFrame, budget_s: float, metric: str
+) -> tuple[float, float, str]:
+    from flaml import AutoML
+
+    logging.getLogger("flaml").setLevel(logging.WARNING)
+    spec = resolve_metric(metric, data.task)  # type: ignore[arg-type]
+    automl = AutoML()
+    X_train = train_rows.drop(columns=[data.target])
+    started = time.monotonic()
+    automl.fit(
+        X_train=X_train,
+        y_train=train_rows[data.target],
+        task="regression" if data.task == "regression" else "classification",
+        metric=_FLAML_METRIC[spec.name],
+        time_budget=budget_s,
+        seed=0,
+        verbose=0,
+    )
+    wall = time.monotonic() - started
+    value = _test_value(spec, test_rows[data.target], automl, test_rows.drop(columns=[data.target]))
+    return value, wall, str(automl.best_estimator)
+
+
+def compare(data: Dataset, budget_s: float) -> Outcome:
+    train_rows, test_rows = _split(data)
+    metric = default_metric(data.task)  # type: ignore[arg-type]
+    spec = resolve_metric(metric, data.task)  # type: ignore[arg-type]
+    ours, ours_wall, ours_best = run_ours(data, train_rows, test_rows, budget_s)
+    flaml, flaml_wall, flaml_best = run_flaml(data, train_rows, test_rows, budget_s, metric)
+    delta = spec.to_score(ours) - spec.to_score(flaml)
+    relative = delta / max(abs(flaml), 1e-12)
+    return Outcome(
+        data.name,
+        spec.name,
+        ours,
+        flaml,
+        delta,
+        relative,
+        ours_wall,
+        flaml_wall,
+        ours_best,
+        flaml_best,
+    )
+
+
+def render(outcomes: list[Outcome], budget_s: float) -> str:
+    header = "| dataset | metric | ours | FLAML | delta | rel | ours wall (s) | FLAML wall (s) | ours best | FLAML best |"
+    lines = [
+        f"## Budget {budget_s:g} s",
+        "",
+        header,
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for o in outcomes:
+        lines.append(
+            f"| {o.dataset} | {o.metric} | {o.ours:.4f} | {o.flaml:.4f} | {o.delta:+.4f} | "
+            f"{o.relative:+.2%} | {o.ours_wall_s:.1f} | {o.flaml_wall_s:.1f} | {o.ours_best} | {o.flaml_best} |"
+        )
+    wins = sum(o.relative > TIE for o in outcomes)
+    losses = sum(o.relative < -TIE for o in outcomes)
+    ties = len(outcomes) - wins - losses
+    mean_rel = float(np.mean([o.relative for o in outcomes])) if outcomes else float("nan")
+    lines += [
+        "",
+        f"Summary at {budget_s:g} s: mean relative delta {mean_rel:+.2%} (positive = ours better); "
+        f"wins/ties/losses {wins}/{ties}/{losses} (tie = within {TIE:.1%}).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--budgets", default="10,60", help="comma-separated seconds (default 10,60)"
+    )
+    parser.add_argument("--datasets", help=f"comma-separated subset of: {', '.join(SUITE)}")
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("flaml").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    names = (
+        list(QUICK) if args.quick else (args.datasets.split(",") if args.datasets else list(SUITE))
+    )
+    unknown = [n for n in names if n not in SUITE]
+    if unknown:
+        parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}")
+    budgets = [float(b) for b in args.budgets.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for budget_s in budgets:
+        outcomes = []
+        for name in names:
+            data = SUITE[name]()
+            outcome = compare(data, budget_s)
+            outcomes.append(outcome)
+            print(
+                f"[{budget_s:g} s] {name}: ours {outcome.ours:.4f} ({outcome.ours_wall_s:.1f} s, "
+                f"{outcome.ours_best}) vs FLAML {outcome.flaml:.4f} ({outcome.flaml_wall_s:.1f} s, "
+                f"{outcome.flaml_best}) delta {outcome.delta:+.4f}",
+                flush=True,
+            )
+        table = render(outcomes, budget_s)
+        print("\n" + table + "\n", flush=True)
+        (RESULTS / f"quality-{budget_s:g}.md").write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
