@@ -328,7 +328,8 @@ def kernel_env(report: ConfinementReport, layout: KernelLayout) -> dict[str, str
         "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "MPLCONFIGDIR": f"{tmp}/matplotlib",
+        # Kept in the workspace so matplotlib's font cache is built once per conversation.
+        "MPLCONFIGDIR": str(layout.workspace / ".cache" / "matplotlib"),
         "PLOTLY_RENDERER": "plotly_mimetype",
         "IPYTHONDIR": f"{tmp}/ipython",
         "PYTHONDONTWRITEBYTECODE": "1",
