@@ -23,8 +23,10 @@ import hmac
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,13 +117,14 @@ def serve(
 
     Prints (CLI output) the URL and how to log in. Run from anywhere: the
     server's working directory is the project folder, where Chainlit finds
-    ``.chainlit/config.toml``.
+    ``.chainlit/config.toml``. Of ``settings`` only ``data_dir`` is passed on
+    (as ``MLCHAT_DATA_DIR``); the app reads everything else from the
+    environment, as ``chainlit run chat_app.py`` would. SIGTERM is forwarded.
     """
     settings = settings or Settings.from_env()
     login = prepare_data_dir(settings)
     env = dict(os.environ)
     env["MLCHAT_DATA_DIR"] = str(settings.data_dir)
-    env.setdefault("CHAINLIT_AUTH_SECRET", os.environ["CHAINLIT_AUTH_SECRET"])
     print(f"mlchat data folder: {settings.data_dir}")
     print(f"Open http://{host}:{port} and log in as “{login.username}”", end="")
     if login.password_file is not None:
@@ -129,7 +132,17 @@ def serve(
     else:
         print(" with the password in MLCHAT_PASSWORD.")
     command = chainlit_command(host=host, port=port, headless=headless)
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = None
+    if in_main_thread:
+        # A service manager stops us with SIGTERM: pass it on so Chainlit is not orphaned.
+        previous = signal.signal(signal.SIGTERM, lambda signum, _frame: process.send_signal(signum))
     try:
-        return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
-    except KeyboardInterrupt:
-        return 130
+        code = process.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to Chainlit too
+        code = process.wait()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until_listening(port: int, *, timeout_s: float = 30.0) -> None:
+    """Return once 127.0.0.1:``port`` accepts a connection.
+
+    Chainlit prints that the app is available from its startup hook, a moment
+    before uvicorn binds the socket.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            threading.Event().wait(0.05)
 
 
 class ChainlitServer:
@@ -118,6 +136,7 @@ class ChainlitServer:
             self.stop()
             tail = self.log_path.read_text(encoding="utf-8")[-3000:]
             raise RuntimeError(f"Chainlit did not start within {timeout_s} s:\n{tail}")
+        wait_until_listening(self.port)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 15 s)."""
