@@ -386,6 +386,7 @@ Usage: python train.py [DATA_FILE]
 
 from __future__ import annotations
 
+import csv
 import sys
 import warnings
 from pathlib import Path
@@ -422,8 +423,14 @@ def load(path: Path) -> pd.DataFrame:
     elif suffix == ".json":
         frame = pd.read_json(path)
     else:
-        frame = pd.read_csv(path, sep=None, engine="python", encoding_errors="replace")
-    frame.columns = [str(c).strip() for c in frame.columns]
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+            sample = handle.read(1 << 16)
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = "\t" if suffix == ".tsv" else ","
+        frame = pd.read_csv(path, sep=sep, encoding_errors="replace")
+    frame.columns = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
     for column, kind in KINDS.items():
         if column not in frame or kind != "numeric" or pd.api.types.is_numeric_dtype(frame[column]):
             continue
@@ -483,6 +490,8 @@ def splits(frame: pd.DataFrame, y: np.ndarray):
 
 
 def main() -> None:
+    if len(sys.argv) < 2 and DATA_FILE is None:
+        raise SystemExit("usage: python train.py DATA_FILE")
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(DATA_FILE)
     frame = load(path)
     X = frame[FEATURES]
