@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from assistant.chat_cli import add_chat
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_predict(commands)
     _add_profile(commands)
+    add_chat(commands)
     return parser
 
 

@@ -1,0 +1,232 @@
+"""``mlchat chat``: the assistant in a terminal, on the same loop, store and workspace as the UI.
+
+With a message it runs one turn, prints the events as readable text (tables
+as text, figures and files as paths) and exits; without one it reads
+messages from a prompt until end of input. ``--thread`` continues a
+conversation started earlier, in the browser or in an earlier call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, TextIO, assert_never
+
+from assistant.events import (
+    Event,
+    Failed,
+    Figure,
+    File,
+    Notice,
+    Table,
+    TextDelta,
+    ToolFinished,
+    ToolProgress,
+    ToolStarted,
+    TurnFinished,
+    Usage,
+)
+from assistant.session import Assistant
+from assistant.settings import Settings
+from tools.errors import UserFacingError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+_MAX_TABLE_ROWS = 30
+
+
+def add_chat(commands: Any) -> None:
+    """Register ``mlchat chat`` on the CLI's subcommand tree."""
+    parser = commands.add_parser(
+        "chat",
+        help="chat with the assistant in the terminal (one message, or interactive)",
+        description=(
+            "Talk to the assistant from the terminal. With MESSAGE, run one turn and exit; "
+            "without, read messages interactively. Uses the same settings, database and "
+            "workspaces as the browser app, so --thread continues any conversation."
+        ),
+    )
+    parser.add_argument("message", nargs="?", help="the message to send (omit for interactive)")
+    parser.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="attach a CSV, TSV, Parquet, Excel or JSON file (repeatable)",
+    )
+    parser.add_argument("--thread", help="continue the conversation with this id")
+    parser.set_defaults(handler=run_chat_command)
+
+
+def run_chat_command(args: argparse.Namespace) -> int:
+    """Run ``mlchat chat`` with parsed arguments; returns the exit status."""
+    settings = Settings.from_env()
+    return asyncio.run(_chat(settings, args.message, args.file, args.thread, sys.stdout))
+
+
+async def _chat(
+    settings: Settings, message: str | None, files: list[Path], thread: str | None, out: TextIO
+) -> int:
+    for path in files:
+        if not path.is_file():
+            raise UserFacingError(f"There is no file “{path}”.")
+    assistant = Assistant(settings)
+    try:
+        if thread is not None and not assistant.conversations.thread_exists(thread):
+            raise UserFacingError(
+                f"There is no conversation “{thread}” in {settings.data_dir}. "
+                "Leave out --thread to start a new one."
+            )
+        thread_id = thread or uuid.uuid4().hex[:12]
+        if thread is None:
+            out.write(f"mlchat: data folder {settings.data_dir}\n")
+            for notice in assistant.notices:
+                out.write(f"note: {notice.message}\n")
+        attachments = [assistant.attach_file(thread_id, path) for path in files]
+        status = EXIT_OK
+        if message is not None:
+            status = await _one_turn(assistant, thread_id, message, attachments, out)
+        else:
+            status = await _interactive(assistant, thread_id, attachments, out)
+        out.write(
+            f'\nthread: {thread_id}  (continue with: mlchat chat --thread {thread_id} "...")\n'
+        )
+        return status
+    finally:
+        await assistant.close()
+
+
+async def _interactive(
+    assistant: Assistant, thread_id: str, attachments: list[Any], out: TextIO
+) -> int:
+    out.write("Type a message (Ctrl-D to quit). Attach files with: /attach PATH\n")
+    pending = list(attachments)
+    while True:
+        try:
+            line = await asyncio.to_thread(input, "you> ")
+        except EOFError:
+            return EXIT_OK
+        if not line.strip():
+            continue
+        if line.startswith("/attach "):
+            try:
+                pending.append(
+                    assistant.attach_file(thread_id, Path(line[8:].strip()).expanduser())
+                )
+                out.write(f"attached {pending[-1].name} as {pending[-1].id}\n")
+            except (UserFacingError, OSError) as exc:
+                out.write(f"error: {exc}\n")
+            continue
+        try:
+            await _one_turn(assistant, thread_id, line, pending, out)
+        except KeyboardInterrupt:
+            out.write("\n(stopped)\n")
+        pending = []
+
+
+async def _one_turn(
+    assistant: Assistant, thread_id: str, message: str, attachments: list[Any], out: TextIO
+) -> int:
+    status = EXIT_OK
+    renderer = _Renderer(out, assistant.settings.workspace_for(thread_id))
+    async for event in assistant.run_turn(thread_id, message, attachments=attachments):
+        renderer.render(event)
+        if isinstance(event, Failed):
+            status = EXIT_BAD_INPUT
+    return status
+
+
+class _Renderer:
+    """Prints events as plain text."""
+
+    def __init__(self, out: TextIO, workspace: Path) -> None:
+        self.out = out
+        self.workspace = workspace
+        self.mid_line = False
+        self.last_progress = ""
+        self.pending_table: Table | None = None
+
+    def render(self, event: Event) -> None:
+        match event:
+            case TextDelta(text=text):
+                self._write(text)
+                self.mid_line = not text.endswith("\n")
+            case ToolStarted(tool=tool, arguments=arguments):
+                shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+                self._line(f"· {tool}({shown})")
+            case ToolProgress(message=message):
+                if message and message != self.last_progress and not message.startswith("Plan:"):
+                    self._line(f"  … {message.splitlines()[-1][:160]}")
+                    self.last_progress = message
+            case ToolFinished(tool=tool, elapsed_s=elapsed, is_error=is_error):
+                self._line(f"· {tool} {'failed' if is_error else 'done'} in {elapsed:.1f} s")
+            case Table(name="leaderboard"):
+                self.pending_table = event  # updated per candidate; printed once at the end
+            case Table():
+                self._line(format_table(event))
+            case Figure(title=title, png_path=png, plotly_json=plotly):
+                target = png or self._save_plotly(title, plotly)
+                self._line(f"[figure] {title}: {target}")
+            case File(path=path, title=title):
+                self._line(f"[file] {title}: {path}")
+            case Notice(message=message, level=level):
+                self._line(f"{'warning' if level == 'warning' else 'note'}: {message}")
+            case Failed(message=message):
+                self._line(f"error: {message}")
+            case Usage():
+                pass
+            case TurnFinished():
+                if self.pending_table is not None:
+                    self._line(format_table(self.pending_table))
+                    self.pending_table = None
+                self._line("")
+            case _:
+                assert_never(event)
+
+    def _save_plotly(self, title: str, plotly: str | None) -> str:
+        if plotly is None:
+            return "(no file)"
+        folder = self.workspace / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / (re.sub(r"[^\w-]+", "_", title).strip("_")[:60] + ".plotly.json")
+        path.write_text(plotly, encoding="utf-8")
+        return str(path)
+
+    def _line(self, text: str) -> None:
+        if self.mid_line:
+            self._write("\n")
+            self.mid_line = False
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+
+def format_table(table: Table, *, max_rows: int = _MAX_TABLE_ROWS) -> str:
+    """A table as aligned plain text."""
+    rows = [[_cell(v) for v in row] for row in table.rows[:max_rows]]
+    header = [str(c) for c in table.columns]
+    widths = [
+        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
+    lines = [table.title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    if len(table.rows) > max_rows:
+        lines.append(f"... {len(table.rows) - max_rows} more rows")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,66 @@
+"""``mlchat chat`` as a user runs it: a subprocess with the offline assistant."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mlchat(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith("_API_KEY") and not k.startswith("MLCHAT_")
+    }
+    env.update({"MLCHAT_DATA_DIR": str(tmp_path / "data"), "MLCHAT_BUDGET_S": "4"})
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "chat", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+    )
+
+
+@pytest.fixture
+def churn_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"tenure": rng.integers(1, 72, 150), "plan": rng.choice(["a", "b"], 150)})
+    frame["churn"] = np.where(frame["tenure"] < 20, "yes", "no")
+    path = tmp_path / "churn.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_one_turn_then_a_follow_up_in_the_same_thread(tmp_path: Path, churn_csv: Path) -> None:
+    first = mlchat(tmp_path, "--file", str(churn_csv), "train a model to predict churn")
+    assert first.returncode == 0, first.stderr
+    assert "Trained" in first.stdout and "Leaderboard" in first.stdout
+    assert "[file] Fitted pipeline (model.joblib)" in first.stdout
+    assert "Traceback" not in first.stdout + first.stderr
+    thread = re.search(r"thread: (\w+)", first.stdout)
+    assert thread is not None
+
+    second = mlchat(tmp_path, "--thread", thread.group(1), "show the leaderboard")
+    assert second.returncode == 0, second.stderr
+    assert "Leaderboard of run" in second.stdout
+    assert f"thread: {thread.group(1)}" in second.stdout
+
+
+def test_user_errors_exit_2_with_one_sentence(tmp_path: Path) -> None:
+    unknown = mlchat(tmp_path, "--thread", "nope", "hello")
+    assert unknown.returncode == 2
+    assert "There is no conversation “nope”" in unknown.stderr
+    missing = mlchat(tmp_path, "--file", "absent.csv", "train")
+    assert missing.returncode == 2
+    assert "absent.csv" in missing.stderr and "Traceback" not in missing.stderr
