@@ -13,6 +13,11 @@ For each request the router
    :class:`~assistant.errors.ProvidersExhausted` (a ``UserFacingError``);
 5. records every request (and every cache hit) as a row in ``llm_calls``.
 
+Database work (the usage row, cache lookups and stores) is done inline on the
+event loop: each is one short statement in WAL mode (a few hundred
+microseconds), and handing it to a thread cost more than it saved
+(``bench/provider_overhead.py``: +4 ms wall per call on a busy machine).
+
 **Partial output then failure.** Once a text or tool-call delta has been
 yielded, the router neither retries nor falls back (that would duplicate text
 or tool calls). It raises :class:`~assistant.errors.ProviderStreamError` with
@@ -61,6 +66,9 @@ from assistant.providers.usage import CallContext, CallRecord, Outcome, record_c
 from assistant.store import Database
 
 log = logging.getLogger(__name__)
+
+_UNCACHED_PROVIDERS = frozenset({"offline"})
+"""Free, instant providers whose answers may depend on more than the messages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +168,15 @@ class Router:
         for route in self.routes:
             route_settings = replace(settings, model=route.model)
             key = None
-            if self._cache is not None and is_cacheable(route_settings):
+            if (
+                self._cache is not None
+                and is_cacheable(route_settings)
+                and route.provider.name not in _UNCACHED_PROVIDERS
+            ):
                 key = cache_key(route.provider.name, route.model, messages, tools, route_settings)
-                cached = await asyncio.to_thread(self._cache.get, key)
+                cached = self._cache.get(key)
                 if cached is not None:
-                    await self._record_hit(route, context)
+                    self._record_hit(route, context)
                     for delta in cached:
                         yield delta
                     return
@@ -207,9 +219,7 @@ class Router:
                 finally:
                     await attempt.aclose()  # records the row now, even when our consumer stopped
                 if key is not None and self._cache is not None:
-                    await asyncio.to_thread(
-                        self._cache.put, key, route.provider.name, route.model, state.deltas
-                    )
+                    self._cache.put(key, route.provider.name, route.model, state.deltas)
                 return
         raise ProvidersExhausted(tuple(errors))
 
@@ -264,10 +274,7 @@ class Router:
             await _close(iterator)
             record = self._finish(route, context, state, started, outcome, error)
             if self._db is not None:
-                if outcome == "cancelled":  # awaiting a thread is unsafe while being torn down
-                    record_call(self._db, record)
-                else:
-                    await asyncio.to_thread(record_call, self._db, record)
+                record_call(self._db, record)
 
     def _finish(
         self,
@@ -327,13 +334,12 @@ class Router:
         )
         return record
 
-    async def _record_hit(self, route: Route, context: CallContext) -> None:
+    def _record_hit(self, route: Route, context: CallContext) -> None:
         log.info(
             "llm_call provider=%s model=%s outcome=ok cache_hit=1", route.provider.name, route.model
         )
         if self._db is not None:
-            await asyncio.to_thread(
-                record_call,
+            record_call(
                 self._db,
                 CallRecord(
                     provider=route.provider.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -403,3 +404,47 @@ async def test_canary_key_never_reaches_logs_errors_or_the_database(
     for path in db.path.parent.glob("mlchat.db*"):
         assert b"sk-canary" not in path.read_bytes(), path.name
     assert json.dumps([str(e) for e in raised]).count("[redacted]") >= 3
+
+
+async def test_a_turn_deadline_cancels_a_stalled_provider_and_records_it(
+    fake_openai: FakeLLMServer, db: Database
+) -> None:
+    fake_openai.reply(Stall())
+    router = Router([openai_route(fake_openai, timeout_s=30)], db=db, stall_timeout_s=None)
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):  # the agent loop's per-turn deadline
+            await run(router)
+
+    assert len(fake_openai.requests) == 1
+    assert [(r["outcome"], r["error_class"]) for r in rows(db)] == [("cancelled", None)]
+
+
+class RecordingLimiter:
+    """A limiter as issue 10 will write one: sees every request before and after."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, object]] = []
+
+    async def before_call(self, provider: str, model: str, *, estimated_input_tokens: int) -> None:
+        self.events.append(("before", provider, estimated_input_tokens))
+
+    def after_call(self, provider: str, model: str, *, usage: object, error: object) -> None:
+        self.events.append(("after", provider, type(error).__name__ if error else usage))
+
+
+async def test_the_limiter_sees_every_request_including_retries(fake_openai: FakeLLMServer) -> None:
+    fake_openai.reply(error(429, "slow", retry_after="0"), text("ok", usage=(5, 1)))
+    limiter = RecordingLimiter()
+    router = Router([openai_route(fake_openai)], limiter=limiter, sleep=SleepRecorder())
+
+    await run(router)
+
+    estimate = limiter.events[0][2]
+    assert isinstance(estimate, int) and estimate > 0
+    assert limiter.events == [
+        ("before", "openai", estimate),
+        ("after", "openai", "ProviderRateLimited"),
+        ("before", "openai", estimate),
+        ("after", "openai", StreamUsage(5, 1)),
+    ]

@@ -23,7 +23,8 @@ and :func:`error`::
         assert fake.requests[1].body["messages"][-1]["role"] == "tool"
 
 When the script runs out the server answers HTTP 500 with "no scripted reply",
-so a test that sends more requests than it expected fails loudly.
+so a test that sends more requests than it expected fails loudly (set
+``server.default`` to answer every unscripted request alike, as benchmarks do).
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ class FakeLLMServer:
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
         self.requests: list[RecordedRequest] = []
+        self.default: Reply | None = None
+        """Answer for requests when the script is empty (``None``: HTTP 500 "no scripted reply")."""
         self._script: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -242,7 +245,8 @@ class FakeLLMServer:
         )
         with self._lock:
             self.requests.append(recorded)
-            item = self._script.popleft() if self._script else HttpError(500, "no scripted reply")
+            fallback = self.default or HttpError(500, "no scripted reply")
+            item = self._script.popleft() if self._script else fallback
         match item:
             case Stall():
                 assert self._release is not None
