@@ -111,7 +111,9 @@ class ConfinementReport:
                 "filesystem confinement (install bubblewrap, or use a kernel with Landlock)"
             )
         if not self.own_user:
-            items.append("own user id (needs mlchat to run as root)")
+            items.append(
+                "own user id (needs mlchat running as root and Python readable by other users)"
+            )
         return tuple(items)
 
     @property

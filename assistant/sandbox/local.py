@@ -309,8 +309,17 @@ class LocalExecutor:
     ) -> Execution:
         """Run ``code``; stream stdout/stderr chunks to ``on_output`` as they arrive."""
         async with self._run_lock:
-            kernel = await self._ensure_kernel()
             capture = OutputCapture(on_output, max_chars=self.max_output_chars)
+            kernel = await self._ensure_kernel()
+            if not await kernel.manager.is_alive():  # it stopped between runs
+                log.warning("sandbox_kernel_found_dead exit_code=%s", kernel.exit_code())
+                await self._drop_kernel()
+                capture.stream(
+                    "stderr",
+                    "[The Python session had stopped; a fresh one was started and the data "
+                    "loaded again as df. Variables from earlier runs are gone.]\n",
+                )
+                kernel = await self._ensure_kernel()
             return await self._execute(kernel, code, capture, timeout_s=timeout_s or self.timeout_s)
 
     async def _execute(

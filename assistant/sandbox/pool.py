@@ -172,7 +172,8 @@ class SandboxPool:
             pooled = self._executors.get(thread_id)
             if pooled is None:
                 while len(self._executors) >= max(1, self.settings.sandbox_max_kernels):
-                    await self._evict_least_recent()
+                    if not await self._evict_least_recent():
+                        break  # every sandbox is running code: go over the cap for a while
                 pooled = PooledExecutor(self, thread_id, self._factory(thread_id, dataset_path))
                 self._executors[thread_id] = pooled
             elif dataset_path is not None and hasattr(pooled.inner, "dataset_path"):
@@ -181,11 +182,14 @@ class SandboxPool:
             self._executors.move_to_end(thread_id)
             return pooled
 
-    async def _evict_least_recent(self) -> None:
+    async def _evict_least_recent(self) -> bool:
         idle = [t for t, p in self._executors.items() if not p.busy]
-        victim = idle[0] if idle else next(iter(self._executors))
-        log.info("sandbox_evicted thread=%s reason=max_kernels", victim)
-        await self._close_one(victim)
+        if not idle:
+            log.warning("sandbox_over_cap count=%d all_busy=true", len(self._executors))
+            return False
+        log.info("sandbox_evicted thread=%s reason=max_kernels", idle[0])
+        await self._close_one(idle[0])
+        return True
 
     async def _close_one(self, thread_id: str) -> None:
         pooled = self._executors.pop(thread_id, None)

@@ -7,6 +7,7 @@ must work, which is itself part of the contract.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -129,6 +130,31 @@ async def test_a_crash_is_reported_and_the_next_run_gets_a_fresh_session(
     assert execution.error is not None and execution.error.name == "KernelDied"
     assert "data loaded again as df" in execution.error.value
     after = await sandbox_kit.executor.run("('lost' in globals(), df.shape)")
+    assert main_text(after) == "(False, (3, 2))"
+
+
+async def test_interrupt_stops_running_code(sandbox_kit: SandboxKit) -> None:
+    executor = sandbox_kit.executor
+    await executor.run("kept = 'yes'")
+
+    def on_output(stream: str, text: str) -> None:
+        if text == "looping\n":
+            asyncio.get_running_loop().create_task(executor.interrupt())
+
+    execution = await executor.run(
+        "print('looping', flush=True)\nwhile True:\n    pass", on_output=on_output
+    )
+    assert execution.error is not None and execution.error.name == "KeyboardInterrupt"
+    after = await executor.run("(globals().get('kept'), df.shape)")
+    # E2B has no interrupt: its session restarts, so only the local kernel keeps variables.
+    expected = "('yes', (3, 2))" if sandbox_kit.kind == "local" else "(None, (3, 2))"
+    assert main_text(after) == expected
+
+
+async def test_restart_clears_variables_and_reloads_the_data(sandbox_kit: SandboxKit) -> None:
+    await sandbox_kit.executor.run("df = None; scratch = 1")
+    await sandbox_kit.executor.restart()
+    after = await sandbox_kit.executor.run("('scratch' in globals(), df.shape)")
     assert main_text(after) == "(False, (3, 2))"
 
 

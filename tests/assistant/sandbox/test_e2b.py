@@ -76,22 +76,6 @@ async def test_a_sandbox_expiring_mid_run_is_reported_plainly(fake_e2b: FakeE2B)
     await executor.close()
 
 
-async def test_interrupt_stops_the_run_and_restarts_the_session(fake_e2b: FakeE2B) -> None:
-    executor = executor_for(fake_e2b, make_workspace("e2b-interrupt-"))
-    await executor.start()
-
-    def on_output(stream: str, text: str) -> None:
-        if text == "looping\n":
-            asyncio.get_running_loop().create_task(executor.interrupt())
-
-    execution = await executor.run(
-        "print('looping', flush=True)\nwhile True:\n    pass", on_output=on_output
-    )
-    assert execution.error is not None and execution.error.name == "KeyboardInterrupt"
-    assert (await executor.run("df.shape")).results[0].text == "(3, 2)"
-    await executor.close()
-
-
 async def test_a_rejected_key_says_what_to_check(fake_e2b: FakeE2B) -> None:
     executor = E2BExecutor(
         make_workspace("e2b-key-"),

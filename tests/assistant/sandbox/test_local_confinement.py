@@ -104,6 +104,13 @@ async def test_a_memory_bomb_is_stopped(confined: Confined) -> None:
     )
 
 
+async def test_a_segfault_is_reported_as_a_crash(confined: Confined) -> None:
+    execution = await confined.executor.run("import ctypes\nctypes.string_at(0)")
+    assert error_name(execution) == "KernelDied"
+    assert "crashed (segmentation fault)" in execution.error.value  # type: ignore[union-attr]
+    assert (await confined.executor.run("2 + 2")).results[0].text == "4"
+
+
 async def test_a_fork_bomb_is_stopped_and_the_session_restarts(confined: Confined) -> None:
     needs("a per-kernel user id (RLIMIT_NPROC)", confined.executor.report.own_user)
     execution = await confined.executor.run("import os\nwhile True:\n    os.fork()", timeout_s=60)
