@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
+from scipy.stats import rankdata
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -34,6 +34,8 @@ MAX_CLASS_SHARE_OF_ROWS = 0.05
 LEAKAGE_THRESHOLD = 0.98
 """A single feature scoring this well alone (ROC AUC, balanced accuracy or R2) is a likely leak."""
 LEAKAGE_SAMPLE_ROWS = 5_000
+LEAKAGE_TREE_CHECKS = 10
+"""How many of the best single numeric features are re-checked with a small tree."""
 HIGH_CARDINALITY = 50
 IMBALANCE_RATIO = 0.1
 HEAVY_TAIL_SKEW = 2.0
@@ -274,6 +276,8 @@ def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int =
 
 
 def _profile_column(series: pd.Series, n_rows: int) -> ColumnProfile:
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
+        return _profile_numpy_column(series, n_rows)
     name = str(series.name)
     n_missing = int(series.isna().sum())
     missing_share = n_missing / n_rows if n_rows else 0.0
@@ -307,6 +311,45 @@ def _profile_column(series: pd.Series, n_rows: int) -> ColumnProfile:
         kind=kind,
         dtype=str(series.dtype),
         missing_share=missing_share,
+        n_unique=n_unique,
+        stats=stats,
+    )
+
+
+def _profile_numpy_column(series: pd.Series, n_rows: int) -> ColumnProfile:
+    """The numeric case without pandas overhead (wide tables have thousands of these)."""
+    name = str(series.name)
+    numbers = series.to_numpy(dtype=float)
+    present = numbers[~np.isnan(numbers)]
+    distinct = np.unique(present)
+    n_unique = len(distinct)
+    kind: ColumnKind = "numeric"
+    if n_unique <= 1:
+        kind = "constant"
+    elif n_unique == 2 and distinct[0] == 0 and distinct[1] == 1:
+        kind = "boolean"
+    elif series.dtype.kind in "iu" and n_unique == len(present) and n_unique >= 20:
+        span = distinct[-1] - distinct[0] + 1
+        if _ID_NAME.search(name) or span <= 1.1 * n_unique:
+            kind = "id"
+    stats: dict[str, float | str | int] = {}
+    finite = present[np.isfinite(present)]
+    if kind == "boolean":
+        stats = {"true_share": float(present.mean())}
+    elif kind == "numeric" and len(finite):
+        stats = {
+            "mean": float(finite.mean()),
+            "std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
+            "min": float(finite.min()),
+            "p50": float(np.median(finite)),
+            "max": float(finite.max()),
+            "skew": _skew(finite),
+        }
+    return ColumnProfile(
+        name=name,
+        kind=kind,
+        dtype=str(series.dtype),
+        missing_share=(n_rows - len(present)) / n_rows if n_rows else 0.0,
         n_unique=n_unique,
         stats=stats,
     )
@@ -496,66 +539,111 @@ def _duplicate_warning(first: str, second: str, how: str) -> DataWarning:
 def _leakage(
     sample: pd.DataFrame, kinds: dict[str, ColumnKind], target: str, task: Task, seed: int
 ) -> list[DataWarning]:
+    """Flag features that alone predict the target almost perfectly on held-out rows.
+
+    Every feature is scored by grouping its values (categories, or up to 32 quantile
+    bins of a number) and predicting each held-out row from its group's target
+    statistics in the other folds. The best few are scored again with a depth-4
+    tree, which places its own thresholds.
+    """
     y = sample[target]
     if task == "regression":
         y_values = y.to_numpy(dtype=float)
         splitter: KFold = KFold(n_splits=3, shuffle=True, random_state=seed)
     else:
-        y_values = pd.factorize(y)[0]
-        min_count = int(np.bincount(y_values).min())
-        if min_count < 3:
+        y_values = pd.factorize(y, sort=True)[0]
+        if int(np.bincount(y_values).min()) < 3:
             return []
         splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     folds = list(splitter.split(np.zeros(len(y_values)), y_values))
-    warnings = []
+    n_classes = 0 if task == "regression" else int(y_values.max()) + 1
+    scores: dict[str, float] = {}
+    numeric: dict[str, np.ndarray] = {}
     for name, kind in kinds.items():
         if name == target or kind in ("constant", "id", "text"):
             continue
-        score = _single_feature_score(sample[name], kind, y_values, task, folds, seed)
-        if score >= LEAKAGE_THRESHOLD:
-            measure = {"binary": "ROC AUC", "multiclass": "balanced accuracy"}.get(task, "R2")
-            warnings.append(
-                DataWarning(
-                    "leakage",
-                    name,
-                    f"“{name}” alone predicts “{target}” almost perfectly ({measure} "
-                    f"{score:.3f} on held-out rows). It may be recorded after the outcome; "
-                    "drop it unless it will be known at prediction time.",
-                )
-            )
-    return warnings
+        if kind == "categorical":
+            codes = pd.factorize(sample[name], use_na_sentinel=False)[0]
+        else:
+            numeric[name] = _as_float(sample[name], kind)
+            codes = _bin_codes(numeric[name])
+        out = _grouped_oof(codes, y_values, task, n_classes, folds)
+        scores[name] = _oof_score(y_values, out, task)
+    if task == "regression":
+        for name, x in numeric.items():
+            scores[name] = max(scores[name], _squared_correlation(x, y_values))
+    ranked = sorted(numeric, key=lambda n: -scores[n])[:LEAKAGE_TREE_CHECKS]
+    for name in ranked:
+        x = numeric[name].reshape(-1, 1)
+        out = _tree_oof(x, y_values, task, n_classes, folds, seed)
+        scores[name] = max(scores[name], _oof_score(y_values, out, task))
+    measure = {"binary": "ROC AUC", "multiclass": "balanced accuracy"}.get(task, "R2")
+    return [
+        DataWarning(
+            "leakage",
+            name,
+            f"“{name}” alone predicts “{target}” almost perfectly ({measure} {score:.3f} on "
+            "held-out rows). It may be recorded after the outcome; drop it unless it will be "
+            "known at prediction time.",
+        )
+        for name, score in scores.items()
+        if score >= LEAKAGE_THRESHOLD
+    ]
 
 
-def _single_feature_score(
-    column: pd.Series,
-    kind: ColumnKind,
-    y: np.ndarray,
-    task: Task,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    seed: int,
-) -> float:
-    """Out-of-fold score of predicting the target from one column only."""
-    n_classes = 0 if task == "regression" else int(y.max()) + 1
-    if kind == "categorical":
-        codes = pd.factorize(column, use_na_sentinel=False)[0]
-        out = _grouped_oof(codes, y, task, n_classes, folds)
-    else:
-        x = _as_float(column, kind)
-        x = x.reshape(-1, 1)
-        out = _tree_oof(x, y, task, n_classes, folds, seed)
-    try:
-        if task == "binary":
-            return float(roc_auc_score(y, out[:, 1]))
-        if task == "multiclass":
-            return float(balanced_accuracy_score(y, out.argmax(axis=1)))
-        r2 = float(r2_score(y, out[:, 0]))
-        if kind in ("numeric", "boolean"):
-            valid = ~np.isnan(x[:, 0])
-            if valid.sum() > 10 and np.std(x[valid, 0]) > 0:
-                r2 = max(r2, float(np.corrcoef(x[valid, 0], y[valid])[0, 1] ** 2))
-        return r2
-    except ValueError:
+def _bin_codes(x: np.ndarray, n_bins: int = 32) -> np.ndarray:
+    """Group codes of a numeric column: its values when few, else quantile bins; NaN apart."""
+    missing = np.isnan(x)
+    present = x[~missing]
+    codes = np.full(len(x), 0, dtype=np.int64)
+    if len(present) == 0:
+        return codes
+    distinct = np.unique(present)
+    edges = (
+        distinct
+        if len(distinct) <= 2 * n_bins
+        else np.unique(np.quantile(present, np.linspace(0, 1, n_bins + 1)))
+    )
+    codes[~missing] = np.searchsorted(edges, present, side="left") + 1
+    return codes
+
+
+def _oof_score(y: np.ndarray, out: np.ndarray, task: Task) -> float:
+    """ROC AUC (binary), balanced accuracy (multiclass) or R2 of out-of-fold predictions."""
+    if task == "binary":
+        return _roc_auc(y, out[:, 1])
+    if task == "multiclass":
+        predicted = out.argmax(axis=1)
+        recalls = [np.mean(predicted[y == c] == c) for c in np.unique(y)]
+        return float(np.mean(recalls))
+    residual = float(np.sum((y - out[:, 0]) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    return 1 - residual / total if total > 0 else 0.0
+
+
+def _squared_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """The larger squared Pearson or Spearman correlation (0 when undefined)."""
+    valid = ~np.isnan(x)
+    if valid.sum() < 10:
         return 0.0
+    pair = pd.DataFrame({"x": x[valid], "y": y[valid]})
+    best = 0.0
+    for method in ("pearson", "spearman"):
+        value = pair["x"].corr(pair["y"], method=method)
+        if np.isfinite(value):
+            best = max(best, float(value) ** 2)
+    return best
+
+
+def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney ROC AUC with ties counted half (labels 0/1)."""
+    positives = y == 1
+    n_pos = int(positives.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    ranks = rankdata(score)
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _tree_oof(
