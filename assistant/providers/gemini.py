@@ -99,6 +99,10 @@ class GeminiProvider:
         )
         self._client = genai.Client(api_key=api_key, http_options=options)
 
+    async def aclose(self) -> None:
+        """Close the SDK's HTTP connections (at shutdown)."""
+        await self._client.aio.aclose()
+
     async def stream(
         self,
         messages: Sequence[Message],

@@ -98,6 +98,10 @@ class OpenAIProvider:
             timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
         )
 
+    async def aclose(self) -> None:
+        """Close the SDK's HTTP connections (at shutdown)."""
+        await self._client.close()
+
     async def stream(
         self,
         messages: Sequence[Message],

@@ -142,6 +142,13 @@ class Router:
         self._sleep = sleep
         self._clock = clock
 
+    async def aclose(self) -> None:
+        """Close every provider's HTTP connections (at shutdown)."""
+        for route in self.routes:
+            aclose = getattr(route.provider, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
     @property
     def primary(self) -> Route:
         """The first route (the one used when nothing fails)."""

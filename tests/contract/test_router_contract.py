@@ -31,7 +31,7 @@ from assistant.providers.retry import RetryPolicy
 from assistant.providers.router import Route, Router
 from assistant.providers.usage import CallContext, summarise_usage
 from assistant.store import Database
-from tests.fakes.llm_servers import FakeLLMServer, Stall, Turn, error, text, tool_call
+from tests.fakes.llm_servers import FakeCall, FakeLLMServer, Stall, Turn, error, text, tool_call
 
 HISTORY = [Message("system", "You train models."), Message("user", "train on iris")]
 TOOLS = [ToolSpec("train_candidates", "Train.", {"type": "object", "properties": {}})]
@@ -448,3 +448,48 @@ async def test_the_limiter_sees_every_request_including_retries(fake_openai: Fak
         ("before", "openai", estimate),
         ("after", "openai", StreamUsage(5, 1)),
     ]
+
+
+async def test_cache_replays_tool_calls_and_provider_state(
+    fake_gemini: FakeLLMServer, db: Database
+) -> None:
+    from assistant.providers.gemini import GeminiProvider
+
+    fake_gemini.reply(
+        Turn(
+            tool_calls=(FakeCall("train_candidates", {"target": "y"}, "fc_1"),),
+            thought_signature="c2ln",
+        )
+    )
+    router = Router(
+        [Route(GeminiProvider(api_key="k", base_url=fake_gemini.url), "gemini-2.5-flash")], db=db
+    )
+
+    first = await run(router)
+    second = await run(router)
+
+    assert len(fake_gemini.requests) == 1
+    assert [d for d in second if isinstance(d, StreamToolCall)] == [
+        d for d in first if isinstance(d, StreamToolCall)
+    ]
+    assert second[-1] == StreamEnd("tool_calls")
+    assert second[-1].provider_state == first[-1].provider_state
+    assert first[-1].provider_state["gemini_content"]["parts"][0]["thought_signature"]
+
+
+async def test_router_aclose_closes_every_provider(
+    fake_openai: FakeLLMServer, fake_anthropic: FakeLLMServer, fake_gemini: FakeLLMServer
+) -> None:
+    from assistant.providers.gemini import GeminiProvider
+
+    fake_openai.reply(text("ok"))
+    gemini = GeminiProvider(api_key="k", base_url=fake_gemini.url)
+    router = Router(
+        [openai_route(fake_openai), anthropic_route(fake_anthropic), Route(gemini, "g")]
+    )
+    await run(router)
+
+    await router.aclose()
+
+    assert router.primary.provider._client.is_closed()
+    assert router.routes[1].provider._client.is_closed()

@@ -67,6 +67,7 @@ class Turn:
         omit_tool_index: OpenAI: leave ``index`` out of tool-call fragments.
         finish_reason: OpenAI: override the finish reason (e.g. ``"stop"`` with tool calls).
         thought_signature: Gemini: attach this (base64) signature to the first part.
+            Anthropic: send a signed thinking block (text ``"Let me think."``) first.
         model: The model name reported back; defaults to the one requested.
     """
 
@@ -419,12 +420,41 @@ def _anthropic_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
         _sse({"type": "ping"}, "ping"),
     ]
     index = 0
+    if turn.thought_signature:
+        events += [
+            _sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                },
+                "content_block_start",
+            ),
+            _sse(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "thinking_delta", "thinking": "Let me think."},
+                },
+                "content_block_delta",
+            ),
+            _sse(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "signature_delta", "signature": turn.thought_signature},
+                },
+                "content_block_delta",
+            ),
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        ]
+        index = 1
     if turn.text:
         events.append(
             _sse(
                 {
                     "type": "content_block_start",
-                    "index": 0,
+                    "index": index,
                     "content_block": {"type": "text", "text": ""},
                 },
                 "content_block_start",
@@ -435,14 +465,14 @@ def _anthropic_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
                 _sse(
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": index,
                         "delta": {"type": "text_delta", "text": piece},
                     },
                     "content_block_delta",
                 )
             )
-        events.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
-        index = 1
+        events.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        index += 1
     for offset, call in enumerate(turn.tool_calls):
         block_index = index + offset
         events.append(
