@@ -230,6 +230,21 @@ def chown_tree(root: Path, uid: int) -> None:
             os.lchown(path, uid, uid)
 
 
+def _tasks_of_user(uid: int) -> int:
+    """Processes and threads the user runs now (what RLIMIT_NPROC counts)."""
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1 0").split()[0]) == uid:
+            count += int(fields.get("Threads", "1"))
+    return count
+
+
 @dataclass(frozen=True, slots=True)
 class KernelLayout:
     """Host folders one kernel uses."""
@@ -252,7 +267,11 @@ class KernelLayout:
 def kernel_command(report: ConfinementReport, layout: KernelLayout) -> list[str]:
     """The argv (with ``{connection_file}`` left for jupyter_client) that starts a confined kernel."""
     uid = kernel_uid(layout.workspace) if report.own_user else None
-    spec: dict[str, object] = {"rlimits": report.limits.rlimits()}
+    rlimits = report.limits.rlimits()
+    if uid is None:
+        # RLIMIT_NPROC counts every task of the user: leave room for the ones already running.
+        rlimits["nproc"] += _tasks_of_user(os.getuid())
+    spec: dict[str, object] = {"rlimits": rlimits}
     if uid is not None:
         spec |= {
             "uid": uid,

@@ -37,7 +37,6 @@ from assistant.sandbox.preamble import preamble_code
 log = logging.getLogger(__name__)
 
 SANDBOX_HOME = PurePosixPath("/home/user")
-_EXTEND_EVERY_S = 60.0
 _KERNEL_RESTARTED = {"ContextRestarting", "UnexpectedEndOfExecution"}
 
 
@@ -69,6 +68,8 @@ class E2BExecutor:
         api_url: E2B API address (tests point it at a local fake).
         sandbox_url: Address of the sandbox's envd/code servers (tests).
         request_timeout_s: Limit of each control request (create, upload, restart).
+        extend_every_s: At most this often, a run pushes the sandbox's expiry back
+            to ``sandbox_timeout_s`` from now.
         max_output_chars: stdout+stderr kept per run; the rest is cut with a note.
     """
 
@@ -85,6 +86,7 @@ class E2BExecutor:
         api_url: str | None = None,
         sandbox_url: str | None = None,
         request_timeout_s: float = 30.0,
+        extend_every_s: float = 60.0,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     ) -> None:
         self.workspace = workspace.resolve()
@@ -94,6 +96,7 @@ class E2BExecutor:
         self.allow_internet = allow_internet
         self.template = template
         self.max_output_chars = max_output_chars
+        self.extend_every_s = extend_every_s
         self._connection: dict[str, Any] = {
             "api_key": api_key,
             "request_timeout": request_timeout_s,
@@ -244,7 +247,7 @@ class E2BExecutor:
             return False
 
     async def _extend(self, sandbox: AsyncSandbox) -> None:
-        if time.monotonic() - self._extended_at < _EXTEND_EVERY_S:
+        if time.monotonic() - self._extended_at < self.extend_every_s:
             return
         try:
             await sandbox.set_timeout(int(self.sandbox_timeout_s))

@@ -40,6 +40,17 @@ async def test_the_sandbox_is_created_sealed_and_killed_on_close(fake_e2b: FakeE
     assert sandbox_id in fake_e2b.killed
 
 
+async def test_runs_keep_the_sandbox_alive(fake_e2b: FakeE2B) -> None:
+    executor = executor_for(
+        fake_e2b, make_workspace("e2b-extend-"), sandbox_timeout_s=600, extend_every_s=0
+    )
+    await executor.run("1")
+    await executor.run("2")
+    assert executor.sandbox_id is not None
+    assert fake_e2b.sandboxes[executor.sandbox_id].timeouts == [600, 600]
+    await executor.close()
+
+
 async def test_an_expired_sandbox_is_replaced_and_the_data_reloaded(fake_e2b: FakeE2B) -> None:
     executor = executor_for(fake_e2b, make_workspace("e2b-expire-"))
     await executor.run("state = 'old'")
