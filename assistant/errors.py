@@ -81,12 +81,16 @@ class ProviderError(MlchatError):
         self.detail = redact(detail)[:_MAX_DETAIL_CHARS]
         super().__init__(self._message())
 
+    @property
+    def reason(self) -> str:
+        """What went wrong, without naming the provider and model."""
+        return f"{self._summary()}: {self.detail}" if self.detail else self._summary()
+
     def _summary(self) -> str:
         return "failed"
 
     def _message(self) -> str:
-        text = f"{self.provider} ({self.model}) {self._summary()}"
-        return f"{text}: {self.detail}" if self.detail else text
+        return f"{self.provider} ({self.model}) {self.reason}"
 
 
 class ProviderRateLimited(ProviderError):

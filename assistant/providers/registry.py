@@ -75,7 +75,7 @@ def build_provider(
     provider: ProviderName,
     *,
     offline: Provider | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = 120.0,
 ) -> Provider:
     """The provider ``provider`` configured from ``settings`` (keys and base URLs).
 
@@ -99,7 +99,7 @@ def build_provider(
             return GeminiProvider(
                 api_key=settings.gemini_api_key or "",
                 base_url=settings.gemini_base_url,
-                timeout_s=max(timeout_s, 120.0),
+                timeout_s=max(timeout_s, settings.turn_deadline_s),  # a total, not per read
             )
         case "offline":
             return offline or OfflineProvider()
@@ -114,7 +114,7 @@ def build_router(
     tier: Literal["main", "small"] = "main",
     retry: RetryPolicy | None = None,
     limiter: Limiter | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = 120.0,
     stall_timeout_s: float | None = 120.0,
 ) -> RouterSetup:
     """The router for ``settings``, with the notices to show once (see the module docstring)."""

@@ -199,7 +199,7 @@ class Router:
                         raise ProviderStreamError(
                             error.provider,
                             error.model,
-                            error.detail or type(error).__name__,
+                            error.detail or error.reason,
                             after_output=True,
                         ) from error
                     retry_number += 1

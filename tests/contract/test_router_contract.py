@@ -219,6 +219,7 @@ async def test_failure_after_output_is_not_retried_or_duplicated(
             received.append(delta)
 
     assert caught.value.after_output and not caught.value.retryable
+    assert str(caught.value) == "openai (gpt-4o-mini) broke off its answer: the connection dropped"
     assert [d.text for d in received] == ["Traini", "ng the"]
     assert (len(fake_openai.requests), len(fake_anthropic.requests)) == (1, 0)
     assert [(r["outcome"], r["error_class"]) for r in rows(db)] == [
