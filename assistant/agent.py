@@ -45,6 +45,7 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
+from assistant.providers.tokens import count_text_tokens
 from assistant.providers.usage import CallContext
 from assistant.store import ConversationStore, DatasetRecord
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -238,8 +239,11 @@ class Agent:
     async def _ask_model(
         self, thread_id: str, turn_id: str, emit: EmitFn, deadline: float
     ) -> _ModelReply:
+        model = self.chat_settings.model
         history = build_history(
-            self.conversations.messages(thread_id), max_tokens=self.limits.history_tokens
+            self.conversations.messages(thread_id),
+            max_tokens=self.limits.history_tokens,
+            count_tokens=lambda text: count_text_tokens(text, model=model),
         )
         system = (
             self.system_prompt
