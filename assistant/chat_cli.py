@@ -14,7 +14,7 @@ import re
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, TextIO, assert_never
+from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
 from assistant.events import (
     Event,
@@ -30,9 +30,11 @@ from assistant.events import (
     TurnFinished,
     Usage,
 )
-from assistant.session import Assistant
 from assistant.settings import Settings
 from tools.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from assistant.session import Assistant
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -72,6 +74,8 @@ def run_chat_command(args: argparse.Namespace) -> int:
 async def _chat(
     settings: Settings, message: str | None, files: list[Path], thread: str | None, out: TextIO
 ) -> int:
+    from assistant.session import Assistant  # heavy (SDKs, engine): only for this command
+
     for path in files:
         if not path.is_file():
             raise UserFacingError(f"There is no file “{path}”.")
