@@ -80,6 +80,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
+_HEADER_SEARCH_LINES = 40
 _MAX_HEADER_BYTES = 1 << 24
 _NULL_VALUES = [
     "",
@@ -341,22 +342,27 @@ def _read_delimited(
         header_bytes = handle.readline(_MAX_HEADER_BYTES)
         sample = header_bytes + handle.read(_SAMPLE_BYTES)
     encoding = _sniff_encoding(sample)
-    text = sample.decode(encoding, errors="replace")
-    if encoding == "utf-16":
-        header_line = text.splitlines()[0] if text else ""
-    else:
-        header_line = header_bytes.decode(encoding, errors="replace").lstrip("\ufeff")
+    text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
     delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
-    if not header_line.strip():
+    lines = [line.rstrip("\r") for line in text.split("\n")[:_HEADER_SEARCH_LINES]]
+    lead = _header_line_index(lines, delimiter)
+    if lead is None:
         raise DataError(
-            f"The file “{_shown(path)}” starts with an empty line; put the column names on the "
-            "first line."
+            f"The file “{_shown(path)}” has no header row: its first lines are empty. Put the "
+            "column names on the first line."
         )
-    header = next(csv.reader([header_line.rstrip("\r\n")], delimiter=delimiter))
+    header = next(csv.reader([lines[lead]], delimiter=delimiter))
     if len(header) > max_columns:
         raise DataError(_too_many_columns(_shown(path), len(header), max_columns))
+    titles = sum(1 for line in lines[:lead] if line.strip())
+    if titles:
+        notes.append(
+            f"Skipped {titles} line(s) above the header row (titles or notes, not table rows)."
+        )
     placeholder = [f"__c{i}" for i in range(len(header))]
-    table, bad_rows, encoding = _arrow_read_csv(path, delimiter, encoding, placeholder)
+    table, bad_rows, encoding = _arrow_read_csv(
+        path, delimiter, encoding, placeholder, skip_rows=lead + 1
+    )
     total = table.num_rows + len(bad_rows)
     if bad_rows and any(number is None for number, _ in bad_rows):
         located = _locate_ragged_rows(path, encoding, delimiter, len(header))
@@ -413,6 +419,28 @@ def _locate_ragged_rows(
     return found
 
 
+def _header_line_index(lines: list[str], delimiter: str) -> int | None:
+    """Index of the header line: the first non-blank one, unless title lines come first.
+
+    Leading single-field lines ("Sales report 2024") are skipped when a line with the
+    typical field count follows within 10 lines.
+    """
+    counts = [
+        len(next(csv.reader([line], delimiter=delimiter))) if line.strip() else 0 for line in lines
+    ]
+    first = next((i for i, count in enumerate(counts) if count), None)
+    if first is None:
+        return None
+    filled = [c for c in counts[first:] if c]
+    typical = max(set(filled), key=filled.count)
+    if counts[first] != 1 or typical < 2:
+        return first
+    for index in range(first, min(first + 11, len(counts))):
+        if counts[index] >= typical:
+            return index
+    return first
+
+
 def _sniff_encoding(sample: bytes) -> str:
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -454,7 +482,7 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _arrow_read_csv(
-    path: Path, delimiter: str, encoding: str, names: list[str]
+    path: Path, delimiter: str, encoding: str, names: list[str], *, skip_rows: int
 ) -> tuple[pa.Table, list[tuple[int | None, int]], str]:
     """Read every column as text; returns (table, skipped rows as (line, n_fields), encoding)."""
     for attempt in (encoding, "cp1252", "latin-1"):
@@ -469,7 +497,7 @@ def _arrow_read_csv(
                 path,
                 read_options=pa_csv.ReadOptions(
                     column_names=names,
-                    skip_rows=1,
+                    skip_rows=skip_rows,
                     encoding="utf8" if attempt in ("utf-8", "utf-8-sig") else attempt,
                     block_size=1 << 24,
                 ),
@@ -605,7 +633,7 @@ def _read_excel(
                     f"The workbook “{_shown(path)}” has no sheet named “{sheet}”. Its sheets are "
                     f"{listed}; say which one to use."
                 )
-            rows = _sheet_rows(workbook[chosen], _shown(path), max_columns)
+            rows, skipped = _sheet_rows(workbook[chosen], _shown(path), max_columns)
             if not rows:
                 raise DataError(
                     f"The sheet “{chosen}” of “{_shown(path)}” is empty. Pick another sheet: "
@@ -613,9 +641,9 @@ def _read_excel(
                     + "."
                 )
         else:
-            chosen, rows = "", []
+            chosen, rows, skipped = "", [], 0
             for candidate in sheets:
-                rows = _sheet_rows(workbook[candidate], _shown(path), max_columns)
+                rows, skipped = _sheet_rows(workbook[candidate], _shown(path), max_columns)
                 if rows:
                     chosen = candidate
                     break
@@ -629,6 +657,11 @@ def _read_excel(
         notes.append(
             f"Used sheet '{chosen}' of {len(sheets)} ({why}); the sheets are {listed}. "
             "Name another sheet to use it instead."
+        )
+    if skipped:
+        notes.append(
+            f"Skipped {skipped} row(s) above the header row of sheet '{chosen}' (titles or "
+            "notes, not table rows)."
         )
     header, body = rows[0], rows[1:]
     width = len(header)
@@ -645,22 +678,50 @@ def _match_sheet(sheets: tuple[str, ...], wanted: str) -> str | None:
     return loose[0] if len(loose) == 1 else None
 
 
-def _sheet_rows(worksheet: Any, file_name: str, max_columns: int) -> list[tuple[Any, ...]]:
-    """Rows of a sheet from its first non-empty row, trailing empty columns trimmed."""
+def _sheet_rows(
+    worksheet: Any, file_name: str, max_columns: int
+) -> tuple[list[tuple[Any, ...]], int]:
+    """Rows of a sheet from its header row on (trailing empty rows and columns trimmed),
+    and how many non-empty rows above the header were skipped.
+
+    The header row is the first non-empty one, unless it holds a single cell (a title)
+    and a wider row follows within 10 rows; then the rows above it are skipped.
+    """
     rows: list[tuple[Any, ...]] = []
-    width = 0
     for row in worksheet.iter_rows(values_only=True):
-        if not rows and all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+        if not rows and _blank_row(row):
             continue
-        if not rows:
-            last = max(i for i, v in enumerate(row) if v is not None)
-            width = last + 1
-            if width > max_columns:
-                raise DataError(_too_many_columns(file_name, width, max_columns))
-        rows.append(tuple(row[:width]))
-    while rows and all(v is None for v in rows[-1]):
+        if len(rows) < 1_000 and len(row) > max_columns:
+            last = max((i for i, v in enumerate(row) if not _blank_cell(v)), default=-1)
+            if last + 1 > max_columns:
+                raise DataError(_too_many_columns(file_name, last + 1, max_columns))
+        rows.append(row)
+    while rows and _blank_row(rows[-1]):
         rows.pop()
-    return rows
+    if not rows:
+        return [], 0
+    filled = [sum(not _blank_cell(v) for v in row) for row in rows[:20]]
+    typical = max(set(filled), key=filled.count)
+    start = 0
+    if filled[0] == 1 and typical >= 2:
+        start = next((i for i, n in enumerate(filled[:11]) if n >= 2), 0)
+    rows = rows[start:]
+    width = 1 + max(
+        (
+            max((i for i, v in enumerate(row) if not _blank_cell(v)), default=-1)
+            for row in rows[:1000]
+        ),
+        default=0,
+    )
+    return [tuple(row[:width]) for row in rows], sum(1 for n in filled[:start] if n)
+
+
+def _blank_cell(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _blank_row(row: tuple[Any, ...]) -> bool:
+    return all(_blank_cell(v) for v in row)
 
 
 # --- JSON ------------------------------------------------------------------------------

@@ -291,7 +291,10 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_whitespace_only_file_has_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "blank.csv"
     path.write_text("\n\n   \n")
-    assert "starts with an empty line" in _message(path)
+    assert _message(path) == (
+        "The file “blank.csv” has no header row: its first lines are empty. Put the column "
+        "names on the first line."
+    )
 
 
 def test_header_only(tmp_path: Path) -> None:
@@ -423,3 +426,29 @@ def test_messages_show_a_clean_bounded_file_name(tmp_path: Path) -> None:
     message = _message(path)
     assert "\x1b" not in message and "evil[31mxxx" in message
     assert "x" * 100 not in message and "…" in message
+
+
+def test_title_lines_above_the_header_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    path.write_text("\nSales report 2024\n\nregion,units\nnorth,3\nsouth,4\n")
+    table = load_table(path)
+    assert table.frame.to_dict("list") == {"region": ["north", "south"], "units": [3, 4]}
+    assert table.notes == (
+        "Skipped 1 line(s) above the header row (titles or notes, not table rows).",
+    )
+
+
+def test_a_short_header_is_still_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("a,b\n1,2,3\n4,5,6\n")
+    assert "(2 of 2 rows; line 2 has 3 fields, the header has 2)" in _message(path)
+
+
+def test_excel_title_rows_above_the_header_are_skipped(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "report.xlsx",
+        {"S": [["Quarterly report"], [], ["region", "units", "price"], ["north", 3, 1.5]]},
+    )
+    table = load_table(path)
+    assert table.frame.to_dict("list") == {"region": ["north"], "units": [3], "price": [1.5]}
+    assert "Skipped 1 row(s) above the header row" in table.notes[-1]
