@@ -33,6 +33,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.gemini import GeminiProvider
 from assistant.providers.openai import OpenAIProvider
+from assistant.providers.router import Route, Router
 from tests.fakes.llm_servers import FakeCall, FakeLLMServer, Stall, Turn, error, text, tool_call
 
 PROTOCOLS = ["openai", "anthropic", "gemini"]
@@ -210,3 +211,44 @@ async def test_a_stalled_server_times_out_within_the_read_timeout(fake: FakeLLMS
         await collect(provider_for(fake, timeout_s=0.3))
 
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [error(429, "slow down", retry_after="0"), error(500), error(503)],
+    ids=["429", "500", "503"],
+)
+async def test_router_over_each_protocol_retries_once_then_succeeds(
+    fake: FakeLLMServer, failure: object
+) -> None:
+    fake.reply(failure, text("ok"))  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    router = Router([Route(provider_for(fake), "test-model")], sleep=no_sleep)
+
+    deltas = [d async for d in router.stream(HISTORY, TOOLS, SETTINGS)]
+
+    assert [d.text for d in deltas if isinstance(d, StreamText)] == ["ok"]
+    assert len(fake.requests) == 2 and len(waits) == 1
+
+
+async def test_a_stream_cut_mid_tool_call_is_resent_and_the_call_arrives_once(
+    fake: FakeLLMServer,
+) -> None:
+    cut_at = {"openai": 4, "anthropic": 4, "gemini": 0}[fake.protocol]
+    call = FakeCall("train_candidates", {"target": "species", "folds": 5}, "call_7")
+    fake.reply(
+        Turn(tool_calls=(call,), args_chunks=5, cut_after_events=cut_at), Turn(tool_calls=(call,))
+    )
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    router = Router([Route(provider_for(fake), "test-model")], sleep=no_sleep)
+    deltas = [d async for d in router.stream(HISTORY, TOOLS, SETTINGS)]
+
+    assert calls_of(deltas) == [("train_candidates", {"target": "species", "folds": 5})]
+    assert len(fake.requests) == 2
