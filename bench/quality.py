@@ -315,10 +315,13 @@ def render(outcomes: list[Outcome], budget_s: float) -> str:
     wins = sum(o.relative > TIE for o in outcomes)
     losses = sum(o.relative < -TIE for o in outcomes)
     ties = len(outcomes) - wins - losses
-    mean_rel = float(np.mean([o.relative for o in outcomes])) if outcomes else float("nan")
+    relatives = [o.relative for o in outcomes]
+    mean_rel = float(np.mean(relatives)) if outcomes else float("nan")
+    median_rel = float(np.median(relatives)) if outcomes else float("nan")
     lines += [
         "",
-        f"Summary at {budget_s:g} s: mean relative delta {mean_rel:+.2%} (positive = ours better); "
+        f"Summary at {budget_s:g} s: mean relative delta {mean_rel:+.2%}, median "
+        f"{median_rel:+.2%} (positive = ours better); "
         f"wins/ties/losses {wins}/{ties}/{losses} (tie = within {TIE:.1%}).",
     ]
     return "\n".join(lines)
