@@ -34,6 +34,7 @@ _LAZY = {
     "UsageGroup": "assistant.providers.usage",
     "UsageSummary": "assistant.providers.usage",
     "summarise_usage": "assistant.providers.usage",
+    "format_usage": "assistant.providers.usage",
 }
 
 
@@ -70,5 +71,6 @@ __all__ = [
     "UsageSummary",
     "build_provider",
     "build_router",
+    "format_usage",
     "summarise_usage",
 ]

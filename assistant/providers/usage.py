@@ -195,3 +195,36 @@ def percentile(sorted_values: list[float], pct: float) -> float | None:
         return None
     rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+def format_usage(summary: UsageSummary) -> str:
+    """A plain-text table of ``summary`` for ``mlchat usage`` and the chat's usage view."""
+    header = (
+        f"{'group':<36} {'calls':>5} {'ok%':>5} {'in tok':>9} {'out tok':>8} {'cached':>8} "
+        f"{'cost $':>9} {'cache%':>6} {'p50 ms':>7} {'p95 ms':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    sections = (
+        ("total", (summary.total,)),
+        ("per conversation", summary.by_thread),
+        ("per provider/model", summary.by_model),
+        ("per day (UTC)", summary.by_day),
+    )
+    for title, groups in sections:
+        if title != "total":
+            lines.append(f"{title}:")
+        for group in groups:
+            key = group.key if len(group.key) <= 34 else group.key[:33] + "…"
+            cost = f"{group.cost_usd:.4f}" + ("+" if group.unpriced_calls else "")
+            lines.append(
+                f"{'  ' + key if title != 'total' else key:<36} {group.calls:>5} "
+                f"{group.success_rate * 100:>5.0f} {group.input_tokens:>9} {group.output_tokens:>8} "
+                f"{group.cached_tokens:>8} {cost:>9} {group.cache_hit_rate * 100:>6.0f} "
+                f"{_ms(group.p50_ms):>7} {_ms(group.p95_ms):>7}"
+            )
+    lines.append("cost is an estimate; '+' marks groups with calls to models without a known price")
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"

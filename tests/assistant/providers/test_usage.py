@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.providers.usage import CallRecord, percentile, record_call, summarise_usage
+from assistant.providers.usage import (
+    CallRecord,
+    format_usage,
+    percentile,
+    record_call,
+    summarise_usage,
+)
 from assistant.store import Database
 
 DAY1 = datetime(2026, 11, 24, 12, tzinfo=UTC).timestamp()
@@ -127,3 +133,12 @@ def test_empty_database_summarises_to_zeros(tmp_path: Path) -> None:
 
 def test_percentile_is_nearest_rank() -> None:
     assert [percentile([1.0, 2.0, 3.0, 4.0], p) for p in (25, 50, 95, 100)] == [1.0, 2.0, 4.0, 4.0]
+
+
+def test_format_usage_shows_every_group_with_its_figures(db: Database) -> None:
+    text = format_usage(summarise_usage(db))
+
+    lines = text.splitlines()
+    assert lines[2].split() == ["all", "6", "67", "340", "34", "50", "0.0300+", "17", "200", "400"]
+    assert "  openai/llama3.1" in text and "  2026-11-24" in text and "  a " in text
+    assert lines[-1].startswith("cost is an estimate")
