@@ -969,6 +969,11 @@ def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array(series, type=pa.string(), from_pandas=True)])
 
 
+def _has_long_integer(array: pa.ChunkedArray) -> bool:
+    """Whole numbers of 16+ digits lose digits as floats (IDs, card and phone numbers)."""
+    return bool(pc.any(pc.match_substring_regex(array, r"^[-+]?\d{16,}$")).as_py())
+
+
 def _has_leading_zero(array: pa.ChunkedArray) -> bool:
     return bool(pc.any(pc.match_substring_regex(array, r"^[-+]?0\d")).as_py())
 
@@ -987,8 +992,8 @@ def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | 
             return None
         text, how = cleaned
         values = pc.cast(text, pa.float64())
-    if _has_leading_zero(array):
-        return None  # codes such as ZIP codes or IDs keep their leading zeros as text
+    if _has_leading_zero(array) or _has_long_integer(array):
+        return None  # codes (ZIP codes, IDs, card numbers) stay text: no lost zeros or digits
     numbers = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     has_missing = values.null_count > 0 or bool(np.isnan(numbers).any())
     if not has_missing and np.all(np.abs(numbers) < 2**53) and np.all(np.mod(numbers, 1) == 0):
@@ -1068,21 +1073,26 @@ def _as_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str] | 
     first = sample.drop_null()[0].as_py()
     if not any(ch.isdigit() for ch in first) or len(first) > 40:
         return None
-    best: tuple[float, str, str] | None = None
-    for fmt, example in _DATE_FORMATS:
+    candidates: list[tuple[float, int, str, str]] = []
+    for order, (fmt, example) in enumerate(_DATE_FORMATS):
         parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
         share = (len(parsed) - parsed.null_count) / sample_valid
+        if share >= _DATE_MIN_SHARE:
+            candidates.append((-share, order, fmt, example))
+    # Sample shares tie when every day in the sample is <= 12 (31/01 vs 01/31), so the
+    # candidates are compared on the whole column.
+    best: tuple[float, int, pa.ChunkedArray, str] | None = None
+    for _, order, fmt, example in sorted(candidates):
+        parsed = pc.strptime(array, format=fmt, unit="s", error_is_null=True)
+        share = (len(parsed) - parsed.null_count) / n_valid
         if share >= _DATE_MIN_SHARE and (best is None or share > best[0]):
-            best = (share, fmt, example)
-    if best is None:
-        iso = _iso_dates(array, n_valid)
-        return iso
-    _, fmt, example = best
-    parsed = pc.strptime(array, format=fmt, unit="s", error_is_null=True)
-    if (len(parsed) - parsed.null_count) / n_valid < _DATE_MIN_SHARE:
+            best = (share, order, parsed, example)
+    if best is not None:
+        values = best[2].to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+        return values, f"like {best[3]}"
+    if candidates:
         return None
-    values = parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
-    return values, f"like {example}"
+    return _iso_dates(array, n_valid)
 
 
 def _iso_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str] | None:

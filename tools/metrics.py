@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.preprocessing import label_binarize
 
 from tools.analyze import Task
@@ -233,7 +235,12 @@ def evaluate_all(
         if spec.needs_proba and y_proba is None:
             continue
         try:
-            value = spec.compute(y_true, y_pred, y_proba, classes=classes)
+            with warnings.catch_warnings():
+                # e.g. ROC AUC on held-out rows of one class: left out below, not warned about
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                warnings.filterwarnings("ignore", message=".*classes not in y_true")
+                warnings.filterwarnings("ignore", message="A single label was found")
+                value = spec.compute(y_true, y_pred, y_proba, classes=classes)
         except ValueError as exc:
             log.info("metric_skipped name=%s reason=%s", name, type(exc).__name__)
             continue

@@ -452,3 +452,17 @@ def test_excel_title_rows_above_the_header_are_skipped(tmp_path: Path) -> None:
     table = load_table(path)
     assert table.frame.to_dict("list") == {"region": ["north"], "units": [3], "price": [1.5]}
     assert "Skipped 1 row(s) above the header row" in table.notes[-1]
+
+
+def test_day_month_order_is_decided_by_the_whole_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    values = [f"0{m}/0{d}/2024" for m in range(1, 10) for d in range(1, 10)] * 30 + ["01/31/2024"]
+    path.write_text("when,k\n" + "".join(f"{v},{i}\n" for i, v in enumerate(values)))
+    column = load_table(path).frame["when"]
+    assert column.iloc[1] == pd.Timestamp("2024-01-02") and column.notna().all()
+
+
+def test_long_digit_strings_stay_text(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("account,k\n1234567890123456789,1\n42,2\n")
+    assert load_table(path).frame["account"].tolist() == ["1234567890123456789", "42"]
