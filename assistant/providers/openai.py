@@ -12,8 +12,10 @@ ways this adapter tolerates:
   ``finish_reason: "stop"`` on a turn that has tool calls (reported as
   ``tool_calls``);
 - ``stream_options`` rejected with HTTP 400: the request is sent once more
-  without it and this provider stops asking (the only re-send made here, and
-  it is not a retry of a failure the server could repeat);
+  without it and this provider stops asking. Likewise OpenAI's reasoning
+  models refuse any ``temperature`` but the default: the request is re-sent
+  without it and that model is not sent one again. These are the only re-sends
+  made here, and neither repeats a request the server would refuse again;
 - models without tool support (Ollama answers 400 "does not support tools"):
   :class:`ProviderUnsupported`, so the router falls back to another provider.
 """
@@ -91,6 +93,8 @@ class OpenAIProvider:
         self._api_key = api_key
         self._is_official = base_url is None
         self._include_usage = include_usage
+        self._fixed_temperature_models: set[str] = set()
+        """Models that refused ``temperature`` (reasoning models accept only the default)."""
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -116,10 +120,12 @@ class OpenAIProvider:
                     **self._request(messages, tools, settings)
                 )
             except openai.BadRequestError as exc:
-                if not (self._include_usage and "stream_options" in str(exc.message)):
+                rejected = self._rejected_option(model, str(exc.message))
+                if rejected is None:
                     raise
-                log.info("stream_options_rejected provider=%s model=%s", self.name, model)
-                self._include_usage = False
+                log.info(
+                    "option_rejected provider=%s model=%s option=%s", self.name, model, rejected
+                )
                 response = await self._client.chat.completions.create(
                     **self._request(messages, tools, settings)
                 )
@@ -163,9 +169,10 @@ class OpenAIProvider:
         request: dict[str, Any] = {
             "model": settings.model,
             "messages": [_message_to_wire(m) for m in messages],
-            "temperature": settings.temperature,
             "stream": True,
         }
+        if settings.model not in self._fixed_temperature_models:
+            request["temperature"] = settings.temperature
         # OpenAI's newer models refuse max_tokens; compatible servers mostly know only max_tokens.
         request["max_completion_tokens" if self._is_official else "max_tokens"] = (
             settings.max_tokens
@@ -175,6 +182,22 @@ class OpenAIProvider:
         if self._include_usage:
             request["stream_options"] = {"include_usage": True}
         return request
+
+    def _rejected_option(self, model: str, message: str) -> str | None:
+        """Stop sending an option the server refused (400) and name it; ``None`` if none applies."""
+        text = message.lower()
+        if self._include_usage and "stream_options" in text:
+            self._include_usage = False
+            return "stream_options"
+        refuses = ("unsupported", "not support", "only the default")
+        if (
+            "temperature" in text
+            and any(p in text for p in refuses)
+            and model not in self._fixed_temperature_models
+        ):
+            self._fixed_temperature_models.add(model)
+            return "temperature"
+        return None
 
     @contextmanager
     def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:

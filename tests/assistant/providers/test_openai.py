@@ -145,3 +145,17 @@ async def test_model_without_tool_support_is_unsupported(fake_openai: FakeLLMSer
     with pytest.raises(ProviderUnsupported, match="does not support tools"):
         await collect(local_server(fake_openai), [Message("user", "go")])
     assert len(fake_openai.requests) == 1
+
+
+async def test_a_model_refusing_temperature_is_resent_without_it_once(
+    fake_openai: FakeLLMServer,
+) -> None:
+    refusal = "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported."
+    fake_openai.reply(error(400, refusal), text("hi"), text("again"))
+    provider = local_server(fake_openai)
+
+    first = await collect(provider, [Message("user", "go")])
+    await collect(provider, [Message("user", "go")])
+
+    assert [d.text for d in first if isinstance(d, StreamText)] == ["hi"]
+    assert ["temperature" in r.body for r in fake_openai.requests] == [True, False, False]
