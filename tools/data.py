@@ -78,6 +78,17 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"MZ", "a Windows program"),
     (b"SQLite format 3", "an SQLite database"),
 )
+_UNREADABLE = (
+    OSError,
+    pa.ArrowException,
+    UnicodeError,
+    RecursionError,
+    MemoryError,
+    ValueError,
+    TypeError,
+    KeyError,
+    zipfile.BadZipFile,
+)
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
 _HEADER_SEARCH_LINES = 40
@@ -161,8 +172,12 @@ def load_table(
     sheet: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_columns: int = 10_000,
+    min_columns: int = 2,
 ) -> LoadedTable:
     """Read a CSV, TSV, Parquet, Excel or JSON file into a clean DataFrame.
+
+    ``min_columns`` is 2 for training files (a target and a feature); pass 1 to
+    read a file to predict on, which has no target column.
 
     The size is checked before anything is read. Column names are stripped and
     made unique; text columns holding numbers ("1,234", "12%"), yes/no words or
@@ -193,16 +208,24 @@ def load_table(
     notes: list[str] = []
     sheets: tuple[str, ...] = ()
     used_sheet: str | None = None
-    if fmt in ("csv", "tsv"):
-        frame = _read_delimited(path, head, fmt, max_columns=max_columns, notes=notes)
-    elif fmt == "parquet":
-        frame = _read_parquet(path, head, max_columns=max_columns)
-    elif fmt == "excel":
-        frame, used_sheet, sheets = _read_excel(
-            path, head, sheet=sheet, max_columns=max_columns, notes=notes
-        )
-    else:
-        frame, fmt = _read_json(path, head, fmt, notes=notes)
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = _read_delimited(path, head, fmt, max_columns=max_columns, notes=notes)
+        elif fmt == "parquet":
+            frame = _read_parquet(path, head, max_columns=max_columns)
+        elif fmt == "excel":
+            frame, used_sheet, sheets = _read_excel(
+                path, head, sheet=sheet, max_columns=max_columns, notes=notes
+            )
+        else:
+            frame, fmt = _read_json(path, head, fmt, notes=notes)
+    except _UNREADABLE as exc:
+        # Untrusted bytes can trip any reader; the person gets one sentence, we get the type.
+        log.warning("load_table_failed format=%s error=%s", fmt, type(exc).__name__)
+        raise DataError(
+            f"The file “{name}” could not be read as {_a(_FORMAT_NAMES[fmt])}. Check that it "
+            "opens in a spreadsheet program, or save it again as CSV."
+        ) from exc
     frame = _clean_names(frame, notes)
     if frame.shape[1] > max_columns:
         raise DataError(_too_many_columns(name, frame.shape[1], max_columns))
@@ -212,7 +235,7 @@ def load_table(
             f"The file “{name}” has a header but no data rows. Attach a file with at least "
             "one row of data under the header."
         )
-    if frame.shape[1] < 2:
+    if frame.shape[1] < min_columns:
         only = f" (“{frame.columns[0]}”)" if frame.shape[1] == 1 else ""
         hint = (
             " If the values are separated by something other than , ; tab or |, save it as "
@@ -309,7 +332,7 @@ def _refuse_binary(path: Path, head: bytes, fmt: Format) -> None:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             raise DataError(
-                f"This file does not look like a {what} (it contains binary data; it looks like "
+                f"This file does not look like {_a(what)} (it contains binary data; it looks like "
                 f"{kind}): “{_shown(path)}”. Attach the table itself, or give the file its real "
                 "extension."
             )
@@ -318,7 +341,7 @@ def _refuse_binary(path: Path, head: bytes, fmt: Format) -> None:
     first_kb = head[:1024]
     if b"\x00" in first_kb or _control_share(first_kb) > 0.1:
         raise DataError(
-            f"This file does not look like a {what} (it contains binary data): “{_shown(path)}”. "
+            f"This file does not look like {_a(what)} (it contains binary data): “{_shown(path)}”. "
             "Attach the table itself as CSV, Excel, Parquet or JSON."
         )
 
@@ -1128,6 +1151,10 @@ def _shown(path: Path, max_chars: int = 80) -> str:
     """The file's name as messages show it: no folders, no control characters, bounded."""
     name = "".join(ch for ch in path.name if ch.isprintable()) or "(unnamed file)"
     return name if len(name) <= max_chars else name[: max_chars - 1] + "…"
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _human_bytes(n_bytes: int) -> str:

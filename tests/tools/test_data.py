@@ -466,3 +466,25 @@ def test_long_digit_strings_stay_text(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("account,k\n1234567890123456789,1\n42,2\n")
     assert load_table(path).frame["account"].tolist() == ["1234567890123456789", "42"]
+
+
+def test_deeply_nested_json_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert _message(path) == (
+        "The file “deep.json” could not be read as a JSON file. Check that it opens in a "
+        "spreadsheet program, or save it again as CSV."
+    )
+
+
+def test_damaged_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<not really a workbook")
+    assert _message(path).startswith("The workbook “broken.xlsx” is damaged")
+
+
+def test_a_file_to_predict_on_may_have_one_column(tmp_path: Path) -> None:
+    path = tmp_path / "new.csv"
+    path.write_text("age\n31\n45\n")
+    assert load_table(path, min_columns=1).frame["age"].tolist() == [31, 45]
