@@ -91,21 +91,23 @@ async def _start() -> None:
         "“train a model on this file to predict churn”."
     )
     actions = [
-        cl.Action(name="starter", payload={"message": message}, label=label)
+        cl.Action(name=label, payload={"message": message}, label=label)
         for label, message in STARTERS.items()
     ]
     await cl.Message(content=text, actions=actions).send()
 
 
-@cl.action_callback("starter")
 async def _starter(action: cl.Action) -> None:
+    # Chainlit names a thread started by an action after the action's name,
+    # which is why each starter's name is its label.
     text = str(action.payload.get("message", ""))
-    session = cl.context.session
-    user = getattr(session.user, "identifier", "You")
+    user = getattr(cl.context.session.user, "identifier", "You")
     await cl.Message(content=text, type="user_message", author=user).send()
-    # Chainlit names a thread started by an action after the action; use the text.
-    await DATA_LAYER.update_thread(session.thread_id, name=text)
     await _reply(text, [])
+
+
+for _label in STARTERS:
+    cl.action_callback(_label)(_starter)
 
 
 @cl.on_message

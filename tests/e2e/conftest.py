@@ -166,9 +166,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]
     chainlit_server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright."""
+    """Headless Debian Chromium driven by Playwright.
+
+    Module-scoped on purpose: sync Playwright keeps an event loop running in
+    the main thread while it is open, and pytest-asyncio cannot run the async
+    tests of later modules under it.
+    """
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed: apt-get install chromium (scripts/test does)")
     with sync_playwright() as playwright:
