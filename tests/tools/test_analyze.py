@@ -254,3 +254,23 @@ def test_clean_datasets_raise_no_false_alarms(
     assert iris.meta_features["class_entropy"] == pytest.approx(1.0)
     diabetes = profile_table(diabetes_frame, target="progression")
     assert diabetes.task == "regression" and diabetes.warnings == ()
+
+
+def test_summary_for_a_model_names_task_kinds_and_warnings_but_no_rows(
+    churn_frame: pd.DataFrame,
+) -> None:
+    summary = profile_table(churn_frame, target="churn").summary()
+    lines = summary.splitlines()
+    assert lines[0] == "200 rows x 10 columns."
+    assert lines[1].startswith("Target 'churn': binary. The target “churn” is non-numeric")
+    assert "id: customer_id" in lines and "constant: country" in lines
+    assert lines[-1].startswith("Warning (leakage): “refund_amount” alone predicts “churn”")
+    assert "C00017" not in summary  # no cell values beyond summary statistics
+    assert len(profile_table(churn_frame, target="churn").summary(max_chars=50)) == 50
+
+
+def test_column_lookup_suggests_close_names(churn_frame: pd.DataFrame) -> None:
+    profile = profile_table(churn_frame)
+    assert profile.column("TENURE_MONTHS").kind == "numeric"
+    with pytest.raises(TargetError, match=r"Closest matches: “tenure_months”"):
+        profile.column("tenure")
