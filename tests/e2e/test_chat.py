@@ -71,6 +71,33 @@ def test_attach_a_csv_and_get_the_placeholder_reply(
     assert (thread_id, "train a model on this file to predict churn") in _thread_rows(server)
 
 
+def test_parquet_excel_json_and_tsv_are_accepted_together(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"tenure": range(50), "churn": [i % 2 for i in range(50)]})
+    tag = uuid.uuid4().hex[:6]
+    files = [tmp_path / f"t{tag}.{ext}" for ext in ("parquet", "xlsx", "json", "tsv")]
+    frame.to_parquet(files[0])
+    frame.to_excel(files[1], index=False)
+    frame.to_json(files[2], orient="records")
+    frame.to_csv(files[3], sep="\t", index=False)
+    log_in(page, server)
+    page.set_input_files("#upload-button-input", files)
+    for file in files:
+        expect(page.locator("#attachments")).to_contain_text(file.name)
+    page.fill("#chat-input", "four formats")
+    page.click("#chat-submit")
+    reply = _last_reply(page)
+    for file in files:
+        expect(reply).to_contain_text(f"Received {file.name}")
+    screenshot(page, "formats", "accepted")
+    for file in files:
+        (copy,) = _files_named(server.data_dir / "workspaces", file.name)
+        assert copy.read_bytes() == file.read_bytes()
+
+
 def test_a_wrong_password_is_refused(server: ChainlitServer, page: Page) -> None:
     page.goto(server.url)
     page.fill("#email", "mlchat")
