@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +75,7 @@ class TurnLimits:
 class _ModelReply:
     text: str
     calls: tuple[ToolCall, ...]
+    provider_state: dict[str, Any] = field(default_factory=dict)
 
 
 class _TurnDeadline(Exception):
@@ -193,7 +194,17 @@ class Agent:
                         note = f"\n\n(Not verified against the results: {', '.join(ungrounded)}.)"
                         emit(TextDelta(note))
                         text += note
-                    self._save(thread_id, turn_id, [{"role": "assistant", "content": text}])
+                    self._save(
+                        thread_id,
+                        turn_id,
+                        [
+                            {
+                                "role": "assistant",
+                                "content": text,
+                                "provider_state": reply.provider_state,
+                            }
+                        ],
+                    )
                     emit(TurnFinished(text))
                     return
                 if calls_made + len(reply.calls) > self.limits.max_tool_calls:
@@ -254,6 +265,7 @@ class Agent:
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
+        provider_state: dict[str, Any] = {}
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _TurnDeadline
@@ -279,11 +291,11 @@ class Agent:
                                     cached_tokens=delta.cached_tokens,
                                 )
                             )
-                        case StreamEnd():
-                            pass
+                        case StreamEnd(provider_state=state):
+                            provider_state.update(state)
         except TimeoutError:
             raise _TurnDeadline from None
-        return _ModelReply("".join(text_parts), tuple(calls))
+        return _ModelReply("".join(text_parts), tuple(calls), provider_state)
 
     async def _run_tools(
         self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, deadline: float
@@ -315,6 +327,7 @@ class Agent:
                     "role": "assistant",
                     "content": reply.text,
                     "tool_calls": [dataclasses.asdict(c) for c in reply.calls],
+                    "provider_state": reply.provider_state,
                 }
             ]
             for call in reply.calls:

@@ -59,4 +59,5 @@ def _to_message(stored: StoredMessage, *, full: bool) -> Message:
         tool_calls=calls,
         tool_call_id=stored.tool_call_id,
         name=stored.name,
+        provider_state=stored.provider_state,
     )

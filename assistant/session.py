@@ -66,9 +66,10 @@ class Assistant:
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.notices: tuple[RouterNotice, ...] = ()
+        self._router = None
         if provider is None:
             setup = build_router(settings, db=self.db, offline=OfflineAssistant())
-            provider = setup.router
+            provider = self._router = setup.router
             self.notices = setup.notices
             self.provider_name = setup.router.primary.provider.name
             self.model_name = setup.router.primary.model
@@ -152,6 +153,8 @@ class Assistant:
     async def close(self) -> None:
         """Release kernels and connections."""
         await self.sandboxes.close_all()
+        if self._router is not None:
+            await self._router.aclose()
         self.db.close()
 
     def _make_context(self, thread_id: str, call: ToolCall, emit: object) -> ToolContext:

@@ -19,7 +19,7 @@ SandboxName = Literal["local", "e2b"]
 
 _DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "gemini": "gemini-2.5-flash",
     "offline": "rules",
 }

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,10 @@ _MIGRATIONS: tuple[str, ...] = (
         hits INTEGER NOT NULL DEFAULT 0,
         created_at REAL NOT NULL
     );
+    """,
+    # 2: opaque provider data echoed back with assistant messages (thought signatures)
+    """
+    ALTER TABLE messages ADD COLUMN provider_state TEXT NOT NULL DEFAULT '{}';
     """,
 )
 
@@ -216,6 +220,7 @@ class StoredMessage:
     name: str | None
     summary: str | None
     turn_id: str | None
+    provider_state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +268,7 @@ class ConversationStore:
             for message in messages:
                 cursor = conn.execute(
                     "INSERT INTO messages(thread_id, turn_id, role, content, tool_calls, tool_call_id,"
-                    " name, summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " name, summary, provider_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         thread_id,
                         turn_id,
@@ -273,6 +278,7 @@ class ConversationStore:
                         message.get("tool_call_id"),
                         message.get("name"),
                         message.get("summary"),
+                        to_json(message.get("provider_state") or {}),
                         stamp,
                     ),
                 )
@@ -283,7 +289,7 @@ class ConversationStore:
     def messages(self, thread_id: str) -> list[StoredMessage]:
         """Every message of the thread, oldest first."""
         rows = self.db.query(
-            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id "
+            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id, provider_state "
             "FROM messages WHERE thread_id = ? ORDER BY id",
             (thread_id,),
         )
@@ -297,6 +303,7 @@ class ConversationStore:
                 name=row["name"],
                 summary=row["summary"],
                 turn_id=row["turn_id"],
+                provider_state=json.loads(row["provider_state"] or "{}"),
             )
             for row in rows
         ]

@@ -165,3 +165,17 @@ async def test_threads_do_not_see_each_others_history(tmp_path: Path, thread: st
     await run(agent, "first", thread="other")
     await run(agent, "second", thread=thread)
     assert [m.content for m in provider.requests[1] if m.role == "user"] == ["second"]
+
+
+async def test_provider_state_is_echoed_back_with_the_assistant_message(tmp_path: Path) -> None:
+    from assistant.providers.base import StreamEnd, StreamToolCall, ToolCall
+
+    signed = [
+        StreamToolCall(ToolCall("c1", "count_rows", '{"dataset_id": "d1"}')),
+        StreamEnd("tool_calls", provider_state={"thought_signature": "c2lnbg=="}),
+    ]
+    provider = ScriptedProvider([signed, say("7043 rows.")])
+    agent, _ = make_agent(tmp_path, provider)
+    await run(agent, "rows?")
+    echoed = provider.requests[1][-2]
+    assert echoed.role == "assistant" and echoed.provider_state == {"thought_signature": "c2lnbg=="}

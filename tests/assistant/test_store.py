@@ -92,3 +92,25 @@ def test_messages_and_datasets_round_trip_per_thread(tmp_path: Path) -> None:
     assert [m.role for m in stored] == ["user", "assistant"]
     assert stored[1].tool_calls == ({"id": "c1", "name": "x", "arguments": "{}"},)
     assert conversations.messages("t2") == []
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    from assistant.store import _MIGRATIONS, _statements
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in _statements(_MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', 1, 1)")
+    conn.execute(
+        "INSERT INTO messages(thread_id, role, content, created_at) VALUES ('t1', 'user', 'hi', 1)"
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    from assistant.store import ConversationStore
+
+    db = Database(path)
+    assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    [message] = ConversationStore(db).messages("t1")
+    assert (message.content, message.provider_state) == ("hi", {})
