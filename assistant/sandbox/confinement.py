@@ -306,7 +306,7 @@ def kernel_command(report: ConfinementReport, layout: KernelLayout) -> list[str]
 def _bwrap_prefix(report: ConfinementReport, layout: KernelLayout) -> list[str]:
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    hidden_dirs = [p for p in layout.hidden if p.is_dir()]
+    hidden_dirs = [p for p in layout.hidden if p.is_dir() and p != Path("/")]
     home = Path.home()
     if home != Path("/") and home.is_dir():
         hidden_dirs.append(home)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.sandbox import Execution, SandboxFileError
+from assistant.sandbox import Execution, Executor, SandboxFileError
 from tests.assistant.sandbox.conftest import MAX_OUTPUT_CHARS, SandboxKit
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -25,6 +25,7 @@ def main_text(execution: Execution) -> str | None:
 
 
 async def test_dataset_is_preloaded_as_df(sandbox_kit: SandboxKit) -> None:
+    assert isinstance(sandbox_kit.executor, Executor)
     execution = await sandbox_kit.executor.run("df.shape, list(df.columns)")
     assert main_text(execution) == "((3, 2), ['age', 'income'])"
 

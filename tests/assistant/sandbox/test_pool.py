@@ -82,6 +82,7 @@ async def test_one_executor_per_conversation(tmp_path: Path) -> None:
     again = await pool.get("t1")
     other = await pool.get("t2")
     assert first is again and first is not other
+    assert isinstance(first, Executor)
     assert (await first.run("1+1")).stdout == "t1:1+1"
     assert made["t1"].dataset_path == tmp_path / "a.csv"
     await pool.close_all()
