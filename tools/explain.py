@@ -59,6 +59,8 @@ _MAX_PD_ROWS = 500
 _PD_GRID = 20
 _MAX_GROUPS = 10
 _MAX_ROC_CLASSES = 10
+_MAX_CURVE_POINTS = 400
+"""ROC and PR curves keep at most this many points (the JSON stays small on big tables)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,7 +536,7 @@ def _classification_figures(
             line_chart(
                 "roc_curve",
                 f"ROC curve (positive class “{positive}”, AUC {auc(fpr, tpr):.3f})",
-                [Series("model", fpr, tpr)],
+                [Series("model", *_thin(fpr, tpr))],
                 x_label="false positive rate",
                 y_label="true positive rate",
                 diagonal=True,
@@ -545,7 +547,7 @@ def _classification_figures(
             line_chart(
                 "pr_curve",
                 f"Precision-recall curve (positive class “{positive}”)",
-                [Series("model", recall, precision)],
+                [Series("model", *_thin(recall, precision))],
                 x_label="recall",
                 y_label="precision",
                 out_dir=out_dir,
@@ -558,7 +560,7 @@ def _classification_figures(
             if truth.min() == truth.max():
                 continue
             fpr, tpr, _ = roc_curve(truth, proba[:, index])
-            lines.append(Series(f"{label} (AUC {auc(fpr, tpr):.3f})", fpr, tpr))
+            lines.append(Series(f"{label} (AUC {auc(fpr, tpr):.3f})", *_thin(fpr, tpr)))
         figures.append(
             line_chart(
                 "roc_curve",
@@ -830,6 +832,16 @@ def _fmt(value: float) -> str:
         return f"{value:.3g}"
     digits = max(0, 3 - int(np.floor(np.log10(abs(value)))))
     return f"{value:,.{digits}f}"
+
+
+def _thin(
+    x: np.ndarray, y: np.ndarray, max_points: int = _MAX_CURVE_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep at most ``max_points`` evenly spaced points of a curve, both ends included."""
+    if len(x) <= max_points:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, max_points).round().astype(int))
+    return x[keep], y[keep]
 
 
 def _safe_name(text: str) -> str:

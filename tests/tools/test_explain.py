@@ -250,3 +250,28 @@ def test_explain_feature_unknown_name_lists_the_features(tmp_path: Path) -> None
 
     with pytest.raises(UserFacingError, match=r"no feature named “radius”.*worst radius"):
         explain_feature(model, frame, labels, "radius", task="binary", out_dir=tmp_path)
+
+
+def test_curves_of_large_tables_are_thinned_for_the_figure_json(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=20_000), "z": rng.normal(size=20_000)})
+    labels = np.where(frame["x"] + rng.normal(size=20_000) > 0, "b", "a")
+    model = _pipeline(frame, LogisticRegression()).fit(frame, labels)
+
+    explanation = explain_model(
+        model,
+        frame,
+        labels,
+        task="binary",
+        out_dir=tmp_path,
+        metric="roc_auc",
+        metrics={},
+        n_repeats=1,
+        max_rows=500,
+    )
+
+    roc = _read_figure(next(f for f in explanation.figures if f.name == "roc_curve"))
+    pr = _read_figure(next(f for f in explanation.figures if f.name == "pr_curve"))
+    assert len(roc["data"][0]["x"]) == 400 and roc["data"][0]["x"][0] == 0.0
+    assert roc["data"][0]["y"][-1] == 1.0
+    assert len(pr["data"][0]["x"]) == 400
