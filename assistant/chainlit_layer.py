@@ -535,7 +535,8 @@ def mount_file_route(data_layer: MlchatDataLayer, *, path: str = FILE_ROUTE) -> 
     from starlette.routing import Route
 
     storage = data_layer.storage_provider
-    assert isinstance(storage, LocalStorageClient)
+    if not isinstance(storage, LocalStorageClient):
+        raise TypeError("mount_file_route serves a LocalStorageClient only")
 
     async def read_file(object_key: str, current_user: Any = Depends(get_current_user)) -> Any:  # noqa: B008
         user_id = getattr(current_user, "id", None)

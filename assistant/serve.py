@@ -4,8 +4,9 @@ Local default login (replace it for a shared deployment):
 
 - user ``mlchat`` (``MLCHAT_USER`` to change it);
 - password from ``MLCHAT_PASSWORD``; when unset, one is generated on first
-  start into ``<data>/auth/password`` (mode 0600) and printed by
-  :func:`serve`, as Jupyter prints its token;
+  start into ``<data>/auth/password`` (mode 0600), whose path :func:`serve`
+  prints (the password itself is never printed or logged, since service
+  managers keep stdout);
 - the cookie-signing secret ``CHAINLIT_AUTH_SECRET`` is taken from the
   environment, else generated into ``<data>/auth/chainlit-secret``.
 
@@ -126,11 +127,10 @@ def serve(
     env = dict(os.environ)
     env["MLCHAT_DATA_DIR"] = str(settings.data_dir)
     print(f"mlchat data folder: {settings.data_dir}")
-    print(f"Open http://{host}:{port} and log in as “{login.username}”", end="")
-    if login.password_file is not None:
-        print(f" with password {login.password} (kept in {login.password_file}).")
-    else:
-        print(" with the password in MLCHAT_PASSWORD.")
+    where = login.password_file or "MLCHAT_PASSWORD"
+    print(
+        f"Open http://{host}:{port} and log in as “{login.username}” with the password in {where}."
+    )
     command = chainlit_command(host=host, port=port, headless=headless)
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
     in_main_thread = threading.current_thread() is threading.main_thread()
