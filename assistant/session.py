@@ -145,10 +145,11 @@ class Assistant:
             yield event
 
     async def stop(self, thread_id: str) -> None:
-        """Ask the thread's training worker to stop and keep what it has finished."""
+        """Stop the thread's work: the training worker keeps what finished; running code is interrupted."""
         handle = self.services.workers.get(thread_id)
         if handle is not None:
             handle.request_stop()
+        await self.sandboxes.interrupt(thread_id)
 
     async def close(self) -> None:
         """Release kernels and connections."""

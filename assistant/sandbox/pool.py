@@ -199,6 +199,14 @@ class SandboxPool:
             except Exception:
                 log.warning("sandbox_close_failed thread=%s", thread_id, exc_info=True)
 
+    async def interrupt(self, thread_id: str) -> bool:
+        """Interrupt the code a conversation is running (the stop button); False if none runs."""
+        pooled = self._executors.get(thread_id)
+        if pooled is None or not pooled.busy:
+            return False
+        await pooled.inner.interrupt()
+        return True
+
     async def close(self, thread_id: str) -> None:
         """Close one conversation's executor, if it has one."""
         async with self._lock:

@@ -173,3 +173,15 @@ async def test_the_background_sweep_closes_idle_executors(tmp_path: Path) -> Non
         await asyncio.sleep(0.02)
     assert made[0].closed and "t1" not in pool
     await pool.close_all()
+
+
+async def test_stop_interrupts_only_a_conversation_that_is_running_code(tmp_path: Path) -> None:
+    pool, made, _ = make_pool(tmp_path)
+    assert await pool.interrupt("nobody") is False
+    executor = await pool.get("t1")
+    await executor.run("x = 1")
+    assert await pool.interrupt("t1") is False  # idle: nothing to interrupt
+    executor.busy += 1  # as while a run is in flight
+    assert await pool.interrupt("t1") is True
+    assert made["t1"].calls == ["x = 1", "<interrupt>"]
+    await pool.close_all()
