@@ -170,7 +170,7 @@ def _add_train(commands: Any) -> None:
     parser.set_defaults(handler=_cmd_train)
 
 
-def _cmd_train(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+def _cmd_train(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
     from tools.data import file_sha256, load_table, resolve_column
     from tools.explain import explain_result
@@ -179,8 +179,7 @@ def _cmd_train(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     from tools.plan import build_plan
     from tools.train import train
 
-    stream = out or sys.stdout
-    write = _writer(stream)
+    write = _writer(sys.stdout)
     table = load_table(args.file, sheet=args.sheet)
     target = resolve_column(table.frame.columns, args.target)
     profile = profile_table(table.frame, target=target, seed=args.seed)
