@@ -994,11 +994,18 @@ def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
 
 def _has_long_integer(array: pa.ChunkedArray) -> bool:
     """Whole numbers of 16+ digits lose digits as floats (IDs, card and phone numbers)."""
-    return bool(pc.any(pc.match_substring_regex(array, r"^[-+]?\d{16,}$")).as_py())
+    candidates = pc.filter(array, pc.greater_equal(pc.utf8_length(array), 16))
+    if len(candidates) == 0:
+        return False
+    return bool(pc.any(pc.match_substring_regex(candidates, r"^[-+]?\d{16,}$")).as_py())
 
 
 def _has_leading_zero(array: pa.ChunkedArray) -> bool:
-    return bool(pc.any(pc.match_substring_regex(array, r"^[-+]?0\d")).as_py())
+    # A cheap prefix test first; the regex only runs on values starting with "0".
+    candidates = pc.filter(array, pc.starts_with(array, "0"))
+    if len(candidates) == 0:
+        return False
+    return bool(pc.any(pc.match_substring_regex(candidates, r"^0\d")).as_py())
 
 
 def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | None] | None:
@@ -1015,11 +1022,12 @@ def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | 
             return None
         text, how = cleaned
         values = pc.cast(text, pa.float64())
-    if _has_leading_zero(array) or _has_long_integer(array):
-        return None  # codes (ZIP codes, IDs, card numbers) stay text: no lost zeros or digits
     numbers = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    has_missing = values.null_count > 0 or bool(np.isnan(numbers).any())
-    if not has_missing and np.all(np.abs(numbers) < 2**53) and np.all(np.mod(numbers, 1) == 0):
+    present = numbers[~np.isnan(numbers)]
+    largest = float(np.abs(present).max()) if len(present) else 0.0
+    if _has_leading_zero(array) or (largest >= 1e15 and _has_long_integer(array)):
+        return None  # codes (ZIP codes, IDs, card numbers) stay text: no lost zeros or digits
+    if len(present) == len(numbers) and largest < 2**53 and np.all(np.mod(numbers, 1) == 0):
         return numbers.astype(np.int64), how
     return numbers, how
 
