@@ -10,9 +10,11 @@ Screenshots go to ``artifacts/screenshots/`` (ignored by git).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -157,13 +159,18 @@ class ChainlitServer:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitServer]:
-    """One real Chainlit server per test module, with its own data folder."""
-    base = tmp_path_factory.mktemp("e2e")
+def server() -> Iterator[ChainlitServer]:
+    """One real Chainlit server per test module, with its own data folder.
+
+    The folder is not under pytest's basetemp, which another pytest run on
+    the same machine may rotate away while the server still writes to it.
+    """
+    base = Path(tempfile.mkdtemp(prefix="mlchat-e2e-"))
     chainlit_server = ChainlitServer(base / "data", base / "server.log")
     chainlit_server.start()
     yield chainlit_server
     chainlit_server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

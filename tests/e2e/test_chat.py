@@ -98,6 +98,29 @@ def test_parquet_excel_json_and_tsv_are_accepted_together(
         assert copy.read_bytes() == file.read_bytes()
 
 
+def test_thumbs_up_on_a_reply_is_stored_as_feedback(server: ChainlitServer, page: Page) -> None:
+    marker = f"rate me {uuid.uuid4().hex[:8]}"
+    log_in(page, server)
+    _send(page, marker)
+    expect(_last_reply(page)).to_contain_text(f"You said: {marker}")
+    expect(page.locator("#stop-button")).to_have_count(0)  # the turn has ended
+    page.locator(".positive-feedback-off").last.click()
+    page.locator("#submit-feedback").click()  # the optional-comment dialog
+    expect(page.locator(".positive-feedback-on")).to_have_count(1)
+    # Chainlit rates a whole turn: the feedback is for the run step holding the reply.
+    query = (
+        'SELECT f."value" FROM feedbacks f JOIN steps reply ON reply."parentId" = f."forId" '
+        'WHERE reply."output" LIKE ?'
+    )
+    for _ in range(150):
+        with sqlite3.connect(server.data_dir / "chainlit.db") as conn:
+            rows = conn.execute(query, (f"You said: {marker}%",)).fetchall()
+        if rows:
+            break
+        page.wait_for_timeout(100)
+    assert rows == [(1,)]
+
+
 def test_a_wrong_password_is_refused(server: ChainlitServer, page: Page) -> None:
     page.goto(server.url)
     page.fill("#email", "mlchat")
