@@ -752,7 +752,8 @@ def _as_float(column: pd.Series, kind: ColumnKind) -> np.ndarray:
         x = column.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
         x[missing] = np.nan
         return x
-    return column.to_numpy(dtype=float, na_value=np.nan)
+    x = column.to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isinf(x), np.nan, x)
 
 
 def _skew(numbers: np.ndarray) -> float:

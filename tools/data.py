@@ -88,6 +88,7 @@ _UNREADABLE = (
     TypeError,
     KeyError,
     zipfile.BadZipFile,
+    csv.Error,
 )
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
@@ -916,23 +917,32 @@ def _clean_types(
     columns: dict[str, pd.Series] = {}
     parsed: dict[str, list[str]] = {}
     words: dict[str, tuple[str, str]] = {}
+    infinite: list[str] = []
     for name in frame.columns:
         series = frame[name]
-        if not _is_textual(series):
-            columns[name] = series
-            continue
-        typed, how, column_words = _type_text_column(series)
-        columns[name] = typed
-        if column_words is not None:
-            words[name] = column_words
-        if how:
-            parsed.setdefault(how, []).append(name)
+        if _is_textual(series):
+            series, how, column_words = _type_text_column(series)
+            if column_words is not None:
+                words[name] = column_words
+            if how:
+                parsed.setdefault(how, []).append(name)
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+            is_infinite = np.isinf(series.to_numpy())
+            if is_infinite.any():
+                # Models reject infinity; a missing value they can impute.
+                series = series.where(~is_infinite)
+                infinite.append(name)
+        columns[name] = series
     for how, names in parsed.items():
-        shown = ", ".join(f"'{n}'" for n in names[:6]) + (
-            f" and {len(names) - 6} more" if len(names) > 6 else ""
-        )
-        notes.append(f"Parsed {shown} as {how}.")
+        notes.append(f"Parsed {_listed(names)} as {how}.")
+    if infinite:
+        notes.append(f"Treated infinite values in {_listed(infinite)} as missing.")
     return pd.DataFrame(columns, index=frame.index), words
+
+
+def _listed(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _is_textual(series: pd.Series) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import zipfile
 from pathlib import Path
 
@@ -488,3 +489,56 @@ def test_a_file_to_predict_on_may_have_one_column(tmp_path: Path) -> None:
     path = tmp_path / "new.csv"
     path.write_text("age\n31\n45\n")
     assert load_table(path, min_columns=1).frame["age"].tolist() == [31, 45]
+
+
+def test_infinite_values_become_missing(tmp_path: Path) -> None:
+    path = tmp_path / "inf.csv"
+    path.write_text("x,k\n1.5,1\ninf,2\n-Infinity,3\n")
+    table = load_table(path)
+    assert table.frame["x"].iloc[0] == 1.5 and table.frame["x"].isna().sum() == 2
+    assert "Treated infinite values in 'x' as missing." in table.notes
+
+
+def _mutations(base: bytes, count: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data)) if data else 0
+            roll = rng.random()
+            if roll < 0.4 and data:
+                data[pos] = rng.randrange(256)
+            elif roll < 0.7:
+                data[pos:pos] = rng.choice([b",", b"\n", b"\r", b'"', b"\x00", b"{", b"]", b"\xff"])
+            elif data:
+                del data[pos : pos + rng.randint(1, 20)]
+        out.append(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".xlsx", ".parquet"])
+def test_corrupted_files_load_or_fail_with_one_data_error(tmp_path: Path, suffix: str) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y,z", None], "c": ["2024-01-01"] * 3})
+    base_path = tmp_path / f"base{suffix}"
+    if suffix == ".xlsx":
+        frame.to_excel(base_path, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(base_path)
+    elif suffix == ".json":
+        base_path.write_text(frame.to_json(orient="records"))
+    elif suffix == ".jsonl":
+        base_path.write_text(frame.to_json(orient="records", lines=True))
+    else:
+        frame.to_csv(base_path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    outcomes = {"loaded": 0, "refused": 0}
+    for number, content in enumerate(_mutations(base_path.read_bytes(), 25, seed=len(suffix))):
+        path = tmp_path / f"m{number}{suffix}"
+        path.write_bytes(content)
+        try:
+            load_table(path)
+            outcomes["loaded"] += 1
+        except DataError as exc:
+            assert str(tmp_path) not in str(exc)
+            outcomes["refused"] += 1
+    assert outcomes["loaded"] + outcomes["refused"] == 25
