@@ -54,8 +54,8 @@ class ColumnProfile:
     missing_share: float
     n_unique: int
     stats: dict[str, float | str | int]
-    """numeric: mean, std, min, p50, max, skew; categorical/text/id: top_1..top_5 with counts;
-    boolean: true_share; datetime: min, max (ISO)."""
+    """numeric: mean, std, min, p50, max, skew; categorical/text/constant: top_1..top_5 with
+    top_N_count; boolean: true_share; datetime: min, max (ISO); id: unique_share."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +301,9 @@ def _profile_column(series: pd.Series, n_rows: int) -> ColumnProfile:
         stats = {"true_share": float(values.astype(float).mean()) if len(values) else 0.0}
     elif kind == "datetime":
         stats = {"min": values.min().isoformat(), "max": values.max().isoformat()}
+    elif kind == "id":
+        # Identifiers say nothing in aggregate, and their values should not reach a model.
+        stats = {"unique_share": n_unique / max(len(values), 1)}
     elif len(values):
         counts = values.value_counts().head(5)
         for i, (value, count) in enumerate(counts.items(), start=1):
@@ -336,6 +339,8 @@ def _profile_numpy_column(series: pd.Series, n_rows: int) -> ColumnProfile:
     finite = present[np.isfinite(present)]
     if kind == "boolean":
         stats = {"true_share": float(present.mean())}
+    elif kind == "id":
+        stats = {"unique_share": 1.0}
     elif kind == "numeric" and len(finite):
         stats = {
             "mean": float(finite.mean()),

@@ -58,6 +58,7 @@ def test_churn_profile_kinds_warnings_and_features(churn_frame: pd.DataFrame) ->
     assert monthly.missing_share == pytest.approx(0.05)
     assert monthly.stats["mean"] == pytest.approx(churn_frame["monthly_charges"].mean())
     assert profile.column("contract").stats["top_1"] == "month-to-month"
+    assert profile.column("customer_id").stats == {"unique_share": 1.0}  # no ID values shown
     assert profile.meta_features["share_id"] == pytest.approx(1 / 9)
 
 
