@@ -1,0 +1,43 @@
+"""Spend and rate controls for LLM calls: rate limits, spend caps, anomaly flags.
+
+Build one :class:`SpendGuard` per process from :class:`SpendSettings` and pass
+it to ``build_router(..., limiter=guard)``; the agent sets
+:func:`spend_scope` per turn and shows :meth:`SpendGuard.finish_turn`'s
+notices. ``mlchat usage`` (``assistant/usage_cli.py``) reads the same rows.
+"""
+
+from assistant.spend.anomalies import (
+    Anomaly,
+    ErrorRateMonitor,
+    provider_error_rates,
+    turn_spend_spikes,
+)
+from assistant.spend.caps import CAP_SETTING, CapStatus, SpendCapReached, day_start
+from assistant.spend.fallback import OfflineAtCap
+from assistant.spend.guard import FREE_PROVIDERS, SpendGuard
+from assistant.spend.rate import RateLimiter, RateWait, TokenBucket
+from assistant.spend.scope import SpendScope, current_scope, spend_scope
+from assistant.spend.settings import DEFAULT_RPM, DEFAULT_TPM, SpendSettings
+
+__all__ = [
+    "CAP_SETTING",
+    "DEFAULT_RPM",
+    "DEFAULT_TPM",
+    "FREE_PROVIDERS",
+    "Anomaly",
+    "CapStatus",
+    "ErrorRateMonitor",
+    "OfflineAtCap",
+    "RateLimiter",
+    "RateWait",
+    "SpendCapReached",
+    "SpendGuard",
+    "SpendScope",
+    "SpendSettings",
+    "TokenBucket",
+    "current_scope",
+    "day_start",
+    "provider_error_rates",
+    "spend_scope",
+    "turn_spend_spikes",
+]
