@@ -143,7 +143,7 @@ def test_text_renamed_xlsx_and_old_xls(tmp_path: Path) -> None:
         load_table(fake)
     old = tmp_path / "old.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 100)
-    with pytest.raises(DataError, match=r"old-style Excel \.xls workbook"):
+    with pytest.raises(DataError, match=r"The workbook “old\.xls” is damaged"):
         load_table(old)
 
 
@@ -542,3 +542,14 @@ def test_corrupted_files_load_or_fail_with_one_data_error(tmp_path: Path, suffix
             assert str(tmp_path) not in str(exc)
             outcomes["refused"] += 1
     assert outcomes["loaded"] + outcomes["refused"] == 25
+
+
+def test_excel_too_many_columns_and_leading_empty_columns(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "wide.xlsx",
+        {"S": [[None, "a", "b", "c"], [None, 1, 2.5, "x"], [None, 3, 4.0, "y"]]},
+    )
+    table = load_table(path)
+    assert table.frame.to_dict("list") == {"a": [1, 3], "b": [2.5, 4.0], "c": ["x", "y"]}
+    assert table.frame["a"].dtype == np.int64
+    assert "has 3 columns, more than the 2 mlchat can" in _message(path, max_columns=2)
