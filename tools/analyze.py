@@ -182,7 +182,7 @@ def prepare_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]
     Raises:
         TargetError: the column does not exist (closest names suggested), is all
             missing, is constant, or is non-numeric with a different value in
-            every row (an identifier, not something to predict).
+            (almost, >= 90%) every row (an identifier, not something to predict).
     """
     name = resolve_column(frame.columns, target)
     column = frame[name]
@@ -206,9 +206,10 @@ def prepare_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]
     is_numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
         values.dtype
     )
-    if not is_numeric and n_unique == len(values) and len(values) > 20:
+    if not is_numeric and len(values) > 20 and n_unique >= 0.9 * len(values):
+        every = "every row" if n_unique == len(values) else "almost every row"
         raise TargetError(
-            f"The target “{name}” has a different value in every row, like an ID or a name, "
+            f"The target “{name}” has a different value in {every}, like an ID or a name, "
             "so a model cannot learn to predict it. Pick the column that holds the outcome."
         )
     return kept, n_missing

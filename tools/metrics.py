@@ -106,6 +106,15 @@ _ALIASES: dict[str, str] = {
     "r²": "r2",
     "mape": "mean_absolute_percentage_error",
 }
+_UNOFFERED = {
+    "mse": "MSE is not offered: RMSE (rmse) ranks models the same way, in the target's units. ",
+    "mean_squared_error": "MSE is not offered: RMSE (rmse) ranks models the same way, in the "
+    "target's units. ",
+    "precision": "Precision alone rewards predicting few positives; F1 (f1) or PR AUC (pr_auc) "
+    "balance it with recall. ",
+    "recall": "Recall alone rewards predicting everything positive; F1 (f1) or PR AUC (pr_auc) "
+    "balance it with precision. ",
+}
 # A name meaning one thing on binary data and its multiclass form elsewhere.
 _MULTICLASS_FORM = {"roc_auc": "roc_auc_ovr", "f1": "f1_macro"}
 _BINARY_FORM = {"roc_auc_ovr": "roc_auc"}
@@ -201,7 +210,8 @@ def resolve_metric(name: str, task: Task) -> MetricSpec:
     canonical = _canonical(name)
     valid = _TASK_METRICS[task]
     if canonical is None:
-        raise PlanError(f"Unknown metric “{name}”. {_choices(task)}")
+        hint = _UNOFFERED.get(_key(name), "")
+        raise PlanError(f"Unknown metric “{name}”. {hint}{_choices(task)}")
     if task == "multiclass":
         canonical = _MULTICLASS_FORM.get(canonical, canonical)
     elif task == "binary":
@@ -261,9 +271,12 @@ def _spec(name: str) -> MetricSpec:
     )
 
 
+def _key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().casefold()).removeprefix("neg_")
+
+
 def _canonical(name: str) -> str | None:
-    key = re.sub(r"[\s\-]+", "_", name.strip().casefold())
-    key = key.removeprefix("neg_")
+    key = _key(name)
     if key in _LABELS:
         return key
     if key in _ALIASES:

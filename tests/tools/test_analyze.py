@@ -154,8 +154,12 @@ def test_rows_with_missing_target_are_dropped_and_counted(churn_frame: pd.DataFr
         ([None] * 30, "The target “t” is empty in every row"),
         (["x"] * 30, "The target “t” has the same value (“x”) in every row"),
         ([f"name{i}" for i in range(30)], "The target “t” has a different value in every row"),
+        (
+            [f"name{i}" for i in range(28)] + ["name0", "name1"],
+            "The target “t” has a different value in almost every row",
+        ),
     ],
-    ids=["all-missing", "constant", "unique-per-row"],
+    ids=["all-missing", "constant", "unique-per-row", "nearly-unique"],
 )
 def test_unusable_targets(column: list[object], message: str) -> None:
     frame = pd.DataFrame({"t": column, "x": range(30)})

@@ -139,3 +139,12 @@ def test_scorer_works_with_string_labels(iris_frame) -> None:
     scorer = resolve_metric("logloss", "multiclass").scorer()
     scores = cross_val_score(LogisticRegression(max_iter=500), x, y, cv=3, scoring=scorer)
     assert np.all(scores < 0) and np.all(scores > -0.5)
+
+
+def test_common_unoffered_metrics_get_a_hint() -> None:
+    with pytest.raises(PlanError) as caught:
+        resolve_metric("neg_mean_squared_error", "regression")
+    assert str(caught.value).startswith(
+        "Unknown metric “neg_mean_squared_error”. MSE is not offered: RMSE (rmse) ranks models "
+        "the same way, in the target's units. For regression choose one of: "
+    )
