@@ -16,6 +16,7 @@ from assistant.spend.caps import CAP_SETTING, CapStatus, SpendCapReached, day_st
 from assistant.spend.fallback import OfflineAtCap
 from assistant.spend.guard import FREE_PROVIDERS, SpendGuard
 from assistant.spend.rate import RateLimiter, RateWait, TokenBucket
+from assistant.spend.report import UsageReport, build_usage_report, format_usage_report
 from assistant.spend.scope import SpendScope, current_scope, spend_scope
 from assistant.spend.settings import DEFAULT_RPM, DEFAULT_TPM, SpendSettings
 
@@ -35,8 +36,11 @@ __all__ = [
     "SpendScope",
     "SpendSettings",
     "TokenBucket",
+    "UsageReport",
+    "build_usage_report",
     "current_scope",
     "day_start",
+    "format_usage_report",
     "provider_error_rates",
     "spend_scope",
     "turn_spend_spikes",
