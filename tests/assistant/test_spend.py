@@ -19,10 +19,12 @@ from assistant.agent import Agent
 from assistant.errors import ProvidersExhausted
 from assistant.events import Notice, TurnFinished
 from assistant.offline import OfflineAssistant
+from assistant.providers.anthropic import AnthropicProvider
 from assistant.providers.base import (
     ChatSettings,
     Delta,
     Message,
+    Provider,
     StreamText,
     StreamUsage,
     ToolSpec,
@@ -34,6 +36,7 @@ from assistant.spend import (
     ErrorRateMonitor,
     OfflineAtCap,
     RateLimiter,
+    RateWait,
     SpendCapReached,
     SpendGuard,
     SpendSettings,
@@ -48,6 +51,8 @@ NOON = datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp()
 YESTERDAY = datetime(2026, 11, 24, 12, tzinfo=UTC).timestamp()
 _fake_openai_server = pytest_fixtures._fake_openai_server
 fake_openai = pytest_fixtures.fake_openai
+_fake_anthropic_server = pytest_fixtures._fake_anthropic_server
+fake_anthropic = pytest_fixtures.fake_anthropic
 
 TOOLS = [ToolSpec("train_candidates", "Train.", {"type": "object", "properties": {}})]
 
@@ -69,12 +74,13 @@ class FakeClock:
 
 
 class SendTimes:
-    """The real OpenAI adapter, noting the fake time each request is sent at (and its prompt)."""
+    """A real adapter (OpenAI unless given), noting the fake time each request is sent at."""
 
-    name = "openai"
-
-    def __init__(self, fake: FakeLLMServer, clock: FakeClock) -> None:
-        self.inner = OpenAIProvider(api_key="sk-test", base_url=fake.url, timeout_s=5.0)
+    def __init__(
+        self, fake: FakeLLMServer, clock: FakeClock, *, inner: Provider | None = None
+    ) -> None:
+        self.inner = inner or OpenAIProvider(api_key="sk-test", base_url=fake.url, timeout_s=5.0)
+        self.name = self.inner.name
         self.clock = clock
         self.sent: list[tuple[float, str]] = []
 
@@ -190,6 +196,40 @@ async def test_a_429_tightens_the_providers_bucket_for_a_while(
     assert len(fake_openai.requests) == 6
 
 
+async def test_an_anthropic_429_holds_the_retry_until_retry_after_then_slows_down(
+    fake_anthropic: FakeLLMServer, db: Database, clock: FakeClock
+) -> None:
+    fake_anthropic.reply(text("a"), error(429, "slow down", retry_after="2"), text("b"), text("c"))
+    guard = guard_for(db, clock, settings(rpm={"anthropic": 60}, burst_s=1))
+    inner = AnthropicProvider(api_key="sk-ant-test", base_url=fake_anthropic.url, timeout_s=5.0)
+    provider = SendTimes(fake_anthropic, clock, inner=inner)
+    router = Router([Route(provider, "claude-sonnet-4-6")], db=db, limiter=guard, sleep=clock.sleep)
+
+    for prompt in ("q1", "q2", "q3"):
+        await ask(router, prompt)
+
+    # the 429 at t=1 asks for 2 s; the router waits them, then the halved rate spaces calls 2 s
+    assert provider.sent == [(0.0, "q1"), (1.0, "q2"), (3.0, "q2"), (5.0, "q3")]
+    assert [r[0] for r in db.query("SELECT outcome FROM llm_calls ORDER BY id")] == [
+        "ok",
+        "error",
+        "ok",
+        "ok",
+    ]
+
+
+async def test_retry_after_holds_every_caller_of_that_provider(clock: FakeClock) -> None:
+    limiter = RateLimiter(rpm={}, tpm={}, clock=clock, sleep=clock.sleep)
+    waits: list[RateWait] = []
+
+    limiter.tighten("gemini", retry_after_s=5)
+    waited = await limiter.acquire("gemini", on_wait=waits.append)
+
+    assert waited == 5.0
+    assert waits == [RateWait("gemini", 5.0, "retry-after")]
+    assert await limiter.acquire("openai") == 0.0
+
+
 async def test_tokens_per_minute_hold_a_large_prompt_until_the_bucket_refills(
     clock: FakeClock,
 ) -> None:
@@ -248,6 +288,19 @@ async def test_at_the_conversation_cap_no_request_reaches_the_server(
     assert "$1.00 of its $1.00 spending cap" in str(caught.value)
     assert "raise MLCHAT_SPEND_CAP_THREAD_USD" in str(caught.value)
     assert len(db.query("SELECT id FROM llm_calls")) == 1  # nothing recorded for the refusal
+
+
+async def test_the_routers_context_names_the_conversation_and_offline_is_never_capped(
+    db: Database, clock: FakeClock
+) -> None:
+    spent(db, "t1", 3.0)
+    guard = guard_for(db, clock, settings(cap_thread_usd=2.0))
+
+    with pytest.raises(SpendCapReached):
+        await guard.before_call("openai", "m", estimated_input_tokens=1, context=CallContext("t1"))
+    await guard.before_call("openai", "m", estimated_input_tokens=1, context=CallContext("t2"))
+    with spend_scope("t1"):
+        await guard.before_call("offline", "rules", estimated_input_tokens=1)
 
 
 async def test_the_day_cap_counts_today_only_and_every_conversation(
