@@ -40,6 +40,7 @@ HIGH_CARDINALITY = 50
 IMBALANCE_RATIO = 0.1
 HEAVY_TAIL_SKEW = 2.0
 FEW_ROWS = 100
+DUPLICATE_ROWS_SHARE = 0.01
 
 _ID_NAME = re.compile(r"(^|[_\s\-.])(id|uuid|guid|key|index|idx)$|^(id|uuid|guid)[_\s\-.]", re.I)
 
@@ -64,7 +65,7 @@ class DataWarning:
 
     code: str
     """One of: id_like, constant, near_duplicate, leakage, high_cardinality, imbalance,
-    heavy_tail, missing_target, few_rows."""
+    heavy_tail, missing_target, few_rows, duplicate_rows."""
     column: str | None
     message: str
 
@@ -242,6 +243,9 @@ def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int =
         target_summary = _target_summary(prepared[target_name], task)
         target_summary["n_missing"] = n_dropped
         warnings.extend(_target_warnings(target_name, task, target_summary, n_dropped, len(frame)))
+    duplicates = _duplicate_rows(frame)
+    if duplicates is not None:
+        warnings.append(duplicates)
     rng = np.random.default_rng(seed)
     sample = _sample_rows(prepared, LEAKAGE_SAMPLE_ROWS, rng)
     warnings.extend(_near_duplicates(sample, kinds, target_name))
@@ -494,6 +498,27 @@ def _target_warnings(
 
 
 # --- sampled checks ------------------------------------------------------------------------
+
+
+def _duplicate_rows(frame: pd.DataFrame) -> DataWarning | None:
+    """Warn when at least 1% of the rows repeat an earlier row exactly (hashed, so cheap)."""
+    if len(frame) < 2 or frame.shape[1] == 0:
+        return None
+    try:
+        hashes = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # unhashable cells (lists) in a frame that did not come from load_table
+        return None
+    n_repeated = int(hashes.duplicated().sum())
+    share = n_repeated / len(frame)
+    if share < DUPLICATE_ROWS_SHARE:
+        return None
+    return DataWarning(
+        "duplicate_rows",
+        None,
+        f"{n_repeated:,} rows ({share:.1%}) repeat an earlier row exactly. Copies can land in "
+        "both training and validation folds and flatter the scores; remove them unless they "
+        "are real repeated events.",
+    )
 
 
 def _sample_rows(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -228,6 +228,7 @@ def load_table(
             f"The file “{name}” could not be read as {_a(_FORMAT_NAMES[fmt])}. Check that it "
             "opens in a spreadsheet program, or save it again as CSV."
         ) from exc
+    frame = _drop_empty_unnamed_columns(frame, notes)
     frame = _clean_names(frame, notes)
     if frame.shape[1] > max_columns:
         raise DataError(_too_many_columns(name, frame.shape[1], max_columns))
@@ -944,6 +945,27 @@ def _clean_names(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     frame = frame.copy(deep=False)
     frame.columns = pd.Index(names, dtype=object)
     return frame
+
+
+def _drop_empty_unnamed_columns(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Drop columns with neither a name nor a value (trailing delimiters, spreadsheet debris)."""
+    unnamed = [i for i, raw in enumerate(frame.columns) if _is_blank_name(raw)]
+    if not unnamed:
+        return frame
+    empty = [i for i in unnamed if frame.iloc[:, i].isna().all()]
+    if not empty:
+        return frame
+    notes.append(f"Dropped {len(empty)} empty column(s) without a name.")
+    dropped = set(empty)
+    keep = [i for i in range(frame.shape[1]) if i not in dropped]
+    return frame.iloc[:, keep]
+
+
+def _is_blank_name(raw: Any) -> bool:
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return True
+    text = str(raw).strip()
+    return not text or text.lower().startswith("unnamed:")
 
 
 def _drop_empty_rows(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

@@ -279,3 +279,11 @@ def test_column_lookup_suggests_close_names(churn_frame: pd.DataFrame) -> None:
     assert profile.column("TENURE_MONTHS").kind == "numeric"
     with pytest.raises(TargetError, match=r"Closest matches: “tenure_months”"):
         profile.column("tenure")
+
+
+def test_duplicate_rows(churn_frame: pd.DataFrame) -> None:
+    doubled = pd.concat([churn_frame, churn_frame.head(5)], ignore_index=True)
+    warning = next(w for w in profile_table(doubled).warnings if w.code == "duplicate_rows")
+    assert warning.message.startswith("5 rows (2.4%) repeat an earlier row exactly.")
+    with_one = pd.concat([churn_frame, churn_frame.head(1)], ignore_index=True)
+    assert "duplicate_rows" not in [w.code for w in profile_table(with_one).warnings]

@@ -553,3 +553,11 @@ def test_excel_too_many_columns_and_leading_empty_columns(tmp_path: Path) -> Non
     assert table.frame.to_dict("list") == {"a": [1, 3], "b": [2.5, 4.0], "c": ["x", "y"]}
     assert table.frame["a"].dtype == np.int64
     assert "has 3 columns, more than the 2 mlchat can" in _message(path, max_columns=2)
+
+
+def test_empty_unnamed_columns_from_trailing_delimiters_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "trailing.csv"
+    path.write_text("a,b,,\n1,2,,\n3,4,5,\n")
+    table = load_table(path)
+    assert list(table.frame.columns) == ["a", "b", "column_3"]
+    assert "Dropped 1 empty column(s) without a name." in table.notes
