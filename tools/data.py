@@ -114,11 +114,15 @@ _NULL_VALUES = [
 ]
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
 _FALSE_WORDS = frozenset({"no", "false", "n", "f"})
-_NUMBER_RE = r"^[-+]?[$€£]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  $1,000
-_DECIMAL_COMMA_RE = r"^[-+]?[$€£]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
+_CURRENCY = "[$€£¥]"
+_NUMBER_RE = r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  (after _bare_number_text)
+_DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
 _DECIMAL_COMMA_HINT = r"(,\d{1,2}|,\d{4,})%?$|\.\d{3},"
 _DATE_FORMATS: tuple[tuple[str, str], ...] = (
     ("%Y-%m-%d", "2024-01-31"),
+    ("%d/%m/%y", "31/01/24"),
+    ("%m/%d/%y", "01/31/24"),
+    ("%d.%m.%y", "31.01.24"),
     ("%Y-%m-%d %H:%M:%S", "2024-01-31 13:45:00"),
     ("%Y-%m-%dT%H:%M:%S", "2024-01-31T13:45:00"),
     ("%Y-%m-%d %H:%M", "2024-01-31 13:45"),
@@ -1123,7 +1127,7 @@ def _casts(array: pa.ChunkedArray, to: pa.DataType) -> bool:
 
 def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.ChunkedArray, str] | None:
     """Strip separators, currency and % signs when nearly every value is such a number."""
-    sample = _sample(array)
+    sample = _bare_number_text(_sample(array))
     sample_valid = len(sample) - sample.null_count
     if sample_valid == 0:
         return None
@@ -1132,27 +1136,39 @@ def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.Chunked
     hits = pc.sum(pc.match_substring_regex(sample, pattern)).as_py() or 0
     if hits / sample_valid < _NUMBER_MIN_SHARE:
         return None
-    matches = pc.match_substring_regex(array, pattern)
+    bare = _bare_number_text(array)
+    matches = pc.match_substring_regex(bare, pattern)
     if (pc.sum(matches).as_py() or 0) / n_valid < _NUMBER_MIN_SHARE:
         return None
     if decimal_comma:
-        text = pc.replace_substring_regex(array, r"[.%$€£]", "")
+        text = pc.replace_substring_regex(bare, r"[.%]", "")
         text = pc.replace_substring(text, ",", ".")
     else:
-        text = pc.replace_substring_regex(array, r"[,%$€£]", "")
+        text = pc.replace_substring_regex(bare, r"[,%]", "")
     text = pc.if_else(matches, text, pa.scalar(None, pa.string()))
     n_bad = n_valid - (pc.sum(matches).as_py() or 0)
     parts = []
-    if pc.any(pc.match_substring(array, ",")).as_py():
-        parts.append("decimal commas" if decimal_comma else "thousands separators")
+    if pc.any(pc.match_substring_regex(bare, r"\d[,.]\d")).as_py() and decimal_comma:
+        parts.append("decimal commas")
+    if pc.any(pc.match_substring_regex(array, r"\d[, \x{00A0}\x{202F}]\d{3}")).as_py():
+        parts.append("thousands separators")
     if pc.any(pc.match_substring(array, "%")).as_py():
         parts.append("% signs")
-    if pc.any(pc.match_substring_regex(array, r"[$€£]")).as_py():
+    if pc.any(pc.match_substring_regex(array, _CURRENCY)).as_py():
         parts.append("currency signs")
-    how = "numbers (" + ", ".join(parts) + ")"
+    how = "numbers (" + ", ".join(parts) + ")" if parts else "numbers"
     if n_bad:
         how += f"; {n_bad:,} value(s) that are not numbers became missing"
     return text, how
+
+
+def _bare_number_text(array: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Drop a leading or trailing currency sign and spaces between groups of thousands."""
+    bare = pc.replace_substring_regex(array, r"^([-+]?)" + _CURRENCY + r"\s*", r"\1")
+    bare = pc.replace_substring_regex(bare, r"\s*" + _CURRENCY + "$", "")
+    for _ in range(2):  # "1 234 567": each pass joins every other group
+        bare = pc.replace_substring_regex(bare, r"(\d)[ \x{00A0}\x{202F}](\d{3})", r"\1\2")
+    return bare
 
 
 def _as_boolean(

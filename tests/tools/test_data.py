@@ -561,3 +561,25 @@ def test_empty_unnamed_columns_from_trailing_delimiters_are_dropped(tmp_path: Pa
     table = load_table(path)
     assert list(table.frame.columns) == ["a", "b", "column_3"]
     assert "Dropped 1 empty column(s) without a name." in table.notes
+
+
+def test_european_and_trailing_currency_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "eu.csv"
+    path.write_text(
+        "prix;total;code\n12,50 €;1 234 567,5;AB 12\n-€3,00;2 000;CD 34\n€ 7;15;EF 56\n",
+        encoding="utf-8",
+    )
+    table = load_table(path)
+    assert table.frame["prix"].tolist() == [12.5, -3.0, 7.0]
+    assert table.frame["total"].tolist() == [1234567.5, 2000.0, 15.0]
+    assert table.frame["code"].tolist() == ["AB 12", "CD 34", "EF 56"]
+    assert "Parsed 'total' as numbers (decimal commas, thousands separators)." in table.notes
+
+
+def test_two_digit_year_dates(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("when,k\n31/01/24,1\n15/02/24,2\n")
+    assert load_table(path).frame["when"].tolist() == [
+        pd.Timestamp("2024-01-31"),
+        pd.Timestamp("2024-02-15"),
+    ]
