@@ -14,7 +14,7 @@ from assistant.spend.anomalies import (
 )
 from assistant.spend.caps import CAP_SETTING, CapStatus, SpendCapReached, day_start
 from assistant.spend.fallback import OfflineAtCap
-from assistant.spend.guard import FREE_PROVIDERS, SpendGuard
+from assistant.spend.guard import FREE_PROVIDERS, SpendGuard, format_usd
 from assistant.spend.rate import RateLimiter, RateWait, TokenBucket
 from assistant.spend.report import UsageReport, build_usage_report, format_usage_report
 from assistant.spend.scope import SpendScope, current_scope, spend_scope
@@ -41,6 +41,7 @@ __all__ = [
     "current_scope",
     "day_start",
     "format_usage_report",
+    "format_usd",
     "provider_error_rates",
     "spend_scope",
     "turn_spend_spikes",

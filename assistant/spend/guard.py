@@ -236,9 +236,9 @@ class SpendGuard:
         cached = f", {row['cached']:,} cached" if row["cached"] else ""
         calls = "1 call" if row["calls"] == 1 else f"{row['calls']} calls"
         return (
-            f"This turn: ≈ ${row['cost']:.4f} ({calls}, {row['input']:,} tokens in / "
-            f"{row['output']:,} out{cached}). Conversation ${thread_total:.4f}, "
-            f"today ${day_total:.4f}."
+            f"This turn: {format_usd(row['cost'])} ({calls}, {row['input']:,} tokens in / "
+            f"{row['output']:,} out{cached}). Conversation {format_usd(thread_total)}, "
+            f"today {format_usd(day_total)}."
         )
 
     def anomalies(self) -> tuple[Anomaly, ...]:
@@ -268,3 +268,8 @@ class SpendGuard:
 
     def _today(self) -> str:
         return datetime.fromtimestamp(self._wall_clock(), tz=UTC).date().isoformat()
+
+
+def format_usd(amount: float) -> str:
+    """An estimated dollar amount: ``≈ $0.0123``, or ``< $0.0001`` for less."""
+    return "< $0.0001" if 0 < amount < 0.0001 else f"≈ ${amount:.4f}"

@@ -40,6 +40,7 @@ from assistant.spend import (
     SpendCapReached,
     SpendGuard,
     SpendSettings,
+    format_usd,
     spend_scope,
     turn_spend_spikes,
 )
@@ -381,10 +382,11 @@ async def test_the_cost_line_sums_the_turns_rows_and_can_be_turned_off(
 
     assert line == (
         f"This turn: ≈ ${turn_cost:.4f} (2 calls, 4,000 tokens in / 300 out, 2,048 cached). "
-        f"Conversation ${turn_cost + 0.01:.4f}, today ${turn_cost + 0.03:.4f}."
+        f"Conversation ≈ ${turn_cost + 0.01:.4f}, today ≈ ${turn_cost + 0.03:.4f}."
     )
     assert guard_for(db, clock, settings(cost_line=False)).cost_line("t1", "t") is None
     assert guard.cost_line("t1", "no-such-turn") is None
+    assert format_usd(0.00002) == "< $0.0001"
 
 
 def test_a_spend_spike_is_flagged_and_a_steady_conversation_is_not(db: Database) -> None:
