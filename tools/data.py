@@ -390,7 +390,7 @@ def _read_delimited(
     )
     total = table.num_rows + len(bad_rows)
     if bad_rows and any(number is None for number, _ in bad_rows):
-        located = _locate_ragged_rows(path, encoding, delimiter, len(header))
+        located = _locate_ragged_rows(path, encoding, delimiter, len(header), skip=lead + 1)
         bad_rows = located + bad_rows[len(located) :] if located else bad_rows
     if bad_rows:
         first = bad_rows[0]
@@ -419,7 +419,7 @@ def _read_delimited(
 
 
 def _locate_ragged_rows(
-    path: Path, encoding: str, delimiter: str, n_fields: int, *, limit: int = 5
+    path: Path, encoding: str, delimiter: str, n_fields: int, *, skip: int, limit: int = 5
 ) -> list[tuple[int | None, int]]:
     """Line numbers of the first rows whose field count differs from the header's.
 
@@ -429,12 +429,13 @@ def _locate_ragged_rows(
     found: list[tuple[int | None, int]] = []
     read = 0
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        for _ in range(skip):  # title lines and the header
+            handle.readline()
         reader = csv.reader(handle, delimiter=delimiter)
-        next(reader, None)
         for row in reader:
             read += sum(len(v) for v in row) + len(row)
             if row and len(row) != n_fields:
-                found.append((reader.line_num, len(row)))
+                found.append((skip + reader.line_num, len(row)))
                 if len(found) >= limit:
                     break
             if read > 1 << 26:
@@ -455,7 +456,7 @@ def _header_line_index(lines: list[str], delimiter: str) -> int | None:
     if first is None:
         return None
     filled = [c for c in counts[first:] if c]
-    typical = max(set(filled), key=filled.count)
+    typical = max(set(filled), key=lambda c: (filled.count(c), c))
     if counts[first] != 1 or typical < 2:
         return first
     for index in range(first, min(first + 11, len(counts))):

@@ -583,3 +583,9 @@ def test_two_digit_year_dates(tmp_path: Path) -> None:
         pd.Timestamp("2024-01-31"),
         pd.Timestamp("2024-02-15"),
     ]
+
+
+def test_ragged_row_line_numbers_count_title_lines(tmp_path: Path) -> None:
+    path = tmp_path / "titled.csv"
+    path.write_text("Export of 2024\na,b\n1,2\n3\n4,5,6\n")
+    assert "(2 of 3 rows; line 4 has 1 fields, the header has 2)" in _message(path)
