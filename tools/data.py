@@ -39,6 +39,9 @@ DEFAULT_MAX_BYTES: int = 1 << 30  # 1 GiB
 EXCEL_MAX_UNCOMPRESSED_BYTES: int = 1 << 30
 """Largest total uncompressed size of the parts inside an ``.xlsx`` workbook."""
 
+PARQUET_MAX_UNCOMPRESSED_BYTES: int = 4 << 30
+"""Largest decompressed data size (from the file's metadata) of a Parquet file."""
+
 EXCEL_MAX_RATIO: float = 200.0
 """Largest compression ratio of one workbook part (above ~20 MB) before it counts as a zip bomb."""
 
@@ -574,9 +577,18 @@ def _read_parquet(path: Path, head: bytes, *, max_columns: int) -> pd.DataFrame:
             f"signature): “{_shown(path)}”. Attach the original file or save it as CSV."
         )
     try:
-        schema = pq.read_schema(path)
-        if len(schema.names) > max_columns:
-            raise DataError(_too_many_columns(_shown(path), len(schema.names), max_columns))
+        metadata = pq.read_metadata(path)
+        if metadata.num_columns > max_columns:
+            raise DataError(_too_many_columns(_shown(path), metadata.num_columns, max_columns))
+        unpacked = sum(
+            metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)
+        )
+        if unpacked > PARQUET_MAX_UNCOMPRESSED_BYTES:
+            raise DataError(
+                f"The Parquet file “{_shown(path)}” holds {_human_bytes(unpacked)} of data once "
+                f"decompressed, more than the {_human_bytes(PARQUET_MAX_UNCOMPRESSED_BYTES)} "
+                "limit. Attach a sample of the rows instead."
+            )
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
@@ -623,6 +635,27 @@ def _check_zip_bomb(path: Path) -> None:
             f"This file does not look like an Excel workbook (it is a zip archive without a "
             f"workbook inside): “{_shown(path)}”. Attach the .xlsx file itself."
         )
+    _check_real_sizes(path, infos)
+
+
+def _check_real_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Stream every part once: a part whose header understates its size fails its CRC.
+
+    The declared sizes checked above can be forged; Python's zip reader stops at the
+    declared size, so a forged part ends with a CRC mismatch instead of a flood.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in infos:
+                with archive.open(info) as part:
+                    while part.read(1 << 20):
+                        pass
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise DataError(
+            f"The workbook “{_shown(path)}” is damaged (a part of it does not unpack to what "
+            "its header says), so it was not opened. Save the sheet you need as CSV and "
+            "attach that."
+        ) from exc
 
 
 def _read_excel(

@@ -589,3 +589,24 @@ def test_ragged_row_line_numbers_count_title_lines(tmp_path: Path) -> None:
     path = tmp_path / "titled.csv"
     path.write_text("Export of 2024\na,b\n1,2\n3\n4,5,6\n")
     assert "(2 of 3 rows; line 4 has 1 fields, the header has 2)" in _message(path)
+
+
+def test_excel_part_with_a_forged_small_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "forged.xlsx"
+    part = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr(part, b"\0" * (30 << 20))
+    data = bytearray(path.read_bytes())
+    name = part.encode()
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+            if data[name_at : name_at + len(name)] == name:
+                data[start + size_at : start + size_at + 4] = (1000).to_bytes(4, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo(part).file_size == 1000  # the header now lies
+    assert "does not unpack to what its header says" in _message(path)
