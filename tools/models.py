@@ -51,7 +51,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from tools.errors import DataError, PlanError
@@ -75,6 +75,8 @@ USED_KINDS: frozenset[str] = frozenset({"numeric", "categorical", "boolean", "da
 """Column kinds a pipeline uses; ``id`` and ``constant`` columns are dropped."""
 
 _MISSING = "__missing__"
+_PREPROCESSING_S_PER_CELL = {"scaled": 1.0e-6, "tree": 0.4e-6}
+"""Measured seconds per (row x original column) to fit and apply each preprocessing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +118,17 @@ class ModelFamily:
         merged = {**self.default_params, **(params or {})}
         return self.builder(task, merged, seed, n_jobs)
 
-    def estimate_fit_s(self, n_rows: int, n_features: int) -> float:
-        """A prior guess of one fit's wall time in seconds (before any measurement)."""
+    def estimate_fit_s(self, n_rows: int, n_features: int, *, n_columns: int = 0) -> float:
+        """A prior guess of one fit's wall time in seconds (before any measurement).
+
+        ``n_features`` is the encoded width the estimator sees, ``n_columns`` the
+        original columns the preprocessing reads. Priors were measured on 2 busy
+        cores (one thread), so they err on the slow side.
+        """
         cells = n_rows * max(n_features, 1) / 1e6
         scale = n_rows / 10_000 if self.quadratic_in_rows else 1.0
-        return self.seconds_per_million_cells * cells * max(scale, 1.0)
+        preprocessing = n_rows * n_columns * _PREPROCESSING_S_PER_CELL[self.preprocessing]
+        return self.seconds_per_million_cells * cells * max(scale, 1.0) + preprocessing
 
 
 # --- estimators ------------------------------------------------------------------
@@ -175,14 +183,20 @@ def _mlp(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
     )
 
 
+def _forest_params(task: Task, params: Params) -> Params:
+    # sqrt of the features per split for classification, half for regression: the usual
+    # defaults, and several times cheaper than all features.
+    return {"max_features": "sqrt" if _is_classification(task) else 0.5, **params}
+
+
 def _random_forest(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
     cls = RandomForestClassifier if _is_classification(task) else RandomForestRegressor
-    return cls(random_state=seed, n_jobs=n_jobs, **params)
+    return cls(random_state=seed, n_jobs=n_jobs, **_forest_params(task, params))
 
 
 def _extra_trees(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
     cls = ExtraTreesClassifier if _is_classification(task) else ExtraTreesRegressor
-    return cls(random_state=seed, n_jobs=n_jobs, **params)
+    return cls(random_state=seed, n_jobs=n_jobs, **_forest_params(task, params))
 
 
 def _xgboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
@@ -333,7 +347,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["bayes", "simple"],
             "scaled",
             _naive_bayes,
-            seconds_per_million_cells=0.05,
+            seconds_per_million_cells=0.15,
         ),
         _family(
             "linear",
@@ -343,7 +357,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["linear", "simple"],
             "scaled",
             _linear,
-            seconds_per_million_cells=0.1,
+            seconds_per_million_cells=0.2,
         ),
         _family(
             "ridge",
@@ -354,7 +368,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "scaled",
             _ridge,
             default_params={"alpha": 1.0},
-            seconds_per_million_cells=0.1,
+            seconds_per_million_cells=0.2,
             search_space=_space_ridge,
         ),
         _family(
@@ -365,7 +379,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["linear", "bayes", "simple"],
             "scaled",
             _lda,
-            seconds_per_million_cells=0.2,
+            seconds_per_million_cells=1.5,
         ),
         _family(
             "lasso",
@@ -376,7 +390,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "scaled",
             _lasso,
             default_params={"alpha": 0.001, "max_iter": 2000},
-            seconds_per_million_cells=0.5,
+            seconds_per_million_cells=0.8,
             search_space=_space_lasso,
         ),
         _family(
@@ -388,7 +402,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "scaled",
             _logistic,
             default_params={"C": 1.0, "max_iter": 500},
-            seconds_per_million_cells=1.0,
+            seconds_per_million_cells=0.5,
             search_space=_space_logistic,
         ),
         _family(
@@ -405,7 +419,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
                 "num_leaves": 31,
                 "min_child_samples": 10,
             },
-            seconds_per_million_cells=3.0,
+            seconds_per_million_cells=5.0,
             search_space=_space_lightgbm,
         ),
         _family(
@@ -416,8 +430,8 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["tree", "forest"],
             "tree",
             _extra_trees,
-            default_params={"n_estimators": 200, "max_features": 0.5},
-            seconds_per_million_cells=4.0,
+            default_params={"n_estimators": 200},
+            seconds_per_million_cells=40.0,
             search_space=_space_forest,
         ),
         _family(
@@ -428,8 +442,8 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["tree", "forest"],
             "tree",
             _random_forest,
-            default_params={"n_estimators": 200, "max_features": 0.5},
-            seconds_per_million_cells=8.0,
+            default_params={"n_estimators": 200},
+            seconds_per_million_cells=90.0,
             search_space=_space_forest,
         ),
         _family(
@@ -441,7 +455,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "tree",
             _xgboost,
             default_params={"n_estimators": 200, "learning_rate": 0.08, "max_depth": 6},
-            seconds_per_million_cells=4.0,
+            seconds_per_million_cells=8.0,
             search_space=_space_xgboost,
         ),
         _family(
@@ -453,7 +467,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "scaled",
             _knn,
             default_params={"n_neighbors": 15, "weights": "distance"},
-            seconds_per_million_cells=0.5,
+            seconds_per_million_cells=1.0,
             quadratic_in_rows=True,
             max_rows=300_000,
             search_space=_space_knn,
@@ -467,7 +481,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "tree",
             _catboost,
             default_params={"iterations": 300, "depth": 6},
-            seconds_per_million_cells=8.0,
+            seconds_per_million_cells=20.0,
             search_space=_space_catboost,
         ),
         _family(
@@ -479,7 +493,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "scaled",
             _mlp,
             default_params={"hidden_layer_sizes": (64,), "max_iter": 200, "alpha": 1e-4},
-            seconds_per_million_cells=20.0,
+            seconds_per_million_cells=60.0,
             search_space=_space_mlp,
         ),
         _family(
@@ -491,9 +505,9 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "scaled",
             _svm,
             default_params={"C": 1.0},
-            seconds_per_million_cells=2.0,
+            seconds_per_million_cells=5.0,
             quadratic_in_rows=True,
-            max_rows=30_000,
+            max_rows=20_000,
             search_space=_space_svm,
         ),
     )
@@ -568,20 +582,71 @@ class NumericCoercer(_FrameTransformer):
         return np.asarray(self._names(input_features), dtype=object)
 
 
-class CategoryCoder(_FrameTransformer):
-    """Turn every column into strings, with missing values as one explicit level."""
+class CategoryEncoder(_FrameTransformer):
+    """Encode categorical columns by their most frequent levels, fast on millions of rows.
+
+    Values are compared as text, and a missing value is a level of its own.
+    The ``max_levels`` most frequent levels of each column are kept (ties by
+    name); rarer levels, and levels first seen at predict time, share one
+    "other" level. ``one_hot=True`` emits one 0/1 column per kept level (plus
+    "other" when the training data had rare levels); otherwise one ordinal
+    code per column (levels in name order, "other" last).
+    """
+
+    def __init__(self, *, max_levels: int = MAX_ONE_HOT_LEVELS, one_hot: bool = True) -> None:
+        self.max_levels = max_levels
+        self.one_hot = one_hot
+
+    def _fit_frame(self, frame: pd.DataFrame) -> None:
+        self.levels_: list[pd.Index] = []
+        self.has_other_: list[bool] = []
+        for name in frame.columns:
+            counts = _as_text(frame[name]).value_counts(sort=False)
+            order = sorted(
+                zip(counts.index, counts.to_numpy(), strict=True), key=lambda lc: (-lc[1], lc[0])
+            )
+            kept = sorted(level for level, _ in order[: self.max_levels])
+            self.levels_.append(pd.Index(kept, dtype=object))
+            self.has_other_.append(len(order) > len(kept))
 
     def transform(self, X: Any) -> np.ndarray:
         frame = _as_frame(X)
-        out = np.empty(frame.shape, dtype=object)
-        for i, name in enumerate(frame.columns):
-            column = frame[name]
-            text = column.astype("string").fillna(_MISSING)
-            out[:, i] = text.to_numpy(dtype=object)
-        return out
+        blocks: list[np.ndarray] = []
+        for name, levels, has_other in zip(
+            frame.columns, self.levels_, self.has_other_, strict=True
+        ):
+            codes = pd.Categorical(_as_text(frame[name]), categories=levels).codes.astype(np.int64)
+            other = len(levels)
+            codes[codes < 0] = other
+            if not self.one_hot:
+                blocks.append(codes.astype(np.float64)[:, None])
+                continue
+            width = other + (1 if has_other else 0)
+            block = np.zeros((len(codes), width + 1), dtype=np.float32)
+            block[np.arange(len(codes)), codes] = 1.0
+            blocks.append(block[:, :width])  # unseen levels without an "other" column: all zeros
+        if not blocks:
+            return np.empty((len(frame), 0))
+        return np.hstack(blocks)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.asarray(self._names(input_features), dtype=object)
+        names: list[str] = []
+        for name, levels, has_other in zip(
+            self._names(input_features), self.levels_, self.has_other_, strict=True
+        ):
+            if not self.one_hot:
+                names.append(name)
+                continue
+            names += [f"{name}_{level}" for level in levels]
+            if has_other:
+                names.append(f"{name}_other")
+        return np.asarray(names, dtype=object)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.fillna(_MISSING)
+    return column.astype("string").fillna(_MISSING)
 
 
 _DATE_PARTS = ("year", "month", "day", "dayofweek")
@@ -678,24 +743,10 @@ def _preprocessor(style: Preprocessing, columns: Sequence[tuple[str, str]]) -> C
             ]
         transformers.append(("numeric", Pipeline(steps), names))
     if names := by_kind.get("categorical"):
-        encoder = (
-            OneHotEncoder(
-                handle_unknown="infrequent_if_exist",
-                max_categories=MAX_ONE_HOT_LEVELS,
-                sparse_output=False,
-                dtype=np.float32,
-            )
-            if scaled
-            else OrdinalEncoder(
-                handle_unknown="use_encoded_value",
-                unknown_value=-1,
-                max_categories=MAX_ORDINAL_LEVELS,
-                dtype=np.float64,
-            )
+        encoder = CategoryEncoder(
+            max_levels=MAX_ONE_HOT_LEVELS if scaled else MAX_ORDINAL_LEVELS, one_hot=scaled
         )
-        transformers.append(
-            ("categorical", Pipeline([("to_text", CategoryCoder()), ("encode", encoder)]), names)
-        )
+        transformers.append(("categorical", encoder, names))
     for kind, expander in (("datetime", DatetimeExpander), ("text", TextStats)):
         if names := by_kind.get(kind):
             steps = [("expand", expander())]

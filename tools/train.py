@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MAX_SEARCH_ROWS = 200_000
 """Candidates are compared on at most this many rows (a seeded sample); the winner's refit uses all."""
+SEARCH_ROWS_PER_BUDGET_S = 2_000
+"""... and at most this many rows per second of budget (60 s: 120,000 rows)."""
 MIN_SEARCH_ROWS = 2_000
 """The sample is never shrunk below this many rows to fit a short budget."""
 STOP_REFIT_MAX_S = 5.0
@@ -234,11 +236,18 @@ def train(
 
     # Rows the candidates are compared on: a seeded sample of big tables, smaller still if
     # the cheapest candidate could not finish on it in a good share of the budget.
-    rows = _search_rows(y, task, plan, max_search_rows)
+    limit = min(
+        max_search_rows, max(MIN_SEARCH_ROWS, int(plan.budget_s * SEARCH_ROWS_PER_BUDGET_S))
+    )
+    rows = _search_rows(y, task, plan, limit)
     cheapest = MODEL_FAMILIES[order[0]]
     width0 = encoded_width(columns, preprocessing=cheapest.preprocessing, n_unique=n_unique)
     n_splits = 1 if plan.validation in {"holdout", "time_split"} else plan.folds
-    guess = cheapest.estimate_fit_s(len(rows), width0) * max(n_splits, 1) * _SAFETY
+    guess = (
+        cheapest.estimate_fit_s(len(rows), width0, n_columns=len(columns))
+        * max(n_splits, 1)
+        * _SAFETY
+    )
     if guess > 0.4 * plan.budget_s and len(rows) > MIN_SEARCH_ROWS:
         target_rows = max(MIN_SEARCH_ROWS, int(len(rows) * 0.4 * plan.budget_s / guess))
         rows = _search_rows(y, task, plan, target_rows)
@@ -260,6 +269,13 @@ def train(
     def refit_estimate(fit_s_per_fold: float) -> float:
         return fit_s_per_fold * len(y) / max(n_train_fold, 1) * _SAFETY + 0.2
 
+    def refit_reserve(fit_s_per_fold: float) -> float:
+        # Time held back for the winner's refit: on all rows when that is at most twice a
+        # fold; on a sampled search, enough for a fold-sized refit (more rows if time allows).
+        if len(y) <= 2 * n_train_fold:
+            return refit_estimate(fit_s_per_fold)
+        return fit_s_per_fold * _SAFETY + 0.2
+
     for name in order:
         family = MODEL_FAMILIES[name]
         if stop():
@@ -267,11 +283,9 @@ def train(
             break
         width = encoded_width(columns, preprocessing=family.preprocessing, n_unique=n_unique)
         factor = _calibration(calibration)
-        est_fold = family.estimate_fit_s(n_train_fold, width) * factor
+        est_fold = family.estimate_fit_s(n_train_fold, width, n_columns=len(columns)) * factor
         est_total = est_fold * len(splits) * _SAFETY
-        reserve = max(
-            refit_estimate(best.fit_s_per_fold) if best else 0.0, refit_estimate(est_fold)
-        )
+        reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
         left = deadline - clock()
         reason = ""
         if family.max_rows is not None and n_train_fold > family.max_rows:
@@ -287,7 +301,7 @@ def train(
             continue
 
         emit("candidate_started", f"{family.label}: {len(splits)} fold(s).")
-        best_reserve = refit_estimate(best.fit_s_per_fold) if best else 0.0
+        best_reserve = refit_reserve(best.fit_s_per_fold) if best else 0.0
         outcome = _run_candidate(
             name,
             X,
@@ -301,7 +315,7 @@ def train(
             n_jobs=n_jobs,
             clock=clock,
             deadline=deadline,
-            reserve=lambda fold_s, held=best_reserve: max(held, refit_estimate(fold_s)),
+            reserve=lambda fold_s, held=best_reserve: max(held, refit_reserve(fold_s)),
             stop=stop,
             n_oof=len(oof_rows),
             slot=slot,
@@ -312,7 +326,7 @@ def train(
             stopped = True
         if outcome.result.status == "ok":
             oof[name] = outcome.oof
-            prior = family.estimate_fit_s(n_train_fold, width)
+            prior = family.estimate_fit_s(n_train_fold, width, n_columns=len(columns))
             if prior > 0 and outcome.fit_s_per_fold > 0.05:
                 calibration.append(outcome.fit_s_per_fold / prior)
             if best is None or spec.to_score(outcome.result.score) > spec.to_score(best.score):
