@@ -867,7 +867,8 @@ def _read_json(
         else:
             return _json_document_to_frame(document, _shown(path), notes), "json"
     records: list[Any] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines would also cut at U+2028, which JSON strings may hold
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

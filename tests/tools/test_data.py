@@ -182,10 +182,10 @@ def test_nested_json_is_flattened_and_said_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".jsonl", ".json"])
 def test_json_lines(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"t{suffix}"
-    path.write_text('{"a": 1, "b": "x"}\n\n{"a": 2, "b": "y"}\n')
+    path.write_text('{"a": 1, "b": "x"}\r\n\n{"a": 2, "b": "y\u2028z"}\n')
     table = load_table(path)
     assert table.format == "jsonl"
-    assert table.frame.to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+    assert table.frame.to_dict("list") == {"a": [1, 2], "b": ["x", "y\u2028z"]}
 
 
 def test_invalid_json_says_where(tmp_path: Path) -> None:
