@@ -99,3 +99,61 @@ def day_spend_usd(db: Database, wall_time: float) -> float:
         (start, start + 86_400),
     )
     return float(row[0][0])
+
+
+class SpendLedger:
+    """Running spend per conversation and per UTC day, kept up to date incrementally.
+
+    A cap is checked before every call, so summing all of a day's rows each
+    time would grow with the day's traffic. The ledger sums a conversation
+    or a day once, then adds only rows with a higher id than it has seen (rows
+    written by any process, as ``llm_calls`` ids only grow).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._last_id: int | None = None
+        self._threads: dict[str, float] = {}
+        self._days: dict[float, float] = {}
+
+    def thread_usd(self, thread_id: str) -> float:
+        """Estimated dollars spent by conversation ``thread_id``."""
+        last_id = self._catch_up()
+        if thread_id not in self._threads:
+            row = self._db.query(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE thread_id = ? AND id <= ?",
+                (thread_id, last_id),
+            )
+            self._threads[thread_id] = float(row[0][0])
+        return self._threads[thread_id]
+
+    def day_usd(self, wall_time: float) -> float:
+        """Estimated dollars spent in the UTC day containing ``wall_time``."""
+        last_id = self._catch_up()
+        start = day_start(wall_time)
+        if start not in self._days:
+            row = self._db.query(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls"
+                " WHERE created_at >= ? AND created_at < ? AND id <= ?",
+                (start, start + 86_400, last_id),
+            )
+            self._days[start] = float(row[0][0])
+        return self._days[start]
+
+    def _catch_up(self) -> int:
+        if self._last_id is None:
+            self._last_id = int(self._db.query("SELECT COALESCE(MAX(id), 0) FROM llm_calls")[0][0])
+            return self._last_id
+        rows = self._db.query(
+            "SELECT id, thread_id, created_at, cost_usd FROM llm_calls WHERE id > ? ORDER BY id",
+            (self._last_id,),
+        )
+        for row in rows:
+            cost = row["cost_usd"] or 0.0
+            if row["thread_id"] in self._threads:
+                self._threads[row["thread_id"]] += cost
+            start = day_start(row["created_at"])
+            if start in self._days:
+                self._days[start] += cost
+            self._last_id = row["id"]
+        return self._last_id

@@ -34,13 +34,7 @@ from assistant.events import Notice
 from assistant.providers.base import StreamUsage
 from assistant.providers.usage import CallContext
 from assistant.spend.anomalies import Anomaly, ErrorRateMonitor, turn_spend_spikes
-from assistant.spend.caps import (
-    CapScope,
-    CapStatus,
-    SpendCapReached,
-    day_spend_usd,
-    thread_spend_usd,
-)
+from assistant.spend.caps import CapScope, CapStatus, SpendCapReached, SpendLedger
 from assistant.spend.rate import Clock, RateLimiter, RateWait, Sleep
 from assistant.spend.scope import current_scope
 from assistant.spend.settings import SpendSettings
@@ -80,6 +74,7 @@ class SpendGuard:
     ) -> None:
         self.settings = settings
         self._db = db
+        self._ledger = SpendLedger(db) if db is not None else None
         self._wall_clock = wall_clock
         self._on_wait = on_wait
         self.rates = RateLimiter(
@@ -138,14 +133,14 @@ class SpendGuard:
     # -- caps --------------------------------------------------------------------------
     def cap_status(self, thread_id: str | None) -> tuple[CapStatus, ...]:
         """How much of each configured cap is used (the conversation's only with a thread id)."""
-        if self._db is None:
+        if self._ledger is None:
             return ()
         statuses = []
         if self.settings.cap_thread_usd > 0 and thread_id is not None:
-            spent = thread_spend_usd(self._db, thread_id)
+            spent = self._ledger.thread_usd(thread_id)
             statuses.append(CapStatus("thread", spent, self.settings.cap_thread_usd))
         if self.settings.cap_day_usd > 0:
-            spent = day_spend_usd(self._db, self._wall_clock())
+            spent = self._ledger.day_usd(self._wall_clock())
             statuses.append(CapStatus("day", spent, self.settings.cap_day_usd))
         return tuple(statuses)
 
@@ -231,8 +226,9 @@ class SpendGuard:
         )[0]
         if not row["calls"] or row["cost"] <= 0:
             return None
-        thread_total = thread_spend_usd(self._db, thread_id)
-        day_total = day_spend_usd(self._db, self._wall_clock())
+        assert self._ledger is not None
+        thread_total = self._ledger.thread_usd(thread_id)
+        day_total = self._ledger.day_usd(self._wall_clock())
         cached = f", {row['cached']:,} cached" if row["cached"] else ""
         calls = "1 call" if row["calls"] == 1 else f"{row['calls']} calls"
         return (

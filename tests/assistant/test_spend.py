@@ -44,6 +44,7 @@ from assistant.spend import (
     spend_scope,
     turn_spend_spikes,
 )
+from assistant.spend.caps import SpendLedger, day_spend_usd, thread_spend_usd
 from assistant.store import ConversationStore, Database
 from tests.fakes import pytest_fixtures
 from tests.fakes.llm_servers import FakeLLMServer, error, text
@@ -302,6 +303,25 @@ async def test_the_routers_context_names_the_conversation_and_offline_is_never_c
     await guard.before_call("openai", "m", estimated_input_tokens=1, context=CallContext("t2"))
     with spend_scope("t1"):
         await guard.before_call("offline", "rules", estimated_input_tokens=1)
+
+
+def test_the_ledger_follows_rows_written_by_another_connection(
+    db: Database, tmp_path: Path
+) -> None:
+    spent(db, "t1", 0.5)
+    spent(db, "t2", 0.25, at=YESTERDAY)
+    ledger = SpendLedger(db)
+    assert (ledger.thread_usd("t1"), ledger.day_usd(NOON)) == (0.5, 0.5)
+
+    other = Database(tmp_path / "mlchat.db")  # as another process would write
+    spent(other, "t1", 0.125)
+    spent(other, "t2", 1.0, at=NOON)
+    spent(other, "t3", 2.0, at=YESTERDAY)
+
+    assert ledger.thread_usd("t1") == thread_spend_usd(db, "t1") == 0.625
+    assert ledger.thread_usd("t2") == thread_spend_usd(db, "t2") == 1.25
+    assert ledger.day_usd(NOON) == day_spend_usd(db, NOON) == 1.625
+    assert ledger.day_usd(YESTERDAY) == day_spend_usd(db, YESTERDAY) == 2.25
 
 
 async def test_the_day_cap_counts_today_only_and_every_conversation(
