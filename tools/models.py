@@ -566,7 +566,7 @@ def _as_frame(X: Any) -> pd.DataFrame:
 
 
 class NumericCoercer(_FrameTransformer):
-    """Turn every column into float64; anything unparseable becomes NaN."""
+    """Turn every column into float64; anything unparseable, and infinities, become NaN."""
 
     def transform(self, X: Any) -> np.ndarray:
         frame = _as_frame(X)
@@ -576,6 +576,7 @@ class NumericCoercer(_FrameTransformer):
             out[:, i] = (
                 pd.Series(values).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
             )
+        out[np.isinf(out)] = np.nan
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

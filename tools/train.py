@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -154,6 +154,7 @@ class _Best:
     score: float
     fit_s_per_fold: float
     fold_model: TabularModel
+    overrides: Mapping[str, Any]
 
 
 PARALLEL_ABOVE_ROWS = 20_000
@@ -175,6 +176,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     max_search_rows: int = MAX_SEARCH_ROWS,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> TrainResult:
     """Cross-validate the plan's candidates within ``plan.budget_s`` and refit the best.
 
@@ -188,6 +190,8 @@ def train(
         clock: Monotonic seconds; the budget is measured with it.
         max_search_rows: Compare candidates on a seeded sample of at most this
             many rows; the winner is still refit on all rows.
+        params: Per-family parameters overriding the defaults, e.g.
+            ``{"lightgbm": {"num_leaves": 15}}`` (tuned values, later issues).
 
     Raises:
         TargetError: the target column is missing or unusable.
@@ -213,7 +217,7 @@ def train(
     table, n_dropped = prepare_target(frame, plan.target)
     if n_dropped:
         notes.append(f"{n_dropped} rows with a missing target were dropped.")
-    if profile is None:
+    if profile is None or profile.target != plan.target:
         profile = profile_table(table, target=plan.target, seed=plan.seed)
     table = table.reset_index(drop=True)
 
@@ -320,6 +324,7 @@ def train(
             n_oof=len(oof_rows),
             slot=slot,
             must_finish=best is None,
+            overrides=dict((params or {}).get(name, {})),
         )
         results.append(outcome.result)
         if outcome.stopped:
@@ -330,7 +335,13 @@ def train(
             if prior > 0 and outcome.fit_s_per_fold > 0.05:
                 calibration.append(outcome.fit_s_per_fold / prior)
             if best is None or spec.to_score(outcome.result.score) > spec.to_score(best.score):
-                best = _Best(name, outcome.result.score, outcome.fit_s_per_fold, outcome.fold_model)
+                best = _Best(
+                    name,
+                    outcome.result.score,
+                    outcome.fit_s_per_fold,
+                    outcome.fold_model,
+                    dict((params or {}).get(name, {})),
+                )
         emit(
             "candidate_finished",
             _describe(family.label, outcome.result, spec.label),
@@ -541,9 +552,10 @@ def _run_candidate(
     n_oof: int,
     slot: dict[int, int] | None,
     must_finish: bool,
+    overrides: Mapping[str, Any],
 ) -> _Outcome:
     family = MODEL_FAMILIES[name]
-    params = dict(family.default_params)
+    params = {**family.default_params, **overrides}
     oof = np.full((n_oof, len(classes)), np.nan) if classes is not None else np.full(n_oof, np.nan)
     index = {label: i for i, label in enumerate(classes)} if classes is not None else {}
     scores: list[float] = []
@@ -571,7 +583,9 @@ def _run_candidate(
     for number, split in enumerate(splits, start=1):
         try:
             fold_start = clock()
-            model = TabularModel(name, task, columns, params=None, seed=seed, n_jobs=n_jobs)  # type: ignore[arg-type]
+            model = TabularModel(
+                name, task, columns, params=dict(overrides) or None, seed=seed, n_jobs=n_jobs
+            )  # type: ignore[arg-type]
             model.fit(X.iloc[split.train], y.iloc[split.train])
             fit_times.append(clock() - fold_start)
             X_valid = X.iloc[split.valid]
@@ -611,6 +625,8 @@ def _run_candidate(
                 "skipped",
                 f"abandoned after {number} of {len(splits)} folds: the rest would not fit in the budget.",
             )
+    if not np.isfinite(scores).any():
+        return finish("failed", f"{spec.label} could not be computed on the validation rows.")
     return finish("ok", "")
 
 
@@ -658,7 +674,14 @@ def _final_model(
             f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
         )
     emit("refit_started", f"Refitting {label} on {len(rows):,} rows.")
-    model = TabularModel(best.family, task, columns, params=None, seed=plan.seed, n_jobs=n_jobs)  # type: ignore[arg-type]
+    model = TabularModel(
+        best.family,
+        task,
+        columns,
+        params=dict(best.overrides) or None,
+        seed=plan.seed,
+        n_jobs=n_jobs,
+    )  # type: ignore[arg-type]
     model.fit(X.iloc[rows], y.iloc[rows])
     return model, "refit", len(rows)
 

@@ -14,6 +14,7 @@ from tools.errors import DataError, PlanError
 from tools.models import (
     GROUPS,
     MODEL_FAMILIES,
+    CategoryEncoder,
     DatetimeExpander,
     TabularModel,
     build_pipeline,
@@ -233,3 +234,29 @@ def test_unknown_family_and_wrong_task_are_plan_errors() -> None:
         get_family("gpt")
     with pytest.raises(PlanError, match="Support vector machine cannot be used for regression"):
         TabularModel("svm", "regression", COLUMNS).fit(_table(), _table()["x2"])
+
+
+def test_category_encoder_keeps_frequent_levels_and_pools_the_rest() -> None:
+    train_frame = pd.DataFrame({"c": ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d", None]})
+    one_hot = CategoryEncoder(max_levels=3).fit(train_frame)
+    assert list(one_hot.get_feature_names_out()) == ["c_a", "c_b", "c_c", "c_other"]
+    encoded = one_hot.transform(pd.DataFrame({"c": ["b", "d", "never seen", None]}))
+    np.testing.assert_array_equal(encoded, [[0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1]])
+
+    ordinal = CategoryEncoder(max_levels=3, one_hot=False).fit(train_frame)
+    codes = ordinal.transform(pd.DataFrame({"c": ["a", "c", "zzz"]}))
+    np.testing.assert_array_equal(codes[:, 0], [0, 2, 3])
+
+    with_missing = CategoryEncoder(max_levels=10).fit(train_frame)
+    assert "c___missing__" in list(with_missing.get_feature_names_out())
+    assert "c_other" not in list(with_missing.get_feature_names_out())
+
+
+def test_infinities_are_treated_as_missing() -> None:
+    frame = _table()
+    frame["x1"] = frame["x1"].astype(float)
+    frame.loc[3, "x1"] = np.inf
+    model = TabularModel("logistic_regression", "binary", COLUMNS).fit(
+        frame, _targets(frame)["binary"]
+    )
+    assert np.isfinite(model.predict_proba(frame)).all()

@@ -74,6 +74,10 @@ def test_leaderboard_oof_and_metrics_are_consistent(iris: pd.DataFrame) -> None:
         result.oof_y, None, result.oof[result.best_family], classes=result.classes
     )
     assert result.cv_metrics["log_loss"] == pytest.approx(pooled)
+    assert result.cv_metrics["accuracy"] > 0.9  # OOF columns really are in `classes` order
+    for family, proba in result.oof.items():
+        chosen = result.classes[np.argmax(proba, axis=1)]  # type: ignore[index]
+        assert np.mean(chosen == result.oof_y.to_numpy()) > 0.85, family
 
     assert (result.model_source, result.refit_rows) == ("refit", 150)
     assert list(result.model.classes_) == ["setosa", "versicolor", "virginica"]
@@ -190,3 +194,20 @@ def test_regression_and_single_row_classes(tmp_path: Path, monkeypatch: pytest.M
     rare_result = train(rare, rare_plan, profile=rare_profile)
     assert list(rare_result.classes) == ["no", "yes"]  # type: ignore[arg-type]
     assert "1 class(es) with a single row were dropped (“maybe”)" in rare_result.notes[0]
+
+
+def test_failing_candidate_is_reported_last_and_overrides_are_used() -> None:
+    frame = load_diabetes(as_frame=True).frame
+    profile = profile_table(frame, target="target")
+    plan = build_plan(profile, models=["linear", "ridge", "lasso"], budget_s=30)
+
+    result = train(
+        frame, plan, profile=profile, params={"ridge": {"alpha": -1.0}, "lasso": {"alpha": 0.05}}
+    )
+
+    last = result.leaderboard[-1]
+    assert (last.family, last.status) == ("ridge", "failed")
+    assert "alpha" in last.message
+    lasso = next(c for c in result.leaderboard if c.family == "lasso")
+    assert lasso.status == "ok" and lasso.params["alpha"] == 0.05
+    assert "ridge" not in result.oof
