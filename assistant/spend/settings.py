@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
 
 DEFAULT_RPM: dict[str, int] = {"openai": 500, "anthropic": 50, "gemini": 10}
 """Requests per minute per provider: the lowest paid tier of OpenAI and Anthropic, Gemini's free tier."""
@@ -56,8 +59,14 @@ class SpendSettings:
     """Show a one-line cost figure after each assistant turn on a paid provider."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SpendSettings:
-        """Read the settings from ``environ`` (default ``os.environ``).
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+    ) -> SpendSettings:
+        """Read the settings from ``environ`` (default ``os.environ``) over a ``.env`` file.
+
+        As in :meth:`~assistant.settings.Settings.from_env`, the environment wins
+        over the ``.env`` file, which is looked up in the current directory
+        unless ``env_file`` is given.
 
         Per provider ``MLCHAT_RPM_<PROVIDER>`` / ``MLCHAT_TPM_<PROVIDER>`` (for
         example ``MLCHAT_RPM_OPENAI``); ``MLCHAT_SPEND_CAP_THREAD_USD``,
@@ -67,7 +76,11 @@ class SpendSettings:
         ``MLCHAT_COST_LINE`` (``on`` / ``off``). A malformed value raises
         ``ValueError`` naming the variable.
         """
-        source = os.environ if environ is None else environ
+        source: dict[str, str] = {}
+        dotenv_path = env_file or Path.cwd() / ".env"
+        if dotenv_path.is_file():
+            source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        source.update(os.environ if environ is None else environ)
         defaults = cls()
 
         def raw(name: str) -> str | None:

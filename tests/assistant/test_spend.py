@@ -480,8 +480,17 @@ async def test_output_tokens_reported_after_a_call_are_charged(clock: FakeClock)
 # -- settings ------------------------------------------------------------------------------
 
 
-def test_settings_read_the_environment_with_defaults() -> None:
-    defaults = SpendSettings.from_env({})
+def test_settings_read_the_environment_over_a_dotenv_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("MLCHAT_RPM_GEMINI=1000\nMLCHAT_SPEND_CAP_DAY_USD=3\n")
+
+    read = SpendSettings.from_env({"MLCHAT_SPEND_CAP_DAY_USD": "4"}, env_file=env_file)
+
+    assert (read.rpm["gemini"], read.cap_day_usd) == (1000, 4.0)
+
+
+def test_settings_read_the_environment_with_defaults(tmp_path: Path) -> None:
+    defaults = SpendSettings.from_env({}, env_file=tmp_path / "none")
     custom = SpendSettings.from_env(
         {
             "MLCHAT_RPM_OPENAI": "30",
