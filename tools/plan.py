@@ -318,6 +318,16 @@ def _unknown_column(name: str, known: Iterable[str]) -> str:
     return f"There is no column named “{name}”.{hint}"
 
 
+def _only_date_column(profile: Any) -> str:
+    dates = [c.name for c in profile.columns if c.kind == "datetime" and c.name != profile.target]
+    if len(dates) == 1:
+        return dates[0]
+    if not dates:
+        raise PlanError("A time-ordered split needs a date column, and this table has none.")
+    shown = ", ".join(f"“{d}”" for d in dates)
+    raise PlanError(f"Which column orders the rows in time? The date columns are {shown}.")
+
+
 def _default_models(task: str, n_rows: int) -> list[str]:
     return [
         name
@@ -447,6 +457,8 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
             fields[key] = changes[key]
     if isinstance(fields.get("validation"), str):
         fields["validation"] = _key(fields["validation"]).replace("k_fold", "kfold")
+    if fields.get("validation") == "time_split" and not fields.get("time_column"):
+        fields["time_column"] = _only_date_column(profile)
     new_plan = Plan(**fields)
     _check_columns(profile, new_plan)
     return new_plan

@@ -93,6 +93,8 @@ def test_user_requests_change_the_plan(churn_profile: Profile) -> None:
     assert more.models == ["lda", "logistic_regression", "catboost"]
     timed = update_plan(plan, churn_profile, time_column="signup")
     assert (timed.validation, timed.time_column) == ("time_split", "signup")
+    by_date = update_plan(plan, churn_profile, validation="time split")
+    assert (by_date.validation, by_date.time_column) == ("time_split", "signup")  # the only date
     holdout = update_plan(plan, churn_profile, validation="Holdout", holdout_fraction=0.3)
     assert (holdout.validation, holdout.holdout_fraction) == ("holdout", 0.3)
 
@@ -120,7 +122,6 @@ def test_describe_reads_like_a_plan(churn_profile: Profile) -> None:
         ({"models": ["gpt"]}, "There is no model called “gpt”. Known models:"),
         ({"models": []}, "at least one model"),
         ({"remove_models": "all"}, "would remove every model"),
-        ({"validation": "time_split"}, "A time-ordered split needs a time column"),
         ({"validation": "bootstrap"}, "“validation” cannot be 'bootstrap'"),
         ({"drop_columns": ["churn"]}, "“churn” is the target, so it cannot be dropped"),
         ({"drop_columns": ["tenur"]}, "no column named “tenur”. Closest matches: tenure"),
@@ -150,6 +151,8 @@ def test_regression_rejects_classification_only_choices(diabetes_profile: Profil
         update_plan(plan, diabetes_profile, models=["svm"])
     with pytest.raises(PlanError, match="for a regression use “kfold”"):
         update_plan(plan, diabetes_profile, validation="stratified_kfold")
+    with pytest.raises(PlanError, match="needs a date column, and this table has none"):
+        update_plan(plan, diabetes_profile, validation="time_split")
 
 
 def test_a_plan_built_by_hand_is_validated_too() -> None:
@@ -167,6 +170,8 @@ def test_a_plan_built_by_hand_is_validated_too() -> None:
     assert text.startswith("The plan is not valid: ")
     assert "“seed” must be at least 0 (got -1)" in text
     assert "“extra” is not a plan setting" in text
+    with pytest.raises(PlanError, match="A time-ordered split needs a time column"):
+        Plan(task="binary", target="y", metric="auc", validation="time_split", models=["rf"])
     ok = Plan(task="binary", target="y", metric="AUC", validation="kfold", models=["rf"])
     assert (ok.metric, ok.models) == ("roc_auc", ["random_forest"])
 
