@@ -1,13 +1,13 @@
 """The Chainlit entry point: ``chainlit run chat_app.py`` (or ``mlchat serve``).
 
-Thin on purpose: it maps Chainlit events to mlchat and back. Until the
-assistant loop is wired in, ``on_message`` stores attachments in the
-conversation's workspace and acknowledges them.
+Thin on purpose: it maps Chainlit events to the :class:`~assistant.session.Assistant`
+and the assistant's events to Chainlit elements (through :mod:`chat_ui`).
 
 Login: password auth with the local account described in ``assistant/serve.py``
 (user ``mlchat``; password from ``MLCHAT_PASSWORD`` or generated into
 ``<data>/auth/password``). History, resume and feedback persist through
-``assistant/chainlit_layer.py``.
+``assistant/chainlit_layer.py``; messages, datasets, runs and models persist in
+``mlchat.db`` and the conversation's workspace under the same thread id.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import uuid
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.input_widget import Slider
 
-from assistant.chainlit_layer import (
-    build_data_layer,
-    mount_file_route,
-    save_attachment,
-    use_upload_folder,
-)
+from assistant.chainlit_layer import build_data_layer, mount_file_route, use_upload_folder
+from assistant.providers.usage import summarise_usage
+from assistant.samples import SAMPLE_TARGET, write_sample
 from assistant.serve import prepare_data_dir
+from assistant.session import Assistant
 from assistant.settings import Settings
+from assistant.store import update_thread_metadata
+from chat_ui import TurnRenderer
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -36,34 +37,38 @@ LOGIN = prepare_data_dir(SETTINGS)
 DATA_LAYER = build_data_layer(SETTINGS.data_dir, database_url=SETTINGS.database_url)
 mount_file_route(DATA_LAYER)
 use_upload_folder(SETTINGS.data_dir / "tmp" / "uploads")
+ASSISTANT = Assistant(SETTINGS)
+CONFINEMENT = ASSISTANT.sandboxes.confinement()
 log.info(
-    "chat_app_ready data_dir=%s login_user=%s password_file=%s",
+    "chat_app_ready data_dir=%s provider=%s sandbox=%s confinement=%s",
     SETTINGS.data_dir,
-    LOGIN.username,
-    LOGIN.password_file or "MLCHAT_PASSWORD",
+    ASSISTANT.provider_name,
+    SETTINGS.sandbox,
+    CONFINEMENT.summary if CONFINEMENT is not None else "e2b",
 )
 
+SAMPLE_PROMPT = f"Train a model on the sample churn dataset to predict {SAMPLE_TARGET}."
 STARTERS: dict[str, str] = {
-    "Train on a sample dataset": "Train a model on the sample breast cancer dataset.",
+    "Train on a sample dataset": SAMPLE_PROMPT,
     "What can you do?": "What can you do?",
 }
 
 
-def _active_provider(settings: Settings) -> str:
-    if settings.provider:
-        return settings.provider
-    for name in ("openai", "anthropic", "gemini"):
-        if settings.key_for(name):  # type: ignore[arg-type]
-            return name
-    return "offline"
-
-
-def _size(n_bytes: int) -> str:
-    if n_bytes < 1024:
-        return f"{n_bytes} B"
-    if n_bytes < 1024 * 1024:
-        return f"{n_bytes / 1024:.0f} KB"
-    return f"{n_bytes / (1024 * 1024):.1f} MB"
+def _welcome() -> str:
+    if ASSISTANT.is_offline:
+        mode = "the built-in offline assistant (no API key is set)"
+    else:
+        mode = f"{ASSISTANT.provider_name} ({ASSISTANT.model_name})"
+    sandbox = (
+        f"the **local** sandbox ({CONFINEMENT.summary})" if CONFINEMENT is not None else "**E2B**"
+    )
+    return (
+        "Hi! I train machine-learning models on the files you attach. "
+        f"Running with **{mode}**; code runs in {sandbox}.\n\n"
+        "Attach a CSV, TSV, Parquet, Excel or JSON file and say, for example, "
+        "“train a model on this file to predict churn”. Then ask “why is tenure important?”, "
+        "“tune it for 2 minutes”, “predict on this file” or “download the model”."
+    )
 
 
 @cl.data_layer
@@ -81,62 +86,114 @@ async def _login(username: str, password: str) -> cl.User | None:
 
 @cl.on_chat_start
 async def _start() -> None:
-    provider = _active_provider(SETTINGS)
-    model = SETTINGS.model or SETTINGS.default_model(provider)  # type: ignore[arg-type]
-    mode = "the built-in offline assistant" if provider == "offline" else f"{provider} ({model})"
-    text = (
-        f"Hi! I train machine-learning models on the files you attach. "
-        f"Running with **{mode}**; code runs in the **{SETTINGS.sandbox}** sandbox.\n\n"
-        "Attach a CSV, TSV, Parquet, Excel or JSON file and say, for example, "
-        "“train a model on this file to predict churn”."
-    )
+    # Chainlit names a thread started by an action after the action's name,
+    # which is why each starter's name is its label.
     actions = [
         cl.Action(name=label, payload={"message": message}, label=label)
         for label, message in STARTERS.items()
     ]
-    await cl.Message(content=text, actions=actions).send()
+    actions.append(cl.Action(name="usage", payload={}, label="Usage and cost"))
+    await cl.Message(content=_welcome(), actions=actions).send()
+    await _send_settings()
+
+
+async def _send_settings() -> None:
+    await cl.ChatSettings(
+        [
+            Slider(
+                id="budget_s",
+                label="Training time budget (seconds)",
+                initial=SETTINGS.budget_s,
+                min=10,
+                max=1800,
+                step=10,
+            ),
+        ]
+    ).send()
+
+
+@cl.on_settings_update
+async def _settings_update(values: dict[str, object]) -> None:
+    thread_id = cl.context.session.thread_id
+    budget = int(float(values.get("budget_s") or SETTINGS.budget_s))
+    await asyncio.to_thread(ASSISTANT.conversations.ensure_thread, thread_id)
+    metadata = await asyncio.to_thread(
+        update_thread_metadata, ASSISTANT.db, thread_id, {"budget_s_setting": budget}
+    )
+    changes = dict(metadata.get("plan_changes", {}))
+    changes["budget_s"] = budget
+    await asyncio.to_thread(
+        update_thread_metadata, ASSISTANT.db, thread_id, {"plan_changes": changes}
+    )
+    await cl.Message(content=f"Training budget set to {budget} s for this conversation.").send()
 
 
 async def _starter(action: cl.Action) -> None:
-    # Chainlit names a thread started by an action after the action's name,
-    # which is why each starter's name is its label.
     text = str(action.payload.get("message", ""))
-    user = getattr(cl.context.session.user, "identifier", "You")
+    session = cl.context.session
+    user = getattr(session.user, "identifier", "You")
     await cl.Message(content=text, type="user_message", author=user).send()
-    await _reply(text, [])
+    files: list[Path] = []
+    if text == SAMPLE_PROMPT:
+        folder = SETTINGS.data_dir / "tmp" / "samples" / uuid.uuid4().hex[:8]
+        files.append(await asyncio.to_thread(write_sample, folder))
+    await _reply(text, files)
 
 
 for _label in STARTERS:
     cl.action_callback(_label)(_starter)
 
 
+@cl.action_callback("usage")
+async def _usage(action: cl.Action) -> None:
+    del action
+    summary = await asyncio.to_thread(
+        summarise_usage, ASSISTANT.db, thread_id=cl.context.session.thread_id
+    )
+    total = summary.total
+    cost = f"${total.cost_usd:.4f}"
+    if total.unpriced_calls:
+        cost += f" (+{total.unpriced_calls} call(s) with no known price)"
+    lines = [
+        "**Usage of this conversation**",
+        f"- LLM calls: {total.calls} (cache hits: {total.cache_hits})",
+        f"- Tokens: {total.input_tokens:,} in / {total.output_tokens:,} out "
+        f"({total.cached_tokens:,} cached)",
+        f"- Estimated cost: {cost}",
+        f"- Provider: {ASSISTANT.provider_name} ({ASSISTANT.model_name})",
+        f"- Sandbox: {CONFINEMENT.summary if CONFINEMENT is not None else 'E2B'}",
+    ]
+    await cl.Message(content="\n".join(lines)).send()
+
+
 @cl.on_message
 async def _message(message: cl.Message) -> None:
-    await _reply(message.content, message.elements or [])
+    files = [Path(e.path) for e in message.elements or [] if e.path]
+    names = [e.name for e in message.elements or [] if e.path]
+    await _reply(message.content, files, names)
 
 
-async def _reply(text: str, elements: list[cl.Element]) -> None:
-    """Acknowledge attachments and echo the text (placeholder until the assistant lands)."""
+async def _reply(text: str, files: list[Path], names: list[str] | None = None) -> None:
+    """Attach the files, run one assistant turn and render its events."""
+    thread_id = cl.context.session.thread_id
     try:
-        workspace = SETTINGS.workspace_for(cl.context.session.thread_id)
-        lines = []
-        for element in elements:
-            if not element.path:
-                continue
-            saved = await asyncio.to_thread(
-                save_attachment, Path(element.path), element.name, workspace
+        attachments = []
+        for index, path in enumerate(files):
+            name = names[index] if names else path.name
+            attachments.append(
+                await asyncio.to_thread(ASSISTANT.attach_file, thread_id, path, name=name)
             )
-            lines.append(f"Received {saved.name} ({_size(saved.stat().st_size)}).")
-        if text.strip():
-            lines.append(f"You said: {text.strip()}")
-        lines.append("The assistant is not connected yet; training arrives with it.")
-        await cl.Message(content="\n\n".join(lines)).send()
+        renderer = TurnRenderer()
+        async for event in ASSISTANT.run_turn(thread_id, text, attachments=attachments):
+            await renderer.render(event)
     except UserFacingError as exc:
-        await cl.Message(content=str(exc)).send()
+        await cl.ErrorMessage(content=str(exc)).send()
+    except asyncio.CancelledError:
+        raise
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("reply_failed reference=%s", reference)
-        await cl.Message(
+        await cl.ErrorMessage(
             content=f"Sorry, something went wrong on our side (reference {reference})."
         ).send()
 
@@ -144,9 +201,16 @@ async def _reply(text: str, elements: list[cl.Element]) -> None:
 @cl.on_chat_resume
 async def _resume(thread: cl.types.ThreadDict) -> None:
     log.info("thread_resumed steps=%d", len(thread.get("steps") or []))
+    await _send_settings()
 
 
 @cl.on_stop
 async def _stop() -> None:
-    # The assistant will cancel its training worker and sandbox kernel here.
-    log.info("stop_requested")
+    thread_id = cl.context.session.thread_id
+    await ASSISTANT.stop(thread_id)
+    run = await asyncio.to_thread(ASSISTANT.runs.latest, thread_id)
+    if run is not None and run.status in ("running", "stopped"):
+        kept = sum(1 for row in run.leaderboard if row.get("status") == "ok")
+        await cl.Message(
+            content=f"Stopped. {kept} finished candidate(s) are kept in the leaderboard."
+        ).send()

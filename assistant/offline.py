@@ -198,10 +198,10 @@ def parse_request(text: str, available: set[str]) -> Intent | None:
         and "show_leaderboard" in available
     ):
         return Intent("show_leaderboard", {})
-    if (
-        re.search(r"\b(download|export|save|artifacts?|files?)\b", lowered)
-        and "list_artifacts" in available
-    ):
+    wants_files = re.search(r"\b(download|export|artifacts?)\b", lowered) or re.search(
+        r"\b(save|get|give|send)\b.*\b(model|pipeline|script|card|files)\b", lowered
+    )
+    if wants_files and "list_artifacts" in available:
         return Intent("list_artifacts", {})
     plot = _plot_request(body)
     if plot and "plot_columns" in available:

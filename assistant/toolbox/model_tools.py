@@ -466,8 +466,8 @@ def _latest_run(ctx: ToolContext, *, with_model: bool = False) -> RunRecord:
     run = ctx.services.runs.latest(ctx.thread_id, with_model=with_model)
     if run is None:
         raise ToolCallError(
-            "No model has been trained in this conversation yet. Call train_models first "
-            "(ask the user which column to predict if it is not known)."
+            "No model has been trained in this conversation yet. Attach a file and say which "
+            "column to predict, e.g. “train a model to predict churn”."
         )
     return run
 

@@ -98,3 +98,18 @@ def test_a_tool_error_is_passed_on_as_it_is() -> None:
     assert narrate("train_models", "The file has no column named 'chrn'. Closest: churn") == (
         "The file has no column named 'chrn'. Closest: churn."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "tool"),
+    [
+        ("here is a file\n\n[Attached: a.csv (dataset d1)]", "profile_dataset"),
+        ("keep this file\n\n[Attached: a.csv (dataset d1)]", "profile_dataset"),
+        ("save the model", "list_artifacts"),
+        ("give me the files", "list_artifacts"),
+        ("export it", "list_artifacts"),
+    ],
+)
+def test_files_means_download_only_when_asked_for(text: str, tool: str) -> None:
+    intent = parse_request(text, ALL)
+    assert intent is not None and intent.tool == tool

@@ -103,6 +103,7 @@ class ChainlitServer:
             MLCHAT_PROVIDER="offline",
             MLCHAT_SANDBOX="local",
             MLCHAT_PASSWORD=PASSWORD,
+            MLCHAT_BUDGET_S="5",
             PYTHONUNBUFFERED="1",
         )
         return env
