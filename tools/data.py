@@ -118,6 +118,7 @@ _NULL_VALUES = [
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
 _FALSE_WORDS = frozenset({"no", "false", "n", "f"})
 _CURRENCY = "[$€£¥]"
+_DECORATION = "[$€£¥ \\x{00A0}\\x{202F}]"  # what _bare_number_text removes
 _NUMBER_RE = r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  (after _bare_number_text)
 _DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
 _DECIMAL_COMMA_HINT = r"(,\d{1,2}|,\d{4,})%?$|\.\d{3},"
@@ -1070,6 +1071,13 @@ def _type_text_column(
             # Mixed cells (an Excel column of numbers and text): type their text forms.
             series = series.map(_cell_text, na_action="ignore").astype("str")
     array = _arrow_strings(series)
+    n_raw = len(array) - array.null_count
+    if n_raw and _casts(_sample(array), pa.float64()):
+        # Clean numeric text (the common case) needs no whitespace trimming pass.
+        number = _as_number(array, n_raw)
+        if number is not None:
+            values, how = number
+            return pd.Series(values, index=series.index, name=series.name), how, None
     trimmed = pc.utf8_trim_whitespace(array)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     n_valid = len(trimmed) - trimmed.null_count
@@ -1171,7 +1179,8 @@ def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.Chunked
     hits = pc.sum(pc.match_substring_regex(sample, pattern)).as_py() or 0
     if hits / sample_valid < _NUMBER_MIN_SHARE:
         return None
-    bare = _bare_number_text(array)
+    decorated = bool(pc.any(pc.match_substring_regex(array, _DECORATION)).as_py())
+    bare = _bare_number_text(array) if decorated else array
     matches = pc.match_substring_regex(bare, pattern)
     if (pc.sum(matches).as_py() or 0) / n_valid < _NUMBER_MIN_SHARE:
         return None
@@ -1182,14 +1191,16 @@ def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.Chunked
         text = pc.replace_substring_regex(bare, r"[,%]", "")
     text = pc.if_else(matches, text, pa.scalar(None, pa.string()))
     n_bad = n_valid - (pc.sum(matches).as_py() or 0)
+    # The note describes the sample: cheap, and what the values look like is clear from it.
+    raw_sample = _sample(array)
     parts = []
-    if pc.any(pc.match_substring_regex(bare, r"\d[,.]\d")).as_py() and decimal_comma:
+    if decimal_comma:
         parts.append("decimal commas")
-    if pc.any(pc.match_substring_regex(array, r"\d[, \x{00A0}\x{202F}]\d{3}")).as_py():
+    if pc.any(pc.match_substring_regex(raw_sample, r"\d[, \x{00A0}\x{202F}]\d{3}")).as_py():
         parts.append("thousands separators")
-    if pc.any(pc.match_substring(array, "%")).as_py():
+    if pc.any(pc.match_substring(raw_sample, "%")).as_py():
         parts.append("% signs")
-    if pc.any(pc.match_substring_regex(array, _CURRENCY)).as_py():
+    if decorated and pc.any(pc.match_substring_regex(raw_sample, _CURRENCY)).as_py():
         parts.append("currency signs")
     how = "numbers (" + ", ".join(parts) + ")" if parts else "numbers"
     if n_bad:
