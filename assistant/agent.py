@@ -47,6 +47,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.tokens import count_text_tokens
 from assistant.providers.usage import CallContext
+from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord
 from assistant.toolkit import Tool, ToolCallError, ToolResult
 from tools.errors import MlchatError, UserFacingError
@@ -110,6 +111,7 @@ class Agent:
         chat_settings: Model name, temperature and output limit.
         system_prompt: The system prompt, or a function of the thread id that renders it.
         limits: Tool-call cap, deadline and history budget of a turn.
+        spend: Rate limits, spend caps and the per-turn cost line (issue 10).
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class Agent:
         chat_settings: ChatSettings,
         system_prompt: str | Callable[[str], str],
         limits: TurnLimits = TurnLimits(),
+        spend: SpendGuard | None = None,
     ) -> None:
         self.provider = provider
         self.tools = {t.name: t for t in tools}
@@ -130,6 +133,7 @@ class Agent:
         self.chat_settings = chat_settings
         self.system_prompt = system_prompt
         self.limits = limits
+        self.spend = spend
 
     def attach(self, thread_id: str, name: str, path: Path) -> DatasetRecord:
         """Record a file already copied into the thread's workspace as a dataset."""
@@ -151,7 +155,8 @@ class Agent:
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
         )
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        worker = asyncio.create_task(self._turn(thread_id, turn_id, queue))
+        with spend_scope(thread_id, emit=queue.put_nowait):
+            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue))
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -205,6 +210,9 @@ class Agent:
                             }
                         ],
                     )
+                    if self.spend is not None:
+                        for notice in self.spend.finish_turn(thread_id, turn_id):
+                            emit(notice)
                     emit(TurnFinished(text))
                     return
                 if calls_made + len(reply.calls) > self.limits.max_tool_calls:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from assistant.chat_cli import add_chat
+from assistant.usage_cli import add_usage
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_profile(commands)
     add_chat(commands)
+    add_usage(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ from assistant.providers import ChatSettings, RouterNotice, build_router
 from assistant.providers.base import ToolCall
 from assistant.sandbox import SandboxPool
 from assistant.settings import Settings
+from assistant.spend import OfflineAtCap, SpendGuard, SpendSettings
 from assistant.store import ConversationStore, Database, DatasetRecord, RunStore
 from assistant.toolbox import all_tools
 from tools.data import file_sha256
@@ -67,9 +68,12 @@ class Assistant:
         self.runs = RunStore(self.db)
         self.notices: tuple[RouterNotice, ...] = ()
         self._router = None
+        self.spend = SpendGuard(SpendSettings.from_env(), db=self.db)
         if provider is None:
-            setup = build_router(settings, db=self.db, offline=OfflineAssistant())
-            provider = self._router = setup.router
+            offline = OfflineAssistant()
+            setup = build_router(settings, db=self.db, offline=offline, limiter=self.spend)
+            self._router = setup.router
+            provider = OfflineAtCap(setup.router, offline=offline, guard=self.spend)
             self.notices = setup.notices
             self.provider_name = setup.router.primary.provider.name
             self.model_name = setup.router.primary.model
@@ -90,6 +94,7 @@ class Assistant:
             make_context=self._make_context,
             chat_settings=ChatSettings(model=self.model_name),
             system_prompt=self._system_prompt,
+            spend=self.spend,
             limits=TurnLimits(
                 max_tool_calls=settings.max_tool_calls, deadline_s=settings.turn_deadline_s
             ),
