@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,7 @@ _UNREADABLE = (
     TypeError,
     KeyError,
     zipfile.BadZipFile,
+    zlib.error,
     csv.Error,
 )
 _DELIMITERS = (",", ";", "\t", "|")
@@ -651,7 +653,7 @@ def _check_real_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
                 with archive.open(info) as part:
                     while part.read(1 << 20):
                         pass
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
         raise DataError(
             f"The workbook “{_shown(path)}” is damaged (a part of it does not unpack to what "
             "its header says), so it was not opened. Save the sheet you need as CSV and "

@@ -610,3 +610,15 @@ def test_excel_part_with_a_forged_small_size_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         assert archive.getinfo(part).file_size == 1000  # the header now lies
     assert "does not unpack to what its header says" in _message(path)
+
+
+def test_excel_part_with_a_corrupt_deflate_stream(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "bad.xlsx", {"S": [["a", "b"]] + [[i, i * 2] for i in range(500)]})
+    data = bytearray(path.read_bytes())
+    header = data.index(b"PK\x03\x04", data.index(b"xl/worksheets/sheet1.xml") - 30)
+    name_length = int.from_bytes(data[header + 26 : header + 28], "little")
+    extra_length = int.from_bytes(data[header + 28 : header + 30], "little")
+    body = header + 30 + name_length + extra_length
+    data[body + 5 : body + 40] = b"\xff" * 35
+    path.write_bytes(bytes(data))
+    assert "damaged" in _message(path)
