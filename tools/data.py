@@ -95,6 +95,8 @@ _UNREADABLE = (
     zipfile.BadZipFile,
     zlib.error,
     csv.Error,
+    NotImplementedError,
+    EOFError,
 )
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
@@ -613,7 +615,7 @@ def _check_zip_bomb(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as exc:
         raise DataError(
             f"This file does not look like an Excel workbook (it is not a valid .xlsx): "
             f"“{_shown(path)}”. Open it in Excel and save it as .xlsx or CSV."
