@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from assistant.chat_cli import add_chat
+from assistant.serve import add_serve
 from assistant.usage_cli import add_usage
 from tools.errors import UserFacingError
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(commands)
     add_chat(commands)
     add_usage(commands)
+    add_serve(commands)
     return parser
 
 

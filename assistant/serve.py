@@ -30,6 +30,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant.settings import Settings
 
@@ -146,3 +147,23 @@ def serve(
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
+
+
+def add_serve(commands: Any) -> None:
+    """Register ``mlchat serve`` on the CLI's subcommand tree."""
+    parser = commands.add_parser(
+        "serve",
+        help="start the chat app in the browser (Chainlit) on the offline defaults",
+        description=(
+            "Start the mlchat chat app. It prints the URL and where the login password is. "
+            "Settings (keys, sandbox, budget, data folder) come from the environment or .env."
+        ),
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--headless", action="store_true", help="do not open a browser window")
+    parser.set_defaults(
+        handler=lambda args: serve(host=args.host, port=args.port, headless=args.headless)
+    )
