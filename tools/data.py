@@ -698,7 +698,8 @@ def _read_excel(
             raise DataError(f"Every sheet of the workbook “{_shown(path)}” is empty.")
     if len(sheets) > 1:
         why = "as asked" if sheet is not None else "the first non-empty sheet"
-        listed = ", ".join(f"'{s}'" for s in sheets)
+        listed = ", ".join(f"'{s}'" for s in sheets[:10])
+        listed += f" and {len(sheets) - 10} more" if len(sheets) > 10 else ""
         notes.append(
             f"Used sheet '{chosen}' of {len(sheets)} ({why}); the sheets are {listed}. "
             "Name another sheet to use it instead."
@@ -755,7 +756,12 @@ def _open_workbook(path: Path) -> tuple[tuple[str, ...], SheetReader]:
             raise DataError(damaged) from exc
         return [[None if v == "" else v for v in row] for row in rows]
 
-    return tuple(workbook.sheet_names), read_sheet
+    sheets = tuple(
+        meta.name
+        for meta in workbook.sheets_metadata
+        if meta.typ == python_calamine.SheetTypeEnum.WorkSheet
+    )
+    return sheets or tuple(workbook.sheet_names), read_sheet
 
 
 def _open_with_openpyxl(path: Path, damaged: str) -> tuple[tuple[str, ...], SheetReader]:

@@ -622,3 +622,19 @@ def test_excel_part_with_a_corrupt_deflate_stream(tmp_path: Path) -> None:
     data[body + 5 : body + 40] = b"\xff" * 35
     path.write_bytes(bytes(data))
     assert "damaged" in _message(path)
+
+
+def test_chart_sheets_are_not_listed_as_tables(tmp_path: Path) -> None:
+    from openpyxl.chart import BarChart, Reference
+
+    workbook = openpyxl.Workbook()
+    data = workbook.active
+    data.title = "Data"
+    for row in [["a", "b"], [1, 2], [3, 4]]:
+        data.append(row)
+    chart = BarChart()
+    chart.add_data(Reference(data, min_col=2, min_row=1, max_row=3))
+    workbook.create_chartsheet("Chart", 0).add_chart(chart)
+    workbook.save(tmp_path / "chart.xlsx")
+    table = load_table(tmp_path / "chart.xlsx")
+    assert (table.sheet, table.sheets, table.notes) == ("Data", ("Data",), ())
