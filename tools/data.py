@@ -118,7 +118,15 @@ _NULL_VALUES = [
     "null",
     "None",
     "none",
+    # spreadsheet error values: a formula that failed holds no value
+    "#DIV/0!",
+    "#VALUE!",
+    "#REF!",
+    "#NAME?",
+    "#NUM!",
+    "#NULL!",
 ]
+_NULL_TOKENS = pa.array(_NULL_VALUES, pa.string())
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
 _FALSE_WORDS = frozenset({"no", "false", "n", "f"})
 _CURRENCY = "[$€£¥]"
@@ -1089,7 +1097,9 @@ def _type_text_column(
             values, how = number
             return pd.Series(values, index=series.index, name=series.name), how, None
     trimmed = pc.utf8_trim_whitespace(array)
-    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    # "" and "NA"-like tokens are already missing in CSV files; Excel and JSON keep them as text.
+    is_missing = pc.is_in(trimmed, value_set=_NULL_TOKENS)
+    trimmed = pc.if_else(is_missing, pa.scalar(None, pa.string()), trimmed)
     n_valid = len(trimmed) - trimmed.null_count
     if n_valid == 0:
         return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None

@@ -638,3 +638,13 @@ def test_chart_sheets_are_not_listed_as_tables(tmp_path: Path) -> None:
     workbook.save(tmp_path / "chart.xlsx")
     table = load_table(tmp_path / "chart.xlsx")
     assert (table.sheet, table.sheets, table.notes) == ("Data", ("Data",), ())
+
+
+def test_spreadsheet_errors_and_na_words_are_missing(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "errors.xlsx",
+        {"S": [["ratio", "group"], [0.5, "a"], ["#DIV/0!", "NA"], [1.5, "b"], ["  ", "b"]]},
+    )
+    frame = load_table(path).frame
+    assert frame["ratio"].dtype == np.float64 and frame["ratio"].isna().sum() == 2
+    assert frame["group"].isna().tolist() == [False, True, False, False]
