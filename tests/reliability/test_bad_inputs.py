@@ -9,7 +9,6 @@ Upload names that try to escape are stored inside the upload folder instead.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from tests.reliability.common import (
     small_table,
     turn,
 )
-from tools.errors import MlchatError, UserFacingError
+from tools.errors import UserFacingError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -109,7 +108,7 @@ FILE_CASES = [
         "non_utf8_latin1",
         "latin.csv",
         lambda p: p.write_bytes(
-            "name,city,score,y\n".encode()
+            b"name,city,score,y\n"
             + b"".join(f"Jos\xe9 {i},M\xfcnchen,{i},{i % 2}\n".encode("latin-1") for i in range(40))
         ),
         r"latin\.csv: 40 rows x 4 columns",
