@@ -103,6 +103,8 @@ class ModelFamily:
     """Fit (or predict) time grows with rows squared (SVM, kNN) rather than linearly."""
     max_rows: int | None = None
     """Above this many training rows the family is skipped as too slow."""
+    cost_per_class: bool = False
+    """Multiclass fits build one model per class (boosting), so cost grows with the classes."""
     search_space: Callable[[Any], Params] | None = None
 
     def supports(self, task: str) -> bool:
@@ -118,7 +120,9 @@ class ModelFamily:
         merged = {**self.default_params, **(params or {})}
         return self.builder(task, merged, seed, n_jobs)
 
-    def estimate_fit_s(self, n_rows: int, n_features: int, *, n_columns: int = 0) -> float:
+    def estimate_fit_s(
+        self, n_rows: int, n_features: int, *, n_columns: int = 0, n_classes: int = 2
+    ) -> float:
         """A prior guess of one fit's wall time in seconds (before any measurement).
 
         ``n_features`` is the encoded width the estimator sees, ``n_columns`` the
@@ -128,7 +132,8 @@ class ModelFamily:
         cells = n_rows * max(n_features, 1) / 1e6
         scale = n_rows / 10_000 if self.quadratic_in_rows else 1.0
         preprocessing = n_rows * n_columns * _PREPROCESSING_S_PER_CELL[self.preprocessing]
-        return self.seconds_per_million_cells * cells * max(scale, 1.0) + preprocessing
+        per_class = n_classes if self.cost_per_class and n_classes > 2 else 1
+        return self.seconds_per_million_cells * cells * max(scale, 1.0) * per_class + preprocessing
 
 
 # --- estimators ------------------------------------------------------------------
@@ -413,6 +418,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["tree", "boosting"],
             "tree",
             _lightgbm,
+            cost_per_class=True,
             default_params={
                 "n_estimators": 200,
                 "learning_rate": 0.05,
@@ -454,6 +460,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["tree", "boosting"],
             "tree",
             _xgboost,
+            cost_per_class=True,
             default_params={"n_estimators": 200, "learning_rate": 0.08, "max_depth": 6},
             seconds_per_million_cells=8.0,
             search_space=_space_xgboost,
@@ -480,6 +487,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             ["tree", "boosting"],
             "tree",
             _catboost,
+            cost_per_class=True,
             default_params={"iterations": 300, "depth": 6},
             seconds_per_million_cells=20.0,
             search_space=_space_catboost,
@@ -955,6 +963,7 @@ class TabularModel(BaseEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             proba = np.asarray(self.pipeline_.predict_proba(frame), dtype=np.float64)
+        proba /= proba.sum(axis=1, keepdims=True)  # float32 models sum to 1 only within 1e-7
         fitted = np.asarray(self.pipeline_.classes_).astype(np.int64)
         if proba.shape[1] == len(self.classes_) and np.array_equal(
             fitted, np.arange(len(self.classes_))

@@ -232,6 +232,7 @@ def train(
         y = pd.Series(pd.to_numeric(y, errors="coerce"), name=plan.target).astype(np.float64)
         classes = None
     X = table.loc[:, features]
+    n_classes = len(classes) if classes is not None else 0
     spec = resolve_metric(plan.metric, task)
     order = sorted(plan.models, key=lambda name: (MODEL_FAMILIES[name].cost_rank, name))
     n_unique = {
@@ -287,7 +288,10 @@ def train(
             break
         width = encoded_width(columns, preprocessing=family.preprocessing, n_unique=n_unique)
         factor = _calibration(calibration)
-        est_fold = family.estimate_fit_s(n_train_fold, width, n_columns=len(columns)) * factor
+        est_fold = (
+            family.estimate_fit_s(n_train_fold, width, n_columns=len(columns), n_classes=n_classes)
+            * factor
+        )
         est_total = est_fold * len(splits) * _SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
         left = deadline - clock()
@@ -331,8 +335,10 @@ def train(
             stopped = True
         if outcome.result.status == "ok":
             oof[name] = outcome.oof
-            prior = family.estimate_fit_s(n_train_fold, width, n_columns=len(columns))
-            if prior > 0 and outcome.fit_s_per_fold > 0.05:
+            prior = family.estimate_fit_s(
+                n_train_fold, width, n_columns=len(columns), n_classes=n_classes
+            )
+            if prior > 0 and outcome.fit_s_per_fold > 0.5:  # too short to measure speed
                 calibration.append(outcome.fit_s_per_fold / prior)
             if best is None or spec.to_score(outcome.result.score) > spec.to_score(best.score):
                 best = _Best(
@@ -521,7 +527,7 @@ def _order_key(column: pd.Series | None, rows: np.ndarray) -> np.ndarray:
 def _calibration(ratios: Sequence[float]) -> float:
     if not ratios:
         return 1.0
-    return float(np.clip(np.exp(np.mean(np.log(ratios))), 0.2, 5.0))
+    return float(np.clip(np.exp(np.mean(np.log(ratios))), 0.25, 2.0))
 
 
 @dataclass
