@@ -1044,29 +1044,31 @@ def _clean_types(
 
     Returns the typed frame and, for yes/no columns, their (False, True) words.
     """
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, Any] = {}
     parsed: dict[str, list[str]] = {}
     words: dict[str, tuple[str, str]] = {}
     infinite: list[str] = []
     for name, series in frame.items():
+        values: Any = series.to_numpy() if isinstance(series.dtype, np.dtype) else series.array
         if _is_textual(series):
-            series, how, column_words = _type_text_column(series)
+            values, how, column_words = _type_text_column(series)
             if column_words is not None:
                 words[name] = column_words
             if how:
                 parsed.setdefault(how, []).append(name)
-        if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
-            is_infinite = np.isinf(series.to_numpy())
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+            is_infinite = np.isinf(values)
             if is_infinite.any():
                 # Models reject infinity; a missing value they can impute.
-                series = series.where(~is_infinite)
+                values = np.where(is_infinite, np.nan, values)
                 infinite.append(name)
-        columns[name] = series
+        columns[name] = values
     for how, names in parsed.items():
         notes.append(f"Parsed {_listed(names)} as {how}.")
     if infinite:
         notes.append(f"Treated infinite values in {_listed(infinite)} as missing.")
-    return pd.DataFrame(columns, index=frame.index), words
+    # copy=False keeps one block per column instead of copying every number into one block
+    return pd.DataFrame(columns, index=frame.index, copy=False), words
 
 
 def _listed(names: list[str], limit: int = 6) -> str:
@@ -1080,7 +1082,7 @@ def _is_textual(series: pd.Series) -> bool:
 
 def _type_text_column(
     series: pd.Series,
-) -> tuple[pd.Series, str | None, tuple[str, str] | None]:
+) -> tuple[Any, str | None, tuple[str, str] | None]:
     """Return the column typed, how it was parsed ("numbers", "dates (...)") or None, and
     the (False, True) words of a yes/no column."""
     if series.dtype == object:
@@ -1095,28 +1097,27 @@ def _type_text_column(
         number = _as_number(array, n_raw)
         if number is not None:
             values, how = number
-            return pd.Series(values, index=series.index, name=series.name), how, None
+            return values, how, None
     trimmed = pc.utf8_trim_whitespace(array)
     # "" and "NA"-like tokens are already missing in CSV files; Excel and JSON keep them as text.
     is_missing = pc.is_in(trimmed, value_set=_NULL_TOKENS)
     trimmed = pc.if_else(is_missing, pa.scalar(None, pa.string()), trimmed)
     n_valid = len(trimmed) - trimmed.null_count
     if n_valid == 0:
-        return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None
+        return trimmed.to_pandas().array, None, None
     number = _as_number(trimmed, n_valid)
     if number is not None:
         values, how = number
-        return pd.Series(values, index=series.index, name=series.name), how, None
+        return values, how, None
     boolean = _as_boolean(trimmed)
     if boolean is not None:
         truth, words = boolean
-        typed = pd.Series(truth, index=series.index, name=series.name)
-        return typed, "yes/no values", words
+        return truth, "yes/no values", words
     dates = _as_dates(trimmed, n_valid)
     if dates is not None:
         values, fmt = dates
-        return pd.Series(values, index=series.index, name=series.name), f"dates ({fmt})", None
-    return pd.Series(trimmed.to_pandas(), index=series.index, name=series.name), None, None
+        return values, f"dates ({fmt})", None
+    return trimmed.to_pandas().array, None, None
 
 
 def _cell_text(value: Any) -> str:
