@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from pathlib import Path
 
@@ -21,11 +22,11 @@ import chainlit as cl
 from chainlit.input_widget import Slider
 
 from assistant.chainlit_layer import build_data_layer, mount_file_route, use_upload_folder
-from assistant.providers.usage import summarise_usage
 from assistant.samples import SAMPLE_TARGET, write_sample
 from assistant.serve import prepare_data_dir
 from assistant.session import Assistant
 from assistant.settings import Settings
+from assistant.spend.report import build_usage_report, format_usage_report
 from assistant.store import update_thread_metadata
 from chat_ui import TurnRenderer
 from tools.errors import UserFacingError
@@ -147,23 +148,19 @@ for _label in STARTERS:
 @cl.action_callback("usage")
 async def _usage(action: cl.Action) -> None:
     del action
-    summary = await asyncio.to_thread(
-        summarise_usage, ASSISTANT.db, thread_id=cl.context.session.thread_id
+    report = await asyncio.to_thread(
+        build_usage_report,
+        ASSISTANT.db,
+        ASSISTANT.spend.settings,
+        wall_time=time.time(),
+        thread_id=cl.context.session.thread_id,
     )
-    total = summary.total
-    cost = f"${total.cost_usd:.4f}"
-    if total.unpriced_calls:
-        cost += f" (+{total.unpriced_calls} call(s) with no known price)"
-    lines = [
-        "**Usage of this conversation**",
-        f"- LLM calls: {total.calls} (cache hits: {total.cache_hits})",
-        f"- Tokens: {total.input_tokens:,} in / {total.output_tokens:,} out "
-        f"({total.cached_tokens:,} cached)",
-        f"- Estimated cost: {cost}",
-        f"- Provider: {ASSISTANT.provider_name} ({ASSISTANT.model_name})",
-        f"- Sandbox: {CONFINEMENT.summary if CONFINEMENT is not None else 'E2B'}",
-    ]
-    await cl.Message(content="\n".join(lines)).send()
+    sandbox = CONFINEMENT.summary if CONFINEMENT is not None else "E2B"
+    text = (
+        f"**Usage of this conversation** ({ASSISTANT.provider_name}, {ASSISTANT.model_name})\n\n"
+        f"```\n{format_usage_report(report)}\n```\n\n{sandbox}"
+    )
+    await cl.Message(content=text).send()
 
 
 @cl.on_message

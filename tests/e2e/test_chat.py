@@ -346,3 +346,17 @@ def test_the_thread_survives_a_server_restart(server: ChainlitServer, page: Page
     expect(_last_reply(page)).to_contain_text("I'm running offline")
     assert re.search(r"/thread/[0-9a-f-]{36}$", page.url)
     screenshot(page, "restart", "reopened")
+
+
+def test_the_usage_view_shows_this_conversations_calls_and_the_sandbox(
+    server: ChainlitServer, page: Page
+) -> None:
+    log_in(page, server)
+    _send(page, "hello")
+    expect(_last_reply(page)).to_contain_text("I'm running offline")
+    page.get_by_role("button", name="Usage and cost").click()
+    usage = _last_reply(page)
+    expect(usage).to_contain_text("Usage of this conversation (offline, rules)")
+    expect(usage).to_contain_text("per provider/model")
+    expect(usage).to_contain_text("no network")
+    screenshot(page, "usage", "view")
