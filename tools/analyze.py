@@ -207,6 +207,12 @@ def prepare_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]
     is_numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
         values.dtype
     )
+    if _is_row_number(values, n_unique):
+        raise TargetError(
+            f"The target “{name}” numbers the rows (a different whole number in every row, "
+            "one after another), like an ID, so there is nothing to learn. Pick the column "
+            "that holds the outcome."
+        )
     if not is_numeric and len(values) > 20 and n_unique >= 0.9 * len(values):
         every = "every row" if n_unique == len(values) else "almost every row"
         raise TargetError(
@@ -214,6 +220,14 @@ def prepare_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]
             "so a model cannot learn to predict it. Pick the column that holds the outcome."
         )
     return kept, n_missing
+
+
+def _is_row_number(values: pd.Series, n_unique: int) -> bool:
+    if not pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    if len(values) <= 20 or n_unique != len(values):
+        return False
+    return float(values.max()) - float(values.min()) + 1 <= 1.1 * n_unique
 
 
 def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int = 0) -> Profile:

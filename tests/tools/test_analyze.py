@@ -158,8 +158,9 @@ def test_rows_with_missing_target_are_dropped_and_counted(churn_frame: pd.DataFr
             [f"name{i}" for i in range(28)] + ["name0", "name1"],
             "The target “t” has a different value in almost every row",
         ),
+        (list(range(100, 130)), "The target “t” numbers the rows"),
     ],
-    ids=["all-missing", "constant", "unique-per-row", "nearly-unique"],
+    ids=["all-missing", "constant", "unique-per-row", "nearly-unique", "row-number"],
 )
 def test_unusable_targets(column: list[object], message: str) -> None:
     frame = pd.DataFrame({"t": column, "x": range(30)})
