@@ -648,3 +648,18 @@ def test_spreadsheet_errors_and_na_words_are_missing(tmp_path: Path) -> None:
     frame = load_table(path).frame
     assert frame["ratio"].dtype == np.float64 and frame["ratio"].isna().sum() == 2
     assert frame["group"].isna().tolist() == [False, True, False, False]
+
+
+def test_an_unclosed_quote_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "quote.csv"
+    path.write_text('a,b\n1,"x\n2,y\n3,z\n')
+    assert _message(path).startswith(
+        'The file “quote.csv” has a quote (") that is never closed, in column 2 of data row 1'
+    )
+
+
+def test_values_spanning_lines_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text('id,note\n1,"first line\nsecond line"\n2,plain\n3,"a\nb\nc"\n')
+    frame = load_table(path).frame
+    assert frame["note"].tolist() == ["first line\nsecond line", "plain", "a\nb\nc"]
