@@ -269,6 +269,7 @@ def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int =
         leaks = [w.column for w in leak_warnings if w.column is not None]
         warnings.extend(leak_warnings)
     meta = _meta_features(frame, columns, target_name, task, target_summary)
+    warnings = _collapse_repeats(warnings)
     log.info(
         "profile_table rows=%d columns=%d task=%s warnings=%d",
         len(frame),
@@ -512,6 +513,40 @@ def _target_warnings(
 
 
 # --- sampled checks ------------------------------------------------------------------------
+
+
+def _collapse_repeats(
+    warnings: list[DataWarning], *, keep: int = 5, limit: int = 10
+) -> list[DataWarning]:
+    """On wide tables, list the first few column warnings of a kind and count the rest.
+
+    Leakage warnings are never collapsed; each names a column the person must decide about.
+    """
+    by_code: dict[str, list[DataWarning]] = {}
+    for warning in warnings:
+        by_code.setdefault(warning.code, []).append(warning)
+    collapsed: list[DataWarning] = []
+    summarised: set[str] = set()
+    position = {id(w): i for group in by_code.values() for i, w in enumerate(group)}
+    for warning in warnings:
+        group = by_code[warning.code]
+        is_shown = len(group) <= limit or position[id(warning)] < keep
+        if warning.code == "leakage" or is_shown:
+            collapsed.append(warning)
+        elif warning.code not in summarised:
+            summarised.add(warning.code)
+            rest = [w.column for w in group[keep:] if w.column]
+            shown = ", ".join(f"“{c}”" for c in rest[:10])
+            more = f" and {len(rest) - 10:,} more" if len(rest) > 10 else ""
+            collapsed.append(
+                DataWarning(
+                    warning.code,
+                    None,
+                    f"{len(rest):,} more columns have the same warning ({warning.code}): "
+                    f"{shown}{more}.",
+                )
+            )
+    return collapsed
 
 
 def _duplicate_rows(frame: pd.DataFrame) -> DataWarning | None:

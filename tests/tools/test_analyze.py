@@ -288,3 +288,27 @@ def test_duplicate_rows(churn_frame: pd.DataFrame) -> None:
     assert warning.message.startswith("5 rows (2.4%) repeat an earlier row exactly.")
     with_one = pd.concat([churn_frame, churn_frame.head(1)], ignore_index=True)
     assert "duplicate_rows" not in [w.code for w in profile_table(with_one).warnings]
+
+
+def test_many_warnings_of_one_kind_are_collapsed_but_leaks_never(
+    churn_frame: pd.DataFrame,
+) -> None:
+    wide = churn_frame.assign(**{f"empty_{i}": 1 for i in range(30)})
+    for i in range(12):
+        wide[f"leak_{i}"] = wide["refund_amount"] * (i + 2)
+    profile = profile_table(wide, target="churn")
+    constant = [w for w in profile.warnings if w.code == "constant"]
+    assert [w.column for w in constant[:5]] == [
+        "country",
+        "empty_0",
+        "empty_1",
+        "empty_2",
+        "empty_3",
+    ]
+    assert len(constant) == 6 and constant[5].column is None
+    assert constant[5].message.startswith(
+        "26 more columns have the same warning (constant): “empty_4”, “empty_5”,"
+    )
+    assert constant[5].message.endswith("and 16 more.")
+    assert len(profile.leaking_columns) == 13
+    assert sum(w.code == "leakage" for w in profile.warnings) == 13
