@@ -108,12 +108,31 @@ class Profile:
         """A compact text for a language model: shape, task, kinds, warnings. No rows."""
         kinds: dict[str, list[str]] = {}
         for column in self.columns:
-            kinds.setdefault(column.kind, []).append(column.name)
+            if column.name != self.target:
+                kinds.setdefault(column.kind, []).append(column.name)
         lines = [f"{self.n_rows:,} rows x {self.n_columns} columns."]
         if self.target:
             lines.append(f"Target '{self.target}': {self.task}. {self.task_reason}")
+            summary = self.target_summary
+            if "classes" in summary:
+                counts = list(summary["classes"].items())
+                shown = ", ".join(f"{label} {count:,}" for label, count in counts[:10])
+                more = f", and {len(counts) - 10} more classes" if len(counts) > 10 else ""
+                lines.append(f"Target classes: {shown}{more}.")
+            elif "mean" in summary:
+                lines.append(
+                    f"Target values: mean {summary['mean']:.4g}, median {summary['p50']:.4g}, "
+                    f"range {summary['min']:.4g} to {summary['max']:.4g}."
+                )
         for kind, names in kinds.items():
             lines.append(f"{kind}: {', '.join(names[:15])}{' ...' if len(names) > 15 else ''}")
+        gaps = sorted(
+            (c for c in self.columns if c.missing_share > 0), key=lambda c: -c.missing_share
+        )
+        if gaps:
+            shown = ", ".join(f"{c.name} {c.missing_share:.0%}" for c in gaps[:10])
+            more = f" and {len(gaps) - 10} more" if len(gaps) > 10 else ""
+            lines.append(f"Missing values: {shown}{more}.")
         lines.extend(f"Warning ({w.code}): {w.message}" for w in self.warnings)
         text = "\n".join(lines)
         return text if len(text) <= max_chars else text[: max_chars - 3] + "..."

@@ -270,6 +270,10 @@ def test_summary_for_a_model_names_task_kinds_and_warnings_but_no_rows(
     assert lines[0] == "200 rows x 10 columns."
     assert lines[1].startswith("Target 'churn': binary. The target “churn” is non-numeric")
     assert "id: customer_id" in lines and "constant: country" in lines
+    counts = churn_frame["churn"].value_counts()
+    assert lines[2] == f"Target classes: no {counts['no']}, yes {counts['yes']}."
+    assert "categorical: contract" in lines  # the target is not listed as a feature kind
+    assert "Missing values: monthly_charges 5%." in lines
     assert lines[-1].startswith("Warning (leakage): “refund_amount” alone predicts “churn”")
     assert "C00017" not in summary  # no cell values beyond summary statistics
     assert len(profile_table(churn_frame, target="churn").summary(max_chars=50)) == 50
