@@ -663,3 +663,8 @@ def test_values_spanning_lines_are_kept(tmp_path: Path) -> None:
     path.write_text('id,note\n1,"first line\nsecond line"\n2,plain\n3,"a\nb\nc"\n')
     frame = load_table(path).frame
     assert frame["note"].tolist() == ["first line\nsecond line", "plain", "a\nb\nc"]
+
+
+def test_a_name_with_a_nul_byte_is_refused_cleanly(tmp_path: Path) -> None:
+    message = _message(tmp_path / "evil\x00.csv")
+    assert message.startswith("The file “evil.csv” does not exist or is not a regular file.")
