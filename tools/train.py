@@ -330,6 +330,17 @@ def train(
             must_finish=best is None,
             overrides=dict((params or {}).get(name, {})),
         )
+        if outcome.result.status == "ok" and outcome.result.n_folds < len(splits):
+            # Every later candidate is validated on the same, fewer folds.
+            splits = splits[: outcome.result.n_folds]
+            kept_rows = np.sort(np.concatenate([s.valid for s in splits]))
+            positions = kept_rows if slot is None else np.array([slot[int(r)] for r in kept_rows])
+            outcome.oof = outcome.oof[positions]
+            oof_rows = kept_rows
+            slot = {int(r): i for i, r in enumerate(oof_rows)}
+            notes.append(
+                f"Time allowed only {len(splits)} validation fold(s); every model was scored on them."
+            )
         results.append(outcome.result)
         if outcome.stopped:
             stopped = True
@@ -626,7 +637,11 @@ def _run_candidate(
             )
         per_fold = (clock() - started) / number
         needed = per_fold * (len(splits) - number) + reserve(float(np.mean(fit_times)))
-        if not must_finish and clock() + needed > deadline:
+        if clock() + needed > deadline:
+            if must_finish:  # the first candidate: keep its finished folds rather than nothing
+                return finish(
+                    "ok", f"scored on {number} of {len(splits)} folds to stay within the budget."
+                )
             return finish(
                 "skipped",
                 f"abandoned after {number} of {len(splits)} folds: the rest would not fit in the budget.",
@@ -688,7 +703,16 @@ def _final_model(
         seed=plan.seed,
         n_jobs=n_jobs,
     )  # type: ignore[arg-type]
-    model.fit(X.iloc[rows], y.iloc[rows])
+    try:
+        model.fit(X.iloc[rows], y.iloc[rows])
+    except (MemoryError, ValueError) as exc:
+        log.warning(
+            "refit_failed family=%s rows=%d error=%s", best.family, len(rows), type(exc).__name__
+        )
+        notes.append(
+            f"{label} could not be refit on {len(rows):,} rows; its first cross-validation model is used."
+        )
+        return best.fold_model, "fold", n_train_fold
     return model, "refit", len(rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -211,3 +212,25 @@ def test_failing_candidate_is_reported_last_and_overrides_are_used() -> None:
     lasso = next(c for c in result.leaderboard if c.family == "lasso")
     assert lasso.status == "ok" and lasso.params["alpha"] == 0.05
     assert "ridge" not in result.oof
+
+
+def test_when_time_runs_out_the_first_model_keeps_its_finished_folds(cancer: pd.DataFrame) -> None:
+    profile = profile_table(cancer, target="target")
+    plan = build_plan(profile, budget_s=10)
+    ticks = itertools.count()
+
+    def slow_clock() -> float:  # every step of training "takes" one second
+        return float(next(ticks))
+
+    result = train(cancer, plan, profile=profile, clock=slow_clock)
+
+    first = result.leaderboard[0]
+    assert (first.family, first.status, first.n_folds) == ("naive_bayes", "ok", 1)
+    assert first.message == "scored on 1 of 5 folds to stay within the budget."
+    assert len(result.oof_rows) == 114 and result.oof["naive_bayes"].shape == (114, 2)
+    assert (result.model_source, result.refit_rows) == ("fold", 455)
+    assert result.notes == [
+        "Time allowed only 1 validation fold(s); every model was scored on them.",
+        "Naive Bayes was not refit on all rows (no time left); its first cross-validation model is used.",
+    ]
+    assert result.model.predict(cancer.head(3)).shape == (3,)
