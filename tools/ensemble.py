@@ -1,0 +1,256 @@
+"""Greedy ensemble selection (Caruana et al., 2004) over out-of-fold predictions.
+
+:func:`select_ensemble` starts from an empty ensemble and, round after round,
+adds (with replacement) the candidate whose addition gives the best score of
+the averaged out-of-fold predictions (probabilities for classification,
+values for regression). The weights are how often each candidate was picked;
+the round with the best score wins, so the ensemble's out-of-fold score is
+never below the best single candidate's (the first round picks that one).
+
+:class:`EnsembleModel` is the picklable result: fitted members and their
+weights, with the same ``predict`` / ``predict_proba`` / ``classes_`` /
+``input_columns_`` contract as :class:`tools.models.TabularModel`. Use it
+only when :attr:`EnsembleSelection.beats_best` says it beat the best single
+model in cross-validation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from tools.errors import DataError
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 50
+"""Most picks (with replacement) in one selection."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleSelection:
+    """The outcome of greedy selection on out-of-fold predictions."""
+
+    weights: dict[str, float]
+    """Candidate name -> weight (weights sum to 1; unpicked candidates are absent)."""
+    score: float
+    """The ensemble's out-of-fold score, natural units of the metric."""
+    best_single: str
+    best_single_score: float
+    """The best candidate alone, natural units."""
+    beats_best: bool
+    """True when the ensemble's score is strictly better than the best single candidate's."""
+    history: tuple[float, ...]
+    """The ensemble's score after each round (natural units)."""
+
+
+def select_ensemble(
+    oofs: Mapping[str, np.ndarray],
+    y: pd.Series | np.ndarray,
+    *,
+    spec: Any,
+    classes: np.ndarray | None,
+    max_rounds: int = MAX_ROUNDS,
+    min_gain: float = 1e-9,
+) -> EnsembleSelection:
+    """Pick a weighted average of candidates that maximises ``spec`` on out-of-fold rows.
+
+    Args:
+        oofs: Candidate name -> out-of-fold probabilities (classification,
+            ``n x len(classes)``) or predictions (regression, ``n``), all on the
+            rows of ``y`` in the same order (e.g. ``TrainResult.oof`` with
+            ``TrainResult.oof_y``, plus ``TrialCandidate.oof`` from tuning).
+        y: True targets of those rows.
+        spec: The metric (:func:`tools.metrics.resolve_metric`).
+        classes: Class labels in probability column order; None for regression.
+        max_rounds: Most picks.
+        min_gain: A round that improves the score by less than this counts as no gain;
+            selection stops after 10 rounds without gain.
+
+    Raises:
+        DataError: no candidates, or their shapes differ.
+    """
+    if not oofs:
+        raise DataError("There are no candidate models to ensemble.")
+    names = list(oofs)
+    arrays = [np.asarray(oofs[name], dtype=np.float64) for name in names]
+    shape = arrays[0].shape
+    if any(a.shape != shape for a in arrays):
+        raise DataError("Candidates' out-of-fold predictions cover different rows.")
+    y_true = np.asarray(y)
+    if len(y_true) != shape[0]:
+        raise DataError(f"{shape[0]} out-of-fold rows but {len(y_true)} target values.")
+    keep = ~np.any(np.isnan(np.stack(arrays).reshape(len(arrays), shape[0], -1)), axis=(0, 2))
+    arrays = [a[keep] for a in arrays]
+    y_true = y_true[keep]
+
+    def score(blend: np.ndarray) -> float:
+        return _score(spec, y_true, blend, classes)
+
+    singles = [score(a) for a in arrays]
+    best_index = int(np.argmax([_rankable(spec, s) for s in singles]))
+
+    total = np.zeros_like(arrays[0])
+    counts = [0] * len(arrays)
+    history: list[float] = []
+    best_round_score = -math.inf
+    best_counts = list(counts)
+    stale = 0
+    for round_number in range(1, max_rounds + 1):
+        trials = [_rankable(spec, score((total + a) / round_number)) for a in arrays]
+        pick = int(np.argmax(trials))
+        total = total + arrays[pick]
+        counts[pick] += 1
+        history.append(_natural(spec, trials[pick]))
+        if trials[pick] > best_round_score + min_gain:
+            best_round_score = trials[pick]
+            best_counts = list(counts)
+            stale = 0
+        else:
+            stale += 1
+            if stale >= 10:
+                break
+    n_picked = sum(best_counts)
+    weights = {names[i]: count / n_picked for i, count in enumerate(best_counts) if count > 0}
+    ensemble_score = _natural(spec, best_round_score)
+    single_score = singles[best_index]
+    beats = best_round_score > _rankable(spec, single_score) + min_gain
+    log.info(
+        "ensemble_selected members=%d score=%.5g best_single=%.5g beats=%s",
+        len(weights),
+        ensemble_score,
+        single_score,
+        beats,
+    )
+    return EnsembleSelection(
+        weights=weights,
+        score=ensemble_score,
+        best_single=names[best_index],
+        best_single_score=single_score,
+        beats_best=beats,
+        history=tuple(history),
+    )
+
+
+def blend(predictions: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """The weighted average of ``predictions`` named in ``weights``."""
+    return sum(weights[name] * np.asarray(predictions[name], dtype=np.float64) for name in weights)  # type: ignore[return-value]
+
+
+class EnsembleModel(BaseEstimator):
+    """A weighted average of fitted models, used like one ``TabularModel``.
+
+    Parameters are only stored by ``__init__``: ``members`` (models with the
+    ``TabularModel`` contract) and ``weights`` (one per member). :meth:`fit`
+    refits clones of the members on new data; :meth:`from_fitted` wraps
+    members that are already fitted. Fitted attributes: ``members_``,
+    ``weights_`` (normalised), ``input_columns_``, ``classes_``
+    (classification), ``task_``, ``target_``, ``family_`` ("ensemble").
+    """
+
+    def __init__(self, members: Sequence[Any] = (), weights: Sequence[float] = ()) -> None:
+        self.members = members
+        self.weights = weights
+
+    @classmethod
+    def from_fitted(
+        cls, members: Sequence[Any], weights: Sequence[float], *, target: str | None = None
+    ) -> EnsembleModel:
+        """An ensemble of already fitted members (no refit)."""
+        model = cls(members=tuple(members), weights=tuple(weights))
+        model._set_fitted(list(members))
+        if target is not None:
+            model.target_ = target
+        return model
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> EnsembleModel:
+        """Refit clones of every member on ``X``, ``y``."""
+        fitted = [clone(member).fit(X, y) for member in self._checked_members()]
+        self._set_fitted(fitted)
+        return self
+
+    def _checked_members(self) -> list[Any]:
+        members = list(self.members)
+        if not members:
+            raise DataError("An ensemble needs at least one member model.")
+        if len(members) != len(self.weights):
+            raise DataError(f"{len(members)} members but {len(self.weights)} weights.")
+        return members
+
+    def _set_fitted(self, members: list[Any]) -> None:
+        self._checked_members()
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise DataError("Ensemble weights must be non-negative and not all zero.")
+        tasks = {getattr(m, "task_", None) for m in members}
+        if len(tasks) != 1:
+            raise DataError("Ensemble members must all be trained for the same task.")
+        self.task_ = tasks.pop()
+        if hasattr(members[0], "classes_"):
+            self.classes_ = np.asarray(members[0].classes_)
+            for member in members[1:]:
+                if not np.array_equal(np.asarray(member.classes_), self.classes_):
+                    raise DataError("Ensemble members were trained on different classes.")
+        self.members_ = members
+        self.weights_ = weights / weights.sum()
+        columns: list[str] = []
+        for member in members:
+            columns += [c for c in member.input_columns_ if c not in columns]
+        self.input_columns_ = columns
+        self.target_ = getattr(members[0], "target_", None)
+        self.family_ = "ensemble"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise DataError("This ensemble has not been trained yet; call fit first.")
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """The weighted average of the members' class probabilities, columns in ``classes_`` order."""
+        self._check_fitted()
+        if not hasattr(self, "classes_"):
+            raise DataError("Probabilities exist only for classification models.")
+        return sum(
+            w * m.predict_proba(X) for m, w in zip(self.members_, self.weights_, strict=True)
+        )  # type: ignore[return-value]
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Labels (the most probable class) or the weighted average of the members' values."""
+        self._check_fitted()
+        if hasattr(self, "classes_"):
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        values = sum(
+            w * np.asarray(m.predict(X), dtype=np.float64)
+            for m, w in zip(self.members_, self.weights_, strict=True)
+        )
+        return np.asarray(values, dtype=np.float64)
+
+
+def _score(spec: Any, y_true: np.ndarray, blend: np.ndarray, classes: np.ndarray | None) -> float:
+    try:
+        if classes is None:
+            return float(spec.compute(y_true, blend, None, classes=None))
+        y_pred = np.asarray(classes)[np.argmax(blend, axis=1)]
+        return float(spec.compute(y_true, y_pred, blend, classes=classes))
+    except ValueError:
+        return math.nan
+
+
+def _rankable(spec: Any, value: float) -> float:
+    """Higher is better; NaN ranks last."""
+    return -math.inf if not math.isfinite(value) else float(spec.to_score(value))
+
+
+def _natural(spec: Any, rankable: float) -> float:
+    if not math.isfinite(rankable):
+        return math.nan
+    return float(rankable if spec.greater_is_better else -rankable)
+
+
+__all__ = ["MAX_ROUNDS", "EnsembleModel", "EnsembleSelection", "blend", "select_ensemble"]
