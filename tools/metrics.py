@@ -42,6 +42,7 @@ _LABELS: dict[str, str] = {
 _LOWER_IS_BETTER = frozenset(
     {"log_loss", "root_mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error"}
 )
+_RANKING = frozenset({"roc_auc", "roc_auc_ovr", "average_precision"})
 _NEEDS_PROBA = frozenset({"roc_auc", "roc_auc_ovr", "log_loss", "average_precision"})
 _TASK_METRICS: dict[Task, tuple[str, ...]] = {
     "binary": (
@@ -165,12 +166,29 @@ class MetricSpec:
 
         def score(estimator: Any, x: Any, y: Any) -> float:
             classes = getattr(estimator, "classes_", None)
-            proba = estimator.predict_proba(x) if self.needs_proba else None
+            proba = _scores(estimator, x, self.name) if self.needs_proba else None
             pred = None if self.needs_proba else estimator.predict(x)
             return self.to_score(self.compute(y, pred, proba, classes=classes))
 
         score.__name__ = f"score_{self.name}"
         return score
+
+
+def _scores(estimator: Any, x: Any, name: str) -> np.ndarray:
+    """Class probabilities; for ranking metrics, decision scores when there are none.
+
+    ROC AUC and PR AUC only rank rows, so a model without ``predict_proba`` (an SVM
+    without probability calibration) is scored on its ``decision_function``.
+    """
+    if hasattr(estimator, "predict_proba"):
+        return np.asarray(estimator.predict_proba(x))
+    if name in _RANKING and hasattr(estimator, "decision_function"):
+        decision = np.asarray(estimator.decision_function(x), dtype=float)
+        if decision.ndim == 1:
+            return 1 / (1 + np.exp(-decision))  # monotone, so the ranking is unchanged
+        shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    raise ValueError(f"{_LABELS[name]} needs class probabilities, and this model has none")
 
 
 def metric_names(task: Task) -> list[str]:

@@ -148,3 +148,16 @@ def test_common_unoffered_metrics_get_a_hint() -> None:
         "Unknown metric “neg_mean_squared_error”. MSE is not offered: RMSE (rmse) ranks models "
         "the same way, in the target's units. For regression choose one of: "
     )
+
+
+def test_scorer_ranks_with_decision_scores_when_there_are_no_probabilities(iris_frame) -> None:
+    from sklearn.model_selection import cross_val_score
+    from sklearn.svm import SVC
+
+    binary = iris_frame[iris_frame["species"] != "setosa"]
+    x, y = binary.drop(columns="species"), binary["species"]
+    auc = cross_val_score(SVC(), x, y, cv=3, scoring=resolve_metric("auc", "binary").scorer())
+    expected = cross_val_score(SVC(), x, y, cv=3, scoring="roc_auc")
+    np.testing.assert_allclose(auc, expected)
+    with pytest.raises(ValueError, match="Log loss needs class probabilities"):
+        resolve_metric("log_loss", "binary").scorer()(SVC().fit(x, y), x, y)
