@@ -585,6 +585,11 @@ def _arrow_read_csv(
                     quoted_strings_can_be_null=True,
                 ),
             )
+        except UnicodeError:  # raised by the Python codec pyarrow uses to transcode
+            if attempt == "latin-1":
+                break
+            log.info("csv_encoding_retry from=%s reason=codec", attempt)
+            continue
         except pa.ArrowInvalid as exc:
             message = str(exc)
             if "UTF8" in message or "utf8" in message.lower() or "decode" in message.lower():

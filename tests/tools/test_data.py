@@ -72,6 +72,11 @@ def test_latin1_bytes_after_the_sniffed_sample_are_still_read(tmp_path: Path) ->
     table = load_table(path)
     assert table.frame["city"].iloc[-1] == "Zürich"
     assert len(table.frame) == 20_001
+    # 0x81 is undefined in cp1252 too, so only Latin-1 can read this one
+    path.write_bytes(b"city,n\n" + body.encode() + b"Z\x81rich,1\n")
+    table = load_table(path)
+    assert table.frame["city"].iloc[-1] == "Z\x81rich"
+    assert "Read with ',' delimiter, latin-1." in table.notes
 
 
 def test_parquet(tmp_path: Path, iris_frame: pd.DataFrame) -> None:
