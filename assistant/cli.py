@@ -405,7 +405,7 @@ def _column_summary(kind: str, stats: dict[str, Any]) -> str:
     if "mean" in stats:
         return (
             f"mean {_number(stats['mean'])}, median {_number(stats.get('p50'))}, "
-            f"range {_number(stats.get('min'))} to {_number(stats.get('max'))}"
+            f"{_number(stats.get('min'))} to {_number(stats.get('max'))}"
         )
     if "true_share" in stats:
         return f"{float(stats['true_share']):.0%} true"
@@ -425,7 +425,7 @@ def _number(value: Any) -> str:
     number = float(value)
     if number == int(number) and abs(number) < 1e12:
         return f"{int(number):,}"
-    return f"{number:,.4g}" if abs(number) < 1e6 else f"{number:.3g}"
+    return f"{number:,.3g}" if abs(number) < 1e6 else f"{number:.3g}"
 
 
 def _cell(value: Any) -> str:

@@ -343,7 +343,19 @@ def train_script(
     }
     settings = "\n".join(f"{name} = {value!r}" for name, value in values.items())
     expected = "unknown" if best is None else f"{best.score:.6f}"
+    validated = len(result.oof_rows)
+    expected = len(result.y)
+    if plan.validation in {"holdout", "time_split"}:
+        expected = int(len(result.y) * plan.holdout_fraction) - 1
+    sampled = 0 < validated < expected
+    caveat = (
+        "\nThe run compared models on a sample of its rows; this script validates on\n"
+        "all rows, so its score can differ a little from the run's.\n"
+        if sampled
+        else ""
+    )
     source = _SCRIPT_TEMPLATE.format(
+        caveat=caveat,
         family=result.best_family,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         expected=expected,
@@ -380,7 +392,7 @@ Generated {created}. Needs only pandas, numpy, scikit-learn, joblib and the
 model's own library. It reads the training file, runs the same validation as
 the run (expected score {expected}), prints the score, then refits on all rows
 and saves model.joblib next to this script.
-
+{caveat}
 Usage: python train.py [DATA_FILE]
 """
 

@@ -117,6 +117,7 @@ def test_classification_run_folder_round_trip(churn_frame: pd.DataFrame, tmp_pat
 
     script = (run / "train.py").read_text(encoding="utf-8")
     assert not _imported_roots(script) & {"tools", "assistant"}
+    assert "sample of its rows" not in script  # every row was validated
     score, metric = _run_script(run / "train.py", csv)
     assert metric == "roc_auc"
     assert abs(score - best.score) <= 0.02
