@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assistant.events import Event, Failed, TextDelta, ToolFinished, TurnFinished
+from assistant.events import Event, Failed, Notice, TextDelta, ToolFinished, TurnFinished
 from assistant.session import Assistant
 from assistant.settings import Settings
 from assistant.store import DatasetRecord
@@ -45,10 +45,10 @@ async def turn(
 
 
 def reply(events: Sequence[Event]) -> str:
-    """The assistant's reply text plus any failure messages, as the user reads them."""
+    """The assistant's reply text plus notices and failure messages, as the user reads them."""
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    failures = "\n".join(e.message for e in events if isinstance(e, Failed))
-    return (text + "\n" + failures).strip()
+    notes = "\n".join(e.message for e in events if isinstance(e, Notice | Failed))
+    return (text + "\n" + notes).strip()
 
 
 def assert_one_clear_message(text: str, *, mentions: str) -> None:
