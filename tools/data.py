@@ -130,7 +130,7 @@ _NULL_TOKENS = pa.array(_NULL_VALUES, pa.string())
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
 _FALSE_WORDS = frozenset({"no", "false", "n", "f"})
 _CURRENCY = "[$€£¥]"
-_DECORATION = "[$€£¥ \\x{00A0}\\x{202F}]"  # what _bare_number_text removes
+_DECORATION = "[$€£¥( \\x{00A0}\\x{202F}]"  # what _bare_number_text removes
 _NUMBER_RE = r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  (after _bare_number_text)
 _DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
 _DECIMAL_COMMA_HINT = r"(,\d{1,2}|,\d{4,})%?$|\.\d{3},"
@@ -1269,9 +1269,12 @@ def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.Chunked
 
 
 def _bare_number_text(array: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Drop a leading or trailing currency sign and spaces between groups of thousands."""
-    bare = pc.replace_substring_regex(array, r"^([-+]?)" + _CURRENCY + r"\s*", r"\1")
+    """Drop a leading or trailing currency sign, spaces between groups of thousands and
+    before %, and turn accounting negatives "(1,234)" into "-1,234"."""
+    bare = pc.replace_substring_regex(array, r"^\(([^()]*)\)$", r"-\1")
+    bare = pc.replace_substring_regex(bare, r"^([-+]?)" + _CURRENCY + r"\s*", r"\1")
     bare = pc.replace_substring_regex(bare, r"\s*" + _CURRENCY + "$", "")
+    bare = pc.replace_substring_regex(bare, r"(\d)\s+%$", r"\1%")
     for _ in range(2):  # "1 234 567": each pass joins every other group
         bare = pc.replace_substring_regex(bare, r"(\d)[ \x{00A0}\x{202F}](\d{3})", r"\1\2")
     return bare

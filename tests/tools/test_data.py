@@ -673,3 +673,11 @@ def test_values_spanning_lines_are_kept(tmp_path: Path) -> None:
 def test_a_name_with_a_nul_byte_is_refused_cleanly(tmp_path: Path) -> None:
     message = _message(tmp_path / "evil\x00.csv")
     assert message.startswith("The file “evil.csv” does not exist or is not a regular file.")
+
+
+def test_accounting_negatives_and_spaced_percents(tmp_path: Path) -> None:
+    path = tmp_path / "books.csv"
+    path.write_text('balance,share\n"(1,234.50)",12.5 %\n"2,000",3 %\n(7),100%\n')
+    frame = load_table(path).frame
+    assert frame["balance"].tolist() == [-1234.5, 2000.0, -7.0]
+    assert frame["share"].tolist() == [12.5, 3.0, 100.0]
