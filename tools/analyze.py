@@ -20,7 +20,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from tools.data import resolve_column
-from tools.errors import TargetError
+from tools.errors import DataError, TargetError
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,15 @@ def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int =
     Raises:
         TargetError: the target does not exist or cannot be learned (see
             :func:`prepare_target`).
+        DataError: the frame repeats a column name.
     """
+    if not frame.columns.is_unique:
+        repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(
+            "The table has repeated column names ("
+            + ", ".join(f"“{c}”" for c in repeated[:5])
+            + "); give every column its own name. (load_table renames them for you.)"
+        )
     target_name = resolve_column(frame.columns, target) if target is not None else None
     columns = tuple(_profile_column(frame[name], len(frame)) for name in frame.columns)
     kinds = {c.name: c.kind for c in columns}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tools.analyze import infer_task, prepare_target, profile_table
-from tools.errors import TargetError
+from tools.errors import DataError, TargetError
 
 
 def _codes(profile) -> list[tuple[str, str | None]]:
@@ -316,3 +316,9 @@ def test_many_warnings_of_one_kind_are_collapsed_but_leaks_never(
     assert constant[5].message.endswith("and 16 more.")
     assert len(profile.leaking_columns) == 13
     assert sum(w.code == "leakage" for w in profile.warnings) == 13
+
+
+def test_repeated_column_names_are_a_data_error() -> None:
+    frame = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"])
+    with pytest.raises(DataError, match=r"repeated column names \(“a”\)"):
+        profile_table(frame)
