@@ -219,7 +219,8 @@ def train(
         notes.append(f"{n_dropped} rows with a missing target were dropped.")
     if profile is None or profile.target != plan.target:
         profile = profile_table(table, target=plan.target, seed=plan.seed)
-    table = table.reset_index(drop=True)
+    if not table.index.equals(pd.RangeIndex(len(table))):
+        table = table.reset_index(drop=True)
 
     features = _features(profile, plan)
     columns = column_kinds(profile, features)
@@ -231,7 +232,7 @@ def train(
     else:
         y = pd.Series(pd.to_numeric(y, errors="coerce"), name=plan.target).astype(np.float64)
         classes = None
-    X = table.loc[:, features]
+    X = table  # models select their own columns; no copy of a big table
     n_classes = len(classes) if classes is not None else 0
     spec = resolve_metric(plan.metric, task)
     order = sorted(plan.models, key=lambda name: (MODEL_FAMILIES[name].cost_rank, name))
