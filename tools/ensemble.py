@@ -144,6 +144,40 @@ def blend(predictions: Mapping[str, np.ndarray], weights: Mapping[str, float]) -
     return sum(weights[name] * np.asarray(predictions[name], dtype=np.float64) for name in weights)  # type: ignore[return-value]
 
 
+def fit_ensemble(
+    selection: EnsembleSelection,
+    members: Mapping[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    target: str | None = None,
+) -> EnsembleModel:
+    """Fit the selected candidates on ``X``, ``y`` and wrap them as one :class:`EnsembleModel`.
+
+    Args:
+        selection: From :func:`select_ensemble`.
+        members: Candidate name -> an unfitted model (e.g. ``TabularModel(family,
+            task, columns, params=...)``) or one already fitted on ``X`` (it is
+            used as is when it has ``input_columns_``).
+        X: All training rows, original columns.
+        y: Their targets.
+        target: The target's name, kept as ``target_``.
+
+    Raises:
+        DataError: a selected candidate has no model in ``members``.
+    """
+    missing = [name for name in selection.weights if name not in members]
+    if missing:
+        raise DataError(f"No model was given for the ensemble member(s) {', '.join(missing)}.")
+    fitted = [
+        members[name]
+        if hasattr(members[name], "input_columns_")
+        else clone(members[name]).fit(X, y)
+        for name in selection.weights
+    ]
+    return EnsembleModel.from_fitted(fitted, list(selection.weights.values()), target=target)
+
+
 class EnsembleModel(BaseEstimator):
     """A weighted average of fitted models, used like one ``TabularModel``.
 
@@ -253,4 +287,11 @@ def _natural(spec: Any, rankable: float) -> float:
     return float(rankable if spec.greater_is_better else -rankable)
 
 
-__all__ = ["MAX_ROUNDS", "EnsembleModel", "EnsembleSelection", "blend", "select_ensemble"]
+__all__ = [
+    "MAX_ROUNDS",
+    "EnsembleModel",
+    "EnsembleSelection",
+    "blend",
+    "fit_ensemble",
+    "select_ensemble",
+]

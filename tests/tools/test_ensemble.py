@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.ensemble import EnsembleModel, blend, select_ensemble
+from tools.ensemble import EnsembleModel, blend, fit_ensemble, select_ensemble
 from tools.errors import DataError
 from tools.metrics import resolve_metric
 from tools.models import TabularModel
@@ -74,6 +74,17 @@ def test_ensemble_of_trained_candidates_is_at_least_the_best_member(
     }
     assert selection.best_single_score == pytest.approx(max(singles.values()))
     assert sum(selection.weights.values()) == pytest.approx(1.0)
+
+    features = result.features
+    members = {
+        name: TabularModel.for_profile(name, profile, features) for name in selection.weights
+    }
+    ensemble = fit_ensemble(selection, members, frame[features], frame["churn"], target="churn")
+    assert ensemble.weights_ == pytest.approx(list(selection.weights.values()))
+    assert [m.family_ for m in ensemble.members_] == list(selection.weights)
+    assert set(ensemble.predict(frame)) <= {"yes", "no"}
+    with pytest.raises(DataError, match="No model was given"):
+        fit_ensemble(selection, {}, frame[features], frame["churn"])
 
 
 def _fitted(iris_frame: pd.DataFrame, family: str, params: dict | None = None) -> TabularModel:
