@@ -296,6 +296,10 @@ class LocalStorageClient(BaseStorageClient):
             raise FileExistsError(f"object {self.key_for(object_key)} exists")
         payload = data.encode("utf-8") if isinstance(data, str) else data
         await asyncio.to_thread(self._write, path, payload)
+        # Element keys often have no extension (a Plotly figure is named by its title), so
+        # the type Chainlit gave is kept beside the file; the frontend parses JSON only when
+        # it is served as application/json.
+        await asyncio.to_thread(self._write, self._mime_path(path), mime.encode("utf-8"))
         key = self.key_for(object_key)
         return {"object_key": key, "url": await self.get_read_url(key)}
 
@@ -321,6 +325,17 @@ class LocalStorageClient(BaseStorageClient):
     async def close(self) -> None:
         """Nothing to release."""
 
+    @staticmethod
+    def _mime_path(path: Path) -> Path:
+        return path.with_name(f".{path.name}.mime")
+
+    def stored_mime(self, path: Path) -> str | None:
+        """The MIME type the file was stored with, if it was recorded."""
+        try:
+            return self._mime_path(path).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
     def stored_file(self, object_key: str) -> Path | None:
         """The regular file stored under ``object_key``, or ``None``.
 
@@ -330,7 +345,7 @@ class LocalStorageClient(BaseStorageClient):
             path = self.path_for(object_key)
         except ValueError:
             return None
-        if path.is_symlink() or not path.is_file():
+        if path.is_symlink() or not path.is_file() or path.name.startswith("."):
             return None
         return path
 
@@ -545,7 +560,8 @@ def mount_file_route(data_layer: MlchatDataLayer, *, path: str = FILE_ROUTE) -> 
         found = storage.stored_file(object_key)
         if found is None or await data_layer.file_owner(storage.key_for(object_key)) != user_id:
             raise HTTPException(status_code=404, detail="File not found.")
-        mime = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        guessed = mimetypes.guess_type(found.name)[0]
+        mime = guessed or storage.stored_mime(found) or "application/octet-stream"
         inline = mime in _INLINE_MIME
         return FileResponse(
             found,

@@ -329,11 +329,15 @@ def test_file_urls_need_the_owner_and_cannot_leave_the_data_folder(
         assert password not in body and b"root:" not in body, attack
 
 
-def test_the_thread_survives_a_server_restart(server: ChainlitServer, page: Page) -> None:
-    marker = f"before restart {uuid.uuid4().hex[:8]}"
+def test_after_a_restart_the_thread_has_its_figures_and_its_model_predicts(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    marker = f"train a model on this file to predict churn {uuid.uuid4().hex[:6]}"
     log_in(page, server)
-    _send(page, marker)
-    expect(_last_reply(page)).to_contain_text("I'm running offline")
+    upload = tmp_path / "churn.csv"
+    upload.write_bytes(_churn_csv())
+    _send(page, marker, upload)
+    expect(_last_reply(page)).to_contain_text("Best:", timeout=180_000)
 
     server.restart()
     # The login cookie outlives the restart: the signing secret is kept in the data folder.
@@ -342,10 +346,20 @@ def test_the_thread_survives_a_server_restart(server: ChainlitServer, page: Page
     thread_link = page.locator("#thread-history").get_by_text(marker)
     expect(thread_link).to_be_visible()
     thread_link.click()
-    expect(page.locator("[data-step-type='user_message']").last).to_contain_text(marker)
-    expect(_last_reply(page)).to_contain_text("I'm running offline")
+    expect(page.locator("[data-step-type='user_message']").first).to_contain_text(marker)
+    expect(_last_reply(page)).to_contain_text("Best:")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+    status, body = _get(server, _stored_url(server, page, "Confusion matrix"), _cookie(page))
+    assert status == 200 and json.loads(body)["data"], body[:200]
+    expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_attached(timeout=30_000)
     assert re.search(r"/thread/[0-9a-f-]{36}$", page.url)
-    screenshot(page, "restart", "reopened")
+    screenshot(page, "restart", "1-reopened")
+
+    new_file = tmp_path / "later.csv"
+    new_file.write_bytes(_churn_csv(12, seed=9))
+    _send(page, "predict on this file", new_file)
+    expect(_last_reply(page)).to_contain_text("Wrote 12 predictions", timeout=60_000)
+    screenshot(page, "restart", "2-predicted")
 
 
 def test_the_usage_view_shows_this_conversations_calls_and_the_sandbox(
