@@ -278,9 +278,10 @@ async def test_an_element_with_only_a_url_is_never_fetched(layer: MlchatDataLaye
 async def test_storage_keys_cannot_leave_the_storage_folder(tmp_path: Path, key: str) -> None:
     storage = LocalStorageClient(tmp_path / "files")
     result = await storage.upload_file(key, b"data")
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(written) == 1
-    assert written[0].is_relative_to(tmp_path / "files")
+    everything = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(p.is_relative_to(tmp_path / "files") for p in everything)
+    written = [p for p in everything if not p.name.startswith(".")]  # .<name>.mime sidecars
+    assert len(written) == 1 and len(everything) == 2
     assert storage.stored_file(result["object_key"]) == written[0]
     assert result["url"].startswith("/mlchat/files/")
     assert ".." not in result["url"].split("/")
@@ -392,3 +393,11 @@ async def test_the_sqlite_database_is_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "threads", "steps", "elements", "feedbacks"} <= tables
+
+
+async def test_the_stored_type_is_kept_for_keys_without_an_extension(tmp_path: Path) -> None:
+    storage = LocalStorageClient(tmp_path / "files")
+    result = await storage.upload_file("u1/e1/Confusion matrix", b"{}", mime="application/json")
+    stored = storage.stored_file(result["object_key"])
+    assert stored is not None and storage.stored_mime(stored) == "application/json"
+    assert storage.stored_file("u1/e1/.Confusion matrix.mime") is None
