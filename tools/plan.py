@@ -238,9 +238,13 @@ def expand_models(models: Iterable[str] | str, *, task: str | None) -> list[str]
             key, key.removesuffix("s") if key.removesuffix("s") in GROUPS else key
         )
         is_group = group in GROUPS
-        if key in MODEL_FAMILIES and not (
-            is_group and task and not MODEL_FAMILIES[key].supports(task)
-        ):
+        # "linear" is a family and a group: "linear models" (plural) or a task the family
+        # cannot handle means the group.
+        means_group = is_group and (
+            bool(re.search(r"\bmodels\b", str(raw).lower()))
+            or bool(task and key in MODEL_FAMILIES and not MODEL_FAMILIES[key].supports(task))
+        )
+        if key in MODEL_FAMILIES and not means_group:
             family = MODEL_FAMILIES[key]
             if task is not None and not family.supports(task):
                 choices = ", ".join(families_for(task))

@@ -149,6 +149,12 @@ def test_regression_rejects_classification_only_choices(diabetes_profile: Profil
         match=r"Support vector machine cannot be used for regression tasks\. Choose from: linear",
     ):
         update_plan(plan, diabetes_profile, models=["svm"])
+    assert update_plan(plan, diabetes_profile, models="linear").models == ["linear"]
+    assert update_plan(plan, diabetes_profile, models="only linear models").models == [
+        "linear",
+        "ridge",
+        "lasso",
+    ]
     with pytest.raises(PlanError, match="for a regression use “kfold”"):
         update_plan(plan, diabetes_profile, validation="stratified_kfold")
     with pytest.raises(PlanError, match="needs a date column, and this table has none"):
