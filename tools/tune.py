@@ -187,6 +187,14 @@ def open_storage(storage: str | Path) -> Any:
     raise AssertionError("unreachable")
 
 
+def tuning_storage(url: str | None, data_dir: Path) -> str | Path:
+    """The storage to tune in: ``url`` when set (e.g. ``MLCHAT_TUNING_STORAGE``), else
+    the journal file ``data_dir / "optuna" / "studies.journal"``."""
+    if url and url.strip():
+        return url.strip()
+    return Path(data_dir) / "optuna" / "studies.journal"
+
+
 def trial_to_params(family: str, trial_params: Mapping[str, Any]) -> dict[str, Any]:
     """Estimator parameters for a family from parameters as a study stores them."""
     import optuna
@@ -720,4 +728,5 @@ __all__ = [
     "trial_to_params",
     "tunable_families",
     "tune",
+    "tuning_storage",
 ]

@@ -24,7 +24,7 @@ from tools.analyze import profile_table
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
 from tools.plan import Plan, build_plan
-from tools.tune import TrialReport, open_storage, trial_to_params, tune
+from tools.tune import TrialReport, open_storage, trial_to_params, tune, tuning_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,6 +155,34 @@ def test_budget_is_honoured_across_families(cancer_frame: pd.DataFrame, tmp_path
     assert result.elapsed_s <= 1.1 * budget_s + 2.0
     assert result.n_complete >= 1
     assert result.best_family in {"random_forest", "lightgbm"}
+
+
+def test_stop_request_ends_tuning_after_the_running_trial(
+    iris_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    plan, profile = _plan(iris_frame, "species", folds=3)
+    reports: list[TrialReport] = []
+    result = tune(
+        iris_frame,
+        plan,
+        profile=profile,
+        storage=tmp_path / "s.log",
+        study_key="stop",
+        families=["knn"],
+        budget_s=60,
+        on_trial=reports.append,
+        should_stop=lambda: len(reports) >= 2,
+        refit=False,
+    )
+    assert result.stopped
+    assert (result.n_trials, len(reports)) == (2, 2)
+
+
+def test_storage_comes_from_the_url_or_the_data_folder(tmp_path: Path) -> None:
+    url = "postgresql://tuner@db.internal:5432/studies"
+    assert tuning_storage(url, tmp_path) == url
+    assert tuning_storage(None, tmp_path) == tmp_path / "optuna" / "studies.journal"
+    assert tuning_storage("  ", tmp_path) == tmp_path / "optuna" / "studies.journal"
 
 
 def test_unknown_or_untunable_family_is_refused(iris_frame: pd.DataFrame, tmp_path: Path) -> None:
