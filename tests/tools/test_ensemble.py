@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from tools.metrics import resolve_metric
 from tools.models import TabularModel
 from tools.plan import build_plan
 from tools.train import train
+from tools.tune import tune
 
 
 def test_averaging_independent_errors_beats_each_member() -> None:
@@ -85,6 +87,37 @@ def test_ensemble_of_trained_candidates_is_at_least_the_best_member(
     assert set(ensemble.predict(frame)) <= {"yes", "no"}
     with pytest.raises(DataError, match="No model was given"):
         fit_ensemble(selection, {}, frame[features], frame["churn"])
+
+
+def test_tuned_trials_line_up_with_training_candidates(
+    churn_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = churn_frame.drop(columns="refund_amount")
+    profile = profile_table(frame, target="churn")
+    plan = build_plan(profile, target="churn", models=["knn", "naive_bayes"], budget_s=60)
+    trained = train(frame, plan, profile=profile)
+    # knn's defaults are a point of its search space: tuning that point must reproduce
+    # training's out-of-fold predictions exactly (same rows, same folds, same model).
+    tuned = tune(
+        frame,
+        plan,
+        profile=profile,
+        storage=tmp_path / "s.log",
+        study_key="align",
+        families=["knn"],
+        warm_start={"knn": [{"n_neighbors": 15, "weights": "distance"}]},
+        n_trials=2,
+        rows=trained.oof_rows,
+        refit=False,
+    )
+    first = next(c for c in tuned.candidates if c.number == 0)
+    np.testing.assert_array_equal(tuned.oof_rows, trained.oof_rows)
+    np.testing.assert_allclose(first.oof, trained.oof["knn"])
+    pool = {**trained.oof, **{c.key: c.oof for c in tuned.candidates}}
+    spec = resolve_metric(plan.metric, plan.task)
+    selection = select_ensemble(pool, trained.oof_y, spec=spec, classes=trained.classes)
+    assert set(pool) == {"knn", "naive_bayes", "knn#0", "knn#1"}
+    assert selection.score >= selection.best_single_score
 
 
 def _fitted(iris_frame: pd.DataFrame, family: str, params: dict | None = None) -> TabularModel:
