@@ -621,10 +621,15 @@ def _near_duplicates(
                     continue
                 seen.add(numeric[j])
                 warnings.append(_duplicate_warning(numeric[i], numeric[j], "correlated"))
-    codes = {c: pd.factorize(sample[c], use_na_sentinel=False)[0] for c in categorical}
-    for i, first in enumerate(categorical):
-        for second in categorical[i + 1 :]:
-            if second in seen:
+    # Codes and labels ("plan_id" 1/2/3 next to "plan" basic/pro/max) are duplicates too.
+    low_cardinality = [c for c in numeric if sample[c].nunique() <= 50]
+    coded = [c for c in usable if c in set(categorical) | set(low_cardinality)][:80]
+    codes = {c: pd.factorize(sample[c], use_na_sentinel=False)[0] for c in coded}
+    # A mapping only means something when values repeat; unique values map one-to-one trivially.
+    coded = [c for c in coded if codes[c].max(initial=0) + 1 <= 0.5 * len(sample)]
+    for i, first in enumerate(coded):
+        for second in coded[i + 1 :]:
+            if second in seen or (kinds[first] != "categorical" and kinds[second] != "categorical"):
                 continue
             a, b = codes[first], codes[second]
             pairs = len(np.unique(a * (b.max() + 1) + b))

@@ -192,8 +192,10 @@ def test_near_duplicate_numeric_and_categorical_columns() -> None:
         {"CA": "California", "NY": "New York", "TX": "Texas"}
     )
     frame["y"] = frame["x2"] + np.random.default_rng(2).normal(size=len(frame))
+    frame["state_code"] = pd.Series(states).map({"CA": 6, "NY": 36, "TX": 48})
     codes = _codes(profile_table(frame, target="y"))
     assert ("near_duplicate", "x1_cm") in codes and ("near_duplicate", "state_name") in codes
+    assert ("near_duplicate", "state_code") in codes
     assert ("near_duplicate", "x1") not in codes and ("near_duplicate", "state") not in codes
 
 
@@ -322,3 +324,10 @@ def test_repeated_column_names_are_a_data_error() -> None:
     frame = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"])
     with pytest.raises(DataError, match=r"repeated column names \(“a”\)"):
         profile_table(frame)
+
+
+def test_unique_columns_in_a_tiny_table_are_not_near_duplicates() -> None:
+    frame = pd.DataFrame(
+        {"city": list("abcdefgh"), "zone": list("pqrstuvw"), "y": [1.0, 2, 3, 4, 5, 6, 7, 9]}
+    )
+    assert "near_duplicate" not in _codes(profile_table(frame, target="y"))
