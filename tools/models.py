@@ -106,18 +106,32 @@ class ModelFamily:
     cost_per_class: bool = False
     """Multiclass fits build one model per class (boosting), so cost grows with the classes."""
     search_space: Callable[[Any], Params] | None = None
+    fit_to_rows: Callable[[Params, int], Params] | None = None
+    """Adjust parameters to the number of training rows (see :meth:`estimator`)."""
 
     def supports(self, task: str) -> bool:
         """Whether this family can be trained for ``task``."""
         return task in self.tasks
 
     def estimator(
-        self, task: Task, *, params: Mapping[str, Any] | None = None, seed: int = 0, n_jobs: int = 1
+        self,
+        task: Task,
+        *,
+        params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        n_jobs: int = 1,
+        n_rows: int | None = None,
     ) -> Any:
-        """An unfitted estimator with the defaults overridden by ``params``."""
+        """An unfitted estimator with the defaults overridden by ``params``.
+
+        ``n_rows`` (the training rows, when known) lets a family shrink settings
+        that cannot exceed the data, such as kNN's neighbour count.
+        """
         if not self.supports(task):
             raise PlanError(f"{self.label} cannot be used for {task} tasks.")
         merged = {**self.default_params, **(params or {})}
+        if n_rows is not None and self.fit_to_rows is not None:
+            merged = self.fit_to_rows(merged, n_rows)
         return self.builder(task, merged, seed, n_jobs)
 
     def estimate_fit_s(
@@ -173,6 +187,10 @@ def _lda(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
 def _knn(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
     cls = KNeighborsClassifier if _is_classification(task) else KNeighborsRegressor
     return cls(n_jobs=n_jobs, **params)
+
+
+def _knn_rows(params: Params, n_rows: int) -> Params:
+    return {**params, "n_neighbors": max(1, min(int(params.get("n_neighbors", 5)), n_rows))}
 
 
 def _svm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
@@ -478,6 +496,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             quadratic_in_rows=True,
             max_rows=300_000,
             search_space=_space_knn,
+            fit_to_rows=_knn_rows,
         ),
         _family(
             "catboost",
@@ -783,9 +802,10 @@ def _pipeline_for_kinds(
     params: Mapping[str, Any] | None,
     seed: int,
     n_jobs: int,
+    n_rows: int | None = None,
 ) -> Pipeline:
     spec = get_family(family)
-    estimator = spec.estimator(task, params=params, seed=seed, n_jobs=n_jobs)
+    estimator = spec.estimator(task, params=params, seed=seed, n_jobs=n_jobs, n_rows=n_rows)
     return Pipeline([("prep", _preprocessor(spec.preprocessing, columns)), ("model", estimator)])
 
 
@@ -917,7 +937,13 @@ class TabularModel(BaseEstimator):
                     "The target has missing or non-numeric values; a regression needs numbers."
                 )
         self.pipeline_ = _pipeline_for_kinds(
-            self.family, self.task, used, params=self.params, seed=self.seed, n_jobs=self.n_jobs
+            self.family,
+            self.task,
+            used,
+            params=self.params,
+            seed=self.seed,
+            n_jobs=self.n_jobs,
+            n_rows=len(frame),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -234,3 +234,18 @@ def test_when_time_runs_out_the_first_model_keeps_its_finished_folds(cancer: pd.
         "Naive Bayes was not refit on all rows (no time left); its first cross-validation model is used.",
     ]
     assert result.model.predict(cancer.head(3)).shape == (3,)
+
+
+def test_a_dozen_rows_train_without_failures() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=12), "b": rng.choice(["x", "y"], 12)})
+    frame["t"] = np.where(frame["a"] > 0, "p", "n")
+    profile = profile_table(frame, target="t")
+    forests = {"random_forest", "extra_trees"}  # safe on any size, and the slowest here
+    plan = build_plan(profile, budget_s=30)
+    plan = plan.model_copy(update={"models": [m for m in plan.models if m not in forests]})
+
+    result = train(frame, plan, profile=profile)
+
+    assert [(c.family, c.message) for c in result.leaderboard if c.status != "ok"] == []
+    assert len(result.leaderboard) == 9  # kNN, SVM, MLP and boosting included
