@@ -1385,7 +1385,8 @@ def _first_sentence(message: str) -> str:
 
 
 def _normalise_name(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", str(name)).casefold()
+    # spaces, _ - . and quotes or end punctuation a person may type around a name
+    return re.sub(r"[\s_\-.'\"“”‘’`?!:;,]+", "", str(name)).casefold()
 
 
 __all__ = [

@@ -392,6 +392,7 @@ def test_resolve_column() -> None:
     assert resolve_column(columns, "tenure") == "tenure"
     assert resolve_column(columns, "churn flag") == "Churn_Flag"
     assert resolve_column(columns, "MONTHLY_CHARGES") == "monthly charges"
+    assert resolve_column(columns, "“Churn flag”?") == "Churn_Flag"
     with pytest.raises(TargetError) as caught:
         resolve_column(columns, "churn")
     assert str(caught.value) == (
