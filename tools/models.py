@@ -193,6 +193,14 @@ def _knn_rows(params: Params, n_rows: int) -> Params:
     return {**params, "n_neighbors": max(1, min(int(params.get("n_neighbors", 5)), n_rows))}
 
 
+def _mlp_rows(params: Params, n_rows: int) -> Params:
+    # On big tables, stop when a 10 % validation split stops improving: about 2x faster.
+    # Below that it costs accuracy (digits: 0.934 -> 0.927), so small tables train fully.
+    if n_rows >= 20_000:
+        return {"early_stopping": True, "n_iter_no_change": 20, **params}
+    return params
+
+
 def _svm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
     # SVC(probability=True) is deprecated in scikit-learn 1.9; this is its replacement.
     return CalibratedClassifierCV(SVC(random_state=seed, **params), ensemble=False, cv=3)
@@ -522,6 +530,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             default_params={"hidden_layer_sizes": (64,), "max_iter": 200, "alpha": 1e-4},
             seconds_per_million_cells=60.0,
             search_space=_space_mlp,
+            fit_to_rows=_mlp_rows,
         ),
         _family(
             "svm",
