@@ -352,7 +352,7 @@ def tune(
             continue
         left = deadline - clock()
         folds_s = fold_s[name]
-        guess = float(np.median(folds_s)) * len(splits) * _SAFETY if folds_s else 0.0
+        guess = max(folds_s) * len(splits) * _SAFETY if folds_s else 0.0
         if left - reserve() <= max(guess, 0.05 * budget) and (candidates or n_done):
             exhausted.add(name)
             continue

@@ -148,6 +148,22 @@ def test_budget_is_honoured_across_families(cancer_frame: pd.DataFrame, tmp_path
         study_key="budget",
         families=["random_forest", "lightgbm"],
         budget_s=budget_s,
+        # Start from moderate points, as callers do with the portfolio; later trials
+        # sample freely (up to 1,000 boosting rounds) and must still respect the budget.
+        warm_start={
+            "random_forest": [{"n_estimators": 100, "max_features": 0.3, "min_samples_leaf": 5}],
+            "lightgbm": [
+                {
+                    "n_estimators": 100,
+                    "learning_rate": 0.1,
+                    "num_leaves": 15,
+                    "min_child_samples": 20,
+                    "subsample": 0.8,
+                    "colsample_bytree": 0.8,
+                    "reg_lambda": 1.0,
+                }
+            ],
+        },
     )
     wall_s = time.monotonic() - started
 
