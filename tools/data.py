@@ -1088,19 +1088,22 @@ def _clean_types(
     words: dict[str, tuple[str, str]] = {}
     infinite: list[str] = []
     for name, series in frame.items():
-        values: Any = series.to_numpy() if isinstance(series.dtype, np.dtype) else series.array
+        values: Any = series  # pandas tracks copy-on-write for columns passed through as is
         if _is_textual(series):
             values, how, column_words = _type_text_column(series)
             if column_words is not None:
                 words[name] = column_words
             if how:
                 parsed.setdefault(how, []).append(name)
-        if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-            is_infinite = np.isinf(values)
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
+            numbers = np.asarray(values)
+            is_infinite = np.isinf(numbers)
             if is_infinite.any():
                 # Models reject infinity; a missing value they can impute.
-                values = np.where(is_infinite, np.nan, values)
+                values = np.where(is_infinite, np.nan, numbers)
                 infinite.append(name)
+        if isinstance(values, np.ndarray) and not values.flags.writeable:
+            values = values.copy()  # zero-copy views of Arrow memory are read-only
         columns[name] = values
     for how, names in parsed.items():
         notes.append(f"Parsed {_listed(names)} as {how}.")

@@ -682,3 +682,21 @@ def test_accounting_negatives_and_spaced_percents(tmp_path: Path) -> None:
     frame = load_table(path).frame
     assert frame["balance"].tolist() == [-1234.5, 2000.0, -7.0]
     assert frame["share"].tolist() == [12.5, 3.0, 100.0]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx", ".json"])
+def test_loaded_frames_can_be_edited_in_place(tmp_path: Path, suffix: str) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [1.5, 2.5, 3.5], "c": ["x", "y", "z"]})
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    elif suffix == ".xlsx":
+        frame.to_excel(path, index=False)
+    else:
+        path.write_text(frame.to_json(orient="records"))
+    loaded = load_table(path).frame
+    loaded.loc[0, "b"] = 99.0
+    loaded.iloc[1, 0] = 7
+    assert loaded.to_dict("list") == {"a": [1, 7, 3], "b": [99.0, 2.5, 3.5], "c": ["x", "y", "z"]}
