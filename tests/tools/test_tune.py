@@ -136,6 +136,34 @@ def test_best_trial_oof_matches_its_reported_score(
     assert best.score == pytest.approx(fold_accuracy, abs=0.01)
 
 
+def test_regression_reports_rmse_in_target_units(
+    diabetes_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    plan, profile = _plan(diabetes_frame, "progression", folds=3)
+    reports: list[TrialReport] = []
+    result = tune(
+        diabetes_frame,
+        plan,
+        profile=profile,
+        storage=tmp_path / "s.log",
+        study_key="reg",
+        families=["ridge"],
+        warm_start={"ridge": [{"alpha": 1e3}]},
+        n_trials=3,
+        budget_s=30,
+        on_trial=reports.append,
+    )
+    assert result.metric == "root_mean_squared_error"
+    # A heavily shrunk model is better than predicting the mean, and worse than the best.
+    assert result.best_score < reports[0].score < diabetes_frame["progression"].std()
+    assert result.best_score == pytest.approx(min(r.score for r in reports))
+    assert result.oof is not None and result.oof.shape == (442,)
+    rmse = np.sqrt(np.mean((result.oof - result.y.to_numpy()) ** 2))
+    assert rmse == pytest.approx(result.best_score, rel=0.05)
+    assert result.model is not None
+    assert result.model.predict(diabetes_frame).shape == (442,)
+
+
 def test_budget_is_honoured_across_families(cancer_frame: pd.DataFrame, tmp_path: Path) -> None:
     plan, profile = _plan(cancer_frame, "target")
     budget_s = 5.0
