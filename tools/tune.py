@@ -307,6 +307,12 @@ def tune(
         seed = plan.seed + 7919 * worker + 104_729 * len(study.trials)
         study.sampler = optuna.samplers.TPESampler(seed=seed % (2**31))
         study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        tuned_for = study.user_attrs.get("metric")
+        if tuned_for not in (None, spec.name) and study.trials:
+            raise PlanError(
+                f"The study “{study.study_name}” holds {tuned_for} scores, not {spec.label}; "
+                "tune under a new key to change the metric."
+            )
         study.set_user_attr("metric", spec.name)
         for params in (warm_start or {}).get(name, ()):
             study.enqueue_trial(dict(params), skip_if_exists=True)

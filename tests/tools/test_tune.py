@@ -60,6 +60,15 @@ def test_second_call_continues_the_same_study(iris_frame: pd.DataFrame, tmp_path
     assert second.oof is not None and second.oof.shape == (150, 3)
 
 
+def test_a_study_keeps_its_metric(iris_frame: pd.DataFrame, tmp_path: Path) -> None:
+    plan, profile = _plan(iris_frame, "species", folds=3)
+    kwargs = dict(storage=tmp_path / "s.log", study_key="m", families=["knn"], refit=False)
+    tune(iris_frame, plan, profile=profile, n_trials=1, budget_s=30, **kwargs)
+    accuracy = plan.model_copy(update={"metric": "accuracy"})
+    with pytest.raises(PlanError, match="holds log_loss scores, not Accuracy"):
+        tune(iris_frame, accuracy, profile=profile, n_trials=1, budget_s=30, **kwargs)
+
+
 def test_sqlite_url_storage_also_continues(iris_frame: pd.DataFrame, tmp_path: Path) -> None:
     plan, profile = _plan(iris_frame, "species", folds=3)
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
