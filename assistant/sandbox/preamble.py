@@ -42,6 +42,8 @@ def preamble_code(dataset: str | None) -> str:
         options = ", sep='\\t'"
     elif suffix == ".jsonl":
         options = ", lines=True"
+    elif suffix == ".xlsx":
+        options = ", engine='openpyxl'"  # pandas warns that its default engine will change
     return _PLOTS + (
         "import pandas as pd\n"
         "try:\n"
