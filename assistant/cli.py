@@ -241,6 +241,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         sheet=table.sheet,
         explanation=explanation,
         notes=[*table.notes, *result.notes],
+        target_words=table.boolean_words.get(result.plan.target),
     )
     write(f"\nWrote {exported.out_dir}:")
     for path in sorted(p for p in exported.out_dir.rglob("*") if p.is_file()):

@@ -111,6 +111,7 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
         data_sha256=request.data_sha256,
         explanation=explanation,
         notes=notes,
+        target_words=loaded.boolean_words.get(target),
     )
     spec = resolve_metric(plan.metric, plan.task)
     return {

@@ -87,6 +87,7 @@ def export_run(
     sheet: str | None = None,
     explanation: Explanation | None = None,
     notes: Sequence[str] = (),
+    target_words: tuple[str, str] | None = None,
 ) -> ExportedRun:
     """Write every file of a finished training run into ``out_dir``.
 
@@ -100,6 +101,8 @@ def export_run(
         explanation: Figures and insights from :func:`tools.explain.explain_result`;
             its figures are expected under ``out_dir/figures``.
         notes: What loading did to the file (shown in the model card).
+        target_words: The file's words for a yes/no target (``LoadedTable.boolean_words``),
+            so predictions are written in them.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     plan, profile, model = result.plan, result.profile, result.model
@@ -114,6 +117,7 @@ def export_run(
         target=plan.target,
         task=plan.task,
         id_columns=[c.name for c in profile.columns if c.kind == "id"],
+        target_words=target_words,
     )
     files["schema"] = out_dir / SCHEMA_FILE
     files["schema"].write_text(json.dumps(schema.to_dict(), indent=2), encoding="utf-8")

@@ -53,6 +53,9 @@ class TrainingSchema:
     target: str | None = None
     task: str | None = None
     id_columns: tuple[str, ...] = ()
+    target_words: tuple[str, str] | None = None
+    """The words the training file used for a yes/no target (false word, true word), so
+    predictions are written back in them rather than as True/False."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -63,6 +66,7 @@ class TrainingSchema:
             "target": self.target,
             "task": self.task,
             "id_columns": list(self.id_columns),
+            "target_words": list(self.target_words) if self.target_words else None,
         }
 
     @classmethod
@@ -75,6 +79,7 @@ class TrainingSchema:
             target=data.get("target"),
             task=data.get("task"),
             id_columns=tuple(data.get("id_columns", ())),
+            target_words=tuple(data["target_words"]) if data.get("target_words") else None,  # type: ignore[arg-type]
         )
 
 
@@ -114,6 +119,7 @@ def training_schema(
     target: str | None = None,
     task: str | None = None,
     id_columns: Sequence[str] = (),
+    target_words: tuple[str, str] | None = None,
 ) -> TrainingSchema:
     """Describe the training columns so new files can be checked against them."""
     kinds: dict[str, ColumnKind] = {}
@@ -133,6 +139,7 @@ def training_schema(
         target=target,
         task=task,
         id_columns=tuple(c for c in id_columns if c in frame.columns),
+        target_words=target_words,
     )
 
 
@@ -171,11 +178,12 @@ def predict_frame(
     extra = [c for c in frame.columns if c not in set(needed) and c not in id_columns]
     features = frame[needed]
     output = frame[id_columns].reset_index(drop=True).copy() if id_columns else pd.DataFrame()
-    output["prediction"] = np.asarray(model.predict(features))
+    words = _label_words(schema)
+    output["prediction"] = [words.get(v, v) for v in np.asarray(model.predict(features)).tolist()]
     classes: list[str] = []
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
         proba = np.asarray(model.predict_proba(features), dtype=float)
-        classes = [str(c) for c in model.classes_]
+        classes = [str(words.get(c, c)) for c in np.asarray(model.classes_).tolist()]
         for index, label in enumerate(classes):
             output[f"proba_{label}"] = proba[:, index]
     checks = {
@@ -185,6 +193,14 @@ def predict_frame(
         "classes": classes,
     }
     return output, checks
+
+
+def _label_words(schema: TrainingSchema | None) -> dict[Any, Any]:
+    """Map boolean labels back to the training file's words (e.g. False -> "no")."""
+    if schema is None or not schema.target_words:
+        return {}
+    false_word, true_word = schema.target_words
+    return {False: false_word, True: true_word}
 
 
 def predict_file(

@@ -119,3 +119,35 @@ def test_a_folder_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
         DataError, match=r"No saved model in “empty”: expected a file named model\.joblib"
     ):
         predict_file(tmp_path / "empty", tmp_path / "new.csv", out=tmp_path / "p.csv")
+
+
+def test_predictions_use_the_training_files_yes_no_words(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tools.analyze import profile_table
+    from tools.data import load_table
+    from tools.export import export_run
+    from tools.plan import build_plan
+    from tools.predict import predict_file
+    from tools.train import train
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"tenure": rng.integers(1, 72, 120), "plan": rng.choice(["a", "b"], 120)})
+    frame["churn"] = np.where(frame["tenure"] < 30, "yes", "no")
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    loaded = load_table(tmp_path / "train.csv")
+    profile = profile_table(loaded.frame, target="churn")
+    plan = build_plan(profile, models=["logistic_regression"], budget_s=5)
+    result = train(loaded.frame, plan, profile=profile)
+    export_run(
+        result,
+        out_dir=tmp_path / "run",
+        frame=loaded.frame,
+        target_words=loaded.boolean_words.get("churn"),
+    )
+    frame.drop(columns="churn").head(8).to_csv(tmp_path / "new.csv", index=False)
+    predict_file(tmp_path / "run", tmp_path / "new.csv", out=tmp_path / "out.csv")
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert set(written["prediction"]) <= {"yes", "no"}
+    assert {"proba_no", "proba_yes"} <= set(written.columns)
