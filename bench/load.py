@@ -13,6 +13,10 @@ run with a model file; the server log has no "database is locked"; the p95 of
 the plain replies; the peak memory of the server and all its children
 (kernels, training workers) and how many children remain after the phase.
 
+Also counted: sessions whose socket the server dropped (a client that misses the
+server's pings for ping_interval + ping_timeout disconnects), and the Chainlit
+data layer's failed SQL statements (``chat_sql_failed`` lines: history lost).
+
 Phase 2: one session uploads a ``--big-mb`` CSV (default 256 MB, generated in a
 temp folder) and asks to profile it, while the chatter keeps timing replies.
 
@@ -30,6 +34,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import re
 import shutil
 import sqlite3
 import statistics
@@ -37,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +79,19 @@ class Session:
         self.ended = asyncio.Event()
         self.elements: list[str] = []
         self.texts: list[str] = []
+        self.disconnected = False
         self.sio.on("task_end", self._task_end)
+        self.sio.on("disconnect", self._disconnect)
         self.sio.on("element", self._element)
         self.sio.on("new_message", self._message)
         self.sio.on("update_message", self._message)
 
     async def _task_end(self, _data: Any = None) -> None:
         self.ended.set()
+
+    async def _disconnect(self, *_: Any) -> None:
+        self.disconnected = True
+        self.ended.set()  # nothing more will arrive: do not wait for the turn's end
 
     async def _element(self, data: dict[str, Any]) -> None:
         self.elements.append(str(data.get("name", "")))
@@ -134,9 +146,13 @@ class Session:
         payload: dict[str, Any] = {"message": message}
         if files:
             payload["fileReferences"] = [{"id": f["id"]} for f in files]
+        if self.disconnected:
+            raise ConnectionError("the server dropped this session's socket")
         started = time.monotonic()
         await self.sio.emit("client_message", payload)
         await asyncio.wait_for(self.ended.wait(), timeout_s)
+        if self.disconnected:
+            raise ConnectionError("the server dropped this session's socket mid-turn")
         return time.monotonic() - started
 
     async def close(self) -> None:
@@ -194,7 +210,10 @@ async def chatter(session: Session, stop: asyncio.Event, gap_s: float) -> list[f
     """Plain chat replies, timed, until ``stop`` is set."""
     latencies = []
     while not stop.is_set():
-        latencies.append(await session.say("hello", timeout_s=120))
+        try:
+            latencies.append(await session.say("hello", timeout_s=120))
+        except (ConnectionError, TimeoutError):
+            break
         await asyncio.sleep(gap_s)
     return latencies
 
@@ -276,7 +295,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     u.say(
                         "train a model to predict y with a 10 second budget",
                         files=[f],
-                        timeout_s=600,
+                        timeout_s=args.turn_timeout_s,
                     )
                     for u, f in zip(users, files, strict=True)
                 ),
@@ -301,6 +320,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if any(isinstance(t, float) for t in train_s)
                 else None,
                 "sessions_offered_a_model": got_model,
+                "sessions_disconnected": sum(1 for u in users if u.disconnected),
+                "chatter_disconnected": talker.disconnected,
                 "threads_with_a_finished_run": len(runs),
                 "plain_replies": len(latencies),
                 "plain_reply_p50_s": round(percentile(latencies, 0.5), 3),
@@ -310,7 +331,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "peak_child_processes": watch.peak_children,
                 "child_processes_3s_after": children_after,
             }
-            await asyncio.gather(*(u.close() for u in users))
+            await asyncio.gather(*(u.close() for u in users), return_exceptions=True)
 
             if args.big_mb > 0:
                 big = base / "big.csv"
@@ -323,7 +344,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.monotonic()
                 reference = await uploader.upload(big)
                 upload_s = time.monotonic() - started
-                profile_s = await uploader.say("show the data", files=[reference], timeout_s=600)
+                profile_s = await uploader.say(
+                    "show the data", files=[reference], timeout_s=args.turn_timeout_s
+                )
                 stop.set()
                 latencies = await talking
                 results["phase2"] = {
@@ -346,6 +369,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         log_text = server.log_path.read_text(encoding="utf-8", errors="replace")
         results["database_is_locked_in_log"] = log_text.count("database is locked")
         results["tracebacks_in_log"] = log_text.count("Traceback")
+        failed_sql = re.findall(r"chat_sql_failed .*? error=(\w+)", log_text)
+        results["chat_history_sql_failures"] = dict(Counter(failed_sql))
         if args.keep:
             results["folder"] = str(base)
         else:
@@ -358,6 +383,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--big-mb", type=int, default=256, help="0 skips phase 2")
     parser.add_argument("--gap-s", type=float, default=0.5, help="pause between plain messages")
+    parser.add_argument("--turn-timeout-s", type=float, default=240)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the data folder and log")
     args = parser.parse_args()
@@ -370,6 +396,8 @@ def main() -> int:
     ok = (
         phase1.get("threads_with_a_finished_run") == args.sessions
         and results["database_is_locked_in_log"] == 0
+        and not results["chat_history_sql_failures"]
+        and not phase1.get("sessions_disconnected")
     )
     return 0 if ok else 1
 
