@@ -149,3 +149,173 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
 
 def _build_args(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: fields[k] for k in _PLAN_FIELDS if k in fields}
+
+
+@dataclass(frozen=True, slots=True)
+class TuneRequest:
+    """What the tune tool asks the worker to do: continue tuning a finished run."""
+
+    data_path: Path
+    data_sha256: str
+    plan: dict[str, Any]
+    families: tuple[str, ...]
+    previous_leaderboard: tuple[dict[str, Any], ...]
+    storage: str
+    study_key: str
+    budget_s: float
+    out_dir: Path
+    max_bytes: int = 1 << 30
+
+
+def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
+    """Tune the run's best families in persistent studies; export the tuned model if it wins."""
+    import numpy as np
+
+    from tools.metrics import evaluate_all
+    from tools.plan import Plan
+    from tools.train import TrainResult
+    from tools.tune import TrialReport, tune
+
+    loaded = load_table(request.data_path, max_bytes=request.max_bytes)
+    frame = loaded.frame
+    plan = Plan(**request.plan)
+    profile = profile_table(frame, target=plan.target, seed=plan.seed)
+    spec = resolve_metric(plan.metric, plan.task)
+
+    def on_trial(report: TrialReport) -> None:
+        score = "pruned" if math.isnan(report.score) else f"{report.score:.4g}"
+        best = "—" if math.isnan(report.best_score) else f"{report.best_score:.4g}"
+        channel.send(
+            {
+                "kind": "trial",
+                "message": (
+                    f"Trial {report.number + 1} of {report.family}: {spec.label} {score}; "
+                    f"best so far {best}; {report.time_left_s:.0f} s left"
+                ),
+                "elapsed_s": report.elapsed_s,
+                "budget_s": request.budget_s,
+            }
+        )
+
+    outcome = tune(
+        frame,
+        plan,
+        storage=request.storage,
+        study_key=request.study_key,
+        families=list(request.families),
+        budget_s=request.budget_s,
+        profile=profile,
+        on_trial=on_trial,
+        should_stop=channel.should_stop,
+    )
+    previous_best = next(
+        (
+            r
+            for r in request.previous_leaderboard
+            if r.get("status") == "ok" and r.get("score") is not None
+        ),
+        None,
+    )
+    improved = previous_best is None or spec.to_score(outcome.best_score) > spec.to_score(
+        float(previous_best["score"])
+    )
+    summary: dict[str, Any] = {
+        "metric_label": spec.label,
+        "best_family": outcome.best_family,
+        "best_score": outcome.best_score,
+        "best_params": outcome.best_params,
+        "previous_best_family": previous_best["family"] if previous_best else None,
+        "previous_best_score": previous_best["score"] if previous_best else None,
+        "n_trials": outcome.n_trials,
+        "n_trials_total": outcome.n_trials_total,
+        "improved": improved,
+        "stopped": outcome.stopped,
+        "notes": list(outcome.notes),
+        "exported": False,
+    }
+    oof = outcome.oof
+    if not improved or outcome.model is None or oof is None:
+        return summary
+    y_oof = outcome.y.iloc[outcome.oof_rows]
+    if outcome.classes is not None:
+        predictions = outcome.classes[np.argmax(oof, axis=1)]
+        cv_metrics = evaluate_all(y_oof, predictions, oof, task=plan.task, classes=outcome.classes)
+    else:
+        cv_metrics = evaluate_all(y_oof, oof, None, task=plan.task, classes=None)
+    tuned = CandidateResult(
+        family=outcome.best_family,
+        score=outcome.best_score,
+        std=float("nan"),
+        fit_time_s=outcome.elapsed_s,
+        status="ok",
+        message=f"tuned (trial {outcome.best_number + 1})",
+        params=dict(outcome.best_params),
+        n_folds=plan.folds,
+    )
+    others = [
+        CandidateResult(
+            **{
+                k: (float("nan") if v is None and k in ("score", "std") else v)
+                for k, v in row.items()
+            }
+        )
+        for row in request.previous_leaderboard
+    ]
+    result = TrainResult(
+        plan=plan,
+        profile=profile,
+        leaderboard=[tuned, *others],
+        best_family=outcome.best_family,
+        model=outcome.model,
+        oof={outcome.best_family: oof},
+        y=outcome.y,
+        cv_metrics=cv_metrics,
+        elapsed_s=outcome.elapsed_s,
+        stopped=outcome.stopped,
+        oof_rows=outcome.oof_rows,
+        classes=outcome.classes,
+        features=list(outcome.model.input_columns_),
+    )
+    explanation = explain_result(
+        result,
+        frame,
+        out_dir=request.out_dir / "figures",
+        time_limit_s=min(20.0, request.budget_s / 3),
+    )
+    exported = export_run(
+        result,
+        out_dir=request.out_dir,
+        frame=frame,
+        data_path=request.data_path,
+        data_sha256=request.data_sha256,
+        explanation=explanation,
+        notes=[*loaded.notes, *outcome.notes],
+        target_words=loaded.boolean_words.get(plan.target),
+    )
+    summary.update(
+        {
+            "exported": True,
+            "target": plan.target,
+            "task": plan.task,
+            "metric": plan.metric,
+            "plan": plan.model_dump(),
+            "n_rows": profile.n_rows,
+            "rows_dropped": profile.n_rows_dropped_missing_target,
+            "warnings": [w.message for w in profile.warnings],
+            "leaderboard": leaderboard_rows(result.leaderboard),
+            "cv_metrics": dict(cv_metrics),
+            "importance": [
+                {"column": i.column, "importance": i.mean, "rank": i.rank}
+                for i in explanation.importance[:10]
+            ],
+            "insights": list(explanation.insights),
+            "figures": [
+                {"name": f.name, "title": f.title, "json": str(f.json_path), "png": str(f.png_path)}
+                for f in explanation.figures
+            ],
+            "files": {k: str(v) for k, v in exported.files.items() if not k.startswith("figure:")},
+            "meta_features": dict(profile.meta_features),
+            "run_dir": str(request.out_dir),
+        }
+    )
+    return summary

@@ -12,6 +12,7 @@ from assistant.toolbox.model_tools import (
     show_leaderboard,
     suggest_improvements,
     train_models,
+    tune_model,
 )
 from assistant.toolkit import Tool, tool
 
@@ -19,6 +20,7 @@ _FUNCTIONS = (
     profile_dataset,
     set_plan,
     train_models,
+    tune_model,
     show_leaderboard,
     explain_model,
     suggest_improvements,

@@ -230,6 +230,121 @@ async def train_models(
     return _train_result(run_id, outcome)
 
 
+async def tune_model(
+    ctx: ToolContext, budget_s: int = 60, models: list[str] | None = None
+) -> ToolResult:
+    """Tune the hyperparameters of the latest run's best model families with Optuna for a time
+    budget. Studies persist, so asking again continues the same search; the tuned model replaces
+    the current one only when its cross-validated score is better.
+
+    Args:
+        budget_s: Wall-clock seconds to spend tuning (e.g. 120 for "2 minutes").
+        models: Families to tune; the run's best two tunable families when omitted.
+    """
+    from assistant.jobs import TuneRequest, tune_job
+    from tools.tune import tunable_families, tuning_storage
+
+    run = _latest_run(ctx, with_model=True)
+    plan = run.plan
+    tunable = set(tunable_families(plan["task"]))
+    if models:
+        families = [f for f in expand_models(models, task=plan["task"]) if f in tunable]
+    else:
+        ranked = [r["family"] for r in run.leaderboard if r.get("status") == "ok"]
+        families = [f for f in ranked if f in tunable][:2]
+    if not families:
+        raise ToolCallError(
+            f"None of those model families can be tuned; tunable ones: {', '.join(sorted(tunable))}."
+        )
+    record = ctx.dataset(run.dataset_id)
+    run_id = uuid.uuid4().hex[:10]
+    study_key = f"{ctx.thread_id}-{record.sha256[:12]}-{plan['target']}-{plan['metric']}"
+    storage = tuning_storage(ctx.settings.tuning_storage, ctx.settings.data_dir)
+    if isinstance(storage, Path):
+        storage.parent.mkdir(parents=True, exist_ok=True)
+    request = TuneRequest(
+        data_path=record.path,
+        data_sha256=record.sha256,
+        plan=plan,
+        families=tuple(families),
+        previous_leaderboard=tuple(run.leaderboard),
+        storage=str(storage),
+        study_key=study_key,
+        budget_s=float(budget_s),
+        out_dir=ctx.workspace / "runs" / run_id,
+        max_bytes=ctx.settings.max_upload_mb << 20,
+    )
+    runs = ctx.services.runs
+    runs.start(run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan)
+    ctx.progress(f"Tuning {', '.join(family_label(f) for f in families)} for {budget_s} s")
+
+    def on_message(message: dict[str, Any]) -> None:
+        fraction = min(1.0, float(message.get("elapsed_s") or 0) / max(1.0, float(budget_s)))
+        ctx.progress(message.get("message", ""), fraction=fraction)
+
+    def register(handle: WorkerHandle) -> None:
+        ctx.services.workers[ctx.thread_id] = handle
+
+    kept: list[dict[str, Any]] = []
+    try:
+        outcome = await run_in_worker(
+            tune_job,
+            request,
+            on_message=on_message,
+            handle_ready=register,
+            on_cancelled_result=kept.append,
+        )
+    except asyncio.CancelledError:
+        if kept and kept[0].get("exported"):
+            _finish_run(ctx, run_id, kept[0], status="stopped")
+        else:
+            runs.finish(run_id, status="stopped", error="Stopped by the user")
+        raise
+    except (WorkerDied, WorkerStopped) as exc:
+        runs.finish(run_id, status="failed", error=str(exc))
+        raise ToolCallError(f"{exc} The current model is unchanged.") from None
+    except Exception as exc:
+        runs.finish(run_id, status="failed", error=str(exc)[:500])
+        raise
+    finally:
+        ctx.services.workers.pop(ctx.thread_id, None)
+    label = outcome["metric_label"]
+    best = family_label(outcome["best_family"])
+    trials = f"{outcome['n_trials']} trials this time, {outcome['n_trials_total']} in the study"
+    if outcome["exported"]:
+        _finish_run(ctx, run_id, outcome, status="stopped" if outcome["stopped"] else "finished")
+        before = outcome["previous_best_score"]
+        summary = (
+            f"Tuning improved the model: tuned {best} reaches cross-validated {label} "
+            f"{round_sig(outcome['best_score'])}"
+            + (
+                f" (was {round_sig(before)} with {family_label(outcome['previous_best_family'])})"
+                if before is not None
+                else ""
+            )
+            + f"; {trials}. The tuned model is now the current one."
+        )
+        result = _train_result(run_id, outcome)
+        payload = {
+            **json.loads(result.for_model),
+            "summary": summary,
+            "best_params": outcome["best_params"],
+        }
+        return ToolResult(for_model=for_model(payload), for_user=result.for_user, facts=payload)
+    runs.finish(run_id, status="finished", error="tuning did not beat the current model")
+    summary = (
+        f"Tuning did not beat the current model: the best tuned configuration ({best}) reaches "
+        f"{label} {round_sig(outcome['best_score'])}, against {round_sig(outcome['previous_best_score'])} "
+        f"now; {trials}. The current model is kept; tuning longer continues the same search."
+    )
+    payload = {
+        "summary": summary,
+        "best_params": outcome["best_params"],
+        "n_trials": outcome["n_trials"],
+    }
+    return ToolResult(for_model=for_model(payload), facts=payload)
+
+
 def show_leaderboard(ctx: ToolContext) -> ToolResult:
     """Show the leaderboard of the latest training run (every candidate, best first)."""
     run = _latest_run(ctx)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -130,6 +131,28 @@ async def test_leaderboard_download_and_improvement_requests(assistant: Assistan
     assert all(f.path.is_file() for f in files)
     improve = reply_text(await say(assistant, "what would improve it?"))
     assert "suggestion" in improve and "\n- " in improve
+
+
+async def test_tuning_continues_the_same_study_and_keeps_the_better_model(
+    assistant: Assistant,
+) -> None:
+    before = assistant.runs.latest(THREAD, with_model=True)
+    assert before is not None
+    first = await say(assistant, "tune it for 8 seconds")
+    second = await say(assistant, "tune it for 8 seconds")
+    totals = []
+    for events in (first, second):
+        finished = next(e for e in events if isinstance(e, ToolFinished))
+        assert finished.tool == "tune_model" and not finished.is_error, finished.summary
+        payload = json.loads(finished.summary)
+        totals.append(int(re.search(r"(\d+) in the study", payload["summary"]).group(1)))  # type: ignore[union-attr]
+        assert any(isinstance(e, ToolProgress) and "best so far" in e.message for e in events)
+    assert totals[1] > totals[0] > 0
+    after = assistant.runs.latest(THREAD, with_model=True)
+    assert after is not None
+    higher = before.metrics["metric"] not in ("log_loss", "root_mean_squared_error")
+    old, new = before.leaderboard[0]["score"], after.leaderboard[0]["score"]
+    assert (new >= old) if higher else (new <= old)
 
 
 async def test_plot_a_vs_b_and_a_distribution(assistant: Assistant) -> None:
