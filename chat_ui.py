@@ -38,6 +38,7 @@ TOOL_TITLES = {
     "profile_dataset": "Profiling the data",
     "set_plan": "Updating the plan",
     "train_models": "Training models",
+    "tune_model": "Tuning",
     "show_leaderboard": "Leaderboard",
     "explain_model": "Explaining the model",
     "suggest_improvements": "Looking for improvements",
