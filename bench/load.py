@@ -119,16 +119,19 @@ class Session:
         await asyncio.sleep(0.5)  # let the welcome message go out before the first turn
 
     async def upload(self, path: Path) -> dict[str, Any]:
+        """Upload ``path``; the server's file reference, or ``{"refused": status, "detail": ...}``."""
         form = aiohttp.FormData()
-        form.add_field("file", path.open("rb"), filename=path.name, content_type="text/csv")
-        async with self.http.post(
-            f"{self.base_url}/project/file",
-            params={"session_id": self.session_id},
-            data=form,
-            headers={"Cookie": self.cookie},
-        ) as response:
-            response.raise_for_status()
-            return await response.json()
+        with path.open("rb") as handle:
+            form.add_field("file", handle, filename=path.name, content_type="text/csv")
+            async with self.http.post(
+                f"{self.base_url}/project/file",
+                params={"session_id": self.session_id},
+                data=form,
+                headers={"Cookie": self.cookie},
+            ) as response:
+                if response.status >= 400:
+                    return {"refused": response.status, "detail": (await response.text())[:200]}
+                return await response.json()
 
     async def say(
         self, text: str, *, files: list[dict[str, Any]] = (), timeout_s: float = 300
@@ -243,12 +246,14 @@ def big_csv(path: Path, megabytes: int) -> int:
     rows = 0
     with path.open("w") as handle:
         handle.write("a,b,c,d,y\n")
-        while handle.tell() < megabytes << 20:
+        while True:
             block = rng.normal(size=(100_000, 4)).round(4)
             labels = (block[:, 0] > 0).astype(int)
             lines = "\n".join(
                 f"{a},{b},{c},{d},{y}" for (a, b, c, d), y in zip(block, labels, strict=True)
             )
+            if handle.tell() + len(lines) + 1 > megabytes << 20:
+                break  # stay under the size so a limit of exactly that many MB admits it
             handle.write(lines + "\n")
             rows += len(block)
     return rows
@@ -332,6 +337,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "child_processes_3s_after": children_after,
             }
             await asyncio.gather(*(u.close() for u in users), return_exceptions=True)
+            print(json.dumps({"phase1": results["phase1"]}), flush=True)
 
             if args.big_mb > 0:
                 big = base / "big.csv"
@@ -344,16 +350,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.monotonic()
                 reference = await uploader.upload(big)
                 upload_s = time.monotonic() - started
-                profile_s = await uploader.say(
-                    "show the data", files=[reference], timeout_s=args.turn_timeout_s
-                )
+                profile_s = None
+                if "refused" not in reference:
+                    profile_s = await uploader.say(
+                        "show the data", files=[reference], timeout_s=args.turn_timeout_s
+                    )
                 stop.set()
                 latencies = await talking
                 results["phase2"] = {
                     "file_mb": round(big.stat().st_size / 2**20),
                     "rows": rows,
                     "upload_s": round(upload_s, 1),
-                    "profile_turn_s": round(profile_s, 1),
+                    "upload_refused": reference.get("refused"),
+                    "profile_turn_s": round(profile_s, 1) if profile_s is not None else None,
                     "profile_reply_ok": any("rows x" in t for t in uploader.texts),
                     "plain_replies": len(latencies),
                     "plain_reply_p50_s": round(percentile(latencies, 0.5), 3),
