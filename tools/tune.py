@@ -29,8 +29,12 @@ Warm starts: configurations passed in ``warm_start`` (trial parameters, as
 skipping any the study already holds.
 
 Total wall time stays within about ``1.1 x budget_s + 2 s``: the refit of the
-best configuration is reserved from the budget, and trials are checked
-between folds.
+best configuration is reserved from the budget, a trial starts only if its
+family's slowest measured trial fits the time left, and trials are checked
+between folds. Until some configuration has a score, the first trial may run
+into the slack (to ``1.1 x budget_s + 1.5 s``); if it cannot finish by then,
+:class:`TuningError` says so. Starting from a portfolio configuration (see
+:mod:`tools.warmstart`) keeps that first trial moderate.
 """
 
 from __future__ import annotations
