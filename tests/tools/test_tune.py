@@ -356,10 +356,18 @@ print(json.dumps({"best": result.best_score, "n": result.n_trials, "params": res
 
 
 def test_two_workers_share_one_postgres_study(postgres_url: str) -> None:
+    _check_two_workers(postgres_url)
+
+
+def test_two_workers_share_one_journal_file(tmp_path: Path) -> None:
+    _check_two_workers(str(tmp_path / "shared.journal"))
+
+
+def _check_two_workers(storage: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, postgres_url, str(number)],
+            [sys.executable, "-c", _WORKER, storage, str(number)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -374,7 +382,7 @@ def test_two_workers_share_one_postgres_study(postgres_url: str) -> None:
         assert worker.returncode == 0, stderr[-2000:]
         outputs.append(json.loads(stdout.strip().splitlines()[-1]))
 
-    study = optuna.load_study(study_name="shared.knn", storage=open_storage(postgres_url))
+    study = optuna.load_study(study_name="shared.knn", storage=open_storage(storage))
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == len(study.trials) == 8
     assert sorted(t.user_attrs["worker"] for t in finished) == [1, 1, 1, 1, 2, 2, 2, 2]
