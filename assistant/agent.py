@@ -46,7 +46,7 @@ from assistant.providers.base import (
     ToolSpec,
 )
 from assistant.providers.tokens import count_text_tokens
-from assistant.providers.usage import CallContext
+from assistant.providers.usage import CallContext, CallRecord, insert_call
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -77,6 +77,8 @@ class _ModelReply:
     text: str
     calls: tuple[ToolCall, ...]
     provider_state: dict[str, Any] = field(default_factory=dict)
+    usage: tuple[CallRecord, ...] = ()
+    """Usage rows of the call, stored in the same transaction as the reply's message."""
 
 
 class _TurnDeadline(Exception):
@@ -180,7 +182,10 @@ class Agent:
                     if ungrounded and not grounding_checked:
                         grounding_checked = True
                         self._save(
-                            thread_id, turn_id, [{"role": "assistant", "content": reply.text}]
+                            thread_id,
+                            turn_id,
+                            [{"role": "assistant", "content": reply.text}],
+                            reply.usage,
                         )
                         correction = (
                             "These numbers in your answer do not appear in any tool result: "
@@ -209,6 +214,7 @@ class Agent:
                                 "provider_state": reply.provider_state,
                             }
                         ],
+                        reply.usage,
                     )
                     if self.spend is not None:
                         for notice in self.spend.finish_turn(thread_id, turn_id):
@@ -224,6 +230,7 @@ class Agent:
                         thread_id,
                         turn_id,
                         [{"role": "assistant", "content": reply.text or message}],
+                        reply.usage,
                     )
                     emit(Notice(message, level="warning"))
                     emit(TurnFinished(reply.text, stopped=True))
@@ -277,11 +284,11 @@ class Agent:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _TurnDeadline
+        usage: list[CallRecord] = []
+        context = CallContext(thread_id, turn_id, deferred=usage)
         try:
             async with asyncio.timeout(remaining):
-                stream = self.provider.stream(
-                    messages, specs, self.chat_settings, context=CallContext(thread_id, turn_id)
-                )
+                stream = self.provider.stream(messages, specs, self.chat_settings, context=context)
                 async for delta in stream:
                     match delta:
                         case StreamText(text=piece):
@@ -302,8 +309,18 @@ class Agent:
                         case StreamEnd(provider_state=state):
                             provider_state.update(state)
         except TimeoutError:
+            self._save_usage(usage)
             raise _TurnDeadline from None
-        return _ModelReply("".join(text_parts), tuple(calls), provider_state)
+        except BaseException:
+            self._save_usage(usage)  # failed calls have no message, but they are still counted
+            raise
+        return _ModelReply("".join(text_parts), tuple(calls), provider_state, tuple(usage))
+
+    def _save_usage(self, usage: list[CallRecord]) -> None:
+        if usage:
+            with self.conversations.db.transaction() as conn:
+                for record in usage:
+                    insert_call(conn, record)
 
     async def _run_tools(
         self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, deadline: float
@@ -349,7 +366,7 @@ class Agent:
                         "summary": _summary_of(content),
                     }
                 )
-            self._save(thread_id, turn_id, rows)
+            self._save(thread_id, turn_id, rows, reply.usage)
 
     async def _call_tool(self, thread_id: str, call: ToolCall, emit: EmitFn) -> tuple[str, bool]:
         """Run one call; return (what the model is shown, whether it is an error)."""
@@ -392,8 +409,22 @@ class Agent:
         ]
         return find_ungrounded(text, sources)
 
-    def _save(self, thread_id: str, turn_id: str, rows: list[dict[str, Any]]) -> None:
-        self.conversations.add_messages(thread_id, rows, turn_id=turn_id)
+    def _save(
+        self,
+        thread_id: str,
+        turn_id: str,
+        rows: list[dict[str, Any]],
+        usage: tuple[CallRecord, ...] = (),
+    ) -> None:
+        """Store messages, and the usage rows of the call that produced them, atomically."""
+
+        def store_usage(conn: Any) -> None:
+            for record in usage:
+                insert_call(conn, record)
+
+        self.conversations.add_messages(
+            thread_id, rows, turn_id=turn_id, also=store_usage if usage else None
+        )
 
 
 def _summary_of(content: str, *, max_chars: int = 300) -> str:

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +258,12 @@ class ConversationStore:
         return bool(self.db.query("SELECT 1 FROM threads WHERE id = ?", (thread_id,)))
 
     def add_messages(
-        self, thread_id: str, messages: list[dict[str, Any]], *, turn_id: str | None = None
+        self,
+        thread_id: str,
+        messages: list[dict[str, Any]],
+        *,
+        turn_id: str | None = None,
+        also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> list[int]:
         """Append messages atomically; each dict has ``role`` and optional ``content``,
         ``tool_calls``, ``tool_call_id``, ``name``, ``summary``."""
@@ -284,6 +289,8 @@ class ConversationStore:
                 )
                 ids.append(int(cursor.lastrowid or 0))
             conn.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (stamp, thread_id))
+            if also is not None:
+                also(conn)  # e.g. the usage rows of the model call that wrote these messages
         return ids
 
     def messages(self, thread_id: str) -> list[StoredMessage]:

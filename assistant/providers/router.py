@@ -279,9 +279,7 @@ class Router:
             raise
         finally:
             await _close(iterator)
-            record = self._finish(route, context, state, started, outcome, error)
-            if self._db is not None:
-                record_call(self._db, record)
+            self._record(context, self._finish(route, context, state, started, outcome, error))
 
     def _finish(
         self,
@@ -341,25 +339,31 @@ class Router:
         )
         return record
 
+    def _record(self, context: CallContext, record: CallRecord) -> None:
+        """Store a usage record, or hand it to the caller when it defers them."""
+        if context.deferred is not None:
+            context.deferred.append(record)
+        elif self._db is not None:
+            record_call(self._db, record)
+
     def _record_hit(self, route: Route, context: CallContext) -> None:
         log.info(
             "llm_call provider=%s model=%s outcome=ok cache_hit=1", route.provider.name, route.model
         )
-        if self._db is not None:
-            record_call(
-                self._db,
-                CallRecord(
-                    provider=route.provider.name,
-                    model=route.model,
-                    outcome="ok",
-                    cost_usd=0.0,
-                    first_token_ms=0.0,
-                    total_ms=0.0,
-                    cache_hit=True,
-                    thread_id=context.thread_id,
-                    turn_id=context.turn_id,
-                ),
-            )
+        self._record(
+            context,
+            CallRecord(
+                provider=route.provider.name,
+                model=route.model,
+                outcome="ok",
+                cost_usd=0.0,
+                first_token_ms=0.0,
+                total_ms=0.0,
+                cache_hit=True,
+                thread_id=context.thread_id,
+                turn_id=context.turn_id,
+            ),
+        )
 
 
 @dataclass(slots=True)

@@ -9,8 +9,9 @@ can be recomputed when prices change.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,6 +26,9 @@ class CallContext:
 
     thread_id: str | None = None
     turn_id: str | None = None
+    deferred: list[CallRecord] | None = field(default=None, compare=False)
+    """When set, the router appends usage records here instead of writing them, so the
+    caller can store them in the same transaction as the message they paid for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,30 +56,35 @@ class CallRecord:
 def record_call(db: Database, record: CallRecord) -> int:
     """Insert one row into ``llm_calls`` and return its id (a short synchronous write)."""
     with db.transaction() as conn:
-        cursor = conn.execute(
-            "INSERT INTO llm_calls (thread_id, turn_id, provider, model, input_tokens,"
-            " output_tokens, cached_tokens, tokens_estimated, cost_usd, first_token_ms,"
-            " total_ms, outcome, error_class, cache_hit, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.thread_id,
-                record.turn_id,
-                record.provider,
-                record.model,
-                record.input_tokens,
-                record.output_tokens,
-                record.cached_tokens,
-                int(record.tokens_estimated),
-                record.cost_usd,
-                record.first_token_ms,
-                record.total_ms,
-                record.outcome,
-                record.error_class,
-                int(record.cache_hit),
-                record.created_at if record.created_at is not None else now(),
-            ),
-        )
-        return int(cursor.lastrowid or 0)
+        return insert_call(conn, record)
+
+
+def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
+    """Insert one row into ``llm_calls`` inside the caller's transaction; return its id."""
+    cursor = conn.execute(
+        "INSERT INTO llm_calls (thread_id, turn_id, provider, model, input_tokens,"
+        " output_tokens, cached_tokens, tokens_estimated, cost_usd, first_token_ms,"
+        " total_ms, outcome, error_class, cache_hit, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.thread_id,
+            record.turn_id,
+            record.provider,
+            record.model,
+            record.input_tokens,
+            record.output_tokens,
+            record.cached_tokens,
+            int(record.tokens_estimated),
+            record.cost_usd,
+            record.first_token_ms,
+            record.total_ms,
+            record.outcome,
+            record.error_class,
+            int(record.cache_hit),
+            record.created_at if record.created_at is not None else now(),
+        ),
+    )
+    return int(cursor.lastrowid or 0)
 
 
 @dataclass(frozen=True, slots=True)

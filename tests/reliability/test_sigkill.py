@@ -75,11 +75,6 @@ def test_acknowledged_turns_survive_sigkill_and_the_database_passes_integrity_ch
     assert found == len(acknowledged) >= 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the usage row (llm_calls) is committed before, and apart from, the reply "
-    "message; a crash between the two leaves usage without its message",
-)
 def test_a_reply_and_its_usage_row_are_stored_together_or_not_at_all(tmp_path: Path) -> None:
     child = _child(tmp_path, "after-usage")
     child.wait(timeout=60)
