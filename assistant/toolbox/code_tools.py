@@ -7,6 +7,7 @@ import json
 
 from assistant.context import ToolContext
 from assistant.events import Figure, Notice, Table
+from assistant.sandbox.base import ExecutionError
 from assistant.toolbox._format import for_model, truncate
 from assistant.toolkit import ToolCallError, ToolResult
 
@@ -55,7 +56,7 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
             texts.append(result.text)
     stdout = truncate(execution.stdout, _MAX_OUTPUT_CHARS)
     payload: dict[str, object] = {
-        "summary": "The code ran." if execution.error is None else "The code raised an error.",
+        "summary": _summary(execution.error, ctx.settings.sandbox_memory_mb),
         "stdout": stdout,
         "stderr": truncate(execution.stderr, 1_000),
         "results": [truncate(t, 1_000) for t in texts[-3:]],
@@ -75,3 +76,16 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
     output_text = "\n".join(p for p in (stdout, *texts[-1:]) if p)
     payload["output"] = truncate(output_text, _MAX_OUTPUT_CHARS)
     return ToolResult(for_model=for_model(payload), for_user=tuple(outputs), facts=payload)
+
+
+def _summary(error: ExecutionError | None, memory_mb: int) -> str:
+    """One sentence about how the run ended, naming the limit it hit when there is one."""
+    if error is None:
+        return "The code ran."
+    text = f"The code raised {error.name}: {truncate(error.value, 200)}"
+    if error.name == "MemoryError":
+        text += (
+            f" The sandbox has a memory limit of {memory_mb:,} MB (MLCHAT_SANDBOX_MEMORY_MB); "
+            "work on a sample or fewer columns, or raise the limit."
+        )
+    return text

@@ -79,11 +79,6 @@ async def test_a_kernel_crash_is_reported_and_the_next_run_has_the_data_again(
     assert ("120 True" if kind == "memory" else "120 False") in reply(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a MemoryError in run_code is shown as 'MemoryError:' without naming the "
-    "sandbox memory limit (MLCHAT_SANDBOX_MEMORY_MB) the code ran into",
-)
 async def test_running_out_of_sandbox_memory_names_the_limit(assistant: Assistant) -> None:
     thread = "kernel-memory-limit"
     record = assistant.attach_file(thread, assistant.files / "good.csv")  # type: ignore[attr-defined]
