@@ -24,13 +24,13 @@ higher-is-better scale, relative to cold) and writes it to
 Measured on 2025-11-25 (2 busy cores, 8 trials, 10 datasets), mean relative gain
 of warm over cold after 1 / 3 / 8 trials, and datasets where warm >= cold at 8:
 
-=========================  ========  ========  ========  =======
-run                        @1        @3        @8        >= cold
-=========================  ========  ========  ========  =======
-lightgbm, history only     +4.87%    +5.26%    -0.62%    9/10
-lightgbm, + portfolio      +4.87%    +7.74%    +0.55%    8/10
-random_forest, + portfolio +4.52%    +3.55%    +1.78%    7/10
-=========================  ========  ========  ========  =======
+==========================  ========  ========  ========  =======
+run                         @1        @3        @8        >= cold
+==========================  ========  ========  ========  =======
+lightgbm, history only      +4.87%    +5.26%    -0.62%    9/10
+lightgbm, + portfolio       +4.87%    +7.74%    +0.55%    8/10
+random_forest, + portfolio  +4.52%    +3.55%    +1.78%    7/10
+==========================  ========  ========  ========  =======
 
 Losses at 8 trials: lightgbm iris -16.7% (the cold run's best came at trials
 7-8; the warm run spent those on enqueued points) and imbalanced -2.6%;
