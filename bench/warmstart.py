@@ -21,7 +21,7 @@ Prints a table (best score after 1, 3 and N trials; delta = warm - cold on a
 higher-is-better scale, relative to cold) and writes it to
 ``bench/results/warmstart-<family>[-history-only].md``.
 
-Measured on 2025-11-25 (2 busy cores, 8 trials, 10 datasets), mean relative gain
+Measured on 2026-11-25 (2 busy cores, 8 trials, 10 datasets), mean relative gain
 of warm over cold after 1 / 3 / 8 trials, and datasets where warm >= cold at 8:
 
 ==========================  ========  ========  ========  =======
