@@ -165,6 +165,8 @@ class TuneRequest:
     budget_s: float
     out_dir: Path
     max_bytes: int = 1 << 30
+    history_path: Path | None = None
+    """Warm-start history (tools.warmstart): read for first trials, written after tuning."""
 
 
 def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
@@ -175,6 +177,7 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     from tools.plan import Plan
     from tools.train import TrainResult
     from tools.tune import TrialReport, tune
+    from tools.warmstart import WarmStartStore, warm_start_configs
 
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     frame = loaded.frame
@@ -197,6 +200,11 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
             }
         )
 
+    history = WarmStartStore(request.history_path) if request.history_path else None
+    warm_start = {
+        family: warm_start_configs(profile.meta_features, family, task=plan.task, store=history)
+        for family in request.families
+    }
     outcome = tune(
         frame,
         plan,
@@ -205,9 +213,19 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         families=list(request.families),
         budget_s=request.budget_s,
         profile=profile,
+        warm_start=warm_start,
         on_trial=on_trial,
         should_stop=channel.should_stop,
     )
+    if history is not None:
+        history.record_run(
+            request.study_key,
+            task=plan.task,
+            meta_features=profile.meta_features,
+            best_configs={outcome.best_family: outcome.best_trial_params},
+            scores={outcome.best_family: outcome.best_score},
+            metric=plan.metric,
+        )
     previous_best = next(
         (
             r

@@ -273,6 +273,7 @@ async def tune_model(
         budget_s=float(budget_s),
         out_dir=ctx.workspace / "runs" / run_id,
         max_bytes=ctx.settings.max_upload_mb << 20,
+        history_path=ctx.settings.data_dir / "optuna" / "warmstart.db",
     )
     runs = ctx.services.runs
     runs.start(run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan)

@@ -148,11 +148,28 @@ async def test_tuning_continues_the_same_study_and_keeps_the_better_model(
         totals.append(int(re.search(r"(\d+) in the study", payload["summary"]).group(1)))  # type: ignore[union-attr]
         assert any(isinstance(e, ToolProgress) and "best so far" in e.message for e in events)
     assert totals[1] > totals[0] > 0
+    from tools.warmstart import WarmStartStore
+
+    history = WarmStartStore(assistant.settings.data_dir / "optuna" / "warmstart.db")
+    run = assistant.runs.latest(THREAD)
+    assert run is not None
+    family = json.loads(next(e for e in second if isinstance(e, ToolFinished)).summary)["summary"]
+    assert history.similar(before.meta_features, _tuned_family(family), task="binary", k=1)
     after = assistant.runs.latest(THREAD, with_model=True)
     assert after is not None
     higher = before.metrics["metric"] not in ("log_loss", "root_mean_squared_error")
     old, new = before.leaderboard[0]["score"], after.leaderboard[0]["score"]
     assert (new >= old) if higher else (new <= old)
+
+
+def _tuned_family(summary: str) -> str:
+    from tools.models import MODEL_FAMILIES
+
+    return next(
+        name
+        for name, spec in MODEL_FAMILIES.items()
+        if f"({spec.label})" in summary or f"tuned {spec.label}" in summary
+    )
 
 
 async def test_plot_a_vs_b_and_a_distribution(assistant: Assistant) -> None:
