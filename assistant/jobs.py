@@ -98,40 +98,62 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
         frame, plan, profile=profile, on_progress=on_progress, should_stop=channel.should_stop
     )
     channel.send({"kind": "progress", "event": "explaining", "message": "Explaining the model"})
-    out_dir = request.out_dir
-    explanation = explain_result(
-        result, frame, out_dir=out_dir / "figures", time_limit_s=min(20.0, plan.budget_s / 3)
-    )
     notes = [*([target_note] if target_note else []), *loaded.notes, *result.notes]
-    exported = export_run(
-        result,
-        out_dir=out_dir,
-        frame=frame,
-        data_path=request.data_path,
-        data_sha256=request.data_sha256,
-        explanation=explanation,
-        notes=notes,
-        target_words=loaded.boolean_words.get(target),
-    )
     spec = resolve_metric(plan.metric, plan.task)
     return {
-        "target": target,
-        "task": plan.task,
-        "metric": plan.metric,
+        **_explain_and_export(
+            result,
+            loaded,
+            out_dir=request.out_dir,
+            data_sha256=request.data_sha256,
+            notes=notes,
+            time_limit_s=min(20.0, plan.budget_s / 3),
+        ),
         "metric_label": spec.label,
         "greater_is_better": spec.greater_is_better,
-        "plan": plan.model_dump(),
         "plan_description": plan.describe(),
-        "n_rows": profile.n_rows,
         "n_columns": profile.n_columns,
-        "rows_dropped": profile.n_rows_dropped_missing_target,
-        "warnings": [w.message for w in profile.warnings],
-        "leaderboard": leaderboard_rows(result.leaderboard),
         "best_family": result.best_family,
-        "cv_metrics": dict(result.cv_metrics),
         "stopped": result.stopped,
         "elapsed_s": result.elapsed_s,
         "notes": notes,
+    }
+
+
+def _explain_and_export(
+    result: Any,
+    loaded: Any,
+    *,
+    out_dir: Path,
+    data_sha256: str,
+    notes: list[str],
+    time_limit_s: float,
+) -> dict[str, Any]:
+    """Explain a run's winner, write its run folder, and describe both as plain data."""
+    plan, profile = result.plan, result.profile
+    explanation = explain_result(
+        result, loaded.frame, out_dir=out_dir / "figures", time_limit_s=time_limit_s
+    )
+    exported = export_run(
+        result,
+        out_dir=out_dir,
+        frame=loaded.frame,
+        data_path=loaded.path,
+        data_sha256=data_sha256,
+        explanation=explanation,
+        notes=notes,
+        target_words=loaded.boolean_words.get(plan.target),
+    )
+    return {
+        "target": plan.target,
+        "task": plan.task,
+        "metric": plan.metric,
+        "plan": plan.model_dump(),
+        "n_rows": profile.n_rows,
+        "rows_dropped": profile.n_rows_dropped_missing_target,
+        "warnings": [w.message for w in profile.warnings],
+        "leaderboard": leaderboard_rows(result.leaderboard),
+        "cv_metrics": dict(result.cv_metrics),
         "importance": [
             {"column": i.column, "importance": i.mean, "rank": i.rank}
             for i in explanation.importance[:10]
@@ -294,46 +316,15 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         classes=outcome.classes,
         features=list(outcome.model.input_columns_),
     )
-    explanation = explain_result(
-        result,
-        frame,
-        out_dir=request.out_dir / "figures",
-        time_limit_s=min(20.0, request.budget_s / 3),
-    )
-    exported = export_run(
-        result,
-        out_dir=request.out_dir,
-        frame=frame,
-        data_path=request.data_path,
-        data_sha256=request.data_sha256,
-        explanation=explanation,
-        notes=[*loaded.notes, *outcome.notes],
-        target_words=loaded.boolean_words.get(plan.target),
-    )
     summary.update(
-        {
-            "exported": True,
-            "target": plan.target,
-            "task": plan.task,
-            "metric": plan.metric,
-            "plan": plan.model_dump(),
-            "n_rows": profile.n_rows,
-            "rows_dropped": profile.n_rows_dropped_missing_target,
-            "warnings": [w.message for w in profile.warnings],
-            "leaderboard": leaderboard_rows(result.leaderboard),
-            "cv_metrics": dict(cv_metrics),
-            "importance": [
-                {"column": i.column, "importance": i.mean, "rank": i.rank}
-                for i in explanation.importance[:10]
-            ],
-            "insights": list(explanation.insights),
-            "figures": [
-                {"name": f.name, "title": f.title, "json": str(f.json_path), "png": str(f.png_path)}
-                for f in explanation.figures
-            ],
-            "files": {k: str(v) for k, v in exported.files.items() if not k.startswith("figure:")},
-            "meta_features": dict(profile.meta_features),
-            "run_dir": str(request.out_dir),
-        }
+        _explain_and_export(
+            result,
+            loaded,
+            out_dir=request.out_dir,
+            data_sha256=request.data_sha256,
+            notes=[*loaded.notes, *outcome.notes],
+            time_limit_s=min(20.0, request.budget_s / 3),
+        )
     )
+    summary["exported"] = True
     return summary
