@@ -209,13 +209,17 @@ class MemoryWatch:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def chatter(session: Session, stop: asyncio.Event, gap_s: float) -> list[float]:
-    """Plain chat replies, timed, until ``stop`` is set."""
+async def chatter(
+    session: Session, stop: asyncio.Event, gap_s: float, problems: list[str] | None = None
+) -> list[float]:
+    """Plain chat replies, timed, until ``stop`` is set (a failure is noted in ``problems``)."""
     latencies = []
     while not stop.is_set():
         try:
             latencies.append(await session.say("hello", timeout_s=120))
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, TimeoutError) as exc:
+            if problems is not None:
+                problems.append(f"{type(exc).__name__}: {exc}")
             break
         await asyncio.sleep(gap_s)
     return latencies
@@ -272,6 +276,8 @@ def finished_runs(data_dir: Path) -> dict[str, int]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="mlchat-load-"))
+    big = base / "big.csv"
+    rows = big_csv(big, args.big_mb) if args.big_mb > 0 else 0  # before any socket: it blocks
     server = LoadServer(base / "data", base / "server.log")
     server.start()
     results: dict[str, Any] = {"sessions": args.sessions}
@@ -340,13 +346,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps({"phase1": results["phase1"]}), flush=True)
 
             if args.big_mb > 0:
-                big = base / "big.csv"
-                rows = big_csv(big, args.big_mb)
                 uploader = Session(server.url, http, cookie)
                 await uploader.connect()
                 watch.peak_mb = 0.0
                 stop = asyncio.Event()
-                talking = asyncio.create_task(chatter(talker, stop, args.gap_s))
+                problems: list[str] = []
+                talking = asyncio.create_task(chatter(talker, stop, args.gap_s, problems))
                 started = time.monotonic()
                 reference = await uploader.upload(big)
                 upload_s = time.monotonic() - started
@@ -368,6 +373,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "plain_reply_p50_s": round(percentile(latencies, 0.5), 3),
                     "plain_reply_p95_s": round(percentile(latencies, 0.95), 3),
                     "plain_reply_max_s": round(max(latencies), 3) if latencies else None,
+                    "chatter_problems": problems,
+                    "uploader_disconnected": uploader.disconnected,
                     "peak_rss_mb": round(watch.peak_mb),
                 }
                 await uploader.close()
