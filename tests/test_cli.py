@@ -127,7 +127,9 @@ def test_predict_writes_one_row_per_input_row(trained, workdir: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     written = pd.read_csv(workdir / "preds.csv")
     assert len(written) == 37
-    assert list(written.columns) == ["customer_id", "prediction", "proba_False", "proba_True"]
+    # predictions use the training file's own words for the yes/no target
+    assert list(written.columns) == ["customer_id", "prediction", "proba_no", "proba_yes"]
+    assert set(written["prediction"]) <= {"yes", "no"}
     assert completed.stdout.startswith("Wrote 37 predictions to preds.csv.")
 
 
