@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +29,7 @@ from assistant.session import Assistant
 from assistant.settings import Settings
 from assistant.spend.report import build_usage_report, format_usage_report
 from assistant.store import update_thread_metadata
+from assistant.worker import warm_up
 from chat_ui import TurnRenderer
 from tools.errors import UserFacingError
 
@@ -39,6 +41,7 @@ DATA_LAYER = build_data_layer(SETTINGS.data_dir, database_url=SETTINGS.database_
 mount_file_route(DATA_LAYER)
 use_upload_folder(SETTINGS.data_dir / "tmp" / "uploads")
 ASSISTANT = Assistant(SETTINGS)
+threading.Thread(target=warm_up, name="worker-warm-up", daemon=True).start()
 CONFINEMENT = ASSISTANT.sandboxes.confinement()
 log.info(
     "chat_app_ready data_dir=%s provider=%s sandbox=%s confinement=%s",

@@ -58,7 +58,9 @@ from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.types import ThreadDict
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 from tools.errors import UserFacingError
 
@@ -368,6 +370,13 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
         self.readable_roots = tuple(root.resolve() for root in readable_roots)
         self.failed_statements = 0
         if self.is_sqlite:
+            # Chainlit's default pool (5 + 10 connections, 30 s wait) ran dry under 20 busy
+            # sessions and statements were dropped; a SQLite connection is cheap to open, so
+            # open one per session instead of queueing for a pooled one.
+            self.engine = create_async_engine(url, connect_args=connect_args, poolclass=NullPool)
+            self.async_session = sessionmaker(
+                bind=self.engine, expire_on_commit=False, class_=AsyncSession
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def execute_sql(

@@ -118,7 +118,8 @@ async def run_in_worker(
         handle_ready(handle)
     channel = WorkerChannel(messages_queue, stop)
     process = _CONTEXT.Process(target=_child_main, args=(fn, channel, args), daemon=True)
-    process.start()
+    # Starting the forkserver (first time) and forking block for a second or two: not on the loop.
+    await asyncio.to_thread(process.start)
     seen: list[Any] = []
     try:
         while True:
@@ -164,6 +165,16 @@ async def run_in_worker(
         if process.is_alive():
             _terminate(process)
         messages_queue.close()
+
+
+def warm_up() -> None:
+    """Start the forkserver (importing the ML stack once) so the first training starts fast.
+
+    Call it from a background thread at application start.
+    """
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def _finish(kind: str, payload: Any) -> Any:

@@ -221,13 +221,17 @@ async def train_models(
     finally:
         ctx.services.workers.pop(ctx.thread_id, None)
     status = "stopped" if outcome["stopped"] else "finished"
-    _finish_run(ctx, run_id, outcome, status=status)
-    update_thread_metadata(
-        ctx.services.conversations.db,
-        ctx.thread_id,
-        {_PLAN_KEY: {**stored, "target": outcome["target"]}},
-    )
-    return _train_result(run_id, outcome)
+
+    def finish() -> ToolResult:  # database writes and figure files: off the event loop
+        _finish_run(ctx, run_id, outcome, status=status)
+        update_thread_metadata(
+            ctx.services.conversations.db,
+            ctx.thread_id,
+            {_PLAN_KEY: {**stored, "target": outcome["target"]}},
+        )
+        return _train_result(run_id, outcome)
+
+    return await asyncio.to_thread(finish)
 
 
 async def tune_model(
