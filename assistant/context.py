@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import difflib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,24 @@ class SessionServices:
     """A ``SandboxPool`` (or ``None`` where code execution is not offered)."""
     workers: dict[str, WorkerHandle] = field(default_factory=dict)
     """Running worker per thread, so a stop request can reach it."""
+    _slots: asyncio.Semaphore | None = None
+
+    @contextlib.asynccontextmanager
+    async def training_slot(self, report: Callable[[str], None]) -> AsyncIterator[None]:
+        """Hold one of the ``max_training_jobs`` worker slots; say so while waiting for one.
+
+        Each worker uses a core; more at once would starve the chat itself (measured with
+        bench/load.py: 20 trainings at once stalled plain replies for 16 s).
+        """
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.max_training_jobs)
+        if self._slots.locked():
+            report(
+                "Waiting for a free training slot: other conversations are training "
+                f"(at most {self.settings.max_training_jobs} at once, MLCHAT_MAX_TRAINING_JOBS)."
+            )
+        async with self._slots:
+            yield
 
 
 @dataclass

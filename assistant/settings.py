@@ -55,6 +55,8 @@ class Settings:
     sandbox_idle_s: float = 1800.0
     sandbox_max_kernels: int = 8
     budget_s: int = 60
+    max_training_jobs: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    """Training/tuning worker processes at once; more requests wait their turn."""
     max_upload_mb: int = 1024
     turn_deadline_s: float = 600.0
     max_tool_calls: int = 12
@@ -124,6 +126,7 @@ class Settings:
             sandbox_idle_s=get_float("MLCHAT_SANDBOX_IDLE_S", 1800.0),
             sandbox_max_kernels=get_int("MLCHAT_SANDBOX_MAX_KERNELS", 8),
             budget_s=get_int("MLCHAT_BUDGET_S", 60),
+            max_training_jobs=max(1, get_int("MLCHAT_MAX_TRAINING_JOBS", os.cpu_count() or 1)),
             max_upload_mb=get_int("MLCHAT_MAX_UPLOAD_MB", 1024),
             turn_deadline_s=get_float("MLCHAT_TURN_DEADLINE_S", 600.0),
             max_tool_calls=get_int("MLCHAT_MAX_TOOL_CALLS", 12),

@@ -188,13 +188,14 @@ async def train_models(
         ctx.services.workers[ctx.thread_id] = handle
 
     try:
-        outcome = await run_in_worker(
-            train_job,
-            request,
-            on_message=on_message,
-            handle_ready=register,
-            on_cancelled_result=kept.append,
-        )
+        async with ctx.services.training_slot(ctx.progress):
+            outcome = await run_in_worker(
+                train_job,
+                request,
+                on_message=on_message,
+                handle_ready=register,
+                on_cancelled_result=kept.append,
+            )
     except asyncio.CancelledError:
         if kept:
             _finish_run(ctx, run_id, kept[0], status="stopped")
@@ -292,13 +293,14 @@ async def tune_model(
 
     kept: list[dict[str, Any]] = []
     try:
-        outcome = await run_in_worker(
-            tune_job,
-            request,
-            on_message=on_message,
-            handle_ready=register,
-            on_cancelled_result=kept.append,
-        )
+        async with ctx.services.training_slot(ctx.progress):
+            outcome = await run_in_worker(
+                tune_job,
+                request,
+                on_message=on_message,
+                handle_ready=register,
+                on_cancelled_result=kept.append,
+            )
     except asyncio.CancelledError:
         if kept and kept[0].get("exported"):
             _finish_run(ctx, run_id, kept[0], status="stopped")
