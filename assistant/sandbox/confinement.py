@@ -327,7 +327,9 @@ def _bwrap_prefix(report: ConfinementReport, layout: KernelLayout) -> list[str]:
         return [arg for a in dirs for arg in ("--perms", "0755", "--dir", str(a))]
 
     for path in python_dirs:
-        if any(path.is_relative_to(h) for h in hidden_dirs):
+        # The interpreter may live under a folder the sandbox hides or replaces, /tmp included
+        # (a checkout or virtualenv in /tmp): mount it back, read-only.
+        if any(path.is_relative_to(h) for h in [Path("/tmp"), *hidden_dirs]):
             argv += [*mount_point(path), "--ro-bind", str(path), str(path)]
     for path in (layout.workspace, layout.runtime_dir):
         argv += [*mount_point(path), "--bind", str(path), str(path)]
