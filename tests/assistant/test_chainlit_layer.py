@@ -8,11 +8,8 @@ trusting that a call returned.
 from __future__ import annotations
 
 import http.server
-import os
 import shutil
-import socket
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import uuid
@@ -37,60 +34,21 @@ from assistant.chainlit_layer import (
     safe_file_name,
     save_attachment,
 )
+from tests.postgres import postgres_server
 from tools.errors import UserFacingError
 
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def _postgres_bin() -> Path | None:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return candidates[-1].parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on a loopback port, stopped after the module."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
     try:
         import asyncpg  # noqa: F401
     except ModuleNotFoundError:
         pytest.skip("asyncpg is not installed (pip install asyncpg)")
-    base = Path(tempfile.mkdtemp(prefix="mlchat-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' account to run the server")
-        os.chown(base, account.pw_uid, account.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = base / "data", _free_port()
-    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-    subprocess.run([*run_as, *initdb, "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options]
-    log_file = ["-l", str(base / "server.log")]
-    subprocess.run(
-        [*run_as, *pg_ctl, *log_file, "-w", "-t", "60", "start"], check=True, capture_output=True
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_server("mlchat-pg-") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from tests.postgres import postgres_server
 from tools.analyze import profile_table
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
@@ -291,52 +289,11 @@ def test_pruned_trials_are_told_to_the_study(cancer_frame: pd.DataFrame, tmp_pat
 # --------------------------------------------------------------- PostgreSQL, two workers
 
 
-def _postgres_bin() -> Path | None:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return candidates[-1].parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on a loopback port, stopped after the module."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="mlchat-pg-tune-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' account to run the server")
-        os.chown(base, account.pw_uid, account.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = base / "data", _free_port()
-    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-    subprocess.run([*run_as, *initdb, "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options]
-    subprocess.run(
-        [*run_as, *pg_ctl, "-l", str(base / "server.log"), "-w", "-t", "60", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_server("mlchat-pg-tune-") as url:
+        yield url
 
 
 _WORKER = """
