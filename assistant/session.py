@@ -23,7 +23,7 @@ from assistant.providers import ChatSettings, RouterNotice, build_router
 from assistant.providers.base import ToolCall
 from assistant.sandbox import SandboxPool
 from assistant.settings import Settings
-from assistant.spend import OfflineAtCap, SpendGuard, SpendSettings
+from assistant.spend import OfflineAtCap, SpendGuard
 from assistant.store import ConversationStore, Database, DatasetRecord, RunStore
 from assistant.toolbox import all_tools
 from tools.data import file_sha256
@@ -68,7 +68,7 @@ class Assistant:
         self.runs = RunStore(self.db)
         self.notices: tuple[RouterNotice, ...] = ()
         self._router = None
-        self.spend = SpendGuard(SpendSettings.from_env(), db=self.db)
+        self.spend = SpendGuard(settings.spend, db=self.db)
         if provider is None:
             offline = OfflineAssistant()
             setup = build_router(settings, db=self.db, offline=offline, limiter=self.spend)

@@ -8,6 +8,7 @@ prints a key.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -17,12 +18,57 @@ from dotenv import dotenv_values
 ProviderName = Literal["openai", "anthropic", "gemini", "offline"]
 SandboxName = Literal["local", "e2b"]
 
+DEFAULT_RPM: dict[str, int] = {"openai": 500, "anthropic": 50, "gemini": 10}
+"""Requests per minute per provider: the lowest paid tier of OpenAI and Anthropic, Gemini's free tier."""
+
+DEFAULT_TPM: dict[str, int] = {"openai": 200_000, "anthropic": 30_000, "gemini": 250_000}
+"""Tokens per minute per provider, from the same tiers as :data:`DEFAULT_RPM`."""
+
+_PAID = ("openai", "anthropic", "gemini")
+_ON = {"1", "true", "yes", "on"}
+_OFF = {"0", "false", "no", "off"}
+
+
 _DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-sonnet-4-6",
     "gemini": "gemini-2.5-flash",
     "offline": "rules",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSettings:
+    """Rate limits, spend caps and anomaly thresholds (``Settings.spend``)."""
+
+    rpm: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RPM))
+    """Requests per minute per provider; a provider missing here, or ``0``, is not limited."""
+    tpm: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TPM))
+    """Tokens per minute per provider (prompt estimate before the call, output after it)."""
+    burst_s: float = 10.0
+    """The request bucket holds this many seconds' worth of requests (at least one)."""
+    tighten_factor: float = 0.5
+    """A 429 multiplies the provider's rates by this (again for each further 429)."""
+    tighten_s: float = 60.0
+    """How long rates stay tightened after the last 429."""
+    cap_thread_usd: float = 2.0
+    """Estimated spend allowed per conversation; ``0`` for no cap."""
+    cap_day_usd: float = 10.0
+    """Estimated spend allowed per UTC day, all conversations together; ``0`` for no cap."""
+    warn_fraction: float = 0.8
+    """Share of a cap at which the chat warns, once."""
+    anomaly_factor: float = 5.0
+    """A turn costing more than this times the conversation's running median is flagged."""
+    anomaly_min_turns: int = 3
+    """Earlier turns a conversation needs before its median is trusted."""
+    error_rate_threshold: float = 0.5
+    """A provider whose share of failed calls in the last ``error_window`` calls reaches this is flagged."""
+    error_window: int = 20
+    """How many recent calls per provider the error rate is computed over."""
+    error_min_calls: int = 5
+    """Fewer recent calls than this never raise the error-rate flag."""
+    cost_line: bool = True
+    """Show a one-line cost figure after each assistant turn on a paid provider."""
 
 
 def default_data_dir() -> Path:
@@ -65,33 +111,26 @@ class Settings:
     tuning_storage: str | None = None
     """Optuna storage URL; ``None`` means the SQLite database in ``data_dir``."""
     log_model_data: bool = False
+    spend: SpendSettings = field(default_factory=lambda: SpendSettings())
+    """Rate limits, spend caps and anomaly thresholds (``docs/spend.md``)."""
 
     @classmethod
     def from_env(
-        cls, environ: dict[str, str] | None = None, *, env_file: Path | None = None
+        cls, environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``) over a ``.env`` file.
 
         Values in the environment win over the ``.env`` file; the ``.env`` file is
-        looked up in the current directory unless ``env_file`` is given.
+        looked up in the current directory unless ``env_file`` is given. A
+        malformed value raises ``ValueError`` naming the variable.
         """
         source: dict[str, str] = {}
         dotenv_path = env_file or Path.cwd() / ".env"
         if dotenv_path.is_file():
             source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         source.update(os.environ if environ is None else environ)
-
-        def get(name: str) -> str | None:
-            value = source.get(name, "").strip()
-            return value or None
-
-        def get_int(name: str, default: int) -> int:
-            value = get(name)
-            return int(value) if value is not None else default
-
-        def get_float(name: str, default: float) -> float:
-            value = get(name)
-            return float(value) if value is not None else default
+        env = _Reader(source)
+        get = env.text
 
         e2b_key = get("E2B_API_KEY")
         sandbox = (get("MLCHAT_SANDBOX") or ("e2b" if e2b_key else "local")).lower()
@@ -120,19 +159,20 @@ class Settings:
             gemini_base_url=get("GEMINI_BASE_URL"),
             sandbox=sandbox,  # type: ignore[arg-type]
             e2b_api_key=e2b_key,
-            sandbox_memory_mb=get_int("MLCHAT_SANDBOX_MEMORY_MB", 4096),
-            sandbox_cpu_s=get_int("MLCHAT_SANDBOX_CPU_S", 600),
-            sandbox_timeout_s=get_float("MLCHAT_SANDBOX_TIMEOUT_S", 120.0),
-            sandbox_idle_s=get_float("MLCHAT_SANDBOX_IDLE_S", 1800.0),
-            sandbox_max_kernels=get_int("MLCHAT_SANDBOX_MAX_KERNELS", 8),
-            budget_s=get_int("MLCHAT_BUDGET_S", 60),
-            max_training_jobs=max(1, get_int("MLCHAT_MAX_TRAINING_JOBS", os.cpu_count() or 1)),
-            max_upload_mb=get_int("MLCHAT_MAX_UPLOAD_MB", 1024),
-            turn_deadline_s=get_float("MLCHAT_TURN_DEADLINE_S", 600.0),
-            max_tool_calls=get_int("MLCHAT_MAX_TOOL_CALLS", 12),
+            sandbox_memory_mb=env.whole("MLCHAT_SANDBOX_MEMORY_MB", 4096),
+            sandbox_cpu_s=env.whole("MLCHAT_SANDBOX_CPU_S", 600),
+            sandbox_timeout_s=env.number("MLCHAT_SANDBOX_TIMEOUT_S", 120.0),
+            sandbox_idle_s=env.number("MLCHAT_SANDBOX_IDLE_S", 1800.0),
+            sandbox_max_kernels=env.whole("MLCHAT_SANDBOX_MAX_KERNELS", 8),
+            budget_s=env.whole("MLCHAT_BUDGET_S", 60),
+            max_training_jobs=max(1, env.whole("MLCHAT_MAX_TRAINING_JOBS", os.cpu_count() or 1)),
+            max_upload_mb=env.whole("MLCHAT_MAX_UPLOAD_MB", 1024),
+            turn_deadline_s=env.number("MLCHAT_TURN_DEADLINE_S", 600.0),
+            max_tool_calls=env.whole("MLCHAT_MAX_TOOL_CALLS", 12),
             database_url=get("MLCHAT_DATABASE_URL"),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
-            log_model_data=get("MLCHAT_LOG_MODEL_DATA") in ("1", "true", "yes"),
+            log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
+            spend=_spend_from(env),
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -166,3 +206,69 @@ class Settings:
         """The per-conversation workspace folder (uploads, models, figures)."""
         safe = "".join(c for c in thread_id if c.isalnum() or c in "-_") or "default"
         return self.data_dir / "workspaces" / safe
+
+
+class _Reader:
+    """Typed reads of one merged ``.env`` + environment mapping; errors name the variable."""
+
+    def __init__(self, source: Mapping[str, str]) -> None:
+        self._source = source
+
+    def text(self, name: str) -> str | None:
+        value = self._source.get(name, "").strip()
+        return value or None
+
+    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            parsed = float(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, not {value!r}") from None
+        if minimum is not None and parsed < minimum:
+            raise ValueError(f"{name} must be at least {minimum:g}, not {value!r}")
+        return parsed
+
+    def whole(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self.text(name)
+        if value is not None and not value.lstrip("+-").isdigit():
+            raise ValueError(f"{name} must be a whole number, not {value!r}")
+        return int(self.number(name, default, minimum=minimum))
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.lower() in _ON:
+            return True
+        if value.lower() in _OFF:
+            return False
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+
+
+def _spend_from(env: _Reader) -> SpendSettings:
+    """The spend settings: ``MLCHAT_RPM_<PROVIDER>``, ``MLCHAT_TPM_<PROVIDER>``, caps, anomalies."""
+    defaults = SpendSettings()
+    rpm = {p: env.whole(f"MLCHAT_RPM_{p.upper()}", DEFAULT_RPM[p], minimum=0) for p in _PAID}
+    tpm = {p: env.whole(f"MLCHAT_TPM_{p.upper()}", DEFAULT_TPM[p], minimum=0) for p in _PAID}
+    warn = env.number("MLCHAT_SPEND_WARN_FRACTION", defaults.warn_fraction)
+    if not 0 < warn <= 1:
+        raise ValueError(f"MLCHAT_SPEND_WARN_FRACTION must be in (0, 1], not {warn:g}")
+    threshold = env.number("MLCHAT_ERROR_RATE_THRESHOLD", defaults.error_rate_threshold)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"MLCHAT_ERROR_RATE_THRESHOLD must be in (0, 1], not {threshold:g}")
+    return SpendSettings(
+        rpm=rpm,
+        tpm=tpm,
+        burst_s=env.number("MLCHAT_RATE_BURST_S", defaults.burst_s, minimum=0.001),
+        cap_thread_usd=env.number(
+            "MLCHAT_SPEND_CAP_THREAD_USD", defaults.cap_thread_usd, minimum=0
+        ),
+        cap_day_usd=env.number("MLCHAT_SPEND_CAP_DAY_USD", defaults.cap_day_usd, minimum=0),
+        warn_fraction=warn,
+        anomaly_factor=env.number("MLCHAT_ANOMALY_FACTOR", defaults.anomaly_factor, minimum=1.0),
+        error_rate_threshold=threshold,
+        error_window=env.whole("MLCHAT_ERROR_RATE_WINDOW", defaults.error_window, minimum=1),
+        cost_line=env.flag("MLCHAT_COST_LINE", defaults.cost_line),
+    )

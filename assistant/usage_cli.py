@@ -51,13 +51,11 @@ def run_usage_command(
     from assistant.settings import Settings
     from assistant.spend.caps import day_start
     from assistant.spend.report import build_usage_report, format_usage_report
-    from assistant.spend.settings import SpendSettings
     from assistant.store import Database
 
     stream = out or sys.stdout
     env = dict(environ) if environ is not None else None
     settings = Settings.from_env(env)
-    spend = SpendSettings.from_env(env)
     if not settings.database_path.is_file():
         stream.write(f"No LLM calls recorded yet: there is no database in {settings.data_dir}.\n")
         return EXIT_OK
@@ -65,7 +63,9 @@ def run_usage_command(
     since = day_start(now) - (args.days - 1) * _DAY_S if args.days else None
     db = Database(settings.database_path)
     try:
-        report = build_usage_report(db, spend, wall_time=now, thread_id=args.thread, since=since)
+        report = build_usage_report(
+            db, settings.spend, wall_time=now, thread_id=args.thread, since=since
+        )
     finally:
         db.close()
     if args.json:

@@ -6,6 +6,7 @@ it to ``build_router(..., limiter=guard)``; the agent sets
 notices. ``mlchat usage`` (``assistant/usage_cli.py``) reads the same rows.
 """
 
+from assistant.settings import DEFAULT_RPM, DEFAULT_TPM, SpendSettings
 from assistant.spend.anomalies import (
     Anomaly,
     ErrorRateMonitor,
@@ -18,7 +19,6 @@ from assistant.spend.guard import FREE_PROVIDERS, SpendGuard, format_usd
 from assistant.spend.rate import RateLimiter, RateWait, TokenBucket
 from assistant.spend.report import UsageReport, build_usage_report, format_usage_report
 from assistant.spend.scope import SpendScope, current_scope, spend_scope
-from assistant.spend.settings import DEFAULT_RPM, DEFAULT_TPM, SpendSettings
 
 __all__ = [
     "CAP_SETTING",

@@ -33,11 +33,11 @@ from assistant.errors import ProviderError, ProviderRateLimited
 from assistant.events import Notice
 from assistant.providers.base import StreamUsage
 from assistant.providers.usage import CallContext
+from assistant.settings import SpendSettings
 from assistant.spend.anomalies import Anomaly, ErrorRateMonitor, turn_spend_spikes
 from assistant.spend.caps import CapScope, CapStatus, SpendCapReached, SpendLedger
 from assistant.spend.rate import Clock, RateLimiter, RateWait, Sleep
 from assistant.spend.scope import current_scope
-from assistant.spend.settings import SpendSettings
 from assistant.store import Database
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.providers.usage import UsageGroup, UsageSummary, summarise_usage
+from assistant.settings import SpendSettings
 from assistant.spend.anomalies import Anomaly, provider_error_rates, turn_spend_spikes
 from assistant.spend.caps import CapStatus, day_spend_usd, thread_spend_usd
-from assistant.spend.settings import SpendSettings
 from assistant.store import Database
 
 

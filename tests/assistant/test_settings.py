@@ -35,3 +35,19 @@ def test_unknown_provider_is_rejected_with_the_valid_names(tmp_path: Path) -> No
 def test_workspace_names_cannot_escape_the_data_folder(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.workspace_for("../../etc") == tmp_path / "workspaces" / "etc"
+
+
+def test_spend_settings_are_read_with_the_rest_under_their_documented_names(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("MLCHAT_RPM_OPENAI=30\nMLCHAT_SPEND_CAP_THREAD_USD=0.5\n")
+    settings = Settings.from_env(
+        {"MLCHAT_SPEND_CAP_THREAD_USD": "0.25", "MLCHAT_COST_LINE": "off"}, env_file=env_file
+    )
+    assert settings.spend.rpm["openai"] == 30  # from .env
+    assert settings.spend.cap_thread_usd == 0.25  # the environment wins
+    assert settings.spend.cost_line is False
+    assert settings.with_changes(budget_s=5).spend == settings.spend
+    with pytest.raises(ValueError, match="MLCHAT_BUDGET_S must be a whole number"):
+        Settings.from_env({"MLCHAT_BUDGET_S": "soon"}, env_file=env_file)

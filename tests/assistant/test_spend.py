@@ -32,6 +32,7 @@ from assistant.providers.base import (
 from assistant.providers.openai import OpenAIProvider
 from assistant.providers.router import Route, Router
 from assistant.providers.usage import CallContext, CallRecord, record_call
+from assistant.settings import Settings
 from assistant.spend import (
     ErrorRateMonitor,
     OfflineAtCap,
@@ -484,14 +485,14 @@ def test_settings_read_the_environment_over_a_dotenv_file(tmp_path: Path) -> Non
     env_file = tmp_path / ".env"
     env_file.write_text("MLCHAT_RPM_GEMINI=1000\nMLCHAT_SPEND_CAP_DAY_USD=3\n")
 
-    read = SpendSettings.from_env({"MLCHAT_SPEND_CAP_DAY_USD": "4"}, env_file=env_file)
+    read = Settings.from_env({"MLCHAT_SPEND_CAP_DAY_USD": "4"}, env_file=env_file).spend
 
     assert (read.rpm["gemini"], read.cap_day_usd) == (1000, 4.0)
 
 
 def test_settings_read_the_environment_with_defaults(tmp_path: Path) -> None:
-    defaults = SpendSettings.from_env({}, env_file=tmp_path / "none")
-    custom = SpendSettings.from_env(
+    defaults = Settings.from_env({}, env_file=tmp_path / "none").spend
+    custom = Settings.from_env(
         {
             "MLCHAT_RPM_OPENAI": "30",
             "MLCHAT_TPM_ANTHROPIC": "0",
@@ -500,8 +501,9 @@ def test_settings_read_the_environment_with_defaults(tmp_path: Path) -> None:
             "MLCHAT_ANOMALY_FACTOR": "3",
             "MLCHAT_ERROR_RATE_THRESHOLD": "0.25",
             "MLCHAT_COST_LINE": "off",
-        }
-    )
+        },
+        env_file=tmp_path / "none",
+    ).spend
 
     assert (defaults.rpm["anthropic"], defaults.cap_thread_usd, defaults.cap_day_usd) == (
         50,
@@ -513,6 +515,6 @@ def test_settings_read_the_environment_with_defaults(tmp_path: Path) -> None:
     assert (custom.cap_thread_usd, custom.cap_day_usd, custom.anomaly_factor) == (0.5, 0.0, 3.0)
     assert (custom.error_rate_threshold, custom.cost_line) == (0.25, False)
     with pytest.raises(ValueError, match="MLCHAT_SPEND_CAP_DAY_USD must be a number"):
-        SpendSettings.from_env({"MLCHAT_SPEND_CAP_DAY_USD": "ten"})
+        Settings.from_env({"MLCHAT_SPEND_CAP_DAY_USD": "ten"}, env_file=tmp_path / "none")
     with pytest.raises(ValueError, match="MLCHAT_COST_LINE must be on or off"):
-        SpendSettings.from_env({"MLCHAT_COST_LINE": "maybe"})
+        Settings.from_env({"MLCHAT_COST_LINE": "maybe"}, env_file=tmp_path / "none")
