@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 
 import chainlit as cl
-from chainlit.input_widget import Slider
 
 from assistant.chainlit_layer import build_data_layer, mount_file_route, use_upload_folder
 from assistant.samples import SAMPLE_TARGET, write_sample
@@ -28,8 +27,9 @@ from assistant.serve import prepare_data_dir
 from assistant.session import Assistant
 from assistant.settings import Settings
 from assistant.spend.report import build_usage_report, format_usage_report
-from assistant.store import update_thread_metadata
+from assistant.thread_settings import ThreadChoice
 from assistant.worker import warm_up
+from chat_panel import describe_change, settings_widgets
 from chat_ui import TurnRenderer
 from tools.errors import UserFacingError
 
@@ -98,38 +98,31 @@ async def _start() -> None:
     ]
     actions.append(cl.Action(name="usage", payload={}, label="Usage and cost"))
     await cl.Message(content=_welcome(), actions=actions).send()
-    await _send_settings()
+    await _send_settings(ASSISTANT.default_choice)
 
 
-async def _send_settings() -> None:
-    await cl.ChatSettings(
-        [
-            Slider(
-                id="budget_s",
-                label="Training time budget (seconds)",
-                initial=SETTINGS.budget_s,
-                min=10,
-                max=1800,
-                step=10,
-            ),
-        ]
-    ).send()
+async def _send_settings(choice: ThreadChoice) -> None:
+    await cl.ChatSettings(settings_widgets(choice, SETTINGS)).send()
+
+
+def _sandbox_status(choice: ThreadChoice) -> str:
+    report = ASSISTANT.sandboxes.confinement(choice.sandbox)
+    return report.summary if report is not None else "E2B (a separate virtual machine)"
 
 
 @cl.on_settings_update
 async def _settings_update(values: dict[str, object]) -> None:
     thread_id = cl.context.session.thread_id
-    budget = int(float(values.get("budget_s") or SETTINGS.budget_s))
-    await asyncio.to_thread(ASSISTANT.conversations.ensure_thread, thread_id)
-    metadata = await asyncio.to_thread(
-        update_thread_metadata, ASSISTANT.db, thread_id, {"budget_s_setting": budget}
-    )
-    changes = dict(metadata.get("plan_changes", {}))
-    changes["budget_s"] = budget
-    await asyncio.to_thread(
-        update_thread_metadata, ASSISTANT.db, thread_id, {"plan_changes": changes}
-    )
-    await cl.Message(content=f"Training budget set to {budget} s for this conversation.").send()
+    before = ASSISTANT.choice(thread_id)
+    try:
+        choice = await asyncio.to_thread(ASSISTANT.choose, thread_id, values)
+    except UserFacingError as exc:
+        await _send_settings(before)  # the panel shows what is still in force
+        await cl.ErrorMessage(content=str(exc)).send()
+        return
+    await _send_settings(choice)
+    text = describe_change(before, choice, sandbox_status=_sandbox_status(choice))
+    await cl.Message(content=text).send()
 
 
 async def _starter(action: cl.Action) -> None:
@@ -158,10 +151,10 @@ async def _usage(action: cl.Action) -> None:
         wall_time=time.time(),
         thread_id=cl.context.session.thread_id,
     )
-    sandbox = CONFINEMENT.summary if CONFINEMENT is not None else "E2B"
+    choice = ASSISTANT.choice(cl.context.session.thread_id)
     text = (
-        f"**Usage of this conversation** ({ASSISTANT.provider_name}, {ASSISTANT.model_name})\n\n"
-        f"```\n{format_usage_report(report)}\n```\n\n{sandbox}"
+        f"**Usage of this conversation** ({choice.provider}, {choice.model})\n\n"
+        f"```\n{format_usage_report(report)}\n```\n\nSandbox: {_sandbox_status(choice)}"
     )
     await cl.Message(content=text).send()
 
@@ -201,7 +194,7 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
 @cl.on_chat_resume
 async def _resume(thread: cl.types.ThreadDict) -> None:
     log.info("thread_resumed steps=%d", len(thread.get("steps") or []))
-    await _send_settings()
+    await _send_settings(await asyncio.to_thread(ASSISTANT.choice, thread["id"]))
 
 
 @cl.on_stop

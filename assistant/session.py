@@ -11,7 +11,7 @@ import logging
 import re
 import shutil
 import unicodedata
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from assistant.agent import Agent, ModelStream, TurnLimits
@@ -19,15 +19,31 @@ from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
 from assistant.prompts import render_prompt
-from assistant.providers import ChatSettings, RouterNotice, build_router
+from assistant.providers import ChatSettings, RouterNotice
 from assistant.providers.base import ToolCall
 from assistant.sandbox import SandboxPool
 from assistant.settings import Settings
-from assistant.spend import OfflineAtCap, SpendGuard
-from assistant.store import ConversationStore, Database, DatasetRecord, RunStore
+from assistant.spend import SpendGuard
+from assistant.store import (
+    ConversationStore,
+    Database,
+    DatasetRecord,
+    RunStore,
+    thread_metadata,
+    update_thread_metadata,
+)
+from assistant.thread_models import ThreadModels
+from assistant.thread_settings import (
+    ThreadChoice,
+    choice_from_panel,
+    default_choice,
+    load_choice,
+    save_choice,
+    usable_providers,
+)
 from assistant.toolbox import all_tools
 from tools.data import file_sha256
-from tools.errors import DataError
+from tools.errors import DataError, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +83,26 @@ class Assistant:
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.notices: tuple[RouterNotice, ...] = ()
-        self._router = None
+        self._models: ThreadModels | None = None
+        self._choices: dict[str, ThreadChoice] = {}
         self.spend = SpendGuard(settings.spend, db=self.db)
         if provider is None:
             offline = OfflineAssistant()
-            setup = build_router(settings, db=self.db, offline=offline, limiter=self.spend)
-            self._router = setup.router
-            provider = OfflineAtCap(setup.router, offline=offline, guard=self.spend)
-            self.notices = setup.notices
-            self.provider_name = setup.router.primary.provider.name
-            self.model_name = setup.router.primary.model
+            self._models = ThreadModels(
+                settings, db=self.db, offline=offline, guard=self.spend, choice_of=self.choice
+            )
+            provider = self._models
+            self.notices = self._models.notices
+            self.provider_name = self._models.default_provider
+            self.model_name = self._models.default_model
         else:
             self.provider_name = provider.name
             self.model_name = settings.model or "scripted"
+        self.default_choice = default_choice(
+            settings,
+            provider=self.provider_name,  # type: ignore[arg-type]
+            model=self.model_name,
+        )
         self.sandboxes = sandboxes if sandboxes is not None else SandboxPool(settings)
         self.services = SessionServices(
             settings=settings,
@@ -102,8 +125,50 @@ class Assistant:
 
     @property
     def is_offline(self) -> bool:
-        """True when the rule-based offline assistant answers."""
+        """True when the rule-based offline assistant answers by default."""
         return self.provider_name == "offline"
+
+    def choice(self, thread_id: str | None) -> ThreadChoice:
+        """The provider, model, sandbox and budget ``thread_id`` runs with (stored or default)."""
+        if thread_id is None:
+            return self.default_choice
+        choice = self._choices.get(thread_id)
+        if choice is None:
+            choice = load_choice(self.db, thread_id, default=self.default_choice)
+            if choice.provider not in usable_providers(self.settings):
+                choice = self.default_choice  # its key was removed since it was chosen
+            self._choices[thread_id] = choice
+        return choice
+
+    def choose(self, thread_id: str, values: Mapping[str, object]) -> ThreadChoice:
+        """Apply the settings panel's ``values`` to ``thread_id`` from its next turn on.
+
+        Stores the choice with the thread so a resumed conversation keeps it.
+        Raises :class:`~tools.errors.UserFacingError` for a choice that cannot work.
+        """
+        current = self.choice(thread_id)
+        choice = choice_from_panel(values, current=current, settings=self.settings)
+        if self._models is None and choice.provider != current.provider:
+            raise UserFacingError("This assistant was started with a fixed model.")
+        if self._models is not None:
+            self._models.router_for(choice.provider, choice.model)  # fails now, not next turn
+        self.conversations.ensure_thread(thread_id)
+        save_choice(self.db, thread_id, choice)
+        if choice.budget_s != current.budget_s:
+            plan = dict(thread_metadata(self.db, thread_id).get("plan_changes", {}))
+            update_thread_metadata(
+                self.db, thread_id, {"plan_changes": {**plan, "budget_s": choice.budget_s}}
+            )
+        self._choices[thread_id] = choice
+        log.info(
+            "thread_settings thread=%s provider=%s model=%s sandbox=%s budget_s=%d",
+            thread_id,
+            choice.provider,
+            choice.model,
+            choice.sandbox,
+            choice.budget_s,
+        )
+        return choice
 
     def attach_file(
         self, thread_id: str, source: Path, *, name: str | None = None
@@ -146,6 +211,7 @@ class Assistant:
         self, thread_id: str, text: str, *, attachments: Sequence[DatasetRecord] = ()
     ) -> AsyncIterator[Event]:
         """Answer ``text`` in ``thread_id``, yielding events."""
+        await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
         async for event in self.agent.run_turn(thread_id, text, attachments=attachments):
             yield event
 
@@ -159,8 +225,8 @@ class Assistant:
     async def close(self) -> None:
         """Release kernels and connections."""
         await self.sandboxes.close_all()
-        if self._router is not None:
-            await self._router.aclose()
+        if self._models is not None:
+            await self._models.aclose()
         self.db.close()
 
     def _make_context(self, thread_id: str, call: ToolCall, emit: object) -> ToolContext:
@@ -169,7 +235,8 @@ class Assistant:
     def _system_prompt(self, thread_id: str) -> str:
         datasets = self.conversations.datasets(thread_id)
         listed = ", ".join(f"{d.name} (dataset_id {d.id})" for d in datasets) or "none yet"
-        return render_prompt("system", datasets=listed, budget_s=self.settings.budget_s)
+        budget_s = self.choice(thread_id).budget_s
+        return render_prompt("system", datasets=listed, budget_s=budget_s)
 
 
 def safe_file_name(name: str, *, max_chars: int = 120) -> str:

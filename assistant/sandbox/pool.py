@@ -23,7 +23,7 @@ from assistant.sandbox.confinement import ConfinementReport, Limits, detect_conf
 from assistant.sandbox.e2b import E2BExecutor
 from assistant.sandbox.errors import SandboxStartError
 from assistant.sandbox.local import LocalExecutor
-from assistant.settings import Settings
+from assistant.settings import SandboxName, Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class SandboxPool:
             "allow_internet": e2b_allow_internet,
         }
         self._executors: OrderedDict[str, PooledExecutor] = OrderedDict()
+        self._kinds: dict[str, SandboxName] = {}
         self._lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -119,15 +120,36 @@ class SandboxPool:
     def limits(self) -> Limits:
         return Limits(memory_mb=self.settings.sandbox_memory_mb, cpu_s=self.settings.sandbox_cpu_s)
 
-    def confinement(self) -> ConfinementReport | None:
-        """What protects local kernels (``None`` with E2B, which is a VM per sandbox)."""
-        if self.settings.sandbox == "e2b":
+    def confinement(self, kind: SandboxName | None = None) -> ConfinementReport | None:
+        """What protects local kernels (``None`` with E2B, which is a VM per sandbox).
+
+        ``kind`` is the sandbox asked about; the configured one by default.
+        """
+        if (kind or self.settings.sandbox) == "e2b":
             return None
         return detect_confinement(self.limits)
 
+    def kind_of(self, thread_id: str) -> SandboxName:
+        """The sandbox kind ``thread_id`` uses: its own choice, else the configured one."""
+        return self._kinds.get(thread_id, self.settings.sandbox)
+
+    async def use_kind(self, thread_id: str, kind: SandboxName) -> bool:
+        """Run ``thread_id``'s code in ``kind`` from now on; True if a running sandbox was closed.
+
+        Closing loses the old sandbox's variables; files in the workspace stay.
+        """
+        if self.kind_of(thread_id) == kind:
+            return False
+        self._kinds[thread_id] = kind
+        if thread_id not in self._executors:
+            return False
+        log.info("sandbox_switched thread=%s kind=%s", thread_id, kind)
+        await self.close(thread_id)
+        return True
+
     def _default_factory(self, thread_id: str, dataset_path: Path | None) -> Executor:
         workspace = self.settings.workspace_for(thread_id)
-        if self.settings.sandbox == "e2b":
+        if self.kind_of(thread_id) == "e2b":
             if not self.settings.e2b_api_key:
                 raise SandboxStartError(
                     "The E2B sandbox is selected but no E2B_API_KEY is set. Set the key, or "

@@ -84,11 +84,15 @@ class ChainlitServer:
     Args:
         data_dir: ``MLCHAT_DATA_DIR`` for the server; kept across restarts.
         log_path: Where the server's output is written.
+        env: Extra environment variables (e.g. a key and base URL of a fake provider).
     """
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, *, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.process: subprocess.Popen[str] | None = None
 
@@ -106,6 +110,7 @@ class ChainlitServer:
             MLCHAT_BUDGET_S="5",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self, *, timeout_s: float = 90.0) -> None:

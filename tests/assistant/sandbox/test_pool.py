@@ -185,3 +185,21 @@ async def test_stop_interrupts_only_a_conversation_that_is_running_code(tmp_path
     assert await pool.interrupt("t1") is True
     assert made["t1"].calls == ["x = 1", "<interrupt>"]
     await pool.close_all()
+
+
+async def test_a_conversation_can_switch_to_e2b_and_back_closing_its_old_sandbox(
+    tmp_path: Path, fake_e2b: FakeE2B
+) -> None:
+    settings = Settings(data_dir=tmp_path, sandbox="local", e2b_api_key="e2b_00ff")
+    pool = SandboxPool(settings, e2b_api_url=fake_e2b.url, e2b_sandbox_url=fake_e2b.url)
+    assert await pool.use_kind("t1", "e2b") is False  # nothing was running yet
+    handle = await pool.get("t1")
+    assert isinstance(handle.inner, E2BExecutor)
+    assert pool.kind_of("t2") == "local"  # other conversations keep the configured kind
+    assert pool.confinement("e2b") is None and pool.confinement() is not None
+    await handle.run("1 + 1")
+    sandbox_id = next(iter(fake_e2b.sandboxes))
+    assert await pool.use_kind("t1", "local") is True
+    assert sandbox_id in fake_e2b.killed and "t1" not in pool
+    assert pool.kind_of("t1") == "local"
+    await pool.close_all()
