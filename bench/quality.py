@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.analyze import profile_table  # noqa: E402
+from tools.automl import fit_automl  # noqa: E402
 from tools.metrics import MetricSpec, default_metric, resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
 from tools.train import train  # noqa: E402
@@ -240,12 +241,19 @@ def _test_value(spec: MetricSpec, y_test: pd.Series, model: object, X_test: pd.D
 
 
 def run_ours(
-    data: Dataset, train_rows: pd.DataFrame, test_rows: pd.DataFrame, budget_s: float
+    data: Dataset,
+    train_rows: pd.DataFrame,
+    test_rows: pd.DataFrame,
+    budget_s: float,
+    engine: str = "automl",
 ) -> tuple[float, float, str]:
     started = time.monotonic()
     profile = profile_table(train_rows, target=data.target)
     plan = build_plan(profile, budget_s=budget_s, seed=0)
-    result = train(train_rows, plan, profile=profile)
+    if engine == "automl":
+        result = fit_automl(train_rows, plan, profile=profile)
+    else:
+        result = train(train_rows, plan, profile=profile)
     wall = time.monotonic() - started
     spec = resolve_metric(plan.metric, plan.task)
     X_test = test_rows.drop(columns=[data.target])
@@ -277,11 +285,11 @@ def run_flaml(
     return value, wall, str(automl.best_estimator)
 
 
-def compare(data: Dataset, budget_s: float) -> Outcome:
+def compare(data: Dataset, budget_s: float, engine: str = "automl") -> Outcome:
     train_rows, test_rows = _split(data)
     metric = default_metric(data.task)  # type: ignore[arg-type]
     spec = resolve_metric(metric, data.task)  # type: ignore[arg-type]
-    ours, ours_wall, ours_best = run_ours(data, train_rows, test_rows, budget_s)
+    ours, ours_wall, ours_best = run_ours(data, train_rows, test_rows, budget_s, engine)
     flaml, flaml_wall, flaml_best = run_flaml(data, train_rows, test_rows, budget_s, metric)
     delta = spec.to_score(ours) - spec.to_score(flaml)
     relative = delta / max(abs(flaml), 1e-12)
@@ -334,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--datasets", help=f"comma-separated subset of: {', '.join(SUITE)}")
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument(
+        "--engine",
+        choices=("automl", "train"),
+        default="automl",
+        help="ours: train + tune + ensemble (automl, the product's default) or breadth only (train)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("flaml").setLevel(logging.WARNING)
@@ -350,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = []
         for name in names:
             data = SUITE[name]()
-            outcome = compare(data, budget_s)
+            outcome = compare(data, budget_s, args.engine)
             outcomes.append(outcome)
             print(
                 f"[{budget_s:g} s] {name}: ours {outcome.ours:.4f} ({outcome.ours_wall_s:.1f} s, "

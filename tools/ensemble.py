@@ -241,6 +241,23 @@ class EnsembleModel(BaseEstimator):
         self.target_ = getattr(members[0], "target_", None)
         self.family_ = "ensemble"
 
+    @property
+    def pipeline_(self) -> Any:
+        """The members' fitted pipelines as one scikit-learn estimator (for exporting a script).
+
+        A soft ``VotingClassifier`` or a ``VotingRegressor`` with the ensemble's weights:
+        the same weighted average of probabilities or values, on label-encoded targets
+        like each member's pipeline.
+        """
+        from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+        self._check_fitted()
+        estimators = [(f"m{i}", m.pipeline_) for i, m in enumerate(self.members_)]
+        weights = [float(w) for w in self.weights_]
+        if hasattr(self, "classes_"):
+            return VotingClassifier(estimators, voting="soft", weights=weights)
+        return VotingRegressor(estimators, weights=weights)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "members_"):
             raise DataError("This ensemble has not been trained yet; call fit first.")

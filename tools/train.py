@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.errors import DataError, UserFacingError
@@ -128,6 +129,10 @@ class TrainResult:
     """"refit": trained on ``refit_rows`` rows after the search; "fold": the winner's first-fold model."""
     notes: list[str] = field(default_factory=list)
     """Plain sentences about choices made (rows dropped, sample used, folds reduced, ...)."""
+    oof_folds: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """The validation fold (0, 1, ...) of each row of the ``oof`` arrays."""
+    templates: dict[str, Any] = field(default_factory=dict)
+    """Unfitted models (``sklearn.base.clone`` of a fold model) of every ok candidate, by key."""
 
     @property
     def oof_y(self) -> pd.Series:
@@ -177,6 +182,7 @@ def train(
     clock: Callable[[], float] = time.monotonic,
     max_search_rows: int = MAX_SEARCH_ROWS,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    refit: bool = True,
 ) -> TrainResult:
     """Cross-validate the plan's candidates within ``plan.budget_s`` and refit the best.
 
@@ -192,6 +198,9 @@ def train(
             many rows; the winner is still refit on all rows.
         params: Per-family parameters overriding the defaults, e.g.
             ``{"lightgbm": {"num_leaves": 15}}`` (tuned values, later issues).
+        refit: Refit the winner on all rows. False keeps the winner's first-fold
+            model and reserves no time for a refit (a caller that refits itself,
+            such as :func:`tools.automl.fit_automl`).
 
     Raises:
         TargetError: the target column is missing or unusable.
@@ -268,6 +277,7 @@ def train(
 
     results: list[CandidateResult] = []
     oof: dict[str, np.ndarray] = {}
+    templates: dict[str, TabularModel] = {}
     best: _Best | None = None
     calibration: list[float] = []
     stopped = False
@@ -276,6 +286,8 @@ def train(
         return fit_s_per_fold * len(y) / max(n_train_fold, 1) * _SAFETY + 0.2
 
     def refit_reserve(fit_s_per_fold: float) -> float:
+        if not refit:
+            return 0.0
         # Time held back for the winner's refit: on all rows when that is at most twice a
         # fold; on a sampled search, enough for a fold-sized refit (more rows if time allows).
         if len(y) <= 2 * n_train_fold:
@@ -347,6 +359,7 @@ def train(
             stopped = True
         if outcome.result.status == "ok":
             oof[name] = outcome.oof
+            templates[name] = clone(outcome.fold_model)
             prior = family.estimate_fit_s(
                 n_train_fold, width, n_columns=len(columns), n_classes=n_classes
             )
@@ -379,21 +392,24 @@ def train(
     if best is None:
         raise TrainingError(_nothing_trained(results, stopped))
 
-    model, source, refit_rows = _final_model(
-        best,
-        X,
-        y,
-        columns=columns,
-        task=task,
-        plan=plan,
-        n_jobs=_n_jobs(len(y)),
-        left=deadline - clock(),
-        stopped=stopped,
-        refit_s=refit_estimate(best.fit_s_per_fold),
-        n_train_fold=n_train_fold,
-        emit=emit,
-        notes=notes,
-    )
+    if not refit:
+        model, source, refit_rows = best.fold_model, "fold", n_train_fold
+    else:
+        model, source, refit_rows = _final_model(
+            best,
+            X,
+            y,
+            columns=columns,
+            task=task,
+            plan=plan,
+            n_jobs=_n_jobs(len(y)),
+            left=deadline - clock(),
+            stopped=stopped,
+            refit_s=refit_estimate(best.fit_s_per_fold),
+            n_train_fold=n_train_fold,
+            emit=emit,
+            notes=notes,
+        )
     model.target_ = plan.target
 
     best_oof = oof[best.family]
@@ -422,6 +438,8 @@ def train(
         refit_rows=refit_rows,
         model_source=source,
         notes=notes,
+        oof_folds=_fold_ids(splits, oof_rows),
+        templates=templates,
     )
     emit("finished", f"Best: {MODEL_FAMILIES[best.family].label}, {spec.label} {best.score:.4g}.")
     log.info(
@@ -450,6 +468,13 @@ def _features(profile: Any, plan: Plan) -> list[str]:
             "or was dropped. Add columns that could explain the target."
         )
     return features
+
+
+def _fold_ids(splits: Sequence[_Split], oof_rows: np.ndarray) -> np.ndarray:
+    folds = np.full(len(oof_rows), -1, dtype=np.int64)
+    for number, split in enumerate(splits):
+        folds[np.searchsorted(oof_rows, split.valid)] = number
+    return folds
 
 
 def _drop_singleton_classes(

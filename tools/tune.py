@@ -155,18 +155,21 @@ class TuneResult:
         return None
 
 
-def open_storage(storage: str | Path) -> Any:
+def open_storage(storage: str | Path | None) -> Any:
     """An Optuna storage for a file path (journal file) or a database URL (RDB).
 
     Args:
         storage: ``Path``/plain path -> ``JournalStorage`` (safe for several
             processes on one machine); ``sqlite:///...`` or ``postgresql://...``
-            -> ``RDBStorage`` (PostgreSQL for workers on several machines).
+            -> ``RDBStorage`` (PostgreSQL for workers on several machines);
+            None -> an in-memory storage that ends with the process.
     """
     import optuna
     import sqlalchemy.exc
     from optuna.storages.journal import JournalFileBackend
 
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
     text = str(storage)
     if isinstance(storage, Path) or "://" not in text:
         path = Path(text)
@@ -220,7 +223,7 @@ def tune(
     frame: pd.DataFrame,
     plan: Plan,
     *,
-    storage: str | Path,
+    storage: str | Path | None,
     study_key: str,
     families: Sequence[str] | None = None,
     budget_s: float | None = None,
@@ -242,7 +245,7 @@ def tune(
         plan: Target, task, metric, validation and seed (its models are the
             default families, its budget the default budget).
         storage: Where studies live: a journal file path or an RDB URL (see
-            :func:`open_storage`).
+            :func:`open_storage`); None keeps them in memory for this call only.
         study_key: Names the studies (``"{study_key}.{family}"``); the same key
             continues the same studies.
         families: Families to tune; default: the plan's models that have a

@@ -1,0 +1,431 @@
+"""Train, tune and ensemble within one wall-clock budget: the engine's AutoML entry point.
+
+:func:`fit_automl` splits ``plan.budget_s`` three ways:
+
+1. **breadth**: :func:`tools.train.train` cross-validates the plan's model
+   families, cheapest first, in at most :data:`BREADTH_SHARE` of the budget,
+   without refitting its winner;
+2. **depth**: :func:`tools.tune.tune` tunes the best :data:`TUNE_TOP` tunable
+   families on the same rows with the time left, minus a reserve for the
+   final refit; the first trials come from similar past runs and the built-in
+   portfolio (:mod:`tools.warmstart`);
+3. **finish**: greedy ensemble selection (:mod:`tools.ensemble`) over every
+   out-of-fold prediction (breadth candidates and tuned trials); the ensemble
+   is kept only when it beats the best single model in cross-validation by
+   :data:`MIN_ENSEMBLE_GAIN`, and the winner (its members, or the best single
+   model) is refit on all rows if that fits in the time left.
+
+The result is a :class:`tools.train.TrainResult`, so explain, export and
+predict need nothing new. Its leaderboard gains a row per tuned family (key
+``"<family>:tuned"``) and one for the ensemble (key ``"ensemble"``); ``oof``
+has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
+from tools.metrics import evaluate_all, resolve_metric
+from tools.models import MODEL_FAMILIES, TabularModel
+from tools.plan import MIN_BUDGET_S, Plan
+from tools.train import CandidateResult, TrainProgress, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+BREADTH_SHARE = 0.6
+"""Most of the budget the breadth search may use; on small tables it finishes well before."""
+TUNE_TOP = 3
+"""How many of the best tunable families are tuned."""
+MIN_TUNE_S = 2.0
+"""Tuning is skipped when less than this is left for it."""
+MIN_ENSEMBLE_GAIN = 1e-4
+"""The ensemble replaces the best single model only when its CV score is better by this much
+(relative to the score's magnitude)."""
+STOP_REFIT_MAX_S = 5.0
+"""After a stop request the winner is refit only if that takes at most this long."""
+_SAFETY = 1.25
+ENSEMBLE_KEY = "ensemble"
+TUNED_SUFFIX = ":tuned"
+
+
+def base_family(key: str) -> str:
+    """The model family of a leaderboard key (``"lightgbm:tuned"`` -> ``"lightgbm"``)."""
+    return key.removesuffix(TUNED_SUFFIX)
+
+
+def fit_automl(
+    frame: pd.DataFrame,
+    plan: Plan,
+    *,
+    profile: Any | None = None,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    on_trial: Callable[[Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    storage: str | Path | None = None,
+    study_key: str = "automl",
+    history: Any | None = None,
+    tune: bool = True,
+    ensemble: bool = True,
+) -> TrainResult:
+    """Cross-validate candidates, tune the best, ensemble, and refit the winner in ``plan.budget_s``.
+
+    Args:
+        frame: The table, original columns, including the target.
+        plan: What to train (see :func:`tools.plan.build_plan`).
+        profile: The table's profile for ``plan.target``; computed when omitted.
+        on_progress: Called with each :class:`TrainProgress` (breadth search and finish).
+        on_trial: Called with each :class:`tools.tune.TrialReport` while tuning.
+        should_stop: Polled between folds, candidates and trials; True stops early
+            and keeps what is finished.
+        clock: Monotonic seconds; the budget is measured with it.
+        storage: Where tuning studies live (see :func:`tools.tune.open_storage`);
+            None keeps them in memory. With a storage, ``study_key`` names the
+            studies so a later :func:`tools.tune.tune` call continues them.
+        study_key: Prefix of the study names.
+        history: A :class:`tools.warmstart.WarmStartStore` of past runs to
+            warm-start from; the built-in portfolio is used either way.
+        tune: Tune the best families (off: breadth search only, with the whole budget).
+        ensemble: Try a greedy ensemble of the candidates.
+
+    Raises:
+        TargetError, DataError, TrainingError: as :func:`tools.train.train`.
+    """
+    from tools.tune import TuningError, tunable_families
+    from tools.tune import tune as run_tuning
+
+    start = clock()
+    budget = float(plan.budget_s)
+    deadline = start + budget
+    stop = should_stop or (lambda: False)
+    notify = on_progress or (lambda progress: None)
+    spec = resolve_metric(plan.metric, plan.task)
+    tunable = [name for name in plan.models if name in tunable_families(plan.task)]
+
+    if not tune or not tunable:
+        breadth_plan = plan
+    else:
+        breadth_budget = max(MIN_BUDGET_S, budget * BREADTH_SHARE)
+        breadth_plan = plan.model_copy(update={"budget_s": breadth_budget})
+    result = train(
+        frame,
+        breadth_plan,
+        profile=profile,
+        on_progress=on_progress,
+        should_stop=stop,
+        clock=clock,
+        refit=False,
+    )
+    result.plan = plan
+    profile = result.profile
+    stopped = result.stopped
+    oof: dict[str, np.ndarray] = dict(result.oof)
+    templates: dict[str, Any] = dict(result.templates)
+    fit_s: dict[str, float] = {
+        r.family: r.fit_time_s / max(r.n_folds, 1) for r in result.leaderboard if r.status == "ok"
+    }
+    rows: list[CandidateResult] = list(result.leaderboard)
+    notes = list(result.notes)
+    refit_ratio = _refit_ratio(result)
+
+    def refit_s(keys: Sequence[str]) -> float:
+        return sum(fit_s.get(key, 0.0) for key in keys) * refit_ratio * _SAFETY + 0.2
+
+    def emit(kind: Any, message: str, candidate: CandidateResult | None = None) -> None:
+        notify(TrainProgress(kind, candidate, clock() - start, budget, message))
+
+    ranked_ok = [r.family for r in result.leaderboard if r.status == "ok"]
+    to_tune = [name for name in ranked_ok if name in tunable][:TUNE_TOP]
+    reserve = min(refit_s(ranked_ok[:3]), 0.3 * budget)
+    tune_budget = (deadline - clock() - reserve - 1.5) / 1.1
+    if tune and to_tune and not stopped and not stop() and tune_budget >= MIN_TUNE_S:
+        try:
+            tuned = run_tuning(
+                frame,
+                plan,
+                storage=storage,
+                study_key=study_key,
+                families=to_tune,
+                budget_s=tune_budget,
+                warm_start=_warm_starts(profile, to_tune, plan.task, history),
+                profile=profile,
+                rows=result.oof_rows,
+                on_trial=on_trial,
+                should_stop=stop,
+                clock=clock,
+                refit=False,
+            )
+        except TuningError as exc:
+            log.info("automl_tuning_skipped reason=%s", exc)
+        else:
+            stopped = stopped or tuned.stopped
+            if _aligned(tuned, result):
+                rows += _tuned_rows(tuned, spec, n_folds=_n_folds(result))
+                for candidate in _best_per_family(tuned.candidates, spec):
+                    key = candidate.family + TUNED_SUFFIX
+                    oof[key] = candidate.oof
+                    fit_s[key] = candidate.fit_s_per_fold
+                    template = templates.get(candidate.family) or TabularModel(
+                        candidate.family, plan.task, _columns(result)
+                    )
+                    templates[key] = clone(template).set_params(params=dict(candidate.params))
+                n_done = tuned.n_trials
+                notes.append(
+                    f"Tuning tried {n_done} configuration(s) of "
+                    f"{', '.join(MODEL_FAMILIES[f].label for f in to_tune)}."
+                )
+            else:
+                log.warning("automl_tuning_misaligned")
+
+    singles = {r.family: r.score for r in rows if r.status == "ok" and r.family in oof}
+    best_key = max(singles, key=lambda key: spec.to_score(singles[key]))
+    selection: EnsembleSelection | None = None
+    ensemble_score = math.nan
+    if ensemble and len(oof) >= 2:
+        selection = select_ensemble(
+            {key: oof[key] for key in singles}, result.oof_y, spec=spec, classes=result.classes
+        )
+        ensemble_score = _fold_mean(result, selection, oof)
+        if not _worth_it(selection, ensemble_score, singles[best_key], spec):
+            selection = None
+
+    model, winner, refit_rows = _finish(
+        _training_frame(frame, result),
+        result,
+        best_key=best_key,
+        selection=selection,
+        templates=templates,
+        left=deadline - clock(),
+        stopped=stopped,
+        refit_s=refit_s,
+        emit=emit,
+        notes=notes,
+    )
+    if winner == ENSEMBLE_KEY and selection is not None:
+        oof[ENSEMBLE_KEY] = sum(w * oof[key] for key, w in selection.weights.items())  # type: ignore[assignment]
+        members = ", ".join(
+            f"{_label(key)} {w:.0%}"
+            for key, w in sorted(selection.weights.items(), key=lambda kv: -kv[1])
+        )
+        rows.append(
+            CandidateResult(
+                family=ENSEMBLE_KEY,
+                score=ensemble_score,
+                std=math.nan,
+                fit_time_s=sum(fit_s.get(k, 0.0) for k in selection.weights),
+                status="ok",
+                message=f"weighted average of {members}",
+                params={key: round(w, 4) for key, w in selection.weights.items()},
+                n_folds=max((r.n_folds for r in rows if r.status == "ok"), default=0),
+            )
+        )
+    model.target_ = plan.target
+
+    leaderboard = _rank(rows, spec)
+    best_oof = oof[winner]
+    y_true = result.oof_y
+    if result.classes is not None:
+        y_pred = result.classes[np.argmax(best_oof, axis=1)]
+        cv_metrics = evaluate_all(y_true, y_pred, best_oof, task=plan.task, classes=result.classes)
+    else:
+        cv_metrics = evaluate_all(y_true, best_oof, None, task=plan.task, classes=None)
+    final = replace(
+        result,
+        plan=plan,
+        leaderboard=leaderboard,
+        best_family=winner,
+        model=model,
+        oof=oof,
+        cv_metrics=cv_metrics,
+        elapsed_s=clock() - start,
+        stopped=stopped,
+        refit_rows=refit_rows,
+        model_source="refit" if refit_rows == len(result.y) else result.model_source,
+        notes=notes,
+        templates=templates,
+    )
+    winner_row = next(r for r in leaderboard if r.family == winner)
+    emit("finished", f"Best: {_label(winner)}, {spec.label} {winner_row.score:.4g}.")
+    log.info(
+        "automl_finished best=%s elapsed_s=%.2f budget_s=%g stopped=%s",
+        winner,
+        final.elapsed_s,
+        budget,
+        stopped,
+    )
+    return final
+
+
+# --- pieces --------------------------------------------------------------------------
+
+
+def _worth_it(selection: EnsembleSelection, score: float, best_single: float, spec: Any) -> bool:
+    """True when the ensemble mixes several models and its ``score`` beats ``best_single``
+    (both means of per-fold scores) by a margin."""
+    if not (selection.beats_best and len(selection.weights) > 1 and math.isfinite(score)):
+        return False
+    gain = spec.to_score(score) - spec.to_score(best_single)
+    return gain > MIN_ENSEMBLE_GAIN * max(abs(best_single), 1e-12)
+
+
+def _fold_mean(
+    result: TrainResult, selection: EnsembleSelection, oof: Mapping[str, np.ndarray]
+) -> float:
+    """The ensemble's score as single candidates are scored: the mean over validation folds."""
+    spec = resolve_metric(result.plan.metric, result.plan.task)
+    blended = sum(
+        w * np.asarray(oof[key], dtype=np.float64) for key, w in selection.weights.items()
+    )
+    y = result.oof_y.to_numpy()
+    scores = []
+    for fold in np.unique(result.oof_folds):
+        rows = (result.oof_folds == fold) & ~np.isnan(np.reshape(blended, (len(y), -1))).any(axis=1)
+        if not rows.any():
+            continue
+        part = blended[rows]
+        try:
+            if result.classes is None:
+                value = spec.compute(y[rows], part, None, classes=None)
+            else:
+                predicted = result.classes[np.argmax(part, axis=1)]
+                value = spec.compute(y[rows], predicted, part, classes=result.classes)
+        except ValueError:  # undefined on this fold (e.g. one class), as for single models
+            continue
+        scores.append(float(value))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def _label(key: str) -> str:
+    if key == ENSEMBLE_KEY:
+        return "Ensemble"
+    family = MODEL_FAMILIES.get(base_family(key))
+    label = family.label if family is not None else key
+    return f"{label} (tuned)" if key.endswith(TUNED_SUFFIX) else label
+
+
+def _columns(result: TrainResult) -> tuple[tuple[str, str], ...]:
+    return tuple(getattr(result.model, "columns", ()))
+
+
+def _refit_ratio(result: TrainResult) -> float:
+    """How much longer a fit on all rows takes than one on a training fold (rows ratio)."""
+    n_valid = max(len(result.oof_rows), 1)
+    folds = max((r.n_folds for r in result.leaderboard if r.status == "ok"), default=1)
+    if folds >= 2:
+        n_train_fold = n_valid * (folds - 1) / folds
+    else:
+        fraction = result.plan.holdout_fraction
+        n_train_fold = n_valid * (1 - fraction) / fraction
+    return max(len(result.y) / max(n_train_fold, 1.0), 1.0)
+
+
+def _warm_starts(
+    profile: Any, families: Sequence[str], task: str, history: Any | None
+) -> dict[str, list[dict[str, Any]]]:
+    from tools.warmstart import warm_start_configs
+
+    meta = getattr(profile, "meta_features", None) or {}
+    return {
+        family: list(warm_start_configs(meta, family, task=task, store=history))
+        for family in families
+    }
+
+
+def _aligned(tuned: Any, result: TrainResult) -> bool:
+    return len(tuned.y) == len(result.y) and np.array_equal(tuned.oof_rows, result.oof_rows)
+
+
+def _best_per_family(candidates: Sequence[Any], spec: Any) -> list[Any]:
+    best: dict[str, Any] = {}
+    for candidate in candidates:
+        held = best.get(candidate.family)
+        if held is None or spec.to_score(candidate.score) > spec.to_score(held.score):
+            best[candidate.family] = candidate
+    return list(best.values())
+
+
+def _n_folds(result: TrainResult) -> int:
+    return max((r.n_folds for r in result.leaderboard if r.status == "ok"), default=0)
+
+
+def _tuned_rows(tuned: Any, spec: Any, *, n_folds: int) -> list[CandidateResult]:
+    return [
+        CandidateResult(
+            family=candidate.family + TUNED_SUFFIX,
+            score=candidate.score,
+            std=math.nan,
+            fit_time_s=candidate.fit_s_per_fold,
+            status="ok",
+            message=f"tuned (trial {candidate.number + 1})",
+            params=dict(candidate.params),
+            n_folds=n_folds,
+        )
+        for candidate in _best_per_family(tuned.candidates, spec)
+    ]
+
+
+def _finish(
+    frame: pd.DataFrame,
+    result: TrainResult,
+    *,
+    best_key: str,
+    selection: EnsembleSelection | None,
+    templates: Mapping[str, Any],
+    left: float,
+    stopped: bool,
+    refit_s: Callable[[Sequence[str]], float],
+    emit: Callable[..., None],
+    notes: list[str],
+) -> tuple[Any, str, int]:
+    """The final model: the ensemble's members or the best single model refit on all rows."""
+    allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
+    y = result.y
+    if selection is not None:
+        keys = list(selection.weights)
+        if refit_s(keys) <= allowed:
+            emit("refit_started", f"Refitting the ensemble of {len(keys)} models on all rows.")
+            members = [clone(templates[key]).fit(frame, y) for key in keys]
+            model = EnsembleModel.from_fitted(members, list(selection.weights.values()))
+            return model, ENSEMBLE_KEY, len(y)
+        notes.append(
+            "An ensemble scored better in cross-validation but there was no time to refit it; "
+            "the best single model is used."
+        )
+    if refit_s([best_key]) <= allowed and best_key in templates:
+        emit("refit_started", f"Refitting {_label(best_key)} on {len(y):,} rows.")
+        model = clone(templates[best_key]).fit(frame, y)
+        return model, best_key, len(y)
+    notes.append(
+        f"{_label(result.best_family)} was not refit on all rows (no time left); "
+        "its first cross-validation model is used."
+    )
+    return result.model, result.best_family, result.refit_rows
+
+
+def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
+    """The rows :func:`tools.train.train` learned from, positionally aligned with ``result.y``."""
+    from tools.analyze import prepare_target
+
+    table, _ = prepare_target(frame, result.plan.target)
+    table = table.reset_index(drop=True)
+    if len(table) != len(result.y) and result.classes is not None:
+        # train() dropped classes with a single row
+        table = table.loc[table[result.plan.target].isin(result.classes)].reset_index(drop=True)
+    return table
+
+
+def _rank(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:
+    ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -spec.to_score(r.score))
+    rest = [r for r in results if r.status != "ok"]
+    return [*ok, *rest]
