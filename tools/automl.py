@@ -177,7 +177,10 @@ def fit_automl(
                     oof[key] = candidate.oof
                     fit_s[key] = candidate.fit_s_per_fold
                     template = templates.get(candidate.family) or TabularModel(
-                        candidate.family, plan.task, _columns(result)
+                        candidate.family,
+                        plan.task,
+                        _columns(result),
+                        derived=tuple(getattr(result.model, "derived", ())),
                     )
                     templates[key] = clone(template).set_params(params=dict(candidate.params))
                 n_done = tuned.n_trials

@@ -7,6 +7,7 @@ Hierarchy (the assistant layer adds its own subclasses in ``assistant/errors.py`
         ├── DataError           a file or table cannot be used (empty, binary, too large, ...)
         ├── TargetError         the target column is missing or unusable
         └── PlanError           a plan field is invalid
+            └── FeatureError    a derived-feature expression is not allowed or does not fit the table
 """
 
 from __future__ import annotations
@@ -35,3 +36,7 @@ class TargetError(UserFacingError):
 
 class PlanError(UserFacingError):
     """A plan (or a change to it) is invalid."""
+
+
+class FeatureError(PlanError):
+    """A derived-feature expression is outside the grammar or does not fit the table."""

@@ -246,6 +246,12 @@ def model_card(report: Mapping[str, Any]) -> str:
         f"- Task: {plan['task']} ({profile.get('task_reason', '')})",
         f"- Features used: {', '.join(f'`{c}`' for c in report['schema']['input_columns'])}",
     ]
+    derived = plan.get("derived_features") or []
+    if derived:
+        listed = ", ".join(f"`{f['name']} = {f['expression']}`" for f in derived)
+        lines.append(
+            f"- Derived features, computed inside the pipeline from the columns above: {listed}"
+        )
     lines += [f"- {note}" for note in report["data"]["notes"]]
     lines += [
         "",
@@ -668,6 +674,8 @@ class _SourceWriter:
                 self.helpers.setdefault(name, f"{name} = {referenced}\n")
         elif name not in self.helpers:
             self.helpers[name] = f"{name} = {self.expression(value)}\n"
+        elif self.helpers[name] != f"{name} = {self.expression(value)}\n":
+            raise ExportError(f"two copied modules define different values named {name}")
 
 
 def _bracketed(opening: str, items: list[str], closing: str) -> str:

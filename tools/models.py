@@ -55,6 +55,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from tools.errors import DataError, PlanError
+from tools.features import DerivedFeatures, input_columns
 
 log = logging.getLogger(__name__)
 
@@ -866,8 +867,10 @@ def encoded_width(
 class TabularModel(BaseEstimator):
     """A fitted model that takes a raw DataFrame with the original columns.
 
-    Parameters are only stored by ``__init__`` (scikit-learn contract). After
-    :meth:`fit`: ``pipeline_``, ``input_columns_``, ``classes_``
+    Parameters are only stored by ``__init__`` (scikit-learn contract).
+    ``derived`` holds ``(name, expression)`` pairs (:mod:`tools.features`) computed
+    by the pipeline's first step; list them in ``columns`` as numeric. After
+    :meth:`fit`: ``pipeline_``, ``input_columns_`` (original columns only), ``classes_``
     (classification only, original labels, the column order of
     :meth:`predict_proba`), ``task_``, ``target_``, ``family_``.
     """
@@ -882,6 +885,7 @@ class TabularModel(BaseEstimator):
         seed: int = 0,
         n_jobs: int = 1,
         target: str | None = None,
+        derived: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.family = family
         self.task = task
@@ -890,6 +894,7 @@ class TabularModel(BaseEstimator):
         self.seed = seed
         self.n_jobs = n_jobs
         self.target = target
+        self.derived = derived
 
     @classmethod
     def for_profile(
@@ -924,7 +929,7 @@ class TabularModel(BaseEstimator):
         if self.task not in ALL_TASKS:
             raise PlanError(f"Unknown task “{self.task}”; use binary, multiclass or regression.")
         used = [(name, kind) for name, kind in self.columns if kind in USED_KINDS]
-        self.input_columns_ = [name for name, _ in used]
+        self.input_columns_ = input_columns([name for name, _ in used], self.derived)
         frame = self._select(X)
         if len(frame) != len(y):
             raise DataError(f"The table has {len(frame)} rows but the target has {len(y)} values.")
@@ -954,6 +959,9 @@ class TabularModel(BaseEstimator):
             n_jobs=self.n_jobs,
             n_rows=len(frame),
         )
+        if self.derived:
+            derive = ("derive", DerivedFeatures(tuple(self.derived)))
+            self.pipeline_ = Pipeline([derive, *self.pipeline_.steps])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.pipeline_.fit(frame, encoded)

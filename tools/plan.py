@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from tools.errors import PlanError
-from tools.models import CLASSIFICATION, GROUPS, MODEL_FAMILIES, families_for
+from tools.features import DerivedFeature, check_features, check_name, parse_expression
+from tools.models import CLASSIFICATION, GROUPS, MODEL_FAMILIES, USED_KINDS, families_for
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class Plan(BaseModel):
     drop_columns: list[str] = Field(default_factory=list)
     budget_s: float = Field(default=60.0, ge=MIN_BUDGET_S, le=MAX_BUDGET_S)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    derived_features: list[DerivedFeature] = Field(default_factory=list)
+    """Columns computed from others (see :mod:`tools.features`), added in front of every model."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -129,6 +132,17 @@ class Plan(BaseModel):
         task = info.data.get("task")
         names = expand_models(models, task=task)
         return names
+
+    @field_validator("derived_features")
+    @classmethod
+    def _grammar(cls, features: list[DerivedFeature]) -> list[DerivedFeature]:
+        names = [feature.name for feature in features]
+        for feature in features:
+            check_name(feature.name)
+            parse_expression(feature.expression)
+        if len(set(names)) != len(names):
+            raise PlanError("Two derived features have the same name; give each its own.")
+        return features
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:
@@ -175,6 +189,9 @@ class Plan(BaseModel):
         ]
         if self.drop_columns:
             lines.append("Dropped columns: " + ", ".join(f"“{c}”" for c in self.drop_columns) + ".")
+        if self.derived_features:
+            listed = "; ".join(f"{f.name} = {f.expression}" for f in self.derived_features)
+            lines.append(f"Derived features: {listed}.")
         return "\n".join(lines)
 
 
@@ -312,6 +329,14 @@ def _check_columns(profile: Any, plan: Plan) -> None:
             raise PlanError(
                 f"“{plan.time_column}” is a {kind} column, so it cannot order the rows; name a date column."
             )
+    if plan.derived_features:
+        excluded = {plan.target, *plan.drop_columns}
+        kinds = {
+            c.name: str(c.kind)
+            for c in profile.columns
+            if c.kind in USED_KINDS and c.name not in excluded
+        }
+        check_features(plan.derived_features, kinds, target=plan.target)
 
 
 def _unknown_column(name: str, known: Iterable[str]) -> str:
@@ -408,6 +433,7 @@ _CHANGEABLE = (
     "drop_columns",
     "seed",
     "target",
+    "derived_features",
 )
 
 
@@ -419,7 +445,8 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
     ``add_models`` / ``remove_models``, ``budget_s`` (seconds or words such as
     "5 minutes"), ``validation``, ``folds``, ``holdout_fraction``,
     ``time_column`` (setting one switches to a time-ordered split),
-    ``drop_columns``, ``seed``. Changing ``target`` needs a profile made with
+    ``drop_columns``, ``seed``, ``derived_features`` (``DerivedFeature`` values
+    or ``{"name": ..., "expression": ...}`` dicts; they replace the current ones). Changing ``target`` needs a profile made with
     the new target.
     """
     unknown = sorted(set(changes) - set(_CHANGEABLE))
@@ -456,6 +483,8 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
             fields["validation"] = _default_validation(task, profile.n_rows, None)
     if "drop_columns" in changes:
         fields["drop_columns"] = _as_list(changes["drop_columns"])
+    if "derived_features" in changes:
+        fields["derived_features"] = list(changes["derived_features"])
     for key in ("metric", "validation", "folds", "holdout_fraction", "seed"):
         if key in changes:
             fields[key] = changes[key]

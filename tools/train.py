@@ -31,6 +31,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.errors import DataError, UserFacingError
+from tools.features import derived_columns
 from tools.models import (
     CLASSIFICATION,
     MODEL_FAMILIES,
@@ -232,7 +233,8 @@ def train(
         table = table.reset_index(drop=True)
 
     features = _features(profile, plan)
-    columns = column_kinds(profile, features)
+    columns = column_kinds(profile, features) + derived_columns(plan.derived_features)
+    derived = tuple((f.name, f.expression) for f in plan.derived_features)
     task = plan.task
     y = table[plan.target]
     if task in CLASSIFICATION:
@@ -342,6 +344,7 @@ def train(
             slot=slot,
             must_finish=best is None,
             overrides=dict((params or {}).get(name, {})),
+            derived=derived,
         )
         if outcome.result.status == "ok" and outcome.result.n_folds < len(splits):
             # Every later candidate is validated on the same, fewer folds.
@@ -409,6 +412,7 @@ def train(
             n_train_fold=n_train_fold,
             emit=emit,
             notes=notes,
+            derived=derived,
         )
     model.target_ = plan.target
 
@@ -596,6 +600,7 @@ def _run_candidate(
     slot: dict[int, int] | None,
     must_finish: bool,
     overrides: Mapping[str, Any],
+    derived: tuple[tuple[str, str], ...] = (),
 ) -> _Outcome:
     family = MODEL_FAMILIES[name]
     params = {**family.default_params, **overrides}
@@ -627,8 +632,14 @@ def _run_candidate(
         try:
             fold_start = clock()
             model = TabularModel(
-                name, task, columns, params=dict(overrides) or None, seed=seed, n_jobs=n_jobs
-            )  # type: ignore[arg-type]
+                name,
+                task,  # type: ignore[arg-type]
+                columns,
+                params=dict(overrides) or None,
+                seed=seed,
+                n_jobs=n_jobs,
+                derived=derived,
+            )
             model.fit(X.iloc[split.train], y.iloc[split.train])
             fit_times.append(clock() - fold_start)
             X_valid = X.iloc[split.valid]
@@ -702,6 +713,7 @@ def _final_model(
     n_train_fold: int,
     emit: Callable[..., None],
     notes: list[str],
+    derived: tuple[tuple[str, str], ...] = (),
 ) -> tuple[TabularModel, Literal["refit", "fold"], int]:
     label = MODEL_FAMILIES[best.family].label
     allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
@@ -728,6 +740,7 @@ def _final_model(
         params=dict(best.overrides) or None,
         seed=plan.seed,
         n_jobs=n_jobs,
+        derived=derived,
     )  # type: ignore[arg-type]
     try:
         model.fit(X.iloc[rows], y.iloc[rows])

@@ -52,6 +52,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.errors import PlanError, UserFacingError
+from tools.features import derived_columns
 from tools.models import CLASSIFICATION, MODEL_FAMILIES, USED_KINDS, TabularModel, column_kinds
 from tools.plan import Plan
 
@@ -288,7 +289,8 @@ def tune(
         profile = profile_table(table, target=plan.target, seed=plan.seed)
     table = table.reset_index(drop=True)
     features = _features(profile, plan)
-    columns = column_kinds(profile, features)
+    columns = column_kinds(profile, features) + derived_columns(plan.derived_features)
+    derived = tuple((f.name, f.expression) for f in plan.derived_features)
     y = table[plan.target]
     if task in CLASSIFICATION:
         classes: np.ndarray | None = np.asarray(pd.factorize(y, sort=True)[1])
@@ -300,7 +302,7 @@ def tune(
     splits = _splits(table, y, rows, plan)
     oof_rows = np.sort(np.concatenate([valid for _, valid in splits]))
     n_train_fold = int(np.mean([len(train) for train, _ in splits]))
-    evaluator = _Evaluator(X, y, splits, oof_rows, columns, task, classes, spec, plan.seed)
+    evaluator = _Evaluator(X, y, splits, oof_rows, columns, task, classes, spec, plan.seed, derived)
 
     optuna_storage = open_storage(storage)
     studies: dict[str, Any] = {}
@@ -465,6 +467,7 @@ def tune(
             left=deadline - clock(),
             n_train_fold=n_train_fold,
             notes=notes,
+            derived=derived,
         )
         if model is not None:
             model.target_ = plan.target
@@ -595,6 +598,7 @@ class _Evaluator:
     classes: np.ndarray | None
     spec: Any
     seed: int
+    derived: tuple[tuple[str, str], ...] = ()
 
     def run(
         self,
@@ -624,8 +628,14 @@ class _Evaluator:
             fold_start = clock()
             try:
                 model = TabularModel(
-                    family, self.task, self.columns, params=dict(params), seed=self.seed, n_jobs=1
-                )  # type: ignore[arg-type]
+                    family,
+                    self.task,  # type: ignore[arg-type]
+                    self.columns,
+                    params=dict(params),
+                    seed=self.seed,
+                    n_jobs=1,
+                    derived=self.derived,
+                )
                 model.fit(self.X.iloc[train], self.y.iloc[train])
                 X_valid, y_valid = self.X.iloc[valid], self.y.iloc[valid]
                 if classes is not None:
@@ -717,6 +727,7 @@ def _refit(
     left: float,
     n_train_fold: int,
     notes: list[str],
+    derived: tuple[tuple[str, str], ...] = (),
 ) -> TabularModel | None:
     timed = [c.fit_s_per_fold for c in candidates if c.family == family and c.params == params]
     if timed:
@@ -727,7 +738,15 @@ def _refit(
                 f"it needs about {needed:.0f} s and {max(left, 0):.0f} s were left."
             )
             return None
-    model = TabularModel(family, task, columns, params=params, seed=seed, n_jobs=1)  # type: ignore[arg-type]
+    model = TabularModel(
+        family,
+        task,  # type: ignore[arg-type]
+        columns,
+        params=params,
+        seed=seed,
+        n_jobs=1,
+        derived=derived,
+    )
     return model.fit(X, y)
 
 
