@@ -118,6 +118,7 @@ def select_features(
             profile=profile,
             params={family: dict(params or {})},
             should_stop=stop,
+            refit=False,
         )
         row = result.leaderboard[0]
         if row.status != "ok":
