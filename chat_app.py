@@ -150,6 +150,7 @@ async def _usage(action: cl.Action) -> None:
         ASSISTANT.spend.settings,
         wall_time=time.time(),
         thread_id=cl.context.session.thread_id,
+        prompt_budget_tokens=SETTINGS.prompt_tokens,
     )
     choice = ASSISTANT.choice(cl.context.session.thread_id)
     text = (

@@ -45,7 +45,7 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.tokens import count_text_tokens
+from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord
@@ -68,8 +68,8 @@ class TurnLimits:
 
     max_tool_calls: int = 12
     deadline_s: float = 600.0
-    history_tokens: int = 24_000
-    """Token budget of the history sent to the model (system prompt and tools excluded)."""
+    prompt_tokens: int = 24_000
+    """Token budget of each prompt: system prompt, history and tool results (tool specs excluded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,17 +266,19 @@ class Agent:
         self, thread_id: str, turn_id: str, emit: EmitFn, deadline: float
     ) -> _ModelReply:
         model = self.chat_settings.model
-        history = build_history(
-            self.conversations.messages(thread_id),
-            max_tokens=self.limits.history_tokens,
-            count_tokens=lambda text: count_text_tokens(text, model=model),
-        )
         system = (
             self.system_prompt
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
+        system_tokens = count_prompt_tokens([Message("system", system)], model=model)
+        history = build_history(
+            self.conversations.messages(thread_id),
+            max_tokens=max(0, self.limits.prompt_tokens - system_tokens),
+            count_tokens=lambda text: count_text_tokens(text, model=model),
+        )
         messages = [Message("system", system), *history]
+        prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
@@ -285,7 +287,7 @@ class Agent:
         if remaining <= 0:
             raise _TurnDeadline
         usage: list[CallRecord] = []
-        context = CallContext(thread_id, turn_id, deferred=usage)
+        context = CallContext(thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens)
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)

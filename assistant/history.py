@@ -35,12 +35,18 @@ def build_history(
     turns = [list(group) for _, group in groupby(zip(stored, messages, strict=True), key=_turn_key)]
 
     def size(turn: list[tuple[StoredMessage, Message]]) -> int:
-        return sum(count_tokens(msg.content) + 4 for _, msg in turn)
+        return sum(_message_tokens(msg, count_tokens) for _, msg in turn)
 
     total = sum(size(turn) for turn in turns)
     while len(turns) > 1 and total > max_tokens:
         total -= size(turns.pop(0))
     return [message for turn in turns for _, message in turn]
+
+
+def _message_tokens(message: Message, count_tokens: Callable[[str], int]) -> int:
+    """As ``count_prompt_tokens`` counts it: overhead, content and tool calls."""
+    calls = sum(count_tokens(c.name + c.arguments) for c in message.tool_calls)
+    return 4 + count_tokens(message.content) + calls
 
 
 def _turn_key(pair: tuple[StoredMessage, Message]) -> str:

@@ -119,7 +119,9 @@ class Assistant:
             system_prompt=self._system_prompt,
             spend=self.spend,
             limits=TurnLimits(
-                max_tool_calls=settings.max_tool_calls, deadline_s=settings.turn_deadline_s
+                max_tool_calls=settings.max_tool_calls,
+                deadline_s=settings.turn_deadline_s,
+                prompt_tokens=settings.prompt_tokens,
             ),
         )
 

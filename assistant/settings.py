@@ -106,6 +106,8 @@ class Settings:
     max_upload_mb: int = 1024
     turn_deadline_s: float = 600.0
     max_tool_calls: int = 12
+    prompt_tokens: int = 24_000
+    """Token budget of each prompt (system, history, tool results); older turns are trimmed."""
     database_url: str | None = None
     """SQLAlchemy URL for the chat history; ``None`` means SQLite in ``data_dir``."""
     tuning_storage: str | None = None
@@ -169,6 +171,7 @@ class Settings:
             max_upload_mb=env.whole("MLCHAT_MAX_UPLOAD_MB", 1024),
             turn_deadline_s=env.number("MLCHAT_TURN_DEADLINE_S", 600.0),
             max_tool_calls=env.whole("MLCHAT_MAX_TOOL_CALLS", 12),
+            prompt_tokens=env.whole("MLCHAT_PROMPT_TOKENS", 24_000, minimum=1_000),
             database_url=get("MLCHAT_DATABASE_URL"),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),

@@ -117,6 +117,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN provider_state TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3: the prompt (system + history + tool results) the agent sent, counted by us
+    """
+    ALTER TABLE llm_calls ADD COLUMN prompt_tokens INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

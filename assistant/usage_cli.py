@@ -64,7 +64,12 @@ def run_usage_command(
     db = Database(settings.database_path)
     try:
         report = build_usage_report(
-            db, settings.spend, wall_time=now, thread_id=args.thread, since=since
+            db,
+            settings.spend,
+            wall_time=now,
+            thread_id=args.thread,
+            since=since,
+            prompt_budget_tokens=settings.prompt_tokens,
         )
     finally:
         db.close()

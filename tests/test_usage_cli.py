@@ -22,15 +22,15 @@ OLD = NOW - 5 * 86_400
 
 ROWS = [
     CallRecord("openai", "gpt-4o-mini", "ok", 1200, 80, 1024, cost_usd=0.0004, total_ms=420,
-               thread_id="alpha", turn_id="a1", created_at=NOW),
+               thread_id="alpha", turn_id="a1", created_at=NOW, prompt_tokens=1150),
     CallRecord("openai", "gpt-4o-mini", "error", total_ms=95, error_class="ProviderRateLimited",
-               thread_id="alpha", turn_id="a1", created_at=NOW),
+               thread_id="alpha", turn_id="a1", created_at=NOW, prompt_tokens=1150),
     CallRecord("openai", "gpt-4o-mini", "ok", 1500, 60, cost_usd=0.0003, total_ms=610,
-               thread_id="alpha", turn_id="a2", created_at=NOW),
+               thread_id="alpha", turn_id="a2", created_at=NOW, prompt_tokens=1420),
     CallRecord("openai", "gpt-4o-mini", "ok", cost_usd=0.0, first_token_ms=0, total_ms=0,
-               cache_hit=True, thread_id="alpha", turn_id="a3", created_at=NOW),
+               cache_hit=True, thread_id="alpha", turn_id="a3", created_at=NOW, prompt_tokens=1500),
     CallRecord("anthropic", "claude-sonnet-4-6", "ok", 3000, 400, cost_usd=0.015, total_ms=1900,
-               thread_id="beta", turn_id="b1", created_at=OLD),
+               thread_id="beta", turn_id="b1", created_at=OLD, prompt_tokens=2900),
     CallRecord("openai", "llama3.1", "ok", 700, 90, tokens_estimated=True, total_ms=2500,
                thread_id="beta", turn_id="b2", created_at=NOW),
     CallRecord("offline", "rules", "ok", cost_usd=0.0, total_ms=3, thread_id="gamma",
@@ -137,14 +137,42 @@ def test_text_report_lists_groups_caps_and_anomalies(data_dir: Path) -> None:
         "8",
         "50",
         "2500",
+        "2900",
     ]
     alpha = next(line for line in lines if line.startswith("  alpha"))
-    assert alpha.split() == ["alpha", "4", "1", "2700", "140", "1024", "0.0007", "25", "420", "610"]
+    assert alpha.split() == [
+        "alpha", "4", "1", "2700", "140", "1024", "0.0007", "25", "420", "610", "1500"
+    ]  # fmt: skip
+    assert not any(line.startswith("per turn") for line in lines)  # only for one conversation
     assert "  today: $0.0007 of $10.00 (0%; MLCHAT_SPEND_CAP_DAY_USD)" in lines
     assert lines[-1] == (
         "  ! gemini failed 5 of its last 5 calls (100%, flagged at 50%; "
         "MLCHAT_ERROR_RATE_THRESHOLD)."
     )
+
+
+def test_one_conversation_lists_the_prompt_sent_in_each_turn_as_recorded(data_dir: Path) -> None:
+    report = json.loads(usage(data_dir, "--json", "--thread", "alpha", MLCHAT_PROMPT_TOKENS="6000"))
+    text = usage(data_dir, "--thread", "alpha", MLCHAT_PROMPT_TOKENS="6000")
+
+    recorded: dict[str, int] = {}
+    for row in ROWS:
+        if row.thread_id == "alpha" and row.prompt_tokens is not None:
+            recorded[row.turn_id] = max(recorded.get(row.turn_id, 0), row.prompt_tokens)  # type: ignore[index]
+    by_turn = {g["key"]: g["max_prompt_tokens"] for g in report["by_turn"]}
+    assert by_turn == recorded == {"a1": 1150, "a2": 1420, "a3": 1500}
+    assert report["prompt_budget_tokens"] == 6000
+    lines = text.splitlines()
+    start = lines.index(
+        "per turn (prompt = system + history + tool results sent, budget 6,000 tokens "
+        "(MLCHAT_PROMPT_TOKENS)):"
+    )
+    shown = [line.split() for line in lines[start + 1 : start + 4]]
+    assert [(cells[1], cells[-1]) for cells in shown] == [
+        ("1", "1150"),
+        ("2", "1420"),
+        ("3", "1500"),
+    ]
 
 
 def test_a_spend_spike_is_listed(tmp_path: Path) -> None:

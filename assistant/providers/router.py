@@ -326,6 +326,7 @@ class Router:
             error_class=type(error).__name__ if error else None,
             thread_id=context.thread_id,
             turn_id=context.turn_id,
+            prompt_tokens=context.prompt_tokens,
         )
         log.info(
             "llm_call provider=%s model=%s in_tok=%d out_tok=%d ms=%d outcome=%s error=%s",
@@ -362,6 +363,7 @@ class Router:
                 cache_hit=True,
                 thread_id=context.thread_id,
                 turn_id=context.turn_id,
+                prompt_tokens=context.prompt_tokens,
             ),
         )
 

@@ -29,6 +29,8 @@ class CallContext:
     deferred: list[CallRecord] | None = field(default=None, compare=False)
     """When set, the router appends usage records here instead of writing them, so the
     caller can store them in the same transaction as the message they paid for."""
+    prompt_tokens: int | None = None
+    """Our count of the prompt the agent sends (system, history, tool results; no tool specs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class CallRecord:
     turn_id: str | None = None
     created_at: float | None = None
     """Seconds since the epoch; ``None`` means now."""
+    prompt_tokens: int | None = None
+    """Our count of the prompt sent (see :attr:`CallContext.prompt_tokens`); ``None`` if not counted."""
 
 
 def record_call(db: Database, record: CallRecord) -> int:
@@ -64,8 +68,8 @@ def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
     cursor = conn.execute(
         "INSERT INTO llm_calls (thread_id, turn_id, provider, model, input_tokens,"
         " output_tokens, cached_tokens, tokens_estimated, cost_usd, first_token_ms,"
-        " total_ms, outcome, error_class, cache_hit, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " total_ms, outcome, error_class, cache_hit, created_at, prompt_tokens)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.thread_id,
             record.turn_id,
@@ -82,6 +86,7 @@ def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
             record.error_class,
             int(record.cache_hit),
             record.created_at if record.created_at is not None else now(),
+            record.prompt_tokens,
         ),
     )
     return int(cursor.lastrowid or 0)
@@ -108,6 +113,8 @@ class UsageGroup:
     p50_ms: float | None
     p95_ms: float | None
     """Total latency percentiles over calls that reached a provider (cache hits excluded)."""
+    max_prompt_tokens: int | None = None
+    """The largest prompt sent (system + history + tool results, our count); ``None`` if none counted."""
 
     @property
     def success_rate(self) -> float:
@@ -130,6 +137,8 @@ class UsageSummary:
     """Keyed ``provider/model``."""
     by_day: tuple[UsageGroup, ...]
     """Keyed by UTC date, ``YYYY-MM-DD``."""
+    by_turn: tuple[UsageGroup, ...] = ()
+    """Keyed by turn id, in the order the turns started; only for one conversation."""
 
 
 def summarise_usage(
@@ -154,11 +163,16 @@ def summarise_usage(
             groups.setdefault(_key(row, key_of), []).append(row)
         return tuple(_group(key, members) for key, members in sorted(groups.items()))
 
+    by_turn: dict[str, list[dict]] = {}
+    if thread_id is not None:
+        for row in rows:  # ordered by id, so turns come in the order they started
+            by_turn.setdefault(row["turn_id"] or "-", []).append(row)
     return UsageSummary(
         total=_group("all", rows),
         by_thread=grouped("thread"),
         by_model=grouped("model"),
         by_day=grouped("day"),
+        by_turn=tuple(_group(key, members) for key, members in by_turn.items()),
     )
 
 
@@ -174,6 +188,7 @@ def _group(key: str, rows: list[dict]) -> UsageGroup:
     latencies = sorted(
         r["total_ms"] for r in rows if r["total_ms"] is not None and not r["cache_hit"]
     )
+    prompts = [r["prompt_tokens"] for r in rows if r.get("prompt_tokens") is not None]
     return UsageGroup(
         key=key,
         calls=len(rows),
@@ -191,6 +206,7 @@ def _group(key: str, rows: list[dict]) -> UsageGroup:
         ),
         p50_ms=percentile(latencies, 50),
         p95_ms=percentile(latencies, 95),
+        max_prompt_tokens=max(prompts) if prompts else None,
     )
 
 

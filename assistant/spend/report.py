@@ -28,6 +28,8 @@ class UsageReport:
     thread_id: str | None = None
     since: float | None = None
     """Epoch seconds the selection starts at; ``None`` for all recorded calls."""
+    prompt_budget_tokens: int | None = None
+    """The per-prompt token budget in force (``MLCHAT_PROMPT_TOKENS``), shown with the turns."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON values (groups with their rates)."""
@@ -38,6 +40,8 @@ class UsageReport:
             "by_thread": [_group_dict(g) for g in self.summary.by_thread],
             "by_model": [_group_dict(g) for g in self.summary.by_model],
             "by_day": [_group_dict(g) for g in self.summary.by_day],
+            "by_turn": [_group_dict(g) for g in self.summary.by_turn],
+            "prompt_budget_tokens": self.prompt_budget_tokens,
             "caps": [
                 {**dataclasses.asdict(c), "fraction": c.fraction, "setting": c.setting}
                 for c in self.caps
@@ -53,10 +57,12 @@ def build_usage_report(
     wall_time: float,
     thread_id: str | None = None,
     since: float | None = None,
+    prompt_budget_tokens: int | None = None,
 ) -> UsageReport:
     """Summarise the calls (of ``thread_id``, at or after ``since``) and check caps and anomalies.
 
-    ``wall_time`` (epoch seconds) picks the day whose spend is set against the day cap.
+    ``wall_time`` (epoch seconds) picks the day whose spend is set against the day cap;
+    ``prompt_budget_tokens`` is shown next to the per-turn prompt figures.
     """
     summary = summarise_usage(db, thread_id=thread_id, since=since)
     caps = []
@@ -76,7 +82,7 @@ def build_usage_report(
         window=spend.error_window,
         min_calls=spend.error_min_calls,
     )
-    return UsageReport(summary, tuple(caps), anomalies, thread_id, since)
+    return UsageReport(summary, tuple(caps), anomalies, thread_id, since, prompt_budget_tokens)
 
 
 def _group_dict(group: UsageGroup) -> dict[str, Any]:
@@ -97,12 +103,17 @@ _COLUMNS = (
     ("cache%", 6),
     ("p50 ms", 7),
     ("p95 ms", 7),
+    ("prompt", 7),
 )
 _KEY_WIDTH = 34
 
 
 def format_usage_report(report: UsageReport) -> str:
-    """The report as plain text: four tables, the caps, then the anomalies."""
+    """The report as plain text: the tables (per turn for one conversation), caps, anomalies.
+
+    The ``prompt`` column is the largest prompt sent (system + history + tool
+    results, our count) among the group's calls.
+    """
     header = f"{'':<{_KEY_WIDTH}}" + "".join(f" {name:>{width}}" for name, width in _COLUMNS)
     lines = [header.rstrip(), "-" * len(header)]
     sections = (
@@ -117,6 +128,14 @@ def format_usage_report(report: UsageReport) -> str:
             continue
         lines.append(f"{title}:")
         lines += [_row("  " + group.key, group) for group in groups] or ["  (none)"]
+    if report.summary.by_turn:
+        budget = report.prompt_budget_tokens
+        limit = f", budget {budget:,} tokens (MLCHAT_PROMPT_TOKENS)" if budget else ""
+        lines.append(f"per turn (prompt = system + history + tool results sent{limit}):")
+        lines += [
+            _row(f"  turn {number} ({group.key[:8]})", group)
+            for number, group in enumerate(report.summary.by_turn, start=1)
+        ]
     lines.append("cost is an estimate; '+' marks groups with calls to models without a known price")
     if report.caps:
         lines.append("")
@@ -147,6 +166,7 @@ def _row(key: str, group: UsageGroup) -> str:
         f"{group.cache_hit_rate * 100:.0f}",
         _ms(group.p50_ms),
         _ms(group.p95_ms),
+        "-" if group.max_prompt_tokens is None else group.max_prompt_tokens,
     )
     cells = "".join(
         f" {value:>{width}}" for value, (_, width) in zip(values, _COLUMNS, strict=True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from assistant.history import build_history
+from assistant.history import build_history, estimate_tokens
+from assistant.providers.base import Message
 from assistant.store import StoredMessage
 
 
@@ -46,9 +47,15 @@ def test_old_tool_results_are_replaced_by_their_summaries() -> None:
     assert tool_contents[4:] == ["x" * 4_000] * 2
 
 
+def tokens(message: Message) -> int:
+    """What the default estimate counts: overhead, content and tool calls."""
+    calls = sum(estimate_tokens(c.name + c.arguments) for c in message.tool_calls)
+    return 4 + estimate_tokens(message.content) + calls
+
+
 def test_whole_turns_are_dropped_oldest_first_to_fit_the_budget() -> None:
     full = build_history(conversation(10), max_tokens=100_000, keep_full_tool_results=2)
-    size = sum(len(m.content) // 4 + 5 for m in full)
+    size = sum(tokens(m) for m in full)
     history = build_history(conversation(10), max_tokens=size - 1, keep_full_tool_results=2)
     users = [m.content for m in history if m.role == "user"]
     assert users == [f"question {t}" for t in range(1, 10)]
@@ -56,4 +63,4 @@ def test_whole_turns_are_dropped_oldest_first_to_fit_the_budget() -> None:
     calls = {c.id for m in history for c in m.tool_calls}
     results = {m.tool_call_id for m in history if m.role == "tool"}
     assert calls == results
-    assert sum(len(m.content) // 4 + 5 for m in history) <= size - 1
+    assert sum(tokens(m) for m in history) <= size - 1

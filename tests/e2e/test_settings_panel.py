@@ -8,6 +8,7 @@ visible both in the chat and in the requests the fake server recorded.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,26 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
     assert fake.requests[0].body["model"] == "gpt-4o-mini"
     assert fake.requests[0].body["messages"][-1]["content"] == "say hello through the model"
     screenshot(page, "settings", "1-openai")
+
+    # the usage view shows each turn's prompt as recorded, split by model
+    page.get_by_role("button", name="Usage and cost").first.click()
+    usage = page.locator("[data-step-type='assistant_message']").filter(
+        has_text="Usage of this conversation"
+    )
+    expect(usage).to_contain_text("per turn (prompt = system + history + tool results sent")
+    expect(usage).to_contain_text("openai/gpt-4o-mini")
+    expect(usage).to_contain_text("offline/rules")
+    shown = usage.inner_text()
+    with sqlite3.connect(server.data_dir / "mlchat.db") as conn:
+        recorded = conn.execute(
+            "SELECT turn_id, MAX(prompt_tokens) FROM llm_calls GROUP BY turn_id ORDER BY MIN(id)"
+        ).fetchall()
+    assert len(recorded) == 2  # the offline turn, then the model's
+    turn_lines = [line.split() for line in shown.splitlines() if line.strip().startswith("turn ")]
+    assert [(cells[2].strip("()"), int(cells[-1])) for cells in turn_lines] == [
+        (turn_id[:8], tokens) for turn_id, tokens in recorded
+    ]
+    screenshot(page, "settings", "3-usage")
 
     # reopen the conversation: the panel shows, and the turn uses, the stored choice
     page.reload()
