@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assistant.toolbox.code_tools import run_code
 from assistant.toolbox.data_tools import plot_columns, profile_dataset
+from assistant.toolbox.feature_tools import engineer_features
 from assistant.toolbox.model_tools import (
     explain_model,
     list_artifacts,
@@ -21,6 +22,7 @@ _FUNCTIONS = (
     set_plan,
     train_models,
     tune_model,
+    engineer_features,
     show_leaderboard,
     explain_model,
     suggest_improvements,

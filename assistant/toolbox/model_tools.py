@@ -128,6 +128,8 @@ async def train_models(
     changes = {**stored, **{k: v for k, v in given.items() if v is not None}}
     if models is not None and add_models is None:
         changes.pop("add_models", None)
+    if changes.pop("derived_dataset", record.id) != record.id:
+        changes.pop("derived_features", None)  # engineered on another file's columns
     last = ctx.services.runs.latest(ctx.thread_id)
     chosen_target = (
         target or changes.pop("target", None) or (last.plan.get("target") if last else None)

@@ -1,0 +1,86 @@
+"""The worker-process job behind ``engineer_features``: score proposed features by CV.
+
+Like :mod:`assistant.jobs`, it takes a :class:`~assistant.worker.WorkerChannel`
+and a small picklable request, reads the data itself, sends one progress
+message per verdict and returns a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.worker import WorkerChannel
+from tools.analyze import profile_table
+from tools.data import load_table
+from tools.feature_selection import FeatureTrial, select_features
+from tools.features import DerivedFeature
+from tools.metrics import resolve_metric
+from tools.plan import Plan, update_plan
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRequest:
+    """What the engineer_features tool asks the worker to do."""
+
+    data_path: Path
+    plan: dict[str, Any]
+    """The current run's plan (its ``derived_features`` are the starting set)."""
+    proposals: tuple[tuple[str, str], ...]
+    """``(name, expression)`` pairs, already checked against the grammar."""
+    family: str
+    params: dict[str, Any]
+    budget_s: float
+    max_bytes: int = 1 << 30
+
+
+def feature_job(channel: WorkerChannel, request: FeatureRequest) -> dict[str, Any]:
+    """Check the proposals against the table, then keep those that cross-validation favours."""
+    loaded = load_table(request.data_path, max_bytes=request.max_bytes)
+    frame = loaded.frame
+    plan = Plan(**request.plan)
+    profile = profile_table(frame, target=plan.target, seed=plan.seed)
+    proposals = [DerivedFeature(name, expression) for name, expression in request.proposals]
+    # Raises FeatureError (a user-facing error the model sees) on a column that does not fit.
+    update_plan(plan, profile, derived_features=[*plan.derived_features, *proposals])
+    spec = resolve_metric(plan.metric, plan.task)
+
+    def on_trial(trial: FeatureTrial) -> None:
+        verdict = "kept" if trial.kept else "not kept"
+        channel.send({"kind": "feature", "message": f"{trial.name}: {verdict} ({trial.reason})"})
+
+    channel.send(
+        {"kind": "feature", "message": f"Scoring {len(proposals)} feature(s) by cross-validation"}
+    )
+    selection = select_features(
+        frame,
+        plan,
+        proposals,
+        family=request.family,
+        params=request.params,
+        profile=profile,
+        budget_s=request.budget_s,
+        should_stop=channel.should_stop,
+        on_trial=on_trial,
+    )
+    return {
+        "family": selection.family,
+        "metric_label": spec.label,
+        "baseline": _number(selection.baseline),
+        "final": _number(selection.final),
+        "trials": [
+            {k: _number(v) for k, v in dataclasses.asdict(trial).items()}
+            for trial in selection.trials
+        ],
+        "kept": [dataclasses.asdict(feature) for feature in selection.kept],
+        "stopped": selection.stopped,
+    }
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

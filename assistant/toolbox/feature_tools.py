@@ -1,0 +1,199 @@
+"""The engineer_features tool: derived columns proposed as expressions, kept only when CV agrees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from assistant.context import ToolContext
+from assistant.events import Table
+from assistant.feature_jobs import FeatureRequest, feature_job
+from assistant.store import RunRecord, thread_metadata, update_thread_metadata
+from assistant.toolbox._format import family_label, for_model, round_sig
+from assistant.toolbox.model_tools import _PLAN_KEY, _latest_run, train_models
+from assistant.toolkit import ToolCallError, ToolResult
+from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
+from tools.errors import FeatureError
+from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
+from tools.models import MODEL_FAMILIES
+from tools.predict import SCHEMA_FILE
+
+MAX_PROPOSALS = 10
+MIN_SCORING_BUDGET_S = 60
+
+
+async def engineer_features(
+    ctx: ToolContext, features: list[str], budget_s: int | None = None
+) -> ToolResult:
+    """Try new columns computed from existing ones. Each is scored by cross-validating the current
+    best model with and without it on the run's folds and kept only if the score improves
+    clearly; kept features are added to the plan and every model is retrained with them (they
+    then live in the saved pipeline, the model card and train.py). Needs a trained model.
+
+    Write each feature as "name = expression" over the table's columns. Allowed: column names
+    (backticks for names with spaces: `monthly fee`), numbers, + - * /, ** with a whole power
+    from -3 to 4, comparisons < <= > >= == != (a category column may be compared with text),
+    log(x), log1p(x), sqrt(x), abs(x), exp(x), clip(x, low, high), min(a, b, ...),
+    max(a, b, ...), is_missing(x), year/month/day/dayofweek/hour/quarter(date_column),
+    days_between(date1, date2), and bin(x, n) for n quantile bins (2-20). Nothing else: no
+    attributes, indexing, strings outside comparisons, or other functions.
+    Examples: "income_per_age = income / age", "balance_gap = balance - credit_limit",
+    "signup_month = month(signup_date)", "tenure_bin = bin(tenure, 5)",
+    'young_monthly = (age < 30) * (contract == "monthly")', "log_income = log1p(income)".
+
+    Args:
+        features: One to ten features, each "name = expression", e.g. ["income_per_age = income / age"].
+        budget_s: Seconds for scoring the features; the retrain afterwards uses the plan's budget.
+    """
+    if not features:
+        raise ToolCallError('Give at least one feature as "name = expression".')
+    if len(features) > MAX_PROPOSALS:
+        raise ToolCallError(f"Propose at most {MAX_PROPOSALS} features per call.")
+    run = _latest_run(ctx, with_model=True)
+    plan = run.plan
+    existing = [DerivedFeature(**f) for f in plan.get("derived_features") or []]
+    proposals = _checked(features, existing, _column_kinds(run), target=plan["target"])
+    record = ctx.dataset(run.dataset_id)
+    family, params = _scoring_family(run)
+    request = FeatureRequest(
+        data_path=record.path,
+        plan=plan,
+        proposals=tuple((p.name, p.expression) for p in proposals),
+        family=family,
+        params=params,
+        budget_s=float(budget_s or max(MIN_SCORING_BUDGET_S, ctx.settings.budget_s)),
+        max_bytes=ctx.settings.max_upload_mb << 20,
+    )
+    ctx.progress(f"Scoring {len(proposals)} feature(s) with {family_label(family)}")
+
+    def on_message(message: dict[str, Any]) -> None:
+        ctx.progress(str(message.get("message", "")))
+
+    def register(handle: WorkerHandle) -> None:
+        ctx.services.workers[ctx.thread_id] = handle
+
+    try:
+        async with ctx.services.training_slot(ctx.progress):
+            outcome = await run_in_worker(
+                feature_job, request, on_message=on_message, handle_ready=register
+            )
+    except (WorkerDied, WorkerStopped) as exc:
+        raise ToolCallError(
+            f"{exc} No feature was added; the current model is unchanged."
+        ) from None
+    finally:
+        ctx.services.workers.pop(ctx.thread_id, None)
+
+    table = _verdict_table(outcome, run.id)
+    rows = [
+        {
+            "feature": t["name"],
+            "expression": t["expression"],
+            "score_without": round_sig(t["score_without"]),
+            "score_with": round_sig(t["score_with"]),
+            "kept": t["kept"],
+            "why": t["reason"],
+        }
+        for t in outcome["trials"]
+    ]
+    known = {f.name for f in existing}
+    added = [f["name"] for f in outcome["kept"] if f["name"] not in known]
+    label = outcome["metric_label"]
+    scored = (
+        f"Scored {len(rows)} feature(s) with {family_label(outcome['family'])} on the run's "
+        f"cross-validation folds ({label} {round_sig(outcome['baseline'])} with the current features)."
+    )
+    if not added:
+        summary = (
+            f"{scored} None improved it clearly, so none was kept; the current model is unchanged."
+        )
+        payload = {"summary": summary, "features": rows}
+        return ToolResult(for_model=for_model(payload), for_user=(table,), facts=payload)
+
+    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
+    kept_changes = {"derived_features": outcome["kept"], "derived_dataset": record.id}
+    update_thread_metadata(
+        ctx.services.conversations.db, ctx.thread_id, {_PLAN_KEY: {**stored, **kept_changes}}
+    )
+    ctx.show(table)
+    ctx.progress(f"Kept {', '.join(added)}; retraining the models with the kept features")
+    trained = await train_models(ctx)
+    retrained = json.loads(trained.for_model)
+    summary = (
+        f"{scored} Kept {', '.join(added)} ({label} {round_sig(outcome['final'])} with "
+        f"{family_label(outcome['family'])}); every model was retrained with it. "
+        + str(retrained.get("summary", ""))
+    )
+    payload = {**retrained, "summary": summary, "features": rows, "kept": added}
+    return ToolResult(
+        for_model=for_model(payload),
+        for_user=trained.for_user,  # the verdict table was shown before the retrain
+        facts={**trained.facts, **payload},
+    )
+
+
+def _checked(
+    texts: list[str], existing: list[DerivedFeature], kinds: dict[str, str] | None, *, target: str
+) -> list[DerivedFeature]:
+    """Parse and check every proposal; one ToolCallError lists every problem."""
+    accepted: list[DerivedFeature] = []
+    problems: list[str] = []
+    for text in texts:
+        try:
+            feature = parse_feature(text)
+            if kinds is not None:
+                check_features([*existing, *accepted, feature], kinds, target=target)
+            elif feature.name in {f.name for f in [*existing, *accepted]}:
+                raise FeatureError(f"“{feature.name}” is already a feature; choose another name.")
+        except FeatureError as exc:
+            problems.append(f"- {text[:120]!r}: {str(exc).replace(ALLOWED, '').strip()}")
+            continue
+        accepted.append(feature)
+    if problems:
+        raise ToolCallError(
+            f"{len(problems)} of {len(texts)} feature(s) were refused and nothing was scored. "
+            "Fix them and call again:\n" + "\n".join(problems) + f"\n{ALLOWED}"
+        )
+    return accepted
+
+
+def _column_kinds(run: RunRecord) -> dict[str, str] | None:
+    """Kinds of the columns the current model reads (None when the run has no schema)."""
+    path = Path(run.artifacts.get("run_dir", "")) / SCHEMA_FILE
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {str(k): str(v) for k, v in schema.get("kinds", {}).items()}
+
+
+def _scoring_family(run: RunRecord) -> tuple[str, dict[str, Any]]:
+    """The best single model family of the run and its parameters."""
+    for row in run.leaderboard:
+        if row.get("status") == "ok" and row.get("family") in MODEL_FAMILIES:
+            return str(row["family"]), dict(row.get("params") or {})
+    best = str(run.metrics.get("best_family", ""))
+    if best in MODEL_FAMILIES:
+        return best, {}
+    raise ToolCallError("The latest run has no single model to score features with; train first.")
+
+
+def _verdict_table(outcome: dict[str, Any], run_id: str) -> Table:
+    label = outcome["metric_label"]
+    return Table(
+        f"Derived features: {label} by cross-validation",
+        ("feature", "expression", f"{label} without", f"{label} with", "kept", "why"),
+        tuple(
+            (
+                t["name"],
+                t["expression"],
+                round_sig(t["score_without"]),
+                round_sig(t["score_with"]),
+                "yes" if t["kept"] else "no",
+                t["reason"],
+            )
+            for t in outcome["trials"]
+        ),
+        name=f"features-{run_id}",
+    )
