@@ -33,7 +33,7 @@ from assistant.events import (
     Usage,
 )
 from assistant.grounding import find_ungrounded
-from assistant.history import build_history
+from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
     Delta,
@@ -48,7 +48,7 @@ from assistant.providers.base import (
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
 from assistant.spend import SpendGuard, spend_scope
-from assistant.store import ConversationStore, DatasetRecord
+from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
 from tools.errors import MlchatError, UserFacingError
 
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 GROUNDING_CHECK = "grounding_check"
 """``name`` of the user-role message that asks the model to correct its numbers."""
+
+SUMMARY_HEADER = "Summary of the earlier conversation (those turns are no longer shown):"
+"""Heads the small model's summary of the dropped turns in the system prompt."""
 
 EmitFn = Callable[[Event], None]
 ContextFactory = Callable[[str, ToolCall, EmitFn], Any]
@@ -83,6 +86,23 @@ class _ModelReply:
 
 class _TurnDeadline(Exception):
     pass
+
+
+class Summariser(Protocol):
+    """Summarises the turns dropped from the history (``assistant/summarise.py``)."""
+
+    max_tokens: int
+    """Longest summary; this much of the prompt budget is kept free for it."""
+
+    def is_available(self, thread_id: str) -> bool:
+        """Whether a summary can be had for this conversation."""
+        ...
+
+    async def summarise(
+        self, thread_id: str, turn_id: str, dropped: Sequence[StoredMessage]
+    ) -> str | None:
+        """A summary of ``dropped``, or ``None`` to keep the template trimming."""
+        ...
 
 
 class ModelStream(Protocol):
@@ -114,6 +134,7 @@ class Agent:
         system_prompt: The system prompt, or a function of the thread id that renders it.
         limits: Tool-call cap, deadline and history budget of a turn.
         spend: Rate limits, spend caps and the per-turn cost line (issue 10).
+        summariser: Summarises the turns trimmed from the history (the small model).
     """
 
     def __init__(
@@ -127,6 +148,7 @@ class Agent:
         system_prompt: str | Callable[[str], str],
         limits: TurnLimits = TurnLimits(),
         spend: SpendGuard | None = None,
+        summariser: Summariser | None = None,
     ) -> None:
         self.provider = provider
         self.tools = {t.name: t for t in tools}
@@ -136,6 +158,7 @@ class Agent:
         self.system_prompt = system_prompt
         self.limits = limits
         self.spend = spend
+        self.summariser = summariser
 
     def attach(self, thread_id: str, name: str, path: Path) -> DatasetRecord:
         """Record a file already copied into the thread's workspace as a dataset."""
@@ -271,12 +294,7 @@ class Agent:
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        system_tokens = count_prompt_tokens([Message("system", system)], model=model)
-        history = build_history(
-            self.conversations.messages(thread_id),
-            max_tokens=max(0, self.limits.prompt_tokens - system_tokens),
-            count_tokens=lambda text: count_text_tokens(text, model=model),
-        )
+        system, history = await self._history(thread_id, turn_id, system, model)
         messages = [Message("system", system), *history]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
@@ -317,6 +335,33 @@ class Agent:
             self._save_usage(usage)  # failed calls have no message, but they are still counted
             raise
         return _ModelReply("".join(text_parts), tuple(calls), provider_state, tuple(usage))
+
+    async def _history(
+        self, thread_id: str, turn_id: str, system: str, model: str
+    ) -> tuple[str, list[Message]]:
+        """The system prompt and history within the prompt budget.
+
+        Turns dropped to fit are summarised by the small model when there is
+        one (the summary joins the system prompt, its size kept free in the
+        budget); without one, or when it fails, they are simply dropped.
+        """
+
+        def count(text: str) -> int:
+            return count_text_tokens(text, model=model)
+
+        stored = self.conversations.messages(thread_id)
+        system_tokens = count_prompt_tokens([Message("system", system)], model=model)
+        budget = self.limits.prompt_tokens - system_tokens
+        trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
+        summariser = self.summariser
+        if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
+            return system, trimmed.messages
+        reserve = summariser.max_tokens + count(SUMMARY_HEADER) + 2
+        shorter = trim_history(stored, max_tokens=max(0, budget - reserve), count_tokens=count)
+        summary = await summariser.summarise(thread_id, turn_id, shorter.dropped)
+        if not summary:
+            return system, trimmed.messages
+        return f"{system}\n\n{SUMMARY_HEADER}\n{summary}", shorter.messages
 
     def _save_usage(self, usage: list[CallRecord]) -> None:
         if usage:

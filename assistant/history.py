@@ -8,6 +8,7 @@ an assistant message with tool calls always keeps its tool results.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 from assistant.providers.base import Message, ToolCall
@@ -21,6 +22,15 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
+@dataclass(frozen=True, slots=True)
+class TrimmedHistory:
+    """The history to send, and the stored messages of the turns dropped to fit the budget."""
+
+    messages: list[Message]
+    dropped: list[StoredMessage]
+    """Oldest first; empty when everything fits."""
+
+
 def build_history(
     stored: Sequence[StoredMessage],
     *,
@@ -29,6 +39,22 @@ def build_history(
     keep_full_tool_results: int = KEEP_FULL_TOOL_RESULTS,
 ) -> list[Message]:
     """Provider messages for ``stored``, trimmed to ``max_tokens``."""
+    return trim_history(
+        stored,
+        max_tokens=max_tokens,
+        count_tokens=count_tokens,
+        keep_full_tool_results=keep_full_tool_results,
+    ).messages
+
+
+def trim_history(
+    stored: Sequence[StoredMessage],
+    *,
+    max_tokens: int,
+    count_tokens: Callable[[str], int] = estimate_tokens,
+    keep_full_tool_results: int = KEEP_FULL_TOOL_RESULTS,
+) -> TrimmedHistory:
+    """Like :func:`build_history`, also returning the messages of the dropped turns."""
     tool_ids = [m.id for m in stored if m.role == "tool"]
     keep_full = set(tool_ids[-keep_full_tool_results:]) if keep_full_tool_results else set()
     messages = [_to_message(m, full=m.role != "tool" or m.id in keep_full) for m in stored]
@@ -38,9 +64,12 @@ def build_history(
         return sum(_message_tokens(msg, count_tokens) for _, msg in turn)
 
     total = sum(size(turn) for turn in turns)
+    dropped: list[StoredMessage] = []
     while len(turns) > 1 and total > max_tokens:
-        total -= size(turns.pop(0))
-    return [message for turn in turns for _, message in turn]
+        turn = turns.pop(0)
+        total -= size(turn)
+        dropped += [stored_message for stored_message, _ in turn]
+    return TrimmedHistory([message for turn in turns for _, message in turn], dropped)
 
 
 def _message_tokens(message: Message, count_tokens: Callable[[str], int]) -> int:

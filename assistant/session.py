@@ -32,6 +32,7 @@ from assistant.store import (
     thread_metadata,
     update_thread_metadata,
 )
+from assistant.summarise import HistorySummariser
 from assistant.thread_models import ThreadModels
 from assistant.thread_settings import (
     ThreadChoice,
@@ -118,6 +119,11 @@ class Assistant:
             chat_settings=ChatSettings(model=self.model_name),
             system_prompt=self._system_prompt,
             spend=self.spend,
+            summariser=(
+                HistorySummariser(self._models.small_model_for, self.db)
+                if self._models is not None and settings.small_model
+                else None
+            ),
             limits=TurnLimits(
                 max_tool_calls=settings.max_tool_calls,
                 deadline_s=settings.turn_deadline_s,

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from assistant.providers.base import ChatSettings, Delta, Message, Provider, ToolSpec
 from assistant.providers.registry import RouterNotice, build_router
+from assistant.providers.retry import RetryPolicy
 from assistant.providers.router import Router
 from assistant.providers.usage import CallContext
 from assistant.settings import ProviderName, Settings
@@ -64,6 +65,7 @@ class ThreadModels:
             (self.default_provider, self.default_model): setup.router
         }
         self._streams: dict[tuple[str, str], OfflineAtCap] = {}
+        self._small: Router | None = None
 
     def router_for(self, provider: ProviderName, model: str) -> Router:
         """The router whose first route is ``provider`` with ``model`` (built on first use)."""
@@ -88,6 +90,32 @@ class ThreadModels:
             self._streams[key] = stream
         return stream
 
+    def small_model_for(self, thread_id: str) -> tuple[Router, str] | None:
+        """The router and model for cheap work in ``thread_id`` (history summaries).
+
+        ``MLCHAT_SMALL_MODEL`` names a model of the configured provider, so it
+        serves conversations on that provider only; ``None`` otherwise, or when
+        it is not set. The router has no fallbacks and no retries: a failed
+        summary costs one request and the template trimming is used instead.
+        """
+        small = self.settings.small_model
+        if not small or self.default_provider == "offline":
+            return None
+        if self._choice_of(thread_id).provider != self.default_provider:
+            return None
+        if self._small is None:
+            chosen = self.settings.with_changes(provider=self.default_provider, fallbacks=())
+            setup = build_router(
+                chosen,
+                db=self._db,
+                offline=self._offline,
+                tier="small",
+                retry=RetryPolicy(max_attempts=1),
+                limiter=self._guard,
+            )
+            self._small = setup.router
+        return self._small, small
+
     async def stream(
         self,
         messages: Sequence[Message],
@@ -105,5 +133,5 @@ class ThreadModels:
 
     async def aclose(self) -> None:
         """Close every router's HTTP connections (at shutdown)."""
-        for router in self._routers.values():
+        for router in (*self._routers.values(), *([self._small] if self._small else [])):
             await router.aclose()

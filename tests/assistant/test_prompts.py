@@ -7,7 +7,10 @@ import pytest
 from assistant.history import estimate_tokens
 from assistant.prompts import PROMPTS_DIR, prompt_names, render_prompt
 
-VARIABLES = {"system": {"datasets": "churn.csv (d1)", "budget_s": 60}}
+VARIABLES = {
+    "system": {"datasets": "churn.csv (d1)", "budget_s": 60},
+    "summarise_history": {"max_words": 200},
+}
 
 
 @pytest.mark.parametrize("name", prompt_names())
