@@ -35,6 +35,7 @@ HELP_TEXT = (
     "**also try SVM**, **use a 2 minute budget**\n"
     "- **tune it for 2 minutes**, **show the leaderboard**, **explain the model**, "
     "**why is <column> important?**, **what would improve it?**\n"
+    "- **add a feature income_per_age = income / age** (kept only if cross-validation improves)\n"
     "- **predict on this file** (attach the new file), **download the model**\n"
     "- **plot <a> vs <b>**, **distribution of <column>**, **show the data / profile**\n"
     "- a message with a fenced ```python code block runs that code in the sandbox "
@@ -144,6 +145,9 @@ def parse_request(text: str, available: set[str]) -> Intent | None:
         return Intent("run_code", {"code": code.group(1)})
     plan_changes = _plan_changes(lowered)
     dataset = {"dataset_id": attached[-1]} if attached else {}
+    features = _feature_request(body)
+    if features and "engineer_features" in available:
+        return Intent("engineer_features", {"features": features})
 
     asks_for_predictions = re.search(
         r"\bpredict(ions?)?\b.*\b(this|new|that|attached|the)\b.*\b(file|data|dataset|rows)\b",
@@ -234,6 +238,14 @@ def narrate(tool: str, content: str) -> str:
         lines.append("\n".join(f"- {i}" for i in result["insights"][:6]))
     if tool == "suggest_improvements" and result.get("suggestions"):
         lines.append("\n".join(f"- {s}" for s in result["suggestions"]))
+    if tool == "engineer_features" and result.get("features"):
+        lines.append(
+            "\n".join(
+                f"- {f['feature']} = {f['expression']}: "
+                f"{'kept' if f['kept'] else 'not kept'} ({f['why']})"
+                for f in result["features"]
+            )
+        )
     if tool == "run_code" and result.get("output"):
         lines.append(f"```\n{result['output']}\n```")
     return "\n\n".join(lines) or "Done."
@@ -321,6 +333,31 @@ def _target_phrase(text: str) -> str | None:
             if phrase and phrase.lower() not in {"this file", "it", "this", "the file", "new file"}:
                 return phrase
     return None
+
+
+def _feature_request(text: str) -> list[str]:
+    """``"add a feature r = a / b; d = a - b"`` -> ``["r = a / b", "d = a - b"]``.
+
+    A feature without a name is named after its expression.
+    """
+    match = re.match(
+        r"\s*(?:please\s+)?(?:add|try|create|engineer)\s+(?:an?\s+|the\s+)?(?:new\s+)?"
+        r"(?:derived\s+)?features?\s*:?\s+(.+)$",
+        text,
+        re.I | re.S,
+    )
+    if match is None:
+        return []
+    features = []
+    for part in re.split(r";|\n", match.group(1)):
+        part = part.strip().rstrip(".")
+        if not re.search(r"[=+\-*/()<>]", part):
+            continue  # "try feature selection" is not an expression
+        if not re.search(r"(?<![=<>!])=(?!=)", part):
+            slug = re.sub(r"[^0-9a-z]+", "_", part.lower()).strip("_")[:40] or "feature"
+            part = f"{'f_' + slug if not slug[0].isalpha() else slug} = {part}"
+        features.append(part)
+    return features
 
 
 def _plot_request(text: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from assistant.events import Table, ToolFinished
+from assistant.offline import Intent, narrate, parse_request
 from assistant.session import Assistant
 from tests.assistant.scripted import ScriptedProvider, call, say
 from tests.reliability.common import offline_settings, turn
@@ -105,3 +106,39 @@ async def test_refused_proposals_name_the_problem_before_any_scoring(
     assert message.startswith("1 of 2 feature(s) were refused and nothing was scored")
     assert words in message
     assert message.count("Allowed:") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "features"),
+    [
+        ("add feature income_per_age = income / age", ["income_per_age = income / age"]),
+        ("Add a feature: income / age", ["income_age = income / age"]),
+        ("add features r = a / b; d = a - b.", ["r = a / b", "d = a - b"]),
+        ('try the feature pro = plan == "pro"', ['pro = plan == "pro"']),
+    ],
+)
+def test_the_offline_assistant_turns_add_a_feature_into_the_tool_call(
+    text: str, features: list[str]
+) -> None:
+    intent = parse_request(text, {"engineer_features", "train_models", "set_plan"})
+    assert intent == Intent("engineer_features", {"features": features})
+    assert parse_request(text, {"train_models"}) != intent  # only when the tool is offered
+
+
+def test_words_about_features_without_an_expression_are_not_a_feature() -> None:
+    assert parse_request("try feature selection", {"engineer_features"}) is None
+
+
+def test_the_offline_narration_lists_each_verdict() -> None:
+    result = {
+        "summary": "Scored 2 feature(s).",
+        "features": [
+            {"feature": "r", "expression": "a / b", "kept": True, "why": "improves RMSE by 0.6"},
+            {"feature": "n", "expression": "c * 2", "kept": False, "why": "does not improve RMSE"},
+        ],
+    }
+    assert narrate("engineer_features", json.dumps(result)) == (
+        "Scored 2 feature(s).\n\n"
+        "- r = a / b: kept (improves RMSE by 0.6)\n"
+        "- n = c * 2: not kept (does not improve RMSE)"
+    )
