@@ -462,8 +462,8 @@ def _column_warnings(column: ColumnProfile, n_rows: int) -> list[DataWarning]:
             DataWarning(
                 "high_cardinality",
                 name,
-                f"“{name}” has {column.n_unique:,} categories; rare ones will be grouped, or "
-                "models with native categorical handling should be preferred.",
+                f"“{name}” has {column.n_unique:,} categories; they are target-encoded "
+                "(each category replaced by its average target, learned without leaking).",
             )
         ]
     return []

@@ -350,14 +350,15 @@ def train_script(
         "HOLDOUT_FRACTION": plan.holdout_fraction,
         "TIME_COLUMN": plan.time_column,
         "SEED": plan.seed,
+        "THRESHOLD": getattr(result.model, "threshold_", None),
     }
     settings = "\n".join(f"{name} = {value!r}" for name, value in values.items())
     expected = "unknown" if best is None else f"{best.score:.6f}"
     validated = len(result.oof_rows)
-    expected = len(result.y)
+    all_rows = len(result.y)
     if plan.validation in {"holdout", "time_split"}:
-        expected = int(len(result.y) * plan.holdout_fraction) - 1
-    sampled = 0 < validated < expected
+        all_rows = int(len(result.y) * plan.holdout_fraction) - 1
+    sampled = 0 < validated < all_rows
     caveat = (
         "\nThe run compared models on a sample of its rows; this script validates on\n"
         "all rows, so its score can differ a little from the run's.\n"
@@ -536,6 +537,8 @@ def main() -> None:
                 fitted = np.asarray(pipeline.classes_, dtype=int)
                 proba[:, fitted] = pipeline.predict_proba(X.iloc[test_rows])
                 pred = np.asarray(pred).reshape(len(test_rows), -1)[:, 0].astype(int)
+                if THRESHOLD is not None:  # the run's decision threshold for the second class
+                    pred = (proba[:, 1] >= THRESHOLD).astype(int)
         scores.append(score(y[test_rows], pred, proba, n_classes))
     print(f"{{METRIC}}: {{np.nanmean(scores):.6f}} ± {{np.nanstd(scores):.6f}} over {{len(scores)}} split(s)")
     final = build_pipeline()
@@ -543,7 +546,8 @@ def main() -> None:
         warnings.simplefilter("ignore")
         final.fit(X, y)
     out = Path(__file__).with_name("model.joblib")
-    joblib.dump({{"pipeline": final, "classes": classes, "features": FEATURES}}, out)
+    saved = {{"pipeline": final, "classes": classes, "features": FEATURES, "threshold": THRESHOLD}}
+    joblib.dump(saved, out)
     print(f"saved {{out}}")
 
 

@@ -54,8 +54,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from tools.encoders import count_levels, target_encoding_pipeline
 from tools.errors import DataError, PlanError
 from tools.features import DerivedFeatures, input_columns
+from tools.imbalance import class_weight_params
+from tools.target_transform import TARGET_TRANSFORMS, wrap_regressor
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,13 @@ MAX_ORDINAL_LEVELS = 64
 """Most ordinal codes per categorical column for tree models; rarer levels share one code."""
 USED_KINDS: frozenset[str] = frozenset({"numeric", "categorical", "boolean", "datetime", "text"})
 """Column kinds a pipeline uses; ``id`` and ``constant`` columns are dropped."""
+
+TARGET_ENCODE_ABOVE_LEVELS: dict[str, int] = {
+    "scaled": MAX_ONE_HOT_LEVELS,
+    "tree": MAX_ONE_HOT_LEVELS,
+}
+"""Categorical columns with more levels than this (in the training rows) are target-encoded,
+cross-fitted (:mod:`tools.encoders`), instead of one-hot or ordinal codes."""
 
 _MISSING = "__missing__"
 _PREPROCESSING_S_PER_CELL = {"scaled": 1.0e-6, "tree": 0.4e-6}
@@ -761,11 +771,20 @@ class TextStats(_FrameTransformer):
         )
 
 
-def _preprocessor(style: Preprocessing, columns: Sequence[tuple[str, str]]) -> ColumnTransformer:
+def _preprocessor(
+    style: Preprocessing,
+    columns: Sequence[tuple[str, str]],
+    *,
+    target_encoded: Sequence[str] = (),
+    task: Task = "binary",
+    seed: int = 0,
+) -> ColumnTransformer:
     by_kind: dict[str, list[str]] = {}
     for name, kind in columns:
         if kind in USED_KINDS:
             key = "categorical" if kind == "boolean" else kind
+            if key == "categorical" and name in target_encoded:
+                key = "target_encoded"
             by_kind.setdefault(key, []).append(name)
     scaled = style == "scaled"
     transformers: list[tuple[str, Any, list[str]]] = []
@@ -785,6 +804,9 @@ def _preprocessor(style: Preprocessing, columns: Sequence[tuple[str, str]]) -> C
             max_levels=MAX_ONE_HOT_LEVELS if scaled else MAX_ORDINAL_LEVELS, one_hot=scaled
         )
         transformers.append(("categorical", encoder, names))
+    if names := by_kind.get("target_encoded"):
+        encoding = target_encoding_pipeline(task, scaled=scaled, seed=seed)
+        transformers.append(("target_encoded", encoding, names))
     for kind, expander in (("datetime", DatetimeExpander), ("text", TextStats)):
         if names := by_kind.get(kind):
             steps = [("expand", expander())]
@@ -813,10 +835,14 @@ def _pipeline_for_kinds(
     seed: int,
     n_jobs: int,
     n_rows: int | None = None,
+    target_encoded: Sequence[str] = (),
 ) -> Pipeline:
     spec = get_family(family)
     estimator = spec.estimator(task, params=params, seed=seed, n_jobs=n_jobs, n_rows=n_rows)
-    return Pipeline([("prep", _preprocessor(spec.preprocessing, columns)), ("model", estimator)])
+    prep = _preprocessor(
+        spec.preprocessing, columns, target_encoded=target_encoded, task=task, seed=seed
+    )
+    return Pipeline([("prep", prep), ("model", estimator)])
 
 
 def build_pipeline(
@@ -853,7 +879,10 @@ def encoded_width(
             width += 2 if preprocessing == "scaled" else 1
         elif kind in {"categorical", "boolean"}:
             levels = (n_unique or {}).get(name, MAX_ONE_HOT_LEVELS)
-            width += min(levels, MAX_ONE_HOT_LEVELS) if preprocessing == "scaled" else 1
+            high = levels > TARGET_ENCODE_ABOVE_LEVELS[preprocessing]
+            width += (
+                min(levels, MAX_ONE_HOT_LEVELS) if preprocessing == "scaled" and not high else 1
+            )
         elif kind == "datetime":
             width += 6
         elif kind == "text":
@@ -872,7 +901,18 @@ class TabularModel(BaseEstimator):
     by the pipeline's first step; list them in ``columns`` as numeric. After
     :meth:`fit`: ``pipeline_``, ``input_columns_`` (original columns only), ``classes_``
     (classification only, original labels, the column order of
-    :meth:`predict_proba`), ``task_``, ``target_``, ``family_``.
+    :meth:`predict_proba`), ``task_``, ``target_``, ``family_``,
+    ``target_encoded_`` (categorical columns target-encoded for having many
+    levels), ``target_transform_``.
+
+    ``target_transform`` (regression: ``"none"``, ``"log"``, ``"quantile"``,
+    see :mod:`tools.target_transform`) fits the whole pipeline on the
+    transformed target and inverts its predictions. ``class_weight``
+    (``"balanced"``; also accepted as ``params["class_weight"]``) weights
+    classes equally where the family can (:mod:`tools.imbalance`). A binary
+    model with a ``threshold_`` (set after fitting, e.g. the F1-best cut on
+    out-of-fold probabilities) predicts the second class when its probability
+    is at least ``threshold_``.
     """
 
     def __init__(
@@ -886,6 +926,8 @@ class TabularModel(BaseEstimator):
         n_jobs: int = 1,
         target: str | None = None,
         derived: tuple[tuple[str, str], ...] = (),
+        target_transform: str = "none",
+        class_weight: str | None = None,
     ) -> None:
         self.family = family
         self.task = task
@@ -895,6 +937,8 @@ class TabularModel(BaseEstimator):
         self.n_jobs = n_jobs
         self.target = target
         self.derived = derived
+        self.target_transform = target_transform
+        self.class_weight = class_weight
 
     @classmethod
     def for_profile(
@@ -907,6 +951,8 @@ class TabularModel(BaseEstimator):
         params: dict[str, Any] | None = None,
         seed: int = 0,
         n_jobs: int = 1,
+        target_transform: str = "none",
+        class_weight: str | None = None,
     ) -> TabularModel:
         """An unfitted model for ``features`` whose column kinds come from ``profile``."""
         return cls(
@@ -917,6 +963,8 @@ class TabularModel(BaseEstimator):
             seed=seed,
             n_jobs=n_jobs,
             target=profile.target,
+            target_transform=target_transform,
+            class_weight=class_weight,
         )
 
     def __sklearn_tags__(self) -> Any:
@@ -950,21 +998,37 @@ class TabularModel(BaseEstimator):
                 raise DataError(
                     "The target has missing or non-numeric values; a regression needs numbers."
                 )
-        self.pipeline_ = _pipeline_for_kinds(
+        transform = self.target_transform if self.task not in CLASSIFICATION else "none"
+        if transform not in TARGET_TRANSFORMS:
+            raise PlanError(
+                f"Unknown target transform “{transform}”; use {', '.join(TARGET_TRANSFORMS)}."
+            )
+        params = dict(self.params or {})
+        weighting = params.pop("class_weight", self.class_weight)
+        if self.task in CLASSIFICATION:
+            params.update(class_weight_params(self.family, self.task, weighting, encoded))
+        limit = TARGET_ENCODE_ABOVE_LEVELS[get_family(self.family).preprocessing]
+        categorical = [name for name, kind in used if kind in {"categorical", "boolean"}]
+        levels = count_levels(frame, categorical)
+        self.target_encoded_ = [name for name in categorical if levels[name] > limit]
+        pipeline = _pipeline_for_kinds(
             self.family,
             self.task,
             used,
-            params=self.params,
+            params=params or None,
             seed=self.seed,
             n_jobs=self.n_jobs,
             n_rows=len(frame),
+            target_encoded=self.target_encoded_,
         )
         if self.derived:
             derive = ("derive", DerivedFeatures(tuple(self.derived)))
-            self.pipeline_ = Pipeline([derive, *self.pipeline_.steps])
+            pipeline = Pipeline([derive, *pipeline.steps])
+        self.pipeline_ = wrap_regressor(pipeline, transform, n_rows=len(frame), seed=self.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.pipeline_.fit(frame, encoded)
+        self.target_transform_ = transform
         self.task_ = self.task
         self.target_ = self.target
         self.family_ = self.family
@@ -989,6 +1053,9 @@ class TabularModel(BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predictions in the target's original labels (classification) or units (regression)."""
         self._check_fitted()
+        threshold = getattr(self, "threshold_", None)
+        if threshold is not None and self.task_ == "binary":
+            return self.classes_[(self.predict_proba(X)[:, 1] >= threshold).astype(np.int64)]
         frame = self._select(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 Task = Literal["binary", "multiclass", "regression"]
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
+TargetTransformChoice = Literal["auto", "none", "log", "quantile"]
+ClassWeightChoice = Literal["auto", "none", "balanced"]
 
 HOLDOUT_ABOVE_ROWS = 100_000
 """Tables with more rows than this are validated on one holdout split instead of k folds."""
@@ -107,6 +109,12 @@ class Plan(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     derived_features: list[DerivedFeature] = Field(default_factory=list)
     """Columns computed from others (see :mod:`tools.features`), added in front of every model."""
+    target_transform: TargetTransformChoice = "auto"
+    """Regression only: "auto" log-transforms a skewed target when cross-validation says
+    it helps (see :mod:`tools.target_transform`); "none", "log" or "quantile" force it."""
+    class_weight: ClassWeightChoice = "auto"
+    """Classification only: "balanced" weights classes equally where the model can; "auto"
+    does so for a rare class (< 10 % of rows) when the metric is balanced accuracy or macro F1."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -160,6 +168,12 @@ class Plan(BaseModel):
             raise PlanError(f"“{self.target}” is the target, so it cannot be dropped.")
         if self.time_column is not None and self.time_column in self.drop_columns:
             raise PlanError(f"“{self.time_column}” orders the rows, so it cannot be dropped.")
+        if self.task in CLASSIFICATION and self.target_transform in {"log", "quantile"}:
+            raise PlanError(
+                "A target transform applies only to a regression; use “none” or “auto”."
+            )
+        if self.task not in CLASSIFICATION and self.class_weight == "balanced":
+            raise PlanError("Class weights apply only to a classification; use “none” or “auto”.")
         return self
 
     def describe(self) -> str:
@@ -434,6 +448,8 @@ _CHANGEABLE = (
     "seed",
     "target",
     "derived_features",
+    "target_transform",
+    "class_weight",
 )
 
 
@@ -446,7 +462,9 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
     "5 minutes"), ``validation``, ``folds``, ``holdout_fraction``,
     ``time_column`` (setting one switches to a time-ordered split),
     ``drop_columns``, ``seed``, ``derived_features`` (``DerivedFeature`` values
-    or ``{"name": ..., "expression": ...}`` dicts; they replace the current ones). Changing ``target`` needs a profile made with
+    or ``{"name": ..., "expression": ...}`` dicts; they replace the current ones),
+    ``target_transform`` ("auto", "none", "log", "quantile"), ``class_weight``
+    ("auto", "none", "balanced"). Changing ``target`` needs a profile made with
     the new target.
     """
     unknown = sorted(set(changes) - set(_CHANGEABLE))
@@ -485,7 +503,15 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
         fields["drop_columns"] = _as_list(changes["drop_columns"])
     if "derived_features" in changes:
         fields["derived_features"] = list(changes["derived_features"])
-    for key in ("metric", "validation", "folds", "holdout_fraction", "seed"):
+    for key in (
+        "metric",
+        "validation",
+        "folds",
+        "holdout_fraction",
+        "seed",
+        "target_transform",
+        "class_weight",
+    ):
         if key in changes:
             fields[key] = changes[key]
     if isinstance(fields.get("validation"), str):

@@ -13,6 +13,13 @@ conservative, folds are checked as they finish, and the refit is reserved.
 
 Tables above :data:`MAX_SEARCH_ROWS` rows are searched on a seeded sample;
 only the winner's refit sees every row.
+
+Hard cases, resolved before the candidates run and applied to every model:
+a skewed regression target is log-transformed when a quick cross-validated
+comparison says so (``plan.target_transform``, :mod:`tools.target_transform`);
+classes are weighted when ``plan.class_weight`` asks (:mod:`tools.imbalance`);
+and when F1 is the metric of a binary task, the winner gets the decision
+threshold that maximises F1 on its out-of-fold probabilities (``threshold_``).
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
+from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share
 from tools.models import (
     CLASSIFICATION,
     MODEL_FAMILIES,
@@ -41,6 +50,7 @@ from tools.models import (
     encoded_width,
 )
 from tools.plan import Plan
+from tools.target_transform import TRANSFORM_SHARE, choose_target_transforms
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,8 @@ STOP_REFIT_MAX_S = 5.0
 """After a stop request the winner is refit only if that takes at most this long."""
 _SAFETY = 1.25
 """Multiplier on time estimates before comparing them with the time left."""
+_WEIGHTED_METRICS = frozenset({"balanced_accuracy", "f1_macro"})
+"""Metrics for which ``class_weight="auto"`` weights a rare class."""
 
 Status = Literal["ok", "failed", "skipped"]
 ProgressKind = Literal[
@@ -134,6 +146,26 @@ class TrainResult:
     """The validation fold (0, 1, ...) of each row of the ``oof`` arrays."""
     templates: dict[str, Any] = field(default_factory=dict)
     """Unfitted models (``sklearn.base.clone`` of a fold model) of every ok candidate, by key."""
+    target_transform: str = "none"
+    """The winner's target transform ("none", "log", "quantile")."""
+    target_transforms: dict[str, str] = field(default_factory=dict)
+    """Family -> the target transform its models used (pass to tuning: ``tune(target_transforms=...)``)."""
+    target_transform_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Preprocessing style ("tree", "scaled") -> transform -> CV value of the metric in
+    the quick comparison (empty when none ran)."""
+    class_weight: str = "none"
+    """"balanced" when every model weighted the classes."""
+    threshold: float | None = None
+    """The F1 decision threshold stored in the model (binary F1 runs), else None."""
+
+    def model_options(self, family: str | None = None) -> dict[str, Any]:
+        """Keyword arguments of :class:`TabularModel` the run used for ``family``
+        (default: the winner); pass them on when refitting it elsewhere."""
+        name = family or self.best_family
+        return {
+            "target_transform": self.target_transforms.get(name, self.target_transform),
+            "class_weight": None if self.class_weight == "none" else self.class_weight,
+        }
 
     @property
     def oof_y(self) -> pd.Series:
@@ -277,6 +309,26 @@ def train(
     oof_rows = np.sort(np.concatenate([s.valid for s in splits]))
     slot = {int(r): i for i, r in enumerate(oof_rows)} if len(oof_rows) < len(y) else None
 
+    transforms, transform_scores = choose_target_transforms(
+        X,
+        y,
+        [(s.train, s.valid) for s in splits],
+        plan=plan,
+        profile=profile,
+        columns=columns,
+        spec=spec,
+        n_unique=n_unique,
+        clock=clock,
+        deadline=start + TRANSFORM_SHARE * 1.5 * plan.budget_s,
+        notes=notes,
+    )
+    class_weight = _choose_class_weight(plan, y, spec.name, notes)
+    weighting = None if class_weight == "none" else class_weight
+
+    def options(family: str) -> dict[str, Any]:
+        style = MODEL_FAMILIES[family].preprocessing
+        return {"target_transform": transforms.get(style, "none"), "class_weight": weighting}
+
     results: list[CandidateResult] = []
     oof: dict[str, np.ndarray] = {}
     templates: dict[str, TabularModel] = {}
@@ -345,6 +397,7 @@ def train(
             must_finish=best is None,
             overrides=dict((params or {}).get(name, {})),
             derived=derived,
+            options=options(name),
         )
         if outcome.result.status == "ok" and outcome.result.n_folds < len(splits):
             # Every later candidate is validated on the same, fewer folds.
@@ -413,13 +466,19 @@ def train(
             emit=emit,
             notes=notes,
             derived=derived,
+            options=options(best.family),
         )
     model.target_ = plan.target
 
     best_oof = oof[best.family]
     y_true = y.iloc[oof_rows]
+    threshold: float | None = None
     if classes is not None:
         y_pred = classes[np.argmax(best_oof, axis=1)]
+        if task == "binary" and spec.name == "f1":
+            threshold = _f1_threshold(y_true, best_oof, classes, notes)
+            model.threshold_ = threshold
+            y_pred = classes[(best_oof[:, 1] >= threshold).astype(np.int64)]
         cv_metrics = evaluate_all(y_true, y_pred, best_oof, task=task, classes=classes)
     else:
         cv_metrics = evaluate_all(y_true, best_oof, None, task=task, classes=None)
@@ -444,6 +503,11 @@ def train(
         notes=notes,
         oof_folds=_fold_ids(splits, oof_rows),
         templates=templates,
+        target_transform=options(best.family)["target_transform"],
+        target_transforms={name: options(name)["target_transform"] for name in plan.models},
+        target_transform_scores=transform_scores,
+        class_weight=class_weight,
+        threshold=threshold,
     )
     emit("finished", f"Best: {MODEL_FAMILIES[best.family].label}, {spec.label} {best.score:.4g}.")
     log.info(
@@ -601,6 +665,7 @@ def _run_candidate(
     must_finish: bool,
     overrides: Mapping[str, Any],
     derived: tuple[tuple[str, str], ...] = (),
+    options: Mapping[str, Any],
 ) -> _Outcome:
     family = MODEL_FAMILIES[name]
     params = {**family.default_params, **overrides}
@@ -639,6 +704,7 @@ def _run_candidate(
                 seed=seed,
                 n_jobs=n_jobs,
                 derived=derived,
+                **options,
             )
             model.fit(X.iloc[split.train], y.iloc[split.train])
             fit_times.append(clock() - fold_start)
@@ -714,6 +780,7 @@ def _final_model(
     emit: Callable[..., None],
     notes: list[str],
     derived: tuple[tuple[str, str], ...] = (),
+    options: Mapping[str, Any],
 ) -> tuple[TabularModel, Literal["refit", "fold"], int]:
     label = MODEL_FAMILIES[best.family].label
     allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
@@ -741,6 +808,7 @@ def _final_model(
         seed=plan.seed,
         n_jobs=n_jobs,
         derived=derived,
+        **options,
     )  # type: ignore[arg-type]
     try:
         model.fit(X.iloc[rows], y.iloc[rows])
@@ -753,6 +821,38 @@ def _final_model(
         )
         return best.fold_model, "fold", n_train_fold
     return model, "refit", len(rows)
+
+
+def _choose_class_weight(plan: Plan, y: pd.Series, metric: str, notes: list[str]) -> str:
+    """The plan's class weighting; "auto" weighs a rare class for label metrics that need it."""
+    if plan.task not in CLASSIFICATION or plan.class_weight == "none":
+        return "none"
+    if plan.class_weight == "balanced":
+        notes.append("Classes were weighted equally (balanced class weights) where models allow.")
+        return "balanced"
+    share = minority_share(pd.factorize(y, sort=True)[0])
+    if share < IMBALANCED_SHARE and metric in _WEIGHTED_METRICS:
+        notes.append(
+            f"The rarest class is {share:.1%} of the rows, so classes were weighted equally "
+            "(balanced class weights) where models allow."
+        )
+        return "balanced"
+    return "none"
+
+
+def _f1_threshold(
+    y_true: pd.Series, proba: np.ndarray, classes: np.ndarray, notes: list[str]
+) -> float:
+    """The F1-best probability cut for the positive class (``classes[1]``), noted in plain words."""
+    is_positive = (y_true.to_numpy() == classes[1]) & np.isfinite(proba[:, 1])
+    cut, best_f1 = f1_threshold(is_positive, proba[:, 1])
+    at_half = float(f1_score(is_positive, proba[:, 1] >= 0.5, zero_division=0.0))
+    notes.append(
+        f"The decision threshold for “{classes[1]}” was set to {cut:.3f} (not 0.5) on the "
+        f"out-of-fold probabilities: F1 {best_f1:.4f} vs {at_half:.4f} at 0.5 (chosen on the "
+        "same rows, so slightly optimistic)."
+    )
+    return cut
 
 
 def _rank(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:

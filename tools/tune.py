@@ -24,6 +24,15 @@ Storage (:func:`open_storage`):
   ``RDBStorage``; PostgreSQL lets workers on many machines share one study
   (``postgresql://`` is read with psycopg2).
 
+Hard cases: every model is built with the run's target transform per family
+(``target_transforms``, e.g. ``TrainResult.target_transforms``; resolved as
+:func:`tools.train.train` does when omitted) and class weighting. When the
+smallest class is rare (< 10 % of rows), ``plan.class_weight`` is "auto" and
+the metric is not log loss, ``class_weight`` ("none" / "balanced") joins the
+search space of families that can weight classes. A binary F1 run's refit
+model gets the F1-best decision threshold of the best trial's out-of-fold
+probabilities (``threshold_``).
+
 Warm starts: configurations passed in ``warm_start`` (trial parameters, as
 :func:`tools.warmstart.warm_start_configs` returns them) are enqueued first,
 skipping any the study already holds.
@@ -53,8 +62,19 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.errors import PlanError, UserFacingError
 from tools.features import derived_columns
+from tools.imbalance import (
+    IMBALANCED_SHARE,
+    f1_threshold,
+    minority_share,
+    supports_class_weight,
+)
 from tools.models import CLASSIFICATION, MODEL_FAMILIES, USED_KINDS, TabularModel, column_kinds
 from tools.plan import Plan
+from tools.target_transform import (
+    TRANSFORM_SHARE,
+    choose_target_transforms,
+    transforms_by_family,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +228,10 @@ def trial_to_params(family: str, trial_params: Mapping[str, Any]) -> dict[str, A
     import optuna
 
     space = _space(family)
-    return dict(space(optuna.trial.FixedTrial(dict(trial_params))))
+    params = dict(space(optuna.trial.FixedTrial(dict(trial_params))))
+    if trial_params.get("class_weight") is not None:  # the imbalance entry of the space
+        params["class_weight"] = trial_params["class_weight"]
+    return params
 
 
 def tunable_families(task: str) -> list[str]:
@@ -238,6 +261,8 @@ def tune(
     refit: bool = True,
     worker: int = 0,
     keep_candidates: int = KEEP_CANDIDATES,
+    target_transforms: Mapping[str, str] | str | None = None,
+    class_weight: str | None = None,
 ) -> TuneResult:
     """Tune ``families`` with Optuna within ``budget_s`` and refit the best configuration.
 
@@ -264,6 +289,12 @@ def tune(
         refit: Refit the best configuration on all rows (if time allows).
         worker: Distinguishes concurrent workers on one study (sampler seeds).
         keep_candidates: Keep out-of-fold predictions for this many best trials.
+        target_transforms: Regression target transform per family (a mapping, as
+            ``TrainResult.target_transforms``) or for all (``"none"``, ``"log"``,
+            ``"quantile"``); default: chosen from ``plan.target_transform`` like
+            training does (a quick comparison on a skewed target).
+        class_weight: ``"balanced"`` or ``"none"`` for every trial; default: from
+            ``plan.class_weight`` ("auto" searches it on imbalanced classes).
 
     Raises:
         PlanError: a family is unknown, has no search space or does not fit the task.
@@ -302,7 +333,24 @@ def tune(
     splits = _splits(table, y, rows, plan)
     oof_rows = np.sort(np.concatenate([valid for _, valid in splits]))
     n_train_fold = int(np.mean([len(train) for train, _ in splits]))
-    evaluator = _Evaluator(X, y, splits, oof_rows, columns, task, classes, spec, plan.seed, derived)
+    transforms = _target_transforms(
+        target_transforms, X, y, splits, plan, names, profile, columns, spec, clock, notes
+    )
+    weighting, search_weight = _class_weighting(class_weight, plan, y, spec.name)
+    evaluator = _Evaluator(
+        X,
+        y,
+        splits,
+        oof_rows,
+        columns,
+        task,
+        classes,
+        spec,
+        plan.seed,
+        derived=derived,
+        transforms=transforms,
+        class_weight=weighting,
+    )
 
     optuna_storage = open_storage(storage)
     studies: dict[str, Any] = {}
@@ -376,6 +424,10 @@ def tune(
         trial.set_user_attr("worker", worker)
         try:
             params = _space(name)(trial)
+            if search_weight and supports_class_weight(name, task):
+                params["class_weight"] = trial.suggest_categorical(
+                    "class_weight", ["none", "balanced"]
+                )
         except Exception as exc:  # a bad enqueued configuration must not end tuning
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             log.warning("trial_params_failed family=%s error=%s", name, type(exc).__name__)
@@ -468,9 +520,11 @@ def tune(
             n_train_fold=n_train_fold,
             notes=notes,
             derived=derived,
+            options=evaluator.options(best_family),
         )
         if model is not None:
             model.target_ = plan.target
+            _set_threshold(model, best_family, best_trial.number, candidates, y, oof_rows, spec)
     total = sum(len(study.trials) for study in studies.values())
     log.info(
         "tune_finished key=%s trials=%d complete=%d elapsed_s=%.2f budget_s=%g",
@@ -599,6 +653,15 @@ class _Evaluator:
     spec: Any
     seed: int
     derived: tuple[tuple[str, str], ...] = ()
+    transforms: Mapping[str, str] = field(default_factory=dict)
+    class_weight: str | None = None
+
+    def options(self, family: str) -> dict[str, Any]:
+        """Target transform and class weighting of ``family``'s models."""
+        return {
+            "target_transform": self.transforms.get(family, "none"),
+            "class_weight": self.class_weight,
+        }
 
     def run(
         self,
@@ -635,6 +698,7 @@ class _Evaluator:
                     seed=self.seed,
                     n_jobs=1,
                     derived=self.derived,
+                    **self.options(family),
                 )
                 model.fit(self.X.iloc[train], self.y.iloc[train])
                 X_valid, y_valid = self.X.iloc[valid], self.y.iloc[valid]
@@ -728,6 +792,7 @@ def _refit(
     n_train_fold: int,
     notes: list[str],
     derived: tuple[tuple[str, str], ...] = (),
+    options: Mapping[str, Any],
 ) -> TabularModel | None:
     timed = [c.fit_s_per_fold for c in candidates if c.family == family and c.params == params]
     if timed:
@@ -746,8 +811,77 @@ def _refit(
         seed=seed,
         n_jobs=1,
         derived=derived,
+        **options,
     )
     return model.fit(X, y)
+
+
+def _target_transforms(
+    given: Mapping[str, str] | str | None,
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    plan: Plan,
+    names: Sequence[str],
+    profile: Any,
+    columns: tuple[tuple[str, str], ...],
+    spec: Any,
+    clock: Callable[[], float],
+    notes: list[str],
+) -> dict[str, str]:
+    if plan.task in CLASSIFICATION:
+        return dict.fromkeys(names, "none")
+    if isinstance(given, str):
+        return dict.fromkeys(names, given)
+    if given is not None:
+        return {name: given.get(name, "none") for name in names}
+    tuned = plan.model_copy(update={"models": list(names)})
+    styles, _ = choose_target_transforms(
+        X,
+        y,
+        splits,
+        plan=tuned,
+        profile=profile,
+        columns=columns,
+        spec=spec,
+        clock=clock,
+        deadline=clock() + 1.5 * TRANSFORM_SHARE * plan.budget_s,
+        notes=notes,
+    )
+    return transforms_by_family(styles, names)
+
+
+def _class_weighting(
+    given: str | None, plan: Plan, y: pd.Series, metric: str
+) -> tuple[str | None, bool]:
+    """The fixed class weighting, and whether to search it (imbalanced, "auto")."""
+    if plan.task not in CLASSIFICATION:
+        return None, False
+    if given is not None:
+        return (None if given == "none" else given), False
+    if plan.class_weight != "auto":
+        return (None if plan.class_weight == "none" else plan.class_weight), False
+    rare = minority_share(pd.factorize(y, sort=True)[0]) < IMBALANCED_SHARE
+    return None, rare and metric != "log_loss"
+
+
+def _set_threshold(
+    model: TabularModel,
+    family: str,
+    number: int,
+    candidates: Sequence[TrialCandidate],
+    y: pd.Series,
+    oof_rows: np.ndarray,
+    spec: Any,
+) -> None:
+    """Give a binary F1 model the F1-best cut of its trial's out-of-fold probabilities."""
+    if model.task_ != "binary" or spec.name != "f1":
+        return
+    oof = next((c.oof for c in candidates if c.family == family and c.number == number), None)
+    if oof is None:
+        return
+    truth = y.iloc[oof_rows].to_numpy() == model.classes_[1]
+    model.threshold_ = f1_threshold(truth, oof[:, 1])[0]
 
 
 __all__ = [

@@ -249,3 +249,37 @@ def test_a_dozen_rows_train_without_failures() -> None:
 
     assert [(c.family, c.message) for c in result.leaderboard if c.status != "ok"] == []
     assert len(result.leaderboard) == 9  # kNN, SVM, MLP and boosting included
+
+
+def _hard_case(task: str, n: int = 5_000, seed: int = 3) -> pd.DataFrame:
+    """A 400-level categorical with signal and, by task, a heavy-tailed target or 3 % positives."""
+    rng = np.random.default_rng(seed)
+    shops = np.array([f"S{i:03d}" for i in range(400)])
+    effect = dict(zip(shops, rng.normal(0, 0.8, len(shops)), strict=True))
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n), "z": rng.normal(size=n), "shop": rng.choice(shops, n)}
+    )
+    signal = frame["x"] - 0.5 * frame["z"] + frame["shop"].map(effect)
+    if task == "regression":
+        frame["amount"] = np.exp(2.0 + signal + rng.normal(0, 0.5, n))
+    else:
+        frame["amount"] = np.where(rng.random(n) < 1 / (1 + np.exp(4.0 - signal)), "yes", "no")
+    return frame
+
+
+@pytest.mark.parametrize(("task", "metric"), [("regression", "rmse"), ("binary", "f1")])
+def test_budget_is_honoured_with_the_hard_cases_on(task: str, metric: str) -> None:
+    frame = _hard_case(task)
+    profile = profile_table(frame, target="amount")
+    plan = build_plan(profile, metric=metric, budget_s=4)  # every family for the task
+    started = time.monotonic()
+
+    result = train(frame, plan, profile=profile)
+
+    wall_s = time.monotonic() - started
+    assert wall_s <= 1.1 * 4 + 2, wall_s
+    assert result.model.target_encoded_ == ["shop"]
+    if task == "regression":
+        assert result.target_transform_scores, result.notes  # the comparison ran
+    else:
+        assert result.threshold is not None
