@@ -207,6 +207,101 @@ def _skewed_price(n_rows: int = 5000, seed: int = 1) -> Dataset:
     return Dataset("skewed_price", frame, "price", "regression")
 
 
+def _high_card(n_rows: int = 6000, seed: int = 2) -> Dataset:
+    """A 1,500-level merchant with a real effect, a 2,000-level pure-noise referrer, ~20% positives."""
+    rng = np.random.default_rng(seed)
+    merchants = np.array([f"M{i:04d}" for i in range(1500)])
+    merchant_effect = dict(zip(merchants, rng.normal(0, 1.0, len(merchants)), strict=True))
+    popularity = 1.0 / np.arange(1, len(merchants) + 1) ** 0.9  # a long tail of small merchants
+    merchant = rng.choice(merchants, n_rows, p=popularity / popularity.sum())
+    referrer = rng.choice([f"R{i:04d}" for i in range(2000)], n_rows)
+    amount = rng.lognormal(3.5, 1.0, n_rows)
+    hour = rng.integers(0, 24, n_rows)
+    channel = rng.choice(["web", "app", "store"], n_rows, p=[0.5, 0.3, 0.2])
+    logit = (
+        -2.0
+        + np.vectorize(merchant_effect.get)(merchant)
+        + 0.35 * np.log(amount)
+        - 0.6 * np.cos(2 * np.pi * hour / 24)
+        + np.where(channel == "app", 0.4, 0.0)
+        - 1.2
+    )
+    frame = pd.DataFrame(
+        {
+            "merchant": merchant,
+            "referrer": referrer,
+            "amount": np.round(amount, 2),
+            "hour": hour,
+            "channel": channel,
+            "disputed": np.where(rng.random(n_rows) < 1 / (1 + np.exp(-logit)), "yes", "no"),
+        }
+    )
+    return Dataset("high_card", frame, "disputed", "binary")
+
+
+def _rare_positive(n_rows: int = 10_000, seed: int = 3) -> Dataset:
+    """1.5% positives: 12 numeric features (4 informative, one interaction), 2 categoricals."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, 12))
+    kind = rng.choice(["a", "b", "c", "d"], n_rows)
+    region = rng.choice([f"r{i}" for i in range(12)], n_rows)
+    logit = (
+        -5.9
+        + 1.2 * X[:, 0]
+        + 0.8 * X[:, 1]
+        - 0.7 * X[:, 2]
+        + 0.9 * X[:, 3] * X[:, 0]
+        + np.where(kind == "d", 1.0, 0.0)
+    )
+    frame = pd.DataFrame(X, columns=[f"v{i}" for i in range(12)])
+    frame["kind"] = kind
+    frame["region"] = region
+    frame["fault"] = np.where(rng.random(n_rows) < 1 / (1 + np.exp(-logit)), "fault", "ok")
+    return Dataset("rare_positive", frame, "fault", "binary")
+
+
+def _wide(n_rows: int = 2000, seed: int = 4) -> Dataset:
+    """300 numeric columns, 15 informative and 10 redundant, the rest noise."""
+    X, y = skd.make_classification(
+        n_samples=n_rows,
+        n_features=300,
+        n_informative=15,
+        n_redundant=10,
+        flip_y=0.03,
+        random_state=seed,
+    )
+    frame = pd.DataFrame(X, columns=[f"g{i:03d}" for i in range(X.shape[1])])
+    frame["responder"] = np.where(y == 1, "yes", "no")
+    return Dataset("wide", frame, "responder", "binary")
+
+
+def _zero_inflated(n_rows: int = 5000, seed: int = 5) -> Dataset:
+    """Insurance-like claims: ~65% zeros, the rest log-normal with a heavy tail."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 85, n_rows).astype(float)
+    power = rng.gamma(5.0, 15.0, n_rows)
+    region = rng.choice([f"R{i:02d}" for i in range(40)], n_rows)
+    region_effect = dict(zip(sorted(set(region)), rng.normal(0, 0.4, 40), strict=True))
+    vehicle = rng.choice(["city", "family", "sport", "van"], n_rows, p=[0.4, 0.35, 0.1, 0.15])
+    bonus = rng.uniform(0.5, 1.5, n_rows)
+    effect = np.vectorize(region_effect.get)(region)
+    risk = -1.3 + 0.02 * (45 - age).clip(0) + 0.5 * (vehicle == "sport") + effect + 0.6 * bonus
+    has_claim = rng.random(n_rows) < 1 / (1 + np.exp(-risk))
+    size = np.exp(6.5 + 0.006 * power + 0.6 * (vehicle == "van") + rng.normal(0, 1.0, n_rows))
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "power": np.round(power, 1),
+            "region": region,
+            "vehicle": vehicle,
+            "bonus": np.round(bonus, 2),
+            "claims": np.round(np.where(has_claim, size, 0.0), 2),
+        }
+    )
+    frame.loc[rng.random(n_rows) < 0.05, "power"] = np.nan
+    return Dataset("zero_inflated", frame, "claims", "regression")
+
+
 SUITE: dict[str, Callable[[], Dataset]] = {
     "breast_cancer": lambda: _bundled(
         skd.load_breast_cancer, "diagnosis", "binary", "breast_cancer"
@@ -220,6 +315,10 @@ SUITE: dict[str, Callable[[], Dataset]] = {
     "imbalanced": _imbalanced,
     "mixed_churn": _mixed_churn,
     "skewed_price": _skewed_price,
+    "high_card": _high_card,
+    "rare_positive": _rare_positive,
+    "wide": _wide,
+    "zero_inflated": _zero_inflated,
 }
 QUICK = ("breast_cancer", "mixed_churn")
 
