@@ -14,6 +14,7 @@ from assistant.toolbox._format import family_label, for_model, round_sig
 from assistant.toolbox.model_tools import _PLAN_KEY, _latest_run, train_models
 from assistant.toolkit import ToolCallError, ToolResult
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
+from tools.automl import base_family
 from tools.errors import FeatureError
 from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
 from tools.models import MODEL_FAMILIES
@@ -171,8 +172,9 @@ def _column_kinds(run: RunRecord) -> dict[str, str] | None:
 def _scoring_family(run: RunRecord) -> tuple[str, dict[str, Any]]:
     """The best single model family of the run and its parameters."""
     for row in run.leaderboard:
-        if row.get("status") == "ok" and row.get("family") in MODEL_FAMILIES:
-            return str(row["family"]), dict(row.get("params") or {})
+        family = base_family(str(row.get("family", "")))  # "lightgbm:tuned" -> "lightgbm"
+        if row.get("status") == "ok" and family in MODEL_FAMILIES:
+            return family, dict(row.get("params") or {})
     best = str(run.metrics.get("best_family", ""))
     if best in MODEL_FAMILIES:
         return best, {}

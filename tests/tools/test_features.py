@@ -247,3 +247,23 @@ _RUN_WITHOUT_MLCHAT = (
     "import runpy, sys; sys.modules['tools'] = None; sys.modules['assistant'] = None; "
     "script = sys.argv[1]; sys.argv = sys.argv[1:]; runpy.run_path(script, run_name='__main__')"
 )
+
+
+def test_automl_tunes_and_ensembles_with_the_derived_features() -> None:
+    from tools.automl import fit_automl
+
+    frame = _ratio_table(240)
+    profile = profile_table(frame, target="y")
+    plan = build_plan(profile, models=["ridge", "lightgbm"], budget_s=6)
+    plan = update_plan(plan, profile, derived_features=[DerivedFeature("ratio", "a / b")])
+
+    result = fit_automl(frame, plan, profile=profile)
+
+    assert result.model.input_columns_ == ["a", "b", "c", "noise"]
+    assert result.leaderboard[0].score < 0.2  # RMSE; without the ratio ridge gets about 0.67
+    new_rows = _ratio_table(20, seed=7)
+    np.testing.assert_allclose(
+        result.model.predict(new_rows[["a", "b", "c", "noise"]]),
+        new_rows["a"] / new_rows["b"],
+        atol=0.3,
+    )
