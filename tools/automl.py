@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
+from tools.imbalance import f1_threshold
 from tools.metrics import evaluate_all, resolve_metric
 from tools.models import MODEL_FAMILIES, TabularModel
 from tools.plan import MIN_BUDGET_S, Plan
@@ -165,6 +166,8 @@ def fit_automl(
                 should_stop=stop,
                 clock=clock,
                 refit=False,
+                target_transforms=result.target_transforms,
+                class_weight=None if result.class_weight == "none" else result.class_weight,
             )
         except TuningError as exc:
             log.info("automl_tuning_skipped reason=%s", exc)
@@ -181,6 +184,7 @@ def fit_automl(
                         plan.task,
                         _columns(result),
                         derived=tuple(getattr(result.model, "derived", ())),
+                        **result.model_options(candidate.family),
                     )
                     templates[key] = clone(template).set_params(params=dict(candidate.params))
                 n_done = tuned.n_trials
@@ -234,6 +238,12 @@ def fit_automl(
             )
         )
     model.target_ = plan.target
+    threshold = None
+    if plan.task == "binary" and spec.name == "f1" and result.classes is not None:
+        # The winner's F1-best cut on its out-of-fold probabilities (see tools.imbalance).
+        truth = result.oof_y.to_numpy() == result.classes[1]
+        threshold = f1_threshold(truth, oof[winner][:, 1])[0]
+        model.threshold_ = threshold
 
     leaderboard = _rank(rows, spec)
     best_oof = oof[winner]
@@ -257,6 +267,7 @@ def fit_automl(
         model_source="refit" if refit_rows == len(result.y) else result.model_source,
         notes=notes,
         templates=templates,
+        threshold=threshold,
     )
     winner_row = next(r for r in leaderboard if r.family == winner)
     emit("finished", f"Best: {_label(winner)}, {spec.label} {winner_row.score:.4g}.")

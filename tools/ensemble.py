@@ -272,10 +272,15 @@ class EnsembleModel(BaseEstimator):
         )  # type: ignore[return-value]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Labels (the most probable class) or the weighted average of the members' values."""
+        """Labels (the most probable class, or for two classes with a ``threshold_`` the
+        second when its probability reaches it) or the weighted average of the members' values."""
         self._check_fitted()
         if hasattr(self, "classes_"):
-            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+            proba = self.predict_proba(X)
+            threshold = getattr(self, "threshold_", None)
+            if threshold is not None and len(self.classes_) == 2:
+                return self.classes_[(proba[:, 1] >= threshold).astype(np.int64)]
+            return self.classes_[np.argmax(proba, axis=1)]
         values = sum(
             w * np.asarray(m.predict(X), dtype=np.float64)
             for m, w in zip(self.members_, self.weights_, strict=True)

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
+from tools.automl import fit_automl
+from tools.ensemble import EnsembleModel
 from tools.export import train_script
 from tools.imbalance import class_weight_params, f1_threshold
 from tools.models import TabularModel
@@ -154,3 +156,33 @@ def test_tuning_searches_class_weights_on_imbalanced_classes(tmp_path: Path) -> 
     assert result.model is not None
     expected = result.best_trial_params["class_weight"]
     assert result.best_params["class_weight"] == expected
+
+
+def test_automl_gives_its_final_model_the_f1_threshold(tmp_path: Path) -> None:
+    frame = _rare(800, 5)
+    profile = profile_table(frame, target="fraud")
+    plan = build_plan(
+        profile, metric="f1", models=["logistic_regression", "naive_bayes"], budget_s=6
+    )
+
+    result = fit_automl(frame, plan, profile=profile, storage=tmp_path / "s.journal")
+    proba = result.model.predict_proba(frame)[:, 1]
+
+    assert result.threshold is not None and result.model.threshold_ == result.threshold
+    expected = np.where(proba >= result.threshold, "ok", "fraud")
+    np.testing.assert_array_equal(result.model.predict(frame), expected)
+
+
+def test_an_ensemble_uses_its_threshold() -> None:
+    frame = _rare(400, 6)
+    members = [
+        TabularModel(family, "binary", COLUMNS).fit(frame, frame["fraud"])
+        for family in ("logistic_regression", "naive_bayes")
+    ]
+    ensemble = EnsembleModel.from_fitted(members, [0.5, 0.5])
+    proba = ensemble.predict_proba(frame)[:, 1]
+
+    ensemble.threshold_ = 0.97
+
+    np.testing.assert_array_equal(ensemble.predict(frame), np.where(proba >= 0.97, "ok", "fraud"))
+    assert (ensemble.predict(frame) == "fraud").sum() > (proba < 0.5).sum()

@@ -12,6 +12,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import KFold
 
 from tools.analyze import profile_table
+from tools.automl import fit_automl
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
 from tools.models import TabularModel
@@ -177,3 +178,20 @@ def test_tuning_builds_its_models_with_the_given_transform(tmp_path: Path) -> No
     assert given.model is not None and given.model.target_transform_ == "log"
     assert chosen.model is not None and chosen.model.target_transform_ in {"log", "quantile"}
     assert any("transformed" in note for note in chosen.notes)
+
+
+def test_automl_tunes_with_the_transform_training_chose(tmp_path: Path) -> None:
+    frame = _features(500, 9)
+    frame["price"] = _log_normal(frame, 9)
+    profile = profile_table(frame, target="price")
+    plan = build_plan(profile, models=["ridge", "lightgbm"], budget_s=8)
+
+    result = fit_automl(frame, plan, profile=profile, storage=tmp_path / "s.journal")
+
+    tuned = {key: model for key, model in result.templates.items() if key.endswith(":tuned")}
+    assert tuned, result.notes
+    assert result.target_transforms["ridge"] in {"log", "quantile"}
+    for key, model in tuned.items():
+        assert model.target_transform == result.target_transforms[key.split(":")[0]]
+    predicted = result.model.predict(frame.head(100))
+    assert 0.7 < np.median(predicted) / frame["price"].head(100).median() < 1.4
