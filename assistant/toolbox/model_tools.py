@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -514,6 +515,7 @@ def suggest_improvements(ctx: ToolContext) -> ToolResult:
         top = [i["column"] for i in importance[:3]]
         suggestions.append(
             f"Feature ideas around the strongest columns ({', '.join(top)}): ratios and differences between them, and date parts if any is a date."
+            + _feature_example(run, [i["column"] for i in importance[:5]])
         )
     if not suggestions:
         suggestions.append(
@@ -700,6 +702,25 @@ def _ordered(board: list[dict[str, Any]], state: dict[str, Any]) -> list[dict[st
     rest = [r for r in board if r not in ok]
     ok.sort(key=lambda r: float(r["score"]), reverse=higher)
     return ok + rest
+
+
+def _feature_example(run: RunRecord, columns: list[str]) -> str:
+    """A ready-to-say derived feature over the two strongest numeric columns, or ""."""
+    try:
+        schema = json.loads((Path(run.artifacts["run_dir"]) / "schema.json").read_text("utf-8"))
+    except (OSError, ValueError, KeyError):
+        return ""
+    numeric = [c for c in columns if schema.get("kinds", {}).get(c) == "numeric"][:2]
+    if len(numeric) < 2:
+        return ""
+    words = [re.sub(r"[^0-9A-Za-z]+", "_", c).strip("_").lower() for c in numeric]
+    name = f"{words[0]}_per_{words[1]}"
+    name = name if name[0].isalpha() else f"f_{name}"
+    first, second = (c if c.isidentifier() else f"`{c}`" for c in numeric)
+    return (
+        f" Say “add a feature {name} = {first} / {second}” to try one; "
+        "it is kept only if cross-validation improves."
+    )
 
 
 def _read(path: str) -> str | None:

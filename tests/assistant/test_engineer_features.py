@@ -8,6 +8,7 @@ model card and script, and predicting a new file needs only the original columns
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import joblib
@@ -42,9 +43,12 @@ async def test_a_bad_expression_is_a_tool_error_then_a_good_feature_is_kept(
         model.replies[:] = [
             call("set_plan", call_id="c1", models=["ridge"]),
             call("train_models", call_id="c2", target="y"),
+            call("suggest_improvements", call_id="c3"),
             say("Trained."),
         ]
         await turn(assistant, "t", "train a model to predict y", [record])
+        suggestions = model.requests[-1][-1].content
+        assert re.search(r"add a feature (a_per_b = a / b|b_per_a = b / a)”", suggestions)
         before = assistant.runs.latest("t", with_model=True)
         assert before is not None and before.metrics["best_family"] == "ridge"
 
