@@ -164,3 +164,32 @@ def test_every_family_pipeline_is_rebuilt_from_its_source(family: str) -> None:
     assert not _imported_roots(source) & {"tools", "assistant"}
     with config_context(print_changed_only=False):
         assert repr(namespace["rebuilt"]) == repr(pipeline)
+
+
+def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    n = 600
+    streets = np.array([f"street {i}" for i in range(120)])
+    effect = dict(zip(streets, rng.normal(0, 0.5, len(streets)), strict=True))
+    frame = pd.DataFrame({"area": rng.gamma(4.0, 25.0, n), "street": rng.choice(streets, n)})
+    log_price = 8 + 0.9 * np.log(frame["area"]) + frame["street"].map(effect)
+    frame["price"] = np.round(np.exp(log_price + rng.normal(0, 0.3, n)), 2)
+    csv = tmp_path / "prices.csv"
+    frame.to_csv(csv, index=False)
+    table = load_table(csv)
+    profile = profile_table(table.frame, target="price")
+    plan = build_plan(profile, models=["ridge"], budget_s=20, seed=3)
+    plan = plan.model_copy(update={"target_transform": "log"})
+    result = train(table.frame, plan, profile=profile)
+    run = tmp_path / "run"
+
+    export_run(result, out_dir=run, frame=table.frame, data_path=csv)
+    restored = joblib.load(run / "model.joblib")
+    score, metric = _run_script(run / "train.py", csv)  # (it then overwrites model.joblib)
+
+    source = (run / "train.py").read_text()
+    assert "class SignedLog1p" in source and "TargetEncoder(" in source
+    assert result.model.target_encoded_ == ["street"]
+    assert metric == "root_mean_squared_error"
+    assert abs(score - result.leaderboard[0].score) <= 0.02 * result.leaderboard[0].score
+    assert restored.predict(table.frame.head(5)).min() > 1_000  # prices, not their logarithms
