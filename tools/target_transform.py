@@ -243,8 +243,8 @@ def choose_target_transforms(
         name = COMPARE_WITH[style]
         family = MODEL_FAMILIES[name]
         width = encoded_width(columns, preprocessing=family.preprocessing, n_unique=n_unique)
-        # Two variants (LightGBM at half its default trees) on up to three folds.
-        estimate = 2 * n_folds * 0.5 * family.estimate_fit_s(n_train, width) * _SAFETY
+        # Three variants (LightGBM at half its default trees) on up to three folds.
+        estimate = 3 * n_folds * 0.5 * family.estimate_fit_s(n_train, width) * _SAFETY
         if estimate > TRANSFORM_SHARE * plan.budget_s:
             notes.append(
                 f"The target is skewed (skew {skew:.1f}), but the budget left no time to "
