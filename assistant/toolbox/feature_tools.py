@@ -27,21 +27,18 @@ MIN_SCORING_BUDGET_S = 60
 async def engineer_features(
     ctx: ToolContext, features: list[str], budget_s: int | None = None
 ) -> ToolResult:
-    """Try new columns computed from existing ones. Each is scored by cross-validating the current
-    best model with and without it on the run's folds and kept only if the score improves
-    clearly; kept features are added to the plan and every model is retrained with them (they
-    then live in the saved pipeline, the model card and train.py). Needs a trained model.
+    """Try new columns computed from existing ones; each is kept only if cross-validating the
+    current best model on the run's folds improves clearly with it. Kept features join the plan
+    and every model is retrained with them (pipeline, model card and train.py include them).
+    Needs a trained model.
 
-    Write each feature as "name = expression" over the table's columns. Allowed: column names
-    (backticks for names with spaces: `monthly fee`), numbers, + - * /, ** with a whole power
-    from -3 to 4, comparisons < <= > >= == != (a category column may be compared with text),
-    log(x), log1p(x), sqrt(x), abs(x), exp(x), clip(x, low, high), min(a, b, ...),
-    max(a, b, ...), is_missing(x), year/month/day/dayofweek/hour/quarter(date_column),
-    days_between(date1, date2), and bin(x, n) for n quantile bins (2-20). Nothing else: no
-    attributes, indexing, strings outside comparisons, or other functions.
-    Examples: "income_per_age = income / age", "balance_gap = balance - credit_limit",
-    "signup_month = month(signup_date)", "tenure_bin = bin(tenure, 5)",
-    'young_monthly = (age < 30) * (contract == "monthly")', "log_income = log1p(income)".
+    Write each as "name = expression". Allowed: column names (`name with spaces` in
+    backticks), numbers, + - * /, ** with a whole power -3..4, < <= > >= == != (a category
+    column may be compared with text), log, log1p, sqrt, abs, exp, clip(x, low, high),
+    min(a, b, ...), max(a, b, ...), is_missing(x), year/month/day/dayofweek/hour/quarter(date),
+    days_between(date1, date2), bin(x, n) (n quantile bins, 2-20). Nothing else.
+    Examples: "income_per_age = income / age", "signup_month = month(signup_date)",
+    "tenure_bin = bin(tenure, 5)", 'young_monthly = (age < 30) * (contract == "monthly")'.
 
     Args:
         features: One to ten features, each "name = expression", e.g. ["income_per_age = income / age"].
