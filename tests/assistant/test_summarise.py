@@ -124,3 +124,17 @@ async def test_without_a_small_model_no_summary_is_asked_for(
     main = fake_openai.requests[1].body
     assert SUMMARY_HEADER not in main["messages"][0]["content"]
     assert "question 0:" not in contents(main)
+
+
+async def test_a_conversation_switched_to_another_provider_gets_no_small_model_call(
+    tmp_path: Path, fake_openai: FakeLLMServer
+) -> None:
+    assistant = make_assistant(tmp_path, fake_openai, MLCHAT_SMALL_MODEL=SMALL)
+    try:
+        assistant.choose("t1", {"provider": "offline"})
+        await ask(assistant, long_question(0))
+        await ask(assistant, long_question(1))
+    finally:
+        await assistant.close()
+
+    assert fake_openai.requests == []  # neither the main model nor the small one was asked
