@@ -178,6 +178,12 @@ def build_report(
         "leaderboard": [_candidate_dict(c) for c in result.leaderboard],
         "best_family": result.best_family,
         "cv_metrics": dict(result.cv_metrics),
+        "choices": {
+            "target_transform": getattr(result, "target_transform", "none"),
+            "class_weight": getattr(result, "class_weight", "none"),
+            "threshold": getattr(result, "threshold", None),
+            "target_encoded": list(getattr(result.model, "target_encoded_", [])),
+        },
         "timings": {
             "train_s": float(result.elapsed_s),
             "stopped": bool(getattr(result, "stopped", False)),
@@ -263,6 +269,7 @@ def model_card(report: Mapping[str, Any]) -> str:
         f"- Budget: {plan['budget_s']:g} s, seed {plan['seed']}; training took "
         f"{report['timings']['train_s']:.1f} s"
         + (" (stopped early)" if report["timings"]["stopped"] else ""),
+        *_choice_lines(report.get("choices") or {}),
         "",
         "## Leaderboard",
         "",
@@ -308,6 +315,27 @@ def model_card(report: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _choice_lines(choices: Mapping[str, Any]) -> list[str]:
+    """Card lines for the hard-case choices of a run (target transform, weights, threshold)."""
+    lines = []
+    if choices.get("target_transform", "none") != "none":
+        lines.append(
+            f"- Target: {choices['target_transform']}-transformed for fitting; "
+            "predictions are on the original scale"
+        )
+    if choices.get("target_encoded"):
+        names = ", ".join(f"`{name}`" for name in choices["target_encoded"])
+        lines.append(f"- Target-encoded (many categories, cross-fitted): {names}")
+    if choices.get("class_weight", "none") != "none":
+        lines.append("- Classes weighted equally (balanced class weights)")
+    if choices.get("threshold") is not None:
+        lines.append(
+            f"- Decision threshold {choices['threshold']:.3f} (chosen for F1 on out-of-fold "
+            "probabilities)"
+        )
+    return lines
 
 
 def _validation_words(plan: Mapping[str, Any]) -> str:

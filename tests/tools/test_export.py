@@ -184,6 +184,7 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
     run = tmp_path / "run"
 
     export_run(result, out_dir=run, frame=table.frame, data_path=csv)
+    report = json.loads((run / "report.json").read_text())
     restored = joblib.load(run / "model.joblib")
     score, metric = _run_script(run / "train.py", csv)  # (it then overwrites model.joblib)
 
@@ -193,3 +194,11 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
     assert metric == "root_mean_squared_error"
     assert abs(score - result.leaderboard[0].score) <= 0.02 * result.leaderboard[0].score
     assert restored.predict(table.frame.head(5)).min() > 1_000  # prices, not their logarithms
+    card = (run / "model_card.md").read_text()
+    assert "- Target: log-transformed for fitting" in card and "`street`" in card
+    assert report["choices"] == {
+        "target_transform": "log",
+        "class_weight": "none",
+        "threshold": None,
+        "target_encoded": ["street"],
+    }
