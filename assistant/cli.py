@@ -134,6 +134,16 @@ def _names(text: str) -> list[str]:
     return names
 
 
+def _feature(text: str) -> Any:
+    from tools.errors import FeatureError
+    from tools.features import parse_feature
+
+    try:
+        return parse_feature(text)
+    except FeatureError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------
 # mlchat train
 # ---------------------------------------------------------------------------
@@ -171,6 +181,13 @@ def _add_train(commands: Any) -> None:
     )
     parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    parser.add_argument(
+        "--feature",
+        type=_feature,
+        action="append",
+        metavar="'NAME = EXPR'",
+        help="add a derived column, e.g. 'spend_per_month = spend / tenure' (repeatable)",
+    )
     parser.set_defaults(handler=_cmd_train)
 
 
@@ -180,7 +197,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tools.explain import explain_result
     from tools.export import export_run
     from tools.metrics import resolve_metric
-    from tools.plan import build_plan
+    from tools.plan import build_plan, update_plan
     from tools.train import train
 
     write = _writer(sys.stdout)
@@ -196,6 +213,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         budget_s=args.budget if args.budget is not None else _default_budget_s(),
         seed=args.seed,
     )
+    if args.feature:
+        plan = update_plan(plan, profile, derived_features=args.feature)
     write("\nPlan\n" + _indent(plan.describe()))
     spec = resolve_metric(plan.metric, plan.task)
     write(

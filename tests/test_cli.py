@@ -175,6 +175,14 @@ def test_bad_input_exits_2_with_one_sentence(workdir: Path, args: list[str], exp
         (["profile", "new.csv", "--target", "plans"], "plans"),
         (["predict", ".", "new.csv"], "No saved model"),
         (["fly"], "invalid choice: 'fly'"),
+        (
+            ["train", "customers.csv", "--target", "churned", "--feature", "x = spend.real"],
+            "attribute access (a.b), which is not allowed",
+        ),
+        (
+            ["train", "customers.csv", "--target", "churned", "--feature", "x = spnd / tenure"],
+            "no usable column named “spnd”. Closest columns: spend",
+        ),
     ],
 )
 def test_more_bad_input_in_process(
@@ -195,3 +203,19 @@ def test_more_bad_input_in_process(
     message = captured.err.strip()
     assert "\n" not in message and "Traceback" not in captured.err
     assert expected in message
+
+
+def test_train_with_a_derived_feature_puts_it_in_the_plan_and_the_card(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(workdir)
+    feature = "spend_per_month = spend / tenure"
+    args = ["train", "customers.csv", "--target", "churned", "--models", "logistic_regression"]
+
+    status = main([*args, "--budget", "5", "--feature", feature, "--out", "featured"])
+
+    assert status == 0, capsys.readouterr().err
+    assert f"Derived features: {feature}." in capsys.readouterr().out
+    assert f"`{feature}`" in (workdir / "featured" / "model_card.md").read_text(encoding="utf-8")
+    model = joblib.load(workdir / "featured" / "model.joblib")
+    assert model.predict_proba(_customers(5, 2).drop(columns=["churned"])).shape == (5, 2)
