@@ -120,7 +120,7 @@ async def engineer_features(
     retrained = json.loads(trained.for_model)
     summary = (
         f"{scored} Kept {', '.join(added)} ({label} {round_sig(outcome['final'])} with "
-        f"{family_label(outcome['family'])}); every model was retrained with it. "
+        f"{family_label(outcome['family'])}); every model was retrained with the kept features. "
         + str(retrained.get("summary", ""))
     )
     payload = {**retrained, "summary": summary, "features": rows, "kept": added}
