@@ -161,7 +161,9 @@ def fit_automl(
                 budget_s=tune_budget,
                 warm_start=_warm_starts(profile, to_tune, plan.task, history),
                 profile=profile,
-                rows=result.oof_rows,
+                # The search rows (not only the validated ones): with a holdout or a
+                # time split, tuning then validates on the same rows as the breadth search.
+                rows=result.search_rows if len(result.search_rows) else result.oof_rows,
                 on_trial=on_trial,
                 should_stop=stop,
                 clock=clock,

@@ -142,6 +142,9 @@ class TrainResult:
     """"refit": trained on ``refit_rows`` rows after the search; "fold": the winner's first-fold model."""
     notes: list[str] = field(default_factory=list)
     """Plain sentences about choices made (rows dropped, sample used, folds reduced, ...)."""
+    search_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Positional rows (of ``y``) the candidates were compared on, training and validation
+    parts together; pass them to :func:`tools.tune.tune` (``rows=``) to get the same splits."""
     oof_folds: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """The validation fold (0, 1, ...) of each row of the ``oof`` arrays."""
     templates: dict[str, Any] = field(default_factory=dict)
@@ -501,6 +504,7 @@ def train(
         refit_rows=refit_rows,
         model_source=source,
         notes=notes,
+        search_rows=rows,
         oof_folds=_fold_ids(splits, oof_rows),
         templates=templates,
         target_transform=options(best.family)["target_transform"],

@@ -193,3 +193,18 @@ def test_a_stop_during_the_breadth_search_skips_tuning_and_keeps_a_model(
     assert result.best_family == seen[0].family
     assert re.fullmatch(r"[a-z_]+", result.best_family)
     assert result.model.predict(frame.drop(columns=["churn"])).shape == (len(frame),)
+
+
+def test_with_a_holdout_tuning_validates_on_the_same_rows(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=1200) for i in range(5)})
+    frame["label"] = np.where(frame["x0"] + rng.normal(0, 0.8, 1200) > 0, "a", "b")
+    profile, plan = _plan(
+        frame, "label", budget_s=8, validation="holdout", models=["logistic_regression"]
+    )
+
+    result = fit_automl(frame, plan, profile=profile, storage=tmp_path / "s.journal")
+
+    assert len(result.search_rows) == 1200 and len(result.oof_rows) == 240
+    keys = [row.family for row in result.leaderboard if row.status == "ok"]
+    assert "logistic_regression" + TUNED_SUFFIX in keys, result.notes
