@@ -206,6 +206,10 @@ class Plan(BaseModel):
         if self.derived_features:
             listed = "; ".join(f"{f.name} = {f.expression}" for f in self.derived_features)
             lines.append(f"Derived features: {listed}.")
+        if self.target_transform != "auto":
+            lines.append(f"Target transform: {self.target_transform} (not chosen by CV).")
+        if self.class_weight != "auto":
+            lines.append(f"Class weights: {self.class_weight}.")
         return "\n".join(lines)
 
 

@@ -195,3 +195,15 @@ def test_automl_tunes_with_the_transform_training_chose(tmp_path: Path) -> None:
         assert model.target_transform == result.target_transforms[key.split(":")[0]]
     predicted = result.model.predict(frame.head(100))
     assert 0.7 < np.median(predicted) / frame["price"].head(100).median() < 1.4
+
+
+def test_an_explicit_choice_shows_in_the_plan_description() -> None:
+    frame = _features(60, 10)
+    frame["price"] = _log_normal(frame, 10)
+    profile = profile_table(frame, target="price")
+    plan = build_plan(profile)
+
+    forced = update_plan(plan, profile, target_transform="log")
+
+    assert "Target transform" not in plan.describe()
+    assert forced.describe().splitlines()[-1] == "Target transform: log (not chosen by CV)."
