@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -193,12 +194,12 @@ def _add_train(commands: Any) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
+    from tools.automl import candidate_label, fit_automl
     from tools.data import file_sha256, load_table, resolve_column
     from tools.explain import explain_result
     from tools.export import export_run
     from tools.metrics import resolve_metric
     from tools.plan import build_plan, update_plan
-    from tools.train import train
 
     write = _writer(sys.stdout)
     table = load_table(args.file, sheet=args.sheet)
@@ -223,11 +224,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out_dir = args.out or _default_out_dir(args.file)
     stop = _install_stop_handler(write)
     try:
-        result = train(
+        result = fit_automl(
             table.frame,
             plan,
             profile=profile,
             on_progress=_leaderboard_printer(write),
+            on_trial=_trial_printer(write, spec.label),
             should_stop=stop.is_set,
         )
     finally:
@@ -235,7 +237,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for note in result.notes:
         write(f"  note: {note}")
     write(
-        f"\nBest model: {result.best_family} (trained in {result.elapsed_s:.1f} s"
+        f"\nBest model: {candidate_label(result.best_family)} (trained in {result.elapsed_s:.1f} s"
         f"{', stopped early' if result.stopped else ''})"
     )
     write("Out-of-fold metrics:")
@@ -304,15 +306,34 @@ def _leaderboard_printer(write: Callable[[str], None]) -> Callable[[Any], None]:
         if progress.kind != "candidate_finished" or candidate is None:
             return
         if candidate.status == "ok":
+            spread = f"± {candidate.std:<7.4f}" if math.isfinite(candidate.std) else " " * 9
             line = (
-                f"  {candidate.family:<20} {candidate.score:>9.4f} ± {candidate.std:<7.4f}"
+                f"  {candidate.family:<20} {candidate.score:>9.4f} {spread}"
                 f" {candidate.fit_time_s:6.1f} s"
             )
+            if candidate.message:
+                line += f"  ({candidate.message})"
         else:
             line = f"  {candidate.family:<20} {candidate.status}: {candidate.message}"
         write(f"{line}   [{time.monotonic() - started:5.1f} s]")
 
     return on_progress
+
+
+def _trial_printer(write: Callable[[str], None], metric_label: str) -> Callable[[Any], None]:
+    """Prints a tuning line when a trial improves on the best so far, and every 10th trial."""
+    from assistant.jobs import trial_line
+
+    seen = {"count": 0, "best": math.nan}
+
+    def on_trial(report: Any) -> None:
+        seen["count"] += 1
+        improved = report.best_score != seen["best"] and not math.isnan(report.best_score)
+        seen["best"] = report.best_score
+        if improved or seen["count"] % 10 == 0:
+            write(f"  {trial_line(report, metric_label)}")
+
+    return on_trial
 
 
 # ---------------------------------------------------------------------------

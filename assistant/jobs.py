@@ -17,13 +17,16 @@ from typing import Any
 from assistant.context import match_column
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
+from tools.automl import TUNED_SUFFIX, base_family, candidate_label, fit_automl
 from tools.data import load_table, resolve_column
 from tools.errors import TargetError
 from tools.explain import explain_result
 from tools.export import export_run
 from tools.metrics import resolve_metric
 from tools.plan import build_plan, update_plan
-from tools.train import CandidateResult, TrainProgress, train
+from tools.train import CandidateResult, TrainProgress
+from tools.tune import TrialReport
+from tools.warmstart import WarmStartStore
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,17 @@ class TrainRequest:
     """Plan fields and changes: metric, models, add_models, remove_models, budget_s, ..."""
     max_bytes: int = 1 << 30
     seed: int = 0
+    storage: str | None = None
+    """Where tuning studies live (None: in memory, forgotten after the run)."""
+    study_prefix: str = "run"
+    """Studies are named ``study_key(study_prefix, target, metric)``, so tune_model continues them."""
+    history_path: Path | None = None
+    """Warm-start history (tools.warmstart): read for first trials, written after the run."""
+
+
+def study_key(prefix: str, target: str, metric: str) -> str:
+    """The name prefix of a thread's tuning studies for one dataset, target and metric."""
+    return f"{prefix}-{target}-{metric}"
 
 
 def leaderboard_rows(leaderboard: list[CandidateResult]) -> list[dict[str, Any]]:
@@ -65,6 +79,16 @@ def resolve_target(columns: list[str], wanted: str) -> tuple[str, str | None]:
         raise TargetError(f"There is no column named “{wanted}”.")
     note = None if found == wanted else f"Using the column “{found}” for “{wanted}”."
     return found, note
+
+
+def trial_line(report: TrialReport, metric_label: str) -> str:
+    """A tuning trial as one progress line: trial, score, best so far, time left."""
+    score = "pruned" if math.isnan(report.score) else f"{report.score:.4g}"
+    best = "—" if math.isnan(report.best_score) else f"{report.best_score:.4g}"
+    return (
+        f"Tuning trial {report.number + 1} of {candidate_label(report.family)}: {metric_label} "
+        f"{score}; best so far {best}; {report.time_left_s:.0f} s left"
+    )
 
 
 def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
@@ -94,12 +118,47 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
             message["candidate"] = leaderboard_rows([progress.candidate])[0]
         channel.send(message)
 
-    result = train(
-        frame, plan, profile=profile, on_progress=on_progress, should_stop=channel.should_stop
+    spec = resolve_metric(plan.metric, plan.task)
+
+    def on_trial(report: TrialReport) -> None:
+        channel.send(
+            {
+                "kind": "progress",
+                "event": "trial",
+                "message": trial_line(report, spec.label),
+                "elapsed_s": report.elapsed_s,
+                "budget_s": plan.budget_s,
+            }
+        )
+
+    history = WarmStartStore(request.history_path) if request.history_path else None
+    result = fit_automl(
+        frame,
+        plan,
+        profile=profile,
+        on_progress=on_progress,
+        on_trial=on_trial,
+        should_stop=channel.should_stop,
+        storage=request.storage,
+        study_key=study_key(request.study_prefix, plan.target, plan.metric),
+        history=history,
     )
+    if history is not None and result.tuned_configs:
+        scores = {
+            base_family(r.family): r.score
+            for r in result.leaderboard
+            if r.status == "ok" and r.family.endswith(TUNED_SUFFIX)
+        }
+        history.record_run(
+            study_key(request.study_prefix, plan.target, plan.metric),
+            task=plan.task,
+            meta_features=profile.meta_features,
+            best_configs=result.tuned_configs,
+            scores=scores,
+            metric=plan.metric,
+        )
     channel.send({"kind": "progress", "event": "explaining", "message": "Explaining the model"})
     notes = [*([target_note] if target_note else []), *loaded.notes, *result.notes]
-    spec = resolve_metric(plan.metric, plan.task)
     return {
         **_explain_and_export(
             result,
@@ -198,8 +257,8 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     from tools.metrics import evaluate_all
     from tools.plan import Plan
     from tools.train import TrainResult
-    from tools.tune import TrialReport, tune
-    from tools.warmstart import WarmStartStore, warm_start_configs
+    from tools.tune import tune
+    from tools.warmstart import warm_start_configs
 
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     frame = loaded.frame
@@ -208,15 +267,10 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     spec = resolve_metric(plan.metric, plan.task)
 
     def on_trial(report: TrialReport) -> None:
-        score = "pruned" if math.isnan(report.score) else f"{report.score:.4g}"
-        best = "—" if math.isnan(report.best_score) else f"{report.best_score:.4g}"
         channel.send(
             {
                 "kind": "trial",
-                "message": (
-                    f"Trial {report.number + 1} of {report.family}: {spec.label} {score}; "
-                    f"best so far {best}; {report.time_left_s:.0f} s left"
-                ),
+                "message": trial_line(report, spec.label),
                 "elapsed_s": report.elapsed_s,
                 "budget_s": request.budget_s,
             }

@@ -137,6 +137,7 @@ def fit_automl(
         r.family: r.fit_time_s / max(r.n_folds, 1) for r in result.leaderboard if r.status == "ok"
     }
     rows: list[CandidateResult] = list(result.leaderboard)
+    tuned_configs: dict[str, dict[str, Any]] = {}
     notes = list(result.notes)
     refit_ratio = _refit_ratio(result)
 
@@ -176,7 +177,13 @@ def fit_automl(
         else:
             stopped = stopped or tuned.stopped
             if _aligned(tuned, result):
-                rows += _tuned_rows(tuned, spec, n_folds=_n_folds(result))
+                for row in _tuned_rows(tuned, spec, n_folds=_n_folds(result)):
+                    rows.append(row)
+                    emit(
+                        "candidate_finished",
+                        f"{candidate_label(row.family)}: {spec.label} {row.score:.4g}",
+                        row,
+                    )
                 for candidate in _best_per_family(tuned.candidates, spec):
                     key = candidate.family + TUNED_SUFFIX
                     oof[key] = candidate.oof
@@ -189,6 +196,7 @@ def fit_automl(
                         **result.model_options(candidate.family),
                     )
                     templates[key] = clone(template).set_params(params=dict(candidate.params))
+                    tuned_configs[candidate.family] = dict(candidate.trial_params)
                 n_done = tuned.n_trials
                 notes.append(
                     f"Tuning tried {n_done} configuration(s) of "
@@ -224,21 +232,21 @@ def fit_automl(
     if winner == ENSEMBLE_KEY and selection is not None:
         oof[ENSEMBLE_KEY] = sum(w * oof[key] for key, w in selection.weights.items())  # type: ignore[assignment]
         members = ", ".join(
-            f"{_label(key)} {w:.0%}"
+            f"{candidate_label(key)} {w:.0%}"
             for key, w in sorted(selection.weights.items(), key=lambda kv: -kv[1])
         )
-        rows.append(
-            CandidateResult(
-                family=ENSEMBLE_KEY,
-                score=ensemble_score,
-                std=math.nan,
-                fit_time_s=sum(fit_s.get(k, 0.0) for k in selection.weights),
-                status="ok",
-                message=f"weighted average of {members}",
-                params={key: round(w, 4) for key, w in selection.weights.items()},
-                n_folds=max((r.n_folds for r in rows if r.status == "ok"), default=0),
-            )
+        row = CandidateResult(
+            family=ENSEMBLE_KEY,
+            score=ensemble_score,
+            std=math.nan,
+            fit_time_s=sum(fit_s.get(k, 0.0) for k in selection.weights),
+            status="ok",
+            message=f"weighted average of {members}",
+            params={key: round(w, 4) for key, w in selection.weights.items()},
+            n_folds=max((r.n_folds for r in rows if r.status == "ok"), default=0),
         )
+        rows.append(row)
+        emit("candidate_finished", f"Ensemble: {spec.label} {row.score:.4g}", row)
     model.target_ = plan.target
     threshold = None
     if plan.task == "binary" and spec.name == "f1" and result.classes is not None:
@@ -268,11 +276,12 @@ def fit_automl(
         refit_rows=refit_rows,
         model_source="refit" if refit_rows == len(result.y) else result.model_source,
         notes=notes,
+        tuned_configs=tuned_configs,
         templates=templates,
         threshold=threshold,
     )
     winner_row = next(r for r in leaderboard if r.family == winner)
-    emit("finished", f"Best: {_label(winner)}, {spec.label} {winner_row.score:.4g}.")
+    emit("finished", f"Best: {candidate_label(winner)}, {spec.label} {winner_row.score:.4g}.")
     log.info(
         "automl_finished best=%s elapsed_s=%.2f budget_s=%g stopped=%s",
         winner,
@@ -322,7 +331,8 @@ def _fold_mean(
     return float(np.mean(scores)) if scores else math.nan
 
 
-def _label(key: str) -> str:
+def candidate_label(key: str) -> str:
+    """A leaderboard key as people read it ("lightgbm:tuned" -> "LightGBM (tuned)")."""
     if key == ENSEMBLE_KEY:
         return "Ensemble"
     family = MODEL_FAMILIES.get(base_family(key))
@@ -383,7 +393,7 @@ def _tuned_rows(tuned: Any, spec: Any, *, n_folds: int) -> list[CandidateResult]
             std=math.nan,
             fit_time_s=candidate.fit_s_per_fold,
             status="ok",
-            message=f"tuned (trial {candidate.number + 1})",
+            message=f"tuning trial {candidate.number + 1}",
             params=dict(candidate.params),
             n_folds=n_folds,
         )
@@ -419,11 +429,11 @@ def _finish(
             "the best single model is used."
         )
     if refit_s([best_key]) <= allowed and best_key in templates:
-        emit("refit_started", f"Refitting {_label(best_key)} on {len(y):,} rows.")
+        emit("refit_started", f"Refitting {candidate_label(best_key)} on {len(y):,} rows.")
         model = clone(templates[best_key]).fit(frame, y)
         return model, best_key, len(y)
     notes.append(
-        f"{_label(result.best_family)} was not refit on all rows (no time left); "
+        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); "
         "its first cross-validation model is used."
     )
     return result.model, result.best_family, result.refit_rows

@@ -147,6 +147,8 @@ class TrainResult:
     parts together; pass them to :func:`tools.tune.tune` (``rows=``) to get the same splits."""
     oof_folds: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """The validation fold (0, 1, ...) of each row of the ``oof`` arrays."""
+    tuned_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per tuned family, its best trial's parameters as the study stores them (warm starts)."""
     templates: dict[str, Any] = field(default_factory=dict)
     """Unfitted models (``sklearn.base.clone`` of a fold model) of every ok candidate, by key."""
     target_transform: str = "none"

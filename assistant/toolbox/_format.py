@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.events import Table
-from tools.models import MODEL_FAMILIES
+from tools.automl import candidate_label
 
 MAX_MODEL_CHARS = 6_000
 """Upper bound of one tool result as the model sees it (about 1,500 tokens)."""
@@ -36,9 +36,9 @@ def for_model(payload: dict[str, Any], *, max_chars: int = MAX_MODEL_CHARS) -> s
 
 
 def family_label(family: str) -> str:
-    """The readable name of a model family (``lightgbm`` -> ``LightGBM``)."""
-    found = MODEL_FAMILIES.get(family)
-    return found.label if found is not None else family
+    """The readable name of a model family or leaderboard key (``lightgbm`` -> ``LightGBM``,
+    ``lightgbm:tuned`` -> ``LightGBM (tuned)``, ``ensemble`` -> ``Ensemble``)."""
+    return candidate_label(family)
 
 
 def round_sig(value: Any, digits: int = 4) -> Any:

@@ -13,17 +13,19 @@ import joblib
 
 from assistant.context import ToolContext
 from assistant.events import Figure, File, Table
-from assistant.jobs import TrainRequest, train_job
+from assistant.jobs import TrainRequest, study_key, train_job
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolCallError, ToolResult
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from tools.analyze import prepare_target
+from tools.automl import base_family
 from tools.explain import FeatureImportance, explain_feature
 from tools.metrics import resolve_metric
 from tools.plan import expand_models
 from tools.predict import predict_file as predict_table
+from tools.tune import tuning_storage
 
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
 _PLAN_KEY = "plan_changes"
@@ -151,6 +153,9 @@ async def train_models(
         out_dir=out_dir,
         changes=changes,
         max_bytes=ctx.settings.max_upload_mb << 20,
+        storage=str(_tuning_storage(ctx)),
+        study_prefix=_study_prefix(ctx, record.sha256),
+        history_path=_history_path(ctx),
     )
     runs = ctx.services.runs
     runs.start(
@@ -250,7 +255,7 @@ async def tune_model(
         models: Families to tune; the run's best two tunable families when omitted.
     """
     from assistant.jobs import TuneRequest, tune_job
-    from tools.tune import tunable_families, tuning_storage
+    from tools.tune import tunable_families
 
     run = _latest_run(ctx, with_model=True)
     plan = run.plan
@@ -258,18 +263,18 @@ async def tune_model(
     if models:
         families = [f for f in expand_models(models, task=plan["task"]) if f in tunable]
     else:
-        ranked = [r["family"] for r in run.leaderboard if r.get("status") == "ok"]
-        families = [f for f in ranked if f in tunable][:2]
+        ranked = [base_family(r["family"]) for r in run.leaderboard if r.get("status") == "ok"]
+        # the best tunable families that finished; else the plan's cheapest tunable ones
+        ranked += [f for f in tunable_families(plan["task"]) if f in plan.get("models", ())]
+        families = [f for f in dict.fromkeys(ranked) if f in tunable][:2]
     if not families:
         raise ToolCallError(
             f"None of those model families can be tuned; tunable ones: {', '.join(sorted(tunable))}."
         )
     record = ctx.dataset(run.dataset_id)
     run_id = uuid.uuid4().hex[:10]
-    study_key = f"{ctx.thread_id}-{record.sha256[:12]}-{plan['target']}-{plan['metric']}"
-    storage = tuning_storage(ctx.settings.tuning_storage, ctx.settings.data_dir)
-    if isinstance(storage, Path):
-        storage.parent.mkdir(parents=True, exist_ok=True)
+    key = study_key(_study_prefix(ctx, record.sha256), plan["target"], plan["metric"])
+    storage = _tuning_storage(ctx)
     request = TuneRequest(
         data_path=record.path,
         data_sha256=record.sha256,
@@ -277,11 +282,11 @@ async def tune_model(
         families=tuple(families),
         previous_leaderboard=tuple(run.leaderboard),
         storage=str(storage),
-        study_key=study_key,
+        study_key=key,
         budget_s=float(budget_s),
         out_dir=ctx.workspace / "runs" / run_id,
         max_bytes=ctx.settings.max_upload_mb << 20,
-        history_path=ctx.settings.data_dir / "optuna" / "warmstart.db",
+        history_path=_history_path(ctx),
     )
     runs = ctx.services.runs
     runs.start(run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan)
@@ -691,6 +696,22 @@ def _train_result(run_id: str, outcome: dict[str, Any]) -> ToolResult:
     return ToolResult(
         for_model=for_model(payload), for_user=(board, cv_table, *figures, *files), facts=payload
     )
+
+
+def _tuning_storage(ctx: ToolContext) -> str | Path:
+    storage = tuning_storage(ctx.settings.tuning_storage, ctx.settings.data_dir)
+    if isinstance(storage, Path):
+        storage.parent.mkdir(parents=True, exist_ok=True)
+    return storage
+
+
+def _study_prefix(ctx: ToolContext, sha256: str) -> str:
+    """Studies are per thread and file, so train and tune_model share them."""
+    return f"{ctx.thread_id}-{sha256[:12]}"
+
+
+def _history_path(ctx: ToolContext) -> Path:
+    return ctx.settings.data_dir / "optuna" / "warmstart.db"
 
 
 def _ordered(board: list[dict[str, Any]], state: dict[str, Any]) -> list[dict[str, Any]]:
