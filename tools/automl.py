@@ -258,8 +258,13 @@ def fit_automl(
     leaderboard = _rank(rows, spec)
     best_oof = oof[winner]
     y_true = result.oof_y
+    threshold: float | None = None
     if result.classes is not None:
         y_pred = result.classes[np.argmax(best_oof, axis=1)]
+        if plan.task == "binary" and spec.name == "f1":
+            threshold = _f1_threshold(y_true, best_oof, result.classes, notes)
+            model.threshold_ = threshold
+            y_pred = result.classes[(best_oof[:, 1] >= threshold).astype(np.int64)]
         cv_metrics = evaluate_all(y_true, y_pred, best_oof, task=plan.task, classes=result.classes)
     else:
         cv_metrics = evaluate_all(y_true, best_oof, None, task=plan.task, classes=None)
@@ -293,6 +298,23 @@ def fit_automl(
 
 
 # --- pieces --------------------------------------------------------------------------
+
+
+def _f1_threshold(
+    y_true: pd.Series, proba: np.ndarray, classes: np.ndarray, notes: list[str]
+) -> float:
+    """The winner's F1-best decision threshold; replaces the breadth search's note about it."""
+    from tools.train import _f1_threshold as choose
+
+    notes[:] = [n for n in notes if not n.startswith("The decision threshold for")]
+    return choose(y_true, proba, classes, notes)
+
+
+def _option(model: Any, name: str, default: str) -> str:
+    """A TabularModel option of the final model (an ensemble's first member's)."""
+    members = getattr(model, "members_", None)
+    value = getattr(members[0] if members else model, name, default)
+    return value or default
 
 
 def _worth_it(selection: EnsembleSelection, score: float, best_single: float, spec: Any) -> bool:

@@ -186,7 +186,9 @@ class EnsembleModel(BaseEstimator):
     refits clones of the members on new data; :meth:`from_fitted` wraps
     members that are already fitted. Fitted attributes: ``members_``,
     ``weights_`` (normalised), ``input_columns_``, ``classes_``
-    (classification), ``task_``, ``target_``, ``family_`` ("ensemble").
+    (classification), ``task_``, ``target_``, ``family_`` ("ensemble"); set
+    ``threshold_`` to predict the second of two classes when its probability
+    is at least that (an F1 decision threshold).
     """
 
     def __init__(self, members: Sequence[Any] = (), weights: Sequence[float] = ()) -> None:

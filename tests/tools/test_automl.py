@@ -208,3 +208,20 @@ def test_with_a_holdout_tuning_validates_on_the_same_rows(tmp_path: Path) -> Non
     assert len(result.search_rows) == 1200 and len(result.oof_rows) == 240
     keys = [row.family for row in result.leaderboard if row.status == "ok"]
     assert "logistic_regression" + TUNED_SUFFIX in keys, result.notes
+
+
+def test_f1_runs_store_the_winners_threshold_and_predict_with_it(
+    churn_frame: pd.DataFrame,
+) -> None:
+    frame = churn_frame.drop(columns=["refund_amount"])
+    profile, plan = _plan(frame, "churn", models=_CHEAP, budget_s=30, metric="f1")
+
+    result = fit_automl(frame, plan, profile=profile, tune=False)
+
+    assert result.threshold is not None
+    assert result.model.threshold_ == result.threshold
+    X = frame.drop(columns=["churn"])
+    proba = result.model.predict_proba(X)[:, 1]
+    expected = np.asarray(result.model.classes_)[(proba >= result.threshold).astype(int)]
+    np.testing.assert_array_equal(result.model.predict(X), expected)
+    assert sum(n.startswith("The decision threshold") for n in result.notes) == 1
