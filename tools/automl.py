@@ -177,7 +177,7 @@ def fit_automl(
         else:
             stopped = stopped or tuned.stopped
             if _aligned(tuned, result):
-                for row in _tuned_rows(tuned, spec, n_folds=_n_folds(result)):
+                for row in _tuned_rows(tuned, spec, result):
                     rows.append(row)
                     emit(
                         "candidate_finished",
@@ -209,11 +209,13 @@ def fit_automl(
     best_key = max(singles, key=lambda key: spec.to_score(singles[key]))
     selection: EnsembleSelection | None = None
     ensemble_score = math.nan
+    ensemble_folds: list[float] = []
     if ensemble and len(oof) >= 2:
         selection = select_ensemble(
             {key: oof[key] for key in singles}, result.oof_y, spec=spec, classes=result.classes
         )
-        ensemble_score = _fold_mean(result, selection, oof)
+        ensemble_folds = _fold_scores(result, _blend(selection, oof))
+        ensemble_score = float(np.mean(ensemble_folds)) if ensemble_folds else math.nan
         if not _worth_it(selection, ensemble_score, singles[best_key], spec):
             selection = None
 
@@ -230,7 +232,7 @@ def fit_automl(
         notes=notes,
     )
     if winner == ENSEMBLE_KEY and selection is not None:
-        oof[ENSEMBLE_KEY] = sum(w * oof[key] for key, w in selection.weights.items())  # type: ignore[assignment]
+        oof[ENSEMBLE_KEY] = _blend(selection, oof)
         members = ", ".join(
             f"{candidate_label(key)} {w:.0%}"
             for key, w in sorted(selection.weights.items(), key=lambda kv: -kv[1])
@@ -238,7 +240,7 @@ def fit_automl(
         row = CandidateResult(
             family=ENSEMBLE_KEY,
             score=ensemble_score,
-            std=math.nan,
+            std=_std(ensemble_folds),
             fit_time_s=sum(fit_s.get(k, 0.0) for k in selection.weights),
             status="ok",
             message=f"weighted average of {members}",
@@ -326,21 +328,18 @@ def _worth_it(selection: EnsembleSelection, score: float, best_single: float, sp
     return gain > MIN_ENSEMBLE_GAIN * max(abs(best_single), 1e-12)
 
 
-def _fold_mean(
-    result: TrainResult, selection: EnsembleSelection, oof: Mapping[str, np.ndarray]
-) -> float:
-    """The ensemble's score as single candidates are scored: the mean over validation folds."""
+def _fold_scores(result: TrainResult, predictions: np.ndarray) -> list[float]:
+    """Per-fold metric values of out-of-fold ``predictions``, as single candidates are scored."""
     spec = resolve_metric(result.plan.metric, result.plan.task)
-    blended = sum(
-        w * np.asarray(oof[key], dtype=np.float64) for key, w in selection.weights.items()
-    )
+    predictions = np.asarray(predictions, dtype=np.float64)
     y = result.oof_y.to_numpy()
+    scored = ~np.isnan(np.reshape(predictions, (len(y), -1))).any(axis=1)
     scores = []
     for fold in np.unique(result.oof_folds):
-        rows = (result.oof_folds == fold) & ~np.isnan(np.reshape(blended, (len(y), -1))).any(axis=1)
+        rows = (result.oof_folds == fold) & scored
         if not rows.any():
             continue
-        part = blended[rows]
+        part = predictions[rows]
         try:
             if result.classes is None:
                 value = spec.compute(y[rows], part, None, classes=None)
@@ -350,7 +349,15 @@ def _fold_mean(
         except ValueError:  # undefined on this fold (e.g. one class), as for single models
             continue
         scores.append(float(value))
-    return float(np.mean(scores)) if scores else math.nan
+    return scores
+
+
+def _blend(selection: EnsembleSelection, oof: Mapping[str, np.ndarray]) -> np.ndarray:
+    return sum(w * np.asarray(oof[key], dtype=np.float64) for key, w in selection.weights.items())  # type: ignore[return-value]
+
+
+def _std(values: Sequence[float]) -> float:
+    return float(np.std(values)) if values else math.nan
 
 
 def candidate_label(key: str) -> str:
@@ -407,20 +414,23 @@ def _n_folds(result: TrainResult) -> int:
     return max((r.n_folds for r in result.leaderboard if r.status == "ok"), default=0)
 
 
-def _tuned_rows(tuned: Any, spec: Any, *, n_folds: int) -> list[CandidateResult]:
-    return [
-        CandidateResult(
-            family=candidate.family + TUNED_SUFFIX,
-            score=candidate.score,
-            std=math.nan,
-            fit_time_s=candidate.fit_s_per_fold,
-            status="ok",
-            message=f"tuning trial {candidate.number + 1}",
-            params=dict(candidate.params),
-            n_folds=n_folds,
+def _tuned_rows(tuned: Any, spec: Any, result: TrainResult) -> list[CandidateResult]:
+    rows = []
+    for candidate in _best_per_family(tuned.candidates, spec):
+        folds = _fold_scores(result, candidate.oof)
+        rows.append(
+            CandidateResult(
+                family=candidate.family + TUNED_SUFFIX,
+                score=candidate.score,
+                std=_std(folds),
+                fit_time_s=candidate.fit_s_per_fold * max(len(folds), 1),
+                status="ok",
+                message=f"tuning trial {candidate.number + 1}",
+                params=dict(candidate.params),
+                n_folds=len(folds) or _n_folds(result),
+            )
         )
-        for candidate in _best_per_family(tuned.candidates, spec)
-    ]
+    return rows
 
 
 def _finish(

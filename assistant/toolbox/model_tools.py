@@ -642,14 +642,14 @@ def _train_result(run_id: str, outcome: dict[str, Any]) -> ToolResult:
     best = family_label(outcome["best_family"])
     best_row = next(r for r in outcome["leaderboard"] if r["family"] == outcome["best_family"])
     score = round_sig(best_row["score"])
-    std = round_sig(best_row["std"], 2)
+    spread = "" if best_row["std"] is None else f" ± {round_sig(best_row['std'], 2)}"
     stopped = (
         " Training was stopped early; this is the best model so far." if outcome["stopped"] else ""
     )
     summary = (
         f"Trained {sum(1 for r in outcome['leaderboard'] if r['status'] == 'ok')} models on "
         f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
-        f"Best: {best} with cross-validated {label} {score} ± {std}.{stopped}"
+        f"Best: {best} with cross-validated {label} {score}{spread}.{stopped}"
     )
     if outcome["rows_dropped"]:
         summary += f" {outcome['rows_dropped']:,} rows with a missing target were dropped."

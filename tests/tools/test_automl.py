@@ -50,7 +50,8 @@ def test_budget_is_honoured_and_tuned_rows_join_the_leaderboard(
     assert wall <= 1.1 * plan.budget_s + 2
     assert trials, "the time left after the breadth search went to tuning"
     keys = [row.family for row in result.leaderboard if row.status == "ok"]
-    assert any(key.endswith(TUNED_SUFFIX) for key in keys)
+    tuned_rows = [row for row in result.leaderboard if row.family.endswith(TUNED_SUFFIX)]
+    assert tuned_rows and all(np.isfinite(row.std) and row.n_folds == 5 for row in tuned_rows)
     assert result.best_family in result.oof
     assert result.best_family == result.leaderboard[0].family
     assert result.plan.budget_s == plan.budget_s
@@ -73,6 +74,7 @@ def test_ensemble_is_kept_only_when_it_beats_every_member_in_cv(
     assert isinstance(result.model, EnsembleModel)
     row = result.leaderboard[0]
     assert row.family == ENSEMBLE_KEY and set(row.params) <= set(_CHEAP)
+    assert np.isfinite(row.std) and row.std > 0
     singles = [r.score for r in result.leaderboard[1:] if r.status == "ok"]
     assert row.score < min(singles)  # log loss: lower is better
     assert result.cv_metrics["log_loss"] == pytest.approx(row.score)
