@@ -393,6 +393,11 @@ def train_script(
         if sampled
         else ""
     )
+    if values["THRESHOLD"] is not None:
+        caveat += (
+            "\nIts predictions use the run's decision threshold (THRESHOLD), chosen for F1 on\n"
+            "the out-of-fold probabilities, so its F1 is usually above the run's (scored at 0.5).\n"
+        )
     source = _SCRIPT_TEMPLATE.format(
         caveat=caveat,
         family=result.best_family,

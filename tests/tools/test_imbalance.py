@@ -64,6 +64,7 @@ def test_the_f1_threshold_is_stored_used_by_predict_and_exported() -> None:
     )
     script = train_script(result, schema=schema, data_path=None)
     assert f"THRESHOLD = {result.threshold!r}" in script
+    assert "decision threshold (THRESHOLD)" in script
 
 
 def test_no_threshold_unless_f1_is_the_metric() -> None:
