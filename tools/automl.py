@@ -36,7 +36,6 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
-from tools.imbalance import f1_threshold
 from tools.metrics import evaluate_all, resolve_metric
 from tools.models import MODEL_FAMILIES, TabularModel
 from tools.plan import MIN_BUDGET_S, Plan
@@ -250,12 +249,6 @@ def fit_automl(
         rows.append(row)
         emit("candidate_finished", f"Ensemble: {spec.label} {row.score:.4g}", row)
     model.target_ = plan.target
-    threshold = None
-    if plan.task == "binary" and spec.name == "f1" and result.classes is not None:
-        # The winner's F1-best cut on its out-of-fold probabilities (see tools.imbalance).
-        truth = result.oof_y.to_numpy() == result.classes[1]
-        threshold = f1_threshold(truth, oof[winner][:, 1])[0]
-        model.threshold_ = threshold
 
     leaderboard = _rank(rows, spec)
     best_oof = oof[winner]

@@ -49,7 +49,6 @@ def test_budget_is_honoured_and_tuned_rows_join_the_leaderboard(
 
     assert wall <= 1.1 * plan.budget_s + 2
     assert trials, "the time left after the breadth search went to tuning"
-    keys = [row.family for row in result.leaderboard if row.status == "ok"]
     tuned_rows = [row for row in result.leaderboard if row.family.endswith(TUNED_SUFFIX)]
     assert tuned_rows and all(np.isfinite(row.std) and row.n_folds == 5 for row in tuned_rows)
     assert result.best_family in result.oof
