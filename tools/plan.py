@@ -110,8 +110,9 @@ class Plan(BaseModel):
     derived_features: list[DerivedFeature] = Field(default_factory=list)
     """Columns computed from others (see :mod:`tools.features`), added in front of every model."""
     target_transform: TargetTransformChoice = "auto"
-    """Regression only: "auto" log-transforms a skewed target when cross-validation says
-    it helps (see :mod:`tools.target_transform`); "none", "log" or "quantile" force it."""
+    """Regression only: "auto" tries a log and a quantile transform of a skewed target and
+    keeps one only when cross-validation says it helps (see :mod:`tools.target_transform`);
+    "none", "log" or "quantile" force the choice."""
     class_weight: ClassWeightChoice = "auto"
     """Classification only: "balanced" weights classes equally where the model can; "auto"
     does so for a rare class (< 10 % of rows) when the metric is balanced accuracy or macro F1."""

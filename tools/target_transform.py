@@ -5,9 +5,10 @@ large values dominate the squared error a model fits. Fitting the model to
 ``log1p(y)`` (or to the target's normal scores) and transforming its
 predictions back often predicts the bulk of the rows much better. Whether it
 helps the metric the user chose is an empirical question, so
-:func:`compare_target_transforms` cross-validates a cheap strong model with
-and without the transform and :func:`tools.train.train` keeps the transform
-only when it scores better.
+:func:`choose_target_transforms` cross-validates a cheap strong model per
+preprocessing style (LightGBM for tree families, ridge for scaled ones) with
+no transform, a log and a quantile transform, and keeps a transform only when
+it scores better on every compared fold (:func:`compare_target_transforms`).
 
 The transform lives in the model (:class:`tools.models.TabularModel`'s
 ``target_transform`` wraps the whole pipeline in scikit-learn's

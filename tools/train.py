@@ -15,8 +15,10 @@ Tables above :data:`MAX_SEARCH_ROWS` rows are searched on a seeded sample;
 only the winner's refit sees every row.
 
 Hard cases, resolved before the candidates run and applied to every model:
-a skewed regression target is log-transformed when a quick cross-validated
-comparison says so (``plan.target_transform``, :mod:`tools.target_transform`);
+a skewed regression target is log- or quantile-transformed when a quick
+cross-validated comparison says so, per preprocessing style
+(``plan.target_transform``, :mod:`tools.target_transform`); categoricals with
+many levels are target-encoded inside every model (:mod:`tools.encoders`);
 classes are weighted when ``plan.class_weight`` asks (:mod:`tools.imbalance`);
 and when F1 is the metric of a binary task, the winner gets the decision
 threshold that maximises F1 on its out-of-fold probabilities (``threshold_``).
