@@ -46,6 +46,9 @@ from tools.explain import Explanation
 from tools.metrics import resolve_metric
 from tools.predict import MODEL_FILE, SCHEMA_FILE, TrainingSchema, training_schema
 
+RETRAINED_FILE = "retrained_model.joblib"
+"""What the exported script saves its refit pipeline as; the run's ``model.joblib`` stays."""
+
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.json"
@@ -379,6 +382,7 @@ def train_script(
         "TIME_COLUMN": plan.time_column,
         "SEED": plan.seed,
         "THRESHOLD": getattr(result.model, "threshold_", None),
+        "RETRAINED_FILE": RETRAINED_FILE,
     }
     settings = "\n".join(f"{name} = {value!r}" for name, value in values.items())
     expected = "unknown" if best is None else f"{best.score:.6f}"
@@ -435,7 +439,8 @@ _SCRIPT_TEMPLATE = '''\
 Generated {created}. Needs only pandas, numpy, scikit-learn, joblib and the
 model's own library. It reads the training file, runs the same validation as
 the run (expected score {expected}), prints the score, then refits on all rows
-and saves model.joblib next to this script.
+and saves it as retrained_model.joblib next to this script (the run's own
+model.joblib is left as it is).
 {caveat}
 Usage: python train.py [DATA_FILE]
 """
@@ -578,7 +583,7 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         final.fit(X, y)
-    out = Path(__file__).with_name("model.joblib")
+    out = Path(__file__).with_name(RETRAINED_FILE)
     saved = {{"pipeline": final, "classes": classes, "features": FEATURES, "threshold": THRESHOLD}}
     joblib.dump(saved, out)
     print(f"saved {{out}}")

@@ -121,7 +121,12 @@ def test_classification_run_folder_round_trip(churn_frame: pd.DataFrame, tmp_pat
     score, metric = _run_script(run / "train.py", csv)
     assert metric == "roc_auc"
     assert abs(score - best.score) <= 0.02
-    assert (run / "model.joblib").is_file()
+    assert (run / "retrained_model.joblib").is_file()
+    # mlchat's own model is left in place, so `mlchat predict` still reads the folder
+    np.testing.assert_allclose(
+        joblib.load(run / "model.joblib").predict_proba(features),
+        result.model.predict_proba(features),
+    )
 
 
 def test_regression_script_reproduces_the_cv_rmse(
@@ -186,7 +191,7 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
     export_run(result, out_dir=run, frame=table.frame, data_path=csv)
     report = json.loads((run / "report.json").read_text())
     restored = joblib.load(run / "model.joblib")
-    score, metric = _run_script(run / "train.py", csv)  # (it then overwrites model.joblib)
+    score, metric = _run_script(run / "train.py", csv)
 
     source = (run / "train.py").read_text()
     assert "class SignedLog1p" in source and "TargetEncoder(" in source
