@@ -99,7 +99,8 @@ def test_train_shows_the_stored_numbers_and_offers_a_loadable_model(
     run = _latest_run(server)
     assert run["status"] == "finished"
     best = run["leaderboard"][0]  # type: ignore[index]
-    expect(reply).to_contain_text(f"{best['score']:.4g} ± {best['std']:.2g}")
+    spread = "" if best["std"] is None else f" ± {best['std']:.2g}"
+    expect(reply).to_contain_text(f"{best['score']:.4g}{spread}")
     expect(page.locator(".dataframe").first).to_be_visible()
     model_url = _stored_url(server, page, "model.joblib")
     status, body = _get(server, model_url, _cookie(page))
