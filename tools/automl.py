@@ -278,6 +278,7 @@ def fit_automl(
         notes=notes,
         tuned_configs=tuned_configs,
         templates=templates,
+        target_transform=_final_transform(model),
         threshold=threshold,
     )
     winner_row = next(r for r in leaderboard if r.family == winner)
@@ -305,11 +306,11 @@ def _f1_threshold(
     return choose(y_true, proba, classes, notes)
 
 
-def _option(model: Any, name: str, default: str) -> str:
-    """A TabularModel option of the final model (an ensemble's first member's)."""
-    members = getattr(model, "members_", None)
-    value = getattr(members[0] if members else model, name, default)
-    return value or default
+def _final_transform(model: Any) -> str:
+    """The final model's target transform; "per member" when an ensemble's members differ."""
+    members = getattr(model, "members_", None) or [model]
+    found = {getattr(m, "target_transform", None) or "none" for m in members}
+    return found.pop() if len(found) == 1 else "per member"
 
 
 def _worth_it(selection: EnsembleSelection, score: float, best_single: float, spec: Any) -> bool:

@@ -323,10 +323,15 @@ def model_card(report: Mapping[str, Any]) -> str:
 def _choice_lines(choices: Mapping[str, Any]) -> list[str]:
     """Card lines for the hard-case choices of a run (target transform, weights, threshold)."""
     lines = []
-    if choices.get("target_transform", "none") != "none":
+    transform = choices.get("target_transform", "none")
+    if transform == "per member":
         lines.append(
-            f"- Target: {choices['target_transform']}-transformed for fitting; "
-            "predictions are on the original scale"
+            "- Target: transformed for fitting by some ensemble members (each as its own "
+            "cross-validation chose); predictions are on the original scale"
+        )
+    elif transform != "none":
+        lines.append(
+            f"- Target: {transform}-transformed for fitting; predictions are on the original scale"
         )
     if choices.get("target_encoded"):
         names = ", ".join(f"`{name}`" for name in choices["target_encoded"])
