@@ -28,6 +28,8 @@ from tools.predict import predict_file as predict_table
 from tools.tune import tuning_storage
 
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
+TargetTransform = Literal["auto", "none", "log", "quantile"]
+ClassWeight = Literal["auto", "none", "balanced"]
 _PLAN_KEY = "plan_changes"
 _FILE_TITLES = {
     "model": ("Fitted pipeline (model.joblib)", "application/octet-stream"),
@@ -47,6 +49,8 @@ def set_plan(
     budget_s: int | None = None,
     validation: Validation | None = None,
     time_column: str | None = None,
+    target_transform: TargetTransform | None = None,
+    class_weight: ClassWeight | None = None,
 ) -> ToolResult:
     """Change the training plan used by the next train_models call (only the fields given).
 
@@ -59,6 +63,8 @@ def set_plan(
         budget_s: Training time budget in seconds.
         validation: Validation scheme.
         time_column: Date column that orders the rows, for a time-ordered split.
+        target_transform: Regression target transform; "auto" lets cross-validation decide.
+        class_weight: Weight rare classes ("balanced"); "auto" decides from the data and metric.
     """
     given = {
         "target": target,
@@ -69,6 +75,8 @@ def set_plan(
         "budget_s": budget_s,
         "validation": validation,
         "time_column": time_column,
+        "target_transform": target_transform,
+        "class_weight": class_weight,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
