@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
 from tools.automl import ENSEMBLE_KEY, TUNED_SUFFIX, base_family, fit_automl
 from tools.data import file_sha256, load_table
@@ -24,10 +23,6 @@ from tools.models import TabularModel
 from tools.plan import build_plan
 from tools.tune import tune
 
-_RUN_WITHOUT_MLCHAT = (
-    "import runpy, sys; sys.modules['tools'] = None; sys.modules['assistant'] = None; "
-    "script = sys.argv[1]; sys.argv = sys.argv[1:]; runpy.run_path(script, run_name='__main__')"
-)
 _CHEAP = ["logistic_regression", "naive_bayes", "knn", "random_forest"]
 
 
@@ -124,19 +119,10 @@ def test_an_ensemble_run_exports_a_script_that_reproduces_its_score(
     assert "Ensemble" in (run / "model_card.md").read_text(encoding="utf-8") or (
         ENSEMBLE_KEY in (run / "model_card.md").read_text(encoding="utf-8")
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", _RUN_WITHOUT_MLCHAT, str(run / "train.py"), str(csv)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=run,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    found = re.search(r"^log_loss: (-?[\d.]+) ± ", completed.stdout, re.MULTILINE)
-    assert found, completed.stdout
-    # the script averages per-fold log losses; the run scores the pooled out-of-fold rows
-    assert float(found.group(1)) == pytest.approx(result.leaderboard[0].score, rel=0.1)
+    score, metric = run_exported_script(run / "train.py", csv)
+    assert metric == "log_loss"
+    # the script averages per-fold log losses, as the leaderboard does
+    assert score == pytest.approx(result.leaderboard[0].score, rel=0.1)
 
 
 def test_tuning_studies_in_a_storage_continue_in_a_later_tune_call(

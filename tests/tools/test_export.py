@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import joblib
@@ -15,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn import config_context
 
+from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
 from tools.data import file_sha256, load_table
 from tools.explain import explain_result
@@ -22,12 +20,6 @@ from tools.export import estimator_source, export_run
 from tools.models import MODEL_FAMILIES, build_pipeline
 from tools.plan import build_plan
 from tools.train import train
-
-# Runs a generated script with mlchat's own packages made unimportable.
-_RUN_WITHOUT_MLCHAT = (
-    "import runpy, sys; sys.modules['tools'] = None; sys.modules['assistant'] = None; "
-    "script = sys.argv[1]; sys.argv = sys.argv[1:]; runpy.run_path(script, run_name='__main__')"
-)
 
 
 def _train_and_export(csv: Path, target: str, models: list[str], out_dir: Path):
@@ -46,21 +38,6 @@ def _train_and_export(csv: Path, target: str, models: list[str], out_dir: Path):
         notes=table.notes,
     )
     return table, result, exported
-
-
-def _run_script(script: Path, data: Path) -> tuple[float, str]:
-    completed = subprocess.run(
-        [sys.executable, "-c", _RUN_WITHOUT_MLCHAT, str(script), str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=script.parent,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    found = re.search(r"^(\w+): (-?[\d.]+) ± ", completed.stdout, re.MULTILINE)
-    assert found, completed.stdout
-    return float(found.group(2)), found.group(1)
 
 
 def _imported_roots(source: str) -> set[str]:
@@ -118,7 +95,7 @@ def test_classification_run_folder_round_trip(churn_frame: pd.DataFrame, tmp_pat
     script = (run / "train.py").read_text(encoding="utf-8")
     assert not _imported_roots(script) & {"tools", "assistant"}
     assert "sample of its rows" not in script  # every row was validated
-    score, metric = _run_script(run / "train.py", csv)
+    score, metric = run_exported_script(run / "train.py", csv)
     assert metric == "roc_auc"
     assert abs(score - best.score) <= 0.02
     assert (run / "retrained_model.joblib").is_file()
@@ -139,7 +116,7 @@ def test_regression_script_reproduces_the_cv_rmse(
     _, result, _ = _train_and_export(csv, "progression", ["ridge", "lightgbm"], run)
 
     best = result.leaderboard[0]
-    score, metric = _run_script(run / "train.py", csv)
+    score, metric = run_exported_script(run / "train.py", csv)
     assert metric == "root_mean_squared_error"
     assert abs(score - best.score) <= 0.02 * best.score
     assert [f.name for f in (run / "figures").glob("*.png")]
@@ -191,7 +168,7 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
     export_run(result, out_dir=run, frame=table.frame, data_path=csv)
     report = json.loads((run / "report.json").read_text())
     restored = joblib.load(run / "model.joblib")
-    score, metric = _run_script(run / "train.py", csv)
+    score, metric = run_exported_script(run / "train.py", csv)
 
     source = (run / "train.py").read_text()
     assert "class SignedLog1p" in source and "TargetEncoder(" in source

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pickle
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
 from tools.data import load_table
 from tools.errors import FeatureError
@@ -226,27 +225,9 @@ def test_kept_features_live_in_the_model_card_and_the_exported_script(tmp_path: 
     script = (run / "train.py").read_text(encoding="utf-8")
     assert "class DerivedFeatures" in script and "('ratio', 'a / b')" in script
     assert "import tools" not in script and "from tools" not in script
-    completed = subprocess.run(
-        [sys.executable, "-c", _RUN_WITHOUT_MLCHAT, str(run / "train.py"), str(csv)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=run,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    found = re.search(r"^root_mean_squared_error: ([\d.]+) ± ", completed.stdout, re.M)
-    assert found is not None
-    assert (
-        abs(float(found.group(1)) - result.leaderboard[0].score)
-        <= 0.02 * result.leaderboard[0].score
-    )
-
-
-_RUN_WITHOUT_MLCHAT = (
-    "import runpy, sys; sys.modules['tools'] = None; sys.modules['assistant'] = None; "
-    "script = sys.argv[1]; sys.argv = sys.argv[1:]; runpy.run_path(script, run_name='__main__')"
-)
+    score, metric = run_exported_script(run / "train.py", csv)
+    assert metric == "root_mean_squared_error"
+    assert abs(score - result.leaderboard[0].score) <= 0.02 * result.leaderboard[0].score
 
 
 def test_automl_tunes_and_ensembles_with_the_derived_features() -> None:
