@@ -39,17 +39,13 @@ def settings_for(protocol: str, fake: FakeLLMServer, root: Path, **extra: str) -
         "MLCHAT_PROVIDER": protocol,
         key_name: key,
         url_name: fake.url,
+        # The spend guard's per-minute limits are tested in test_spend.py; here they would
+        # only wait (a 429 tightens Gemini's default 10 requests a minute to 5).
+        f"MLCHAT_RPM_{protocol.upper()}": "100000",
+        f"MLCHAT_TPM_{protocol.upper()}": "100000000",
         **extra,
     }
     return Settings.from_env(env, env_file=root / "none.env")
-
-
-@pytest.fixture(autouse=True)
-def no_rate_limit_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spend guard's per-minute limits are tested in test_spend.py; here they would only wait."""
-    for protocol in PROTOCOLS:
-        monkeypatch.setenv(f"MLCHAT_RPM_{protocol.upper()}", "100000")
-        monkeypatch.setenv(f"MLCHAT_TPM_{protocol.upper()}", "100000000")
 
 
 @pytest.fixture
