@@ -36,10 +36,10 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
-from tools.metrics import evaluate_all, resolve_metric
+from tools.metrics import resolve_metric
 from tools.models import MODEL_FAMILIES, TabularModel
 from tools.plan import MIN_BUDGET_S, Plan
-from tools.train import CandidateResult, TrainProgress, TrainResult, train
+from tools.train import CandidateResult, TrainProgress, TrainResult, train, winner_metrics
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,10 @@ def fit_automl(
     ensemble_folds: list[float] = []
     if ensemble and len(oof) >= 2:
         selection = select_ensemble(
-            {key: oof[key] for key in singles}, result.oof_y, spec=spec, classes=result.classes
+            {key: oof[key] for key in singles},
+            result.oof_y,
+            spec=spec,
+            classes=result.classes,
         )
         ensemble_folds = _fold_scores(result, _blend(selection, oof))
         ensemble_score = float(np.mean(ensemble_folds)) if ensemble_folds else math.nan
@@ -251,18 +254,15 @@ def fit_automl(
     model.target_ = plan.target
 
     leaderboard = _rank(rows, spec)
-    best_oof = oof[winner]
-    y_true = result.oof_y
-    threshold: float | None = None
-    if result.classes is not None:
-        y_pred = result.classes[np.argmax(best_oof, axis=1)]
-        if plan.task == "binary" and spec.name == "f1":
-            threshold = _f1_threshold(y_true, best_oof, result.classes, notes)
-            model.threshold_ = threshold
-            y_pred = result.classes[(best_oof[:, 1] >= threshold).astype(np.int64)]
-        cv_metrics = evaluate_all(y_true, y_pred, best_oof, task=plan.task, classes=result.classes)
-    else:
-        cv_metrics = evaluate_all(y_true, best_oof, None, task=plan.task, classes=None)
+    cv_metrics, threshold = winner_metrics(
+        model,
+        oof[winner],
+        result.oof_y,
+        task=plan.task,
+        spec=spec,
+        classes=result.classes,
+        notes=notes,
+    )
     final = replace(
         result,
         plan=plan,
@@ -294,16 +294,6 @@ def fit_automl(
 
 
 # --- pieces --------------------------------------------------------------------------
-
-
-def _f1_threshold(
-    y_true: pd.Series, proba: np.ndarray, classes: np.ndarray, notes: list[str]
-) -> float:
-    """The winner's F1-best decision threshold; replaces the breadth search's note about it."""
-    from tools.train import _f1_threshold as choose
-
-    notes[:] = [n for n in notes if not n.startswith("The decision threshold for")]
-    return choose(y_true, proba, classes, notes)
 
 
 def _final_transform(model: Any) -> str:

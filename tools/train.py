@@ -248,7 +248,7 @@ def train(
         TrainingError: no candidate finished.
     """
     from tools.analyze import prepare_target, profile_table
-    from tools.metrics import evaluate_all, resolve_metric
+    from tools.metrics import resolve_metric
 
     start = clock()
     deadline = start + plan.budget_s
@@ -477,18 +477,17 @@ def train(
         )
     model.target_ = plan.target
 
-    best_oof = oof[best.family]
-    y_true = y.iloc[oof_rows]
-    threshold: float | None = None
-    if classes is not None:
-        y_pred = classes[np.argmax(best_oof, axis=1)]
-        if task == "binary" and spec.name == "f1":
-            threshold = _f1_threshold(y_true, best_oof, classes, notes)
-            model.threshold_ = threshold
-            y_pred = classes[(best_oof[:, 1] >= threshold).astype(np.int64)]
-        cv_metrics = evaluate_all(y_true, y_pred, best_oof, task=task, classes=classes)
-    else:
-        cv_metrics = evaluate_all(y_true, best_oof, None, task=task, classes=None)
+    # Without a refit the caller picks (and thresholds) its own winner.
+    cv_metrics, threshold = winner_metrics(
+        model,
+        oof[best.family],
+        y.iloc[oof_rows],
+        task=task,
+        spec=spec,
+        classes=classes,
+        notes=notes,
+        set_threshold=refit,
+    )
 
     leaderboard = _rank(results, spec)
     result = TrainResult(
@@ -846,6 +845,36 @@ def _choose_class_weight(plan: Plan, y: pd.Series, metric: str, notes: list[str]
         )
         return "balanced"
     return "none"
+
+
+def winner_metrics(
+    model: Any,
+    oof: np.ndarray,
+    y_true: pd.Series,
+    *,
+    task: str,
+    spec: Any,
+    classes: np.ndarray | None,
+    notes: list[str],
+    set_threshold: bool = True,
+) -> tuple[dict[str, float], float | None]:
+    """Every metric of the task on the winner's out-of-fold predictions, and its threshold.
+
+    For a binary task ranked by F1 (and ``set_threshold``), the F1-best decision
+    threshold is chosen on ``oof``, stored as ``model.threshold_``, used for the
+    labels the metrics see, and explained in ``notes``.
+    """
+    from tools.metrics import evaluate_all
+
+    if classes is None:
+        return evaluate_all(y_true, oof, None, task=task, classes=None), None
+    threshold: float | None = None
+    y_pred = classes[np.argmax(oof, axis=1)]
+    if set_threshold and task == "binary" and spec.name == "f1":
+        threshold = _f1_threshold(y_true, oof, classes, notes)
+        model.threshold_ = threshold
+        y_pred = classes[(oof[:, 1] >= threshold).astype(np.int64)]
+    return evaluate_all(y_true, y_pred, oof, task=task, classes=classes), threshold
 
 
 def _f1_threshold(
