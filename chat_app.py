@@ -177,7 +177,7 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
             attachments.append(
                 await asyncio.to_thread(ASSISTANT.attach_file, thread_id, path, name=name)
             )
-        renderer = TurnRenderer()
+        renderer = TurnRenderer(SETTINGS.data_dir)
         async for event in ASSISTANT.run_turn(thread_id, text, attachments=attachments):
             await renderer.render(event)
     except UserFacingError as exc:

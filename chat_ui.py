@@ -10,8 +10,10 @@ the same id as candidates finish, so it updates in place.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, assert_never
 
 import chainlit as cl
@@ -32,8 +34,12 @@ from assistant.events import (
     TurnFinished,
     Usage,
 )
+from assistant.workspace import read_user_file
+from tools.errors import UserFacingError
 
 _PROGRESS_EVERY_S = 0.5
+_MAX_SHOWN_BYTES = 2 << 30
+log = logging.getLogger(__name__)
 TOOL_TITLES = {
     "profile_dataset": "Profiling the data",
     "set_plan": "Updating the plan",
@@ -62,7 +68,8 @@ class _ToolView:
 class TurnRenderer:
     """Turns one turn's events into Chainlit UI updates."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.message: cl.Message | None = None
         self.tools: dict[str, _ToolView] = {}
         self.input_tokens = 0
@@ -118,16 +125,26 @@ class TurnRenderer:
                         size="large",
                     )
                 elif png_path is not None:
+                    content = self._read(png_path)
+                    if content is None:
+                        return
                     element = cl.Image(
-                        name=title, path=str(png_path), display="inline", size="large"
+                        name=title,
+                        content=content,
+                        mime="image/png",
+                        display="inline",
+                        size="large",
                     )
                 else:
                     return
                 await self._attach(call_id, element)
             case File(path=path, title=title, mime=mime, call_id=call_id):
+                content = self._read(path)
+                if content is None:
+                    return
                 await self._attach(
                     call_id,
-                    cl.File(name=path.name, path=str(path), mime=mime, display="inline"),
+                    cl.File(name=path.name, content=content, mime=mime, display="inline"),
                     caption=title,
                 )
             case Notice(message=message, level=level):
@@ -144,6 +161,14 @@ class TurnRenderer:
                 await self._close_message()
             case _:
                 assert_never(event)
+
+    def _read(self, path: Path) -> bytes | None:
+        """A file to show, read through the workspace door; None (and a log line) if refused."""
+        try:
+            return read_user_file(self.data_dir, path, max_bytes=_MAX_SHOWN_BYTES)
+        except (OSError, UserFacingError) as exc:
+            log.warning("file_not_shown name=%s reason=%s", path.name, type(exc).__name__)
+            return None
 
     async def _close_message(self) -> None:
         if self.message is not None:

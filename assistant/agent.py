@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.events import (
@@ -159,12 +157,6 @@ class Agent:
         self.limits = limits
         self.spend = spend
         self.summariser = summariser
-
-    def attach(self, thread_id: str, name: str, path: Path) -> DatasetRecord:
-        """Record a file already copied into the thread's workspace as a dataset."""
-        self.conversations.ensure_thread(thread_id)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return self.conversations.add_dataset(thread_id, name=name, path=path, sha256=digest)
 
     async def run_turn(
         self, thread_id: str, text: str, *, attachments: Sequence[DatasetRecord] = ()

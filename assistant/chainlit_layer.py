@@ -45,7 +45,6 @@ import logging
 import mimetypes
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
+from tools import safe_files
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -239,18 +239,6 @@ def _safe_segment(segment: str) -> str:
     return cleaned[:120]
 
 
-def safe_file_name(name: str, *, default: str = "upload") -> str:
-    """A file name that stays in its folder: no separators, ``..``, NUL or control bytes.
-
-    ``"../../etc/passwd"`` becomes ``"passwd"``, ``"C:\\\\x\\\\a.csv"`` becomes
-    ``"a.csv"``, a name with nothing usable becomes ``default``.
-    """
-    base = name.replace("\\", "/").split("/")[-1]
-    base = "".join(c for c in base if c.isprintable())
-    cleaned = _safe_segment(base)
-    return default if cleaned == "_" else cleaned
-
-
 class LocalStorageClient(BaseStorageClient):
     """Chainlit storage on the local disk, inside one folder.
 
@@ -358,7 +346,9 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
     Args:
         url: Async SQLAlchemy URL (:func:`chat_database_url`); the schema must exist.
         storage: Where elements and uploaded files are written.
-        readable_roots: Folders an element's ``path`` may point into (the data folder).
+        readable_roots: Folders an element's ``path`` may point into: Chainlit's own
+            upload folder. The app's files are sent as content, read through
+            :func:`assistant.workspace.read_user_file`.
     """
 
     def __init__(
@@ -367,7 +357,9 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
         connect_args: dict[str, Any] = {"timeout": 30} if _is_sqlite(url) else {}
         super().__init__(conninfo=url, connect_args=connect_args, storage_provider=storage)
         self.is_sqlite = _is_sqlite(url)
-        self.readable_roots = tuple(root.resolve() for root in readable_roots)
+        self.readable_roots = tuple(
+            dict.fromkeys(p for root in readable_roots for p in (root, root.resolve()))
+        )
         self.failed_statements = 0
         if self.is_sqlite:
             # Chainlit's default pool (5 + 10 connections, 30 s wait) ran dry under 20 busy
@@ -456,14 +448,22 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
         it server-side is the SSRF of CVE-2026-22219.
         """
         if element.path is not None:
-            resolved = Path(element.path).resolve()
-            if not any(resolved.is_relative_to(root) for root in self.readable_roots):
-                log.warning("chat_element_refused reason=path_outside_data_dir")
+            if not self._readable(Path(element.path)):
+                log.warning("chat_element_refused reason=path_not_readable")
                 return
         elif element.content is None and element.url:
             log.info("chat_element_not_persisted reason=url_only")
             return
         await super().create_element(element)
+
+    def _readable(self, path: Path) -> bool:
+        """A path an element may be persisted from: a regular file, reached without links,
+        inside one of the readable roots (Chainlit's own upload folder)."""
+        lexical = Path(os.path.normpath(path))
+        for root in self.readable_roots:
+            if lexical.is_relative_to(root) and safe_files.is_regular_beneath(root, lexical):
+                return True
+        return False
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -490,7 +490,12 @@ def build_data_layer(
     url = chat_database_url(database_url, data_dir)
     _run_coroutine_sync(lambda: create_schema(url))
     storage = LocalStorageClient(data_dir / "files", url_prefix=url_prefix)
-    return MlchatDataLayer(url, storage=storage, readable_roots=(data_dir,))
+    return MlchatDataLayer(url, storage=storage, readable_roots=(upload_folder(data_dir),))
+
+
+def upload_folder(data_dir: Path) -> Path:
+    """Where Chainlit keeps uploads in progress (see :func:`use_upload_folder`)."""
+    return data_dir / "tmp" / "uploads"
 
 
 def use_upload_folder(folder: Path) -> None:
@@ -504,42 +509,6 @@ def use_upload_folder(folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     chainlit.config.FILES_DIRECTORY = folder
-
-
-def save_attachment(source: Path, name: str, workspace: Path) -> Path:
-    """Copy an uploaded file into ``workspace/uploads`` under a safe, unused name.
-
-    The name is reduced by :func:`safe_file_name` (no ``../``, absolute paths,
-    NUL bytes); the copy never follows a symlink at the destination and never
-    overwrites: ``data.csv`` becomes ``data-1.csv`` when taken.
-
-    Args:
-        source: The uploaded file Chainlit stored.
-        name: The file name the browser sent (untrusted).
-        workspace: The conversation's workspace folder.
-
-    Returns:
-        The path of the copy, inside ``workspace/uploads``.
-    """
-    folder = workspace / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    if folder.is_symlink():
-        raise UserFacingError("The workspace upload folder is a link; refusing to write there.")
-    safe = safe_file_name(name)
-    stem, dot, suffix = safe.rpartition(".")
-    if not dot:
-        stem, suffix = safe, ""
-    for index in range(1000):
-        candidate = safe if index == 0 else f"{stem}-{index}{dot}{suffix}"
-        target = folder / candidate
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, length=1024 * 1024)
-        return target
-    raise UserFacingError(f"There are too many files named “{safe}” in this conversation.")
 
 
 def mount_file_route(data_layer: MlchatDataLayer, *, path: str = FILE_ROUTE) -> None:

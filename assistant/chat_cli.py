@@ -31,6 +31,7 @@ from assistant.events import (
     Usage,
 )
 from assistant.settings import Settings
+from assistant.workspace import Workspace
 from tools.errors import UserFacingError
 
 if TYPE_CHECKING:
@@ -195,10 +196,8 @@ class _Renderer:
     def _save_plotly(self, title: str, plotly: str | None) -> str:
         if plotly is None:
             return "(no file)"
-        folder = self.workspace / "figures"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (re.sub(r"[^\w-]+", "_", title).strip("_")[:60] + ".plotly.json")
-        path.write_text(plotly, encoding="utf-8")
+        name = re.sub(r"[^\w-]+", "_", title).strip("_")[:60] + ".plotly.json"
+        path = Workspace.at(self.workspace).write_bytes(Path("figures") / name, plotly.encode())
         return str(path)
 
     def _line(self, text: str) -> None:

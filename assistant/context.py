@@ -16,6 +16,7 @@ from assistant.settings import Settings
 from assistant.store import ConversationStore, DatasetRecord, RunStore
 from assistant.toolkit import ToolCallError
 from assistant.worker import WorkerHandle
+from assistant.workspace import Workspace
 
 
 @dataclass
@@ -64,11 +65,14 @@ class ToolContext:
         return self.services.settings
 
     @property
+    def files(self) -> Workspace:
+        """This conversation's workspace: the one door for its files (created on first use)."""
+        return Workspace.at(self.settings.workspace_for(self.thread_id))
+
+    @property
     def workspace(self) -> Path:
         """This conversation's folder (uploads, runs, figures); created on first use."""
-        folder = self.settings.workspace_for(self.thread_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return self.files.root
 
     def progress(self, message: str, *, fraction: float | None = None, **data: Any) -> None:
         """Report progress of this call to the user."""

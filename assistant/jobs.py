@@ -18,7 +18,7 @@ from assistant.context import match_column
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
 from tools.automl import TUNED_SUFFIX, base_family, candidate_label, fit_automl
-from tools.data import load_table, resolve_column
+from tools.data import file_sha256, load_table, resolve_column
 from tools.errors import TargetError
 from tools.explain import explain_result
 from tools.export import export_run
@@ -223,6 +223,7 @@ def _explain_and_export(
             for f in explanation.figures
         ],
         "files": {k: str(v) for k, v in exported.files.items() if not k.startswith("figure:")},
+        "model_sha256": file_sha256(exported.files["model"]),
         "meta_features": dict(profile.meta_features),
         "run_dir": str(out_dir),
     }

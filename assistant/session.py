@@ -8,9 +8,6 @@ Chainlit, the terminal chat and tests all build an :class:`Assistant` from
 from __future__ import annotations
 
 import logging
-import re
-import shutil
-import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
@@ -43,6 +40,7 @@ from assistant.thread_settings import (
     usable_providers,
 )
 from assistant.toolbox import all_tools
+from assistant.workspace import Workspace, safe_file_name
 from tools.data import file_sha256
 from tools.errors import DataError, UserFacingError
 
@@ -178,13 +176,19 @@ class Assistant:
         )
         return choice
 
+    def workspace(self, thread_id: str) -> Workspace:
+        """The thread's workspace (created with its app folders on first use)."""
+        return Workspace.at(self.settings.workspace_for(thread_id))
+
     def attach_file(
         self, thread_id: str, source: Path, *, name: str | None = None
     ) -> DatasetRecord:
         """Copy an uploaded file into the thread's upload folder and record it as a dataset.
 
-        The stored name keeps only a safe base name (no folders, ``..``, NUL or control
-        characters); the size limit is checked before anything is copied.
+        The one way a file enters a conversation: the stored name keeps only a safe
+        base name (:func:`~assistant.workspace.safe_file_name`), the size limit is
+        checked before anything is copied, and the copy never follows or overwrites
+        a link (:meth:`~assistant.workspace.Workspace.add_upload`).
         """
         display = safe_file_name(name or source.name)
         if Path(display).suffix.lower() not in _SUFFIXES:
@@ -199,17 +203,7 @@ class Assistant:
                 f"“{display}” is {size / 2**20:,.0f} MB, over the {self.settings.max_upload_mb:,} MB "
                 "limit (MLCHAT_MAX_UPLOAD_MB)."
             )
-        uploads = (self.settings.workspace_for(thread_id) / "uploads").resolve()
-        uploads.mkdir(parents=True, exist_ok=True)
-        target = uploads / display
-        if target.is_symlink() or (target.exists() and file_sha256(target) != file_sha256(source)):
-            target = _free_name(uploads, display)
-        if target.resolve().parent != uploads:
-            raise DataError(
-                f"“{display}” cannot be stored safely; rename the file and attach it again."
-            )
-        if not target.exists():
-            shutil.copyfile(source, target, follow_symlinks=True)
+        target = self.workspace(thread_id).add_upload(source, display)
         self.conversations.ensure_thread(thread_id)
         return self.conversations.add_dataset(
             thread_id, name=display, path=target, sha256=file_sha256(target)
@@ -245,28 +239,3 @@ class Assistant:
         listed = ", ".join(f"{d.name} (dataset_id {d.id})" for d in datasets) or "none yet"
         budget_s = self.choice(thread_id).budget_s
         return render_prompt("system", datasets=listed, budget_s=budget_s)
-
-
-def safe_file_name(name: str, *, max_chars: int = 120) -> str:
-    """A file name that cannot leave its folder: base name only, no control characters."""
-    name = unicodedata.normalize("NFC", name.replace("\x00", "")).replace("\\", "/")
-    base = name.rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if ch.isprintable())
-    base = re.sub(r"\s+", " ", base).strip().lstrip(".")
-    if not base:
-        base = "upload.csv"
-    stem, dot, suffix = base.rpartition(".")
-    if dot and len(base) > max_chars:
-        base = stem[: max_chars - len(suffix) - 1] + "." + suffix
-    return base[:max_chars]
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    for index in range(2, 10_000):
-        candidate = folder / (f"{stem}-{index}.{suffix}" if suffix else f"{stem}-{index}")
-        if not candidate.exists() and not candidate.is_symlink():
-            return candidate
-    raise DataError("Too many files with the same name in this conversation.")

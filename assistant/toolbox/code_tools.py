@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 from assistant.context import ToolContext
 from assistant.events import Figure, Notice, Table
 from assistant.sandbox.base import ExecutionError
 from assistant.toolbox._format import for_model, truncate
 from assistant.toolkit import ToolCallError, ToolResult
+from assistant.workspace import safe_file_name
 
 _MAX_OUTPUT_CHARS = 4_000
 _MAX_FIGURES = 6
@@ -45,11 +47,9 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
         if result.plotly is not None and len(outputs) < _MAX_FIGURES:
             outputs.append(Figure(f"Chart {index + 1}", plotly_json=json.dumps(result.plotly)))
         elif result.png is not None and len(outputs) < _MAX_FIGURES:
-            png_dir = ctx.workspace / "figures"
-            png_dir.mkdir(parents=True, exist_ok=True)
-            png_path = png_dir / f"{ctx.call.id}-{index + 1}.png"
-            png_path.write_bytes(
-                result.png if isinstance(result.png, bytes) else base64.b64decode(result.png)
+            png_path = ctx.files.write_bytes(
+                Path("figures") / safe_file_name(f"{ctx.call.id}-{index + 1}.png"),
+                result.png if isinstance(result.png, bytes) else base64.b64decode(result.png),
             )
             outputs.append(Figure(f"Figure {index + 1}", png_path=png_path))
         elif result.text:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from assistant.context import ToolContext
@@ -13,9 +12,10 @@ from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, round_sig
 from assistant.toolbox.model_tools import _PLAN_KEY, _latest_run, train_models
 from assistant.toolkit import ToolCallError, ToolResult
+from assistant.verified_models import run_workspace
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from tools.automl import base_family
-from tools.errors import FeatureError
+from tools.errors import FeatureError, UserFacingError
 from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
 from tools.models import MODEL_FAMILIES
 from tools.predict import SCHEMA_FILE
@@ -158,10 +158,10 @@ def _checked(
 
 def _column_kinds(run: RunRecord) -> dict[str, str] | None:
     """Kinds of the columns the current model reads (None when the run has no schema)."""
-    path = Path(run.artifacts.get("run_dir", "")) / SCHEMA_FILE
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        workspace, run_dir = run_workspace(run)
+        schema = json.loads(workspace.read_text(run_dir / SCHEMA_FILE, max_bytes=16 << 20))
+    except (OSError, ValueError, KeyError, UserFacingError):
         return None
     return {str(k): str(v) for k, v in schema.get("kinds", {}).items()}
 

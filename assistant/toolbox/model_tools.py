@@ -9,8 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-import joblib
-
 from assistant.context import ToolContext
 from assistant.events import Figure, File, Table
 from assistant.jobs import TrainRequest, study_key, train_job
@@ -18,9 +16,12 @@ from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolCallError, ToolResult
+from assistant.verified_models import load_run_model, run_workspace
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
+from assistant.workspace import safe_file_name
 from tools.analyze import prepare_target
 from tools.automl import base_family
+from tools.errors import UserFacingError
 from tools.explain import FeatureImportance, explain_feature
 from tools.metrics import resolve_metric
 from tools.plan import expand_models
@@ -31,6 +32,7 @@ Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
 TargetTransform = Literal["auto", "none", "log", "quantile"]
 ClassWeight = Literal["auto", "none", "balanced"]
 _PLAN_KEY = "plan_changes"
+_MAX_FIGURE_BYTES = 64 << 20
 _FILE_TITLES = {
     "model": ("Fitted pipeline (model.joblib)", "application/octet-stream"),
     "card": ("Model card (model_card.md)", "text/markdown"),
@@ -152,7 +154,7 @@ async def train_models(
         )
     changes.setdefault("budget_s", ctx.settings.budget_s)
     run_id = uuid.uuid4().hex[:10]
-    out_dir = ctx.workspace / "runs" / run_id
+    out_dir = ctx.files.run_dir(run_id)
     request = TrainRequest(
         data_path=record.path,
         data_name=record.name,
@@ -246,7 +248,7 @@ async def train_models(
             ctx.thread_id,
             {_PLAN_KEY: {**stored, "target": outcome["target"]}},
         )
-        return _train_result(run_id, outcome)
+        return _train_result(ctx, run_id, outcome)
 
     return await asyncio.to_thread(finish)
 
@@ -292,7 +294,7 @@ async def tune_model(
         storage=str(storage),
         study_key=key,
         budget_s=float(budget_s),
-        out_dir=ctx.workspace / "runs" / run_id,
+        out_dir=ctx.files.run_dir(run_id),
         max_bytes=ctx.settings.max_upload_mb << 20,
         history_path=_history_path(ctx),
     )
@@ -347,7 +349,7 @@ async def tune_model(
             )
             + f"; {trials}. The tuned model is now the current one."
         )
-        result = _train_result(run_id, outcome)
+        result = _train_result(ctx, run_id, outcome)
         payload = {
             **json.loads(result.for_model),
             "summary": summary,
@@ -396,11 +398,12 @@ def list_artifacts(ctx: ToolContext) -> ToolResult:
     files = []
     for key, path_text in run.artifacts.get("files", {}).items():
         path = Path(path_text)
-        if key in _FILE_TITLES and path.is_file():
+        if key in _FILE_TITLES and ctx.files.servable(path):
             title, mime = _FILE_TITLES[key]
             files.append(File(path, title, mime))
     predictions = sorted(
-        (ctx.workspace / "predictions").glob("*.csv"), key=lambda p: p.stat().st_mtime
+        (p for p in ctx.files.folder("predictions").glob("*.csv") if ctx.files.servable(p)),
+        key=lambda p: p.lstat().st_mtime,
     )
     if predictions:
         files.append(File(predictions[-1], f"Predictions ({predictions[-1].name})", "text/csv"))
@@ -431,10 +434,7 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
     if top:
         summary += f" Most important columns: {top}."
-    figures = tuple(
-        Figure(f["title"], plotly_json=_read(f["json"]), png_path=Path(f["png"]))
-        for f in metrics.get("figures", [])
-    )
+    figures = _figures(ctx, metrics.get("figures", []))
     table = Table(
         "Cross-validated metrics",
         ("metric", "value"),
@@ -464,9 +464,11 @@ def predict_file(ctx: ToolContext, dataset_id: str | None = None) -> ToolResult:
             f"The newest file ({record.name}) is the one the model was trained on. Ask the user to "
             "attach the file to predict on, or pass its dataset_id explicitly."
         )
-    out = ctx.workspace / "predictions" / f"{Path(record.name).stem}-predictions.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = predict_table(Path(run.artifacts["run_dir"]), record.path, out=out)
+    out = ctx.files.folder("predictions") / safe_file_name(
+        f"{Path(record.name).stem}-predictions.csv"
+    )
+    model, schema = load_run_model(run)
+    result = predict_table(model, record.path, out=out, schema=schema)
     preview = result.preview[:5]
     columns = tuple(preview[0].keys()) if preview else ()
     table = Table(
@@ -541,7 +543,7 @@ def suggest_improvements(ctx: ToolContext) -> ToolResult:
 
 def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> ToolResult:
     run_dir = Path(run.artifacts["run_dir"])
-    model = joblib.load(run_dir / "model.joblib")
+    model, _ = load_run_model(run)
     record = ctx.dataset(run.dataset_id)
     frame = load_dataset(record, max_bytes=ctx.settings.max_upload_mb << 20).frame
     target = run.metrics["target"]
@@ -633,6 +635,7 @@ def _finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, statu
         "run_dir": outcome["run_dir"],
         "files": outcome["files"],
         "model": outcome["files"].get("model"),
+        "model_sha256": outcome.get("model_sha256"),
     }
     ctx.services.runs.finish(
         run_id,
@@ -645,7 +648,7 @@ def _finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, statu
     )
 
 
-def _train_result(run_id: str, outcome: dict[str, Any]) -> ToolResult:
+def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> ToolResult:
     label = outcome["metric_label"]
     best = family_label(outcome["best_family"])
     best_row = next(r for r in outcome["leaderboard"] if r["family"] == outcome["best_family"])
@@ -691,10 +694,7 @@ def _train_result(run_id: str, outcome: dict[str, Any]) -> ToolResult:
         tuple((k, round_sig(v)) for k, v in outcome["cv_metrics"].items()),
         name=f"metrics-{run_id}",
     )
-    figures = tuple(
-        Figure(f["title"], plotly_json=_read(f["json"]), png_path=Path(f["png"]))
-        for f in outcome["figures"]
-    )
+    figures = _figures(ctx, outcome["figures"])
     files = tuple(
         File(Path(outcome["files"][key]), *_FILE_TITLES[key])
         for key in ("model", "card", "script")
@@ -736,8 +736,9 @@ def _ordered(board: list[dict[str, Any]], state: dict[str, Any]) -> list[dict[st
 def _feature_example(run: RunRecord, columns: list[str]) -> str:
     """A ready-to-say derived feature over the two strongest numeric columns, or ""."""
     try:
-        schema = json.loads((Path(run.artifacts["run_dir"]) / "schema.json").read_text("utf-8"))
-    except (OSError, ValueError, KeyError):
+        workspace, run_dir = run_workspace(run)
+        schema = json.loads(workspace.read_text(run_dir / "schema.json", max_bytes=16 << 20))
+    except (OSError, ValueError, KeyError, UserFacingError):
         return ""
     numeric = [c for c in columns if schema.get("kinds", {}).get(c) == "numeric"][:2]
     if len(numeric) < 2:
@@ -752,11 +753,23 @@ def _feature_example(run: RunRecord, columns: list[str]) -> str:
     )
 
 
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return None
+def _figures(ctx: ToolContext, figures: list[dict[str, Any]]) -> tuple[Figure, ...]:
+    """The run's figures, read through the workspace door (no links, app folders only)."""
+    shown = []
+    for figure in figures:
+        try:
+            plotly_json = ctx.files.read_text(figure["json"], max_bytes=_MAX_FIGURE_BYTES)
+        except (OSError, UserFacingError):
+            plotly_json = None
+        png = Path(figure["png"])
+        shown.append(
+            Figure(
+                figure["title"],
+                plotly_json=plotly_json,
+                png_path=png if ctx.files.servable(png) else None,
+            )
+        )
+    return tuple(shown)
 
 
 def _describe(value: Any) -> str:

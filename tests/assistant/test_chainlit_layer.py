@@ -31,11 +31,8 @@ from assistant.chainlit_layer import (
     MlchatDataLayer,
     build_data_layer,
     chat_database_url,
-    safe_file_name,
-    save_attachment,
 )
 from tests.postgres import postgres_server
-from tools.errors import UserFacingError
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -99,7 +96,7 @@ async def test_a_conversation_leaves_thread_step_element_and_feedback_rows(
     for step in (question, answer, tool):
         await layer.create_step(step.to_dict())
 
-    upload = tmp_path / "tmp" / "churn.csv"
+    upload = tmp_path / "tmp" / "uploads" / "churn.csv"
     upload.parent.mkdir(parents=True)
     upload.write_bytes(b"a,churn\n1,0\n")
     attached = File(name="churn.csv", path=str(upload), for_id=question.id, mime="text/csv")
@@ -253,61 +250,6 @@ async def test_storage_does_not_serve_a_symlink(tmp_path: Path) -> None:
     (tmp_path / "files" / "u1" / "link.txt").symlink_to(outside)
     assert storage.stored_file("u1/link.txt") is None
     assert await storage.delete_file("u1/missing") is False
-
-
-@pytest.mark.parametrize(
-    ("name", "safe"),
-    [
-        ("churn.csv", "churn.csv"),
-        ("../../etc/evil.csv", "evil.csv"),
-        ("/abs/path/x.parquet", "x.parquet"),
-        ("C:\\Users\\me\\sales.xlsx", "sales.xlsx"),
-        ("a\x00b.csv", "ab.csv"),
-        (".bashrc", "_bashrc"),
-        ("..", "upload"),
-        ("", "upload"),
-        ("<script>.json", "_script_.json"),
-    ],
-)
-def test_safe_file_name(name: str, safe: str) -> None:
-    assert safe_file_name(name) == safe
-
-
-def test_save_attachment_stays_in_the_workspace_and_never_overwrites(tmp_path: Path) -> None:
-    source = tmp_path / "upload.bin"
-    source.write_bytes(b"x,y\n1,2\n")
-    workspace = tmp_path / "data" / "workspaces" / "t1"
-    first = save_attachment(source, "../../../evil.csv", workspace)
-    second = save_attachment(source, "evil.csv", workspace)
-    assert first == workspace / "uploads" / "evil.csv"
-    assert second == workspace / "uploads" / "evil-1.csv"
-    assert second.read_bytes() == b"x,y\n1,2\n"
-    assert not (tmp_path / "evil.csv").exists()
-    assert not (tmp_path / "data" / "evil.csv").exists()
-
-
-def test_save_attachment_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
-    source = tmp_path / "upload.bin"
-    source.write_bytes(b"new")
-    target = tmp_path / "victim.txt"
-    target.write_bytes(b"old")
-    uploads = tmp_path / "ws" / "uploads"
-    uploads.mkdir(parents=True)
-    (uploads / "data.csv").symlink_to(target)
-    saved = save_attachment(source, "data.csv", tmp_path / "ws")
-    assert saved == uploads / "data-1.csv"
-    assert target.read_bytes() == b"old"
-
-
-def test_save_attachment_refuses_a_linked_upload_folder(tmp_path: Path) -> None:
-    source = tmp_path / "upload.bin"
-    source.write_bytes(b"new")
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "ws").mkdir()
-    (tmp_path / "ws" / "uploads").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(UserFacingError, match="link"):
-        save_attachment(source, "a.csv", tmp_path / "ws")
-    assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
 # ---------------------------------------------------------------- URLs and errors
