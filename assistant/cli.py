@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -364,13 +365,49 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     write = _writer(sys.stdout)
     out = args.out or Path.cwd() / f"{args.file.stem}-predictions.csv"
-    result = predict_file(args.model_dir, args.file, out=out, sheet=args.sheet)
+    recorded = _recorded_model(args.model_dir)
+    if recorded is not None:  # a chat's run folder: load it only if training wrote it
+        model, schema = recorded
+        result = predict_file(model, args.file, out=out, sheet=args.sheet, schema=schema)
+    else:  # a folder the user names (mlchat train --out) is the user's own
+        result = predict_file(args.model_dir, args.file, out=out, sheet=args.sheet)
     write(result.summary())
     if result.preview:
         columns = list(result.preview[0])
         rows = [[_cell(row[c]) for c in columns] for row in result.preview]
         write(_table(columns, rows))
     return EXIT_OK
+
+
+def _recorded_model(model_dir: Path) -> tuple[Any, Any] | None:
+    """The verified model of a conversation's run folder, or None for any other folder.
+
+    Run folders inside the data folder's workspaces are written by the chat's
+    worker, which records each model's sha256: those load only when it matches.
+    """
+    from assistant.settings import Settings
+
+    settings = Settings.from_env()
+    workspaces = settings.data_dir / "workspaces"
+    lexical = Path(os.path.normpath(model_dir.absolute()))
+    if not any(lexical.is_relative_to(w) for w in (workspaces, workspaces.resolve())):
+        return None
+    from assistant.store import Database, RunStore
+    from assistant.verified_models import load_run_model
+
+    run = None
+    if settings.database_path.is_file():
+        db = Database(settings.database_path)
+        try:
+            run = RunStore(db).get(lexical.name)
+        finally:
+            db.close()
+    if run is None or Path(run.artifacts.get("run_dir", "")).name != lexical.name:
+        raise UserFacingError(
+            f"“{lexical.name}” is inside mlchat's data folder but is not a run it recorded, "
+            "so its model will not be loaded."
+        )
+    return load_run_model(run)
 
 
 # ---------------------------------------------------------------------------

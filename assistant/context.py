@@ -17,6 +17,7 @@ from assistant.store import ConversationStore, DatasetRecord, RunStore
 from assistant.toolkit import ToolCallError
 from assistant.worker import WorkerHandle
 from assistant.workspace import Workspace
+from tools import safe_files
 
 
 @dataclass
@@ -93,12 +94,21 @@ class ToolContext:
                 "TSV, Parquet, Excel or JSON file."
             )
         if dataset_id is None:
-            return datasets[-1]
+            return self._checked(datasets[-1])
         for record in datasets:
             if dataset_id in (record.id, record.name):
-                return record
+                return self._checked(record)
         known = ", ".join(f"{d.id} ({d.name})" for d in datasets)
         raise ToolCallError(f"There is no dataset {dataset_id!r}. Attached datasets: {known}.")
+
+    def _checked(self, record: DatasetRecord) -> DatasetRecord:
+        """``record`` if its file is still the regular file the app stored (no link planted)."""
+        if not safe_files.is_regular_beneath(self.files.uploads, record.path):
+            raise ToolCallError(
+                f"The attached file {record.name!r} is no longer a regular file in this "
+                "conversation's uploads, so I will not read it. Ask the user to attach it again."
+            )
+        return record
 
     def training_dataset(self, dataset_id: str | None = None) -> DatasetRecord:
         """The dataset to train on: the named one, else the one the last run used, else the newest."""
