@@ -47,8 +47,6 @@ COPY_OUT_SUFFIXES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
-    ".svg": "image/svg+xml",
-    ".html": "text/html",
     ".parquet": "application/octet-stream",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import os
+import time
 from pathlib import Path
 
 from assistant.context import ToolContext
-from assistant.events import Figure, Notice, Table
+from assistant.events import Figure, File, Notice, Table
 from assistant.sandbox.base import ExecutionError
 from assistant.toolbox._format import for_model, truncate
 from assistant.toolkit import ToolCallError, ToolResult
-from assistant.workspace import safe_file_name
+from assistant.workspace import COPY_OUT_SUFFIXES, safe_file_name
+from tools.errors import UserFacingError
 
 _MAX_OUTPUT_CHARS = 4_000
 _MAX_FIGURES = 6
+_MAX_COPY_OUT_FILES = 5
+_MAX_COPY_OUT_BYTES = 100 << 20
 
 
 async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolResult:
@@ -33,6 +39,7 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
     datasets = ctx.services.conversations.datasets(ctx.thread_id)
     dataset_path = ctx.training_dataset().path if datasets else None
     executor = await pool.get(ctx.thread_id, dataset_path)
+    started = time.time()
     chunks: list[str] = []
 
     def on_output(stream: str, text: str) -> None:
@@ -41,7 +48,7 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
         ctx.progress(tail.rsplit("\n", 2)[-1] or "running", stream=stream)
 
     execution = await executor.run(code, timeout_s=float(timeout_s), on_output=on_output)
-    outputs: list[Figure | Table | Notice] = []
+    outputs: list[Figure | Table | Notice | File] = []
     texts: list[str] = []
     for index, result in enumerate(execution.results):
         if result.plotly is not None and len(outputs) < _MAX_FIGURES:
@@ -73,9 +80,44 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
                 f"{execution.error.name}: {truncate(execution.error.value, 300)}", level="warning"
             )
         )
+    files, refused = await asyncio.to_thread(_copy_out_new_files, ctx, started)
+    outputs.extend(files)
+    outputs.extend(Notice(text, level="warning") for text in refused)
+    if files:
+        payload["files"] = [f.path.name for f in files]
     output_text = "\n".join(p for p in (stdout, *texts[-1:]) if p)
     payload["output"] = truncate(output_text, _MAX_OUTPUT_CHARS)
     return ToolResult(for_model=for_model(payload), for_user=tuple(outputs), facts=payload)
+
+
+def _copy_out_new_files(ctx: ToolContext, since: float) -> tuple[list[File], list[str]]:
+    """Copy the files the run wrote at the top of scratch out to the user; say what was refused.
+
+    Only regular files (no links), of a type in COPY_OUT_SUFFIXES and at most
+    ``_MAX_COPY_OUT_BYTES``, are copied; the app never serves scratch itself.
+    """
+    scratch = ctx.files.scratch
+    if not scratch.is_dir():
+        return [], []
+    fresh = []
+    with os.scandir(scratch) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if info.st_mtime >= since - 1 and Path(entry.name).suffix.lower() in COPY_OUT_SUFFIXES:
+                fresh.append((info.st_mtime, entry.name))
+    files: list[File] = []
+    refused: list[str] = []
+    for _, name in sorted(fresh)[-_MAX_COPY_OUT_FILES:]:
+        try:
+            copied = ctx.files.copy_out(name, max_bytes=_MAX_COPY_OUT_BYTES)
+        except UserFacingError as exc:
+            refused.append(f"{name} was not copied out of the sandbox: {exc}")
+            continue
+        mime = COPY_OUT_SUFFIXES[copied.suffix.lower()]
+        files.append(File(copied, f"{copied.name} (written by the code)", mime))
+    return files, refused
 
 
 def _summary(error: ExecutionError | None, memory_mb: int) -> str:
