@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
+from assistant.processes import die_with_parent
 from tools.errors import MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class WorkerHandle:
 
 
 def _child_main(fn: Callable[..., Any], channel: WorkerChannel, args: tuple[Any, ...]) -> None:
+    # The parent is the forkserver, which exits when the app does (its pipe to the app
+    # closes); the worker then goes too, instead of training on for nobody.
+    die_with_parent()
     try:
         result = fn(channel, *args)
     except UserFacingError as exc:
