@@ -7,7 +7,11 @@ to an unrelated process, but never with the same start time. Where ``/proc``
 is missing the start part is ``0`` and only the pid is checked.
 
 :func:`die_with_parent` asks Linux to kill the calling process when its parent
-ends (``PR_SET_PDEATHSIG``), so a SIGKILLed server leaves no worker busy.
+ends (``PR_SET_PDEATHSIG``). A training worker's parent is multiprocessing's
+forkserver, not the app, and the forkserver only exits once every worker has
+let go of its pipe; so a worker also calls :func:`exit_with`, which watches the
+app itself (a pidfd, else polling) and ends the worker the moment the app is
+gone. A SIGKILLed server then leaves no worker (and so no forkserver) busy.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -83,3 +89,35 @@ def die_with_parent(signum: int = signal.SIGKILL) -> None:
         return
     if os.getppid() != parent:
         os._exit(1)  # the parent died before the request took effect
+
+
+def exit_with(owner: str, *, poll_s: float = 1.0) -> None:
+    """End this process (SIGKILL) as soon as the process ``owner`` is gone.
+
+    A daemon thread waits on a pidfd of ``owner`` (Linux 5.3+), or checks
+    :func:`owner_alive` every ``poll_s`` seconds where pidfds are missing.
+    """
+    pid = int(owner.partition(":")[0])
+
+    def end() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        end()
+        return
+    except (AttributeError, OSError):
+        pidfd = None
+    if not owner_alive(owner):  # gone, or the pid already belongs to someone else
+        end()
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable once the process has exited
+        else:
+            while owner_alive(owner):
+                threading.Event().wait(poll_s)
+        end()
+
+    threading.Thread(target=watch, name="exit-with-app", daemon=True).start()
