@@ -212,7 +212,11 @@ async def _resume(thread: cl.types.ThreadDict) -> None:
     interrupted = await asyncio.to_thread(ASSISTANT.take_interrupted_notice, thread["id"])
     if interrupted is not None:
         rerun = cl.Action(name="rerun", payload={"run_id": interrupted.run_id}, label="Run again")
-        await cl.Message(content=interrupted.message, actions=[rerun]).send()
+        notice = cl.Message(content=interrupted.message, actions=[rerun])
+        await notice.send()
+        # Chainlit re-sends the stored history after this hook, replacing what the hook showed
+        # (Chainlit issue #2611): add the notice to the history it re-sends.
+        thread["steps"].append(notice.to_dict())
 
 
 @cl.action_callback("rerun")
