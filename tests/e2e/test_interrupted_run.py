@@ -28,7 +28,10 @@ def slow_server() -> Iterator[ChainlitServer]:
     server = ChainlitServer(base / "data", base / "server.log", env={"MLCHAT_BUDGET_S": "60"})
     server.start()
     yield server
-    server.stop()
+    if server.process is not None:  # a rerun is still training: do not wait for a clean stop
+        server.process.kill()
+        server.process.wait(timeout=10)
+        server.process = None
     shutil.rmtree(base, ignore_errors=True)
 
 
