@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 import uuid
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.server import app as chainlit_server
 
 from assistant.chainlit_layer import build_data_layer, mount_file_route, use_upload_folder
+from assistant.login_guard import LoginGuard, LoginLimiter, SecureCookies
+from assistant.private_files import restrict_new_files
 from assistant.samples import SAMPLE_TARGET, write_sample
 from assistant.serve import prepare_data_dir
 from assistant.session import Assistant
@@ -35,7 +39,16 @@ from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 
+restrict_new_files()  # before any database, secret or upload is created
+# Believe X-Forwarded-For / -Proto only from proxies the deployer names (uvicorn reads this
+# when it starts the server, after importing this module).
+os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
 SETTINGS = Settings.from_env()
+chainlit_server.add_middleware(SecureCookies)
+chainlit_server.add_middleware(
+    LoginGuard,
+    limiter=LoginLimiter(attempts=SETTINGS.login_attempts, window_s=SETTINGS.login_window_s),
+)
 LOGIN = prepare_data_dir(SETTINGS)
 DATA_LAYER = build_data_layer(SETTINGS.data_dir, database_url=SETTINGS.database_url)
 mount_file_route(DATA_LAYER)
@@ -196,6 +209,30 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
 async def _resume(thread: cl.types.ThreadDict) -> None:
     log.info("thread_resumed steps=%d", len(thread.get("steps") or []))
     await _send_settings(await asyncio.to_thread(ASSISTANT.choice, thread["id"]))
+    interrupted = await asyncio.to_thread(ASSISTANT.take_interrupted_notice, thread["id"])
+    if interrupted is not None:
+        rerun = cl.Action(name="rerun", payload={"run_id": interrupted.run_id}, label="Run again")
+        notice = cl.Message(content=interrupted.message, actions=[rerun])
+        await notice.send()
+        # Chainlit re-sends the stored history after this hook, replacing what the hook showed
+        # (Chainlit issue #2611): add the notice to the history it re-sends.
+        thread["steps"].append(notice.to_dict())
+
+
+@cl.action_callback("rerun")
+async def _rerun(action: cl.Action) -> None:
+    thread_id = cl.context.session.thread_id
+    try:
+        text = await asyncio.to_thread(
+            ASSISTANT.prepare_rerun, thread_id, str(action.payload.get("run_id", ""))
+        )
+    except UserFacingError as exc:
+        await cl.ErrorMessage(content=str(exc)).send()
+        return
+    await action.remove()
+    user = getattr(cl.context.session.user, "identifier", "You")
+    await cl.Message(content=text, type="user_message", author=user).send()
+    await _reply(text, [])
 
 
 @cl.on_stop

@@ -30,6 +30,7 @@ from assistant.events import (
     TurnFinished,
     Usage,
 )
+from assistant.private_files import restrict_new_files
 from assistant.settings import Settings
 from assistant.workspace import Workspace
 from tools.errors import UserFacingError
@@ -77,6 +78,7 @@ async def _chat(
 ) -> int:
     from assistant.session import Assistant  # heavy (SDKs, engine): only for this command
 
+    restrict_new_files()
     for path in files:
         if not path.is_file():
             raise UserFacingError(f"There is no file “{path}”.")
@@ -88,6 +90,9 @@ async def _chat(
                 "Leave out --thread to start a new one."
             )
         thread_id = thread or uuid.uuid4().hex[:12]
+        interrupted = assistant.take_interrupted_notice(thread_id) if thread else None
+        if interrupted is not None:
+            out.write(f"note: {interrupted.message} Say “train again” to run it again.\n")
         if thread is None:
             out.write(f"mlchat: data folder {settings.data_dir}\n")
             for notice in assistant.notices:

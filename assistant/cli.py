@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from assistant.chat_cli import add_chat
+from assistant.private_files import restrict_new_files
 from assistant.serve import add_serve
 from assistant.usage_cli import add_usage
 from tools.errors import UserFacingError
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlchat`` console script; returns the exit status."""
+    restrict_new_files()  # models, reports and databases are the user's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.private_files import restrict_data_dir, restrict_new_files
+from assistant.processes import die_with_parent
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def prepare_data_dir(settings: Settings, environ: dict[str, str] | None = None) 
         environ: The environment to read and update (default ``os.environ``).
     """
     env = os.environ if environ is None else environ
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    restrict_data_dir(settings.data_dir)
     auth_dir = settings.data_dir / "auth"
     if not env.get("CHAINLIT_AUTH_SECRET"):
         env["CHAINLIT_AUTH_SECRET"] = _read_or_create_secret(
@@ -123,6 +125,7 @@ def serve(
     (as ``MLCHAT_DATA_DIR``); the app reads everything else from the
     environment, as ``chainlit run chat_app.py`` would. SIGTERM is forwarded.
     """
+    restrict_new_files()
     settings = settings or Settings.from_env()
     login = prepare_data_dir(settings)
     env = dict(os.environ)
@@ -133,7 +136,10 @@ def serve(
         f"Open http://{host}:{port} and log in as “{login.username}” with the password in {where}."
     )
     command = chainlit_command(host=host, port=port, headless=headless)
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+    # SIGTERM to Chainlit if this process is killed outright: no server left without its parent.
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, preexec_fn=lambda: die_with_parent(signal.SIGTERM)
+    )
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = None
     if in_main_thread:

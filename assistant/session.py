@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.agent import Agent, ModelStream, TurnLimits
 from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
+from assistant.private_files import restrict_data_dir
+from assistant.processes import owner_alive
 from assistant.prompts import render_prompt
 from assistant.providers import ChatSettings, RouterNotice
 from assistant.providers.base import ToolCall
@@ -25,6 +28,7 @@ from assistant.store import (
     ConversationStore,
     Database,
     DatasetRecord,
+    RunRecord,
     RunStore,
     thread_metadata,
     update_thread_metadata,
@@ -46,6 +50,24 @@ from tools.errors import DataError, UserFacingError
 
 log = logging.getLogger(__name__)
 
+RERUN_MESSAGE = "Train again with the same settings."
+"""The turn a "Run again" offer sends after :meth:`Assistant.prepare_rerun`."""
+
+_RERUN_KEYS = (
+    "target",
+    "metric",
+    "models",
+    "add_models",
+    "remove_models",
+    "budget_s",
+    "validation",
+    "time_column",
+    "target_transform",
+    "class_weight",
+    "derived_features",
+    "derived_dataset",
+)
+
 _SUFFIXES = {
     ".csv",
     ".tsv",
@@ -58,6 +80,14 @@ _SUFFIXES = {
     ".jsonl",
     ".ndjson",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedRun:
+    """A training run the app's stop cut off, as told to the user once."""
+
+    run_id: str
+    message: str
 
 
 class Assistant:
@@ -77,10 +107,11 @@ class Assistant:
         sandboxes: SandboxPool | None = None,
     ) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        restrict_data_dir(settings.data_dir)
         self.db = Database(settings.database_path)
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
+        self.runs.mark_interrupted(is_alive=owner_alive)  # runs of a server that died
         self.notices: tuple[RouterNotice, ...] = ()
         self._models: ThreadModels | None = None
         self._choices: dict[str, ThreadChoice] = {}
@@ -217,6 +248,28 @@ class Assistant:
         async for event in self.agent.run_turn(thread_id, text, attachments=attachments):
             yield event
 
+    def take_interrupted_notice(self, thread_id: str) -> InterruptedRun | None:
+        """Once per interrupted run: a sentence telling the user their training was cut off.
+
+        Runs are marked interrupted when the app starts after a crash; the first
+        time the conversation is opened again this returns the notice (and
+        :meth:`prepare_rerun` the request that runs it again), later ``None``.
+        """
+        run = self.runs.take_interrupted_notice(thread_id)
+        if run is None:
+            return None
+        self.prepare_rerun(thread_id, run.id)
+        return InterruptedRun(run.id, interrupted_notice(run))
+
+    def prepare_rerun(self, thread_id: str, run_id: str) -> str:
+        """Make the interrupted run's plan the thread's plan; return the message that reruns it."""
+        run = self.runs.get(run_id)
+        if run is None or run.thread_id != thread_id:
+            raise UserFacingError("That training run is not part of this conversation.")
+        plan = {k: v for k, v in run.plan.items() if k in _RERUN_KEYS and v is not None}
+        update_thread_metadata(self.db, thread_id, {"plan_changes": plan})
+        return RERUN_MESSAGE
+
     async def stop(self, thread_id: str) -> None:
         """Stop the thread's work: the training worker keeps what finished; running code is interrupted."""
         handle = self.services.workers.get(thread_id)
@@ -239,3 +292,13 @@ class Assistant:
         listed = ", ".join(f"{d.name} (dataset_id {d.id})" for d in datasets) or "none yet"
         budget_s = self.choice(thread_id).budget_s
         return render_prompt("system", datasets=listed, budget_s=budget_s)
+
+
+def interrupted_notice(run: RunRecord) -> str:
+    """What the user reads about a run the app's crash or restart cut off."""
+    target = run.plan.get("target")
+    what = f"The training run to predict “{target}”" if target else "The training run"
+    return (
+        f"{what} was interrupted: the app stopped while it was running, so it has no "
+        "model. Its settings are kept; you can run it again."
+    )

@@ -113,6 +113,10 @@ class Settings:
     tuning_storage: str | None = None
     """Optuna storage URL; ``None`` means the SQLite database in ``data_dir``."""
     log_model_data: bool = False
+    login_attempts: int = 5
+    """Failed logins a client address may make within ``login_window_s`` before a lockout."""
+    login_window_s: float = 60.0
+    """The failed-login window, and the first lockout's wait (doubling up to an hour)."""
     spend: SpendSettings = field(default_factory=lambda: SpendSettings())
     """Rate limits, spend caps and anomaly thresholds (``docs/spend.md``)."""
 
@@ -175,6 +179,8 @@ class Settings:
             database_url=get("MLCHAT_DATABASE_URL"),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
+            login_attempts=env.whole("MLCHAT_LOGIN_ATTEMPTS", 5, minimum=1),
+            login_window_s=env.number("MLCHAT_LOGIN_WINDOW_S", 60.0, minimum=1.0),
             spend=_spend_from(env),
         )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -121,6 +122,12 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE llm_calls ADD COLUMN prompt_tokens INTEGER;
     """,
+    # 4: the process that runs a training ("<pid>:<start ticks>"), and when the user was told
+    # that a run was interrupted (crash recovery)
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN notified_at REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -139,6 +146,15 @@ class Database:
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Private: -wal and -shm files take the database file's mode when SQLite creates them.
+        path.touch(mode=0o600, exist_ok=True)
+        for existing in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            if existing.exists() and existing.stat().st_mode & 0o077:
+                os.chmod(existing, 0o600)
         self.connection().execute("PRAGMA journal_mode=WAL")
         self._migrate()
 
@@ -384,7 +400,7 @@ class RunRecord:
     thread_id: str | None
     dataset_id: str | None
     status: str
-    """``running``, ``finished``, ``stopped`` or ``failed``."""
+    """``running``, ``finished``, ``stopped``, ``failed`` or ``interrupted`` (the app died)."""
     plan: dict[str, Any]
     leaderboard: list[dict[str, Any]]
     metrics: dict[str, Any]
@@ -402,15 +418,57 @@ class RunStore:
         self.db = db
 
     def start(
-        self, run_id: str, *, thread_id: str | None, dataset_id: str | None, plan: dict[str, Any]
+        self,
+        run_id: str,
+        *,
+        thread_id: str | None,
+        dataset_id: str | None,
+        plan: dict[str, Any],
+        owner: str | None = None,
     ) -> None:
-        """Record a run that is starting."""
+        """Record a run that is starting in the process ``owner`` (see :mod:`assistant.processes`)."""
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO runs(id, thread_id, dataset_id, status, plan, created_at) "
-                "VALUES (?, ?, ?, 'running', ?, ?)",
-                (run_id, thread_id, dataset_id, to_json(plan), now()),
+                "INSERT INTO runs(id, thread_id, dataset_id, status, plan, owner, created_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (run_id, thread_id, dataset_id, to_json(plan), owner, now()),
             )
+
+    def mark_interrupted(self, *, is_alive: Callable[[str | None], bool]) -> list[str]:
+        """Mark ``running`` runs whose owner process is gone as ``interrupted``; return their ids.
+
+        A run owned by a process that ``is_alive`` says still runs (another live
+        server on the same data folder, or this one) is left alone.
+        """
+        rows = self.db.query("SELECT id, owner FROM runs WHERE status = 'running'")
+        dead = [row["id"] for row in rows if not is_alive(row["owner"])]
+        if not dead:
+            return []
+        with self.db.transaction() as conn:
+            for run_id in dead:
+                conn.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    (now(), "The app stopped while this run was training.", run_id),
+                )
+        log.info("runs_interrupted count=%d", len(dead))
+        return dead
+
+    def take_interrupted_notice(self, thread_id: str) -> RunRecord | None:
+        """The thread's newest interrupted run the user was not told about yet, now marked told.
+
+        Each interrupted run is returned once; older untold ones are marked told with it.
+        """
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT * FROM runs WHERE thread_id = ? AND status = 'interrupted' "
+                "AND notified_at IS NULL ORDER BY created_at DESC, rowid DESC",
+                (thread_id,),
+            ).fetchall()
+            stamp = now()
+            for row in rows:
+                conn.execute("UPDATE runs SET notified_at = ? WHERE id = ?", (stamp, row["id"]))
+        return _run_from_row(rows[0]) if rows else None
 
     def update_leaderboard(self, run_id: str, leaderboard: list[dict[str, Any]]) -> None:
         """Replace the run's leaderboard so far (kept if the run dies)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
+from assistant.processes import current_owner, die_with_parent, exit_with
 from tools.errors import MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,13 @@ class WorkerHandle:
         self._stop.set()
 
 
-def _child_main(fn: Callable[..., Any], channel: WorkerChannel, args: tuple[Any, ...]) -> None:
+def _child_main(
+    fn: Callable[..., Any], channel: WorkerChannel, args: tuple[Any, ...], app: str
+) -> None:
+    # A worker outlives nobody: it ends with the app (``app`` is its owner token) and
+    # with its parent, the forkserver; see assistant/processes.py.
+    exit_with(app)
+    die_with_parent()
     try:
         result = fn(channel, *args)
     except UserFacingError as exc:
@@ -117,7 +124,9 @@ async def run_in_worker(
     if handle_ready is not None:
         handle_ready(handle)
     channel = WorkerChannel(messages_queue, stop)
-    process = _CONTEXT.Process(target=_child_main, args=(fn, channel, args), daemon=True)
+    process = _CONTEXT.Process(
+        target=_child_main, args=(fn, channel, args, current_owner()), daemon=True
+    )
     # Starting the forkserver (first time) and forking block for a second or two: not on the loop.
     await asyncio.to_thread(process.start)
     seen: list[Any] = []

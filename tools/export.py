@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from tools.atomic import open_atomic, write_text_atomic
 from tools.errors import MlchatError
 from tools.explain import Explanation
 from tools.metrics import resolve_metric
@@ -112,7 +113,8 @@ def export_run(
     files: dict[str, Path] = {}
 
     files["model"] = out_dir / MODEL_FILE
-    joblib.dump(model, files["model"])
+    with open_atomic(files["model"]) as model_file:  # a crash never leaves half a model
+        joblib.dump(model, model_file)
 
     schema = training_schema(
         frame,
@@ -123,7 +125,7 @@ def export_run(
         target_words=target_words,
     )
     files["schema"] = out_dir / SCHEMA_FILE
-    files["schema"].write_text(json.dumps(schema.to_dict(), indent=2), encoding="utf-8")
+    write_text_atomic(files["schema"], json.dumps(schema.to_dict(), indent=2))
 
     report = build_report(
         result,
@@ -135,14 +137,14 @@ def export_run(
         notes=notes,
     )
     files["report"] = out_dir / REPORT_FILE
-    files["report"].write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    write_text_atomic(files["report"], json.dumps(report, indent=2, default=str))
 
     files["card"] = out_dir / CARD_FILE
-    files["card"].write_text(model_card(report), encoding="utf-8")
+    write_text_atomic(files["card"], model_card(report))
 
     files["script"] = out_dir / SCRIPT_FILE
-    files["script"].write_text(
-        train_script(result, schema=schema, data_path=data_path, sheet=sheet), encoding="utf-8"
+    write_text_atomic(
+        files["script"], train_script(result, schema=schema, data_path=data_path, sheet=sheet)
     )
     for figure in explanation.figures if explanation else ():
         files[f"figure:{figure.name}"] = figure.png_path

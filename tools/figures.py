@@ -21,6 +21,8 @@ import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tools.atomic import open_atomic, write_text_atomic
+
 log = logging.getLogger(__name__)
 
 Reference = Literal["diagonal", "zero"]
@@ -67,11 +69,12 @@ def _finish(
     plotly_figure.update_layout(title=title, template="plotly_white")
     plotly_json = plotly_figure.to_json()
     json_path = out_dir / f"{name}.json"
-    json_path.write_text(plotly_json, encoding="utf-8")
+    write_text_atomic(json_path, plotly_json)
     png_path = out_dir / f"{name}.png"
     mpl_figure.suptitle(title)
     mpl_figure.tight_layout()
-    FigureCanvasAgg(mpl_figure).print_png(str(png_path))
+    with open_atomic(png_path) as png_file:
+        FigureCanvasAgg(mpl_figure).print_png(png_file)
     log.debug("figure_written name=%s", name)
     return FigureArtifact(
         name=name, title=title, plotly_json=plotly_json, png_path=png_path, json_path=json_path

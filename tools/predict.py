@@ -29,6 +29,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from tools.atomic import open_atomic
 from tools.data import load_table
 from tools.errors import DataError
 
@@ -230,8 +231,8 @@ def predict_file(
         model = model_or_dir
     table = load_table(path, sheet=sheet)
     predictions, checks = predict_frame(model, table.frame, schema=schema)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    predictions.to_csv(out, index=False)
+    with open_atomic(out, text=True) as csv_file:
+        predictions.to_csv(csv_file, index=False)
     log.info(
         "predicted rows=%d extra=%d unseen_columns=%d",
         len(predictions),

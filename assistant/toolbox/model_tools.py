@@ -12,6 +12,7 @@ from typing import Any, Literal
 from assistant.context import ToolContext
 from assistant.events import Figure, File, Table
 from assistant.jobs import TrainRequest, study_key, train_job
+from assistant.processes import current_owner
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
@@ -173,6 +174,7 @@ async def train_models(
         thread_id=ctx.thread_id,
         dataset_id=record.id,
         plan={"target": chosen_target, **changes},
+        owner=current_owner(),
     )
     board: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
@@ -299,7 +301,9 @@ async def tune_model(
         history_path=_history_path(ctx),
     )
     runs = ctx.services.runs
-    runs.start(run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan)
+    runs.start(
+        run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan, owner=current_owner()
+    )
     ctx.progress(f"Tuning {', '.join(family_label(f) for f in families)} for {budget_s} s")
 
     def on_message(message: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.store import SCHEMA_VERSION, Database, now
+from assistant.store import SCHEMA_VERSION, ConversationStore, Database, RunStore, now
 
 
 def test_fresh_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -114,3 +114,33 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
     [message] = ConversationStore(db).messages("t1")
     assert (message.content, message.provider_state) == ("hi", {})
+
+
+def test_runs_of_a_dead_owner_are_marked_interrupted_and_told_once(tmp_path: Path) -> None:
+    db = Database(tmp_path / "mlchat.db")
+    for thread in ("t1", "t2"):
+        ConversationStore(db).ensure_thread(thread)
+    runs = RunStore(db)
+    runs.start("dead", thread_id="t1", dataset_id="d1", plan={"target": "churn"}, owner="1:1")
+    runs.start("live", thread_id="t2", dataset_id="d1", plan={"target": "y"}, owner="2:2")
+    runs.start("old", thread_id="t1", dataset_id="d1", plan={"target": "churn"})
+
+    marked = runs.mark_interrupted(is_alive=lambda owner: owner == "2:2")
+
+    assert sorted(marked) == ["dead", "old"]
+    assert [runs.get(r).status for r in ("dead", "live", "old")] == [  # type: ignore[union-attr]
+        "interrupted",
+        "running",
+        "interrupted",
+    ]
+    told = runs.take_interrupted_notice("t1")
+    assert told is not None and told.id == "old"  # the newest; the older one is told with it
+    assert runs.take_interrupted_notice("t1") is None
+    assert runs.take_interrupted_notice("t2") is None
+
+
+def test_database_files_are_private(tmp_path: Path) -> None:
+    db = Database(tmp_path / "mlchat.db")
+    RunStore(db).start("r1", thread_id=None, dataset_id=None, plan={})
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"mlchat.db": 0o600, "mlchat.db-wal": 0o600, "mlchat.db-shm": 0o600}
