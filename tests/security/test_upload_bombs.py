@@ -150,3 +150,24 @@ def test_mlchat_profile_honours_mlchat_max_upload_mb(tmp_path: Path) -> None:
     )
     assert completed.returncode == 2
     assert "more than the 200.0 MiB limit (twice MLCHAT_MAX_UPLOAD_MB" in completed.stderr
+
+
+@pytest.mark.asyncio
+async def test_the_chat_refuses_the_bomb_on_profile(bomb: Path, tmp_path: Path) -> None:
+    from assistant.events import TextDelta, ToolFinished
+    from assistant.session import Assistant
+    from assistant.settings import Settings
+
+    settings = Settings.from_env({"MLCHAT_DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assistant = Assistant(settings)
+    try:
+        record = assistant.attach_file("bombed", bomb)
+        events = [
+            e async for e in assistant.run_turn("bombed", "profile this file", attachments=[record])
+        ]
+    finally:
+        await assistant.close()
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    shown += "".join(e.summary for e in events if isinstance(e, ToolFinished))
+    assert "would take about 3.0 GiB of memory once decoded" in shown, shown
+    assert "2.0 GiB limit (twice MLCHAT_MAX_UPLOAD_MB" in shown
