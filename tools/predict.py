@@ -29,6 +29,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from tools.csv_safety import write_csv
 from tools.data import DEFAULT_MAX_BYTES, load_table
 from tools.errors import DataError
 
@@ -233,7 +234,7 @@ def predict_file(
     table = load_table(path, sheet=sheet, max_bytes=max_bytes)
     predictions, checks = predict_frame(model, table.frame, schema=schema)
     out.parent.mkdir(parents=True, exist_ok=True)
-    predictions.to_csv(out, index=False)
+    write_csv(predictions, out)
     log.info(
         "predicted rows=%d extra=%d unseen_columns=%d",
         len(predictions),
