@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from tools import input_limits
+from tools import excel_child, input_limits
 from tools.errors import DataError, TargetError
 from tools.input_limits import human_bytes as _human_bytes
 
@@ -38,12 +38,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES: int = 1 << 30  # 1 GiB
 """Largest file accepted by :func:`load_table` unless the caller passes another limit."""
-
-EXCEL_MAX_UNCOMPRESSED_BYTES: int = 1 << 30
-"""Largest total uncompressed size of the parts inside an ``.xlsx`` workbook."""
-
-EXCEL_MAX_RATIO: float = 200.0
-"""Largest compression ratio of one workbook part (above ~20 MB) before it counts as a zip bomb."""
 
 Format = Literal["csv", "tsv", "parquet", "excel", "json", "jsonl"]
 
@@ -250,7 +244,12 @@ def load_table(
             frame = _read_parquet(path, head, max_columns=max_columns, decoded_limit=decoded_limit)
         elif fmt == "excel":
             frame, used_sheet, sheets = _read_excel(
-                path, head, sheet=sheet, max_columns=max_columns, notes=notes
+                path,
+                head,
+                sheet=sheet,
+                max_columns=max_columns,
+                decoded_limit=decoded_limit,
+                notes=notes,
             )
         else:
             input_limits.check_estimate(
@@ -678,38 +677,6 @@ def _has_named_index(frame: pd.DataFrame) -> bool:
 # --- Excel -----------------------------------------------------------------------------
 
 
-def _check_zip_bomb(path: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as exc:
-        raise DataError(
-            f"This file does not look like an Excel workbook (it is not a valid .xlsx): "
-            f"“{_shown(path)}”. Open it in Excel and save it as .xlsx or CSV."
-        ) from exc
-    total = sum(info.file_size for info in infos)
-    if total > EXCEL_MAX_UNCOMPRESSED_BYTES:
-        raise DataError(
-            f"The workbook “{_shown(path)}” expands to {_human_bytes(total)} when unpacked, more "
-            f"than the {_human_bytes(EXCEL_MAX_UNCOMPRESSED_BYTES)} limit, so it was not opened. "
-            "Save the sheet you need as CSV and attach that."
-        )
-    for info in infos:
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > 20 * (1 << 20) and ratio > EXCEL_MAX_RATIO:
-            raise DataError(
-                f"The workbook “{_shown(path)}” is compressed {ratio:,.0f} to 1, which is how zip "
-                "bombs look, so it was not opened. Save the sheet you need as CSV and attach that."
-            )
-    names = {info.filename for info in infos}
-    if "xl/workbook.xml" not in names:
-        raise DataError(
-            f"This file does not look like an Excel workbook (it is a zip archive without a "
-            f"workbook inside): “{_shown(path)}”. Attach the .xlsx file itself."
-        )
-    _check_real_sizes(path, infos)
-
-
 def _check_real_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
     """Stream every part once: a part whose header understates its size fails its CRC.
 
@@ -731,11 +698,42 @@ def _check_real_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
 
 
 def _read_excel(
-    path: Path, head: bytes, *, sheet: str | None, max_columns: int, notes: list[str]
+    path: Path,
+    head: bytes,
+    *,
+    sheet: str | None,
+    max_columns: int,
+    decoded_limit: int,
+    notes: list[str],
 ) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
-    is_legacy = head.startswith(b"\xd0\xcf\x11\xe0")  # .xls (OLE2), read without unzipping
+    """Check the zip directory, then read in a capped child unless the workbook is tiny."""
+    name = _shown(path)
+    is_legacy = head.startswith(b"\xd0\xcf\x11\xe0")  # .xls (OLE2): no zip to check
     if not is_legacy:
-        _check_zip_bomb(path)
+        infos = excel_child.check_zip_directory(path, name, decoded_limit=decoded_limit)
+        if "xl/workbook.xml" not in {info.filename for info in infos}:
+            raise DataError(
+                f"This file does not look like an Excel workbook (it is a zip archive without a "
+                f"workbook inside): “{name}”. Attach the .xlsx file itself."
+            )
+        _check_real_sizes(path, infos)
+        if excel_child.fits_in_process(path, infos):
+            return read_excel_in_process(path, sheet=sheet, max_columns=max_columns, notes=notes)
+    book = excel_child.read_in_child(
+        path, file_name=name, sheet=sheet, max_columns=max_columns, decoded_limit=decoded_limit
+    )
+    notes.extend(book.notes)
+    return book.frame, book.sheet, book.sheets
+
+
+def read_excel_in_process(
+    path: Path, *, sheet: str | None, max_columns: int, notes: list[str]
+) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """Read one sheet of a workbook in this process: (frame, sheet used, all sheets).
+
+    No memory cap: :func:`load_table` calls it only for workbooks whose worst
+    case is bounded, and :mod:`tools.excel_child` calls it inside the capped child.
+    """
     sheets, read_sheet = _open_workbook(path)
     if sheet is not None:
         chosen = _match_sheet(sheets, sheet)
@@ -1151,7 +1149,7 @@ def _type_text_column(
         non_null = series.dropna()
         if len(non_null) and not non_null.map(type).eq(str).all():
             # Mixed cells (an Excel column of numbers and text): type their text forms.
-            series = series.map(_cell_text, na_action="ignore").astype("str")
+            series = series.map(cell_text, na_action="ignore").astype("str")
     array = _arrow_strings(series)
     n_raw = len(array) - array.null_count
     if n_raw and _casts(_sample(array), pa.float64()):
@@ -1182,7 +1180,8 @@ def _type_text_column(
     return trimmed.to_pandas().array, None, None
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A spreadsheet cell as text: whole floats without ".0", dates in ISO form."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime.datetime | datetime.date):
