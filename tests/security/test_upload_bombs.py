@@ -106,34 +106,36 @@ def test_csv_with_too_many_cells_is_refused_before_parsing(tmp_path: Path) -> No
         load_table(path, max_decoded_bytes=10 << 20)
 
 
-def _peak_rss_mb_of(command: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run ``command`` in a child that reports its own peak RSS (ru_maxrss of its children)."""
-    wrapper = (
-        "import resource, subprocess, sys\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "sys.stdout.write(done.stderr + done.stdout)\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "sys.stdout.write(f'\\nPEAK_KB={peak} RC={done.returncode}\\n')\n"
+def _peak_self_mb(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``mlchat`` in a fresh interpreter: (its own peak RSS in MB, its output).
+
+    Its own, not its children's: the Excel child may grow up to its cap. Read from
+    VmHWM, not ru_maxrss, which carries the forking parent's size across exec.
+    """
+    runner = (
+        "import sys\n"
+        "from assistant.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+        "me = int(status.split()[0]) // 1024\n"
+        "print(f'\\nPEAK_SELF_MB={me} RC={code}')\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", wrapper, *command],
+    done = subprocess.run(
+        [sys.executable, "-c", runner, *argv],
         capture_output=True,
         text=True,
         cwd=cwd,
         env=env,
-        timeout=120,
+        timeout=180,
         check=False,
     )
-    tail = completed.stdout.rsplit("PEAK_KB=", 1)
-    peak_kb = int(tail[1].split()[0])
-    return peak_kb // 1024, tail[0] + tail[1].split(" ", 1)[1]
+    peak = done.stdout.rsplit("PEAK_SELF_MB=", 1)[1].split()[0]
+    return int(peak), done.stdout + done.stderr
 
 
 def test_mlchat_profile_refuses_the_bomb_in_little_memory(bomb: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(bomb.parent)}
-    peak_mb, output = _peak_rss_mb_of(
-        [sys.executable, "-m", "assistant.cli", "profile", bomb.name], cwd=bomb.parent, env=env
-    )
+    peak_mb, output = _peak_self_mb(["profile", bomb.name], cwd=bomb.parent, env=env)
     assert "would take about 3.0 GiB of memory once decoded" in output
     assert "RC=2" in output
     assert peak_mb < 600, peak_mb
@@ -272,31 +274,6 @@ def test_xlsx_with_too_many_parts_is_refused_from_its_directory(tmp_path: Path) 
         load_table(crowded)
 
 
-def _peak_self_mb(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run ``mlchat`` in a fresh interpreter: (its own peak RSS in MB, its output).
-
-    Its own, not its children's: the Excel child may grow up to its cap.
-    """
-    runner = (
-        "import resource, sys\n"
-        "from assistant.cli import main\n"
-        "code = main(sys.argv[1:])\n"
-        "me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
-        "print(f'\\nPEAK_SELF_MB={me} RC={code}')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", runner, *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-        check=False,
-    )
-    peak = done.stdout.rsplit("PEAK_SELF_MB=", 1)[1].split()[0]
-    return int(peak), done.stdout + done.stderr
-
-
 def test_mlchat_profile_refuses_the_xlsx_bomb_in_little_memory(tmp_path: Path) -> None:
     _dense_bomb(tmp_path / "dense.xlsx")
     env = {
@@ -308,7 +285,7 @@ def test_mlchat_profile_refuses_the_xlsx_bomb_in_little_memory(tmp_path: Path) -
     me_mb, output = _peak_self_mb(["profile", "dense.xlsx"], cwd=tmp_path, env=env)
     assert "needed more than the 512.0 MiB of memory allowed for reading a workbook" in output
     assert "RC=2" in output
-    assert me_mb < 600, me_mb
+    assert me_mb < 600, output
     assert "excel_child_failed exit=" in output  # the capped child failed, not this process
 
 
