@@ -947,6 +947,12 @@ def _read_json(
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > input_limits.MAX_LINE_BYTES:
+            raise DataError(
+                f"Line {number} of “{_shown(path)}” is longer than the "
+                f"{_human_bytes(input_limits.MAX_LINE_BYTES)} a JSON Lines record may be; split "
+                "it into smaller records or export the table as CSV."
+            )
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:

@@ -186,8 +186,10 @@ def read_in_child(
         }
         (out / "request.json").write_text(json.dumps(request), encoding="utf-8")
         root = str(Path(__file__).resolve().parent.parent)
+        # only what Python needs: no keys or secrets reach the process parsing untrusted bytes
         env = {
-            **os.environ,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LC_ALL": "C.UTF-8",
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
         process = subprocess.Popen(

@@ -330,3 +330,10 @@ def test_a_normal_workbook_reads_the_same_in_the_child(
     assert in_child.frame.shape == (12_000, 7)
     pd.testing.assert_frame_equal(in_child.frame.head(40), in_process.frame)
     assert in_process.notes  # typed from text: the comparison covers real work
+
+
+def test_a_json_lines_record_longer_than_16_mib_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": "' + "y" * (17 << 20) + '"}\n')
+    with pytest.raises(DataError, match=r"Line 2 of “long\.jsonl” is longer than the 16\.0 MiB"):
+        load_table(path)
