@@ -205,7 +205,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tools.plan import build_plan, update_plan
 
     write = _writer(sys.stdout)
-    table = load_table(args.file, sheet=args.sheet)
+    table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target)
     profile = profile_table(table.frame, target=target, seed=args.seed)
     write(_profile_text(args.file.name, profile, table.notes))
@@ -370,15 +370,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     recorded = _recorded_model(args.model_dir)
     if recorded is not None:  # a chat's run folder: load it only if training wrote it
         model, schema = recorded
-        result = predict_file(model, args.file, out=out, sheet=args.sheet, schema=schema)
+        result = predict_file(
+            model,
+            args.file,
+            out=out,
+            sheet=args.sheet,
+            schema=schema,
+            max_bytes=_max_upload_bytes(),
+        )
     else:  # a folder the user names (mlchat train --out) is the user's own
-        result = predict_file(args.model_dir, args.file, out=out, sheet=args.sheet)
+        result = predict_file(
+            args.model_dir, args.file, out=out, sheet=args.sheet, max_bytes=_max_upload_bytes()
+        )
     write(result.summary())
     if result.preview:
         columns = list(result.preview[0])
         rows = [[_cell(row[c]) for c in columns] for row in result.preview]
         write(_table(columns, rows))
     return EXIT_OK
+
+
+def _max_upload_bytes() -> int:
+    """The upload limit the chat uses (``MLCHAT_MAX_UPLOAD_MB``); files read here honour it."""
+    from assistant.settings import Settings
+
+    return Settings.from_env().max_upload_mb << 20
 
 
 def _recorded_model(model_dir: Path) -> tuple[Any, Any] | None:
@@ -435,7 +451,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
     from tools.data import load_table, resolve_column
 
-    table = load_table(args.file, sheet=args.sheet)
+    table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target) if args.target else None
     profile = profile_table(table.frame, target=target)
     if args.json:

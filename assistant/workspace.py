@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import safe_files
+from tools.csv_safety import neutralise_csv_bytes
 from tools.data import file_sha256
 from tools.errors import DataError, UserFacingError
 
@@ -186,6 +187,8 @@ class Workspace:
             raise UserFacingError(f"“{relative.name}” is not really a {suffix} file.")
         if magic is None and b"\x00" in data[:8192]:
             raise UserFacingError(f"“{relative.name}” is not a text file.")
+        if suffix in (".csv", ".tsv"):  # formula cells written by sandboxed code stay text
+            data = neutralise_csv_bytes(data, delimiter="\t" if suffix == ".tsv" else None)
         target = Path("outputs") / safe_file_name(relative.name)
         return safe_files.write_atomic(self.root, target, data)
 
