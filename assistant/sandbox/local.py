@@ -246,6 +246,11 @@ class LocalExecutor:
         if uid is not None:
             chown_tree(self.scratch, uid)
             share_read_only(self.uploads, uid)
+            if self.report.filesystem != "bubblewrap":
+                # Without bubblewrap the kernel reaches scratch through the workspace itself:
+                # its group may pass (0710), never list or write it.
+                os.chown(self.workspace, -1, uid)
+                os.chmod(self.workspace, 0o710)
 
     async def _start_kernel(self) -> _Kernel:
         started = time.perf_counter()
