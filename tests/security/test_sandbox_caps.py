@@ -26,8 +26,18 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from assistant.sandbox import Limits, LocalExecutor, detect_confinement
+from assistant.events import ToolFinished
+from assistant.sandbox import (
+    ConfinementReport,
+    Limits,
+    LocalExecutor,
+    SandboxPool,
+    detect_confinement,
+)
 from assistant.sandbox.base import clamp_timeout
+from assistant.session import Assistant
+from assistant.settings import Settings
+from tests.assistant.scripted import ScriptedProvider, call, say
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -222,3 +232,50 @@ async def test_the_process_count_is_capped_for_the_tree(kit: Kit) -> None:
         assert int(made) < LIMITS.processes
     else:
         assert execution.error.name in {"ProcessLimit", "KernelDied"}
+
+
+async def test_run_code_through_the_chat_cannot_ask_for_more_than_the_ceiling(
+    tmp_path: Path,
+) -> None:
+    if detect_confinement(LIMITS).filesystem != "bubblewrap":
+        pytest.skip("bubblewrap cannot run on this machine")
+    model = ScriptedProvider(
+        [
+            call("run_code", call_id="c1", code="import time\ntime.sleep(60)", timeout_s=3600),
+            say("Done."),
+        ]
+    )
+    settings = Settings.from_env(
+        {"MLCHAT_DATA_DIR": str(tmp_path / "data"), "MLCHAT_SANDBOX_TIMEOUT_S": "2"},
+        env_file=tmp_path / "none.env",
+    )
+    assistant = Assistant(settings, provider=model, sandboxes=SandboxPool(settings))
+    started = time.perf_counter()
+    try:
+        events = [e async for e in assistant.run_turn("t1", "sleep for an hour")]
+    finally:
+        await assistant.close()
+    assert time.perf_counter() - started < 20
+    finished = {e.call_id: e for e in events if isinstance(e, ToolFinished)}
+    assert "TimeoutError" in model.requests[1][-1].content
+    assert "longer than 2 s" in model.requests[1][-1].content
+    assert "c1" in finished
+
+
+async def test_the_welcome_text_says_when_the_tree_is_not_capped() -> None:
+    report = ConfinementReport(
+        network="bubblewrap", filesystem="bubblewrap", own_user=True, limits=LIMITS
+    )
+    assert "memory cap on the whole process tree" in report.summary.split("Not active:")[1]
+    assert "disk quota on the scratch folder" in report.summary.split("Not active:")[1]
+    capped = ConfinementReport(
+        network="bubblewrap",
+        filesystem="bubblewrap",
+        own_user=True,
+        limits=LIMITS,
+        cgroup="v1",
+        disk_quota=True,
+    )
+    assert "memory of the whole process tree 1024 MB and 64 processes (cgroup v1)" in capped.summary
+    assert "/tmp and /dev/shm 48 MB each, scratch folder 48 MB" in capped.summary
+    assert "Not active" not in capped.summary
