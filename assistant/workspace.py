@@ -76,8 +76,8 @@ class Workspace:
         info = os.lstat(real)
         if not stat.S_ISDIR(info.st_mode):
             raise UserFacingError("The conversation's workspace is not a folder.")
-        if info.st_mode & 0o077:
-            os.chmod(real, 0o700)
+        if info.st_mode & 0o067:  # group search (0o010) is how a local kernel reaches scratch
+            os.chmod(real, 0o700 | (info.st_mode & 0o010))
         workspace = cls(real)
         for name in APP_FOLDERS:
             safe_files.make_dirs(real, name)
