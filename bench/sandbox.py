@@ -1,7 +1,9 @@
 """Sandbox latency: kernel cold start, warm round trip of ``1+1``, streaming 10 MB of stdout.
 
 Runs the real confined local kernel (whatever confinement this machine
-supports; the report is printed first). Usage::
+supports, caps on the whole sandbox included: cgroup, sized tmpfs, scratch
+image; the report is printed first). The dataset sits in ``uploads/`` as an
+attached file does. Usage::
 
     .venv/bin/python bench/sandbox.py [--repeats 5] [--round-trips 200]
 
@@ -34,7 +36,8 @@ async def cold_starts(repeats: int, *, with_data: bool) -> list[float]:
         workspace = Path(tempfile.mkdtemp(prefix="mlchat-bench-"))
         dataset = None
         if with_data:
-            dataset = workspace / "data.csv"
+            (workspace / "uploads").mkdir()
+            dataset = workspace / "uploads" / "data.csv"
             dataset.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(10_000)))
         executor = LocalExecutor(workspace, dataset_path=dataset)
         started = time.perf_counter()

@@ -86,6 +86,8 @@ def _create(version: CgroupVersion, name: str, *, memory_mb: int, processes: int
     limit = str(memory_mb * 2**20)
     if version == "v2":
         parent = _ROOT / _GROUP
+        with contextlib.suppress(OSError):  # already on, or the root is not ours to change
+            (_ROOT / "cgroup.subtree_control").write_text("+memory +pids")
         parent.mkdir(exist_ok=True)
         (parent / "cgroup.subtree_control").write_text("+memory +pids")
         folder = parent / name

@@ -3,8 +3,13 @@
 Layers, strongest first (see ``../shared/notes/reliability.md`` section 2):
 
 - **bubblewrap** (``bwrap``): new network, pid, IPC and UTS namespaces; the
-  system mounted read-only; a private ``/tmp``; the data folder and home
-  folders hidden; only the workspace and the kernel's socket folder writable.
+  system mounted read-only; a private ``/tmp`` and ``/dev/shm`` of a fixed
+  size; the data folder, home folders and the workspace hidden, with the
+  workspace's ``uploads/`` bound back read-only and its ``scratch/`` read-write
+  (with the kernel's socket folder, the only writable places).
+- **a cgroup** (v2, else v1) caps the memory and process count of the
+  kernel's whole process tree (:mod:`assistant.sandbox.cgroup`); **a loop-mounted
+  image** caps scratch's disk use (:mod:`assistant.sandbox.scratch_disk`).
 - **unshare -n**: a new network namespace only, when bubblewrap is missing.
 - **Landlock**: filesystem rules without namespaces (works in unprivileged
   containers), used when bubblewrap cannot run.

@@ -366,6 +366,8 @@ class LocalExecutor:
         async with self._run_lock:
             capture = OutputCapture(on_output, max_chars=self.max_output_chars)
             kernel = await self._ensure_kernel()
+            if self.report.own_user and self.uploads.is_dir():  # files attached since the start
+                await asyncio.to_thread(share_read_only, self.uploads, kernel_uid(self.workspace))
             if not await kernel.manager.is_alive():  # it stopped between runs
                 log.warning("sandbox_kernel_found_dead exit_code=%s", kernel.exit_code())
                 await self._drop_kernel()

@@ -111,6 +111,24 @@ async def test_code_cannot_change_the_uploads(kit: Kit) -> None:
     assert sorted(p.name for p in upload.parent.iterdir()) == ["people.csv"]
 
 
+async def test_a_file_attached_while_the_kernel_runs_is_readable_not_writable(kit: Kit) -> None:
+    later = kit.workspace / "uploads" / "later.csv"
+    later.write_text("x\n1\n")
+    later.chmod(0o600)
+    code = (
+        "print(open('../uploads/later.csv').read().split())\n"
+        "try:\n    open('../uploads/later.csv', 'a')\nexcept OSError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    try:
+        execution = await kit.executor.run(code)
+    finally:
+        later.unlink()
+    assert execution.error is None, execution.error
+    assert execution.stdout.splitlines()[0] == "['x', '1']"
+    assert execution.stdout.splitlines()[1] in {"OSError", "PermissionError"}
+
+
 async def test_code_cannot_see_or_touch_the_app_folders(kit: Kit) -> None:
     model = kit.workspace / "runs" / "r1" / "model.joblib"
     runs = kit.workspace / "runs"
