@@ -106,6 +106,12 @@ def test_csv_with_too_many_cells_is_refused_before_parsing(tmp_path: Path) -> No
         load_table(path, max_decoded_bytes=10 << 20)
 
 
+def _run(command: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=cwd, env=env, timeout=180, check=False
+    )
+
+
 def _peak_self_mb(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run ``mlchat`` in a fresh interpreter: (its own peak RSS in MB, its output).
 
@@ -120,15 +126,7 @@ def _peak_self_mb(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[i
         "me = int(status.split()[0]) // 1024\n"
         "print(f'\\nPEAK_SELF_MB={me} RC={code}')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", runner, *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-        check=False,
-    )
+    done = _run([sys.executable, "-c", runner, *argv], cwd=cwd, env=env)
     peak = done.stdout.rsplit("PEAK_SELF_MB=", 1)[1].split()[0]
     return int(peak), done.stdout + done.stderr
 
@@ -149,14 +147,8 @@ def test_mlchat_profile_honours_mlchat_max_upload_mb(tmp_path: Path) -> None:
         "HOME": str(tmp_path),
         "MLCHAT_MAX_UPLOAD_MB": "100",
     }
-    completed = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "profile", one.name],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-        check=False,
+    completed = _run(
+        [sys.executable, "-m", "assistant.cli", "profile", one.name], cwd=tmp_path, env=env
     )
     assert completed.returncode == 2
     assert "more than the 200.0 MiB limit (twice MLCHAT_MAX_UPLOAD_MB" in completed.stderr
