@@ -10,11 +10,12 @@
 | 1.5 KB xlsx whose one far cell (``CV1048576``) spans 100M cells | the reading child hits its memory cap; one sentence naming the limit; the app process stays small | ``tools.excel_child.read_in_child`` (``RLIMIT_AS``, ``PR_SET_PDEATHSIG``, 120 s) |
 | ``mlchat profile`` on that xlsx | refused, peak RSS of the command itself under 600 MB | the same, the CLI passing ``MLCHAT_MAX_UPLOAD_MB`` |
 | xlsx with 20,000 zip members | refused from the zip directory, nothing unpacked | ``tools.excel_child.check_zip_directory`` |
-| a normal workbook too big for the in-process path | read by the child with the same frame, types and notes as in process | ``tools.excel_child.to_arrow`` (Arrow IPC back) |
+| a normal workbook too big for the in-process path (inline XML, and one openpyxl wrote: shared strings, dates, two sheets) | read by the child with the same frame, types and notes as in process | ``tools.excel_child.to_arrow`` (Arrow IPC back) |
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -329,3 +331,45 @@ def test_a_json_lines_record_longer_than_16_mib_is_refused(tmp_path: Path) -> No
     path.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": "' + "y" * (17 << 20) + '"}\n')
     with pytest.raises(DataError, match=r"Line 2 of “long\.jsonl” is longer than the 16\.0 MiB"):
         load_table(path)
+
+
+def _excel_written(path: Path, n_rows: int) -> Path:
+    """A workbook as Excel writers make it: shared strings, dates, a title row, two sheets."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Sales"
+    sheet.append(["Report 2024"])
+    sheet.append(["id", "when", "amount", "plan", "flag", "mixed", "pct"])
+    start = datetime.datetime(2024, 1, 1)
+    for i in range(n_rows):
+        sheet.append(
+            [
+                i,
+                start + datetime.timedelta(days=i % 300),
+                1.5 * i if i % 9 else None,
+                ["basic", "plus", "pro"][i % 3],
+                i % 2 == 0,
+                [1, "two", 3.5, None, datetime.date(2024, 2, 1)][i % 5],
+                f"{i % 100}%",
+            ]
+        )
+    workbook.create_sheet("Other").append(["x"])
+    workbook.save(path)
+    return path
+
+
+def test_an_excel_written_workbook_reads_the_same_in_the_child(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    small = _excel_written(tmp_path / "small.xlsx", 40)
+    large = _excel_written(tmp_path / "large.xlsx", 12_000)
+    with caplog.at_level(logging.INFO, logger="tools.excel_child"):
+        in_process = load_table(small)
+        assert "excel_child exit" not in caplog.text
+        in_child = load_table(large)
+        assert "excel_child exit=0" in caplog.text
+    assert in_child.notes == in_process.notes
+    assert "Parsed 'when' as dates (like 2024-01-31)." in in_child.notes
+    assert (in_child.sheet, in_child.sheets) == ("Sales", ("Sales", "Other"))
+    assert in_child.frame.shape == (12_000, 7)
+    pd.testing.assert_frame_equal(in_child.frame.head(40), in_process.frame)
