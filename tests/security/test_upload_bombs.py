@@ -373,3 +373,22 @@ def test_an_excel_written_workbook_reads_the_same_in_the_child(
     assert (in_child.sheet, in_child.sheets) == ("Sales", ("Sales", "Other"))
     assert in_child.frame.shape == (12_000, 7)
     pd.testing.assert_frame_equal(in_child.frame.head(40), in_process.frame)
+
+
+def test_a_workbook_that_reads_too_long_is_stopped(tmp_path: Path) -> None:
+    from tools.excel_child import read_in_child
+
+    book = _workbook(tmp_path / "slow.xlsx", [["a", "b"], [1, 2]])
+    with pytest.raises(DataError) as caught:
+        read_in_child(
+            book,
+            file_name="slow.xlsx",
+            sheet=None,
+            max_columns=100,
+            decoded_limit=1 << 30,
+            timeout_s=0.05,
+        )
+    assert str(caught.value) == (
+        "The workbook “slow.xlsx” took longer than 0.05 s to read, so reading stopped; save the "
+        "sheet you need as CSV and attach that."
+    )
