@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tools import safe_files
+from tools.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,11 @@ def csv_text(frame: pd.DataFrame) -> str:
     return neutralise_frame(frame).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
-def write_csv(frame: pd.DataFrame, path: Path, *, mode: int = 0o600) -> Path:
-    """Write ``frame`` to ``path`` as a safe CSV (see :func:`csv_text`), atomically."""
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` as a safe CSV (see :func:`csv_text`): atomically, mode 0600,
+    its folder created when missing (:func:`tools.atomic.write_bytes_atomic`)."""
     data = csv_text(frame).encode("utf-8")
-    written = safe_files.write_atomic(path.parent, path.name, data, mode=mode)
+    written = write_bytes_atomic(path, data)
     log.info("csv_written rows=%d columns=%d bytes=%d", len(frame), frame.shape[1], len(data))
     return written
 

@@ -206,7 +206,7 @@ def read_in_child(
             process.kill()
             process.communicate()
             raise DataError(
-                f"The workbook “{file_name}” took longer than {timeout_s:,.0f} s to read, so "
+                f"The workbook “{file_name}” took longer than {timeout_s:g} s to read, so "
                 "reading stopped; save the sheet you need as CSV and attach that."
             ) from None
         code = process.returncode

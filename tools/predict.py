@@ -233,7 +233,6 @@ def predict_file(
         model = model_or_dir
     table = load_table(path, sheet=sheet, max_bytes=max_bytes)
     predictions, checks = predict_frame(model, table.frame, schema=schema)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(predictions, out)
     log.info(
         "predicted rows=%d extra=%d unseen_columns=%d",

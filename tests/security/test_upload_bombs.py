@@ -10,11 +10,12 @@
 | 1.5 KB xlsx whose one far cell (``CV1048576``) spans 100M cells | the reading child hits its memory cap; one sentence naming the limit; the app process stays small | ``tools.excel_child.read_in_child`` (``RLIMIT_AS``, ``PR_SET_PDEATHSIG``, 120 s) |
 | ``mlchat profile`` on that xlsx | refused, peak RSS of the command itself under 600 MB | the same, the CLI passing ``MLCHAT_MAX_UPLOAD_MB`` |
 | xlsx with 20,000 zip members | refused from the zip directory, nothing unpacked | ``tools.excel_child.check_zip_directory`` |
-| a normal workbook too big for the in-process path | read by the child with the same frame, types and notes as in process | ``tools.excel_child.to_arrow`` (Arrow IPC back) |
+| a normal workbook too big for the in-process path (inline XML, and one openpyxl wrote: shared strings, dates, two sheets) | read by the child with the same frame, types and notes as in process | ``tools.excel_child.to_arrow`` (Arrow IPC back) |
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,6 +108,12 @@ def test_csv_with_too_many_cells_is_refused_before_parsing(tmp_path: Path) -> No
         load_table(path, max_decoded_bytes=10 << 20)
 
 
+def _run(command: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=cwd, env=env, timeout=180, check=False
+    )
+
+
 def _peak_self_mb(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run ``mlchat`` in a fresh interpreter: (its own peak RSS in MB, its output).
 
@@ -120,15 +128,7 @@ def _peak_self_mb(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[i
         "me = int(status.split()[0]) // 1024\n"
         "print(f'\\nPEAK_SELF_MB={me} RC={code}')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", runner, *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-        check=False,
-    )
+    done = _run([sys.executable, "-c", runner, *argv], cwd=cwd, env=env)
     peak = done.stdout.rsplit("PEAK_SELF_MB=", 1)[1].split()[0]
     return int(peak), done.stdout + done.stderr
 
@@ -149,14 +149,8 @@ def test_mlchat_profile_honours_mlchat_max_upload_mb(tmp_path: Path) -> None:
         "HOME": str(tmp_path),
         "MLCHAT_MAX_UPLOAD_MB": "100",
     }
-    completed = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "profile", one.name],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-        check=False,
+    completed = _run(
+        [sys.executable, "-m", "assistant.cli", "profile", one.name], cwd=tmp_path, env=env
     )
     assert completed.returncode == 2
     assert "more than the 200.0 MiB limit (twice MLCHAT_MAX_UPLOAD_MB" in completed.stderr
@@ -337,3 +331,64 @@ def test_a_json_lines_record_longer_than_16_mib_is_refused(tmp_path: Path) -> No
     path.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": "' + "y" * (17 << 20) + '"}\n')
     with pytest.raises(DataError, match=r"Line 2 of “long\.jsonl” is longer than the 16\.0 MiB"):
         load_table(path)
+
+
+def _excel_written(path: Path, n_rows: int) -> Path:
+    """A workbook as Excel writers make it: shared strings, dates, a title row, two sheets."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Sales"
+    sheet.append(["Report 2024"])
+    sheet.append(["id", "when", "amount", "plan", "flag", "mixed", "pct"])
+    start = datetime.datetime(2024, 1, 1)
+    for i in range(n_rows):
+        sheet.append(
+            [
+                i,
+                start + datetime.timedelta(days=i % 300),
+                1.5 * i if i % 9 else None,
+                ["basic", "plus", "pro"][i % 3],
+                i % 2 == 0,
+                [1, "two", 3.5, None, datetime.date(2024, 2, 1)][i % 5],
+                f"{i % 100}%",
+            ]
+        )
+    workbook.create_sheet("Other").append(["x"])
+    workbook.save(path)
+    return path
+
+
+def test_an_excel_written_workbook_reads_the_same_in_the_child(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    small = _excel_written(tmp_path / "small.xlsx", 40)
+    large = _excel_written(tmp_path / "large.xlsx", 12_000)
+    with caplog.at_level(logging.INFO, logger="tools.excel_child"):
+        in_process = load_table(small)
+        assert "excel_child exit" not in caplog.text
+        in_child = load_table(large)
+        assert "excel_child exit=0" in caplog.text
+    assert in_child.notes == in_process.notes
+    assert "Parsed 'when' as dates (like 2024-01-31)." in in_child.notes
+    assert (in_child.sheet, in_child.sheets) == ("Sales", ("Sales", "Other"))
+    assert in_child.frame.shape == (12_000, 7)
+    pd.testing.assert_frame_equal(in_child.frame.head(40), in_process.frame)
+
+
+def test_a_workbook_that_reads_too_long_is_stopped(tmp_path: Path) -> None:
+    from tools.excel_child import read_in_child
+
+    book = _workbook(tmp_path / "slow.xlsx", [["a", "b"], [1, 2]])
+    with pytest.raises(DataError) as caught:
+        read_in_child(
+            book,
+            file_name="slow.xlsx",
+            sheet=None,
+            max_columns=100,
+            decoded_limit=1 << 30,
+            timeout_s=0.05,
+        )
+    assert str(caught.value) == (
+        "The workbook “slow.xlsx” took longer than 0.05 s to read, so reading stopped; save the "
+        "sheet you need as CSV and attach that."
+    )
