@@ -7,11 +7,13 @@ Chainlit, the terminal chat and tests all build an :class:`Assistant` from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from assistant.agent import Agent, ModelStream, TurnLimits
+from assistant.approval import ApprovalPolicy, Approver, CodeApproval
 from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
@@ -85,6 +87,7 @@ class Assistant:
         self._models: ThreadModels | None = None
         self._choices: dict[str, ThreadChoice] = {}
         self.spend = SpendGuard(settings.spend, db=self.db)
+        offline: OfflineAssistant | None = None
         if provider is None:
             offline = OfflineAssistant()
             self._models = ThreadModels(
@@ -127,6 +130,11 @@ class Assistant:
                 deadline_s=settings.turn_deadline_s,
                 prompt_tokens=settings.prompt_tokens,
             ),
+            approval=CodeApproval(
+                policy_of=self.code_approval,
+                allow_for_conversation=self.allow_code,
+                is_offline_call=offline.issued if offline is not None else lambda call: False,
+            ),
         )
 
     @property
@@ -142,7 +150,10 @@ class Assistant:
         if choice is None:
             choice = load_choice(self.db, thread_id, default=self.default_choice)
             if choice.provider not in usable_providers(self.settings):
-                choice = self.default_choice  # its key was removed since it was chosen
+                # its key was removed since it was chosen; what the user allowed stays allowed
+                choice = dataclasses.replace(
+                    self.default_choice, code_approval=choice.code_approval
+                )
             self._choices[thread_id] = choice
         return choice
 
@@ -175,6 +186,17 @@ class Assistant:
             choice.budget_s,
         )
         return choice
+
+    def code_approval(self, thread_id: str) -> ApprovalPolicy:
+        """Whether code a model writes in ``thread_id`` needs asking (``assistant/approval.py``)."""
+        return self.choice(thread_id).code_approval
+
+    def allow_code(self, thread_id: str) -> None:
+        """Stop asking before code runs in ``thread_id`` (the user chose "allow for this conversation")."""
+        choice = dataclasses.replace(self.choice(thread_id), code_approval="conversation")
+        self.conversations.ensure_thread(thread_id)
+        save_choice(self.db, thread_id, choice)
+        self._choices[thread_id] = choice
 
     def workspace(self, thread_id: str) -> Workspace:
         """The thread's workspace (created with its app folders on first use)."""
@@ -210,11 +232,21 @@ class Assistant:
         )
 
     async def run_turn(
-        self, thread_id: str, text: str, *, attachments: Sequence[DatasetRecord] = ()
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        attachments: Sequence[DatasetRecord] = (),
+        approver: Approver | None = None,
     ) -> AsyncIterator[Event]:
-        """Answer ``text`` in ``thread_id``, yielding events."""
+        """Answer ``text`` in ``thread_id``, yielding events.
+
+        ``approver`` asks the user before code a language model wrote runs
+        (when the conversation's policy is "ask"); without one such code is skipped.
+        """
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
-        async for event in self.agent.run_turn(thread_id, text, attachments=attachments):
+        turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
+        async for event in turn:
             yield event
 
     async def stop(self, thread_id: str) -> None:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from dotenv import dotenv_values
 
+from assistant.approval import ApprovalPolicy, parse_policy
+
 ProviderName = Literal["openai", "anthropic", "gemini", "offline"]
 SandboxName = Literal["local", "e2b"]
 
@@ -113,6 +115,8 @@ class Settings:
     tuning_storage: str | None = None
     """Optuna storage URL; ``None`` means the SQLite database in ``data_dir``."""
     log_model_data: bool = False
+    code_approval: ApprovalPolicy = "ask"
+    """Default for code a language model wants to run: ask, allow per conversation, always."""
     spend: SpendSettings = field(default_factory=lambda: SpendSettings())
     """Rate limits, spend caps and anomaly thresholds (``docs/spend.md``)."""
 
@@ -175,6 +179,7 @@ class Settings:
             database_url=get("MLCHAT_DATABASE_URL"),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
+            code_approval=parse_policy(get("MLCHAT_CODE_APPROVAL") or "ask"),
             spend=_spend_from(env),
         )
 
