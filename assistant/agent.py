@@ -50,6 +50,7 @@ from assistant.providers.usage import CallContext, CallRecord, insert_call
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
+from assistant.untrusted import CONTEXT_NAME, quote
 from tools.errors import MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,10 @@ log = logging.getLogger(__name__)
 GROUNDING_CHECK = "grounding_check"
 """``name`` of the user-role message that asks the model to correct its numbers."""
 
-SUMMARY_HEADER = "Summary of the earlier conversation (those turns are no longer shown):"
-"""Heads the small model's summary of the dropped turns in the system prompt."""
-
 EmitFn = Callable[[Event], None]
+ContextOf = Callable[[str, str | None], str]
+"""``(thread_id, summary) -> text`` of the user-role message with the conversation's
+untrusted context (datasets, the summary of dropped turns) as a quoted ``<data>`` block."""
 ContextFactory = Callable[[str, ToolCall, EmitFn], Any]
 """``(thread_id, call, emit) -> ctx`` passed as the first argument of every tool."""
 
@@ -180,6 +181,8 @@ class Agent:
         spend: Rate limits, spend caps and the per-turn cost line (issue 10).
         summariser: Summarises the turns trimmed from the history (the small model).
         approval: When code a model wrote needs the user's approval (``assistant/approval.py``).
+        context_of: The context message sent after the system prompt (see :data:`ContextOf`);
+            file names and summaries go there, never into the system prompt.
     """
 
     def __init__(
@@ -195,6 +198,7 @@ class Agent:
         spend: SpendGuard | None = None,
         summariser: Summariser | None = None,
         approval: CodeApproval | None = None,
+        context_of: ContextOf | None = None,
     ) -> None:
         self.provider = provider
         self.tools = {t.name: t for t in tools}
@@ -206,6 +210,7 @@ class Agent:
         self.spend = spend
         self.summariser = summariser
         self.approval = approval or CodeApproval()
+        self.context_of = context_of
 
     async def run_turn(
         self,
@@ -224,7 +229,7 @@ class Agent:
         self.conversations.ensure_thread(thread_id, title=text[:60])
         content = text
         if attachments:
-            listed = ", ".join(f"{d.name} (dataset {d.id})" for d in attachments)
+            listed = ", ".join(f"{quote(d.name)} (dataset {d.id})" for d in attachments)
             content = f"{text}\n\n[Attached: {listed}]"
         self.conversations.add_messages(
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
@@ -352,8 +357,8 @@ class Agent:
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        system, history = await self._history(thread_id, turn_id, system, model)
-        messages = [Message("system", system), *history]
+        context, history = await self._history(thread_id, turn_id, system, model)
+        messages = [Message("system", system), *context, *history]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
@@ -396,30 +401,36 @@ class Agent:
 
     async def _history(
         self, thread_id: str, turn_id: str, system: str, model: str
-    ) -> tuple[str, list[Message]]:
-        """The system prompt and history within the prompt budget.
+    ) -> tuple[list[Message], list[Message]]:
+        """The context message and the history, within the prompt budget with the system prompt.
 
         Turns dropped to fit are summarised by the small model when there is
-        one (the summary joins the system prompt, its size kept free in the
-        budget); without one, or when it fails, they are simply dropped.
+        one (the summary joins the context message's quoted data, its size
+        kept free in the budget); without one, or when it fails, they are
+        simply dropped.
         """
 
         def count(text: str) -> int:
             return count_text_tokens(text, model=model)
 
+        def context(summary: str | None) -> list[Message]:
+            if self.context_of is None:
+                return []
+            return [Message("user", self.context_of(thread_id, summary), name=CONTEXT_NAME)]
+
         stored = self.conversations.messages(thread_id)
-        system_tokens = count_prompt_tokens([Message("system", system)], model=model)
-        budget = self.limits.prompt_tokens - system_tokens
+        fixed_tokens = count_prompt_tokens([Message("system", system), *context(None)], model=model)
+        budget = self.limits.prompt_tokens - fixed_tokens
         trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
         summariser = self.summariser
         if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
-            return system, trimmed.messages
-        reserve = summariser.max_tokens + count(SUMMARY_HEADER) + 2
+            return context(None), trimmed.messages
+        reserve = summariser.max_tokens * 2 + 10  # quoting (JSON escapes) may grow the summary
         shorter = trim_history(stored, max_tokens=max(0, budget - reserve), count_tokens=count)
         summary = await summariser.summarise(thread_id, turn_id, shorter.dropped)
         if not summary:
-            return system, trimmed.messages
-        return f"{system}\n\n{SUMMARY_HEADER}\n{summary}", shorter.messages
+            return context(None), trimmed.messages
+        return context(summary), shorter.messages
 
     def _save_usage(self, usage: list[CallRecord]) -> None:
         if usage:

@@ -42,6 +42,7 @@ from assistant.thread_settings import (
     usable_providers,
 )
 from assistant.toolbox import all_tools
+from assistant.untrusted import context_message
 from assistant.workspace import Workspace, safe_file_name
 from tools.data import file_sha256
 from tools.errors import DataError, UserFacingError
@@ -130,6 +131,7 @@ class Assistant:
                 deadline_s=settings.turn_deadline_s,
                 prompt_tokens=settings.prompt_tokens,
             ),
+            context_of=self._context,
             approval=CodeApproval(
                 policy_of=self.code_approval,
                 allow_for_conversation=self.allow_code,
@@ -267,7 +269,11 @@ class Assistant:
         return ToolContext(thread_id, call, self.services, emit)  # type: ignore[arg-type]
 
     def _system_prompt(self, thread_id: str) -> str:
-        datasets = self.conversations.datasets(thread_id)
-        listed = ", ".join(f"{d.name} (dataset_id {d.id})" for d in datasets) or "none yet"
+        del thread_id  # nothing from the conversation enters the system prompt
+        return render_prompt("system")
+
+    def _context(self, thread_id: str, summary: str | None) -> str:
+        """The quoted ``<data>`` message: datasets (names capped), budget, summary."""
+        datasets = [(d.id, d.name) for d in self.conversations.datasets(thread_id)]
         budget_s = self.choice(thread_id).budget_s
-        return render_prompt("system", datasets=listed, budget_s=budget_s)
+        return context_message(datasets, budget_s=budget_s, summary=summary)
