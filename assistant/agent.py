@@ -5,7 +5,10 @@ specs to the provider, stream its text, run the tools it calls (independent
 calls concurrently, progress streamed as events), feed the results back, and
 repeat until the model answers without calling a tool. A per-turn cap on tool
 calls and a per-turn deadline bound the work; the grounding guard checks the
-numbers of the final answer against the tool results.
+numbers of the final answer against the tool results. Code a model wants to
+run waits for the user's approval (``assistant/approval.py``) with the
+deadline paused; untrusted context (file names, the summary of dropped turns)
+goes in a quoted ``<data>`` message after the system prompt, never inside it.
 """
 
 from __future__ import annotations
