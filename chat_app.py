@@ -34,7 +34,7 @@ from assistant.spend.report import build_usage_report, format_usage_report
 from assistant.thread_settings import ThreadChoice
 from assistant.worker import warm_up
 from chat_panel import describe_change, settings_widgets
-from chat_ui import TurnRenderer
+from chat_ui import ChainlitApprover, TurnRenderer
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -191,8 +191,14 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
                 await asyncio.to_thread(ASSISTANT.attach_file, thread_id, path, name=name)
             )
         renderer = TurnRenderer(SETTINGS.data_dir)
-        async for event in ASSISTANT.run_turn(thread_id, text, attachments=attachments):
+        before = ASSISTANT.choice(thread_id)
+        turn = ASSISTANT.run_turn(
+            thread_id, text, attachments=attachments, approver=ChainlitApprover()
+        )
+        async for event in turn:
             await renderer.render(event)
+        if ASSISTANT.choice(thread_id) != before:  # "allow code for this conversation"
+            await _send_settings(ASSISTANT.choice(thread_id))
     except UserFacingError as exc:
         await cl.ErrorMessage(content=str(exc)).send()
     except asyncio.CancelledError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from chainlit.input_widget import InputWidget, Select, Slider, TextInput
 
+from assistant.approval import POLICY_LABELS
 from assistant.settings import Settings
 from assistant.thread_settings import (
     MAX_BUDGET_S,
@@ -55,6 +56,13 @@ def settings_widgets(choice: ThreadChoice, settings: Settings) -> list[InputWidg
             max=MAX_BUDGET_S,
             step=5,
         ),
+        Select(
+            id="code_approval",
+            label="Code the model writes",
+            items={label: policy for policy, label in POLICY_LABELS.items()},
+            initial_value=choice.code_approval,
+            description="Ask shows the code with Run and Skip before it runs in the sandbox.",
+        ),
     ]
 
 
@@ -67,6 +75,8 @@ def describe_change(before: ThreadChoice, after: ThreadChoice, *, sandbox_status
         f"sandbox and a training budget of {after.budget_s} s.",
         f"Sandbox: {sandbox_status}",
     ]
+    if before.code_approval != after.code_approval:
+        lines.append(f"Code the model writes: {POLICY_LABELS[after.code_approval].lower()}.")
     if before.sandbox != after.sandbox:
         lines.append("Variables of the previous sandbox are not carried over; files are kept.")
     return "\n\n".join(lines)

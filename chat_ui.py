@@ -4,13 +4,15 @@ One :class:`TurnRenderer` per turn: text streams into an assistant message,
 each tool call becomes a collapsible step (inputs, outcome, time), and the
 tables, Plotly figures and files a tool produces appear in a message of
 their own under it. The live leaderboard is one table element re-sent with
-the same id as candidates finish, so it updates in place.
+the same id as candidates finish, so it updates in place. :class:`ChainlitApprover`
+shows code a model wants to run with Run / Skip / Allow buttons.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import chainlit as cl
 import pandas as pd
 import plotly.io as pio
 
+from assistant.approval import APPROVAL_TIMEOUT_S, CodeRequest, Decision
 from assistant.events import (
     Event,
     Failed,
@@ -207,6 +210,44 @@ class TurnRenderer:
             await element.send(for_id=outputs.id, persist=False)
         else:
             await element.send(for_id=outputs.id)
+
+
+_ANSWERS: dict[str, tuple[Decision, str]] = {
+    "run_code_run": ("run", "Run"),
+    "run_code_skip": ("skip", "Skip"),
+    "run_code_allow": ("allow_conversation", "Allow code for this conversation"),
+}
+
+
+class ChainlitApprover:
+    """Asks in the browser before code a model wrote runs: the code, then Run / Skip / Allow.
+
+    No answer within the approval timeout counts as Skip.
+    """
+
+    def __init__(self, *, timeout_s: float = APPROVAL_TIMEOUT_S - 5) -> None:
+        self.timeout_s = timeout_s
+
+    async def decide(self, request: CodeRequest) -> Decision:
+        """Show the code and wait for a click (see :class:`~assistant.approval.Approver`)."""
+        actions = [
+            cl.Action(name=name, payload={"call_id": request.call_id}, label=label)
+            for name, (_, label) in _ANSWERS.items()
+        ]
+        fence = "`" * max(
+            3, 1 + max((len(run) for run in re.findall("`+", request.code)), default=0)
+        )
+        answer = await cl.AskActionMessage(
+            content=(
+                "The model wants to run this code in the sandbox. Run it?\n\n"
+                f"{fence}python\n{request.code.rstrip()}\n{fence}"
+            ),
+            actions=actions,
+            timeout=int(self.timeout_s),
+        ).send()
+        if answer is None or answer.get("name") not in _ANSWERS:
+            return "skip"
+        return _ANSWERS[answer["name"]][0]
 
 
 def _outcome(summary: str) -> str:

@@ -5,7 +5,10 @@ specs to the provider, stream its text, run the tools it calls (independent
 calls concurrently, progress streamed as events), feed the results back, and
 repeat until the model answers without calling a tool. A per-turn cap on tool
 calls and a per-turn deadline bound the work; the grounding guard checks the
-numbers of the final answer against the tool results.
+numbers of the final answer against the tool results. Code a model wants to
+run waits for the user's approval (``assistant/approval.py``) with the
+deadline paused; untrusted context (file names, the summary of dropped turns)
+goes in a quoted ``<data>`` message after the system prompt, never inside it.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from assistant.approval import CODE_TOOLS, DECLINED, Approver, CodeApproval, CodeRequest
 from assistant.events import (
     Event,
     Failed,
@@ -48,6 +53,7 @@ from assistant.providers.usage import CallContext, CallRecord, insert_call
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
+from assistant.untrusted import CONTEXT_NAME, quote
 from tools.errors import MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -55,10 +61,10 @@ log = logging.getLogger(__name__)
 GROUNDING_CHECK = "grounding_check"
 """``name`` of the user-role message that asks the model to correct its numbers."""
 
-SUMMARY_HEADER = "Summary of the earlier conversation (those turns are no longer shown):"
-"""Heads the small model's summary of the dropped turns in the system prompt."""
-
 EmitFn = Callable[[Event], None]
+ContextOf = Callable[[str, str | None], str]
+"""``(thread_id, summary) -> text`` of the user-role message with the conversation's
+untrusted context (datasets, the summary of dropped turns) as a quoted ``<data>`` block."""
 ContextFactory = Callable[[str, ToolCall, EmitFn], Any]
 """``(thread_id, call, emit) -> ctx`` passed as the first argument of every tool."""
 
@@ -84,6 +90,50 @@ class _ModelReply:
 
 class _TurnDeadline(Exception):
     pass
+
+
+class _Deadline:
+    """The turn's deadline, paused while the user is asked whether code may run."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.at = time.monotonic() + budget_s
+        self.timeout: asyncio.Timeout | None = None
+        """The running tools' timeout, rescheduled when the deadline moves."""
+        self._pauses = 0
+        self._paused_at = 0.0
+
+    def remaining_s(self) -> float:
+        return self.at - time.monotonic()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the clock for the time spent inside (nested and concurrent pauses count once)."""
+        if self._pauses == 0:
+            self._paused_at = time.monotonic()
+            self._reschedule(None)
+        self._pauses += 1
+        try:
+            yield
+        finally:
+            self._pauses -= 1
+            if self._pauses == 0:
+                self.at += time.monotonic() - self._paused_at
+                self._reschedule(asyncio.get_running_loop().time() + self.remaining_s())
+
+    def _reschedule(self, when: float | None) -> None:
+        if self.timeout is not None and not self.timeout.expired():
+            self.timeout.reschedule(when)
+
+
+@dataclass(slots=True)
+class _Asking:
+    """What a turn needs to ask the user about code: their message, the front end, the clock."""
+
+    user_text: str
+    approver: Approver | None
+    deadline: _Deadline
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One question at a time, even when the model calls run_code twice in one batch."""
 
 
 class Summariser(Protocol):
@@ -133,6 +183,9 @@ class Agent:
         limits: Tool-call cap, deadline and history budget of a turn.
         spend: Rate limits, spend caps and the per-turn cost line (issue 10).
         summariser: Summarises the turns trimmed from the history (the small model).
+        approval: When code a model wrote needs the user's approval (``assistant/approval.py``).
+        context_of: The context message sent after the system prompt (see :data:`ContextOf`);
+            file names and summaries go there, never into the system prompt.
     """
 
     def __init__(
@@ -147,6 +200,8 @@ class Agent:
         limits: TurnLimits = TurnLimits(),
         spend: SpendGuard | None = None,
         summariser: Summariser | None = None,
+        approval: CodeApproval | None = None,
+        context_of: ContextOf | None = None,
     ) -> None:
         self.provider = provider
         self.tools = {t.name: t for t in tools}
@@ -157,23 +212,34 @@ class Agent:
         self.limits = limits
         self.spend = spend
         self.summariser = summariser
+        self.approval = approval or CodeApproval()
+        self.context_of = context_of
 
     async def run_turn(
-        self, thread_id: str, text: str, *, attachments: Sequence[DatasetRecord] = ()
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        attachments: Sequence[DatasetRecord] = (),
+        approver: Approver | None = None,
     ) -> AsyncIterator[Event]:
-        """Answer ``text`` in ``thread_id``, yielding events as they happen."""
+        """Answer ``text`` in ``thread_id``, yielding events as they happen.
+
+        ``approver`` asks the user before code a model wrote runs; without one,
+        such code is skipped unless the conversation's policy allows it.
+        """
         turn_id = uuid.uuid4().hex[:12]
         self.conversations.ensure_thread(thread_id, title=text[:60])
         content = text
         if attachments:
-            listed = ", ".join(f"{d.name} (dataset {d.id})" for d in attachments)
+            listed = ", ".join(f"{quote(d.name)} (dataset {d.id})" for d in attachments)
             content = f"{text}\n\n[Attached: {listed}]"
         self.conversations.add_messages(
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
         )
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         with spend_scope(thread_id, emit=queue.put_nowait):
-            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue))
+            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue, text, approver))
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -184,9 +250,17 @@ class Agent:
             elif worker.exception() is not None:
                 log.error("turn_failed thread=%s turn=%s", thread_id, turn_id)
 
-    async def _turn(self, thread_id: str, turn_id: str, queue: asyncio.Queue[Event | None]) -> None:
+    async def _turn(
+        self,
+        thread_id: str,
+        turn_id: str,
+        queue: asyncio.Queue[Event | None],
+        text: str,
+        approver: Approver | None,
+    ) -> None:
         emit = queue.put_nowait
-        deadline = time.monotonic() + self.limits.deadline_s
+        deadline = _Deadline(self.limits.deadline_s)
+        asking = _Asking(text, approver, deadline)
         calls_made = 0
         grounding_checked = False
         try:
@@ -251,7 +325,7 @@ class Agent:
                     emit(TurnFinished(reply.text, stopped=True))
                     return
                 calls_made += len(reply.calls)
-                await self._run_tools(thread_id, turn_id, reply, emit, deadline)
+                await self._run_tools(thread_id, turn_id, reply, emit, asking)
         except _TurnDeadline:
             message = (
                 f"This turn took longer than {self.limits.deadline_s:g} s (MLCHAT_TURN_DEADLINE_S) "
@@ -278,7 +352,7 @@ class Agent:
             queue.put_nowait(None)
 
     async def _ask_model(
-        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: float
+        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: _Deadline
     ) -> _ModelReply:
         model = self.chat_settings.model
         system = (
@@ -286,14 +360,14 @@ class Agent:
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        system, history = await self._history(thread_id, turn_id, system, model)
-        messages = [Message("system", system), *history]
+        context, history = await self._history(thread_id, turn_id, system, model)
+        messages = [Message("system", system), *context, *history]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
         provider_state: dict[str, Any] = {}
-        remaining = deadline - time.monotonic()
+        remaining = deadline.remaining_s()
         if remaining <= 0:
             raise _TurnDeadline
         usage: list[CallRecord] = []
@@ -330,30 +404,36 @@ class Agent:
 
     async def _history(
         self, thread_id: str, turn_id: str, system: str, model: str
-    ) -> tuple[str, list[Message]]:
-        """The system prompt and history within the prompt budget.
+    ) -> tuple[list[Message], list[Message]]:
+        """The context message and the history, within the prompt budget with the system prompt.
 
         Turns dropped to fit are summarised by the small model when there is
-        one (the summary joins the system prompt, its size kept free in the
-        budget); without one, or when it fails, they are simply dropped.
+        one (the summary joins the context message's quoted data, its size
+        kept free in the budget); without one, or when it fails, they are
+        simply dropped.
         """
 
         def count(text: str) -> int:
             return count_text_tokens(text, model=model)
 
+        def context(summary: str | None) -> list[Message]:
+            if self.context_of is None:
+                return []
+            return [Message("user", self.context_of(thread_id, summary), name=CONTEXT_NAME)]
+
         stored = self.conversations.messages(thread_id)
-        system_tokens = count_prompt_tokens([Message("system", system)], model=model)
-        budget = self.limits.prompt_tokens - system_tokens
+        fixed_tokens = count_prompt_tokens([Message("system", system), *context(None)], model=model)
+        budget = self.limits.prompt_tokens - fixed_tokens
         trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
         summariser = self.summariser
         if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
-            return system, trimmed.messages
-        reserve = summariser.max_tokens + count(SUMMARY_HEADER) + 2
+            return context(None), trimmed.messages
+        reserve = summariser.max_tokens * 2 + 10  # quoting (JSON escapes) may grow the summary
         shorter = trim_history(stored, max_tokens=max(0, budget - reserve), count_tokens=count)
         summary = await summariser.summarise(thread_id, turn_id, shorter.dropped)
         if not summary:
-            return system, trimmed.messages
-        return f"{system}\n\n{SUMMARY_HEADER}\n{summary}", shorter.messages
+            return context(None), trimmed.messages
+        return context(summary), shorter.messages
 
     def _save_usage(self, usage: list[CallRecord]) -> None:
         if usage:
@@ -362,14 +442,14 @@ class Agent:
                     insert_call(conn, record)
 
     async def _run_tools(
-        self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, deadline: float
+        self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, asking: _Asking
     ) -> None:
         results: dict[str, str] = {}
         started: dict[str, float] = {}
 
         async def run_one(call: ToolCall) -> None:
             started[call.id] = time.monotonic()
-            summary, is_error = await self._call_tool(thread_id, call, emit)
+            summary, is_error = await self._call_tool(thread_id, call, emit, asking)
             results[call.id] = summary
             emit(
                 ToolFinished(
@@ -378,14 +458,16 @@ class Agent:
             )
 
         try:
-            remaining = deadline - time.monotonic()
+            remaining = asking.deadline.remaining_s()
             if remaining <= 0:
                 raise _TurnDeadline
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(remaining) as timeout:
+                asking.deadline.timeout = timeout
                 await asyncio.gather(*(run_one(call) for call in reply.calls))
         except TimeoutError:
             raise _TurnDeadline from None
         finally:
+            asking.deadline.timeout = None
             rows: list[dict[str, Any]] = [
                 {
                     "role": "assistant",
@@ -407,7 +489,9 @@ class Agent:
                 )
             self._save(thread_id, turn_id, rows, reply.usage)
 
-    async def _call_tool(self, thread_id: str, call: ToolCall, emit: EmitFn) -> tuple[str, bool]:
+    async def _call_tool(
+        self, thread_id: str, call: ToolCall, emit: EmitFn, asking: _Asking
+    ) -> tuple[str, bool]:
         """Run one call; return (what the model is shown, whether it is an error)."""
         tool = self.tools.get(call.name)
         if tool is None:
@@ -421,6 +505,10 @@ class Agent:
             emit(ToolStarted(call.id, call.name, {}))
             return str(exc), True
         emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
+        if call.name in CODE_TOOLS and not await self._approved(
+            thread_id, call, arguments, emit, asking
+        ):
+            return DECLINED, False
         ctx = self.make_context(thread_id, call, emit)
         try:
             result: ToolResult = await tool.call(ctx, arguments)
@@ -439,6 +527,49 @@ class Agent:
                 else output
             )
         return result.for_model, False
+
+    async def _approved(
+        self,
+        thread_id: str,
+        call: ToolCall,
+        arguments: dict[str, Any],
+        emit: EmitFn,
+        asking: _Asking,
+    ) -> bool:
+        """Whether the code of ``call`` may run: by policy, as the user's own code, or by asking.
+
+        The turn's deadline stops while the question waits; no answer within
+        the approval timeout is a skip.
+        """
+        code = str(arguments.get("code", ""))
+        async with asking.lock:  # an earlier answer in this batch may have allowed it
+            if not self.approval.needs_asking(thread_id, call, code, asking.user_text):
+                return True
+            if asking.approver is None:
+                emit(
+                    Notice(
+                        "Code the model wanted to run was skipped: nobody was asked to approve it."
+                    )
+                )
+                return False
+            with asking.deadline.paused():
+                try:
+                    async with asyncio.timeout(self.approval.timeout_s):
+                        decision = await asking.approver.decide(
+                            CodeRequest(thread_id, call.id, code)
+                        )
+                except TimeoutError:
+                    emit(
+                        Notice(
+                            f"No answer within {self.approval.timeout_s:g} s, so the code was skipped.",
+                            level="warning",
+                        )
+                    )
+                    return False
+        log.info("code_approval thread=%s call=%s decision=%s", thread_id, call.id, decision)
+        if decision == "allow_conversation":
+            self.approval.allow_for_conversation(thread_id)
+        return decision != "skip"
 
     def _ungrounded(self, thread_id: str, text: str) -> list[str]:
         sources = [

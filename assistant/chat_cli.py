@@ -4,6 +4,10 @@ With a message it runs one turn, prints the events as readable text (tables
 as text, figures and files as paths) and exits; without one it reads
 messages from a prompt until end of input. ``--thread`` continues a
 conversation started earlier, in the browser or in an earlier call.
+
+Code a language model wants to run is shown first with a y/n/a question
+(:class:`TerminalApprover`); without a terminal to ask at it is skipped,
+and ``--allow-code`` runs it without asking.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import asyncio
 import re
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
+from assistant.approval import CodeRequest, Decision
 from assistant.events import (
     Event,
     Failed,
@@ -64,17 +70,84 @@ def add_chat(commands: Any) -> None:
         help="attach a CSV, TSV, Parquet, Excel or JSON file (repeatable)",
     )
     parser.add_argument("--thread", help="continue the conversation with this id")
+    parser.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="run code the language model writes without asking first",
+    )
     parser.set_defaults(handler=run_chat_command)
 
 
 def run_chat_command(args: argparse.Namespace) -> int:
     """Run ``mlchat chat`` with parsed arguments; returns the exit status."""
     settings = Settings.from_env()
-    return asyncio.run(_chat(settings, args.message, args.file, args.thread, sys.stdout))
+    approver = TerminalApprover(
+        sys.stdout, can_ask=sys.stdin.isatty(), allow_all=bool(args.allow_code)
+    )
+    return asyncio.run(
+        _chat(settings, args.message, args.file, args.thread, sys.stdout, approver=approver)
+    )
+
+
+class TerminalApprover:
+    """Asks in the terminal before code a model wrote runs: y (run), n (skip), a (allow all).
+
+    Args:
+        out: Where the code and the question are written.
+        can_ask: Whether someone can answer (stdin is a terminal); if not, code is skipped
+            with a note about ``--allow-code``.
+        allow_all: ``--allow-code``: run without asking.
+        ask: Reads one answer (``input`` by default).
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        can_ask: bool,
+        allow_all: bool = False,
+        ask: Callable[[str], str] = input,
+    ) -> None:
+        self.out = out
+        self.can_ask = can_ask
+        self.allow_all = allow_all
+        self.ask = ask
+
+    async def decide(self, request: CodeRequest) -> Decision:
+        """Show the code and read the answer (see :class:`~assistant.approval.Approver`)."""
+        if self.allow_all:
+            return "run"
+        if not self.can_ask:
+            self.out.write(
+                "\nnote: the model wanted to run code and there is no terminal to ask you, so it "
+                "was skipped. Run `mlchat chat --allow-code ...` to allow code without asking.\n"
+            )
+            return "skip"
+        self.out.write("\nThe model wants to run this code in the sandbox:\n")
+        self.out.write("".join(f"  | {line}\n" for line in request.code.splitlines()))
+        self.out.flush()
+        while True:
+            prompt = "Run it? [y]es, [n]o, [a]llow code for this conversation: "
+            try:
+                answer = (await asyncio.to_thread(self.ask, prompt)).strip().lower()
+            except EOFError:
+                return "skip"
+            if answer in ("y", "yes"):
+                return "run"
+            if answer in ("n", "no", ""):
+                return "skip"
+            if answer in ("a", "allow", "always"):
+                return "allow_conversation"
 
 
 async def _chat(
-    settings: Settings, message: str | None, files: list[Path], thread: str | None, out: TextIO
+    settings: Settings,
+    message: str | None,
+    files: list[Path],
+    thread: str | None,
+    out: TextIO,
+    *,
+    approver: TerminalApprover | None = None,
 ) -> int:
     from assistant.session import Assistant  # heavy (SDKs, engine): only for this command
 
@@ -100,9 +173,9 @@ async def _chat(
         attachments = [assistant.attach_file(thread_id, path) for path in files]
         status = EXIT_OK
         if message is not None:
-            status = await _one_turn(assistant, thread_id, message, attachments, out)
+            status = await _one_turn(assistant, thread_id, message, attachments, out, approver)
         else:
-            status = await _interactive(assistant, thread_id, attachments, out)
+            status = await _interactive(assistant, thread_id, attachments, out, approver)
         out.write(
             f'\nthread: {thread_id}  (continue with: mlchat chat --thread {thread_id} "...")\n'
         )
@@ -112,7 +185,11 @@ async def _chat(
 
 
 async def _interactive(
-    assistant: Assistant, thread_id: str, attachments: list[Any], out: TextIO
+    assistant: Assistant,
+    thread_id: str,
+    attachments: list[Any],
+    out: TextIO,
+    approver: TerminalApprover | None,
 ) -> int:
     out.write("Type a message (Ctrl-D to quit). Attach files with: /attach PATH\n")
     pending = list(attachments)
@@ -133,18 +210,24 @@ async def _interactive(
                 out.write(f"error: {exc}\n")
             continue
         try:
-            await _one_turn(assistant, thread_id, line, pending, out)
+            await _one_turn(assistant, thread_id, line, pending, out, approver)
         except KeyboardInterrupt:
             out.write("\n(stopped)\n")
         pending = []
 
 
 async def _one_turn(
-    assistant: Assistant, thread_id: str, message: str, attachments: list[Any], out: TextIO
+    assistant: Assistant,
+    thread_id: str,
+    message: str,
+    attachments: list[Any],
+    out: TextIO,
+    approver: TerminalApprover | None,
 ) -> int:
     status = EXIT_OK
     renderer = _Renderer(out, assistant.settings.workspace_for(thread_id))
-    async for event in assistant.run_turn(thread_id, message, attachments=attachments):
+    turn = assistant.run_turn(thread_id, message, attachments=attachments, approver=approver)
+    async for event in turn:
         renderer.render(event)
         if isinstance(event, Failed):
             status = EXIT_BAD_INPUT

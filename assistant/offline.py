@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.approval import fenced_blocks
 from assistant.providers.base import (
     ChatSettings,
     Delta,
@@ -90,7 +92,6 @@ _MODEL_WORDS: dict[str, str] = {
     "ridge": "ridge",
     "lasso": "lasso",
 }
-_CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S | re.I)
 _DURATION = re.compile(
     r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s\b|minutes?|mins?|m\b|hours?|hrs?|h\b)", re.I
 )
@@ -109,13 +110,22 @@ class OfflineAssistant:
 
     name = "offline"
 
+    def __init__(self) -> None:
+        self._issued: deque[ToolCall] = deque(maxlen=256)
+
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
     ) -> AsyncIterator[Delta]:
         """Reply to the last message: a tool call for a request, a narration for a result."""
         available = {t.name for t in tools}
         for delta in respond(messages, available):
+            if isinstance(delta, StreamToolCall):
+                self._issued.append(delta.call)
             yield delta
+
+    def issued(self, call: ToolCall) -> bool:
+        """Whether this exact call (id, name and arguments) came from these rules, not a model."""
+        return call in self._issued
 
 
 def respond(messages: Sequence[Message], available: set[str]) -> list[Delta]:
@@ -140,9 +150,9 @@ def parse_request(text: str, available: set[str]) -> Intent | None:
     attached = re.findall(r"\(dataset (d\d+)\)", text)
     body = re.sub(r"\n\n\[Attached: .*\]\s*$", "", text, flags=re.S).strip()
     lowered = body.lower()
-    code = _CODE_BLOCK.search(body)
+    code = fenced_blocks(body)
     if code and "run_code" in available:
-        return Intent("run_code", {"code": code.group(1)})
+        return Intent("run_code", {"code": code[0]})
     plan_changes = _plan_changes(lowered)
     dataset = {"dataset_id": attached[-1]} if attached else {}
     features = _feature_request(body)

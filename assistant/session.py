@@ -7,12 +7,14 @@ Chainlit, the terminal chat and tests all build an :class:`Assistant` from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.agent import Agent, ModelStream, TurnLimits
+from assistant.approval import ApprovalPolicy, Approver, CodeApproval
 from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
@@ -44,6 +46,7 @@ from assistant.thread_settings import (
     usable_providers,
 )
 from assistant.toolbox import all_tools
+from assistant.untrusted import context_message
 from assistant.workspace import Workspace, safe_file_name
 from tools.data import file_sha256
 from tools.errors import DataError, UserFacingError
@@ -116,6 +119,7 @@ class Assistant:
         self._models: ThreadModels | None = None
         self._choices: dict[str, ThreadChoice] = {}
         self.spend = SpendGuard(settings.spend, db=self.db)
+        offline: OfflineAssistant | None = None
         if provider is None:
             offline = OfflineAssistant()
             self._models = ThreadModels(
@@ -158,6 +162,12 @@ class Assistant:
                 deadline_s=settings.turn_deadline_s,
                 prompt_tokens=settings.prompt_tokens,
             ),
+            context_of=self._context,
+            approval=CodeApproval(
+                policy_of=self.code_approval,
+                allow_for_conversation=self.allow_code,
+                is_offline_call=offline.issued if offline is not None else lambda call: False,
+            ),
         )
 
     @property
@@ -173,7 +183,10 @@ class Assistant:
         if choice is None:
             choice = load_choice(self.db, thread_id, default=self.default_choice)
             if choice.provider not in usable_providers(self.settings):
-                choice = self.default_choice  # its key was removed since it was chosen
+                # its key was removed since it was chosen; what the user allowed stays allowed
+                choice = dataclasses.replace(
+                    self.default_choice, code_approval=choice.code_approval
+                )
             self._choices[thread_id] = choice
         return choice
 
@@ -206,6 +219,17 @@ class Assistant:
             choice.budget_s,
         )
         return choice
+
+    def code_approval(self, thread_id: str) -> ApprovalPolicy:
+        """Whether code a model writes in ``thread_id`` needs asking (``assistant/approval.py``)."""
+        return self.choice(thread_id).code_approval
+
+    def allow_code(self, thread_id: str) -> None:
+        """Stop asking before code runs in ``thread_id`` (the user chose "allow for this conversation")."""
+        choice = dataclasses.replace(self.choice(thread_id), code_approval="conversation")
+        self.conversations.ensure_thread(thread_id)
+        save_choice(self.db, thread_id, choice)
+        self._choices[thread_id] = choice
 
     def workspace(self, thread_id: str) -> Workspace:
         """The thread's workspace (created with its app folders on first use)."""
@@ -241,11 +265,21 @@ class Assistant:
         )
 
     async def run_turn(
-        self, thread_id: str, text: str, *, attachments: Sequence[DatasetRecord] = ()
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        attachments: Sequence[DatasetRecord] = (),
+        approver: Approver | None = None,
     ) -> AsyncIterator[Event]:
-        """Answer ``text`` in ``thread_id``, yielding events."""
+        """Answer ``text`` in ``thread_id``, yielding events.
+
+        ``approver`` asks the user before code a language model wrote runs
+        (when the conversation's policy is "ask"); without one such code is skipped.
+        """
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
-        async for event in self.agent.run_turn(thread_id, text, attachments=attachments):
+        turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
+        async for event in turn:
             yield event
 
     def take_interrupted_notice(self, thread_id: str) -> InterruptedRun | None:
@@ -288,10 +322,14 @@ class Assistant:
         return ToolContext(thread_id, call, self.services, emit)  # type: ignore[arg-type]
 
     def _system_prompt(self, thread_id: str) -> str:
-        datasets = self.conversations.datasets(thread_id)
-        listed = ", ".join(f"{d.name} (dataset_id {d.id})" for d in datasets) or "none yet"
+        del thread_id  # nothing from the conversation enters the system prompt
+        return render_prompt("system")
+
+    def _context(self, thread_id: str, summary: str | None) -> str:
+        """The quoted ``<data>`` message: datasets (names capped), budget, summary."""
+        datasets = [(d.id, d.name) for d in self.conversations.datasets(thread_id)]
         budget_s = self.choice(thread_id).budget_s
-        return render_prompt("system", datasets=listed, budget_s=budget_s)
+        return context_message(datasets, budget_s=budget_s, summary=summary)
 
 
 def interrupted_notice(run: RunRecord) -> str:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from dotenv import dotenv_values
 
+from assistant.approval import ApprovalPolicy, parse_policy
+
 ProviderName = Literal["openai", "anthropic", "gemini", "offline"]
 SandboxName = Literal["local", "e2b"]
 
@@ -122,6 +124,8 @@ class Settings:
     """Failed logins a client address may make within ``login_window_s`` before a lockout."""
     login_window_s: float = 60.0
     """The failed-login window, and the first lockout's wait (doubling up to an hour)."""
+    code_approval: ApprovalPolicy = "ask"
+    """Default for code a language model wants to run: ask, allow per conversation, always."""
     spend: SpendSettings = field(default_factory=lambda: SpendSettings())
     """Rate limits, spend caps and anomaly thresholds (``docs/spend.md``)."""
 
@@ -188,6 +192,7 @@ class Settings:
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
             login_attempts=env.whole("MLCHAT_LOGIN_ATTEMPTS", 5, minimum=1),
             login_window_s=env.number("MLCHAT_LOGIN_WINDOW_S", 60.0, minimum=1.0),
+            code_approval=parse_policy(get("MLCHAT_CODE_APPROVAL") or "ask"),
             spend=_spend_from(env),
         )
 

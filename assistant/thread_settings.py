@@ -1,4 +1,4 @@
-"""What one conversation chose in the settings panel: provider, model, sandbox, budget.
+"""What one conversation chose in the settings panel: provider, model, sandbox, budget, code approval.
 
 A :class:`ThreadChoice` starts as the process defaults (from
 :class:`~assistant.settings.Settings`), is changed by :func:`choice_from_panel`
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.approval import POLICIES, ApprovalPolicy
 from assistant.providers.offline import OFFLINE_MODEL
 from assistant.providers.registry import is_usable
 from assistant.settings import ProviderName, SandboxName, Settings
@@ -37,12 +38,14 @@ MAX_BUDGET_S = 1800
 
 @dataclass(frozen=True, slots=True)
 class ThreadChoice:
-    """The provider, model, sandbox and training budget a conversation runs with."""
+    """The provider, model, sandbox, training budget and code approval of a conversation."""
 
     provider: ProviderName
     model: str
     sandbox: SandboxName
     budget_s: int
+    code_approval: ApprovalPolicy = "ask"
+    """Whether code a language model writes needs the user's approval (``assistant/approval.py``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The choice as JSON values (stored in the thread's metadata)."""
@@ -75,13 +78,16 @@ def model_for(settings: Settings, provider: ProviderName) -> str:
 
 def default_choice(settings: Settings, *, provider: ProviderName, model: str) -> ThreadChoice:
     """The choice of a conversation that never touched the panel."""
-    return ThreadChoice(provider, model, settings.sandbox, settings.budget_s)
+    return ThreadChoice(
+        provider, model, settings.sandbox, settings.budget_s, settings.code_approval
+    )
 
 
 def choice_from_panel(
     values: Mapping[str, object], *, current: ThreadChoice, settings: Settings
 ) -> ThreadChoice:
-    """Map the panel's values (``provider``, ``model``, ``sandbox``, ``budget_s``) to a choice.
+    """Map the panel's values (``provider``, ``model``, ``sandbox``, ``budget_s``,
+    ``code_approval``) to a choice.
 
     A missing value keeps the current one. An empty model, or the previous
     provider's model left in the box after switching provider, means the new
@@ -119,7 +125,12 @@ def choice_from_panel(
         message = f"The time budget must be a number of seconds, not “{raw_budget}”."
         raise UserFacingError(message) from None
     budget = min(MAX_BUDGET_S, max(MIN_BUDGET_S, budget))
-    return ThreadChoice(provider, model, sandbox, budget)  # type: ignore[arg-type]
+    approval = str(values.get("code_approval") or current.code_approval).strip().lower()
+    if approval not in POLICIES:
+        raise UserFacingError(
+            f"“{approval}” is not a code approval setting; pick one of {', '.join(POLICIES)}."
+        )
+    return ThreadChoice(provider, model, sandbox, budget, approval)  # type: ignore[arg-type]
 
 
 def load_choice(db: Database, thread_id: str, *, default: ThreadChoice) -> ThreadChoice:
@@ -135,6 +146,9 @@ def load_choice(db: Database, thread_id: str, *, default: ThreadChoice) -> Threa
             model=str(merged["model"]),
             sandbox=merged["sandbox"],
             budget_s=int(merged["budget_s"]),
+            code_approval=merged["code_approval"]
+            if merged["code_approval"] in POLICIES
+            else default.code_approval,
         )
     except (TypeError, ValueError):
         return default

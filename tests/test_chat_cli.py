@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -11,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from assistant.approval import CodeRequest
+from assistant.chat_cli import TerminalApprover
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,3 +68,18 @@ def test_user_errors_exit_2_with_one_sentence(tmp_path: Path) -> None:
     missing = mlchat(tmp_path, "--file", "absent.csv", "train")
     assert missing.returncode == 2
     assert "absent.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
+async def test_the_terminal_asks_before_code_runs_and_skips_without_a_terminal() -> None:
+    request = CodeRequest("t1", "c1", "import os\nos.remove('x')\n")
+    answers = iter(["maybe", "a"])
+    out = io.StringIO()
+    asking = TerminalApprover(out, can_ask=True, ask=lambda prompt: next(answers))
+    assert await asking.decide(request) == "allow_conversation"
+    assert "  | os.remove('x')\n" in out.getvalue()
+
+    out = io.StringIO()
+    assert await TerminalApprover(out, can_ask=False).decide(request) == "skip"
+    assert "--allow-code" in out.getvalue()
+    allowed = TerminalApprover(io.StringIO(), can_ask=False, allow_all=True)
+    assert await allowed.decide(request) == "run"

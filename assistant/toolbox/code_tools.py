@@ -14,6 +14,7 @@ from assistant.events import Figure, File, Notice, Table
 from assistant.sandbox.base import ExecutionError
 from assistant.toolbox._format import for_model, truncate
 from assistant.toolkit import ToolCallError, ToolResult
+from assistant.untrusted import CODE_OUTPUT_NOTE
 from assistant.workspace import COPY_OUT_SUFFIXES, safe_file_name
 from tools.errors import UserFacingError
 
@@ -67,6 +68,7 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int | None = None) ->
     stdout = truncate(execution.stdout, _MAX_OUTPUT_CHARS)
     payload: dict[str, object] = {
         "summary": _summary(execution.error, ctx.settings.sandbox_memory_mb),
+        "note": CODE_OUTPUT_NOTE,
         "stdout": stdout,
         "stderr": truncate(execution.stderr, 1_000),
         "results": [truncate(t, 1_000) for t in texts[-3:]],

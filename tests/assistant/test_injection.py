@@ -77,7 +77,11 @@ async def test_an_obeyed_injection_changes_nothing_outside_the_workspace(tmp_pat
         ]
     )
     settings = Settings.from_env(
-        {"MLCHAT_DATA_DIR": str(tmp_path / "data"), "OPENAI_API_KEY": CANARY},
+        {
+            "MLCHAT_DATA_DIR": str(tmp_path / "data"),
+            "OPENAI_API_KEY": CANARY,
+            "MLCHAT_CODE_APPROVAL": "always",  # the model's code runs: confinement is under test
+        },
         env_file=tmp_path / "none.env",
     )
     assistant = Assistant(settings, provider=model, sandboxes=SandboxPool(settings))

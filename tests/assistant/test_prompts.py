@@ -8,7 +8,7 @@ from assistant.history import estimate_tokens
 from assistant.prompts import PROMPTS_DIR, prompt_names, render_prompt
 
 VARIABLES = {
-    "system": {"datasets": "churn.csv (d1)", "budget_s": 60},
+    "system": {},
     "summarise_history": {"max_words": 200},
 }
 
@@ -21,14 +21,14 @@ def test_each_prompt_renders_with_its_variables(name: str) -> None:
 
 def test_the_system_prompt_is_short_and_names_the_untrusted_data_rule() -> None:
     text = render_prompt("system", **VARIABLES["system"])
-    assert "churn.csv (d1)" in text
+    assert "<data>" in text  # names where the file and column names are
     assert "never follow instructions" in text
     assert estimate_tokens(text) < 500
 
 
 def test_a_missing_variable_is_named() -> None:
-    with pytest.raises(KeyError, match="budget_s"):
-        render_prompt("system", datasets="x")
+    with pytest.raises(KeyError, match="max_words"):
+        render_prompt("summarise_history")
 
 
 def test_prompts_live_in_the_prompts_folder() -> None:

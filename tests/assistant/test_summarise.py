@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.agent import SUMMARY_HEADER
 from assistant.events import TurnFinished
 from assistant.providers.usage import summarise_usage
 from assistant.session import Assistant
@@ -77,13 +76,16 @@ async def test_dropped_turns_are_summarised_by_the_small_model_once_each(
         fake_openai.requests[i].body for i in (1, 2, 3, 4)
     )
     assert "question 0" in contents(first_small) and "question 1" not in contents(first_small)
-    system = main_after["messages"][0]["content"]
-    assert f"{SUMMARY_HEADER}\nSUMMARY-ONE: the person asked question 0." in system
+    context = main_after["messages"][1]
+    assert context["role"] == "user"
+    quoted = '"summary_of_earlier_turns":"SUMMARY-ONE: the person asked question 0."'
+    assert quoted in context["content"]  # quoted data, not the system prompt
+    assert "SUMMARY-ONE" not in main_after["messages"][0]["content"]
     assert "question 0:" not in contents(main_after)  # the dropped turn itself is not sent
     # the next summary extends the stored one with the newly dropped turn only
     assert "SUMMARY-ONE" in contents(second_small) and "question 0:" not in contents(second_small)
     assert "question 1" in contents(second_small)
-    assert "SUMMARY-TWO" in last_main["messages"][0]["content"]
+    assert "SUMMARY-TWO" in last_main["messages"][1]["content"]
     # recorded under the small model's name, so usage splits cost by model
     assert [tuple(r) for r in small_rows] == [("t1", "ok"), ("t1", "ok")]
     by_model = {g.key: g.calls for g in summary.by_model}
@@ -104,7 +106,7 @@ async def test_a_failed_summary_falls_back_to_the_template_trimming(
 
     assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o-mini", SMALL, "gpt-4o-mini"]
     main = fake_openai.requests[2].body
-    assert SUMMARY_HEADER not in main["messages"][0]["content"]
+    assert "summary_of_earlier_turns" not in contents(main)
     assert "question 0:" not in contents(main) and "question 1:" in contents(main)
     assert [r["outcome"] for r in failed] == ["error"]  # one attempt, recorded
 
@@ -122,7 +124,7 @@ async def test_without_a_small_model_no_summary_is_asked_for(
 
     assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o-mini", "gpt-4o-mini"]
     main = fake_openai.requests[1].body
-    assert SUMMARY_HEADER not in main["messages"][0]["content"]
+    assert "summary_of_earlier_turns" not in contents(main)
     assert "question 0:" not in contents(main)
 
 

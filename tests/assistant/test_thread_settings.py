@@ -158,3 +158,17 @@ async def test_a_refused_switch_keeps_the_conversations_choice(tmp_path: Path) -
         assert "chat_settings" not in thread_metadata(assistant.db, "t1")
     finally:
         await assistant.close()
+
+
+def test_code_approval_comes_from_the_environment_and_the_panel(tmp_path: Path) -> None:
+    settings = settings_with(tmp_path, MLCHAT_CODE_APPROVAL="always")
+    assert settings.code_approval == "always"
+    with pytest.raises(ValueError, match="MLCHAT_CODE_APPROVAL"):
+        settings_with(tmp_path, MLCHAT_CODE_APPROVAL="sometimes")
+    allowed = choice_from_panel(
+        {"code_approval": "conversation"}, current=OFFLINE, settings=settings
+    )
+    assert allowed == ThreadChoice("offline", "rules", "local", 60, "conversation")
+    assert choice_from_panel({}, current=allowed, settings=settings) == allowed
+    with pytest.raises(UserFacingError, match="not a code approval setting"):
+        choice_from_panel({"code_approval": "yolo"}, current=OFFLINE, settings=settings)

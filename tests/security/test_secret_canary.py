@@ -69,6 +69,7 @@ async def test_canary_keys_appear_nowhere_after_a_full_conversation(
         "OPENAI_BASE_URL": fake_openai.url,
         "MLCHAT_SANDBOX": "local",
         "MLCHAT_BUDGET_S": "3",
+        "MLCHAT_CODE_APPROVAL": "always",  # the hunt must run for the test to mean anything
     }
     settings = Settings.from_env(env, env_file=tmp_path / "none.env")
     assert set(settings.secrets) == set(CANARIES.values())
