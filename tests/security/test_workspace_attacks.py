@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import pytest_asyncio
 
-from assistant.events import Event, File, TextDelta, ToolFinished
+from assistant.events import Event, File, Notice, TextDelta, ToolFinished
 from assistant.session import Assistant
 from assistant.settings import Settings
 from assistant.workspace import read_user_file
@@ -166,7 +166,7 @@ print("overwritten", hits)
         trained.root, trained.data, "chat", "--thread", trained.thread, f"```python\n{code}\n```"
     )
     assert ran.returncode == 0, ran.stderr
-    assert "overwritten" in ran.stdout, ran.stdout
+    assert "overwritten 0" in ran.stdout, ran.stdout
     await trained.chat("why is tenure important?")
     predicted = mlchat(
         trained.root, trained.data, "predict", str(trained.run_dir), str(trained.csv)
@@ -235,3 +235,28 @@ async def test_nothing_is_written_through_a_linked_folder(trained: Trained) -> N
             (trained.workspace / name).unlink()
             real.rename(trained.workspace / name)
     assert list(elsewhere.iterdir()) == []
+
+
+async def test_only_checked_regular_files_leave_the_sandbox(trained: Trained) -> None:
+    code = f"""
+import os
+df.head(3).assign(note="=HYPERLINK(1)").to_csv("result.csv", index=False)
+os.symlink({str(trained.secret)!r}, "leak.csv")
+os.symlink("/etc/passwd", "passwd.txt")
+with open("fake.png", "w") as handle:
+    handle.write("not an image")
+print("written")
+"""
+    shown, events = await trained.chat(f"```python\n{code}\n```")
+    assert "written" in shown, shown
+    offered = {e.path.name: e.path for e in events if isinstance(e, File)}
+    assert set(offered) == {"result.csv"}, offered
+    copied = offered["result.csv"]
+    assert copied.parent == trained.workspace / "outputs"
+    assert not copied.is_symlink()
+    text = read_user_file(trained.data, copied).decode()
+    assert "'=HYPERLINK(1)" in text and "tenure" in text
+    refused = " ".join(e.message for e in events if isinstance(e, Notice))
+    assert "fake.png" in refused and "leak.csv" in refused, refused
+    assert CANARY not in shown + repr(events) + refused
+    assert not (trained.workspace / "outputs" / "leak.csv").exists()
