@@ -7,6 +7,9 @@ attached file does. Usage::
 
     .venv/bin/python bench/sandbox.py [--repeats 5] [--round-trips 200]
 
+With ``--turns`` it also times a cold and a warm ``run_code`` turn and a training turn
+(:mod:`turn_latency`), the cost of the trust boundary a user feels.
+
 Targets (issue #5): cold start < 2 s, warm round trip < 20 ms.
 """
 
@@ -78,6 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--round-trips", type=int, default=200)
+    parser.add_argument(
+        "--turns",
+        action="store_true",
+        help="also time whole chat turns around the sandbox (bench/turn_latency.py)",
+    )
     args = parser.parse_args()
 
     executor = LocalExecutor(Path(tempfile.mkdtemp(prefix="mlchat-bench-")))
@@ -102,6 +110,14 @@ def main() -> None:
         mark = "" if ok is None else ("yes" if ok else "NO")
         print(f"{name:<{width}}  {value:>24}  {target:>9}  {mark}")
     print(f"\n{args.repeats} cold starts each, {args.round_trips} warm round trips")
+    if args.turns:
+        from turn_latency import (  # bench/ is on sys.path as the script's folder
+            measure,
+            print_table,
+        )
+
+        print(f"\nWhole turns through Assistant.run_turn, {args.repeats} conversations:")
+        print_table(asyncio.run(measure(args.repeats)))
 
 
 if __name__ == "__main__":
