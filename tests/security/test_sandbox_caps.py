@@ -264,7 +264,11 @@ async def test_run_code_through_the_chat_cannot_ask_for_more_than_the_ceiling(
         ]
     )
     settings = Settings.from_env(
-        {"MLCHAT_DATA_DIR": str(tmp_path / "data"), "MLCHAT_SANDBOX_TIMEOUT_S": "2"},
+        {
+            "MLCHAT_DATA_DIR": str(tmp_path / "data"),
+            "MLCHAT_SANDBOX_TIMEOUT_S": "2",
+            "MLCHAT_CODE_APPROVAL": "always",
+        },
         env_file=tmp_path / "none.env",
     )
     assistant = Assistant(settings, provider=model, sandboxes=SandboxPool(settings))
