@@ -1,0 +1,92 @@
+"""The saved model takes raw rows (as pandas.read_csv gives them) and speaks the file's labels."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tools.data import load_table
+from tools.raw_parsing import ColumnParse, RawTableParser, label_target
+
+TARGET = "bought"
+
+
+def make_raw_table(n_rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Three yes/no features, a decimal-comma column, "n/a" cells, a date, a yes/no target."""
+    rng = np.random.default_rng(seed)
+    garden = rng.random(n_rows) < 0.5
+    garage = rng.random(n_rows) < 0.4
+    pool = rng.random(n_rows) < 0.2
+    area = rng.uniform(40, 200, n_rows)
+    listed = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n_rows), "D")
+    logit = 1.5 * garden - 1.2 * garage + 2.0 * pool + 0.02 * (area - 120)
+    bought = rng.random(n_rows) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "garden": np.where(garden, "yes", "no"),
+            "garage": np.where(garage, "Yes", "No"),
+            "pool": np.where(pool, "y", "n"),
+            "area_m2": [f"{value:.2f}".replace(".", ",") for value in area],
+            "listed_on": listed.strftime("%d/%m/%Y"),
+            "city": rng.choice(["Lyon", "Lille", "Nantes"], n_rows),
+            TARGET: np.where(bought, "yes", "no"),
+        }
+    )
+    frame.loc[rng.random(n_rows) < 0.05, "garden"] = "n/a"
+    frame.loc[rng.random(n_rows) < 0.05, "area_m2"] = "n/a"
+    frame.loc[rng.random(n_rows) < 0.05, "city"] = "n/a"
+    return frame
+
+
+@pytest.fixture
+def raw_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "houses.csv"
+    make_raw_table().to_csv(path, index=False)
+    return path
+
+
+def _as_text(values: pd.Series) -> list[str]:
+    return [str(v) for v in values.astype(object).where(values.notna(), None)]
+
+
+def test_parser_reads_raw_rows_as_load_table_did(raw_csv: Path) -> None:
+    loaded = load_table(raw_csv)
+    raw = pd.read_csv(raw_csv)
+
+    from_raw = loaded.parser.transform(raw)
+    twice = loaded.parser.transform(loaded.frame)
+
+    assert dict(loaded.parser.columns)["area_m2"] == ColumnParse("number", decimal_comma=True)
+    assert dict(loaded.parser.columns)["listed_on"] == ColumnParse("date", date_format="%d/%m/%Y")
+    assert loaded.parser.words("garage") == ("No", "Yes")
+    for column in loaded.frame.columns:
+        assert _as_text(from_raw[column]) == _as_text(loaded.frame[column]), column
+        assert _as_text(twice[column]) == _as_text(loaded.frame[column]), column
+    assert from_raw["area_m2"].dtype == np.float64
+    assert from_raw["listed_on"].dtype == "datetime64[ns]"
+
+
+def test_parser_pickles_and_leaves_unknown_columns_alone() -> None:
+    parser = RawTableParser((("flag", ColumnParse("boolean", words=("no", "yes"))),))
+    restored = pickle.loads(pickle.dumps(parser))
+    rows = pd.DataFrame({"flag": ["YES", " no ", "maybe", None], "other": ["yes", "no", "", "x"]})
+
+    parsed = restored.transform(rows)
+
+    assert parsed["flag"].tolist() == [True, False, pd.NA, pd.NA]
+    assert parsed["other"].tolist() == ["yes", "no", "", "x"]
+
+
+def test_label_target_writes_a_yes_no_target_in_the_file_words(raw_csv: Path) -> None:
+    loaded = load_table(raw_csv)
+
+    labelled = label_target(loaded.frame, TARGET, loaded.parser)
+
+    assert loaded.frame[TARGET].dtype == bool
+    assert sorted(labelled[TARGET].unique()) == ["no", "yes"]
+    assert (labelled[TARGET] == "yes").tolist() == loaded.frame[TARGET].tolist()
+    assert label_target(loaded.frame, "city", loaded.parser) is loaded.frame
