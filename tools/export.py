@@ -2,7 +2,9 @@
 
 Files written by :func:`export_run` (names are a contract the CLI and the chat rely on)::
 
-    model.joblib    the fitted TabularModel (predict / predict_proba / classes_ on a raw DataFrame)
+    model.joblib    a pipeline: the parsing load_table did (yes/no, decimal commas, "n/a",
+                    dates), then the fitted model (predict / predict_proba / classes_ on
+                    raw rows, e.g. pandas.read_csv of a file shaped like the training file)
     schema.json     the columns the model needs, their kinds and known categories
     report.json     profile, plan, leaderboard, metrics, timings, versions, data SHA-256
     model_card.md   data, plan, leaderboard, metrics, caveats, intended use
@@ -46,6 +48,7 @@ from tools.errors import MlchatError
 from tools.explain import Explanation
 from tools.metrics import resolve_metric
 from tools.predict import MODEL_FILE, SCHEMA_FILE, TrainingSchema, training_schema
+from tools.raw_parsing import RawTableParser, saved_pipeline
 
 RETRAINED_FILE = "retrained_model.joblib"
 """What the exported script saves its refit pipeline as; the run's ``model.joblib`` stays."""
@@ -92,6 +95,7 @@ def export_run(
     explanation: Explanation | None = None,
     notes: Sequence[str] = (),
     target_words: tuple[str, str] | None = None,
+    parser: RawTableParser | None = None,
 ) -> ExportedRun:
     """Write every file of a finished training run into ``out_dir``.
 
@@ -107,6 +111,8 @@ def export_run(
         notes: What loading did to the file (shown in the model card).
         target_words: The file's words for a yes/no target (``LoadedTable.boolean_words``),
             so predictions are written in them.
+        parser: How ``load_table`` parsed each column (``LoadedTable.parser``); when given,
+            ``model.joblib`` is a pipeline whose first step parses raw rows the same way.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     plan, profile, model = result.plan, result.profile, result.model
@@ -114,7 +120,7 @@ def export_run(
 
     files["model"] = out_dir / MODEL_FILE
     with open_atomic(files["model"]) as model_file:  # a crash never leaves half a model
-        joblib.dump(model, model_file)
+        joblib.dump(model if parser is None else saved_pipeline(model, parser), model_file)
 
     schema = training_schema(
         frame,

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,21 @@ class RawTableParser(TransformerMixin, BaseEstimator):
         """The (false word, true word) of a yes/no column, else ``None``."""
         decision = dict(self.columns).get(name)
         return decision.words if decision is not None and decision.kind == "boolean" else None
+
+
+def saved_pipeline(model: Any, parser: RawTableParser) -> Pipeline:
+    """What ``model.joblib`` holds: ``parser`` (restricted to the model's input columns),
+    then the fitted ``model``; ``predict``, ``predict_proba`` and ``classes_`` work on raw rows."""
+    columns = getattr(model, "input_columns_", None)
+    parse = parser.only(columns) if columns is not None else parser
+    return Pipeline([("parse", parse), ("model", model)])
+
+
+def fitted_model(saved: Any) -> Any:
+    """The model inside a saved pipeline (or ``saved`` itself, for older run folders)."""
+    if isinstance(saved, Pipeline) and isinstance(saved.steps[0][1], RawTableParser):
+        return saved.steps[-1][1]
+    return saved
 
 
 def label_target(frame: pd.DataFrame, target: str, parser: RawTableParser | None) -> pd.DataFrame:
@@ -557,6 +573,8 @@ __all__ = [
     "ColumnParse",
     "RawTableParser",
     "clean_types",
+    "fitted_model",
     "label_target",
     "parse_column",
+    "saved_pipeline",
 ]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
+from assistant.cli import main
 from tools.data import load_table
 from tools.raw_parsing import ColumnParse, RawTableParser, label_target
 
 TARGET = "bought"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_raw_table(n_rows: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -90,3 +96,80 @@ def test_label_target_writes_a_yes_no_target_in_the_file_words(raw_csv: Path) ->
     assert sorted(labelled[TARGET].unique()) == ["no", "yes"]
     assert (labelled[TARGET] == "yes").tolist() == loaded.frame[TARGET].tolist()
     assert label_target(loaded.frame, "city", loaded.parser) is loaded.frame
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A run folder written by ``mlchat train`` (in process) on the raw yes/no table."""
+    folder = tmp_path_factory.mktemp("raw_rows")
+    data = folder / "houses.csv"
+    make_raw_table().to_csv(data, index=False)
+    status = main(
+        [
+            "train",
+            str(data),
+            "--target",
+            TARGET,
+            "--budget",
+            "6",
+            "--models",
+            "logistic_regression,random_forest",
+            "--out",
+            str(folder / "run"),
+        ]
+    )
+    assert status == 0
+    return folder / "run", data
+
+
+def test_saved_model_on_raw_rows_equals_mlchat_predict(
+    trained_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, _ = trained_run
+    new_rows = tmp_path / "new.csv"
+    make_raw_table(120, seed=7).drop(columns=[TARGET]).to_csv(new_rows, index=False)
+    monkeypatch.setenv("MLCHAT_DATA_DIR", str(tmp_path / "data"))
+    assert main(["predict", str(run), str(new_rows), "--out", str(tmp_path / "preds.csv")]) == 0
+    written = pd.read_csv(tmp_path / "preds.csv", keep_default_na=False)
+
+    saved = joblib.load(run / "model.joblib")
+    raw = pd.read_csv(new_rows)
+
+    assert list(saved.classes_) == ["no", "yes"]
+    assert saved.predict(raw).tolist() == written["prediction"].tolist()
+    assert set(written["prediction"]) == {"no", "yes"}
+    np.testing.assert_allclose(saved.predict_proba(raw)[:, 1], written["proba_yes"], rtol=1e-9)
+    # the parse step is what makes raw rows work: the bare model reads "yes"/"no" as unknown
+    assert raw["garden"].dtype != bool and saved[0].transform(raw)["pool"].dtype == bool
+
+
+def test_saved_model_loads_in_a_fresh_interpreter(trained_run: tuple[Path, Path]) -> None:
+    run, data = trained_run
+    code = (
+        "import json, sys, joblib, pandas as pd; "
+        "model = joblib.load(sys.argv[1]); "
+        "print(json.dumps([list(model.classes_), model.predict(pd.read_csv(sys.argv[2])).tolist()]))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code, str(run / "model.joblib"), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    classes, predicted = json.loads(completed.stdout)
+    assert classes == ["no", "yes"]
+    assert predicted == joblib.load(run / "model.joblib").predict(pd.read_csv(data)).tolist()
+
+
+def test_figures_and_report_speak_the_file_labels(trained_run: tuple[Path, Path]) -> None:
+    run, _ = trained_run
+    report = json.loads((run / "report.json").read_text(encoding="utf-8"))
+
+    titles = [figure["title"] for figure in report["explanation"]["figures"]]
+    text = json.dumps(report["explanation"])
+    assert any(title.startswith("ROC curve (positive class “yes”") for title in titles), titles
+    assert "True" not in text and "False" not in text
