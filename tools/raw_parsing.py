@@ -154,19 +154,31 @@ class RawTableParser(TransformerMixin, BaseEstimator):
         return decision.words if decision is not None and decision.kind == "boolean" else None
 
 
-def saved_pipeline(model: Any, parser: RawTableParser) -> Pipeline:
-    """What ``model.joblib`` holds: ``parser`` (restricted to the model's input columns),
-    then the fitted ``model``; ``predict``, ``predict_proba`` and ``classes_`` work on raw rows."""
+class RawRowsModel(Pipeline):
+    """What ``model.joblib`` holds: a :class:`RawTableParser` step, then the fitted model.
+
+    ``predict``, ``predict_proba`` and ``classes_`` take raw rows. The model's own
+    fitted attributes (``input_columns_``, ``threshold_``, ``pipeline_``, ...) read
+    through, so code written for the bare model keeps working.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        steps = self.__dict__.get("steps")
+        if steps and name.endswith("_") and not name.startswith("_"):
+            return getattr(steps[-1][1], name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+
+def saved_pipeline(model: Any, parser: RawTableParser) -> RawRowsModel:
+    """``model`` behind ``parser`` (restricted to the model's input columns)."""
     columns = getattr(model, "input_columns_", None)
     parse = parser.only(columns) if columns is not None else parser
-    return Pipeline([("parse", parse), ("model", model)])
+    return RawRowsModel([("parse", parse), ("model", model)])
 
 
 def fitted_model(saved: Any) -> Any:
-    """The model inside a saved pipeline (or ``saved`` itself, for older run folders)."""
-    if isinstance(saved, Pipeline) and isinstance(saved.steps[0][1], RawTableParser):
-        return saved.steps[-1][1]
-    return saved
+    """The model inside a saved :class:`RawRowsModel` (or ``saved`` itself, for older runs)."""
+    return saved.steps[-1][1] if isinstance(saved, RawRowsModel) else saved
 
 
 def label_target(frame: pd.DataFrame, target: str, parser: RawTableParser | None) -> pd.DataFrame:
@@ -571,6 +583,7 @@ def _sample(array: pa.ChunkedArray) -> pa.ChunkedArray:
 __all__ = [
     "NULL_VALUES",
     "ColumnParse",
+    "RawRowsModel",
     "RawTableParser",
     "clean_types",
     "fitted_model",

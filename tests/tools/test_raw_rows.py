@@ -15,7 +15,7 @@ import pytest
 
 from assistant.cli import main
 from tools.data import load_table
-from tools.raw_parsing import ColumnParse, RawTableParser, label_target
+from tools.raw_parsing import ColumnParse, RawTableParser, fitted_model, label_target
 
 TARGET = "bought"
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +136,7 @@ def test_saved_model_on_raw_rows_equals_mlchat_predict(
     raw = pd.read_csv(new_rows)
 
     assert list(saved.classes_) == ["no", "yes"]
+    assert saved.input_columns_ == fitted_model(saved).input_columns_  # read through
     assert saved.predict(raw).tolist() == written["prediction"].tolist()
     assert set(written["prediction"]) == {"no", "yes"}
     np.testing.assert_allclose(saved.predict_proba(raw)[:, 1], written["proba_yes"], rtol=1e-9)
