@@ -61,7 +61,17 @@ SCRIPT_FILE = "train.py"
 FIGURES_DIR = "figures"
 
 _PUBLIC_PACKAGES = frozenset(
-    {"sklearn", "numpy", "pandas", "scipy", "xgboost", "lightgbm", "catboost", "joblib"}
+    {
+        "sklearn",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scipy",
+        "xgboost",
+        "lightgbm",
+        "catboost",
+        "joblib",
+    }
 )
 _VERSIONED = ("mlchat", "pandas", "numpy", "scikit-learn", "xgboost", "lightgbm", "catboost")
 
@@ -150,7 +160,14 @@ def export_run(
 
     files["script"] = out_dir / SCRIPT_FILE
     write_text_atomic(
-        files["script"], train_script(result, schema=schema, data_path=data_path, sheet=sheet)
+        files["script"],
+        train_script(
+            result,
+            schema=schema,
+            data_path=data_path,
+            sheet=sheet,
+            parser=None if parser is None else parser.only(schema.input_columns),
+        ),
     )
     for figure in explanation.figures if explanation else ():
         files[f"figure:{figure.name}"] = figure.png_path
@@ -369,13 +386,24 @@ def _validation_words(plan: Mapping[str, Any]) -> str:
 
 
 def train_script(
-    result: Any, *, schema: TrainingSchema, data_path: Path | None, sheet: str | None = None
+    result: Any,
+    *,
+    schema: TrainingSchema,
+    data_path: Path | None,
+    sheet: str | None = None,
+    parser: RawTableParser | None = None,
 ) -> str:
-    """Python source that retrains the winning pipeline without mlchat."""
+    """Python source that retrains the winning pipeline without mlchat.
+
+    With ``parser`` (the feature columns' parse decisions), the script reads the file
+    the way ``load_table`` did (yes/no words, decimal commas, "n/a", dates) with the
+    same code, copied in.
+    """
     plan = result.plan
     pipeline = clone(result.model.pipeline_)
     writer = _SourceWriter()
     expression = writer.expression(pipeline)
+    parsing = "None" if parser is None else writer.expression(parser)
     imports = sorted(writer.imports)
     helpers = "\n\n".join(writer.helpers.values())
     metric = resolve_metric(plan.metric, plan.task)
@@ -423,6 +451,7 @@ def train_script(
         imports="\n".join(imports),
         settings=settings,
         helpers=helpers or "# (no custom transformers)",
+        parser=parsing,
         pipeline=textwrap.indent(expression, "    ").lstrip(),
     )
     compile(source, SCRIPT_FILE, "exec")  # a generated script must at least parse
@@ -449,8 +478,8 @@ def estimator_source(estimator: Any, *, name: str = "estimator") -> str:
 _SCRIPT_TEMPLATE = '''\
 """Retrain the {family} model of an mlchat run, without mlchat.
 
-Generated {created}. Needs only pandas, numpy, scikit-learn, joblib and the
-model's own library. It reads the training file, runs the same validation as
+Generated {created}. Needs only pandas, numpy, scikit-learn, joblib, pyarrow
+and the model's own library. It reads the training file, runs the same validation as
 the run (expected score {expected}), prints the score, then refits on all rows
 and saves it as retrained_model.joblib next to this script (the run's own
 model.joblib is left as it is).
@@ -480,6 +509,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 {helpers}
 
 
+PARSER = {parser}
+"""How mlchat parsed each feature column of the training file (None: read as is)."""
+
+
 def build_pipeline():
     """The winning pipeline, unfitted, with the run's parameters and seed."""
     return {pipeline}
@@ -505,6 +538,8 @@ def load(path: Path) -> pd.DataFrame:
             sep = "\t" if suffix == ".tsv" else ","
         frame = pd.read_csv(path, sep=sep, encoding_errors="replace")
     frame.columns = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    if PARSER is not None:  # yes/no words, decimal commas, "n/a", dates: as mlchat read them
+        frame = PARSER.transform(frame)
     for column, kind in KINDS.items():
         if column not in frame or kind != "numeric" or pd.api.types.is_numeric_dtype(frame[column]):
             continue
@@ -655,6 +690,13 @@ class _SourceWriter:
             return f"partial({', '.join(args)})"
         if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
             return self.reference(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = [
+                f"{f.name}={self.expression(getattr(value, f.name))}"
+                for f in dataclasses.fields(value)
+                if f.default is dataclasses.MISSING or getattr(value, f.name) != f.default
+            ]
+            return f"{self.reference(type(value))}({', '.join(fields)})"
         if hasattr(value, "get_params"):
             return self._constructor(value)
         raise ExportError(f"cannot write a {type(value).__name__} value into the script")

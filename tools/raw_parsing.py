@@ -57,7 +57,6 @@ NULL_VALUES: list[str] = [
 
 ParseKind = Literal["number", "boolean", "date", "text", "as_is"]
 
-_NULL_TOKENS = pa.array(NULL_VALUES, pa.string())
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
 _FALSE_WORDS = frozenset({"no", "false", "n", "f"})
 _CURRENCY = "[$€£¥]"
@@ -317,7 +316,7 @@ def _text_cells(series: pd.Series) -> pd.Series:
 
 def _missing_tokens(array: pa.ChunkedArray) -> pa.ChunkedArray:
     # "" and "NA"-like tokens are already missing in CSV files; Excel and JSON keep them as text.
-    is_missing = pc.is_in(array, value_set=_NULL_TOKENS)
+    is_missing = pc.is_in(array, value_set=pa.array(NULL_VALUES, pa.string()))
     return pc.if_else(is_missing, pa.scalar(None, pa.string()), array)
 
 

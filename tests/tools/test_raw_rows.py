@@ -14,8 +14,13 @@ import pandas as pd
 import pytest
 
 from assistant.cli import main
+from tests.tools.scripts import run_exported_script
+from tools.analyze import profile_table
 from tools.data import load_table
+from tools.export import export_run
+from tools.plan import build_plan
 from tools.raw_parsing import ColumnParse, RawTableParser, fitted_model, label_target
+from tools.train import train
 
 TARGET = "bought"
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,3 +179,19 @@ def test_figures_and_report_speak_the_file_labels(trained_run: tuple[Path, Path]
     text = json.dumps(report["explanation"])
     assert any(title.startswith("ROC curve (positive class “yes”") for title in titles), titles
     assert "True" not in text and "False" not in text
+
+
+def test_exported_script_parses_the_file_as_the_run_did(raw_csv: Path, tmp_path: Path) -> None:
+    loaded = load_table(raw_csv)
+    frame = label_target(loaded.frame, TARGET, loaded.parser)
+    profile = profile_table(frame, target=TARGET)
+    plan = build_plan(profile, models=["logistic_regression"], budget_s=20, seed=3)
+    result = train(frame, plan, profile=profile)
+    run = tmp_path / "run"
+    export_run(result, out_dir=run, frame=frame, data_path=raw_csv, parser=loaded.parser)
+
+    score, metric = run_exported_script(run / "train.py", raw_csv)
+
+    assert "ColumnParse(kind='number', decimal_comma=True)" in (run / "train.py").read_text()
+    assert metric == "roc_auc"
+    assert score == pytest.approx(result.leaderboard[0].score, abs=1e-6)
