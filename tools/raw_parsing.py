@@ -236,6 +236,9 @@ def parse_column(series: pd.Series, decision: ColumnParse) -> Any:
     if decision.kind == "as_is":
         return series
     if not _is_textual(series):
+        if decision.kind == "number" and pd.api.types.is_float_dtype(series.dtype):
+            # whole numbers are ints, as load_table makes them (2.0 and 2 differ as categories)
+            return _whole_to_int(series.to_numpy(dtype=np.float64, na_value=np.nan))
         if decision.kind != "text" or series.isna().all():
             return series  # typed already: by load_table, or by pandas.read_csv
         series = series.astype(object)  # numbers in a text column (codes read as ints)
@@ -268,8 +271,8 @@ def _typed_decision(series: pd.Series) -> ColumnParse:
     """Columns the reader typed itself (Parquet, Excel, JSON): what text later rows become."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return ColumnParse("boolean")
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return ColumnParse("number")
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return ColumnParse("number")  # later floats that are whole become ints again
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         return ColumnParse("date")
     return ColumnParse("as_is")

@@ -195,3 +195,13 @@ def test_exported_script_parses_the_file_as_the_run_did(raw_csv: Path, tmp_path:
     assert "ColumnParse(kind='number', decimal_comma=True)" in (run / "train.py").read_text()
     assert metric == "roc_auc"
     assert score == pytest.approx(result.leaderboard[0].score, abs=1e-6)
+
+
+def test_whole_floats_become_ints_as_load_table_makes_them() -> None:
+    parser = RawTableParser((("n", ColumnParse("number")), ("x", ColumnParse("number"))))
+    rows = pd.DataFrame({"n": [2.0, 16.0], "x": [2.0, np.nan]})  # read_csv of "2.0", "16.0"
+
+    parsed = parser.transform(rows)
+
+    assert parsed["n"].dtype == np.int64 and parsed["n"].tolist() == [2, 16]
+    assert parsed["x"].dtype == np.float64  # a gap keeps floats, as in load_table
