@@ -333,7 +333,10 @@ def model_card(report: Mapping[str, Any]) -> str:
         "## Intended use",
         "",
         f"Predicting `{plan['target']}` for new rows with the same columns as the training file "
-        "(`mlchat predict <this folder> <file>`, or `joblib.load('model.joblib').predict(frame)`). "
+        "(`mlchat predict <this folder> <file>`, or `joblib.load('model.joblib').predict(frame)` "
+        "where `frame` is the new rows as read, e.g. by `pandas.read_csv`: the model parses "
+        "yes/no words, decimal commas, missing-value markers and dates as the training file "
+        "was parsed, and answers in the file's own labels). "
         "It is not meant for decisions about individuals without human review, nor for data "
         "that differs from the training file. `train.py` in this folder retrains it without mlchat.",
         "",

@@ -109,8 +109,9 @@ class RawTableParser(TransformerMixin, BaseEstimator):
     """Parse raw rows column by column with the decisions ``load_table`` took on the
     training file (the first step of a saved model).
 
-    ``columns`` holds ``(name, ColumnParse)`` pairs. Columns it does not name pass
-    through untouched; columns it names but the rows lack are the model's to report.
+    ``columns`` holds ``(name, ColumnParse)`` pairs. A header with spaces around a
+    known name is renamed to it, as ``load_table`` strips names. Columns it does not
+    name pass through untouched; columns it names but the rows lack are the model's to report.
     Rows that are already parsed (booleans, numbers, datetimes) pass through, so
     parsing twice changes nothing.
     """
@@ -132,10 +133,17 @@ class RawTableParser(TransformerMixin, BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             raise TypeError("RawTableParser needs a pandas DataFrame with named columns.")
         decisions = dict(self.columns)
+        present = {str(name) for name in X.columns}
         parsed: dict[Any, Any] = {}
         for name, series in X.items():
-            decision = decisions.get(str(name))
-            parsed[name] = series if decision is None else _finite(parse_column(series, decision))
+            key = str(name)
+            if key not in decisions and key.strip() in decisions and key.strip() not in present:
+                key = key.strip()  # load_table strips header names; pandas.read_csv does not
+            decision = decisions.get(key)
+            if decision is None:
+                parsed[name] = series
+            else:
+                parsed[key] = _finite(parse_column(series, decision))
         return pd.DataFrame(parsed, index=X.index, copy=False)
 
     def only(self, names: Iterable[str]) -> RawTableParser:

@@ -84,10 +84,11 @@ def test_parser_reads_raw_rows_as_load_table_did(raw_csv: Path) -> None:
 def test_parser_pickles_and_leaves_unknown_columns_alone() -> None:
     parser = RawTableParser((("flag", ColumnParse("boolean", words=("no", "yes"))),))
     restored = pickle.loads(pickle.dumps(parser))
-    rows = pd.DataFrame({"flag": ["YES", " no ", "maybe", None], "other": ["yes", "no", "", "x"]})
+    rows = pd.DataFrame({" flag ": ["YES", " no ", "maybe", None], "other": ["yes", "no", "", "x"]})
 
     parsed = restored.transform(rows)
 
+    assert list(parsed.columns) == ["flag", "other"]  # header stripped as load_table does
     assert parsed["flag"].tolist() == [True, False, pd.NA, pd.NA]
     assert parsed["other"].tolist() == ["yes", "no", "", "x"]
 
