@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from quality import SUITE, Dataset  # noqa: E402
 
 from assistant.cli import main as mlchat  # noqa: E402
+from tests.tools.raw_tables import TARGET as RAW_TARGET  # noqa: E402
+from tests.tools.raw_tables import make_raw_table  # noqa: E402
 from tools.raw_parsing import fitted_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,27 +65,9 @@ class Agreement:
         return self.agreeing / self.rows if self.rows else float("nan")
 
 
-def raw_yes_no(n_rows: int = 4000, seed: int = 0) -> Dataset:
+def raw_yes_no() -> Dataset:
     """A price table as people export it: yes/no words, decimal commas, "n/a", dates."""
-    rng = np.random.default_rng(seed)
-    garden, garage, pool = (rng.random(n_rows) < share for share in (0.5, 0.4, 0.2))
-    area = rng.uniform(40, 200, n_rows)
-    listed = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n_rows), "D")
-    logit = 1.5 * garden - 1.2 * garage + 2.0 * pool + 0.02 * (area - 120)
-    frame = pd.DataFrame(
-        {
-            "garden": np.where(garden, "yes", "no"),
-            "garage": np.where(garage, "Yes", "No"),
-            "pool": np.where(pool, "y", "n"),
-            "area_m2": [f"{value:.2f}".replace(".", ",") for value in area],
-            "listed_on": listed.strftime("%d/%m/%Y"),
-            "city": rng.choice(["Lyon", "Lille", "Nantes"], n_rows),
-            "sold": np.where(rng.random(n_rows) < 1 / (1 + np.exp(-logit)), "yes", "no"),
-        }
-    )
-    for column in ("garden", "area_m2", "city"):
-        frame.loc[rng.random(n_rows) < 0.05, column] = "n/a"
-    return Dataset("raw_yes_no", frame, "sold", "binary")
+    return Dataset("raw_yes_no", make_raw_table(4000, seed=0), RAW_TARGET, "binary")
 
 
 DATASETS = {**SUITE, "raw_yes_no": raw_yes_no}
