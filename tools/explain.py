@@ -424,10 +424,10 @@ def explain_feature(
         observed_x = [pd.Timestamp(g.center, unit="s").to_pydatetime() for g in observed]
     else:
         observed_x = [g.center for g in observed]
+    # categories are drawn by their labels: matplotlib cannot mix True/False with text
+    pd_x = [label if kind == "categorical" else x for label, x, _ in pd_grid]
     series = [
-        Series(
-            "model (partial dependence)", [x for _, x, _ in pd_grid], [a for _, _, a in pd_grid]
-        ),
+        Series("model (partial dependence)", pd_x, [a for _, _, a in pd_grid]),
         Series("observed", observed_x, [g.target_mean for g in observed]),
     ]
     figure = line_chart(

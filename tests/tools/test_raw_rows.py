@@ -18,6 +18,7 @@ from tests.tools.raw_tables import TARGET, make_raw_table
 from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
 from tools.data import load_table
+from tools.explain import explain_feature
 from tools.export import export_run
 from tools.plan import build_plan
 from tools.raw_parsing import ColumnParse, RawTableParser, fitted_model, label_target
@@ -179,3 +180,24 @@ def test_whole_floats_become_ints_as_load_table_makes_them() -> None:
 
     assert parsed["n"].dtype == np.int64 and parsed["n"].tolist() == [2, 16]
     assert parsed["x"].dtype == np.float64  # a gap keeps floats, as in load_table
+
+
+def test_explaining_a_feature_speaks_of_the_share_of_yes(
+    trained_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run, data = trained_run
+    saved = joblib.load(run / "model.joblib")
+    loaded = load_table(data)
+    frame = label_target(loaded.frame, TARGET, loaded.parser)
+
+    explanation = explain_feature(
+        saved,
+        frame[list(saved.input_columns_)],
+        frame[TARGET],
+        "garden",
+        task="binary",
+        out_dir=tmp_path,
+    )
+
+    assert explanation.target_label == "share of “yes”"
+    assert {group.label for group in explanation.groups} >= {"True", "False"}
