@@ -578,6 +578,7 @@ def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> Tool
         task=run.metrics["task"],
         out_dir=run_dir / "figures",
         importance=importance,
+        words=loaded.parser.words(found),
     )
     rank_text = (
         f"ranked {explanation.rank} of {explanation.n_features} by permutation importance"

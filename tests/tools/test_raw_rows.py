@@ -194,10 +194,12 @@ def test_explaining_a_feature_speaks_of_the_share_of_yes(
         saved,
         frame[list(saved.input_columns_)],
         frame[TARGET],
-        "garden",
+        "garage",
         task="binary",
         out_dir=tmp_path,
+        words=loaded.parser.words("garage"),
     )
 
     assert explanation.target_label == "share of “yes”"
-    assert {group.label for group in explanation.groups} >= {"True", "False"}
+    assert {group.label for group in explanation.groups} == {"No", "Yes"}
+    assert {label for label, _ in explanation.partial_dependence} == {"No", "Yes"}
