@@ -438,10 +438,12 @@ def _add_profile(commands: Any) -> None:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
     from tools.data import load_table, resolve_column
+    from tools.raw_parsing import label_target
 
     table = load_table(args.file, sheet=args.sheet)
     target = resolve_column(table.frame.columns, args.target) if args.target else None
-    profile = profile_table(table.frame, target=target)
+    frame = label_target(table.frame, target, table.parser) if target else table.frame
+    profile = profile_table(frame, target=target)
     if args.json:
         json.dump(profile.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
