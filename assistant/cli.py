@@ -207,7 +207,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tools.raw_parsing import label_target
 
     write = _writer(sys.stdout)
-    table = load_table(args.file, sheet=args.sheet)
+    table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target)
     table = dataclasses.replace(table, frame=label_target(table.frame, target, table.parser))
     profile = profile_table(table.frame, target=target, seed=args.seed)
@@ -374,15 +374,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     recorded = _recorded_model(args.model_dir)
     if recorded is not None:  # a chat's run folder: load it only if training wrote it
         model, schema = recorded
-        result = predict_file(model, args.file, out=out, sheet=args.sheet, schema=schema)
+        result = predict_file(
+            model,
+            args.file,
+            out=out,
+            sheet=args.sheet,
+            schema=schema,
+            max_bytes=_max_upload_bytes(),
+        )
     else:  # a folder the user names (mlchat train --out) is the user's own
-        result = predict_file(args.model_dir, args.file, out=out, sheet=args.sheet)
+        result = predict_file(
+            args.model_dir, args.file, out=out, sheet=args.sheet, max_bytes=_max_upload_bytes()
+        )
     write(result.summary())
     if result.preview:
         columns = list(result.preview[0])
         rows = [[_cell(row[c]) for c in columns] for row in result.preview]
         write(_table(columns, rows))
     return EXIT_OK
+
+
+def _max_upload_bytes() -> int:
+    """The upload limit the chat uses (``MLCHAT_MAX_UPLOAD_MB``); files read here honour it."""
+    from assistant.settings import Settings
+
+    return Settings.from_env().max_upload_mb << 20
 
 
 def _recorded_model(model_dir: Path) -> tuple[Any, Any] | None:
@@ -440,7 +456,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from tools.data import load_table, resolve_column
     from tools.raw_parsing import label_target
 
-    table = load_table(args.file, sheet=args.sheet)
+    table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target) if args.target else None
     frame = label_target(table.frame, target, table.parser) if target else table.frame
     profile = profile_table(frame, target=target)

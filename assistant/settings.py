@@ -98,6 +98,11 @@ class Settings:
     sandbox_memory_mb: int = 4096
     sandbox_cpu_s: int = 600
     sandbox_timeout_s: float = 120.0
+    """Wall-clock ceiling of every code run; a model may ask for less, never more."""
+    sandbox_tmpfs_mb: int = 512
+    """Size of each private tmpfs (/tmp, /dev/shm) of a local kernel."""
+    sandbox_disk_mb: int = 2048
+    """Disk quota of a local kernel's scratch folder (when it can be enforced)."""
     sandbox_idle_s: float = 1800.0
     sandbox_max_kernels: int = 8
     budget_s: int = 60
@@ -168,6 +173,8 @@ class Settings:
             sandbox_memory_mb=env.whole("MLCHAT_SANDBOX_MEMORY_MB", 4096),
             sandbox_cpu_s=env.whole("MLCHAT_SANDBOX_CPU_S", 600),
             sandbox_timeout_s=env.number("MLCHAT_SANDBOX_TIMEOUT_S", 120.0),
+            sandbox_tmpfs_mb=env.whole("MLCHAT_SANDBOX_TMPFS_MB", 512),
+            sandbox_disk_mb=env.whole("MLCHAT_SANDBOX_DISK_MB", 2048),
             sandbox_idle_s=env.number("MLCHAT_SANDBOX_IDLE_S", 1800.0),
             sandbox_max_kernels=env.whole("MLCHAT_SANDBOX_MAX_KERNELS", 8),
             budget_s=env.whole("MLCHAT_BUDGET_S", 60),

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import safe_files
+from tools.csv_safety import neutralise_csv_bytes
 from tools.data import file_sha256
 from tools.errors import DataError, UserFacingError
 
@@ -75,8 +76,8 @@ class Workspace:
         info = os.lstat(real)
         if not stat.S_ISDIR(info.st_mode):
             raise UserFacingError("The conversation's workspace is not a folder.")
-        if info.st_mode & 0o077:
-            os.chmod(real, 0o700)
+        if info.st_mode & 0o067:  # group search (0o010) is how a local kernel reaches scratch
+            os.chmod(real, 0o700 | (info.st_mode & 0o010))
         workspace = cls(real)
         for name in APP_FOLDERS:
             safe_files.make_dirs(real, name)
@@ -186,6 +187,8 @@ class Workspace:
             raise UserFacingError(f"“{relative.name}” is not really a {suffix} file.")
         if magic is None and b"\x00" in data[:8192]:
             raise UserFacingError(f"“{relative.name}” is not a text file.")
+        if suffix in (".csv", ".tsv"):  # formula cells written by sandboxed code stay text
+            data = neutralise_csv_bytes(data, delimiter="\t" if suffix == ".tsv" else None)
         target = Path("outputs") / safe_file_name(relative.name)
         return safe_files.write_atomic(self.root, target, data)
 

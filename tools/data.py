@@ -29,23 +29,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from tools import excel_child, input_limits
 from tools.errors import DataError, TargetError
+from tools.input_limits import human_bytes as _human_bytes
 from tools.raw_parsing import NULL_VALUES as _NULL_VALUES
-from tools.raw_parsing import RawTableParser, clean_types
+from tools.raw_parsing import RawTableParser, cell_text, clean_types
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES: int = 1 << 30  # 1 GiB
 """Largest file accepted by :func:`load_table` unless the caller passes another limit."""
-
-EXCEL_MAX_UNCOMPRESSED_BYTES: int = 1 << 30
-"""Largest total uncompressed size of the parts inside an ``.xlsx`` workbook."""
-
-PARQUET_MAX_UNCOMPRESSED_BYTES: int = 4 << 30
-"""Largest decompressed data size (from the file's metadata) of a Parquet file."""
-
-EXCEL_MAX_RATIO: float = 200.0
-"""Largest compression ratio of one workbook part (above ~20 MB) before it counts as a zip bomb."""
 
 Format = Literal["csv", "tsv", "parquet", "excel", "json", "jsonl"]
 
@@ -102,7 +95,7 @@ _UNREADABLE = (
 _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
 _HEADER_SEARCH_LINES = 40
-_MAX_HEADER_BYTES = 1 << 24
+_MAX_HEADER_BYTES = input_limits.MAX_LINE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +133,7 @@ def load_table(
     *,
     sheet: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_decoded_bytes: int | None = None,
     max_columns: int = 10_000,
     min_columns: int = 2,
 ) -> LoadedTable:
@@ -148,15 +142,21 @@ def load_table(
     ``min_columns`` is 2 for training files (a target and a feature); pass 1 to
     read a file to predict on, which has no target column.
 
-    The size is checked before anything is read. Column names are stripped and
+    The size is checked before anything is read, and so is the size the table would
+    take once decoded (estimated per format by :mod:`tools.input_limits`; at most
+    ``max_decoded_bytes``, by default twice ``max_bytes``). Column names are stripped and
     made unique; text columns holding numbers ("1,234", "12%"), yes/no words or
     dates become numeric, boolean or datetime columns.
 
     Raises:
         DataError: with one sentence the user can act on (empty, binary, too
-            large, too many columns, no rows, a single column, unreadable).
+            large, too large once decoded, too many columns, no rows, a single column,
+            unreadable).
     """
     path = Path(path)
+    decoded_limit = (
+        input_limits.decoded_limit(max_bytes) if max_decoded_bytes is None else max_decoded_bytes
+    )
     name = _shown(path)
     if not path.is_file():
         raise DataError(f"The file “{name}” does not exist or is not a regular file.")
@@ -179,14 +179,29 @@ def load_table(
     used_sheet: str | None = None
     try:
         if fmt in ("csv", "tsv"):
-            frame = _read_delimited(path, head, fmt, max_columns=max_columns, notes=notes)
+            frame = _read_delimited(
+                path,
+                head,
+                fmt,
+                max_columns=max_columns,
+                decoded_limit=decoded_limit,
+                notes=notes,
+            )
         elif fmt == "parquet":
-            frame = _read_parquet(path, head, max_columns=max_columns)
+            frame = _read_parquet(path, head, max_columns=max_columns, decoded_limit=decoded_limit)
         elif fmt == "excel":
             frame, used_sheet, sheets = _read_excel(
-                path, head, sheet=sheet, max_columns=max_columns, notes=notes
+                path,
+                head,
+                sheet=sheet,
+                max_columns=max_columns,
+                decoded_limit=decoded_limit,
+                notes=notes,
             )
         else:
+            input_limits.check_estimate(
+                name, input_limits.json_estimate(size), decoded_limit, fmt=fmt
+            )
             frame, fmt = _read_json(path, head, fmt, notes=notes)
     except _UNREADABLE as exc:
         # Untrusted bytes can trip any reader; the person gets one sentence, we get the type.
@@ -324,7 +339,13 @@ def _control_share(data: bytes) -> float:
 
 
 def _read_delimited(
-    path: Path, head: bytes, fmt: Format, *, max_columns: int, notes: list[str]
+    path: Path,
+    head: bytes,
+    fmt: Format,
+    *,
+    max_columns: int,
+    decoded_limit: int,
+    notes: list[str],
 ) -> pd.DataFrame:
     _refuse_binary(path, head, fmt)
     with path.open("rb") as handle:
@@ -343,6 +364,8 @@ def _read_delimited(
     header = next(csv.reader([lines[lead]], delimiter=delimiter))
     if len(header) > max_columns:
         raise DataError(_too_many_columns(_shown(path), len(header), max_columns))
+    estimate = input_limits.delimited_estimate(path, n_columns=len(header))
+    input_limits.check_estimate(_shown(path), estimate, decoded_limit, fmt=fmt)
     titles = sum(1 for line in lines[:lead] if line.strip())
     if titles:
         notes.append(
@@ -521,7 +544,7 @@ def _arrow_read_csv(
                     column_names=names,
                     skip_rows=skip_rows,
                     encoding="utf8" if attempt in ("utf-8", "utf-8-sig") else attempt,
-                    block_size=1 << 24,
+                    block_size=input_limits.MAX_LINE_BYTES,
                 ),
                 parse_options=pa_csv.ParseOptions(
                     delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -570,26 +593,22 @@ def _arrow_read_csv(
 # --- Parquet ---------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, head: bytes, *, max_columns: int) -> pd.DataFrame:
+def _read_parquet(path: Path, head: bytes, *, max_columns: int, decoded_limit: int) -> pd.DataFrame:
     if not head.startswith(b"PAR1"):
         raise DataError(
             f"This file does not look like a Parquet file (it does not start with the Parquet "
             f"signature): “{_shown(path)}”. Attach the original file or save it as CSV."
         )
     try:
-        metadata = pq.read_metadata(path)
-        if metadata.num_columns > max_columns:
-            raise DataError(_too_many_columns(_shown(path), metadata.num_columns, max_columns))
-        unpacked = sum(
-            metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)
-        )
-        if unpacked > PARQUET_MAX_UNCOMPRESSED_BYTES:
-            raise DataError(
-                f"The Parquet file “{_shown(path)}” holds {_human_bytes(unpacked)} of data once "
-                f"decompressed, more than the {_human_bytes(PARQUET_MAX_UNCOMPRESSED_BYTES)} "
-                "limit. Attach a sample of the rows instead."
+        with pq.ParquetFile(path) as parquet:
+            metadata = parquet.metadata
+            if metadata.num_columns > max_columns:
+                raise DataError(_too_many_columns(_shown(path), metadata.num_columns, max_columns))
+            estimate = input_limits.parquet_estimate(metadata)
+            input_limits.check_estimate(_shown(path), estimate, decoded_limit, fmt="parquet")
+            table = input_limits.read_parquet_counted(
+                parquet, file_name=_shown(path), limit_bytes=decoded_limit, estimate_bytes=estimate
             )
-        table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
             f"The Parquet file “{_shown(path)}” is damaged or incomplete and could not be read. "
@@ -604,38 +623,6 @@ def _has_named_index(frame: pd.DataFrame) -> bool:
 
 
 # --- Excel -----------------------------------------------------------------------------
-
-
-def _check_zip_bomb(path: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as exc:
-        raise DataError(
-            f"This file does not look like an Excel workbook (it is not a valid .xlsx): "
-            f"“{_shown(path)}”. Open it in Excel and save it as .xlsx or CSV."
-        ) from exc
-    total = sum(info.file_size for info in infos)
-    if total > EXCEL_MAX_UNCOMPRESSED_BYTES:
-        raise DataError(
-            f"The workbook “{_shown(path)}” expands to {_human_bytes(total)} when unpacked, more "
-            f"than the {_human_bytes(EXCEL_MAX_UNCOMPRESSED_BYTES)} limit, so it was not opened. "
-            "Save the sheet you need as CSV and attach that."
-        )
-    for info in infos:
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > 20 * (1 << 20) and ratio > EXCEL_MAX_RATIO:
-            raise DataError(
-                f"The workbook “{_shown(path)}” is compressed {ratio:,.0f} to 1, which is how zip "
-                "bombs look, so it was not opened. Save the sheet you need as CSV and attach that."
-            )
-    names = {info.filename for info in infos}
-    if "xl/workbook.xml" not in names:
-        raise DataError(
-            f"This file does not look like an Excel workbook (it is a zip archive without a "
-            f"workbook inside): “{_shown(path)}”. Attach the .xlsx file itself."
-        )
-    _check_real_sizes(path, infos)
 
 
 def _check_real_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
@@ -659,11 +646,42 @@ def _check_real_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
 
 
 def _read_excel(
-    path: Path, head: bytes, *, sheet: str | None, max_columns: int, notes: list[str]
+    path: Path,
+    head: bytes,
+    *,
+    sheet: str | None,
+    max_columns: int,
+    decoded_limit: int,
+    notes: list[str],
 ) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
-    is_legacy = head.startswith(b"\xd0\xcf\x11\xe0")  # .xls (OLE2), read without unzipping
+    """Check the zip directory, then read in a capped child unless the workbook is tiny."""
+    name = _shown(path)
+    is_legacy = head.startswith(b"\xd0\xcf\x11\xe0")  # .xls (OLE2): no zip to check
     if not is_legacy:
-        _check_zip_bomb(path)
+        infos = excel_child.check_zip_directory(path, name, decoded_limit=decoded_limit)
+        if "xl/workbook.xml" not in {info.filename for info in infos}:
+            raise DataError(
+                f"This file does not look like an Excel workbook (it is a zip archive without a "
+                f"workbook inside): “{name}”. Attach the .xlsx file itself."
+            )
+        _check_real_sizes(path, infos)
+        if excel_child.fits_in_process(path, infos):
+            return read_excel_in_process(path, sheet=sheet, max_columns=max_columns, notes=notes)
+    book = excel_child.read_in_child(
+        path, file_name=name, sheet=sheet, max_columns=max_columns, decoded_limit=decoded_limit
+    )
+    notes.extend(book.notes)
+    return book.frame, book.sheet, book.sheets
+
+
+def read_excel_in_process(
+    path: Path, *, sheet: str | None, max_columns: int, notes: list[str]
+) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """Read one sheet of a workbook in this process: (frame, sheet used, all sheets).
+
+    No memory cap: :func:`load_table` calls it only for workbooks whose worst
+    case is bounded, and :mod:`tools.excel_child` calls it inside the capped child.
+    """
     sheets, read_sheet = _open_workbook(path)
     if sheet is not None:
         chosen = _match_sheet(sheets, sheet)
@@ -877,6 +895,12 @@ def _read_json(
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > input_limits.MAX_LINE_BYTES:
+            raise DataError(
+                f"Line {number} of “{_shown(path)}” is longer than the "
+                f"{_human_bytes(input_limits.MAX_LINE_BYTES)} a JSON Lines record may be; split "
+                "it into smaller records or export the table as CSV."
+            )
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
@@ -1045,15 +1069,6 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _human_bytes(n_bytes: int) -> str:
-    size = float(n_bytes)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{n_bytes} bytes"
-
-
 def _first_sentence(message: str) -> str:
     return message.strip().splitlines()[0].rstrip(".")[:200]
 
@@ -1066,6 +1081,7 @@ def _normalise_name(name: str) -> str:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "LoadedTable",
+    "cell_text",
     "file_sha256",
     "load_table",
     "resolve_column",

@@ -29,8 +29,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from tools.atomic import open_atomic
-from tools.data import load_table
+from tools.csv_safety import write_csv
+from tools.data import DEFAULT_MAX_BYTES, load_table
 from tools.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,7 @@ def predict_file(
     sheet: str | None = None,
     schema: TrainingSchema | None = None,
     preview_rows: int = 5,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> PredictionResult:
     """Predict every row of the table at ``path`` and write a CSV to ``out``.
 
@@ -223,16 +224,17 @@ def predict_file(
         sheet: Excel sheet to read, when the file has several.
         schema: Training schema when passing a model object (read from the folder otherwise).
         preview_rows: Rows of the output kept in ``preview``.
+        max_bytes: Largest file accepted (the decoded-table limit follows it).
     """
     if isinstance(model_or_dir, Path):
         model, stored = load_model(model_or_dir)
         schema = schema or stored
     else:
         model = model_or_dir
-    table = load_table(path, sheet=sheet)
+    table = load_table(path, sheet=sheet, max_bytes=max_bytes)
     predictions, checks = predict_frame(model, table.frame, schema=schema)
-    with open_atomic(out, text=True) as csv_file:
-        predictions.to_csv(csv_file, index=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(predictions, out)
     log.info(
         "predicted rows=%d extra=%d unseen_columns=%d",
         len(predictions),

@@ -321,7 +321,7 @@ def _text_cells(series: pd.Series) -> pd.Series:
     if series.dtype == object:
         non_null = series.dropna()
         if len(non_null) and not non_null.map(type).eq(str).all():
-            return series.map(_cell_text, na_action="ignore").astype("str")
+            return series.map(cell_text, na_action="ignore").astype("str")
     return series
 
 
@@ -331,7 +331,8 @@ def _missing_tokens(array: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(is_missing, pa.scalar(None, pa.string()), array)
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A spreadsheet cell as text: whole floats without ".0", dates in ISO form."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime.datetime | datetime.date):
@@ -595,6 +596,7 @@ __all__ = [
     "ColumnParse",
     "RawRowsModel",
     "RawTableParser",
+    "cell_text",
     "clean_types",
     "fitted_model",
     "label_target",

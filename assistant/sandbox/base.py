@@ -45,6 +45,13 @@ class Execution:
     error: ExecutionError | None = None
 
 
+def clamp_timeout(asked_s: float | None, ceiling_s: float) -> float:
+    """The wall-clock limit of one run: what the caller asked for, never above the ceiling."""
+    if asked_s is None or asked_s <= 0:
+        return ceiling_s
+    return min(float(asked_s), ceiling_s)
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Runs Python code with state kept across calls, in one conversation's sandbox."""

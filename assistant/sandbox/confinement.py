@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from assistant.sandbox.cgroup import CgroupVersion, cgroup_support
+from assistant.sandbox.scratch_disk import disk_quota_supported
+
 log = logging.getLogger(__name__)
 
 NetworkMechanism = Literal["bubblewrap", "unshare"]
@@ -54,7 +57,12 @@ class Limits:
     file_mb: int = 1024
     open_files: int = 1024
     processes: int = 256
-    """Processes and threads of the kernel's user; per kernel when it has its own uid."""
+    """Processes and threads of the kernel's user; per kernel when it has its own uid.
+    Also the cgroup's ``pids.max`` when the kernel has a cgroup."""
+    tmpfs_mb: int = 512
+    """Size of each private tmpfs (``/tmp``, ``/dev/shm``) under bubblewrap."""
+    disk_mb: int = 2048
+    """Size of the scratch folder when it is a mounted image (root only)."""
 
     def rlimits(self) -> dict[str, int]:
         """The values the launcher passes to ``setrlimit``."""
@@ -73,6 +81,19 @@ class Limits:
             f"{self.open_files} open files, {self.processes} processes"
         )
 
+    def describe_whole(self, report: ConfinementReport) -> str:
+        parts = []
+        if report.cgroup:
+            parts.append(
+                f"memory of the whole process tree {self.memory_mb} MB and "
+                f"{self.processes} processes (cgroup {report.cgroup})"
+            )
+        if report.filesystem == "bubblewrap":
+            parts.append(f"/tmp and /dev/shm {self.tmpfs_mb} MB each")
+        if report.disk_quota:
+            parts.append(f"scratch folder {self.disk_mb} MB")
+        return ", ".join(parts)
+
 
 DEFAULT_LIMITS = Limits()
 
@@ -88,6 +109,10 @@ class ConfinementReport:
     own_user: bool
     """The kernel runs under its own unprivileged user id."""
     limits: Limits
+    cgroup: CgroupVersion | None = None
+    """The cgroup version capping the kernel's whole process tree, or ``None``."""
+    disk_quota: bool = False
+    """The scratch folder is a mounted image of ``limits.disk_mb``."""
 
     @property
     def active(self) -> tuple[str, ...]:
@@ -95,10 +120,16 @@ class ConfinementReport:
         if self.network:
             items.append(f"no network ({self.network})")
         if self.filesystem:
-            items.append(f"read-only system, only the workspace writable ({self.filesystem})")
+            items.append(
+                "read-only system, the uploads read-only, only its scratch folder writable "
+                f"({self.filesystem})"
+            )
         if self.own_user:
             items.append("own unprivileged user")
         items.append(f"limits: {self.limits.describe()}")
+        whole = self.limits.describe_whole(self)
+        if whole:
+            items.append(f"caps on the sandbox as a whole: {whole}")
         return tuple(items)
 
     @property
@@ -114,6 +145,13 @@ class ConfinementReport:
             items.append(
                 "own user id (needs mlchat running as root and Python readable by other users)"
             )
+        if not self.cgroup:
+            items.append(
+                "a memory cap on the whole process tree (no cgroup could be created: "
+                "needs root or a delegated cgroup); each process is still capped"
+            )
+        if not self.disk_quota:
+            items.append("a disk quota on the scratch folder (needs root, mkfs.ext4 and mount)")
         return tuple(items)
 
     @property
@@ -208,12 +246,18 @@ def detect_confinement(
         filesystem="bubblewrap" if use_bwrap else "landlock" if use_landlock else None,
         own_user=own_user,
         limits=limits,
+        cgroup=cgroup_support(),
+        disk_quota=disk_quota_supported(),
     )
     if not _LOGGED:
         _LOGGED = True
         log.info("sandbox_confinement %s", report.summary)
         if report.network is None:
             log.warning("sandbox_confinement network isolation is NOT active for local kernels")
+        if report.cgroup is None:
+            log.warning(
+                "sandbox_confinement no cgroup: the kernel's process tree has no total memory cap"
+            )
     return report
 
 
@@ -228,6 +272,22 @@ def chown_tree(root: Path, uid: int) -> None:
         stat = path.lstat()
         if stat.st_uid != uid:
             os.lchown(path, uid, uid)
+
+
+def share_read_only(folder: Path, gid: int) -> None:
+    """Let group ``gid`` read ``folder`` and its regular files, and write nothing there.
+
+    The files stay the app's (owner unchanged); links and special files are left alone.
+    """
+    for path in [folder, *folder.rglob("*")]:
+        info = path.lstat()
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            continue
+        if info.st_gid != gid:
+            os.lchown(path, -1, gid)
+        mode = 0o750 if path.is_dir() else 0o640
+        if info.st_mode & 0o7777 != mode:
+            os.chmod(path, mode, follow_symlinks=False)
 
 
 def _tasks_of_user(uid: int) -> int:
@@ -247,13 +307,26 @@ def _tasks_of_user(uid: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class KernelLayout:
-    """Host folders one kernel uses."""
+    """Host folders one kernel uses.
+
+    Of the workspace the kernel sees ``uploads/`` (read-only) and ``scratch/``
+    (read-write, its working directory and home), at their host paths; the app's
+    folders beside them (runs, figures, predictions, outputs) are not visible.
+    """
 
     workspace: Path
     runtime_dir: Path
     """Private folder holding the ipc sockets, the connection file and (without bubblewrap) tmp."""
     hidden: tuple[Path, ...] = ()
     """Folders and files the kernel must not see (data folder, ``.env``); bubblewrap only."""
+
+    @property
+    def uploads(self) -> Path:
+        return self.workspace / "uploads"
+
+    @property
+    def scratch(self) -> Path:
+        return self.workspace / "scratch"
 
     @property
     def socket_dir(self) -> Path:
@@ -285,9 +358,14 @@ def kernel_command(report: ConfinementReport, layout: KernelLayout) -> list[str]
         }
     if report.filesystem == "landlock":
         spec["landlock"] = {
-            "read_only": [*_SYSTEM_READ_ONLY, "/dev", *map(str, _python_dirs())],
+            "read_only": [
+                *_SYSTEM_READ_ONLY,
+                "/dev",
+                *map(str, _python_dirs()),
+                str(layout.uploads),
+            ],
             "writable": [
-                str(layout.workspace),
+                str(layout.scratch),
                 str(layout.runtime_dir),
                 "/dev/null",
                 "/dev/zero",
@@ -304,8 +382,10 @@ def kernel_command(report: ConfinementReport, layout: KernelLayout) -> list[str]
 
 
 def _bwrap_prefix(report: ConfinementReport, layout: KernelLayout) -> list[str]:
+    size = ["--size", str(report.limits.tmpfs_mb * 2**20)]
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    argv += ["--perms", "1777", *size, "--tmpfs", "/tmp"]
+    argv += ["--perms", "1777", *size, "--tmpfs", "/dev/shm"]
     hidden_dirs = [p for p in layout.hidden if p.is_dir() and p != Path("/")]
     home = Path.home()
     if home != Path("/") and home.is_dir():
@@ -315,14 +395,14 @@ def _bwrap_prefix(report: ConfinementReport, layout: KernelLayout) -> list[str]:
         closed = [a for a in reversed([path, *path.parents]) if not os.stat(a).st_mode & 0o001]
         hidden_dirs += closed[:1]
     for path in hidden_dirs:
-        argv += ["--tmpfs", str(path)]
+        argv += ["--size", str(2**20), "--tmpfs", str(path)]
     for path in layout.hidden:
         if path.is_file():
             argv += ["--ro-bind", "/dev/null", str(path)]
 
     def mount_point(path: Path) -> list[str]:
         # Folders bwrap creates inside a tmpfs are 0700; the kernel's user must pass them.
-        tmpfs = [Path("/tmp"), *hidden_dirs]
+        tmpfs = [Path("/tmp"), *hidden_dirs, layout.workspace]
         dirs = [a for a in reversed(path.parents) if any(a.is_relative_to(t) for t in tmpfs)]
         return [arg for a in dirs for arg in ("--perms", "0755", "--dir", str(a))]
 
@@ -331,13 +411,17 @@ def _bwrap_prefix(report: ConfinementReport, layout: KernelLayout) -> list[str]:
         # (a checkout or virtualenv in /tmp): mount it back, read-only.
         if any(path.is_relative_to(h) for h in [Path("/tmp"), *hidden_dirs]):
             argv += [*mount_point(path), "--ro-bind", str(path), str(path)]
-    for path in (layout.workspace, layout.runtime_dir):
+    # The workspace itself is hidden: only uploads (read-only) and scratch come back.
+    argv += [*mount_point(layout.workspace), "--perms", "0755", "--size", str(2**20)]
+    argv += ["--tmpfs", str(layout.workspace)]
+    argv += [*mount_point(layout.uploads), "--ro-bind", str(layout.uploads), str(layout.uploads)]
+    for path in (layout.scratch, layout.runtime_dir):
         argv += [*mount_point(path), "--bind", str(path), str(path)]
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
     argv += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if os.geteuid() != 0:
         argv += ["--unshare-user"]
-    argv += ["--chdir", str(layout.workspace), "--"]
+    argv += ["--chdir", str(layout.scratch), "--"]
     return argv
 
 
@@ -347,12 +431,12 @@ def kernel_env(report: ConfinementReport, layout: KernelLayout) -> dict[str, str
     threads = str(min(os.cpu_count() or 1, 4))
     return {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(layout.workspace),
+        "HOME": str(layout.scratch),
         "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         # Kept in the workspace so matplotlib's font cache is built once per conversation.
-        "MPLCONFIGDIR": str(layout.workspace / ".cache" / "matplotlib"),
+        "MPLCONFIGDIR": str(layout.scratch / ".cache" / "matplotlib"),
         "PLOTLY_RENDERER": "plotly_mimetype",
         "IPYTHONDIR": f"{tmp}/ipython",
         "PYTHONDONTWRITEBYTECODE": "1",

@@ -24,7 +24,7 @@ from e2b import AuthenticationException, SandboxException, TimeoutException
 from e2b_code_interpreter import AsyncSandbox, Context
 from e2b_code_interpreter import Result as E2BResult
 
-from assistant.sandbox.base import Execution, OutputCallback, Result
+from assistant.sandbox.base import Execution, OutputCallback, Result, clamp_timeout
 from assistant.sandbox.capture import (
     DEFAULT_MAX_OUTPUT_CHARS,
     PLOTLY_MIME,
@@ -61,7 +61,7 @@ class E2BExecutor:
         workspace: The conversation's folder; downloads land here.
         api_key: The E2B key (``e2b_...``); never passed into the sandbox.
         dataset_path: A workspace file uploaded and loaded as ``df`` on every (re)start.
-        timeout_s: Default wall-clock limit of one ``run``.
+        timeout_s: Wall-clock limit of one ``run``: the default and the ceiling.
         sandbox_timeout_s: Lifetime of the sandbox; extended while it is used.
         allow_internet: Let the sandbox reach the internet (off by default).
         template: E2B template; the SDK's code-interpreter template when ``None``.
@@ -225,7 +225,7 @@ class E2BExecutor:
         self, code: str, *, timeout_s: float | None = None, on_output: OutputCallback | None = None
     ) -> Execution:
         """Run ``code``; stream stdout/stderr chunks to ``on_output`` as they arrive."""
-        timeout = timeout_s or self.timeout_s
+        timeout = clamp_timeout(timeout_s, self.timeout_s)
         async with self._run_lock:
             capture = OutputCapture(on_output, max_chars=self.max_output_chars)
             sandbox, context = await self._ensure_ready()
@@ -347,9 +347,13 @@ class E2BExecutor:
         return await self._put(sandbox, path)
 
     async def download(self, name: str) -> Path:
-        """Copy ``/home/user/<name>`` from the sandbox into the workspace; return its path."""
-        target = (self.workspace / name).resolve()
-        if not target.is_relative_to(self.workspace) or PurePosixPath(name).is_absolute():
+        """Copy ``/home/user/<name>`` from the sandbox into the workspace's scratch; return its path.
+
+        Scratch is the sandbox's folder: the app copies what the user gets out of it.
+        """
+        scratch = self.workspace / "scratch"
+        target = (scratch / name).resolve()
+        if not target.is_relative_to(scratch.resolve()) or PurePosixPath(name).is_absolute():
             raise SandboxFileError(f"{name} is outside the conversation's workspace.")
         sandbox, _ = await self._ensure_ready()
         try:

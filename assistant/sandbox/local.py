@@ -34,13 +34,14 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 
-from assistant.sandbox.base import Execution, OutputCallback
+from assistant.sandbox.base import Execution, OutputCallback, clamp_timeout
 from assistant.sandbox.capture import (
     DEFAULT_MAX_OUTPUT_CHARS,
     OutputCapture,
     result_from_bundle,
     trim_traceback,
 )
+from assistant.sandbox.cgroup import KernelCgroup
 from assistant.sandbox.confinement import (
     DEFAULT_LIMITS,
     ConfinementReport,
@@ -52,9 +53,12 @@ from assistant.sandbox.confinement import (
     kernel_command,
     kernel_env,
     kernel_uid,
+    share_read_only,
 )
 from assistant.sandbox.errors import SandboxFileError, SandboxStartError
 from assistant.sandbox.preamble import preamble_code
+from assistant.sandbox.scratch_disk import mount_scratch, unmount_scratch
+from assistant.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +81,17 @@ class _ConfinedKernelManager(AsyncKernelManager):
 class _Kernel:
     """One running kernel process: manager, client and its private runtime folder."""
 
-    def __init__(self, manager: AsyncKernelManager, client: AsyncKernelClient, runtime: Path):
+    def __init__(
+        self,
+        manager: AsyncKernelManager,
+        client: AsyncKernelClient,
+        runtime: Path,
+        cgroup: KernelCgroup | None = None,
+    ):
         self.manager = manager
         self.client = client
         self.runtime = runtime
+        self.cgroup = cgroup
         self.started_at = time.monotonic()
 
     async def stop(self) -> None:
@@ -104,6 +115,8 @@ class _Kernel:
             pids = {pid for pid in pids if Path(f"/proc/{pid}").exists()}
             if pids:
                 await asyncio.sleep(0.02)
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.remove)
         shutil.rmtree(self.runtime, ignore_errors=True)
 
     def process_count(self) -> int:
@@ -156,11 +169,13 @@ class LocalExecutor:
     """Runs code in a confined local Jupyter kernel; implements :class:`~assistant.sandbox.base.Executor`.
 
     Args:
-        workspace: The conversation's folder: the kernel's working directory
-            and the only place it may write.
-        dataset_path: A file in the workspace loaded as ``df`` on every (re)start.
+        workspace: The conversation's folder. The kernel sees its ``uploads/``
+            read-only and works in its ``scratch/``, the only place it may write;
+            the app's folders beside them are not visible.
+        dataset_path: A file in ``uploads/`` (or scratch) loaded as ``df`` on every (re)start.
         limits: Resource limits of the kernel process.
-        timeout_s: Default wall-clock limit of one ``run``.
+        timeout_s: Wall-clock limit of one ``run``: the default and the ceiling
+            (a caller may ask for less, never more).
         mechanism: Force a weaker confinement (tests); ``"auto"`` picks the strongest.
         hidden_paths: Host folders/files the kernel must not see (the data folder, ``.env``).
         max_output_chars: stdout+stderr kept per run; the rest is cut with a note.
@@ -212,17 +227,51 @@ class LocalExecutor:
                 self._kernel = await self._start_kernel()
             return self._kernel
 
+    @property
+    def scratch(self) -> Path:
+        """The kernel's working directory and home, its only writable folder."""
+        return self.workspace / "scratch"
+
+    @property
+    def uploads(self) -> Path:
+        """The conversation's uploads, which the kernel may read and never write."""
+        return self.workspace / "uploads"
+
+    def _prepare_folders(self) -> None:
+        Workspace.at(self.workspace)
+        self.scratch.mkdir(mode=0o700, exist_ok=True)
+        uid = kernel_uid(self.workspace) if self.report.own_user else None
+        if self.report.disk_quota:
+            mount_scratch(self.scratch, size_mb=self.report.limits.disk_mb, owner=uid)
+        if uid is not None:
+            chown_tree(self.scratch, uid)
+            share_read_only(self.uploads, uid)
+            if self.report.filesystem != "bubblewrap":
+                # Without bubblewrap the kernel reaches scratch through the workspace itself:
+                # its group may pass (0710), never list or write it.
+                os.chown(self.workspace, -1, uid)
+                os.chmod(self.workspace, 0o710)
+
     async def _start_kernel(self) -> _Kernel:
         started = time.perf_counter()
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._prepare_folders)
         runtime = Path(tempfile.mkdtemp(prefix="mlchat-k-"))
         layout = KernelLayout(self.workspace, runtime, hidden=self._hidden)
         layout.socket_dir.mkdir(mode=0o700)
         layout.tmp_dir.mkdir(mode=0o700)
-        if self.report.own_user:
-            await asyncio.to_thread(chown_tree, self.workspace, kernel_uid(self.workspace))
+        argv = kernel_command(self.report, layout)
+        cgroup = None
+        if self.report.cgroup:
+            limits = self.report.limits
+            cgroup = await asyncio.to_thread(
+                KernelCgroup.create, memory_mb=limits.memory_mb, processes=limits.processes
+            )
+            if cgroup is None:
+                log.warning("sandbox_cgroup_missing workspace=%s", self.workspace.name)
+            else:
+                argv = cgroup.wrap(argv)
         spec = KernelSpec(
-            argv=kernel_command(self.report, layout),
+            argv=argv,
             display_name="mlchat sandbox",
             language="python",
             interrupt_mode="message",
@@ -238,13 +287,13 @@ class LocalExecutor:
         try:
             await manager.start_kernel(
                 env=kernel_env(self.report, layout),
-                cwd=str(self.workspace),
+                cwd=str(self.scratch),
                 stdout=kernel_log,
                 stderr=kernel_log,
             )
             client = manager.client()
             client.start_channels()
-            kernel = _Kernel(manager, client, runtime)
+            kernel = _Kernel(manager, client, runtime, cgroup)
             try:
                 await client.wait_for_ready(timeout=self.startup_timeout_s)
             except (RuntimeError, TimeoutError) as exc:
@@ -271,14 +320,15 @@ class LocalExecutor:
         return kernel
 
     def _dataset_in_kernel(self) -> str | None:
+        """The dataset's path as the kernel sees it (uploads and scratch keep their host paths)."""
         if self.dataset_path is None:
             return None
         path = self.dataset_path.resolve()
-        if not path.is_relative_to(self.workspace):
+        if not (path.is_relative_to(self.uploads) or path.is_relative_to(self.scratch)):
             raise SandboxFileError(
-                f"The dataset {path.name} is not in this conversation's workspace; upload it first."
+                f"The dataset {path.name} is not among this conversation's uploads; upload it first."
             )
-        return str(path.relative_to(self.workspace))
+        return str(path)
 
     async def _drop_kernel(self) -> None:
         kernel, self._kernel = self._kernel, None
@@ -292,10 +342,15 @@ class LocalExecutor:
             await self._ensure_kernel()
 
     async def close(self) -> None:
-        """Stop the kernel and delete its runtime folder; the workspace stays."""
+        """Stop the kernel, delete its runtime folder and unmount scratch; the workspace stays."""
         async with self._start_lock:
             self._closed = True
             await self._drop_kernel()
+            if self.report.disk_quota:
+                try:
+                    await asyncio.to_thread(unmount_scratch, self.scratch)
+                except Exception:
+                    log.warning("sandbox_scratch_unmount_failed", exc_info=True)
 
     async def interrupt(self) -> None:
         """Interrupt the code that is running, if any (KeyboardInterrupt in the kernel)."""
@@ -320,7 +375,9 @@ class LocalExecutor:
                     "loaded again as df. Variables from earlier runs are gone.]\n",
                 )
                 kernel = await self._ensure_kernel()
-            return await self._execute(kernel, code, capture, timeout_s=timeout_s or self.timeout_s)
+            return await self._execute(
+                kernel, code, capture, timeout_s=clamp_timeout(timeout_s, self.timeout_s)
+            )
 
     async def _execute(
         self, kernel: _Kernel, code: str, capture: OutputCapture, *, timeout_s: float
@@ -410,28 +467,33 @@ class LocalExecutor:
     # -- files -------------------------------------------------------------------------
 
     async def upload(self, path: Path) -> str:
-        """Copy a file into the workspace (if it is not there already); return its name there."""
+        """Make a file readable in the sandbox; return its path relative to the kernel's cwd.
+
+        A file of ``uploads/`` is shared read-only where it is; any other file
+        is copied into scratch.
+        """
         source = path.resolve()
-        if source.is_relative_to(self.workspace):
+        if source.is_relative_to(self.uploads) or source.is_relative_to(self.scratch):
             if not source.is_file():
                 raise SandboxFileError(f"There is no file named {path.name} in the workspace.")
-            return str(source.relative_to(self.workspace))
+            if self.report.own_user and source.is_relative_to(self.uploads):
+                await asyncio.to_thread(share_read_only, self.uploads, kernel_uid(self.workspace))
+            return os.path.relpath(source, self.scratch)
         if not source.is_file():
             raise SandboxFileError(
                 f"The file {path.name} does not exist, so it cannot be uploaded."
             )
-        target = self.workspace / source.name
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._prepare_folders)
+        target = self.scratch / source.name
         await asyncio.to_thread(shutil.copyfile, source, target)
         if self.report.own_user:
-            uid = kernel_uid(self.workspace)
-            await asyncio.to_thread(chown_tree, target, uid)
+            await asyncio.to_thread(chown_tree, target, kernel_uid(self.workspace))
         return target.name
 
     async def download(self, name: str) -> Path:
-        """The workspace path of a file the code wrote (the kernel already writes there)."""
-        target = (self.workspace / name).resolve()
-        if not target.is_relative_to(self.workspace):
+        """The host path of a file the code wrote in scratch (the kernel already writes there)."""
+        target = (self.scratch / name).resolve()
+        if not target.is_relative_to(self.scratch):
             raise SandboxFileError(f"{name} is outside the conversation's workspace.")
         if not target.is_file():
             raise SandboxFileError(

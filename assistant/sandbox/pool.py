@@ -118,7 +118,12 @@ class SandboxPool:
 
     @property
     def limits(self) -> Limits:
-        return Limits(memory_mb=self.settings.sandbox_memory_mb, cpu_s=self.settings.sandbox_cpu_s)
+        return Limits(
+            memory_mb=self.settings.sandbox_memory_mb,
+            cpu_s=self.settings.sandbox_cpu_s,
+            tmpfs_mb=self.settings.sandbox_tmpfs_mb,
+            disk_mb=self.settings.sandbox_disk_mb,
+        )
 
     def confinement(self, kind: SandboxName | None = None) -> ConfinementReport | None:
         """What protects local kernels (``None`` with E2B, which is a VM per sandbox).

@@ -23,7 +23,7 @@ _MAX_COPY_OUT_FILES = 5
 _MAX_COPY_OUT_BYTES = 100 << 20
 
 
-async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolResult:
+async def run_code(ctx: ToolContext, code: str, timeout_s: int | None = None) -> ToolResult:
     """Run Python code in a sandboxed Jupyter kernel for anything the other tools don't cover
     (custom analysis, pandas queries, charts). The dataset being modelled (else the newest
     attached file) is already loaded as a pandas DataFrame named `df`; state persists between calls; there is no network access.
@@ -31,7 +31,8 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
 
     Args:
         code: Python source to execute.
-        timeout_s: Seconds before the run is interrupted.
+        timeout_s: Seconds before the run is interrupted; at most the server's limit
+            (MLCHAT_SANDBOX_TIMEOUT_S), which is also the default.
     """
     pool = ctx.services.sandboxes
     if pool is None:
@@ -47,7 +48,9 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int = 120) -> ToolRes
         tail = "".join(chunks)[-300:]
         ctx.progress(tail.rsplit("\n", 2)[-1] or "running", stream=stream)
 
-    execution = await executor.run(code, timeout_s=float(timeout_s), on_output=on_output)
+    ceiling_s = ctx.settings.sandbox_timeout_s
+    asked_s = ceiling_s if timeout_s is None else min(float(timeout_s), ceiling_s)
+    execution = await executor.run(code, timeout_s=asked_s, on_output=on_output)
     outputs: list[Figure | Table | Notice | File] = []
     texts: list[str] = []
     for index, result in enumerate(execution.results):

@@ -473,7 +473,9 @@ def predict_file(ctx: ToolContext, dataset_id: str | None = None) -> ToolResult:
         f"{Path(record.name).stem}-predictions.csv"
     )
     model, schema = load_run_model(run)
-    result = predict_table(model, record.path, out=out, schema=schema)
+    result = predict_table(
+        model, record.path, out=out, schema=schema, max_bytes=ctx.settings.max_upload_mb << 20
+    )
     preview = result.preview[:5]
     columns = tuple(preview[0].keys()) if preview else ()
     table = Table(

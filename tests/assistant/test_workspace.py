@@ -115,14 +115,14 @@ def test_writes_replace_a_planted_link_instead_of_following_it(tmp_path: Path) -
 def test_copy_out_takes_only_regular_files_of_allowed_types(tmp_path: Path) -> None:
     workspace = Workspace.at(tmp_path / "ws")
     workspace.scratch.mkdir()
-    (workspace.scratch / "result.csv").write_text("a,b\n1,2\n")
+    (workspace.scratch / "result.csv").write_text("a,b\n-1,=2+3\n")
     (workspace.scratch / "fake.png").write_text("not a png")
     (workspace.scratch / "big.csv").write_text("x" * 2000)
     (workspace.scratch / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
     (workspace.scratch / "run.sh").write_text("echo hi")
     copied = workspace.copy_out("result.csv", max_bytes=1000)
     assert copied == workspace.root / "outputs" / "result.csv"
-    assert workspace.read_text(copied) == "a,b\n1,2\n"
+    assert workspace.read_text(copied) == '"a","b"\n-1,"\'=2+3"\n'  # text quoted, formula defused
     for name in ("fake.png", "big.csv", "link.csv", "run.sh", "../uploads/x.csv"):
         with pytest.raises(UserFacingError):
             workspace.copy_out(name, max_bytes=1000)

@@ -41,8 +41,8 @@ def fake_e2b() -> Iterator[FakeE2B]:
 
 def make_workspace(prefix: str) -> Path:
     workspace = Path(tempfile.mkdtemp(prefix=prefix)) / "workspace"
-    workspace.mkdir()
-    (workspace / "people.csv").write_text(DATASET_CSV)
+    (workspace / "uploads").mkdir(parents=True)
+    (workspace / "uploads" / "people.csv").write_text(DATASET_CSV)
     return workspace
 
 
@@ -55,17 +55,17 @@ async def sandbox_kit(
     if request.param == "local":
         executor = LocalExecutor(
             workspace,
-            dataset_path=workspace / "people.csv",
+            dataset_path=workspace / "uploads" / "people.csv",
             timeout_s=30,
             max_output_chars=MAX_OUTPUT_CHARS,
         )
         await executor.start()
-        code_dir = workspace
+        code_dir = workspace / "scratch"
     else:
         executor = E2BExecutor(
             workspace,
             api_key="e2b_0123abcd",
-            dataset_path=workspace / "people.csv",
+            dataset_path=workspace / "uploads" / "people.csv",
             timeout_s=30,
             api_url=fake_e2b.url,
             sandbox_url=fake_e2b.url,

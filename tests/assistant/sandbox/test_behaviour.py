@@ -167,7 +167,7 @@ async def test_files_go_in_and_come_out(sandbox_kit: SandboxKit, tmp_path: Path)
     code = "import pandas as pd\npd.read_csv('extra.csv').assign(b=lambda t: t.a * 10).to_csv('out.csv', index=False)"
     assert (await sandbox_kit.executor.run(code)).error is None
     path = await sandbox_kit.executor.download("out.csv")
-    assert path == sandbox_kit.workspace / "out.csv"
+    assert path == sandbox_kit.workspace / "scratch" / "out.csv"
     assert path.read_text() == "a,b\n1,10\n2,20\n"
 
 

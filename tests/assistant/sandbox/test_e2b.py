@@ -18,7 +18,7 @@ def executor_for(fake: FakeE2B, workspace: Path, **options: object) -> E2BExecut
     return E2BExecutor(
         workspace,
         api_key="e2b_0123abcd",
-        dataset_path=workspace / "people.csv",
+        dataset_path=workspace / "uploads" / "people.csv",
         timeout_s=20,
         api_url=fake.url,
         sandbox_url=fake.url,

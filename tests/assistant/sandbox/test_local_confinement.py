@@ -180,7 +180,7 @@ async def test_only_the_workspace_is_writable(confined: Confined) -> None:
     assert error_name(execution) is None
     assert "written" not in execution.results[-1].text  # type: ignore[operator]
     assert not Path("/usr/mlchat-escape.txt").exists() and not outside.exists()
-    assert (confined.workspace / "inside.txt").read_text() == "fine"
+    assert (confined.workspace / "scratch" / "inside.txt").read_text() == "fine"
 
 
 async def test_the_data_folder_outside_the_workspace_is_hidden(confined: Confined) -> None:
@@ -201,7 +201,7 @@ async def test_large_files_hit_the_file_size_limit(confined: Confined) -> None:
     code = "with open('big.bin', 'wb') as f:\n    f.write(b'0' * (16 * 2**20))"
     execution = await confined.executor.run(code)
     assert error_name(execution) in {"OSError", "KernelDied"}  # EFBIG, or SIGXFSZ
-    assert (confined.workspace / "big.bin").stat().st_size <= LIMITS.file_mb * 2**20
+    assert (confined.workspace / "scratch" / "big.bin").stat().st_size <= LIMITS.file_mb * 2**20
 
 
 async def test_landlock_alone_confines_writes_to_the_workspace() -> None:
@@ -218,6 +218,6 @@ async def test_landlock_alone_confines_writes_to_the_workspace() -> None:
         )
         execution = await executor.run(code)
         assert (error_name(execution), execution.stdout) == (None, "PermissionError\n")
-        assert (workspace / "inside.txt").read_text() == "ok"
+        assert (workspace / "scratch" / "inside.txt").read_text() == "ok"
     finally:
         await executor.close()

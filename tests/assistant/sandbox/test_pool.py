@@ -130,7 +130,9 @@ async def test_the_default_pool_runs_a_confined_local_kernel_in_the_workspace(
     handle = await pool.get("thread-1")
     assert isinstance(handle.inner, LocalExecutor)
     execution = await handle.run("import os; os.getcwd()")
-    assert execution.results[0].text == repr(str(settings.workspace_for("thread-1").resolve()))
+    assert execution.results[0].text == repr(
+        str(settings.workspace_for("thread-1").resolve() / "scratch")
+    )
     report = pool.confinement()
     assert report is not None and report.limits.memory_mb == settings.sandbox_memory_mb
     await pool.close_all()
