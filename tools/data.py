@@ -136,11 +136,14 @@ def load_table(
     max_decoded_bytes: int | None = None,
     max_columns: int = 10_000,
     min_columns: int = 2,
+    parser: RawTableParser | None = None,
 ) -> LoadedTable:
     """Read a CSV, TSV, Parquet, Excel or JSON file into a clean DataFrame.
 
     ``min_columns`` is 2 for training files (a target and a feature); pass 1 to
-    read a file to predict on, which has no target column.
+    read a file to predict on, which has no target column. ``parser`` (a saved
+    model's first step) reads the columns it names as the training file was read,
+    instead of deciding their types again on this file.
 
     The size is checked before anything is read, and so is the size the table would
     take once decoded (estimated per format by :mod:`tools.input_limits`; at most
@@ -232,7 +235,7 @@ def load_table(
             f"The file “{name}” has only one column{only}; training needs a target column and "
             f"at least one feature column.{hint}"
         )
-    frame, parser = clean_types(frame, notes)
+    frame, parser = clean_types(frame, notes, decided=parser)
     log.info(
         "load_table format=%s rows=%d columns=%d bytes=%d", fmt, len(frame), frame.shape[1], size
     )

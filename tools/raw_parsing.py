@@ -183,6 +183,11 @@ def saved_pipeline(model: Any, parser: RawTableParser) -> RawRowsModel:
     return RawRowsModel([("parse", parse), ("model", model)])
 
 
+def parse_step(saved: Any) -> RawTableParser | None:
+    """The parse step of a saved :class:`RawRowsModel` (``None`` for older runs)."""
+    return saved.steps[0][1] if isinstance(saved, RawRowsModel) else None
+
+
 def fitted_model(saved: Any) -> Any:
     """The model inside a saved :class:`RawRowsModel` (or ``saved`` itself, for older runs)."""
     return saved.steps[-1][1] if isinstance(saved, RawRowsModel) else saved
@@ -207,18 +212,27 @@ def label_target(frame: pd.DataFrame, target: str, parser: RawTableParser | None
     return labelled
 
 
-def clean_types(frame: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame, RawTableParser]:
+def clean_types(
+    frame: pd.DataFrame, notes: list[str], *, decided: RawTableParser | None = None
+) -> tuple[pd.DataFrame, RawTableParser]:
     """Type every column (numbers, yes/no, dates, text) and return the decisions taken.
 
-    Appends a sentence per kind of parsing to ``notes``.
+    Columns ``decided`` names are parsed with its decisions (a file to predict on is
+    read as the training file was: a date column whose days are all 12 or less keeps
+    the training file's day/month order). Appends a sentence per kind of parsing to
+    ``notes``.
     """
+    known = dict(decided.columns) if decided is not None else {}
     columns: dict[str, Any] = {}
     decisions: list[tuple[str, ColumnParse]] = []
     parsed: dict[str, list[str]] = {}
     infinite: list[str] = []
     for name, series in frame.items():
         values: Any = series  # pandas tracks copy-on-write for columns passed through as is
-        if _is_textual(series):
+        if str(name) in known:
+            decision = known[str(name)]
+            values = parse_column(series, decision)
+        elif _is_textual(series):
             values, decision, how = _type_text_column(series)
             if how:
                 parsed.setdefault(how, []).append(name)
@@ -601,5 +615,6 @@ __all__ = [
     "fitted_model",
     "label_target",
     "parse_column",
+    "parse_step",
     "saved_pipeline",
 ]

@@ -203,3 +203,20 @@ def test_explaining_a_feature_speaks_of_the_share_of_yes(
     assert explanation.target_label == "share of “yes”"
     assert {group.label for group in explanation.groups} == {"No", "Yes"}
     assert {label for label, _ in explanation.partial_dependence} == {"No", "Yes"}
+
+
+def test_a_file_to_predict_on_is_read_with_the_training_decisions(tmp_path: Path) -> None:
+    dates = {"when": ["01/31/2024", "02/15/2024", "03/05/2024"], "x": [1, 2, 3]}
+    pd.DataFrame(dates).to_csv(tmp_path / "train.csv", index=False)
+    # every day is 12 or less: read alone, the file looks day-first
+    pd.DataFrame({"when": ["03/05/2024", "04/06/2024"]}).to_csv(tmp_path / "new.csv", index=False)
+    decided = load_table(tmp_path / "train.csv").parser
+
+    alone = load_table(tmp_path / "new.csv", min_columns=1).frame["when"]
+    as_trained = load_table(tmp_path / "new.csv", min_columns=1, parser=decided).frame["when"]
+    from_raw = decided.transform(pd.read_csv(tmp_path / "new.csv"))["when"]
+
+    assert dict(decided.columns)["when"] == ColumnParse("date", date_format="%m/%d/%Y")
+    assert as_trained.tolist() == [pd.Timestamp("2024-03-05"), pd.Timestamp("2024-04-06")]
+    assert from_raw.tolist() == as_trained.tolist()
+    assert alone.tolist() == [pd.Timestamp("2024-05-03"), pd.Timestamp("2024-06-04")]
