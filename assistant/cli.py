@@ -13,6 +13,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -203,10 +204,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tools.export import export_run
     from tools.metrics import resolve_metric
     from tools.plan import build_plan, update_plan
+    from tools.raw_parsing import label_target
 
     write = _writer(sys.stdout)
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target)
+    table = dataclasses.replace(table, frame=label_target(table.frame, target, table.parser))
     profile = profile_table(table.frame, target=target, seed=args.seed)
     write(_profile_text(args.file.name, profile, table.notes))
     plan = build_plan(
@@ -266,6 +269,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         explanation=explanation,
         notes=[*table.notes, *result.notes],
         target_words=table.boolean_words.get(result.plan.target),
+        parser=table.parser,
     )
     write(f"\nWrote {exported.out_dir}:")
     for path in sorted(p for p in exported.out_dir.rglob("*") if p.is_file()):
@@ -450,10 +454,12 @@ def _add_profile(commands: Any) -> None:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
     from tools.data import load_table, resolve_column
+    from tools.raw_parsing import label_target
 
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target) if args.target else None
-    profile = profile_table(table.frame, target=target)
+    frame = label_target(table.frame, target, table.parser) if target else table.frame
+    profile = profile_table(frame, target=target)
     if args.json:
         json.dump(profile.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

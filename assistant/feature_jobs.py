@@ -20,6 +20,7 @@ from tools.feature_selection import FeatureTrial, select_features
 from tools.features import DerivedFeature
 from tools.metrics import resolve_metric
 from tools.plan import Plan, update_plan
+from tools.raw_parsing import label_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,8 @@ class FeatureRequest:
 def feature_job(channel: WorkerChannel, request: FeatureRequest) -> dict[str, Any]:
     """Check the proposals against the table, then keep those that cross-validation favours."""
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
-    frame = loaded.frame
     plan = Plan(**request.plan)
+    frame = label_target(loaded.frame, plan.target, loaded.parser)
     profile = profile_table(frame, target=plan.target, seed=plan.seed)
     proposals = [DerivedFeature(name, expression) for name, expression in request.proposals]
     # Raises FeatureError (a user-facing error the model sees) on a column that does not fit.

@@ -24,6 +24,7 @@ from tools.explain import explain_result
 from tools.export import export_run
 from tools.metrics import resolve_metric
 from tools.plan import build_plan, update_plan
+from tools.raw_parsing import label_target
 from tools.train import CandidateResult, TrainProgress
 from tools.tune import TrialReport
 from tools.warmstart import WarmStartStore
@@ -94,8 +95,9 @@ def trial_line(report: TrialReport, metric_label: str) -> str:
 def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
     """Load, profile, plan, train, explain and export; return the run's summary."""
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
+    target, target_note = resolve_target([str(c) for c in loaded.frame.columns], request.target)
+    loaded = dataclasses.replace(loaded, frame=label_target(loaded.frame, target, loaded.parser))
     frame = loaded.frame
-    target, target_note = resolve_target([str(c) for c in frame.columns], request.target)
     profile = profile_table(frame, target=target, seed=request.seed)
     channel.send({"kind": "profile", "profile": profile.to_dict(), "summary": profile.summary()})
 
@@ -202,6 +204,7 @@ def _explain_and_export(
         explanation=explanation,
         notes=notes,
         target_words=loaded.boolean_words.get(plan.target),
+        parser=loaded.parser,
     )
     return {
         "target": plan.target,
@@ -262,8 +265,11 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     from tools.warmstart import warm_start_configs
 
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
-    frame = loaded.frame
     plan = Plan(**request.plan)
+    loaded = dataclasses.replace(
+        loaded, frame=label_target(loaded.frame, plan.target, loaded.parser)
+    )
+    frame = loaded.frame
     profile = profile_table(frame, target=plan.target, seed=plan.seed)
     spec = resolve_metric(plan.metric, plan.task)
 

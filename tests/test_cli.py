@@ -116,9 +116,9 @@ def test_train_prints_a_live_leaderboard_and_writes_the_run_folder(trained) -> N
 
     model = joblib.load(run / "model.joblib")
     frame = _customers(5, 2).drop(columns=["churned"])
-    assert list(model.classes_) == [False, True]
+    assert list(model.classes_) == ["no", "yes"]  # the labels as the file writes them
     assert model.predict_proba(frame).shape == (5, 2)
-    assert set(model.predict(frame)) <= {False, True}
+    assert set(model.predict(frame)) <= {"no", "yes"}
 
 
 def test_predict_writes_one_row_per_input_row(trained, workdir: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime
 import difflib
 import hashlib
 import json
@@ -33,6 +32,8 @@ import pyarrow.parquet as pq
 from tools import excel_child, input_limits
 from tools.errors import DataError, TargetError
 from tools.input_limits import human_bytes as _human_bytes
+from tools.raw_parsing import NULL_VALUES as _NULL_VALUES
+from tools.raw_parsing import RawTableParser, cell_text, clean_types
 
 log = logging.getLogger(__name__)
 
@@ -95,63 +96,6 @@ _DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
 _HEADER_SEARCH_LINES = 40
 _MAX_HEADER_BYTES = input_limits.MAX_LINE_BYTES
-_NULL_VALUES = [
-    "",
-    "#N/A",
-    "#N/A N/A",
-    "#NA",
-    "-NaN",
-    "-nan",
-    "N/A",
-    "NA",
-    "NULL",
-    "NaN",
-    "n/a",
-    "nan",
-    "null",
-    "None",
-    "none",
-    # spreadsheet error values: a formula that failed holds no value
-    "#DIV/0!",
-    "#VALUE!",
-    "#REF!",
-    "#NAME?",
-    "#NUM!",
-    "#NULL!",
-]
-_NULL_TOKENS = pa.array(_NULL_VALUES, pa.string())
-_TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
-_FALSE_WORDS = frozenset({"no", "false", "n", "f"})
-_CURRENCY = "[$€£¥]"
-_DECORATION = "[$€£¥( \\x{00A0}\\x{202F}]"  # what _bare_number_text removes
-_NUMBER_RE = r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  (after _bare_number_text)
-_DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
-_DECIMAL_COMMA_HINT = r"(,\d{1,2}|,\d{4,})%?$|\.\d{3},"
-_DATE_FORMATS: tuple[tuple[str, str], ...] = (
-    ("%Y-%m-%d", "2024-01-31"),
-    ("%d/%m/%y", "31/01/24"),
-    ("%m/%d/%y", "01/31/24"),
-    ("%d.%m.%y", "31.01.24"),
-    ("%Y-%m-%d %H:%M:%S", "2024-01-31 13:45:00"),
-    ("%Y-%m-%dT%H:%M:%S", "2024-01-31T13:45:00"),
-    ("%Y-%m-%d %H:%M", "2024-01-31 13:45"),
-    ("%Y/%m/%d", "2024/01/31"),
-    ("%d/%m/%Y", "31/01/2024"),
-    ("%m/%d/%Y", "01/31/2024"),
-    ("%d.%m.%Y", "31.01.2024"),
-    ("%d-%m-%Y", "31-01-2024"),
-    ("%d/%m/%Y %H:%M", "31/01/2024 13:45"),
-    ("%m/%d/%Y %H:%M", "01/31/2024 13:45"),
-    ("%b %d %Y", "Jan 5 2024"),
-    ("%b %d, %Y", "Jan 5, 2024"),
-    ("%d %b %Y", "5 Jan 2024"),
-    ("%B %d %Y", "January 5 2024"),
-    ("%B %d, %Y", "January 5, 2024"),
-    ("%d %B %Y", "5 January 2024"),
-)
-_DATE_MIN_SHARE = 0.9
-_NUMBER_MIN_SHARE = 0.98
-_TYPE_SAMPLE = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +114,9 @@ class LoadedTable:
     boolean_words: dict[str, tuple[str, str]] = field(default_factory=dict)
     """For columns parsed from yes/no words: column -> (word for False, word for True) as
     spelled most often in the file, so predictions can be written back in the user's words."""
+    parser: RawTableParser = field(default_factory=RawTableParser)
+    """How each column was parsed, to parse later rows the same way (the saved model's
+    first step; see :mod:`tools.raw_parsing`)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -189,11 +136,14 @@ def load_table(
     max_decoded_bytes: int | None = None,
     max_columns: int = 10_000,
     min_columns: int = 2,
+    parser: RawTableParser | None = None,
 ) -> LoadedTable:
     """Read a CSV, TSV, Parquet, Excel or JSON file into a clean DataFrame.
 
     ``min_columns`` is 2 for training files (a target and a feature); pass 1 to
-    read a file to predict on, which has no target column.
+    read a file to predict on, which has no target column. ``parser`` (a saved
+    model's first step) reads the columns it names as the training file was read,
+    instead of deciding their types again on this file.
 
     The size is checked before anything is read, and so is the size the table would
     take once decoded (estimated per format by :mod:`tools.input_limits`; at most
@@ -285,7 +235,7 @@ def load_table(
             f"The file “{name}” has only one column{only}; training needs a target column and "
             f"at least one feature column.{hint}"
         )
-    frame, boolean_words = _clean_types(frame, notes)
+    frame, parser = clean_types(frame, notes, decided=parser)
     log.info(
         "load_table format=%s rows=%d columns=%d bytes=%d", fmt, len(frame), frame.shape[1], size
     )
@@ -296,7 +246,8 @@ def load_table(
         sheet=used_sheet,
         sheets=sheets,
         notes=tuple(notes),
-        boolean_words=boolean_words,
+        boolean_words=parser.boolean_words(),
+        parser=parser,
     )
 
 
@@ -1100,284 +1051,6 @@ def _drop_empty_rows(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     return frame.loc[~empty].reset_index(drop=True)
 
 
-def _clean_types(
-    frame: pd.DataFrame, notes: list[str]
-) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
-    """Turn text columns that hold numbers, booleans or dates into typed columns.
-
-    Returns the typed frame and, for yes/no columns, their (False, True) words.
-    """
-    columns: dict[str, Any] = {}
-    parsed: dict[str, list[str]] = {}
-    words: dict[str, tuple[str, str]] = {}
-    infinite: list[str] = []
-    for name, series in frame.items():
-        values: Any = series  # pandas tracks copy-on-write for columns passed through as is
-        if _is_textual(series):
-            values, how, column_words = _type_text_column(series)
-            if column_words is not None:
-                words[name] = column_words
-            if how:
-                parsed.setdefault(how, []).append(name)
-        if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
-            numbers = np.asarray(values)
-            is_infinite = np.isinf(numbers)
-            if is_infinite.any():
-                # Models reject infinity; a missing value they can impute.
-                values = np.where(is_infinite, np.nan, numbers)
-                infinite.append(name)
-        if isinstance(values, np.ndarray) and not values.flags.writeable:
-            values = values.copy()  # zero-copy views of Arrow memory are read-only
-        columns[name] = values
-    for how, names in parsed.items():
-        notes.append(f"Parsed {_listed(names)} as {how}.")
-    if infinite:
-        notes.append(f"Treated infinite values in {_listed(infinite)} as missing.")
-    # copy=False keeps one block per column instead of copying every number into one block
-    return pd.DataFrame(columns, index=frame.index, copy=False), words
-
-
-def _listed(names: list[str], limit: int = 6) -> str:
-    shown = ", ".join(f"'{n}'" for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _is_textual(series: pd.Series) -> bool:
-    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
-
-
-def _type_text_column(
-    series: pd.Series,
-) -> tuple[Any, str | None, tuple[str, str] | None]:
-    """Return the column typed, how it was parsed ("numbers", "dates (...)") or None, and
-    the (False, True) words of a yes/no column."""
-    if series.dtype == object:
-        non_null = series.dropna()
-        if len(non_null) and not non_null.map(type).eq(str).all():
-            # Mixed cells (an Excel column of numbers and text): type their text forms.
-            series = series.map(cell_text, na_action="ignore").astype("str")
-    array = _arrow_strings(series)
-    n_raw = len(array) - array.null_count
-    if n_raw and _casts(_sample(array), pa.float64()):
-        # Clean numeric text (the common case) needs no whitespace trimming pass.
-        number = _as_number(array, n_raw)
-        if number is not None:
-            values, how = number
-            return values, how, None
-    trimmed = pc.utf8_trim_whitespace(array)
-    # "" and "NA"-like tokens are already missing in CSV files; Excel and JSON keep them as text.
-    is_missing = pc.is_in(trimmed, value_set=_NULL_TOKENS)
-    trimmed = pc.if_else(is_missing, pa.scalar(None, pa.string()), trimmed)
-    n_valid = len(trimmed) - trimmed.null_count
-    if n_valid == 0:
-        return trimmed.to_pandas().array, None, None
-    number = _as_number(trimmed, n_valid)
-    if number is not None:
-        values, how = number
-        return values, how, None
-    boolean = _as_boolean(trimmed)
-    if boolean is not None:
-        truth, words = boolean
-        return truth, "yes/no values", words
-    dates = _as_dates(trimmed, n_valid)
-    if dates is not None:
-        values, fmt = dates
-        return values, f"dates ({fmt})", None
-    return trimmed.to_pandas().array, None, None
-
-
-def cell_text(value: Any) -> str:
-    """A spreadsheet cell as text: whole floats without ".0", dates in ISO form."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else str(value)
-    return str(value)
-
-
-def _arrow_strings(series: pd.Series) -> pa.ChunkedArray:
-    """The column as Arrow strings, without copying when pandas already stores it in Arrow."""
-    values = series.array
-    if pd.api.types.is_string_dtype(series.dtype) and hasattr(values, "__arrow_array__"):
-        array = values.__arrow_array__()
-        if isinstance(array, pa.Array):
-            array = pa.chunked_array([array])
-        if array.type != pa.string():
-            array = pc.cast(array, pa.string())
-        return array
-    return pa.chunked_array([pa.array(series, type=pa.string(), from_pandas=True)])
-
-
-def _has_long_integer(array: pa.ChunkedArray) -> bool:
-    """Whole numbers of 16+ digits lose digits as floats (IDs, card and phone numbers)."""
-    candidates = pc.filter(array, pc.greater_equal(pc.utf8_length(array), 16))
-    if len(candidates) == 0:
-        return False
-    return bool(pc.any(pc.match_substring_regex(candidates, r"^[-+]?\d{16,}$")).as_py())
-
-
-def _has_leading_zero(array: pa.ChunkedArray) -> bool:
-    # A cheap prefix test first; the regex only runs on values starting with "0".
-    candidates = pc.filter(array, pc.starts_with(array, "0"))
-    if len(candidates) == 0:
-        return False
-    return bool(pc.any(pc.match_substring_regex(candidates, r"^0\d")).as_py())
-
-
-def _as_number(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | None] | None:
-    how: str | None = None
-    values: pa.ChunkedArray | None = None
-    if _casts(_sample(array), pa.float64()):
-        try:
-            values = pc.cast(array, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            values = None
-    if values is None:
-        cleaned = _clean_number_text(array, n_valid)
-        if cleaned is None:
-            return None
-        text, how = cleaned
-        values = pc.cast(text, pa.float64())
-    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    present = numbers[~np.isnan(numbers)]
-    largest = float(np.abs(present).max()) if len(present) else 0.0
-    if _has_leading_zero(array) or (largest >= 1e15 and _has_long_integer(array)):
-        return None  # codes (ZIP codes, IDs, card numbers) stay text: no lost zeros or digits
-    if len(present) == len(numbers) and largest < 2**53 and np.all(np.mod(numbers, 1) == 0):
-        return numbers.astype(np.int64), how
-    return numbers, how
-
-
-def _casts(array: pa.ChunkedArray, to: pa.DataType) -> bool:
-    try:
-        pc.cast(array, to)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return True
-
-
-def _clean_number_text(array: pa.ChunkedArray, n_valid: int) -> tuple[pa.ChunkedArray, str] | None:
-    """Strip separators, currency and % signs when nearly every value is such a number."""
-    sample = _bare_number_text(_sample(array))
-    sample_valid = len(sample) - sample.null_count
-    if sample_valid == 0:
-        return None
-    decimal_comma = bool(pc.any(pc.match_substring_regex(sample, _DECIMAL_COMMA_HINT)).as_py())
-    pattern = _DECIMAL_COMMA_RE if decimal_comma else _NUMBER_RE
-    hits = pc.sum(pc.match_substring_regex(sample, pattern)).as_py() or 0
-    if hits / sample_valid < _NUMBER_MIN_SHARE:
-        return None
-    decorated = bool(pc.any(pc.match_substring_regex(array, _DECORATION)).as_py())
-    bare = _bare_number_text(array) if decorated else array
-    matches = pc.match_substring_regex(bare, pattern)
-    if (pc.sum(matches).as_py() or 0) / n_valid < _NUMBER_MIN_SHARE:
-        return None
-    if decimal_comma:
-        text = pc.replace_substring_regex(bare, r"[.%]", "")
-        text = pc.replace_substring(text, ",", ".")
-    else:
-        text = pc.replace_substring_regex(bare, r"[,%]", "")
-    text = pc.if_else(matches, text, pa.scalar(None, pa.string()))
-    n_bad = n_valid - (pc.sum(matches).as_py() or 0)
-    # The note describes the sample: cheap, and what the values look like is clear from it.
-    raw_sample = _sample(array)
-    parts = []
-    if decimal_comma:
-        parts.append("decimal commas")
-    if pc.any(pc.match_substring_regex(raw_sample, r"\d[, \x{00A0}\x{202F}]\d{3}")).as_py():
-        parts.append("thousands separators")
-    if pc.any(pc.match_substring(raw_sample, "%")).as_py():
-        parts.append("% signs")
-    if decorated and pc.any(pc.match_substring_regex(raw_sample, _CURRENCY)).as_py():
-        parts.append("currency signs")
-    how = "numbers (" + ", ".join(parts) + ")" if parts else "numbers"
-    if n_bad:
-        how += f"; {n_bad:,} value(s) that are not numbers became missing"
-    return text, how
-
-
-def _bare_number_text(array: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Drop a leading or trailing currency sign, spaces between groups of thousands and
-    before %, and turn accounting negatives "(1,234)" into "-1,234"."""
-    bare = pc.replace_substring_regex(array, r"^\(([^()]*)\)$", r"-\1")
-    bare = pc.replace_substring_regex(bare, r"^([-+]?)" + _CURRENCY + r"\s*", r"\1")
-    bare = pc.replace_substring_regex(bare, r"\s*" + _CURRENCY + "$", "")
-    bare = pc.replace_substring_regex(bare, r"(\d)\s+%$", r"\1%")
-    for _ in range(2):  # "1 234 567": each pass joins every other group
-        bare = pc.replace_substring_regex(bare, r"(\d)[ \x{00A0}\x{202F}](\d{3})", r"\1\2")
-    return bare
-
-
-def _as_boolean(
-    array: pa.ChunkedArray,
-) -> tuple[np.ndarray | pd.arrays.BooleanArray, tuple[str, str]] | None:
-    lowered = pc.utf8_lower(array)
-    distinct = {v for v in pc.unique(lowered).to_pylist() if v is not None}
-    if not distinct or not distinct <= (_TRUE_WORDS | _FALSE_WORDS):
-        return None
-    if len(distinct) == 1 and len(next(iter(distinct))) == 1:
-        return None  # a lone "y" or "n" is more likely a code than a yes/no column
-    truth = pc.is_in(lowered, value_set=pa.array(sorted(_TRUE_WORDS)))
-    truth = pc.if_else(pc.is_null(lowered), pa.scalar(None, pa.bool_()), truth)
-    counts = pc.value_counts(array.drop_null()).to_pylist()
-    spelled = sorted(counts, key=lambda item: -item["counts"])
-    true_word = next((c["values"] for c in spelled if c["values"].lower() in _TRUE_WORDS), "True")
-    false_word = next(
-        (c["values"] for c in spelled if c["values"].lower() in _FALSE_WORDS), "False"
-    )
-    if truth.null_count == 0:
-        return truth.to_numpy(zero_copy_only=False).astype(bool), (false_word, true_word)
-    return pd.array(truth.to_pylist(), dtype="boolean"), (false_word, true_word)
-
-
-def _as_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str] | None:
-    sample = _sample(array)
-    sample_valid = len(sample) - sample.null_count
-    if sample_valid == 0:
-        return None
-    first = sample.drop_null()[0].as_py()
-    if not any(ch.isdigit() for ch in first) or len(first) > 40:
-        return None
-    candidates: list[tuple[float, int, str, str]] = []
-    for order, (fmt, example) in enumerate(_DATE_FORMATS):
-        parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
-        share = (len(parsed) - parsed.null_count) / sample_valid
-        if share >= _DATE_MIN_SHARE:
-            candidates.append((-share, order, fmt, example))
-    # Sample shares tie when every day in the sample is <= 12 (31/01 vs 01/31), so the
-    # candidates are compared on the whole column.
-    best: tuple[float, int, pa.ChunkedArray, str] | None = None
-    for _, order, fmt, example in sorted(candidates):
-        parsed = pc.strptime(array, format=fmt, unit="s", error_is_null=True)
-        share = (len(parsed) - parsed.null_count) / n_valid
-        if share >= _DATE_MIN_SHARE and (best is None or share > best[0]):
-            best = (share, order, parsed, example)
-    if best is not None:
-        values = best[2].to_numpy(zero_copy_only=False).astype("datetime64[ns]")
-        return values, f"like {best[3]}"
-    if candidates:
-        return None
-    return _iso_dates(array, n_valid)
-
-
-def _iso_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str] | None:
-    """Fallback for ISO 8601 timestamps with fractions or time zones."""
-    sample = _sample(array).to_pandas()
-    if not sample.dropna().str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d").all():
-        return None
-    values = pd.to_datetime(array.to_pandas(), format="ISO8601", errors="coerce", utc=True)
-    if values.notna().sum() / n_valid < _DATE_MIN_SHARE:
-        return None
-    return values.dt.tz_convert(None).to_numpy(), "ISO 8601 timestamps, in UTC"
-
-
-def _sample(array: pa.ChunkedArray) -> pa.ChunkedArray:
-    if len(array) <= _TYPE_SAMPLE:
-        return array
-    step = len(array) // _TYPE_SAMPLE
-    return pc.take(array, pa.array(np.arange(0, len(array), step)[:_TYPE_SAMPLE]))
-
-
 # --- messages ----------------------------------------------------------------------------
 
 
@@ -1411,6 +1084,7 @@ def _normalise_name(name: str) -> str:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "LoadedTable",
+    "cell_text",
     "file_sha256",
     "load_table",
     "resolve_column",

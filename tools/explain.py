@@ -19,6 +19,7 @@ Insights are sentences built only from numbers computed here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -380,6 +381,7 @@ def explain_feature(
     importance: Sequence[FeatureImportance] = (),
     max_rows: int = _MAX_PD_ROWS,
     seed: int = 0,
+    words: tuple[str, str] | None = None,
 ) -> FeatureExplanation:
     """Explain one feature: its importance rank, its link with the target, its partial dependence.
 
@@ -393,6 +395,7 @@ def explain_feature(
         importance: Importances from :func:`explain_model`, for the rank.
         max_rows: Rows sampled for partial dependence.
         seed: Seed for the row sample.
+        words: The file's (false, true) words of a yes/no feature, to label its groups.
     """
     if feature not in frame.columns:
         known = ", ".join(map(str, list(frame.columns)[:20]))
@@ -413,6 +416,10 @@ def explain_feature(
     groups = _grouped_target(values, target_values, kind)
     correlation = _spearman(values, target_values, kind) if task != "multiclass" else None
     pd_grid = _partial_dependence(model, frame, feature, kind, task, classes, focus, max_rows, seed)
+    if words is not None and kind == "categorical":  # "yes"/"no" as the file says, not True/False
+        spelled = {"False": words[0], "True": words[1]}
+        groups = [dataclasses.replace(g, label=spelled.get(g.label, g.label)) for g in groups]
+        pd_grid = [(spelled.get(label, label), x, a) for label, x, a in pd_grid]
     pd_points = [(label, average) for label, _, average in pd_grid]
 
     by_column = {i.column: i for i in importance}
@@ -424,10 +431,10 @@ def explain_feature(
         observed_x = [pd.Timestamp(g.center, unit="s").to_pydatetime() for g in observed]
     else:
         observed_x = [g.center for g in observed]
+    # categories are drawn by their labels: matplotlib cannot mix True/False with text
+    pd_x = [label if kind == "categorical" else x for label, x, _ in pd_grid]
     series = [
-        Series(
-            "model (partial dependence)", [x for _, x, _ in pd_grid], [a for _, _, a in pd_grid]
-        ),
+        Series("model (partial dependence)", pd_x, [a for _, _, a in pd_grid]),
         Series("observed", observed_x, [g.target_mean for g in observed]),
     ]
     figure = line_chart(

@@ -2,7 +2,9 @@
 
 Files written by :func:`export_run` (names are a contract the CLI and the chat rely on)::
 
-    model.joblib    the fitted TabularModel (predict / predict_proba / classes_ on a raw DataFrame)
+    model.joblib    a pipeline: the parsing load_table did (yes/no, decimal commas, "n/a",
+                    dates), then the fitted model (predict / predict_proba / classes_ on
+                    raw rows, e.g. pandas.read_csv of a file shaped like the training file)
     schema.json     the columns the model needs, their kinds and known categories
     report.json     profile, plan, leaderboard, metrics, timings, versions, data SHA-256
     model_card.md   data, plan, leaderboard, metrics, caveats, intended use
@@ -46,6 +48,7 @@ from tools.errors import MlchatError
 from tools.explain import Explanation
 from tools.metrics import resolve_metric
 from tools.predict import MODEL_FILE, SCHEMA_FILE, TrainingSchema, training_schema
+from tools.raw_parsing import RawTableParser, saved_pipeline
 
 RETRAINED_FILE = "retrained_model.joblib"
 """What the exported script saves its refit pipeline as; the run's ``model.joblib`` stays."""
@@ -58,7 +61,17 @@ SCRIPT_FILE = "train.py"
 FIGURES_DIR = "figures"
 
 _PUBLIC_PACKAGES = frozenset(
-    {"sklearn", "numpy", "pandas", "scipy", "xgboost", "lightgbm", "catboost", "joblib"}
+    {
+        "sklearn",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scipy",
+        "xgboost",
+        "lightgbm",
+        "catboost",
+        "joblib",
+    }
 )
 _VERSIONED = ("mlchat", "pandas", "numpy", "scikit-learn", "xgboost", "lightgbm", "catboost")
 
@@ -92,6 +105,7 @@ def export_run(
     explanation: Explanation | None = None,
     notes: Sequence[str] = (),
     target_words: tuple[str, str] | None = None,
+    parser: RawTableParser | None = None,
 ) -> ExportedRun:
     """Write every file of a finished training run into ``out_dir``.
 
@@ -107,6 +121,8 @@ def export_run(
         notes: What loading did to the file (shown in the model card).
         target_words: The file's words for a yes/no target (``LoadedTable.boolean_words``),
             so predictions are written in them.
+        parser: How ``load_table`` parsed each column (``LoadedTable.parser``); when given,
+            ``model.joblib`` is a pipeline whose first step parses raw rows the same way.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     plan, profile, model = result.plan, result.profile, result.model
@@ -114,7 +130,7 @@ def export_run(
 
     files["model"] = out_dir / MODEL_FILE
     with open_atomic(files["model"]) as model_file:  # a crash never leaves half a model
-        joblib.dump(model, model_file)
+        joblib.dump(model if parser is None else saved_pipeline(model, parser), model_file)
 
     schema = training_schema(
         frame,
@@ -144,7 +160,14 @@ def export_run(
 
     files["script"] = out_dir / SCRIPT_FILE
     write_text_atomic(
-        files["script"], train_script(result, schema=schema, data_path=data_path, sheet=sheet)
+        files["script"],
+        train_script(
+            result,
+            schema=schema,
+            data_path=data_path,
+            sheet=sheet,
+            parser=None if parser is None else parser.only(schema.input_columns),
+        ),
     )
     for figure in explanation.figures if explanation else ():
         files[f"figure:{figure.name}"] = figure.png_path
@@ -310,7 +333,10 @@ def model_card(report: Mapping[str, Any]) -> str:
         "## Intended use",
         "",
         f"Predicting `{plan['target']}` for new rows with the same columns as the training file "
-        "(`mlchat predict <this folder> <file>`, or `joblib.load('model.joblib').predict(frame)`). "
+        "(`mlchat predict <this folder> <file>`, or `joblib.load('model.joblib').predict(frame)` "
+        "where `frame` is the new rows as read, e.g. by `pandas.read_csv`: the model parses "
+        "yes/no words, decimal commas, missing-value markers and dates as the training file "
+        "was parsed, and answers in the file's own labels). "
         "It is not meant for decisions about individuals without human review, nor for data "
         "that differs from the training file. `train.py` in this folder retrains it without mlchat.",
         "",
@@ -363,13 +389,24 @@ def _validation_words(plan: Mapping[str, Any]) -> str:
 
 
 def train_script(
-    result: Any, *, schema: TrainingSchema, data_path: Path | None, sheet: str | None = None
+    result: Any,
+    *,
+    schema: TrainingSchema,
+    data_path: Path | None,
+    sheet: str | None = None,
+    parser: RawTableParser | None = None,
 ) -> str:
-    """Python source that retrains the winning pipeline without mlchat."""
+    """Python source that retrains the winning pipeline without mlchat.
+
+    With ``parser`` (the feature columns' parse decisions), the script reads the file
+    the way ``load_table`` did (yes/no words, decimal commas, "n/a", dates) with the
+    same code, copied in.
+    """
     plan = result.plan
     pipeline = clone(result.model.pipeline_)
     writer = _SourceWriter()
     expression = writer.expression(pipeline)
+    parsing = "None" if parser is None else writer.expression(parser)
     imports = sorted(writer.imports)
     helpers = "\n\n".join(writer.helpers.values())
     metric = resolve_metric(plan.metric, plan.task)
@@ -417,6 +454,7 @@ def train_script(
         imports="\n".join(imports),
         settings=settings,
         helpers=helpers or "# (no custom transformers)",
+        parser=parsing,
         pipeline=textwrap.indent(expression, "    ").lstrip(),
     )
     compile(source, SCRIPT_FILE, "exec")  # a generated script must at least parse
@@ -443,8 +481,8 @@ def estimator_source(estimator: Any, *, name: str = "estimator") -> str:
 _SCRIPT_TEMPLATE = '''\
 """Retrain the {family} model of an mlchat run, without mlchat.
 
-Generated {created}. Needs only pandas, numpy, scikit-learn, joblib and the
-model's own library. It reads the training file, runs the same validation as
+Generated {created}. Needs only pandas, numpy, scikit-learn, joblib, pyarrow
+and the model's own library. It reads the training file, runs the same validation as
 the run (expected score {expected}), prints the score, then refits on all rows
 and saves it as retrained_model.joblib next to this script (the run's own
 model.joblib is left as it is).
@@ -474,6 +512,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 {helpers}
 
 
+PARSER = {parser}
+"""How mlchat parsed each feature column of the training file (None: read as is)."""
+
+
 def build_pipeline():
     """The winning pipeline, unfitted, with the run's parameters and seed."""
     return {pipeline}
@@ -499,6 +541,8 @@ def load(path: Path) -> pd.DataFrame:
             sep = "\t" if suffix == ".tsv" else ","
         frame = pd.read_csv(path, sep=sep, encoding_errors="replace")
     frame.columns = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    if PARSER is not None:  # yes/no words, decimal commas, "n/a", dates: as mlchat read them
+        frame = PARSER.transform(frame)
     for column, kind in KINDS.items():
         if column not in frame or kind != "numeric" or pd.api.types.is_numeric_dtype(frame[column]):
             continue
@@ -649,6 +693,13 @@ class _SourceWriter:
             return f"partial({', '.join(args)})"
         if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
             return self.reference(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = [
+                f"{f.name}={self.expression(getattr(value, f.name))}"
+                for f in dataclasses.fields(value)
+                if f.default is dataclasses.MISSING or getattr(value, f.name) != f.default
+            ]
+            return f"{self.reference(type(value))}({', '.join(fields)})"
         if hasattr(value, "get_params"):
             return self._constructor(value)
         raise ExportError(f"cannot write a {type(value).__name__} value into the script")

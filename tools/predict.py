@@ -32,6 +32,7 @@ import pandas as pd
 from tools.csv_safety import write_csv
 from tools.data import DEFAULT_MAX_BYTES, load_table
 from tools.errors import DataError
+from tools.raw_parsing import parse_step
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,8 @@ def predict_file(
         schema = schema or stored
     else:
         model = model_or_dir
-    table = load_table(path, sheet=sheet, max_bytes=max_bytes)
+    # the training file's parse decisions, so this file is read as that one was
+    table = load_table(path, sheet=sheet, max_bytes=max_bytes, parser=parse_step(model))
     predictions, checks = predict_frame(model, table.frame, schema=schema)
     write_csv(predictions, out)
     log.info(

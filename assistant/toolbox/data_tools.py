@@ -14,6 +14,7 @@ from assistant.toolbox._format import for_model, quoted, round_sig, truncate
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolCallError, ToolResult
 from tools.analyze import profile_table
+from tools.raw_parsing import label_target
 
 _SAMPLE_ROWS = 5
 _PLOT_POINTS = 5_000
@@ -40,6 +41,7 @@ def profile_dataset(
                 f"There is no column named {quoted(target)}. Columns: {', '.join(columns[:40])}."
             )
         target = found
+        frame = label_target(frame, target, loaded.parser)
     ctx.progress(f"Profiling {record.name} ({len(frame):,} rows x {len(columns)} columns)")
     profile = profile_table(frame, target=target)
     rows = tuple(

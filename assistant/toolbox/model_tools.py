@@ -27,6 +27,7 @@ from tools.explain import FeatureImportance, explain_feature
 from tools.metrics import resolve_metric
 from tools.plan import expand_models
 from tools.predict import predict_file as predict_table
+from tools.raw_parsing import fitted_model, label_target
 from tools.tune import tuning_storage
 
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
@@ -549,10 +550,12 @@ def suggest_improvements(ctx: ToolContext) -> ToolResult:
 
 def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> ToolResult:
     run_dir = Path(run.artifacts["run_dir"])
-    model, _ = load_run_model(run)
+    saved, _ = load_run_model(run)
+    model = fitted_model(saved)
     record = ctx.dataset(run.dataset_id)
-    frame = load_dataset(record, max_bytes=ctx.settings.max_upload_mb << 20).frame
+    loaded = load_dataset(record, max_bytes=ctx.settings.max_upload_mb << 20)
     target = run.metrics["target"]
+    frame = label_target(loaded.frame, target, loaded.parser)
     table, _ = prepare_target(frame, target)
     features = list(model.input_columns_)
     from assistant.context import match_column
@@ -577,6 +580,7 @@ def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> Tool
         task=run.metrics["task"],
         out_dir=run_dir / "figures",
         importance=importance,
+        words=loaded.parser.words(found),
     )
     rank_text = (
         f"ranked {explanation.rank} of {explanation.n_features} by permutation importance"
