@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
 from tools.analyze import profile_table
+from tools.automl import fit_automl
 from tools.classes import class_order, match_class, minority_class
 from tools.errors import PlanError, TargetError
 from tools.plan import build_plan, update_plan
@@ -109,6 +112,28 @@ def test_f1_candidates_are_ranked_by_f1_at_their_own_threshold() -> None:
     assert result.best_family == ok[0].family
     assert all(row.score >= at_half[row.family] - 0.02 for row in ok)
     assert any(row.score > at_half[row.family] + 0.01 for row in ok)  # the cut matters here
+
+
+def test_automl_ranks_tuned_trials_and_the_ensemble_by_thresholded_f1(tmp_path: Path) -> None:
+    frame = _fraud(600, 2)
+    profile = profile_table(frame, target="label")
+    plan = build_plan(
+        profile, metric="f1", models=["logistic_regression", "random_forest"], budget_s=6
+    )
+
+    result = fit_automl(frame, plan, profile=profile, storage=tmp_path / "s.journal")
+
+    truth = result.oof_y.to_numpy() == "fraud"
+    ok = [row for row in result.leaderboard if row.status == "ok"]
+    assert len(ok) >= 2
+    for row in ok:
+        proba = result.oof[row.family][:, 1]
+        assert row.score == pytest.approx(_best_cut_f1(truth, proba, result.oof_folds), abs=1e-12)
+    assert result.best_family == ok[0].family
+    winner = result.oof[result.best_family][:, 1]
+    assert result.cv_metrics["f1"] == pytest.approx(
+        f1_score(truth, winner >= result.threshold), abs=1e-12
+    )
 
 
 def test_class_order_and_matching_handle_mixed_case_and_ties() -> None:
