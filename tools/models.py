@@ -54,7 +54,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from tools.classes import match_class
 from tools.encoders import count_levels, target_encoding_pipeline
 from tools.errors import DataError, PlanError
 from tools.features import DerivedFeatures, input_columns
@@ -998,6 +997,8 @@ class TabularModel(BaseEstimator):
             self.classes_ = np.asarray(uniques)
             encoded: np.ndarray = codes.astype(np.int64)
             if self.task == "binary" and self.positive_class is not None:
+                from tools.classes import match_class
+
                 positive = match_class(uniques, self.positive_class, target=self.target or "")
                 if positive == uniques[0]:  # the positive class goes second
                     self.classes_ = self.classes_[::-1].copy()

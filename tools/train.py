@@ -40,7 +40,6 @@ from sklearn.base import clone
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from tools.classes import class_order
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share, thresholded_f1
@@ -257,6 +256,7 @@ def train(
         TrainingError: no candidate finished.
     """
     from tools.analyze import prepare_target, profile_table
+    from tools.classes import class_order
     from tools.metrics import resolve_metric
 
     start = clock()

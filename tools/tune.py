@@ -60,7 +60,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from tools.classes import class_order
 from tools.errors import PlanError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import (
@@ -304,6 +303,7 @@ def tune(
     import optuna
 
     from tools.analyze import prepare_target, profile_table
+    from tools.classes import class_order
     from tools.metrics import resolve_metric
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
