@@ -184,6 +184,17 @@ def _add_train(commands: Any) -> None:
         metavar="DIR",
         help="output folder (default ./mlchat-runs/<file>-<time>)",
     )
+    parser.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="treat the target as classes or as numbers (default: inferred from the column)",
+    )
+    parser.add_argument(
+        "--positive-class",
+        metavar="LABEL",
+        help="the class F1, the threshold and the ROC/PR curves are about "
+        "(binary targets; default: the rarer class)",
+    )
     parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     parser.add_argument(
@@ -210,7 +221,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target)
     table = dataclasses.replace(table, frame=label_target(table.frame, target, table.parser))
-    profile = profile_table(table.frame, target=target, seed=args.seed)
+    profile = profile_table(table.frame, target=target, seed=args.seed, task=args.task)
     write(_profile_text(args.file.name, profile, table.notes))
     plan = build_plan(
         profile,
@@ -219,6 +230,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         models=args.models,
         budget_s=args.budget if args.budget is not None else _default_budget_s(),
         seed=args.seed,
+        positive_class=args.positive_class,
     )
     if args.feature:
         plan = update_plan(plan, profile, derived_features=args.feature)

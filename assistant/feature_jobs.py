@@ -19,7 +19,7 @@ from tools.data import load_table
 from tools.feature_selection import FeatureTrial, select_features
 from tools.features import DerivedFeature
 from tools.metrics import resolve_metric
-from tools.plan import Plan, update_plan
+from tools.plan import Plan, task_choice, update_plan
 from tools.raw_parsing import label_target
 
 
@@ -43,7 +43,7 @@ def feature_job(channel: WorkerChannel, request: FeatureRequest) -> dict[str, An
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     plan = Plan(**request.plan)
     frame = label_target(loaded.frame, plan.target, loaded.parser)
-    profile = profile_table(frame, target=plan.target, seed=plan.seed)
+    profile = profile_table(frame, target=plan.target, seed=plan.seed, task=task_choice(plan))
     proposals = [DerivedFeature(name, expression) for name, expression in request.proposals]
     # Raises FeatureError (a user-facing error the model sees) on a column that does not fit.
     update_plan(plan, profile, derived_features=[*plan.derived_features, *proposals])

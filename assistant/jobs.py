@@ -22,8 +22,9 @@ from tools.data import file_sha256, load_table, resolve_column
 from tools.errors import TargetError
 from tools.explain import explain_result
 from tools.export import export_run
+from tools.imbalance import thresholded_f1
 from tools.metrics import resolve_metric
-from tools.plan import build_plan, update_plan
+from tools.plan import build_plan, task_choice, update_plan
 from tools.raw_parsing import label_target
 from tools.train import CandidateResult, TrainProgress
 from tools.tune import TrialReport
@@ -44,7 +45,8 @@ class TrainRequest:
     target: str
     out_dir: Path
     changes: dict[str, Any] = field(default_factory=dict)
-    """Plan fields and changes: metric, models, add_models, remove_models, budget_s, ..."""
+    """Plan fields and changes: metric, models, add_models, remove_models, budget_s, ...;
+    ``task`` ("classification" / "regression") overrides the inferred task."""
     max_bytes: int = 1 << 30
     seed: int = 0
     storage: str | None = None
@@ -98,12 +100,13 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
     target, target_note = resolve_target([str(c) for c in loaded.frame.columns], request.target)
     loaded = dataclasses.replace(loaded, frame=label_target(loaded.frame, target, loaded.parser))
     frame = loaded.frame
-    profile = profile_table(frame, target=target, seed=request.seed)
+    task = request.changes.get("task")  # "classification" / "regression" when the user said so
+    profile = profile_table(frame, target=target, seed=request.seed, task=task)
     channel.send({"kind": "profile", "profile": profile.to_dict(), "summary": profile.summary()})
 
     base = {k: v for k, v in request.changes.items() if k in _PLAN_FIELDS and v is not None}
     plan = build_plan(profile, target=target, seed=request.seed, **_build_args(base))
-    extra = {k: v for k, v in request.changes.items() if k not in _PLAN_FIELDS and v}
+    extra = {k: v for k, v in request.changes.items() if k not in (*_PLAN_FIELDS, "task") and v}
     if extra:
         plan = update_plan(plan, profile, **extra)
     channel.send({"kind": "plan", "plan": plan.model_dump(), "description": plan.describe()})
@@ -270,7 +273,7 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         loaded, frame=label_target(loaded.frame, plan.target, loaded.parser)
     )
     frame = loaded.frame
-    profile = profile_table(frame, target=plan.target, seed=plan.seed)
+    profile = profile_table(frame, target=plan.target, seed=plan.seed, task=task_choice(plan))
     spec = resolve_metric(plan.metric, plan.task)
 
     def on_trial(report: TrialReport) -> None:
@@ -309,6 +312,11 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
             scores={outcome.best_family: outcome.best_score},
             metric=plan.metric,
         )
+    best_score, cut = outcome.best_score, None
+    if plan.task == "binary" and plan.metric == "f1" and outcome.oof is not None:
+        # ranked as training ranks F1: at the candidate's own threshold (tools.imbalance)
+        is_positive = outcome.y.iloc[outcome.oof_rows].to_numpy() == outcome.classes[-1]
+        best_score, _, cut = thresholded_f1(is_positive, outcome.oof[:, -1])
     previous_best = next(
         (
             r
@@ -317,13 +325,13 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         ),
         None,
     )
-    improved = previous_best is None or spec.to_score(outcome.best_score) > spec.to_score(
+    improved = previous_best is None or spec.to_score(best_score) > spec.to_score(
         float(previous_best["score"])
     )
     summary: dict[str, Any] = {
         "metric_label": spec.label,
         "best_family": outcome.best_family,
-        "best_score": outcome.best_score,
+        "best_score": best_score,
         "best_params": outcome.best_params,
         "previous_best_family": previous_best["family"] if previous_best else None,
         "previous_best_score": previous_best["score"] if previous_best else None,
@@ -340,12 +348,14 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     y_oof = outcome.y.iloc[outcome.oof_rows]
     if outcome.classes is not None:
         predictions = outcome.classes[np.argmax(oof, axis=1)]
+        if cut is not None:
+            predictions = outcome.classes[(oof[:, -1] >= cut).astype(np.int64)]
         cv_metrics = evaluate_all(y_oof, predictions, oof, task=plan.task, classes=outcome.classes)
     else:
         cv_metrics = evaluate_all(y_oof, oof, None, task=plan.task, classes=None)
     tuned = CandidateResult(
         family=outcome.best_family,
-        score=outcome.best_score,
+        score=best_score,
         std=float("nan"),
         fit_time_s=outcome.elapsed_s,
         status="ok",

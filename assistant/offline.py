@@ -34,7 +34,8 @@ HELP_TEXT = (
     "I'm running offline (no API key is set), so I understand these requests:\n"
     "- **train a model to predict <column>** (attach a CSV, Parquet, Excel or JSON file first)\n"
     "- **the target is <column>**, **use F1 / AUC / RMSE / accuracy**, **only tree models**, "
-    "**also try SVM**, **use a 2 minute budget**\n"
+    "**also try SVM**, **use a 2 minute budget**, **the positive class is fraud**, "
+    "**treat it as regression / classification**\n"
     "- **tune it for 2 minutes**, **show the leaderboard**, **explain the model**, "
     "**why is <column> important?**, **what would improve it?**\n"
     "- **add a feature income_per_age = income / age** (kept only if cross-validation improves)\n"
@@ -153,7 +154,7 @@ def parse_request(text: str, available: set[str]) -> Intent | None:
     code = fenced_blocks(body)
     if code and "run_code" in available:
         return Intent("run_code", {"code": code[0]})
-    plan_changes = _plan_changes(lowered)
+    plan_changes = {**_plan_changes(lowered), **_class_changes(body)}
     dataset = {"dataset_id": attached[-1]} if attached else {}
     features = _feature_request(body)
     if features and "engineer_features" in available:
@@ -314,6 +315,33 @@ def _plan_changes(lowered: str) -> dict[str, Any]:
         and not re.search(r"\btune\b", lowered)
     ):
         changes["budget_s"] = int(duration)
+    return changes
+
+
+def _class_changes(text: str) -> dict[str, Any]:
+    """ "the positive class is fraud" and "treat it as regression" (labels keep their case)."""
+    changes: dict[str, Any] = {}
+    label = r"[`'\"“]?([\w .%/-]+?)[`'\"”]?"
+    positive = re.search(
+        rf"\bpositive (?:class|label)\s+(?:is|=|:|should be|to)\s+{label}\s*(?:[.,;!?]|$|\band\b)",
+        text,
+        re.I,
+    ) or re.search(
+        rf"\b(?:make|set|use)\s+{label}\s+(?:as\s+)?the positive (?:class|label)\b", text, re.I
+    )
+    if positive:
+        changes["positive_class"] = positive.group(1).strip()
+    task = re.search(
+        r"\b(?:treat|handle|consider|model|do|make)\s+(?:it|this|the target|the task|the problem)"
+        r"\s+(?:as\s+)?(?:an?\s+)?(regression|classification|classes|numbers?)\b",
+        text,
+        re.I,
+    )
+    if task:
+        word = task.group(1).lower()
+        changes["task"] = (
+            "regression" if word in {"regression", "number", "numbers"} else ("classification")
+        )
     return changes
 
 

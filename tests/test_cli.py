@@ -185,6 +185,19 @@ def test_bad_input_exits_2_with_one_sentence(workdir: Path, args: list[str], exp
             ["train", "customers.csv", "--target", "churned", "--feature", "x = spnd / tenure"],
             "no usable column named “spnd”. Closest columns: spend",
         ),
+        (
+            ["train", "customers.csv", "--target", "plan", "--task", "regression"],
+            "The target “plan” holds text (such as “",
+        ),
+        (
+            ["train", "customers.csv", "--target", "churned", "--positive-class", "maybe"],
+            "“maybe” is not a class of “churned”; its classes are",
+        ),
+        (
+            ["train", "customers.csv", "--target", "spend", "--positive-class", "yes"],
+            "A positive class applies only to a classification with two classes",
+        ),
+        (["train", "customers.csv", "--target", "churned", "--task", "numbers"], "--task"),
     ],
 )
 def test_more_bad_input_in_process(
@@ -221,3 +234,48 @@ def test_train_with_a_derived_feature_puts_it_in_the_plan_and_the_card(
     assert f"`{feature}`" in (workdir / "featured" / "model_card.md").read_text(encoding="utf-8")
     model = joblib.load(workdir / "featured" / "model.joblib")
     assert model.predict_proba(_customers(5, 2).drop(columns=["churned"])).shape == (5, 2)
+
+
+def test_positive_class_option_moves_f1_the_threshold_and_the_curves(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(workdir)
+    counts = pd.read_csv(workdir / "customers.csv")["churned"].value_counts()
+    common = str(counts.index[0])  # the default positive class is the rarer one
+    args = ["train", "customers.csv", "--target", "churned", "--models", "logistic_regression"]
+
+    options = ["--metric", "f1", "--budget", "4", "--out", "positive"]
+
+    status = main([*args, *options, "--positive-class", common.upper()])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"Positive class: “{common}”" in out
+    report = json.loads((workdir / "positive" / "report.json").read_text(encoding="utf-8"))
+    assert report["plan"]["positive_class"] == common
+    assert report["choices"]["positive_class"] == common
+    titles = [f["title"] for f in report["explanation"]["figures"]]
+    assert any(t.startswith(f"ROC curve (positive class “{common}”") for t in titles), titles
+    assert any(f"threshold for “{common}”" in note for note in report["data"]["notes"])
+    model = joblib.load(workdir / "positive" / "model.joblib")
+    assert list(model.classes_)[1] == common
+
+
+def test_task_option_treats_a_numeric_code_as_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=45)
+    frame = pd.DataFrame({"x": x, "grade": np.digitize(x + rng.normal(0, 0.3, 45), [-0.5, 0.5])})
+    frame.to_csv("grades.csv", index=False)  # 0/1/2 on 45 rows reads as numbers by default
+    args = ["train", "grades.csv", "--target", "grade", "--models", "logistic_regression"]
+
+    status = main([*args, "--task", "classification", "--budget", "3", "--out", "run"])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "is treated as classes, as asked: multiclass classification with 3 classes" in out
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["plan"]["task"] == "multiclass"
+    assert sorted(joblib.load(tmp_path / "run" / "model.joblib").classes_) == [0, 1, 2]

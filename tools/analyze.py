@@ -25,12 +25,16 @@ from tools.errors import DataError, TargetError
 log = logging.getLogger(__name__)
 
 Task = Literal["binary", "multiclass", "regression"]
+TaskChoice = Literal["classification", "regression"]
+"""What a user may force the task to be ("treat it as regression")."""
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant"]
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 """An integer target with at most this many distinct values (and few per row) is a class label."""
 MAX_CLASS_SHARE_OF_ROWS = 0.05
 """... and its distinct values are at most this share of the rows."""
+MAX_FORCED_CLASSES = 100
+"""A target treated as classification on request may have at most this many distinct values."""
 LEAKAGE_THRESHOLD = 0.98
 """A single feature scoring this well alone (ROC AUC, balanced accuracy or R2) is a likely leak."""
 LEAKAGE_SAMPLE_ROWS = 5_000
@@ -196,6 +200,52 @@ def infer_task(target: pd.Series) -> tuple[Task, str]:
     return "regression", f"The target “{name}” {why}, so this is regression."
 
 
+def choose_task(target: pd.Series, wanted: TaskChoice | None = None) -> tuple[Task, str]:
+    """The task of a target: inferred (:func:`infer_task`), or as the user asked.
+
+    A numeric target can be a classification (at most :data:`MAX_FORCED_CLASSES`
+    values); a text or yes/no target cannot be a regression.
+
+    Raises:
+        TargetError: the asked task does not fit the column, in one sentence.
+    """
+    if wanted is None:
+        return infer_task(target)
+    if wanted not in ("classification", "regression"):
+        raise TargetError(f"The task can be “classification” or “regression”, not “{wanted}”.")
+    inferred, reason = infer_task(target)
+    name = str(target.name)
+    values = target.dropna()
+    if wanted == "regression":
+        if inferred == "regression":
+            return inferred, reason
+        is_bool = pd.api.types.is_bool_dtype(values.dtype)
+        if is_bool or not pd.api.types.is_numeric_dtype(values.dtype):
+            example = _short(values.iloc[0], 30)
+            raise TargetError(
+                f"The target “{name}” holds {'yes/no values' if is_bool else 'text'} (such as "
+                f"“{example}”), not numbers, so it cannot be treated as a regression; "
+                "keep it a classification or pick a numeric column."
+            )
+        return "regression", (
+            f"The numeric target “{name}” is treated as a regression, as asked "
+            f"(it would otherwise be {_task_words(inferred)})."
+        )
+    if inferred != "regression":
+        return inferred, reason
+    n_unique = int(values.nunique())
+    if n_unique > MAX_FORCED_CLASSES:
+        raise TargetError(
+            f"The target “{name}” has {n_unique:,} distinct values, too many to treat as classes "
+            f"(at most {MAX_FORCED_CLASSES}); keep it a regression or pick another column."
+        )
+    task: Task = "binary" if n_unique == 2 else "multiclass"
+    return task, (
+        f"The numeric target “{name}” is treated as classes, as asked: {_task_words(task)} "
+        f"with {n_unique} classes."
+    )
+
+
 def prepare_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """Drop rows whose target is missing; returns (frame, number of rows dropped).
 
@@ -249,8 +299,17 @@ def _is_row_number(values: pd.Series, n_unique: int) -> bool:
     return float(values.max()) - float(values.min()) + 1 <= 1.1 * n_unique
 
 
-def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int = 0) -> Profile:
+def profile_table(
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    seed: int = 0,
+    task: TaskChoice | None = None,
+) -> Profile:
     """Profile every column and, with a target, infer the task and check for leaks.
+
+    ``task`` ("classification" or "regression") overrides the inferred task
+    (see :func:`choose_task`).
 
     Raises:
         TargetError: the target does not exist or cannot be learned (see
@@ -273,14 +332,14 @@ def profile_table(frame: pd.DataFrame, *, target: str | None = None, seed: int =
             continue
         warnings.extend(_column_warnings(column, len(frame)))
 
-    task: Task | None = None
+    wanted, task = task, None
     task_reason = "No target given yet."
     target_summary: dict[str, Any] = {}
     n_dropped = 0
     prepared = frame
     if target_name is not None:
         prepared, n_dropped = prepare_target(frame, target_name)
-        task, task_reason = infer_task(prepared[target_name])
+        task, task_reason = choose_task(prepared[target_name], wanted)
         target_summary = _target_summary(prepared[target_name], task)
         target_summary["n_missing"] = n_dropped
         warnings.extend(_target_warnings(target_name, task, target_summary, n_dropped, len(frame)))

@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
+from tools.imbalance import f1_threshold
 from tools.metrics import resolve_metric
 from tools.models import MODEL_FAMILIES, TabularModel
 from tools.plan import MIN_BUDGET_S, Plan
@@ -176,6 +177,11 @@ def fit_automl(
         else:
             stopped = stopped or tuned.stopped
             if _aligned(tuned, result):
+                if _is_binary_f1(result):  # rank trials by F1 at their own threshold
+                    tuned.candidates = [
+                        replace(c, score=float(np.mean(_fold_scores(result, c.oof) or [math.nan])))
+                        for c in tuned.candidates
+                    ]
                 for row in _tuned_rows(tuned, spec, result):
                     rows.append(row)
                     emit(
@@ -312,12 +318,21 @@ def _worth_it(selection: EnsembleSelection, score: float, best_single: float, sp
     return gain > MIN_ENSEMBLE_GAIN * max(abs(best_single), 1e-12)
 
 
+def _is_binary_f1(result: TrainResult) -> bool:
+    return result.plan.task == "binary" and result.plan.metric == "f1"
+
+
 def _fold_scores(result: TrainResult, predictions: np.ndarray) -> list[float]:
-    """Per-fold metric values of out-of-fold ``predictions``, as single candidates are scored."""
+    """Per-fold metric values of out-of-fold ``predictions``, as single candidates are scored
+    (binary F1: at the F1-best threshold of all of ``predictions``, the cut that would ship)."""
     spec = resolve_metric(result.plan.metric, result.plan.task)
     predictions = np.asarray(predictions, dtype=np.float64)
     y = result.oof_y.to_numpy()
     scored = ~np.isnan(np.reshape(predictions, (len(y), -1))).any(axis=1)
+    cut = None
+    if _is_binary_f1(result) and result.classes is not None and scored.any():
+        positive = result.classes[-1]
+        cut = f1_threshold(y[scored] == positive, predictions[scored, -1])[0]
     scores = []
     for fold in np.unique(result.oof_folds):
         rows = (result.oof_folds == fold) & scored
@@ -328,7 +343,10 @@ def _fold_scores(result: TrainResult, predictions: np.ndarray) -> list[float]:
             if result.classes is None:
                 value = spec.compute(y[rows], part, None, classes=None)
             else:
-                predicted = result.classes[np.argmax(part, axis=1)]
+                if cut is None:
+                    predicted = result.classes[np.argmax(part, axis=1)]
+                else:
+                    predicted = result.classes[(part[:, -1] >= cut).astype(np.int64)]
                 value = spec.compute(y[rows], predicted, part, classes=result.classes)
         except ValueError:  # undefined on this fold (e.g. one class), as for single models
             continue

@@ -497,7 +497,7 @@ def _input_columns(model: Any, frame: pd.DataFrame) -> list[str]:
 
 def _focus_class(classes: Sequence[Any], y: pd.Series) -> Any:
     """The class a story is told about: the positive class ``classes[1]`` when binary
-    (scikit-learn's convention, as in :mod:`tools.metrics`), else the most common class."""
+    (the run's order puts it second, see :mod:`tools.classes`), else the most common class."""
     if len(classes) == 2:
         return classes[1]
     return y.value_counts().index[0]

@@ -210,6 +210,7 @@ def build_report(
             "target_transform": getattr(result, "target_transform", "none"),
             "class_weight": getattr(result, "class_weight", "none"),
             "threshold": getattr(result, "threshold", None),
+            "positive_class": getattr(result, "positive_class", None),
             "target_encoded": list(getattr(result.model, "target_encoded_", [])),
         },
         "timings": {
@@ -366,6 +367,11 @@ def _choice_lines(choices: Mapping[str, Any]) -> list[str]:
         lines.append(f"- Target-encoded (many categories, cross-fitted): {names}")
     if choices.get("class_weight", "none") != "none":
         lines.append("- Classes weighted equally (balanced class weights)")
+    if choices.get("positive_class") is not None:
+        lines.append(
+            f"- Positive class: “{choices['positive_class']}” (F1, the decision threshold and "
+            "the ROC and precision-recall curves are about it)"
+        )
     if choices.get("threshold") is not None:
         lines.append(
             f"- Decision threshold {choices['threshold']:.3f} (chosen for F1 on out-of-fold "
@@ -426,6 +432,7 @@ def train_script(
         "TIME_COLUMN": plan.time_column,
         "SEED": plan.seed,
         "THRESHOLD": getattr(result.model, "threshold_", None),
+        "POSITIVE_CLASS": getattr(result, "positive_class", None),
         "RETRAINED_FILE": RETRAINED_FILE,
     }
     settings = "\n".join(f"{name} = {value!r}" for name, value in values.items())
@@ -443,8 +450,8 @@ def train_script(
     )
     if values["THRESHOLD"] is not None:
         caveat += (
-            "\nIts predictions use the run's decision threshold (THRESHOLD), chosen for F1 on\n"
-            "the out-of-fold probabilities, so its F1 is usually above the run's (scored at 0.5).\n"
+            "\nIts predictions use the run's decision threshold (THRESHOLD) for POSITIVE_CLASS,\n"
+            "chosen for F1 on the out-of-fold probabilities, as the run's F1 was scored.\n"
         )
     source = _SCRIPT_TEMPLATE.format(
         caveat=caveat,
@@ -612,6 +619,8 @@ def main() -> None:
         y = pd.to_numeric(frame[TARGET], errors="coerce").to_numpy(dtype=float)
     else:
         classes, y = np.unique(frame[TARGET].astype(object).to_numpy(), return_inverse=True)
+        if POSITIVE_CLASS is not None and len(classes) == 2 and str(classes[0]) == POSITIVE_CLASS:
+            classes, y = classes[::-1], 1 - y  # the positive class second, as in the run
     n_classes = 0 if classes is None else len(classes)
     scores = []
     for train_rows, test_rows in splits(frame, y):
@@ -626,7 +635,7 @@ def main() -> None:
                 fitted = np.asarray(pipeline.classes_, dtype=int)
                 proba[:, fitted] = pipeline.predict_proba(X.iloc[test_rows])
                 pred = np.asarray(pred).reshape(len(test_rows), -1)[:, 0].astype(int)
-                if THRESHOLD is not None:  # the run's decision threshold for the second class
+                if THRESHOLD is not None:  # the run's threshold for the positive class
                     pred = (proba[:, 1] >= THRESHOLD).astype(int)
         scores.append(score(y[test_rows], pred, proba, n_classes))
     print(f"{{METRIC}}: {{np.nanmean(scores):.6f}} ± {{np.nanstd(scores):.6f}} over {{len(scores)}} split(s)")

@@ -95,6 +95,36 @@ def f1_threshold(is_positive: np.ndarray, proba_positive: np.ndarray) -> tuple[f
     return cut, float(f1[best])
 
 
+def thresholded_f1(
+    is_positive: np.ndarray, proba_positive: np.ndarray, folds: np.ndarray | None = None
+) -> tuple[float, float, float]:
+    """F1 at the cut that would be shipped: ``(mean, std, cut)``.
+
+    The cut is :func:`f1_threshold` on all the rows (the out-of-fold probabilities
+    of one candidate); the F1 at that cut is then averaged over ``folds`` (the
+    validation fold of each row), as other metrics are, or taken on all rows when
+    ``folds`` is None. Rows without a probability are left out.
+    """
+    truth = np.asarray(is_positive, dtype=bool)
+    proba = np.asarray(proba_positive, dtype=np.float64)
+    keep = np.isfinite(proba)
+    cut, pooled = f1_threshold(truth[keep], proba[keep])
+    if folds is None:
+        return pooled, 0.0, cut
+    fold_of = np.asarray(folds)[keep]
+    scores = [
+        _f1(truth[keep][fold_of == fold], proba[keep][fold_of == fold] >= cut)
+        for fold in np.unique(fold_of)
+    ]
+    return float(np.mean(scores)), float(np.std(scores)), cut
+
+
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    hits = int(np.sum(truth & predicted))
+    total = int(truth.sum()) + int(predicted.sum())
+    return 2 * hits / total if total else 0.0
+
+
 __all__ = [
     "IMBALANCED_SHARE",
     "WEIGHTED_FAMILIES",
@@ -103,4 +133,5 @@ __all__ = [
     "f1_threshold",
     "minority_share",
     "supports_class_weight",
+    "thresholded_f1",
 ]

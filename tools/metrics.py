@@ -3,7 +3,8 @@
 Canonical names are scikit-learn's scorer names without ``neg_``. Values are
 natural (an RMSE is positive); :meth:`MetricSpec.to_score` turns one into a
 higher-is-better number for ranking. For binary tasks the positive class is
-``classes[1]`` (scikit-learn's convention: the second of the sorted labels).
+``classes[1]``: a run orders its classes ``[negative, positive]`` (:mod:`tools.classes`);
+without ``classes`` the sorted labels are used (scikit-learn's convention).
 """
 
 from __future__ import annotations
@@ -350,7 +351,8 @@ def _average_precision(y: np.ndarray, pred: Any, proba: Any, classes: Any) -> fl
 
 def _log_loss(y: np.ndarray, pred: Any, proba: Any, classes: Sequence[Any] | None) -> float:
     labels = _classes(y, None, classes)
-    return skm.log_loss(y, _proba(proba, len(labels)), labels=labels)
+    order = np.argsort(labels, kind="stable")  # scikit-learn reads columns in sorted order
+    return skm.log_loss(y, _proba(proba, len(labels))[:, order], labels=labels[order])
 
 
 def _accuracy(y: np.ndarray, pred: Any, proba: Any, classes: Any) -> float:

@@ -912,7 +912,9 @@ class TabularModel(BaseEstimator):
     classes equally where the family can (:mod:`tools.imbalance`). A binary
     model with a ``threshold_`` (set after fitting, e.g. the F1-best cut on
     out-of-fold probabilities) predicts the second class when its probability
-    is at least ``threshold_``.
+    is at least ``threshold_``. ``positive_class`` (binary only) names the class
+    put second in ``classes_`` (see :mod:`tools.classes`); without it the labels
+    are sorted.
     """
 
     def __init__(
@@ -928,6 +930,7 @@ class TabularModel(BaseEstimator):
         derived: tuple[tuple[str, str], ...] = (),
         target_transform: str = "none",
         class_weight: str | None = None,
+        positive_class: str | None = None,
     ) -> None:
         self.family = family
         self.task = task
@@ -939,6 +942,7 @@ class TabularModel(BaseEstimator):
         self.derived = derived
         self.target_transform = target_transform
         self.class_weight = class_weight
+        self.positive_class = positive_class
 
     @classmethod
     def for_profile(
@@ -992,6 +996,13 @@ class TabularModel(BaseEstimator):
                 )
             self.classes_ = np.asarray(uniques)
             encoded: np.ndarray = codes.astype(np.int64)
+            if self.task == "binary" and self.positive_class is not None:
+                from tools.classes import match_class
+
+                positive = match_class(uniques, self.positive_class, target=self.target or "")
+                if positive == uniques[0]:  # the positive class goes second
+                    self.classes_ = self.classes_[::-1].copy()
+                    encoded = 1 - encoded
         else:
             encoded = pd.to_numeric(pd.Series(target), errors="coerce").to_numpy(dtype=np.float64)
             if np.isnan(encoded).any():

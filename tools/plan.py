@@ -116,6 +116,9 @@ class Plan(BaseModel):
     class_weight: ClassWeightChoice = "auto"
     """Classification only: "balanced" weights classes equally where the model can; "auto"
     does so for a rare class (< 10 % of rows) when the metric is balanced accuracy or macro F1."""
+    positive_class: str | None = None
+    """Binary only: the class F1, the decision threshold and the ROC/PR curves are about
+    (:func:`build_plan` sets the minority class); the label as the file writes it."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -175,6 +178,11 @@ class Plan(BaseModel):
             )
         if self.task not in CLASSIFICATION and self.class_weight == "balanced":
             raise PlanError("Class weights apply only to a classification; use “none” or “auto”.")
+        if self.task != "binary" and self.positive_class is not None:
+            raise PlanError(
+                "A positive class applies only to a classification with two classes; "
+                f"this is {'a regression' if self.task == 'regression' else 'a multiclass task'}."
+            )
         return self
 
     def describe(self) -> str:
@@ -211,6 +219,8 @@ class Plan(BaseModel):
             lines.append(f"Target transform: {self.target_transform} (not chosen by CV).")
         if self.class_weight != "auto":
             lines.append(f"Class weights: {self.class_weight}.")
+        if self.positive_class is not None:
+            lines.append(f"Positive class: “{self.positive_class}” (F1, threshold and curves).")
         return "\n".join(lines)
 
 
@@ -395,13 +405,15 @@ def build_plan(
     folds: int | None = None,
     time_column: str | None = None,
     seed: int = 0,
+    positive_class: str | None = None,
 ) -> Plan:
     """The default plan for a profiled table, with any field overridden.
 
     ``profile`` must have been made with the target (``profile.target`` and
     ``profile.task`` set). Defaults: the task's default metric, stratified
     k-fold for classification, k-fold for regression, one holdout above
-    100,000 rows, every family that suits the task and size, 60 s.
+    100,000 rows, every family that suits the task and size, 60 s; for a
+    binary task the minority class is the positive class.
     """
     from tools.metrics import default_metric
 
@@ -421,7 +433,10 @@ def build_plan(
         "time_column": time_column,
         "models": models if models is not None else _default_models(task, profile.n_rows),
         "seed": seed,
+        "positive_class": _positive_class(profile, positive_class) if task == "binary" else None,
     }
+    if positive_class is not None and task != "binary":
+        fields["positive_class"] = positive_class  # the plan says why it cannot be used
     if budget_s is not None:
         fields["budget_s"] = parse_budget_s(budget_s)
     if folds is not None:
@@ -437,6 +452,22 @@ def build_plan(
         plan.budget_s,
     )
     return plan
+
+
+def task_choice(plan: Plan) -> Literal["classification", "regression"]:
+    """What to tell :func:`tools.analyze.profile_table` so a profile matches ``plan.task``
+    (the user may have overridden the inferred task)."""
+    return "regression" if plan.task == "regression" else "classification"
+
+
+def _positive_class(profile: Any, wanted: str | None) -> str:
+    """The positive class's label: ``wanted`` matched to a class, or the minority class."""
+    from tools.classes import match_class, minority_class
+
+    counts = dict(profile.target_summary.get("classes") or {})
+    if wanted is None:
+        return str(minority_class(counts))
+    return str(match_class(counts, wanted, target=profile.target))
 
 
 _CHANGEABLE = (
@@ -455,6 +486,7 @@ _CHANGEABLE = (
     "derived_features",
     "target_transform",
     "class_weight",
+    "positive_class",
 )
 
 
@@ -469,8 +501,8 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
     ``drop_columns``, ``seed``, ``derived_features`` (``DerivedFeature`` values
     or ``{"name": ..., "expression": ...}`` dicts; they replace the current ones),
     ``target_transform`` ("auto", "none", "log", "quantile"), ``class_weight``
-    ("auto", "none", "balanced"). Changing ``target`` needs a profile made with
-    the new target.
+    ("auto", "none", "balanced"), ``positive_class`` (a class label of a binary
+    target). Changing ``target`` needs a profile made with the new target.
     """
     unknown = sorted(set(changes) - set(_CHANGEABLE))
     if unknown:
@@ -508,6 +540,11 @@ def update_plan(plan: Plan, profile: Any, **changes: Any) -> Plan:
         fields["drop_columns"] = _as_list(changes["drop_columns"])
     if "derived_features" in changes:
         fields["derived_features"] = list(changes["derived_features"])
+    if "positive_class" in changes:
+        wanted = changes["positive_class"]
+        fields["positive_class"] = (
+            _positive_class(profile, wanted) if task == "binary" and wanted else wanted
+        )
     for key in (
         "metric",
         "validation",

@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -42,7 +42,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
-from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share
+from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share, thresholded_f1
 from tools.models import (
     CLASSIFICATION,
     MODEL_FAMILIES,
@@ -172,7 +172,15 @@ class TrainResult:
         return {
             "target_transform": self.target_transforms.get(name, self.target_transform),
             "class_weight": None if self.class_weight == "none" else self.class_weight,
+            "positive_class": self.positive_class,
         }
+
+    @property
+    def positive_class(self) -> str | None:
+        """The positive class of a binary task (``classes[-1]``), as text; else None."""
+        if self.plan.task != "binary" or self.classes is None:
+            return None
+        return str(self.classes[-1])
 
     @property
     def oof_y(self) -> pd.Series:
@@ -248,6 +256,7 @@ def train(
         TrainingError: no candidate finished.
     """
     from tools.analyze import prepare_target, profile_table
+    from tools.classes import class_order
     from tools.metrics import resolve_metric
 
     start = clock()
@@ -278,7 +287,7 @@ def train(
     y = table[plan.target]
     if task in CLASSIFICATION:
         table, y = _drop_singleton_classes(table, y, notes)
-        classes: np.ndarray | None = np.asarray(pd.factorize(y, sort=True)[1])
+        classes: np.ndarray | None = class_order(y, task=task, positive=plan.positive_class)
     else:
         y = pd.Series(pd.to_numeric(y, errors="coerce"), name=plan.target).astype(np.float64)
         classes = None
@@ -331,10 +340,15 @@ def train(
     )
     class_weight = _choose_class_weight(plan, y, spec.name, notes)
     weighting = None if class_weight == "none" else class_weight
+    positive = str(classes[-1]) if task == "binary" and classes is not None else None
 
     def options(family: str) -> dict[str, Any]:
         style = MODEL_FAMILIES[family].preprocessing
-        return {"target_transform": transforms.get(style, "none"), "class_weight": weighting}
+        return {
+            "target_transform": transforms.get(style, "none"),
+            "class_weight": weighting,
+            "positive_class": positive,
+        }
 
     results: list[CandidateResult] = []
     oof: dict[str, np.ndarray] = {}
@@ -416,6 +430,10 @@ def train(
             slot = {int(r): i for i, r in enumerate(oof_rows)}
             notes.append(
                 f"Time allowed only {len(splits)} validation fold(s); every model was scored on them."
+            )
+        if outcome.result.status == "ok" and task == "binary" and spec.name == "f1":
+            outcome.result = _thresholded(
+                outcome.result, outcome.oof, y.iloc[oof_rows], classes, _fold_ids(splits, oof_rows)
             )
         results.append(outcome.result)
         if outcome.stopped:
@@ -890,6 +908,20 @@ def _f1_threshold(
         "same rows, so slightly optimistic)."
     )
     return cut
+
+
+def _thresholded(
+    result: CandidateResult,
+    oof: np.ndarray,
+    y_true: pd.Series,
+    classes: Any,
+    folds: np.ndarray,
+) -> CandidateResult:
+    """``result`` scored by F1 at its own F1-best threshold on ``oof`` (the cut that would
+    ship), averaged over the validation ``folds`` as other metrics are."""
+    score, std, cut = thresholded_f1(y_true.to_numpy() == classes[-1], oof[:, -1], folds)
+    message = f"F1 at threshold {cut:.3f}" + (f"; {result.message}" if result.message else "")
+    return replace(result, score=score, std=std, message=message)
 
 
 def _rank(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:

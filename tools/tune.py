@@ -303,6 +303,7 @@ def tune(
     import optuna
 
     from tools.analyze import prepare_target, profile_table
+    from tools.classes import class_order
     from tools.metrics import resolve_metric
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -324,7 +325,7 @@ def tune(
     derived = tuple((f.name, f.expression) for f in plan.derived_features)
     y = table[plan.target]
     if task in CLASSIFICATION:
-        classes: np.ndarray | None = np.asarray(pd.factorize(y, sort=True)[1])
+        classes: np.ndarray | None = class_order(y, task=task, positive=plan.positive_class)
     else:
         y = pd.Series(pd.to_numeric(y, errors="coerce"), name=plan.target).astype(np.float64)
         classes = None
@@ -661,6 +662,7 @@ class _Evaluator:
         return {
             "target_transform": self.transforms.get(family, "none"),
             "class_weight": self.class_weight,
+            "positive_class": str(self.classes[-1]) if self.task == "binary" else None,  # type: ignore[index]
         }
 
     def run(

@@ -25,6 +25,7 @@ from tools.automl import base_family
 from tools.errors import UserFacingError
 from tools.explain import FeatureImportance, explain_feature
 from tools.metrics import resolve_metric
+from tools.models import CLASSIFICATION
 from tools.plan import expand_models
 from tools.predict import predict_file as predict_table
 from tools.raw_parsing import fitted_model, label_target
@@ -33,6 +34,7 @@ from tools.tune import tuning_storage
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
 TargetTransform = Literal["auto", "none", "log", "quantile"]
 ClassWeight = Literal["auto", "none", "balanced"]
+TaskChoice = Literal["classification", "regression"]
 _PLAN_KEY = "plan_changes"
 _MAX_FIGURE_BYTES = 64 << 20
 _FILE_TITLES = {
@@ -55,6 +57,8 @@ def set_plan(
     time_column: str | None = None,
     target_transform: TargetTransform | None = None,
     class_weight: ClassWeight | None = None,
+    task: TaskChoice | None = None,
+    positive_class: str | None = None,
 ) -> ToolResult:
     """Change the training plan used by the next train_models call (only the fields given).
 
@@ -69,6 +73,10 @@ def set_plan(
         time_column: Date column that orders the rows, for a time-ordered split.
         target_transform: Regression target transform; "auto" lets cross-validation decide.
         class_weight: Weight rare classes ("balanced"); "auto" decides from the data and metric.
+        task: Treat the target as "classification" (e.g. a numeric 0/1/2 code) or as
+            "regression" (numbers only); inferred from the column when not set.
+        positive_class: For a two-class target, the class that F1, the decision threshold
+            and the ROC/PR curves are about, e.g. "fraud" (default: the rarer class).
     """
     given = {
         "target": target,
@@ -81,22 +89,33 @@ def set_plan(
         "time_column": time_column,
         "target_transform": target_transform,
         "class_weight": class_weight,
+        "task": task,
+        "positive_class": positive_class,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
         raise ToolCallError("Give at least one plan field to change.")
     last = ctx.services.runs.latest(ctx.thread_id)
-    task = last.plan.get("task") if last is not None else None
-    if "metric" in changes and task is not None:
-        changes["metric"] = resolve_metric(changes["metric"], task).name
+    known_task = last.plan.get("task") if last is not None else None
+    if known_task not in ("binary", "multiclass", "regression"):
+        known_task = None  # a run still going stores the words the user gave
+    if task is not None and not (task == "classification" and known_task in CLASSIFICATION):
+        known_task = "regression" if task == "regression" else None  # classes: 2 or more?
+    if "metric" in changes and known_task is not None:
+        changes["metric"] = resolve_metric(changes["metric"], known_task).name
     for key in ("models", "add_models", "remove_models"):
         if key in changes:
-            changes[key] = expand_models(changes[key], task=task)
+            changes[key] = expand_models(changes[key], task=known_task)
     ctx.services.conversations.ensure_thread(ctx.thread_id)
     stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
     if "models" in changes:
         stored.pop("add_models", None)
         stored.pop("remove_models", None)
+    if _other_target(target, stored, last):
+        stored.pop("positive_class", None)  # both were said of another target
+        stored.pop("task", None)
+    if task == "regression":
+        stored.pop("positive_class", None)  # no classes at all
     merged = {**stored, **changes}
     update_thread_metadata(ctx.services.conversations.db, ctx.thread_id, {_PLAN_KEY: merged})
     described = ", ".join(f"{k.replace('_', ' ')}: {_describe(v)}" for k, v in changes.items())
@@ -117,6 +136,8 @@ async def train_models(
     add_models: list[str] | None = None,
     budget_s: int | None = None,
     validation: Validation | None = None,
+    task: TaskChoice | None = None,
+    positive_class: str | None = None,
 ) -> ToolResult:
     """Profile the dataset, build the plan, and cross-validate candidate models within the time
     budget, streaming a leaderboard; the best model is refit on all rows and saved with a report,
@@ -130,6 +151,8 @@ async def train_models(
         add_models: Families to try in addition to the defaults, e.g. ["svm"].
         budget_s: Wall-clock seconds for training all candidates.
         validation: Validation scheme.
+        task: Treat the target as "classification" or "regression" instead of inferring it.
+        positive_class: For a two-class target, the class F1 and the curves are about.
     """
     record = ctx.training_dataset(dataset_id)
     stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
@@ -139,7 +162,12 @@ async def train_models(
         "add_models": add_models,
         "budget_s": budget_s,
         "validation": validation,
+        "task": task,
+        "positive_class": positive_class,
     }
+    if _other_target(target, stored, ctx.services.runs.latest(ctx.thread_id)):
+        stored.pop("positive_class", None)  # both were said of another target
+        stored.pop("task", None)
     changes = {**stored, **{k: v for k, v in given.items() if v is not None}}
     if models is not None and add_models is None:
         changes.pop("add_models", None)
@@ -672,6 +700,9 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
         f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
         f"Best: {best} with cross-validated {label} {score}{spread}.{stopped}"
     )
+    positive = outcome["plan"].get("positive_class")
+    if positive is not None:
+        summary += f" Positive class (F1, threshold, ROC and PR curves): {quoted(positive)}."
     if outcome["rows_dropped"]:
         summary += f" {outcome['rows_dropped']:,} rows with a missing target were dropped."
     top = [
@@ -714,6 +745,14 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
     return ToolResult(
         for_model=for_model(payload), for_user=(board, cv_table, *figures, *files), facts=payload
     )
+
+
+def _other_target(target: str | None, stored: dict[str, Any], last: RunRecord | None) -> bool:
+    """Whether ``target`` names another column than the plan's (a positive class is per target)."""
+    previous = stored.get("target") or (last.plan.get("target") if last is not None else None)
+    if target is None or previous is None:
+        return False
+    return str(target).casefold() != str(previous).casefold()
 
 
 def _tuning_storage(ctx: ToolContext) -> str | Path:

@@ -248,3 +248,31 @@ async def test_stop_during_training_keeps_the_leaderboard_so_far(assistant: Assi
     assert len(run.leaderboard) >= 1
     assert any(isinstance(e, ToolProgress) for e in seen)
     assert not any(isinstance(e, Notice) and e.level == "warning" for e in seen)
+
+
+async def test_the_positive_class_sentence_moves_the_curves_and_f1(assistant: Assistant) -> None:
+    text = reply_text(await say(assistant, "the positive class is no"))  # "yes" is the rarer one
+    assert "Plan updated (positive class: no)" in text
+
+    events = await say(assistant, "retrain with only linear models")
+
+    run = assistant.runs.latest(THREAD, with_model=True)
+    assert run is not None and run.plan["positive_class"] == "no"
+    titles = [e.title for e in events if isinstance(e, Figure)]
+    assert any(t.startswith("ROC curve (positive class “no”") for t in titles), titles
+    assert 'Positive class (F1, threshold, ROC and PR curves): "no".' in reply_text(events)
+    assert list(joblib.load(Path(run.artifacts["files"]["model"])).classes_) == ["yes", "no"]
+
+
+async def test_treat_it_as_regression_on_a_text_target_is_one_sentence(
+    assistant: Assistant,
+) -> None:
+    assert "Plan updated (task: regression)" in reply_text(
+        await say(assistant, "treat it as regression")
+    )
+
+    text = reply_text(await say(assistant, "retrain"))
+
+    assert "holds text (such as" in text and "cannot be treated as a regression" in text
+    run = assistant.runs.latest(THREAD)
+    assert run is not None and run.status == "failed"

@@ -60,6 +60,19 @@ ALL = {
         ("distribution of churn", Intent("plot_columns", {"x": "churn"})),
         ("show the data", Intent("profile_dataset", {})),
         ("retrain", Intent("train_models", {})),
+        ("the positive class is fraud", Intent("set_plan", {"positive_class": "fraud"})),
+        ("The positive class is “Yes”.", Intent("set_plan", {"positive_class": "Yes"})),
+        ("make churned the positive class", Intent("set_plan", {"positive_class": "churned"})),
+        ("treat it as regression", Intent("set_plan", {"task": "regression"})),
+        ("Treat it as a classification", Intent("set_plan", {"task": "classification"})),
+        (
+            "use F1 and the positive class is fraud",
+            Intent("set_plan", {"metric": "f1", "positive_class": "fraud"}),
+        ),
+        (
+            "treat the target as classification and retrain",
+            Intent("train_models", {"task": "classification"}),
+        ),
         ("```python\nprint(df.shape)\n```", Intent("run_code", {"code": "print(df.shape)\n"})),
     ],
 )

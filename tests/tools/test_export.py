@@ -182,5 +182,6 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
         "target_transform": "log",
         "class_weight": "none",
         "threshold": None,
+        "positive_class": None,
         "target_encoded": ["street"],
     }

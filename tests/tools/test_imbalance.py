@@ -50,14 +50,14 @@ def test_the_f1_threshold_is_stored_used_by_predict_and_exported() -> None:
 
     result = train(frame, plan, profile=profile)
     model = pickle.loads(pickle.dumps(result.model))
-    proba = model.predict_proba(frame)[:, list(model.classes_).index("ok")]
+    proba = model.predict_proba(frame)[:, list(model.classes_).index("fraud")]
 
-    assert list(model.classes_) == ["fraud", "ok"]  # the "positive" (second) class is "ok"
+    assert list(model.classes_) == ["ok", "fraud"]  # the positive (second) class is the rare one
     assert result.threshold is not None and result.threshold != 0.5
     assert model.threshold_ == result.threshold
-    expected = np.where(proba >= result.threshold, "ok", "fraud")
+    expected = np.where(proba >= result.threshold, "fraud", "ok")
     np.testing.assert_array_equal(model.predict(frame), expected)
-    assert (expected != np.where(proba >= 0.5, "ok", "fraud")).any()
+    assert (expected != np.where(proba >= 0.5, "fraud", "ok")).any()
     assert any("decision threshold" in note for note in result.notes)
     schema = training_schema(
         frame, input_columns=list(model.input_columns_), target="fraud", task="binary"
@@ -170,7 +170,8 @@ def test_automl_gives_its_final_model_the_f1_threshold(tmp_path: Path) -> None:
     proba = result.model.predict_proba(frame)[:, 1]
 
     assert result.threshold is not None and result.model.threshold_ == result.threshold
-    expected = np.where(proba >= result.threshold, "ok", "fraud")
+    assert list(result.model.classes_) == ["ok", "fraud"]
+    expected = np.where(proba >= result.threshold, "fraud", "ok")
     np.testing.assert_array_equal(result.model.predict(frame), expected)
 
 

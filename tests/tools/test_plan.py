@@ -107,6 +107,7 @@ def test_describe_reads_like_a_plan(churn_profile: Profile) -> None:
         "Validation: 5-fold stratified cross-validation.",
         "Models: Logistic regression, LightGBM.",
         "Budget: 5 minutes, seed 0.",
+        "Positive class: “yes” (F1, threshold and curves).",
     ]
 
 

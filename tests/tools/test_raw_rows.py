@@ -94,6 +94,8 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "6",
             "--models",
             "logistic_regression,random_forest",
+            "--positive-class",
+            "yes",  # "no" is the rarer class, the default
             "--out",
             str(folder / "run"),
         ]
