@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -131,6 +132,7 @@ async def train_models(
         budget_s: Wall-clock seconds for training all candidates.
         validation: Validation scheme.
     """
+    called_at_s = time.time()  # the budget counts from the tool call
     record = ctx.training_dataset(dataset_id)
     stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
     given = {
@@ -168,6 +170,7 @@ async def train_models(
         storage=str(_tuning_storage(ctx)),
         study_prefix=_study_prefix(ctx, record.sha256),
         history_path=_history_path(ctx),
+        started_at_s=called_at_s,
     )
     runs = ctx.services.runs
     runs.start(
