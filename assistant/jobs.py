@@ -266,10 +266,14 @@ class TuneRequest:
     max_bytes: int = 1 << 30
     history_path: Path | None = None
     """Warm-start history (tools.warmstart): read for first trials, written after tuning."""
+    started_at_s: float | None = None
+    """When the tool was called (``time.time()``): ``budget_s`` counts from then and covers
+    loading, tuning, the refit, explaining and exporting. None: from when the job starts."""
 
 
 def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     """Tune the run's best families in persistent studies; export the tuned model if it wins."""
+    started_s = time.time()
     import numpy as np
 
     from tools.metrics import evaluate_all
@@ -302,13 +306,16 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         family: warm_start_configs(profile.meta_features, family, task=plan.task, store=history)
         for family in request.families
     }
+    deadline = Deadline.from_wall_start(request.started_at_s or started_s, request.budget_s)
+    search = deadline.sooner(finish_reserve_s(request.budget_s))
     outcome = tune(
         frame,
         plan,
         storage=request.storage,
         study_key=request.study_key,
         families=list(request.families),
-        budget_s=request.budget_s,
+        budget_s=max(search.left_s(), 1.0),
+        deadline=search,
         profile=profile,
         warm_start=warm_start,
         on_trial=on_trial,
@@ -399,6 +406,7 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
             data_sha256=request.data_sha256,
             notes=[*loaded.notes, *outcome.notes],
             time_limit_s=min(20.0, request.budget_s / 3),
+            deadline=deadline,
         )
     )
     summary["exported"] = True

@@ -95,7 +95,9 @@ def _lightgbm_deadline(deadline: Deadline) -> Any:
     return callback
 
 
-def _fit_lightgbm(model: Any, parent: Any, X: Any, y: Any, is_classification: bool, **kw: Any):
+def _fit_lightgbm(
+    model: Any, parent: Any, X: Any, y: Any, is_classification: bool, **kw: Any
+) -> Any:
     deadline = active_deadline()
     callbacks = list(kw.pop("callbacks", None) or [])
     split = _inner_split(y, is_classification=is_classification, seed=_seed(model.random_state))
@@ -144,7 +146,9 @@ class _XGBoostDeadline(TrainingCallback):
         return False
 
 
-def _fit_xgboost(model: Any, parent: Any, X: Any, y: Any, is_classification: bool, **kw: Any):
+def _fit_xgboost(
+    model: Any, parent: Any, X: Any, y: Any, is_classification: bool, **kw: Any
+) -> Any:
     deadline = active_deadline()
     split = _inner_split(y, is_classification=is_classification, seed=_seed(model.random_state))
     saved = {"callbacks": model.callbacks, "early_stopping_rounds": model.early_stopping_rounds}
@@ -201,7 +205,9 @@ class _CatBoostDeadline:
         return True
 
 
-def _fit_catboost(model: Any, parent: Any, X: Any, y: Any, is_classification: bool, **kw: Any):
+def _fit_catboost(
+    model: Any, parent: Any, X: Any, y: Any, is_classification: bool, **kw: Any
+) -> Any:
     deadline = active_deadline()
     seed = _seed(model.get_params().get("random_seed"))
     split = _inner_split(y, is_classification=is_classification, seed=seed)

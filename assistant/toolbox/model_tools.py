@@ -270,6 +270,7 @@ async def tune_model(
         budget_s: Wall-clock seconds to spend tuning (e.g. 120 for "2 minutes").
         models: Families to tune; the run's best two tunable families when omitted.
     """
+    called_at_s = time.time()  # the budget counts from the tool call
     from assistant.jobs import TuneRequest, tune_job
     from tools.tune import tunable_families
 
@@ -303,6 +304,7 @@ async def tune_model(
         out_dir=ctx.files.run_dir(run_id),
         max_bytes=ctx.settings.max_upload_mb << 20,
         history_path=_history_path(ctx),
+        started_at_s=called_at_s,
     )
     runs = ctx.services.runs
     runs.start(
