@@ -18,7 +18,11 @@
 The result is a :class:`tools.train.TrainResult`, so explain, export and
 predict need nothing new. Its leaderboard gains a row per tuned family (key
 ``"<family>:tuned"``) and one for the ensemble (key ``"ensemble"``); ``oof``
-has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``.
+has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``:
+one :class:`tools.deadline.Deadline` (``deadline=``, default ``plan.budget_s``
+from the call) bounds every fit of every phase. Callers that also explain and
+export (``mlchat train``, the chat's worker) count it from process start or
+the tool call and pass it :func:`finish_reserve_s` early.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ many as the remaining time allows; failing that, its first fold's model is
 kept). ``should_stop()`` is checked between folds and candidates.
 
 Total wall time stays within about ``1.1 x budget + 2 s``: the estimates are
-conservative, folds are checked as they finish, and the refit is reserved.
+conservative, folds are checked as they finish, the refit is reserved, and
+every fit (the first candidate's too) stops at the deadline
+(:mod:`tools.deadline`, :mod:`tools.stoppable`).
 
 Tables above :data:`MAX_SEARCH_ROWS` rows are searched on a seeded sample;
 only the winner's refit sees every row.
