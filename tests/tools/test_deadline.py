@@ -22,7 +22,7 @@ from tools.automl import fit_automl
 from tools.deadline import Deadline, active_deadline, fitting_until
 from tools.models import TabularModel
 from tools.plan import build_plan
-from tools.stoppable import EARLY_STOPPING_ROWS, MLP_EPOCHS_PER_CHECK, TREES_PER_CHECK
+from tools.stoppable import EARLY_STOPPING_ROWS, TREES_PER_CHECK
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +92,7 @@ def _work_done(model: TabularModel) -> int:
         ("catboost", 4),
         ("lightgbm", 4),
         ("xgboost", 4),
-        ("mlp", 3 * MLP_EPOCHS_PER_CHECK),
+        ("mlp", 4),
         ("random_forest", 3 * TREES_PER_CHECK),
         ("extra_trees", 3 * TREES_PER_CHECK),
     ],
@@ -108,7 +108,7 @@ def test_every_family_stops_at_the_deadline(family: str, most: int) -> None:
         frame, frame["target"], deadline=deadline
     )
 
-    # One reading per round (boosters) or per batch of epochs or trees: it stops on the
+    # One reading per round (boosters) or epoch (MLP) or batch of trees: it stops on the
     # first check at the deadline, far short of the 200-300 it would otherwise do.
     assert 1 <= _work_done(model) <= most
     assert model.predict(frame.head(5)).shape == (5,)
@@ -127,7 +127,7 @@ def test_without_a_deadline_a_fit_runs_to_its_settings() -> None:
 
 
 def test_boosters_stop_early_on_an_inner_validation_split() -> None:
-    frame = _classes(3_000, 6, 2, seed=1)
+    frame = _classes(EARLY_STOPPING_ROWS + 1_000, 6, 2, seed=1)
     columns = tuple((f"f{i}", "numeric") for i in range(6))
     params = {"n_estimators": 2_000, "learning_rate": 0.3}
 
