@@ -209,14 +209,18 @@ def _add_train(commands: Any) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
-    from tools.automl import candidate_label, fit_automl
+    from tools.automl import candidate_label, finish_reserve_s, fit_automl
     from tools.data import file_sha256, load_table, resolve_column
+    from tools.deadline import Deadline
     from tools.explain import explain_result
     from tools.export import export_run
     from tools.metrics import resolve_metric
     from tools.plan import build_plan, update_plan
     from tools.raw_parsing import label_target
 
+    budget_s = args.budget if args.budget is not None else _default_budget_s()
+    # The budget counts from process start and covers everything up to the last file written.
+    deadline = Deadline.from_wall_start(_process_started_at(), budget_s)
     write = _writer(sys.stdout)
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target)
@@ -228,7 +232,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         target=target,
         metric=args.metric,
         models=args.models,
-        budget_s=args.budget if args.budget is not None else _default_budget_s(),
+        budget_s=budget_s,
         seed=args.seed,
         positive_class=args.positive_class,
     )
@@ -249,6 +253,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             on_progress=_leaderboard_printer(write),
             on_trial=_trial_printer(write, spec.label),
             should_stop=stop.is_set,
+            deadline=deadline.sooner(finish_reserve_s(budget_s)),
         )
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -267,6 +272,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         table.frame,
         out_dir=out_dir / "figures",
         time_limit_s=min(20.0, max(plan.budget_s / 3, 5.0)),
+        deadline=deadline,
     )
     if explanation.insights:
         write("\nInsights")
@@ -287,6 +293,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for path in sorted(p for p in exported.out_dir.rglob("*") if p.is_file()):
         write(f"  {path.relative_to(exported.out_dir)}")
     return EXIT_OK
+
+
+def _process_started_at() -> float:
+    """When this process started (``time.time()`` seconds)."""
+    import psutil
+
+    try:
+        return float(psutil.Process().create_time())
+    except psutil.Error:  # e.g. /proc hidden: count from the first import of this module
+        return _IMPORTED_AT
+
+
+_IMPORTED_AT = time.time()
 
 
 def _default_budget_s() -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 from assistant.context import match_column
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
-from tools.automl import TUNED_SUFFIX, base_family, candidate_label, fit_automl
+from tools.automl import TUNED_SUFFIX, base_family, candidate_label, finish_reserve_s, fit_automl
 from tools.data import file_sha256, load_table, resolve_column
+from tools.deadline import Deadline
 from tools.errors import TargetError
 from tools.explain import explain_result
 from tools.export import export_run
@@ -55,6 +57,9 @@ class TrainRequest:
     """Studies are named ``study_key(study_prefix, target, metric)``, so tune_model continues them."""
     history_path: Path | None = None
     """Warm-start history (tools.warmstart): read for first trials, written after the run."""
+    started_at_s: float | None = None
+    """When the tool was called (``time.time()``): the budget counts from then and covers
+    loading, training, explaining and exporting. None: from when the worker starts the job."""
 
 
 def study_key(prefix: str, target: str, metric: str) -> str:
@@ -96,6 +101,7 @@ def trial_line(report: TrialReport, metric_label: str) -> str:
 
 def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
     """Load, profile, plan, train, explain and export; return the run's summary."""
+    started_s = time.time()
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     target, target_note = resolve_target([str(c) for c in loaded.frame.columns], request.target)
     loaded = dataclasses.replace(loaded, frame=label_target(loaded.frame, target, loaded.parser))
@@ -110,6 +116,7 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
     if extra:
         plan = update_plan(plan, profile, **extra)
     channel.send({"kind": "plan", "plan": plan.model_dump(), "description": plan.describe()})
+    deadline = Deadline.from_wall_start(request.started_at_s or started_s, plan.budget_s)
 
     def on_progress(progress: TrainProgress) -> None:
         message: dict[str, Any] = {
@@ -147,6 +154,7 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
         storage=request.storage,
         study_key=study_key(request.study_prefix, plan.target, plan.metric),
         history=history,
+        deadline=deadline.sooner(finish_reserve_s(plan.budget_s)),
     )
     if history is not None and result.tuned_configs:
         scores = {
@@ -172,6 +180,7 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
             data_sha256=request.data_sha256,
             notes=notes,
             time_limit_s=min(20.0, plan.budget_s / 3),
+            deadline=deadline,
         ),
         "metric_label": spec.label,
         "greater_is_better": spec.greater_is_better,
@@ -192,11 +201,16 @@ def _explain_and_export(
     data_sha256: str,
     notes: list[str],
     time_limit_s: float,
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
     """Explain a run's winner, write its run folder, and describe both as plain data."""
     plan, profile = result.plan, result.profile
     explanation = explain_result(
-        result, loaded.frame, out_dir=out_dir / "figures", time_limit_s=time_limit_s
+        result,
+        loaded.frame,
+        out_dir=out_dir / "figures",
+        time_limit_s=time_limit_s,
+        deadline=deadline,
     )
     exported = export_run(
         result,
@@ -255,10 +269,14 @@ class TuneRequest:
     max_bytes: int = 1 << 30
     history_path: Path | None = None
     """Warm-start history (tools.warmstart): read for first trials, written after tuning."""
+    started_at_s: float | None = None
+    """When the tool was called (``time.time()``): ``budget_s`` counts from then and covers
+    loading, tuning, the refit, explaining and exporting. None: from when the job starts."""
 
 
 def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     """Tune the run's best families in persistent studies; export the tuned model if it wins."""
+    started_s = time.time()
     import numpy as np
 
     from tools.metrics import evaluate_all
@@ -291,13 +309,16 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         family: warm_start_configs(profile.meta_features, family, task=plan.task, store=history)
         for family in request.families
     }
+    deadline = Deadline.from_wall_start(request.started_at_s or started_s, request.budget_s)
+    search = deadline.sooner(finish_reserve_s(request.budget_s))
     outcome = tune(
         frame,
         plan,
         storage=request.storage,
         study_key=request.study_key,
         families=list(request.families),
-        budget_s=request.budget_s,
+        budget_s=max(search.left_s(), 1.0),
+        deadline=search,
         profile=profile,
         warm_start=warm_start,
         on_trial=on_trial,
@@ -395,6 +416,7 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
             data_sha256=request.data_sha256,
             notes=[*loaded.notes, *outcome.notes],
             time_limit_s=min(20.0, request.budget_s / 3),
+            deadline=deadline,
         )
     )
     summary["exported"] = True

@@ -18,7 +18,11 @@
 The result is a :class:`tools.train.TrainResult`, so explain, export and
 predict need nothing new. Its leaderboard gains a row per tuned family (key
 ``"<family>:tuned"``) and one for the ensemble (key ``"ensemble"``); ``oof``
-has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``.
+has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``:
+one :class:`tools.deadline.Deadline` (``deadline=``, default ``plan.budget_s``
+from the call) bounds every fit of every phase. Callers that also explain and
+export (``mlchat train``, the chat's worker) count it from process start or
+the tool call and pass it :func:`finish_reserve_s` early.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from tools.deadline import Deadline
 from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
 from tools.imbalance import f1_threshold
 from tools.metrics import resolve_metric
@@ -60,6 +65,16 @@ ENSEMBLE_KEY = "ensemble"
 TUNED_SUFFIX = ":tuned"
 
 
+FINISH_SHARE = 0.12
+"""Share of a run's budget kept for explaining and exporting the model (at least 1 s, at
+most 30 s): the search gets a deadline that much earlier than the run's."""
+
+
+def finish_reserve_s(budget_s: float) -> float:
+    """Seconds of a ``budget_s`` run kept after the search for explain and export."""
+    return min(max(FINISH_SHARE * budget_s, 1.0), 30.0)
+
+
 def base_family(key: str) -> str:
     """The model family of a leaderboard key (``"lightgbm:tuned"`` -> ``"lightgbm"``)."""
     return key.removesuffix(TUNED_SUFFIX)
@@ -79,6 +94,7 @@ def fit_automl(
     history: Any | None = None,
     tune: bool = True,
     ensemble: bool = True,
+    deadline: Deadline | None = None,
 ) -> TrainResult:
     """Cross-validate candidates, tune the best, ensemble, and refit the winner in ``plan.budget_s``.
 
@@ -99,6 +115,10 @@ def fit_automl(
             warm-start from; the built-in portfolio is used either way.
         tune: Tune the best families (off: breadth search only, with the whole budget).
         ensemble: Try a greedy ensemble of the candidates.
+        deadline: When the search and the refit must be done (every fit stops at
+            it); default ``plan.budget_s`` from now. A caller that counts the budget
+            from earlier (process start, the tool call) and keeps time for explain
+            and export passes its own; the search then plans with the time left.
 
     Raises:
         TargetError, DataError, TrainingError: as :func:`tools.train.train`.
@@ -107,18 +127,16 @@ def fit_automl(
     from tools.tune import tune as run_tuning
 
     start = clock()
-    budget = float(plan.budget_s)
-    deadline = start + budget
+    run_deadline = deadline or Deadline(start + float(plan.budget_s), clock)
+    budget = max(run_deadline.at_s - start, MIN_BUDGET_S)
+    deadline_s = run_deadline.at_s
     stop = should_stop or (lambda: False)
     notify = on_progress or (lambda progress: None)
     spec = resolve_metric(plan.metric, plan.task)
     tunable = [name for name in plan.models if name in tunable_families(plan.task)]
 
-    if not tune or not tunable:
-        breadth_plan = plan
-    else:
-        breadth_budget = max(MIN_BUDGET_S, budget * BREADTH_SHARE)
-        breadth_plan = plan.model_copy(update={"budget_s": breadth_budget})
+    share = BREADTH_SHARE if tune and tunable else 1.0
+    breadth_plan = plan.model_copy(update={"budget_s": max(MIN_BUDGET_S, budget * share)})
     result = train(
         frame,
         breadth_plan,
@@ -127,6 +145,7 @@ def fit_automl(
         should_stop=stop,
         clock=clock,
         refit=False,
+        deadline=run_deadline,
     )
     result.plan = plan
     profile = result.profile
@@ -150,7 +169,7 @@ def fit_automl(
     ranked_ok = [r.family for r in result.leaderboard if r.status == "ok"]
     to_tune = [name for name in ranked_ok if name in tunable][:TUNE_TOP]
     reserve = min(refit_s(ranked_ok[:3]), 0.3 * budget)
-    tune_budget = (deadline - clock() - reserve - 1.5) / 1.1
+    tune_budget = (deadline_s - clock() - reserve - 1.5) / 1.1
     if tune and to_tune and not stopped and not stop() and tune_budget >= MIN_TUNE_S:
         try:
             tuned = run_tuning(
@@ -171,6 +190,7 @@ def fit_automl(
                 refit=False,
                 target_transforms=result.target_transforms,
                 class_weight=None if result.class_weight == "none" else result.class_weight,
+                deadline=run_deadline.sooner(reserve),
             )
         except TuningError as exc:
             log.info("automl_tuning_skipped reason=%s", exc)
@@ -233,7 +253,7 @@ def fit_automl(
         best_key=best_key,
         selection=selection,
         templates=templates,
-        left=deadline - clock(),
+        deadline=run_deadline,
         stopped=stopped,
         refit_s=refit_s,
         emit=emit,
@@ -442,20 +462,21 @@ def _finish(
     best_key: str,
     selection: EnsembleSelection | None,
     templates: Mapping[str, Any],
-    left: float,
+    deadline: Deadline,
     stopped: bool,
     refit_s: Callable[[Sequence[str]], float],
     emit: Callable[..., None],
     notes: list[str],
 ) -> tuple[Any, str, int]:
     """The final model: the ensemble's members or the best single model refit on all rows."""
+    left = deadline.left_s()
     allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
     y = result.y
     if selection is not None:
         keys = list(selection.weights)
         if refit_s(keys) <= allowed:
             emit("refit_started", f"Refitting the ensemble of {len(keys)} models on all rows.")
-            members = [clone(templates[key]).fit(frame, y) for key in keys]
+            members = [clone(templates[key]).fit(frame, y, deadline=deadline) for key in keys]
             model = EnsembleModel.from_fitted(members, list(selection.weights.values()))
             return model, ENSEMBLE_KEY, len(y)
         notes.append(
@@ -464,7 +485,7 @@ def _finish(
         )
     if refit_s([best_key]) <= allowed and best_key in templates:
         emit("refit_started", f"Refitting {candidate_label(best_key)} on {len(y):,} rows.")
-        model = clone(templates[best_key]).fit(frame, y)
+        model = clone(templates[best_key]).fit(frame, y, deadline=deadline)
         return model, best_key, len(y)
     notes.append(
         f"{candidate_label(result.best_family)} was not refit on all rows (no time left); "

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from tools.deadline import Deadline
 from tools.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -206,9 +207,11 @@ class EnsembleModel(BaseEstimator):
             model.target_ = target
         return model
 
-    def fit(self, X: pd.DataFrame, y: pd.Series) -> EnsembleModel:
-        """Refit clones of every member on ``X``, ``y``."""
-        fitted = [clone(member).fit(X, y) for member in self._checked_members()]
+    def fit(
+        self, X: pd.DataFrame, y: pd.Series, *, deadline: Deadline | None = None
+    ) -> EnsembleModel:
+        """Refit clones of every member on ``X``, ``y``; each stops at ``deadline``."""
+        fitted = [clone(member).fit(X, y, deadline=deadline) for member in self._checked_members()]
         self._set_fitted(fitted)
         return self
 

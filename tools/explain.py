@@ -38,6 +38,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from tools.deadline import Deadline
 from tools.errors import UserFacingError
 from tools.figures import (
     FigureArtifact,
@@ -60,6 +61,10 @@ _MAX_PD_ROWS = 500
 _PD_GRID = 20
 _MAX_GROUPS = 10
 _MAX_ROC_CLASSES = 10
+IMPORTANCE_SHARE = 0.6
+"""Share of the time left to a deadline that permutation importance plans to use (the
+figures and the export need the rest)."""
+MIN_IMPORTANCE_ROWS = 200
 _MAX_CURVE_POINTS = 400
 """ROC and PR curves keep at most this many points (the JSON stays small on big tables)."""
 
@@ -167,6 +172,7 @@ def explain_model(
     n_repeats: int = 3,
     time_limit_s: float = 30.0,
     seed: int = 0,
+    deadline: Deadline | None = None,
 ) -> Explanation:
     """Diagnose ``model`` on ``frame``/``y`` and write its figures to ``out_dir``.
 
@@ -190,6 +196,8 @@ def explain_model(
         time_limit_s: Wall-clock limit for permutation importance; columns left over
             are listed in ``unscored_columns``.
         seed: Seed for the row sample and the shuffles.
+        deadline: When the explanation must be done; permutation importance uses
+            fewer rows and repeats to finish by it (see :func:`permutation_importance_table`).
     """
     y_true = np.asarray(y)
     if len(frame) != len(y_true):
@@ -222,6 +230,7 @@ def explain_model(
         n_repeats=n_repeats,
         time_limit_s=time_limit_s,
         seed=seed,
+        deadline=deadline,
     )
     if importance:
         figures.append(
@@ -272,6 +281,7 @@ def explain_result(
     out_dir: Path,
     time_limit_s: float = 30.0,
     max_rows: int = _MAX_IMPORTANCE_ROWS,
+    deadline: Deadline | None = None,
 ) -> Explanation:
     """:func:`explain_model` for a :class:`tools.train.TrainResult`.
 
@@ -284,6 +294,7 @@ def explain_result(
         out_dir: Folder for the figures.
         time_limit_s: Wall-clock limit for permutation importance.
         max_rows: Row sample for permutation importance.
+        deadline: When the explanation must be done (see :func:`explain_model`).
     """
     from tools.analyze import prepare_target
 
@@ -309,6 +320,7 @@ def explain_result(
         max_rows=max_rows,
         time_limit_s=time_limit_s,
         seed=plan.seed,
+        deadline=deadline,
     )
 
 
@@ -324,6 +336,7 @@ def permutation_importance_table(
     n_repeats: int = 3,
     time_limit_s: float = 30.0,
     seed: int = 0,
+    deadline: Deadline | None = None,
 ) -> tuple[list[FeatureImportance], list[str], int]:
     """Permutation importance of each original column, time-bounded.
 
@@ -332,23 +345,38 @@ def permutation_importance_table(
     times), written as a loop so it can stop at a deadline and report which
     columns it did not reach.
 
+    With a ``deadline``, the baseline scoring is timed first; when every column's
+    ``n_repeats`` shuffles would not finish in :data:`IMPORTANCE_SHARE` of the time
+    left, the repeats drop to one and then the row sample shrinks (to at least
+    :data:`MIN_IMPORTANCE_ROWS` rows) so that they would.
+
     Returns ``(importances sorted most important first, unscored columns, rows used)``.
     """
     score = scorer or _default_scorer(task)
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
-    if len(frame) > max_rows:
-        rows = np.sort(rng.choice(len(frame), max_rows, replace=False))
-        sample, y_sample = frame.iloc[rows].reset_index(drop=True), y[rows]
-    else:
-        sample, y_sample = frame.reset_index(drop=True), y
     names = list(columns) if columns is not None else _input_columns(model, frame)
-    deadline = time.monotonic() + time_limit_s
+    limit = Deadline.after(time_limit_s).earlier(deadline)
+    sample, y_sample = _importance_sample(frame, y, max_rows, rng)
+    started = time.monotonic()
     baseline = score(model, sample, y_sample)
+    if deadline is not None:
+        per_score_s = max(time.monotonic() - started, 1e-4)
+        allowed_s = max(limit.left_s(), 0.0) * IMPORTANCE_SHARE
+        if per_score_s * len(names) * n_repeats > allowed_s:
+            n_repeats = 1
+        fits = allowed_s / (per_score_s * max(len(names), 1))
+        if fits < 1 and len(sample) > MIN_IMPORTANCE_ROWS:
+            wanted = max(MIN_IMPORTANCE_ROWS, int(len(sample) * fits))
+            sample, y_sample = _importance_sample(sample, y_sample, wanted, rng)
+            baseline = score(model, sample, y_sample)
+        log.info(
+            "importance_sized rows=%d repeats=%d left_s=%.2f", len(sample), n_repeats, allowed_s
+        )
     drops: dict[str, np.ndarray] = {}
     unscored: list[str] = []
     for column in names:
-        if time.monotonic() > deadline:
+        if limit.passed():
             unscored.append(column)
             continue
         values = sample[column].to_numpy()
@@ -368,6 +396,15 @@ def permutation_importance_table(
         for rank, (column, values) in enumerate(ordered, start=1)
     ]
     return table, unscored, len(sample)
+
+
+def _importance_sample(
+    frame: pd.DataFrame, y: np.ndarray, max_rows: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray]:
+    if len(frame) <= max_rows:
+        return frame.reset_index(drop=True), y
+    rows = np.sort(rng.choice(len(frame), max_rows, replace=False))
+    return frame.iloc[rows].reset_index(drop=True), y[rows]
 
 
 def explain_feature(

@@ -39,21 +39,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from tools.deadline import Deadline, fitting_until
 from tools.encoders import count_levels, target_encoding_pipeline
 from tools.errors import DataError, PlanError
 from tools.features import DerivedFeatures, input_columns
@@ -218,10 +212,12 @@ def _svm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
 
 
 def _mlp(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
+    from tools.stoppable import StoppableMLPClassifier, StoppableMLPRegressor
+
     if _is_classification(task):
-        return MLPClassifier(random_state=seed, **params)
+        return StoppableMLPClassifier(random_state=seed, **params)
     return TransformedTargetRegressor(
-        regressor=MLPRegressor(random_state=seed, **params), transformer=StandardScaler()
+        regressor=StoppableMLPRegressor(random_state=seed, **params), transformer=StandardScaler()
     )
 
 
@@ -232,26 +228,32 @@ def _forest_params(task: Task, params: Params) -> Params:
 
 
 def _random_forest(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    cls = RandomForestClassifier if _is_classification(task) else RandomForestRegressor
+    from tools.stoppable import StoppableRandomForestClassifier, StoppableRandomForestRegressor
+
+    classification = _is_classification(task)
+    cls = StoppableRandomForestClassifier if classification else StoppableRandomForestRegressor
     return cls(random_state=seed, n_jobs=n_jobs, **_forest_params(task, params))
 
 
 def _extra_trees(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    cls = ExtraTreesClassifier if _is_classification(task) else ExtraTreesRegressor
+    from tools.stoppable import StoppableExtraTreesClassifier, StoppableExtraTreesRegressor
+
+    classification = _is_classification(task)
+    cls = StoppableExtraTreesClassifier if classification else StoppableExtraTreesRegressor
     return cls(random_state=seed, n_jobs=n_jobs, **_forest_params(task, params))
 
 
 def _xgboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from xgboost import XGBClassifier, XGBRegressor
+    from tools.stoppable import StoppableXGBClassifier, StoppableXGBRegressor
 
-    cls = XGBClassifier if _is_classification(task) else XGBRegressor
+    cls = StoppableXGBClassifier if _is_classification(task) else StoppableXGBRegressor
     return cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", verbosity=0, **params)
 
 
 def _lightgbm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from lightgbm import LGBMClassifier, LGBMRegressor
+    from tools.stoppable import StoppableLGBMClassifier, StoppableLGBMRegressor
 
-    cls = LGBMClassifier if _is_classification(task) else LGBMRegressor
+    cls = StoppableLGBMClassifier if _is_classification(task) else StoppableLGBMRegressor
     return cls(
         random_state=seed,
         n_jobs=n_jobs,
@@ -263,9 +265,10 @@ def _lightgbm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
 
 
 def _catboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from catboost import CatBoostClassifier, CatBoostRegressor
+    from tools.stoppable import StoppableCatBoostClassifier, StoppableCatBoostRegressor
 
-    cls = CatBoostClassifier if _is_classification(task) else CatBoostRegressor
+    classification = _is_classification(task)
+    cls = StoppableCatBoostClassifier if classification else StoppableCatBoostRegressor
     # allow_writing_files=False: CatBoost would otherwise write catboost_info/ into the cwd.
     return cls(
         random_seed=seed,
@@ -976,8 +979,14 @@ class TabularModel(BaseEstimator):
         tags.estimator_type = "classifier" if self.task in CLASSIFICATION else "regressor"
         return tags
 
-    def fit(self, X: pd.DataFrame, y: pd.Series) -> TabularModel:
-        """Fit the pipeline on ``X`` (original columns) and ``y`` (original labels or values)."""
+    def fit(
+        self, X: pd.DataFrame, y: pd.Series, *, deadline: Deadline | None = None
+    ) -> TabularModel:
+        """Fit the pipeline on ``X`` (original columns) and ``y`` (original labels or values).
+
+        With a ``deadline``, the estimator stops when it passes and keeps what it has
+        learned (boosting rounds, epochs, trees; see :mod:`tools.stoppable`).
+        """
         if self.task not in ALL_TASKS:
             raise PlanError(f"Unknown task “{self.task}”; use binary, multiclass or regression.")
         used = [(name, kind) for name, kind in self.columns if kind in USED_KINDS]
@@ -1036,7 +1045,7 @@ class TabularModel(BaseEstimator):
             derive = ("derive", DerivedFeatures(tuple(self.derived)))
             pipeline = Pipeline([derive, *pipeline.steps])
         self.pipeline_ = wrap_regressor(pipeline, transform, n_rows=len(frame), seed=self.seed)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), fitting_until(deadline):
             warnings.simplefilter("ignore")
             self.pipeline_.fit(frame, encoded)
         self.target_transform_ = transform

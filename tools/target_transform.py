@@ -141,9 +141,11 @@ def compare_target_transforms(
         derived: Derived features of the plan (``(name, expression)`` pairs, see
             :mod:`tools.features`), listed in ``columns`` as numeric.
     """
+    from tools.deadline import Deadline
     from tools.models import TabularModel
 
     now = clock or (lambda: 0.0)
+    fit_deadline = Deadline(deadline, now) if math.isfinite(deadline) else None
     params = dict(COMPARE_FAMILY_PARAMS) if family == "lightgbm" else None
     used = list(splits)[:COMPARE_FOLDS]
     scores: dict[str, float] = {}
@@ -163,7 +165,7 @@ def compare_target_transforms(
                 derived=derived,
                 target_transform=transform,
             )
-            model.fit(X.iloc[train_rows], y.iloc[train_rows])
+            model.fit(X.iloc[train_rows], y.iloc[train_rows], deadline=fit_deadline)
             predicted = model.predict(X.iloc[valid_rows])
             values.append(float(spec.compute(y.iloc[valid_rows], predicted, None, classes=None)))
         scores[transform] = float(np.mean(values))

@@ -9,7 +9,9 @@ many as the remaining time allows; failing that, its first fold's model is
 kept). ``should_stop()`` is checked between folds and candidates.
 
 Total wall time stays within about ``1.1 x budget + 2 s``: the estimates are
-conservative, folds are checked as they finish, and the refit is reserved.
+conservative, folds are checked as they finish, the refit is reserved, and
+every fit (the first candidate's too) stops at the deadline
+(:mod:`tools.deadline`, :mod:`tools.stoppable`).
 
 Tables above :data:`MAX_SEARCH_ROWS` rows are searched on a seeded sample;
 only the winner's refit sees every row.
@@ -40,6 +42,7 @@ from sklearn.base import clone
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from tools.deadline import Deadline
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share, thresholded_f1
@@ -231,6 +234,7 @@ def train(
     max_search_rows: int = MAX_SEARCH_ROWS,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     refit: bool = True,
+    deadline: Deadline | None = None,
 ) -> TrainResult:
     """Cross-validate the plan's candidates within ``plan.budget_s`` and refit the best.
 
@@ -249,6 +253,9 @@ def train(
         refit: Refit the winner on all rows. False keeps the winner's first-fold
             model and reserves no time for a refit (a caller that refits itself,
             such as :func:`tools.automl.fit_automl`).
+        deadline: When every fit must stop (it keeps what it learned); default
+            ``plan.budget_s`` from now. Candidates are planned to finish by the
+            earlier of the two.
 
     Raises:
         TargetError: the target column is missing or unusable.
@@ -260,7 +267,8 @@ def train(
     from tools.metrics import resolve_metric
 
     start = clock()
-    deadline = start + plan.budget_s
+    hard = deadline or Deadline(start + plan.budget_s, clock)
+    deadline_s = min(start + plan.budget_s, hard.at_s)
     stop = should_stop or (lambda: False)
     notify = on_progress or (lambda progress: None)
     notes: list[str] = []
@@ -382,7 +390,7 @@ def train(
         )
         est_total = est_fold * len(splits) * _SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
-        left = deadline - clock()
+        left = deadline_s - clock()
         reason = ""
         if family.max_rows is not None and n_train_fold > family.max_rows:
             reason = f"{family.label} is too slow above {family.max_rows:,} rows."
@@ -410,7 +418,8 @@ def train(
             seed=plan.seed,
             n_jobs=n_jobs,
             clock=clock,
-            deadline=deadline,
+            deadline=deadline_s,
+            fit_deadline=hard,
             reserve=lambda fold_s, held=best_reserve: max(held, refit_reserve(fold_s)),
             stop=stop,
             n_oof=len(oof_rows),
@@ -484,7 +493,8 @@ def train(
             task=task,
             plan=plan,
             n_jobs=_n_jobs(len(y)),
-            left=deadline - clock(),
+            left=deadline_s - clock(),
+            fit_deadline=hard,
             stopped=stopped,
             refit_s=refit_estimate(best.fit_s_per_fold),
             n_train_fold=n_train_fold,
@@ -683,6 +693,7 @@ def _run_candidate(
     n_jobs: int,
     clock: Callable[[], float],
     deadline: float,
+    fit_deadline: Deadline,
     reserve: Callable[[float], float],
     stop: Callable[[], bool],
     n_oof: int,
@@ -731,7 +742,7 @@ def _run_candidate(
                 derived=derived,
                 **options,
             )
-            model.fit(X.iloc[split.train], y.iloc[split.train])
+            model.fit(X.iloc[split.train], y.iloc[split.train], deadline=fit_deadline)
             fit_times.append(clock() - fold_start)
             X_valid = X.iloc[split.valid]
             y_valid = y.iloc[split.valid]
@@ -799,6 +810,7 @@ def _final_model(
     plan: Plan,
     n_jobs: int,
     left: float,
+    fit_deadline: Deadline,
     stopped: bool,
     refit_s: float,
     n_train_fold: int,
@@ -836,7 +848,7 @@ def _final_model(
         **options,
     )  # type: ignore[arg-type]
     try:
-        model.fit(X.iloc[rows], y.iloc[rows])
+        model.fit(X.iloc[rows], y.iloc[rows], deadline=fit_deadline)
     except (MemoryError, ValueError) as exc:
         log.warning(
             "refit_failed family=%s rows=%d error=%s", best.family, len(rows), type(exc).__name__

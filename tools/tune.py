@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from tools.deadline import Deadline
 from tools.errors import PlanError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import (
@@ -263,6 +264,7 @@ def tune(
     keep_candidates: int = KEEP_CANDIDATES,
     target_transforms: Mapping[str, str] | str | None = None,
     class_weight: str | None = None,
+    deadline: Deadline | None = None,
 ) -> TuneResult:
     """Tune ``families`` with Optuna within ``budget_s`` and refit the best configuration.
 
@@ -295,6 +297,8 @@ def tune(
             training does (a quick comparison on a skewed target).
         class_weight: ``"balanced"`` or ``"none"`` for every trial; default: from
             ``plan.class_weight`` ("auto" searches it on imbalanced classes).
+        deadline: When every fit must stop, keeping what it learned; default
+            ``1.1 x budget_s + 1.5 s`` from now (the first trial's slack).
 
     Raises:
         PlanError: a family is unknown, has no search space or does not fit the task.
@@ -309,7 +313,8 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = clock()
     budget = float(plan.budget_s if budget_s is None else budget_s)
-    deadline = start + budget
+    hard = deadline or Deadline(start + 1.1 * budget + 1.5, clock)
+    deadline_s = min(start + budget, hard.at_s)
     stop = should_stop or (lambda: False)
     notes: list[str] = []
     task = plan.task
@@ -395,7 +400,9 @@ def tune(
     previous = _study_best(studies)
     if previous is not None:
         name, trial = previous
-        outcome = evaluator.run(name, trial_to_params(name, trial.params), clock, deadline, stop)
+        outcome = evaluator.run(
+            name, trial_to_params(name, trial.params), clock, deadline_s, stop, hard=hard
+        )
         if outcome.score is not None:
             candidates.append(
                 _candidate(name, trial.number, trial.params, outcome, spec, evaluator)
@@ -414,7 +421,7 @@ def tune(
         turn += 1
         if name in exhausted:
             continue
-        left = deadline - clock()
+        left = deadline_s - clock()
         folds_s = fold_s[name]
         guess = max(folds_s) * len(splits) * _SAFETY if folds_s else 0.0
         if left - reserve() <= max(guess, 0.05 * budget) and (candidates or n_done):
@@ -447,9 +454,10 @@ def tune(
             name,
             params,
             clock,
-            start + 1.1 * budget + 1.5 if must_finish else deadline - reserve(),
+            hard.at_s if must_finish else deadline_s - reserve(),
             stop,
             on_fold=on_fold,
+            hard=hard,
         )
         n_done += 1
         message = outcome.message
@@ -483,7 +491,7 @@ def tune(
             best_score=_natural(spec, best[1].value) if best else math.nan,
             best_family=best[0] if best else None,
             elapsed_s=elapsed(),
-            time_left_s=max(deadline - clock(), 0.0),
+            time_left_s=max(deadline_s - clock(), 0.0),
             message=message,
         )
         log.info(
@@ -517,7 +525,8 @@ def tune(
             columns=columns,
             task=task,
             seed=plan.seed,
-            left=deadline - clock(),
+            left=deadline_s - clock(),
+            fit_deadline=hard,
             n_train_fold=n_train_fold,
             notes=notes,
             derived=derived,
@@ -675,6 +684,7 @@ class _Evaluator:
         *,
         on_fold: Callable[[int, float], str] | None = None,
         reserve: float = 0.0,
+        hard: Deadline | None = None,
     ) -> _Outcome:
         classes = self.classes
         n = len(self.oof_rows)
@@ -684,6 +694,7 @@ class _Evaluator:
         scores: list[float] = []
         started = clock()
         fit_times: list[float] = []
+        fit_deadline = Deadline(deadline, clock).earlier(hard)
 
         def outcome(message: str, *, failed: bool = False, stopped: bool = False) -> _Outcome:
             per_fold = float(np.mean(fit_times)) if fit_times else 0.0
@@ -702,7 +713,7 @@ class _Evaluator:
                     derived=self.derived,
                     **self.options(family),
                 )
-                model.fit(self.X.iloc[train], self.y.iloc[train])
+                model.fit(self.X.iloc[train], self.y.iloc[train], deadline=fit_deadline)
                 X_valid, y_valid = self.X.iloc[valid], self.y.iloc[valid]
                 if classes is not None:
                     proba = np.zeros((len(valid), len(classes)))
@@ -791,6 +802,7 @@ def _refit(
     task: str,
     seed: int,
     left: float,
+    fit_deadline: Deadline,
     n_train_fold: int,
     notes: list[str],
     derived: tuple[tuple[str, str], ...] = (),
@@ -815,7 +827,7 @@ def _refit(
         derived=derived,
         **options,
     )
-    return model.fit(X, y)
+    return model.fit(X, y, deadline=fit_deadline)
 
 
 def _target_transforms(

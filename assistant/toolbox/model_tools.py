@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -154,6 +155,7 @@ async def train_models(
         task: Treat the target as "classification" or "regression" instead of inferring it.
         positive_class: For a two-class target, the class F1 and the curves are about.
     """
+    called_at_s = time.time()  # the budget counts from the tool call
     record = ctx.training_dataset(dataset_id)
     stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
     given = {
@@ -196,6 +198,7 @@ async def train_models(
         storage=str(_tuning_storage(ctx)),
         study_prefix=_study_prefix(ctx, record.sha256),
         history_path=_history_path(ctx),
+        started_at_s=called_at_s,
     )
     runs = ctx.services.runs
     runs.start(
@@ -295,6 +298,7 @@ async def tune_model(
         budget_s: Wall-clock seconds to spend tuning (e.g. 120 for "2 minutes").
         models: Families to tune; the run's best two tunable families when omitted.
     """
+    called_at_s = time.time()  # the budget counts from the tool call
     from assistant.jobs import TuneRequest, tune_job
     from tools.tune import tunable_families
 
@@ -328,6 +332,7 @@ async def tune_model(
         out_dir=ctx.files.run_dir(run_id),
         max_bytes=ctx.settings.max_upload_mb << 20,
         history_path=_history_path(ctx),
+        started_at_s=called_at_s,
     )
     runs = ctx.services.runs
     runs.start(

@@ -145,7 +145,11 @@ def test_every_family_pipeline_is_rebuilt_from_its_source(family: str) -> None:
 
     assert not _imported_roots(source) & {"tools", "assistant"}
     with config_context(print_changed_only=False):
-        assert repr(namespace["rebuilt"]) == repr(pipeline)
+        # The script uses the libraries' estimators; ours only add stopping at a deadline.
+        # (Shorter class names wrap the repr differently, so whitespace is not compared.)
+        rebuilt = "".join(namespace["rebuilt"].__repr__(N_CHAR_MAX=100_000).split())
+        original = "".join(pipeline.__repr__(N_CHAR_MAX=100_000).split())
+        assert rebuilt == original.replace("Stoppable", "")
 
 
 def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> None:
