@@ -507,6 +507,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import cloudpickle  # installed with joblib
 from sklearn import metrics as skm
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
@@ -645,7 +646,10 @@ def main() -> None:
         final.fit(X, y)
     out = Path(__file__).with_name(RETRAINED_FILE)
     saved = {{"pipeline": final, "classes": classes, "features": FEATURES, "threshold": THRESHOLD}}
-    joblib.dump(saved, out)
+    # cloudpickle (a dependency of joblib) stores this script's own classes by value,
+    # so the file loads with joblib.load in any interpreter, not only this script's.
+    with open(out, "wb") as handle:
+        cloudpickle.dump(saved, handle)
     print(f"saved {{out}}")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -99,6 +101,7 @@ def test_classification_run_folder_round_trip(churn_frame: pd.DataFrame, tmp_pat
     assert metric == "roc_auc"
     assert abs(score - best.score) <= 0.02
     assert (run / "retrained_model.joblib").is_file()
+    _loads_in_a_fresh_interpreter(run / "retrained_model.joblib", csv, tmp_path)
     # mlchat's own model is left in place, so `mlchat predict` still reads the folder
     np.testing.assert_allclose(
         joblib.load(run / "model.joblib").predict_proba(features),
@@ -189,3 +192,22 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
         "positive_class": None,
         "target_encoded": ["street"],
     }
+
+
+def _loads_in_a_fresh_interpreter(model: Path, csv: Path, cwd: Path) -> None:
+    """The retrained model predicts in a new Python that never ran train.py."""
+    code = (
+        "import joblib, pandas as pd, sys\n"
+        "saved = joblib.load(sys.argv[1])\n"
+        "frame = pd.read_csv(sys.argv[2])[saved['features']]\n"
+        "print(len(saved['pipeline'].predict(frame)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(model), str(csv)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip()) == len(pd.read_csv(csv))
