@@ -67,6 +67,7 @@ _RERUN_KEYS = (
     "time_column",
     "target_transform",
     "class_weight",
+    "positive_class",
     "derived_features",
     "derived_dataset",
 )

@@ -144,3 +144,20 @@ def test_database_files_are_private(tmp_path: Path) -> None:
     RunStore(db).start("r1", thread_id=None, dataset_id=None, plan={})
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
     assert modes == {"mlchat.db": 0o600, "mlchat.db-wal": 0o600, "mlchat.db-shm": 0o600}
+
+
+def test_run_again_restores_the_interrupted_runs_plan_with_its_positive_class(
+    tmp_path: Path,
+) -> None:
+    from assistant.session import RERUN_MESSAGE, Assistant
+    from assistant.settings import Settings
+    from assistant.store import thread_metadata
+
+    settings = Settings.from_env({"MLCHAT_DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assistant = Assistant(settings)
+    assistant.conversations.ensure_thread("t1")
+    plan = {"target": "churn", "metric": "f1", "positive_class": "yes", "seed": 7}
+    assistant.runs.start("r1", thread_id="t1", dataset_id="d1", plan=plan, owner="1:1")
+    assert assistant.prepare_rerun("t1", "r1") == RERUN_MESSAGE
+    restored = thread_metadata(assistant.db, "t1")["plan_changes"]
+    assert restored == {"target": "churn", "metric": "f1", "positive_class": "yes"}
