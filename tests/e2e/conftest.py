@@ -236,3 +236,10 @@ def log_in(page: Page, server: ChainlitServer) -> None:
     # Connected once on_chat_start's welcome arrives; typing earlier can be lost.
     welcome = page.locator("[data-step-type='assistant_message']").first
     expect(welcome).to_contain_text(WELCOME)
+
+
+def send_message(page: Page, text: str) -> None:
+    """Type ``text`` in the chat box and send it once the send button is enabled."""
+    page.fill("#chat-input", text)
+    expect(page.locator("#chat-submit")).to_be_enabled()
+    page.click("#chat-submit")

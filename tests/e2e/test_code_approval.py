@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ChainlitServer, log_in, screenshot
+from tests.e2e.conftest import ChainlitServer, log_in, screenshot, send_message
 from tests.fakes.llm_servers import FakeLLMServer, text, tool_call
 
 pytestmark = pytest.mark.e2e
@@ -49,12 +49,6 @@ def server(fake: FakeLLMServer) -> Iterator[ChainlitServer]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _send(page: Page, message: str) -> None:
-    page.fill("#chat-input", message)
-    expect(page.locator("#chat-submit")).to_be_enabled()
-    page.click("#chat-submit")
-
-
 def _answers(page: Page, answer: str) -> object:
     return page.locator("[data-step-type='assistant_message']").filter(has_text=answer)
 
@@ -70,7 +64,7 @@ def test_skip_then_run_in_the_browser(
     )
     log_in(page, server)
 
-    _send(page, "run something")
+    send_message(page, "run something")
     question = _answers(page, "The model wants to run this code").last
     expect(question).to_contain_text("skipped-' + 'marker")
     screenshot(page, "approval", "1-asked")
@@ -82,7 +76,7 @@ def test_skip_then_run_in_the_browser(
         "The user declined to run this code.",
     )
 
-    _send(page, "run something else")
+    send_message(page, "run something else")
     expect(_answers(page, "Selected: Skip")).to_have_count(1)  # the answered question
     expect(_answers(page, "The model wants to run this code").last).to_contain_text(
         "ran-' + 'marker"

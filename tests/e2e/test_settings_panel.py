@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ChainlitServer, log_in, screenshot
+from tests.e2e.conftest import ChainlitServer, log_in, screenshot, send_message
 from tests.fakes.llm_servers import FakeLLMServer, text
 
 pytestmark = pytest.mark.e2e
@@ -46,12 +46,6 @@ def server(fake: FakeLLMServer) -> Iterator[ChainlitServer]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _send(page: Page, message: str) -> None:
-    page.fill("#chat-input", message)
-    expect(page.locator("#chat-submit")).to_be_enabled()
-    page.click("#chat-submit")
-
-
 def _last_reply(page: Page) -> object:
     return page.locator("[data-step-type='assistant_message']").last
 
@@ -73,7 +67,7 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
     server: ChainlitServer, fake: FakeLLMServer, page: Page
 ) -> None:
     log_in(page, server)
-    _send(page, "hello there")
+    send_message(page, "hello there")
     _expect_answers(page, OFFLINE_ANSWER, 1)
     assert fake.requests == []
 
@@ -82,7 +76,7 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
     expect(_last_reply(page)).to_contain_text("gpt-4o-mini")
     expect(_last_reply(page)).to_contain_text("no network")  # the sandbox status line
     assert fake.requests == []  # applied from the next turn, not before
-    _send(page, "say hello through the model")
+    send_message(page, "say hello through the model")
     _expect_answers(page, FAKE_ANSWER, 1)
     assert len(fake.requests) == 1
     assert fake.requests[0].body["model"] == "gpt-4o-mini"
@@ -117,13 +111,13 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
     expect(page.locator("#provider")).to_contain_text("OpenAI")
     expect(page.locator("#model")).to_have_value("gpt-4o-mini")
     page.keyboard.press("Escape")
-    _send(page, "still the model?")
+    send_message(page, "still the model?")
     _expect_answers(page, FAKE_ANSWER, 2)
     assert len(fake.requests) == 2
 
     _choose_provider(page, "Offline (built-in rules, no key)")
     expect(_last_reply(page)).to_contain_text("built-in offline rules")
-    _send(page, "and now offline")
+    send_message(page, "and now offline")
     _expect_answers(page, OFFLINE_ANSWER, 2)
     assert len(fake.requests) == 2  # nothing more reached the fake server
     screenshot(page, "settings", "2-offline-again")
