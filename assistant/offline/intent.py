@@ -1,0 +1,14 @@
+"""The parser's output: one tool call it recognised in a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A recognised request: the tool to call and its arguments."""
+
+    tool: str
+    arguments: dict[str, Any]
