@@ -1,8 +1,9 @@
 """The tool-calling loop: user text in, typed events out, provider-agnostic.
 
 One turn: store the user's message, send the trimmed history and the tool
-specs to the provider, stream its text, run the tools it calls (independent
-calls concurrently, progress streamed as events), feed the results back, and
+specs to the provider, stream its text, run the tools it calls (calls that change
+the conversation's state one at a time in the model's order, then the read-only
+ones concurrently; progress streamed as events), feed the results back, and
 repeat until the model answers without calling a tool. A per-turn cap on tool
 calls and a per-turn deadline bound the work; the grounding guard checks the
 numbers of the final answer against the tool results. Code a model wants to
@@ -463,7 +464,10 @@ class Agent:
                 raise _TurnDeadline
             async with asyncio.timeout(remaining) as timeout:
                 asking.deadline.timeout = timeout
-                await asyncio.gather(*(run_one(call) for call in reply.calls))
+                writes, reads = self._schedule(reply.calls)
+                for call in writes:  # in the model's order, each seeing the last one's changes
+                    await run_one(call)
+                await asyncio.gather(*(run_one(call) for call in reads))
         except TimeoutError:
             raise _TurnDeadline from None
         finally:
@@ -488,6 +492,18 @@ class Agent:
                     }
                 )
             self._save(thread_id, turn_id, rows, reply.usage)
+
+    def _schedule(self, calls: Sequence[ToolCall]) -> tuple[list[ToolCall], list[ToolCall]]:
+        """Split a batch into the state-changing calls (run in order, first) and the reads.
+
+        A batch such as ``[set_plan(metric="f1"), train_models]`` must train with
+        F1, and a read in the same batch must see what the writes did.
+        """
+        writes, reads = [], []
+        for call in calls:
+            tool = self.tools.get(call.name)
+            (writes if tool is not None and tool.changes_state else reads).append(call)
+        return writes, reads
 
     async def _call_tool(
         self, thread_id: str, call: ToolCall, emit: EmitFn, asking: _Asking

@@ -17,7 +17,7 @@ from assistant.processes import current_owner
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolCallError, ToolResult, changes_state
 from assistant.verified_models import load_run_model, run_workspace
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from assistant.workspace import safe_file_name
@@ -46,6 +46,7 @@ _FILE_TITLES = {
 }
 
 
+@changes_state
 def set_plan(
     ctx: ToolContext,
     target: str | None = None,
@@ -128,6 +129,7 @@ def set_plan(
     )
 
 
+@changes_state
 async def train_models(
     ctx: ToolContext,
     target: str | None = None,
@@ -287,6 +289,7 @@ async def train_models(
     return await asyncio.to_thread(finish)
 
 
+@changes_state
 async def tune_model(
     ctx: ToolContext, budget_s: int = 60, models: list[str] | None = None
 ) -> ToolResult:
