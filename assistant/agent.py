@@ -243,9 +243,34 @@ class Agent:
         self.conversations.add_messages(
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
         )
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=False):
+            yield event
+
+    async def regenerate(
+        self, thread_id: str, *, approver: Approver | None = None
+    ) -> AsyncIterator[Event]:
+        """Answer the last user message of ``thread_id`` again, from the model, not the cache.
+
+        The replies of that turn (text, tool calls and results) are removed first.
+        """
+        last = self.conversations.drop_last_replies(thread_id)
+        if last is None:
+            yield Failed("There is no message to answer again yet.")
+            yield TurnFinished("", stopped=True)
+            return
+        turn_id, text = last
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=True):
+            yield event
+
+    async def _drive(
+        self, thread_id: str, turn_id: str, text: str, approver: Approver | None, *, fresh: bool
+    ) -> AsyncIterator[Event]:
+        """Run the turn in a task and yield its events as they come."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         with spend_scope(thread_id, emit=queue.put_nowait):
-            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue, text, approver))
+            worker = asyncio.create_task(
+                self._turn(thread_id, turn_id, queue, text, approver, fresh=fresh)
+            )
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -263,6 +288,8 @@ class Agent:
         queue: asyncio.Queue[Event | None],
         text: str,
         approver: Approver | None,
+        *,
+        fresh: bool = False,
     ) -> None:
         emit = queue.put_nowait
         deadline = _Deadline(self.limits.deadline_s)
@@ -275,7 +302,7 @@ class Agent:
         try:
             while True:
                 reply = await self._ask_model(
-                    thread_id, turn_id, emit, deadline, extra=extra, squeeze=squeeze
+                    thread_id, turn_id, emit, deadline, extra=extra, squeeze=squeeze, fresh=fresh
                 )
                 plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
                 if plan.notice is not None:
@@ -401,9 +428,11 @@ class Agent:
         *,
         extra: Sequence[Message] = (),
         squeeze: bool = False,
+        fresh: bool = False,
     ) -> _ModelReply:
         """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
-        halves the history budget (after the model said the prompt is too long)."""
+        halves the history budget (after the model said the prompt is too long), ``fresh``
+        skips the response cache (a regenerate)."""
         model = self.chat_settings.model
         system = (
             self.system_prompt
@@ -423,7 +452,9 @@ class Agent:
         if remaining <= 0:
             raise _TurnDeadline
         usage: list[CallRecord] = []
-        context = CallContext(thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens)
+        context = CallContext(
+            thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
+        )
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)

@@ -88,6 +88,8 @@ class AnthropicProvider:
         connect_timeout_s: float = 5.0,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://api.anthropic.com").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,

@@ -88,6 +88,8 @@ class GeminiProvider:
         timeout_s: float = 120.0,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://generativelanguage.googleapis.com").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         options = types.HttpOptions(
             base_url=base_url,
