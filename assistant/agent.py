@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.approval import CODE_TOOLS, DECLINED, Approver, CodeApproval, CodeRequest
+from assistant.errors import ProviderContextExceeded, ProvidersExhausted
 from assistant.events import (
     Event,
     Failed,
@@ -41,6 +42,7 @@ from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
     Delta,
+    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -51,6 +53,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
+from assistant.reply_ends import Retries, plan_end
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -87,6 +90,8 @@ class _ModelReply:
     provider_state: dict[str, Any] = field(default_factory=dict)
     usage: tuple[CallRecord, ...] = ()
     """Usage rows of the call, stored in the same transaction as the reply's message."""
+    reason: FinishReason = "stop"
+    detail: str = ""
 
 
 class _TurnDeadline(Exception):
@@ -264,9 +269,26 @@ class Agent:
         asking = _Asking(text, approver, deadline)
         calls_made = 0
         grounding_checked = False
+        retries = Retries()
+        extra: tuple[Message, ...] = ()
+        squeeze = False
         try:
             while True:
-                reply = await self._ask_model(thread_id, turn_id, emit, deadline)
+                reply = await self._ask_model(
+                    thread_id, turn_id, emit, deadline, extra=extra, squeeze=squeeze
+                )
+                plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
+                if plan.notice is not None:
+                    emit(plan.notice)
+                if plan.action == "again":
+                    self._save_usage(list(reply.usage))
+                    extra, squeeze = plan.extra, squeeze or plan.squeeze
+                    continue
+                if plan.action == "finish":
+                    self._finish_early(thread_id, turn_id, reply, plan.note, plan.store, emit)
+                    emit(TurnFinished(plan.store or reply.text, stopped=plan.stopped))
+                    return
+                extra = ()
                 if not reply.calls:
                     ungrounded = self._ungrounded(thread_id, reply.text)
                     if ungrounded and not grounding_checked:
@@ -352,22 +374,51 @@ class Agent:
         finally:
             queue.put_nowait(None)
 
+    def _finish_early(
+        self,
+        thread_id: str,
+        turn_id: str,
+        reply: _ModelReply,
+        note: str,
+        store: str,
+        emit: EmitFn,
+    ) -> None:
+        """End a turn on an unusual reply: show ``note``, store ``store`` (never an empty message)."""
+        if note:
+            emit(TextDelta(note))
+        if store:
+            row = {"role": "assistant", "content": store, "provider_state": reply.provider_state}
+            self._save(thread_id, turn_id, [row], reply.usage)
+        else:
+            self._save_usage(list(reply.usage))
+
     async def _ask_model(
-        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: _Deadline
+        self,
+        thread_id: str,
+        turn_id: str,
+        emit: EmitFn,
+        deadline: _Deadline,
+        *,
+        extra: Sequence[Message] = (),
+        squeeze: bool = False,
     ) -> _ModelReply:
+        """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
+        halves the history budget (after the model said the prompt is too long)."""
         model = self.chat_settings.model
         system = (
             self.system_prompt
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        context, history = await self._history(thread_id, turn_id, system, model)
-        messages = [Message("system", system), *context, *history]
+        context, history = await self._history(thread_id, turn_id, system, model, squeeze=squeeze)
+        messages = [Message("system", system), *context, *history, *extra]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
         provider_state: dict[str, Any] = {}
+        reason: FinishReason = "stop"
+        detail = ""
         remaining = deadline.remaining_s()
         if remaining <= 0:
             raise _TurnDeadline
@@ -395,16 +446,26 @@ class Agent:
                             )
                         case StreamEnd(provider_state=state):
                             provider_state.update(state)
+                            reason, detail = delta.reason, delta.detail
         except TimeoutError:
             self._save_usage(usage)
             raise _TurnDeadline from None
+        except (ProviderContextExceeded, ProvidersExhausted) as exc:
+            if not _says_too_long(exc):
+                self._save_usage(usage)
+                raise
+            return _ModelReply("", (), usage=tuple(usage), reason="context_exceeded")
         except BaseException:
             self._save_usage(usage)  # failed calls have no message, but they are still counted
             raise
-        return _ModelReply("".join(text_parts), tuple(calls), provider_state, tuple(usage))
+        if reason not in ("stop", "tool_calls"):
+            calls = []  # a cut or malformed batch never runs, not even its complete calls
+        return _ModelReply(
+            "".join(text_parts), tuple(calls), provider_state, tuple(usage), reason, detail
+        )
 
     async def _history(
-        self, thread_id: str, turn_id: str, system: str, model: str
+        self, thread_id: str, turn_id: str, system: str, model: str, *, squeeze: bool = False
     ) -> tuple[list[Message], list[Message]]:
         """The context message and the history, within the prompt budget with the system prompt.
 
@@ -424,7 +485,7 @@ class Agent:
 
         stored = self.conversations.messages(thread_id)
         fixed_tokens = count_prompt_tokens([Message("system", system), *context(None)], model=model)
-        budget = self.limits.prompt_tokens - fixed_tokens
+        budget = self.limits.prompt_tokens // (2 if squeeze else 1) - fixed_tokens
         trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
         summariser = self.summariser
         if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
@@ -626,6 +687,13 @@ def _summary_of(content: str, *, max_chars: int = 300) -> str:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(arguments, default=str))
+
+
+def _says_too_long(exc: Exception) -> bool:
+    """Whether the provider (or, through the router, any provider) said the prompt is too long."""
+    if isinstance(exc, ProvidersExhausted):
+        return any(isinstance(e, ProviderContextExceeded) for e in exc.errors)
+    return isinstance(exc, ProviderContextExceeded)
 
 
 def _provider_message(exc: MlchatError) -> str:

@@ -150,7 +150,9 @@ class Assistant:
             tools=all_tools(),
             conversations=self.conversations,
             make_context=self._make_context,
-            chat_settings=ChatSettings(model=self.model_name),
+            chat_settings=ChatSettings(
+                model=self.model_name, max_tokens=settings.max_output_tokens
+            ),
             system_prompt=self._system_prompt,
             spend=self.spend,
             summariser=(

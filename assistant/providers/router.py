@@ -225,7 +225,13 @@ class Router:
                     continue
                 finally:
                     await attempt.aclose()  # records the row now, even when our consumer stopped
-                if key is not None and self._cache is not None:
+                end = state.deltas[-1] if state.deltas else None
+                if (
+                    key is not None
+                    and self._cache is not None
+                    and isinstance(end, StreamEnd)
+                    and end.reason in ("stop", "tool_calls")
+                ):
                     self._cache.put(key, route.provider.name, route.model, state.deltas)
                 return
         raise ProvidersExhausted(tuple(errors))
