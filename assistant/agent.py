@@ -1,8 +1,9 @@
 """The tool-calling loop: user text in, typed events out, provider-agnostic.
 
 One turn: store the user's message, send the trimmed history and the tool
-specs to the provider, stream its text, run the tools it calls (independent
-calls concurrently, progress streamed as events), feed the results back, and
+specs to the provider, stream its text, run the tools it calls (calls that change
+the conversation's state one at a time in the model's order, then the read-only
+ones concurrently; progress streamed as events), feed the results back, and
 repeat until the model answers without calling a tool. A per-turn cap on tool
 calls and a per-turn deadline bound the work; the grounding guard checks the
 numbers of the final answer against the tool results. Code a model wants to
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.approval import CODE_TOOLS, DECLINED, Approver, CodeApproval, CodeRequest
+from assistant.errors import ProviderContextExceeded, ProvidersExhausted
 from assistant.events import (
     Event,
     Failed,
@@ -40,6 +42,7 @@ from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
     Delta,
+    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -50,6 +53,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
+from assistant.reply_ends import Retries, plan_end
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -86,6 +90,8 @@ class _ModelReply:
     provider_state: dict[str, Any] = field(default_factory=dict)
     usage: tuple[CallRecord, ...] = ()
     """Usage rows of the call, stored in the same transaction as the reply's message."""
+    reason: FinishReason = "stop"
+    detail: str = ""
 
 
 class _TurnDeadline(Exception):
@@ -237,9 +243,34 @@ class Agent:
         self.conversations.add_messages(
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
         )
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=False):
+            yield event
+
+    async def regenerate(
+        self, thread_id: str, *, approver: Approver | None = None
+    ) -> AsyncIterator[Event]:
+        """Answer the last user message of ``thread_id`` again, from the model, not the cache.
+
+        The replies of that turn (text, tool calls and results) are removed first.
+        """
+        last = self.conversations.drop_last_replies(thread_id)
+        if last is None:
+            yield Failed("There is no message to answer again yet.")
+            yield TurnFinished("", stopped=True)
+            return
+        turn_id, text = last
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=True):
+            yield event
+
+    async def _drive(
+        self, thread_id: str, turn_id: str, text: str, approver: Approver | None, *, fresh: bool
+    ) -> AsyncIterator[Event]:
+        """Run the turn in a task and yield its events as they come."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         with spend_scope(thread_id, emit=queue.put_nowait):
-            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue, text, approver))
+            worker = asyncio.create_task(
+                self._turn(thread_id, turn_id, queue, text, approver, fresh=fresh)
+            )
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -257,15 +288,34 @@ class Agent:
         queue: asyncio.Queue[Event | None],
         text: str,
         approver: Approver | None,
+        *,
+        fresh: bool = False,
     ) -> None:
         emit = queue.put_nowait
         deadline = _Deadline(self.limits.deadline_s)
         asking = _Asking(text, approver, deadline)
         calls_made = 0
         grounding_checked = False
+        retries = Retries()
+        extra: tuple[Message, ...] = ()
+        squeeze = False
         try:
             while True:
-                reply = await self._ask_model(thread_id, turn_id, emit, deadline)
+                reply = await self._ask_model(
+                    thread_id, turn_id, emit, deadline, extra=extra, squeeze=squeeze, fresh=fresh
+                )
+                plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
+                if plan.notice is not None:
+                    emit(plan.notice)
+                if plan.action == "again":
+                    self._save_usage(list(reply.usage))
+                    extra, squeeze = plan.extra, squeeze or plan.squeeze
+                    continue
+                if plan.action == "finish":
+                    self._finish_early(thread_id, turn_id, reply, plan.note, plan.store, emit)
+                    emit(TurnFinished(plan.store or reply.text, stopped=plan.stopped))
+                    return
+                extra = ()
                 if not reply.calls:
                     ungrounded = self._ungrounded(thread_id, reply.text)
                     if ungrounded and not grounding_checked:
@@ -351,27 +401,60 @@ class Agent:
         finally:
             queue.put_nowait(None)
 
+    def _finish_early(
+        self,
+        thread_id: str,
+        turn_id: str,
+        reply: _ModelReply,
+        note: str,
+        store: str,
+        emit: EmitFn,
+    ) -> None:
+        """End a turn on an unusual reply: show ``note``, store ``store`` (never an empty message)."""
+        if note:
+            emit(TextDelta(note))
+        if store:
+            row = {"role": "assistant", "content": store, "provider_state": reply.provider_state}
+            self._save(thread_id, turn_id, [row], reply.usage)
+        else:
+            self._save_usage(list(reply.usage))
+
     async def _ask_model(
-        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: _Deadline
+        self,
+        thread_id: str,
+        turn_id: str,
+        emit: EmitFn,
+        deadline: _Deadline,
+        *,
+        extra: Sequence[Message] = (),
+        squeeze: bool = False,
+        fresh: bool = False,
     ) -> _ModelReply:
+        """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
+        halves the history budget (after the model said the prompt is too long), ``fresh``
+        skips the response cache (a regenerate)."""
         model = self.chat_settings.model
         system = (
             self.system_prompt
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        context, history = await self._history(thread_id, turn_id, system, model)
-        messages = [Message("system", system), *context, *history]
+        context, history = await self._history(thread_id, turn_id, system, model, squeeze=squeeze)
+        messages = [Message("system", system), *context, *history, *extra]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
         provider_state: dict[str, Any] = {}
+        reason: FinishReason = "stop"
+        detail = ""
         remaining = deadline.remaining_s()
         if remaining <= 0:
             raise _TurnDeadline
         usage: list[CallRecord] = []
-        context = CallContext(thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens)
+        context = CallContext(
+            thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
+        )
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)
@@ -394,16 +477,26 @@ class Agent:
                             )
                         case StreamEnd(provider_state=state):
                             provider_state.update(state)
+                            reason, detail = delta.reason, delta.detail
         except TimeoutError:
             self._save_usage(usage)
             raise _TurnDeadline from None
+        except (ProviderContextExceeded, ProvidersExhausted) as exc:
+            if not _says_too_long(exc):
+                self._save_usage(usage)
+                raise
+            return _ModelReply("", (), usage=tuple(usage), reason="context_exceeded")
         except BaseException:
             self._save_usage(usage)  # failed calls have no message, but they are still counted
             raise
-        return _ModelReply("".join(text_parts), tuple(calls), provider_state, tuple(usage))
+        if reason not in ("stop", "tool_calls"):
+            calls = []  # a cut or malformed batch never runs, not even its complete calls
+        return _ModelReply(
+            "".join(text_parts), tuple(calls), provider_state, tuple(usage), reason, detail
+        )
 
     async def _history(
-        self, thread_id: str, turn_id: str, system: str, model: str
+        self, thread_id: str, turn_id: str, system: str, model: str, *, squeeze: bool = False
     ) -> tuple[list[Message], list[Message]]:
         """The context message and the history, within the prompt budget with the system prompt.
 
@@ -423,7 +516,7 @@ class Agent:
 
         stored = self.conversations.messages(thread_id)
         fixed_tokens = count_prompt_tokens([Message("system", system), *context(None)], model=model)
-        budget = self.limits.prompt_tokens - fixed_tokens
+        budget = self.limits.prompt_tokens // (2 if squeeze else 1) - fixed_tokens
         trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
         summariser = self.summariser
         if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
@@ -463,7 +556,10 @@ class Agent:
                 raise _TurnDeadline
             async with asyncio.timeout(remaining) as timeout:
                 asking.deadline.timeout = timeout
-                await asyncio.gather(*(run_one(call) for call in reply.calls))
+                writes, reads = self._schedule(reply.calls)
+                for call in writes:  # in the model's order, each seeing the last one's changes
+                    await run_one(call)
+                await asyncio.gather(*(run_one(call) for call in reads))
         except TimeoutError:
             raise _TurnDeadline from None
         finally:
@@ -488,6 +584,18 @@ class Agent:
                     }
                 )
             self._save(thread_id, turn_id, rows, reply.usage)
+
+    def _schedule(self, calls: Sequence[ToolCall]) -> tuple[list[ToolCall], list[ToolCall]]:
+        """Split a batch into the state-changing calls (run in order, first) and the reads.
+
+        A batch such as ``[set_plan(metric="f1"), train_models]`` must train with
+        F1, and a read in the same batch must see what the writes did.
+        """
+        writes, reads = [], []
+        for call in calls:
+            tool = self.tools.get(call.name)
+            (writes if tool is not None and tool.changes_state else reads).append(call)
+        return writes, reads
 
     async def _call_tool(
         self, thread_id: str, call: ToolCall, emit: EmitFn, asking: _Asking
@@ -610,6 +718,13 @@ def _summary_of(content: str, *, max_chars: int = 300) -> str:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(arguments, default=str))
+
+
+def _says_too_long(exc: Exception) -> bool:
+    """Whether the provider (or, through the router, any provider) said the prompt is too long."""
+    if isinstance(exc, ProvidersExhausted):
+        return any(isinstance(e, ProviderContextExceeded) for e in exc.errors)
+    return isinstance(exc, ProviderContextExceeded)
 
 
 def _provider_message(exc: MlchatError) -> str:

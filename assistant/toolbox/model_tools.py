@@ -15,9 +15,17 @@ from assistant.events import Figure, File, Table
 from assistant.jobs import TrainRequest, study_key, train_job
 from assistant.processes import current_owner
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
-from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
+from assistant.toolbox._format import (
+    family_label,
+    for_model,
+    leaderboard_table,
+    quoted,
+    quoted_list,
+    round_sig,
+)
 from assistant.toolbox._tables import load_dataset
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolCallError, ToolResult, changes_state
+from assistant.untrusted import cap
 from assistant.verified_models import load_run_model, run_workspace
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from assistant.workspace import safe_file_name
@@ -46,6 +54,7 @@ _FILE_TITLES = {
 }
 
 
+@changes_state
 def set_plan(
     ctx: ToolContext,
     target: str | None = None,
@@ -128,6 +137,7 @@ def set_plan(
     )
 
 
+@changes_state
 async def train_models(
     ctx: ToolContext,
     target: str | None = None,
@@ -287,6 +297,7 @@ async def train_models(
     return await asyncio.to_thread(finish)
 
 
+@changes_state
 async def tune_model(
     ctx: ToolContext, budget_s: int = 60, models: list[str] | None = None
 ) -> ToolResult:
@@ -468,7 +479,9 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     best = family_label(metrics.get("best_family", "?"))
     cv = {k: round_sig(v) for k, v in metrics.get("cv_metrics", {}).items()}
     importance = metrics.get("importance", [])
-    top = ", ".join(f"{i['column']} ({round_sig(i['importance'], 3)})" for i in importance[:5])
+    top = ", ".join(
+        f"{quoted(i['column'])} ({round_sig(i['importance'], 3)})" for i in importance[:5]
+    )
     summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
     if top:
         summary += f" Most important columns: {top}."
@@ -482,7 +495,7 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     payload = {
         "summary": summary,
         "cv_metrics": cv,
-        "importance": importance[:10],
+        "importance": [{**i, "column": cap(str(i["column"]))} for i in importance[:10]],
         "insights": metrics.get("insights", []),
     }
     return ToolResult(for_model=for_model(payload), for_user=(table, *figures), facts=payload)
@@ -569,7 +582,7 @@ def suggest_improvements(ctx: ToolContext) -> ToolResult:
     if importance:
         top = [i["column"] for i in importance[:3]]
         suggestions.append(
-            f"Feature ideas around the strongest columns ({', '.join(top)}): ratios and differences between them, and date parts if any is a date."
+            f"Feature ideas around the strongest columns ({quoted_list(top)}): ratios and differences between them, and date parts if any is a date."
             + _feature_example(run, [i["column"] for i in importance[:5]])
         )
     if not suggestions:
@@ -596,7 +609,7 @@ def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> Tool
     found = match_column(features, feature)
     if found is None:
         raise ToolCallError(
-            f"The model does not use a column named {quoted(feature)}. Its columns: {', '.join(features[:40])}."
+            f"The model does not use a column named {quoted(feature)}. Its columns: {quoted_list(features)}."
         )
     importance = [
         FeatureImportance(
@@ -711,7 +724,7 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
     if outcome["rows_dropped"]:
         summary += f" {outcome['rows_dropped']:,} rows with a missing target were dropped."
     top = [
-        {"column": i["column"], "importance": round_sig(i["importance"], 3)}
+        {"column": cap(i["column"]), "importance": round_sig(i["importance"], 3)}
         for i in outcome["importance"][:5]
     ]
     payload = {
