@@ -147,6 +147,8 @@ class Mention:
     end: int
     inflected: bool = False
     """Named by a form of the word ("churned", "cities") rather than the name itself."""
+    typed: str = ""
+    """What the user wrote, when it was a misspelling of the name."""
 
 
 def _words_of(name: str) -> list[str]:
@@ -214,11 +216,12 @@ class ColumnIndex:
                 hit = self._match(phrase, size)
                 if hit is None:
                     continue
-                index, inflected = hit
+                index, how = hit
                 for i in span:
                     taken[i] = True
                 start, end = words[first].start(), words[first + size - 1].end()
-                found.append(Mention(self.names[index], index, start, end, inflected))
+                typed = phrase if how == "typo" else ""
+                found.append(Mention(self.names[index], index, start, end, how == "form", typed))
         return sorted(found, key=lambda m: m.start)
 
     def match(self, phrase: str) -> str | None:
@@ -226,13 +229,19 @@ class ColumnIndex:
         mentions = self.find(phrase)
         return mentions[0].column if len(mentions) == 1 else None
 
-    def _match(self, phrase: str, size: int) -> tuple[int, bool] | None:
+    def closest(self, word: str, *, cutoff: float = 0.75) -> str | None:
+        """The one column a misspelt word most likely means (looser than in running text)."""
+        close = difflib.get_close_matches(word.lower(), sorted(self._fuzzy), n=1, cutoff=cutoff)
+        return self.names[self._exact[close[0]]] if close else None
+
+    def _match(self, phrase: str, size: int) -> tuple[int, str] | None:
+        """The column ``phrase`` names and how: "name", "form" (inflected) or "typo"."""
         joined = phrase.replace("-", " ")
         for form in (phrase, joined, joined.replace(" ", "_"), joined.replace(" ", "")):
             if form in self._exact:
-                return self._exact[form], False
+                return self._exact[form], "name"
         if size == 1 and phrase in self._inflected:
-            return self._inflected[phrase], True
+            return self._inflected[phrase], "form"
         if len(phrase.replace(" ", "")) < _MIN_FUZZY_CHARS or (
             size == 1 and phrase in _NEVER_COLUMNS
         ):
@@ -242,7 +251,7 @@ class ColumnIndex:
         keys = [k for k in self._fuzzy if k.count(" ") == size - 1 or size == 1]
         close = difflib.get_close_matches(phrase, keys, n=2, cutoff=_FUZZY_CUTOFF)
         if close and (len(close) == 1 or self._exact[close[0]] == self._exact[close[1]]):
-            return self._exact[close[0]], False
+            return self._exact[close[0]], "typo"
         return None
 
 

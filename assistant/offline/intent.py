@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -12,3 +12,5 @@ class Intent:
 
     tool: str
     arguments: dict[str, Any]
+    note: str = field(default="", compare=False)
+    """Said before the call, e.g. how a misspelt column was read."""

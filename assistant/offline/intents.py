@@ -46,6 +46,8 @@ class _Reader:
     situation: Situation
     available: set[str]
     index: ColumnIndex = field(init=False)
+    typed: dict[str, str] = field(default_factory=dict)
+    """Column -> the misspelling the user wrote for it."""
 
     def __post_init__(self) -> None:
         self.index = ColumnIndex(self.facts)
@@ -83,6 +85,7 @@ def read_message(
     reader = _Reader(facts, situation, available)
     lowered = re.sub(r"[`“”\"]", " ", body.lower())
     mentions = reader.index.find(lowered)
+    reader.typed = {m.column: m.typed for m in mentions if m.typed}
     kept = frozenset(w for m in mentions for w in re.findall(r"[a-z]+", lowered[m.start : m.end]))
     marked = repair(mark_columns(lowered, mentions), keep=kept)
     clauses = [_Clause(part.strip()) for part in v.CLAUSE_BREAK.split(marked) if part.strip()]
@@ -188,7 +191,16 @@ def _assemble(clauses: list[_Clause], reader: _Reader) -> list[Intent]:
         if rest:
             calls.append(Intent("set_plan", {**rest, **_without_target(train_settings)}))
             train_settings = {k: val for k, val in train_settings.items() if k == "target"}
+        if unknown is not None and "target" not in train_settings:
+            closest = reader.index.closest(unknown)
+            if closest is not None:
+                train_settings["target"] = closest
+                reader.typed[closest] = unknown
+            elif "ask_user" not in reader.available:
+                train_settings["target"] = unknown  # the tool answers with the closest columns
         target = train_settings.get("target") or reader.situation.target
+        if unknown is not None and "target" not in train_settings:
+            target = None  # a column the file lacks: ask rather than keep the old target
         if target is None and "ask_user" in reader.available:
             if train_settings and not rest:
                 calls.append(Intent("set_plan", train_settings))
@@ -199,7 +211,11 @@ def _assemble(clauses: list[_Clause], reader: _Reader) -> list[Intent]:
                 dataset = (
                     {"dataset_id": reader.situation.new_file} if reader.situation.new_file else {}
                 )
-                calls.append(Intent("train_models", {**dataset, **train_settings}))
+                typed = reader.typed.get(str(train_settings.get("target")))
+                note = (
+                    f"Using the column “{train_settings['target']}” for “{typed}”." if typed else ""
+                )
+                calls.append(Intent("train_models", {**dataset, **train_settings}, note))
                 train_settings = {}
             else:
                 calls.append(action)

@@ -66,14 +66,15 @@ def respond(
     known = facts if facts is not None else facts_from_words(text)
     plan = read_message(text, facts=known, situation=situation, available=available)
     if last.role != "tool":
-        return _call(plan[0]) if plan else _say(HELP_TEXT)
+        return _say(plan[0].note, then=plan[0]) if plan else _say(HELP_TEXT)
     batch = _results_of_last_batch(messages)
     story = "\n\n".join(narrate(name, content) for name, content in batch)
     issued = sum(len(m.tool_calls) for m in messages[user_index + 1 :] if m.role == "assistant")
     failed = any(_parse(content) is None for _, content in batch)
     if failed or issued >= len(plan):
         return _say(story)
-    return _say(story, then=plan[issued])
+    following = plan[issued]
+    return _say("\n\n".join(t for t in (story, following.note) if t), then=following)
 
 
 def parse_request(text: str, available: set[str]) -> Intent | None:

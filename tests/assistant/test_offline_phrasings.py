@@ -124,3 +124,27 @@ def test_a_message_not_understood_says_what_was_understood_and_offers_two_exampl
         "why is tenure_months important?",
         "average tenure_months by contract",
     ]
+
+
+def test_a_misspelt_target_is_resolved_and_the_reading_is_said() -> None:
+    [call] = read_message(
+        "train a model to predict chrun", facts=CHURN, situation=TRAINED, available=TOOLS
+    )
+    assert (call.tool, call.arguments) == ("train_models", {"target": "churn"})
+    assert call.note == "Using the column “churn” for “chrun”."
+
+
+def test_a_target_the_file_lacks_is_never_replaced_by_the_previous_one() -> None:
+    [call] = read_message(
+        "train a model to predict revenue", facts=CHURN, situation=TRAINED, available=TOOLS
+    )
+    assert call.tool == "ask_user"
+    without_asking = read_message(
+        "train a model to predict revenue",
+        facts=CHURN,
+        situation=TRAINED,
+        available=TOOLS - {"ask_user"},
+    )
+    assert [(c.tool, c.arguments) for c in without_asking] == [
+        ("train_models", {"target": "revenue"})
+    ]
