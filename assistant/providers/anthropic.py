@@ -124,6 +124,8 @@ class AnthropicProvider:
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in tools
             ]
+            if settings.tool_choice:
+                request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
         with self._map_errors(model, started=False):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}
