@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.approval import CODE_TOOLS, DECLINED, Approver, CodeApproval, CodeRequest
+from assistant.errors import ProviderContextExceeded, ProvidersExhausted
 from assistant.events import (
     Event,
     Failed,
@@ -52,6 +53,7 @@ from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
     Delta,
+    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -62,6 +64,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
+from assistant.reply_ends import Retries, plan_end
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -95,6 +98,8 @@ class _ModelReply:
     provider_state: dict[str, Any] = field(default_factory=dict)
     usage: tuple[CallRecord, ...] = ()
     """Usage rows of the call, stored in the same transaction as the reply's message."""
+    reason: FinishReason = "stop"
+    detail: str = ""
     checked: Held = field(default_factory=lambda: Held("", "", ()))
     """What the grounding check showed of the text, and what it held back."""
 
@@ -248,9 +253,34 @@ class Agent:
         self.conversations.add_messages(
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
         )
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=False):
+            yield event
+
+    async def regenerate(
+        self, thread_id: str, *, approver: Approver | None = None
+    ) -> AsyncIterator[Event]:
+        """Answer the last user message of ``thread_id`` again, from the model, not the cache.
+
+        The replies of that turn (text, tool calls and results) are removed first.
+        """
+        last = self.conversations.drop_last_replies(thread_id)
+        if last is None:
+            yield Failed("There is no message to answer again yet.")
+            yield TurnFinished("", stopped=True)
+            return
+        turn_id, text = last
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=True):
+            yield event
+
+    async def _drive(
+        self, thread_id: str, turn_id: str, text: str, approver: Approver | None, *, fresh: bool
+    ) -> AsyncIterator[Event]:
+        """Run the turn in a task and yield its events as they come."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         with spend_scope(thread_id, emit=queue.put_nowait):
-            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue, text, approver))
+            worker = asyncio.create_task(
+                self._turn(thread_id, turn_id, queue, text, approver, fresh=fresh)
+            )
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -268,6 +298,8 @@ class Agent:
         queue: asyncio.Queue[Event | None],
         text: str,
         approver: Approver | None,
+        *,
+        fresh: bool = False,
     ) -> None:
         emit = queue.put_nowait
         deadline = _Deadline(self.limits.deadline_s)
@@ -275,9 +307,33 @@ class Agent:
         calls_made = 0
         rewritten = False
         seen = ""  # what the user has already been shown of an answer being rewritten
+        retries = Retries()
+        extra: tuple[Message, ...] = ()
+        squeeze = False
         try:
             while True:
-                reply = await self._ask_model(thread_id, turn_id, emit, deadline, rewritten)
+                reply = await self._ask_model(
+                    thread_id,
+                    turn_id,
+                    emit,
+                    deadline,
+                    extra=extra,
+                    squeeze=squeeze,
+                    fresh=fresh,
+                    rewritten=rewritten,
+                )
+                plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
+                if plan.notice is not None:
+                    emit(plan.notice)
+                if plan.action == "again":
+                    self._save_usage(list(reply.usage))
+                    extra, squeeze = plan.extra, squeeze or plan.squeeze
+                    continue
+                if plan.action == "finish":
+                    self._finish_early(thread_id, turn_id, reply, plan.note, plan.store, emit)
+                    emit(TurnFinished(plan.store or reply.text, stopped=plan.stopped))
+                    return
+                extra = ()
                 if not reply.calls:
                     checked = reply.checked
                     if checked.unchecked and not rewritten:
@@ -357,14 +413,44 @@ class Agent:
         finally:
             queue.put_nowait(None)
 
-    async def _ask_model(
-        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: _Deadline, rewritten: bool
-    ) -> _ModelReply:
-        """One model call, its text shown sentence by sentence once each is checked.
+    def _finish_early(
+        self,
+        thread_id: str,
+        turn_id: str,
+        reply: _ModelReply,
+        note: str,
+        store: str,
+        emit: EmitFn,
+    ) -> None:
+        """End a turn on an unusual reply: show ``note``, store ``store`` (never an empty message)."""
+        if note:
+            emit(TextDelta(note))
+        if store:
+            row = {"role": "assistant", "content": store, "provider_state": reply.provider_state}
+            self._save(thread_id, turn_id, [row], reply.usage)
+        else:
+            self._save_usage(list(reply.usage))
 
-        Before the one rewrite a sentence that fails is held with everything
-        after it; after it (``rewritten``) it is shown with a note naming the
-        numbers. Text that comes with tool calls is shown with notes too.
+    async def _ask_model(
+        self,
+        thread_id: str,
+        turn_id: str,
+        emit: EmitFn,
+        deadline: _Deadline,
+        *,
+        extra: Sequence[Message] = (),
+        squeeze: bool = False,
+        fresh: bool = False,
+        rewritten: bool = False,
+    ) -> _ModelReply:
+        """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
+        halves the history budget (after the model said the prompt is too long), ``fresh``
+        skips the response cache (a regenerate).
+
+        The text is shown sentence by sentence, each once its numbers are checked.
+        Before the one rewrite a failing sentence is held with everything after
+        it; after it (``rewritten``), and for text that comes with tool calls or
+        ends the turn early, it is shown with a note naming the numbers.
         """
         model = self.chat_settings.model
         system = (
@@ -372,18 +458,22 @@ class Agent:
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        context, history = await self._history(thread_id, turn_id, system, model)
-        messages = [Message("system", system), *context, *history]
+        context, history = await self._history(thread_id, turn_id, system, model, squeeze=squeeze)
+        messages = [Message("system", system), *context, *history, *extra]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
         provider_state: dict[str, Any] = {}
+        reason: FinishReason = "stop"
+        detail = ""
         remaining = deadline.remaining_s()
         if remaining <= 0:
             raise _TurnDeadline
         usage: list[CallRecord] = []
-        context = CallContext(thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens)
+        context = CallContext(
+            thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
+        )
         sources = self._sources(thread_id)
         gate = HeldText(lambda sentence: unchecked_numbers(sentence, sources), annotate=rewritten)
         try:
@@ -409,21 +499,34 @@ class Agent:
                             )
                         case StreamEnd(provider_state=state):
                             provider_state.update(state)
+                            reason, detail = delta.reason, delta.detail
         except TimeoutError:
             self._save_usage(usage)
             raise _TurnDeadline from None
+        except (ProviderContextExceeded, ProvidersExhausted) as exc:
+            if not _says_too_long(exc):
+                self._save_usage(usage)
+                raise
+            return _ModelReply("", (), usage=tuple(usage), reason="context_exceeded")
         except BaseException:
             self._save_usage(usage)  # failed calls have no message, but they are still counted
             raise
+        text = "".join(text_parts)
         tail, checked = gate.finish()
-        if calls:
+        unusual = reason not in ("stop", "tool_calls")
+        if calls or unusual:
             tail += gate.release()
         if tail:
             emit(TextDelta(tail))
-        return _ModelReply("".join(text_parts), tuple(calls), provider_state, tuple(usage), checked)
+        if unusual:
+            calls = []  # a cut or malformed batch never runs, not even its complete calls
+            text = checked.shown + tail if tail.strip() else checked.shown
+        return _ModelReply(
+            text, tuple(calls), provider_state, tuple(usage), reason, detail, checked
+        )
 
     async def _history(
-        self, thread_id: str, turn_id: str, system: str, model: str
+        self, thread_id: str, turn_id: str, system: str, model: str, *, squeeze: bool = False
     ) -> tuple[list[Message], list[Message]]:
         """The context message and the history, within the prompt budget with the system prompt.
 
@@ -443,7 +546,7 @@ class Agent:
 
         stored = self.conversations.messages(thread_id)
         fixed_tokens = count_prompt_tokens([Message("system", system), *context(None)], model=model)
-        budget = self.limits.prompt_tokens - fixed_tokens
+        budget = self.limits.prompt_tokens // (2 if squeeze else 1) - fixed_tokens
         trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
         summariser = self.summariser
         if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
@@ -663,6 +766,13 @@ def _summary_of(content: str, *, max_chars: int = 300) -> str:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(arguments, default=str))
+
+
+def _says_too_long(exc: Exception) -> bool:
+    """Whether the provider (or, through the router, any provider) said the prompt is too long."""
+    if isinstance(exc, ProvidersExhausted):
+        return any(isinstance(e, ProviderContextExceeded) for e in exc.errors)
+    return isinstance(exc, ProviderContextExceeded)
 
 
 def _provider_message(exc: MlchatError) -> str:

@@ -115,6 +115,12 @@ class Settings:
     max_tool_calls: int = 12
     prompt_tokens: int = 24_000
     """Token budget of each prompt (system, history, tool results); older turns are trimmed."""
+    max_output_tokens: int | None = None
+    """Output token limit of each reply; ``None``: the model's default (``providers/stops.py``)."""
+    response_cache_rows: int = 1000
+    """Most answers the response cache keeps (oldest dropped first); ``0`` turns it off."""
+    response_cache_age_s: float = 7 * 24 * 3600.0
+    """Cached answers older than this are neither replayed nor kept."""
     database_url: str | None = None
     """SQLAlchemy URL for the chat history; ``None`` means SQLite in ``data_dir``."""
     tuning_storage: str | None = None
@@ -187,6 +193,11 @@ class Settings:
             turn_deadline_s=env.number("MLCHAT_TURN_DEADLINE_S", 600.0),
             max_tool_calls=env.whole("MLCHAT_MAX_TOOL_CALLS", 12),
             prompt_tokens=env.whole("MLCHAT_PROMPT_TOKENS", 24_000, minimum=1_000),
+            max_output_tokens=_optional_whole(env, "MLCHAT_MAX_OUTPUT_TOKENS", minimum=16),
+            response_cache_rows=env.whole("MLCHAT_RESPONSE_CACHE_ROWS", 1000, minimum=0),
+            response_cache_age_s=env.number(
+                "MLCHAT_RESPONSE_CACHE_AGE_S", 7 * 24 * 3600.0, minimum=0
+            ),
             database_url=get("MLCHAT_DATABASE_URL"),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
@@ -266,6 +277,13 @@ class _Reader:
         if value.lower() in _OFF:
             return False
         raise ValueError(f"{name} must be on or off, not {value!r}")
+
+
+def _optional_whole(env: _Reader, name: str, *, minimum: int) -> int | None:
+    """A whole number that may be left unset (``None``)."""
+    if env.text(name) is None:
+        return None
+    return env.whole(name, 0, minimum=minimum)
 
 
 def _spend_from(env: _Reader) -> SpendSettings:

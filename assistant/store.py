@@ -128,7 +128,23 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN notified_at REAL;
     """,
-    # 5: the structured facts of a tool result, which the grounding check reads
+    # 5: the response cache is scoped to a conversation and an endpoint, and bounded by age
+    # (its rows are only a cache: dropping the old, unscoped ones loses nothing)
+    """
+    DROP TABLE response_cache;
+    CREATE TABLE response_cache (
+        key TEXT PRIMARY KEY,
+        thread_id TEXT,
+        provider TEXT NOT NULL,
+        endpoint TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL,
+        response TEXT NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX response_cache_age ON response_cache(created_at);
+    """,
+    # 6: the structured facts of a tool result, which the grounding check reads
     """
     ALTER TABLE messages ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';
     """,
@@ -343,6 +359,26 @@ class ConversationStore:
             )
             for row in rows
         ]
+
+    def drop_last_replies(self, thread_id: str) -> tuple[str, str] | None:
+        """Delete everything after the thread's last message from the user (for a regenerate).
+
+        Returns that message's ``(turn_id, content)``, or ``None`` when there is none.
+        Check messages the loop stores under the user role carry a ``name``; the
+        user's own messages do not.
+        """
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, turn_id, content FROM messages WHERE thread_id = ? AND role = 'user'"
+                " AND name IS NULL ORDER BY id DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "DELETE FROM messages WHERE thread_id = ? AND id > ?", (thread_id, row["id"])
+            )
+        return str(row["turn_id"] or ""), str(row["content"])
 
     def add_dataset(
         self,

@@ -168,7 +168,15 @@ def build_router(
         ",".join(f"{r.provider.name}/{r.model}" for r in routes),
         len(notices),
     )
-    router = Router(routes, db=db, retry=retry, limiter=limiter, stall_timeout_s=stall_timeout_s)
+    router = Router(
+        routes,
+        db=db,
+        retry=retry,
+        limiter=limiter,
+        stall_timeout_s=stall_timeout_s,
+        cache_rows=settings.response_cache_rows,
+        cache_age_s=settings.response_cache_age_s,
+    )
     return RouterSetup(router, tuple(notices))
 
 
