@@ -514,13 +514,12 @@ class Agent:
         text = "".join(text_parts)
         tail, checked = gate.finish()
         unusual = reason not in ("stop", "tool_calls")
-        if calls or unusual:
-            tail += gate.release()
-        if tail:
-            emit(TextDelta(tail))
+        released = gate.release() if calls or unusual else ""
+        if tail + released:
+            emit(TextDelta(tail + released))
         if unusual:
             calls = []  # a cut or malformed batch never runs, not even its complete calls
-            text = checked.shown + tail if tail.strip() else checked.shown
+            text = checked.shown + released  # as shown, notes included
         return _ModelReply(
             text, tuple(calls), provider_state, tuple(usage), reason, detail, checked
         )
