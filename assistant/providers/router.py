@@ -84,6 +84,9 @@ class Route:
 
     provider: Provider
     model: str
+    price_per_mtok: tuple[float, float] | None = None
+    """USD per million (input, output) tokens, set for priced local servers; ``None``: the
+    price table (``pricing.py``)."""
 
 
 class Limiter(Protocol):
@@ -338,7 +341,10 @@ class Router:
                 error.retry_after_s,
             )
         cost = None
-        if usage is not None:
+        if usage is not None and route.price_per_mtok is not None:
+            per_input, per_output = route.price_per_mtok
+            cost = (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1e6
+        elif usage is not None:
             cost = estimate_cost_usd(
                 route.provider.name,
                 route.model,
