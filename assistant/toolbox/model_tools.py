@@ -15,7 +15,14 @@ from assistant.events import Figure, File, Table
 from assistant.jobs import TrainRequest, study_key, train_job
 from assistant.processes import current_owner
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
-from assistant.toolbox._format import family_label, for_model, leaderboard_table, quoted, round_sig
+from assistant.toolbox._format import (
+    family_label,
+    for_model,
+    leaderboard_table,
+    metrics_table,
+    quoted,
+    round_sig,
+)
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolCallError, ToolResult
 from assistant.verified_models import load_run_model, run_workspace
@@ -470,18 +477,21 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     importance = metrics.get("importance", [])
     top = ", ".join(f"{i['column']} ({round_sig(i['importance'], 3)})" for i in importance[:5])
     summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
+    expected = metrics.get("expected_metrics", {}).get(metrics.get("metric", ""))
+    if expected is not None:
+        summary += f" Expected {label} on new data: {_fmt(round_sig(expected))}."
     if top:
         summary += f" Most important columns: {top}."
     figures = _figures(ctx, metrics.get("figures", []))
-    table = Table(
-        "Cross-validated metrics",
-        ("metric", "value"),
-        tuple((k, v) for k, v in cv.items()),
-        name=f"metrics-{run.id}",
+    table = metrics_table(
+        "Metrics", cv, metrics.get("expected_metrics", {}), name=f"metrics-{run.id}"
     )
     payload = {
         "summary": summary,
         "cv_metrics": cv,
+        "expected_metrics": {
+            k: round_sig(v) for k, v in metrics.get("expected_metrics", {}).items()
+        },
         "importance": importance[:10],
         "insights": metrics.get("insights", []),
     }
@@ -674,6 +684,7 @@ def _finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, statu
             "n_rows",
         )
     }
+    metrics["expected_metrics"] = outcome.get("expected_metrics", {})
     artifacts = {
         "run_dir": outcome["run_dir"],
         "files": outcome["files"],
@@ -705,6 +716,12 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
         f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
         f"Best: {best} with cross-validated {label} {score}{spread}.{stopped}"
     )
+    expected = outcome.get("expected_metrics", {}).get(outcome["metric"])
+    if expected is not None:
+        summary += (
+            f" Expected {label} on new data: {round_sig(expected)} (measured on rows that took "
+            "no part in choosing the model; the cross-validated score ranks the models)."
+        )
     positive = outcome["plan"].get("positive_class")
     if positive is not None:
         summary += f" Positive class (F1, threshold, ROC and PR curves): {quoted(positive)}."
@@ -729,15 +746,18 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
             for r in outcome["leaderboard"][:10]
         ],
         "cv_metrics": {k: round_sig(v) for k, v in outcome["cv_metrics"].items()},
+        "expected_metrics": {
+            k: round_sig(v) for k, v in outcome.get("expected_metrics", {}).items()
+        },
         "top_features": top,
         "warnings": outcome["warnings"],
         "notes": outcome["notes"],
         "files": [Path(p).name for p in outcome["files"].values()],
     }
-    cv_table = Table(
-        f"{best}: cross-validated metrics",
-        ("metric", "value"),
-        tuple((k, round_sig(v)) for k, v in outcome["cv_metrics"].items()),
+    cv_table = metrics_table(
+        f"{best}: metrics",
+        outcome["cv_metrics"],
+        outcome.get("expected_metrics", {}),
         name=f"metrics-{run_id}",
     )
     figures = _figures(ctx, outcome["figures"])
