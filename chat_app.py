@@ -3,9 +3,9 @@
 Thin on purpose: it maps Chainlit events to the :class:`~assistant.session.Assistant`
 and the assistant's events to Chainlit elements (through :mod:`chat_ui`).
 
-Login: password auth with the local account described in ``assistant/serve.py``
-(user ``mlchat``; password from ``MLCHAT_PASSWORD`` or generated into
-``<data>/auth/password``). History, resume and feedback persist through
+Login: the one-time link ``mlchat serve`` prints (``chat_login.py``), or password
+auth with the local account described in ``assistant/serve.py`` (user ``mlchat``;
+password from ``MLCHAT_PASSWORD`` or generated into ``<data>/auth/password``). History, resume and feedback persist through
 ``assistant/chainlit_layer.py``; messages, datasets, runs and models persist in
 ``mlchat.db`` and the conversation's workspace under the same thread id.
 """
@@ -25,6 +25,7 @@ from chainlit.server import app as chainlit_server
 
 from assistant.chainlit_layer import build_data_layer, mount_file_route, use_upload_folder
 from assistant.login_guard import LoginGuard, LoginLimiter, SecureCookies
+from assistant.login_link import LOGIN_LINK_PATH, OneTimeLogin
 from assistant.private_files import restrict_new_files
 from assistant.samples import SAMPLE_TARGET, write_sample
 from assistant.serve import prepare_data_dir
@@ -33,6 +34,7 @@ from assistant.settings import Settings
 from assistant.spend.report import build_usage_report, format_usage_report
 from assistant.thread_settings import ThreadChoice
 from assistant.worker import warm_up
+from chat_login import mount_login_link
 from chat_panel import describe_change, settings_widgets
 from chat_ui import ChainlitApprover, TurnRenderer
 from tools.errors import UserFacingError
@@ -48,8 +50,10 @@ chainlit_server.add_middleware(SecureCookies)
 chainlit_server.add_middleware(
     LoginGuard,
     limiter=LoginLimiter(attempts=SETTINGS.login_attempts, window_s=SETTINGS.login_window_s),
+    link_path=LOGIN_LINK_PATH,
 )
 LOGIN = prepare_data_dir(SETTINGS)
+mount_login_link(OneTimeLogin.from_environment(os.environ), username=LOGIN.username)
 DATA_LAYER = build_data_layer(SETTINGS.data_dir, database_url=SETTINGS.database_url)
 mount_file_route(DATA_LAYER)
 use_upload_folder(SETTINGS.data_dir / "tmp" / "uploads")

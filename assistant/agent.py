@@ -1,11 +1,15 @@
 """The tool-calling loop: user text in, typed events out, provider-agnostic.
 
 One turn: store the user's message, send the trimmed history and the tool
-specs to the provider, stream its text, run the tools it calls (independent
-calls concurrently, progress streamed as events), feed the results back, and
+specs to the provider, stream its text, run the tools it calls (calls that change
+the conversation's state one at a time in the model's order, then the read-only
+ones concurrently; progress streamed as events), feed the results back, and
 repeat until the model answers without calling a tool. A per-turn cap on tool
-calls and a per-turn deadline bound the work; the grounding guard checks the
-numbers of the final answer against the tool results. Code a model wants to
+calls and a per-turn deadline bound the work. The grounding check
+(``assistant/grounding.py``) reads each sentence as it streams and shows it
+once its numbers match the facts the tools produced; the first that fails is
+held with the rest, the model gets one rewrite with the facts in hand, and a
+number still unchecked after it is shown with a note naming it. Code a model wants to
 run waits for the user's approval (``assistant/approval.py``) with the
 deadline paused; untrusted context (file names, the summary of dropped turns)
 goes in a quoted ``<data>`` message after the system prompt, never inside it.
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.approval import CODE_TOOLS, DECLINED, Approver, CodeApproval, CodeRequest
+from assistant.errors import ProviderContextExceeded, ProvidersExhausted
 from assistant.events import (
     Event,
     Failed,
@@ -35,11 +40,20 @@ from assistant.events import (
     TurnFinished,
     Usage,
 )
-from assistant.grounding import find_ungrounded
+from assistant.grounding import (
+    GROUNDING_CHECK,
+    Held,
+    HeldText,
+    Sources,
+    describe_facts,
+    sources_of,
+    unchecked_numbers,
+)
 from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
     Delta,
+    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -50,6 +64,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
+from assistant.reply_ends import Retries, plan_end
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -57,9 +72,6 @@ from assistant.untrusted import CONTEXT_NAME, quote
 from tools.errors import MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
-
-GROUNDING_CHECK = "grounding_check"
-"""``name`` of the user-role message that asks the model to correct its numbers."""
 
 EmitFn = Callable[[Event], None]
 ContextOf = Callable[[str, str | None], str]
@@ -86,6 +98,10 @@ class _ModelReply:
     provider_state: dict[str, Any] = field(default_factory=dict)
     usage: tuple[CallRecord, ...] = ()
     """Usage rows of the call, stored in the same transaction as the reply's message."""
+    reason: FinishReason = "stop"
+    detail: str = ""
+    checked: Held = field(default_factory=lambda: Held("", "", ()))
+    """What the grounding check showed of the text, and what it held back."""
 
 
 class _TurnDeadline(Exception):
@@ -237,9 +253,34 @@ class Agent:
         self.conversations.add_messages(
             thread_id, [{"role": "user", "content": content}], turn_id=turn_id
         )
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=False):
+            yield event
+
+    async def regenerate(
+        self, thread_id: str, *, approver: Approver | None = None
+    ) -> AsyncIterator[Event]:
+        """Answer the last user message of ``thread_id`` again, from the model, not the cache.
+
+        The replies of that turn (text, tool calls and results) are removed first.
+        """
+        last = self.conversations.drop_last_replies(thread_id)
+        if last is None:
+            yield Failed("There is no message to answer again yet.")
+            yield TurnFinished("", stopped=True)
+            return
+        turn_id, text = last
+        async for event in self._drive(thread_id, turn_id, text, approver, fresh=True):
+            yield event
+
+    async def _drive(
+        self, thread_id: str, turn_id: str, text: str, approver: Approver | None, *, fresh: bool
+    ) -> AsyncIterator[Event]:
+        """Run the turn in a task and yield its events as they come."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         with spend_scope(thread_id, emit=queue.put_nowait):
-            worker = asyncio.create_task(self._turn(thread_id, turn_id, queue, text, approver))
+            worker = asyncio.create_task(
+                self._turn(thread_id, turn_id, queue, text, approver, fresh=fresh)
+            )
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -257,42 +298,63 @@ class Agent:
         queue: asyncio.Queue[Event | None],
         text: str,
         approver: Approver | None,
+        *,
+        fresh: bool = False,
     ) -> None:
         emit = queue.put_nowait
         deadline = _Deadline(self.limits.deadline_s)
         asking = _Asking(text, approver, deadline)
         calls_made = 0
-        grounding_checked = False
+        rewritten = False
+        seen = ""  # what the user has already been shown of an answer being rewritten
+        retries = Retries()
+        extra: tuple[Message, ...] = ()
+        squeeze = False
         try:
             while True:
-                reply = await self._ask_model(thread_id, turn_id, emit, deadline)
+                reply = await self._ask_model(
+                    thread_id,
+                    turn_id,
+                    emit,
+                    deadline,
+                    extra=extra,
+                    squeeze=squeeze,
+                    fresh=fresh,
+                    rewritten=rewritten,
+                )
+                plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
+                if plan.notice is not None:
+                    emit(plan.notice)
+                if plan.action == "again":
+                    self._save_usage(list(reply.usage))
+                    extra, squeeze = plan.extra, squeeze or plan.squeeze
+                    continue
+                if plan.action == "finish":
+                    self._finish_early(thread_id, turn_id, reply, plan.note, plan.store, emit)
+                    emit(TurnFinished(plan.store or reply.text, stopped=plan.stopped))
+                    return
+                extra = ()
                 if not reply.calls:
-                    ungrounded = self._ungrounded(thread_id, reply.text)
-                    if ungrounded and not grounding_checked:
-                        grounding_checked = True
+                    checked = reply.checked
+                    if checked.unchecked and not rewritten:
+                        rewritten = True
+                        seen += checked.shown
                         self._save(
                             thread_id,
                             turn_id,
-                            [{"role": "assistant", "content": reply.text}],
+                            [
+                                {"role": "assistant", "content": reply.text},
+                                {
+                                    "role": "user",
+                                    "content": self._correction(thread_id, checked, seen),
+                                    "name": GROUNDING_CHECK,
+                                },
+                            ],
                             reply.usage,
                         )
-                        correction = (
-                            "These numbers in your answer do not appear in any tool result: "
-                            f"{', '.join(ungrounded)}. Rewrite the answer using only numbers "
-                            "from the tool results."
-                        )
-                        self._save(
-                            thread_id,
-                            turn_id,
-                            [{"role": "user", "content": correction, "name": GROUNDING_CHECK}],
-                        )
-                        emit(Notice("Checking the numbers in that answer against the results..."))
+                        emit(Notice("Checking a number in this answer against the results..."))
                         continue
-                    text = reply.text
-                    if ungrounded:
-                        note = f"\n\n(Not verified against the results: {', '.join(ungrounded)}.)"
-                        emit(TextDelta(note))
-                        text += note
+                    text = seen + checked.shown
                     self._save(
                         thread_id,
                         turn_id,
@@ -351,27 +413,69 @@ class Agent:
         finally:
             queue.put_nowait(None)
 
+    def _finish_early(
+        self,
+        thread_id: str,
+        turn_id: str,
+        reply: _ModelReply,
+        note: str,
+        store: str,
+        emit: EmitFn,
+    ) -> None:
+        """End a turn on an unusual reply: show ``note``, store ``store`` (never an empty message)."""
+        if note:
+            emit(TextDelta(note))
+        if store:
+            row = {"role": "assistant", "content": store, "provider_state": reply.provider_state}
+            self._save(thread_id, turn_id, [row], reply.usage)
+        else:
+            self._save_usage(list(reply.usage))
+
     async def _ask_model(
-        self, thread_id: str, turn_id: str, emit: EmitFn, deadline: _Deadline
+        self,
+        thread_id: str,
+        turn_id: str,
+        emit: EmitFn,
+        deadline: _Deadline,
+        *,
+        extra: Sequence[Message] = (),
+        squeeze: bool = False,
+        fresh: bool = False,
+        rewritten: bool = False,
     ) -> _ModelReply:
+        """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
+        halves the history budget (after the model said the prompt is too long), ``fresh``
+        skips the response cache (a regenerate).
+
+        The text is shown sentence by sentence, each once its numbers are checked.
+        Before the one rewrite a failing sentence is held with everything after
+        it; after it (``rewritten``), and for text that comes with tool calls or
+        ends the turn early, it is shown with a note naming the numbers.
+        """
         model = self.chat_settings.model
         system = (
             self.system_prompt
             if isinstance(self.system_prompt, str)
             else self.system_prompt(thread_id)
         )
-        context, history = await self._history(thread_id, turn_id, system, model)
-        messages = [Message("system", system), *context, *history]
+        context, history = await self._history(thread_id, turn_id, system, model, squeeze=squeeze)
+        messages = [Message("system", system), *context, *history, *extra]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
         calls: list[ToolCall] = []
         provider_state: dict[str, Any] = {}
+        reason: FinishReason = "stop"
+        detail = ""
         remaining = deadline.remaining_s()
         if remaining <= 0:
             raise _TurnDeadline
         usage: list[CallRecord] = []
-        context = CallContext(thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens)
+        context = CallContext(
+            thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
+        )
+        sources = self._sources(thread_id)
+        gate = HeldText(lambda sentence: unchecked_numbers(sentence, sources), annotate=rewritten)
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)
@@ -379,7 +483,8 @@ class Agent:
                     match delta:
                         case StreamText(text=piece):
                             text_parts.append(piece)
-                            emit(TextDelta(piece))
+                            if shown := gate.feed(piece):
+                                emit(TextDelta(shown))
                         case StreamToolCall(call=call):
                             calls.append(call)
                         case StreamUsage():
@@ -394,16 +499,33 @@ class Agent:
                             )
                         case StreamEnd(provider_state=state):
                             provider_state.update(state)
+                            reason, detail = delta.reason, delta.detail
         except TimeoutError:
             self._save_usage(usage)
             raise _TurnDeadline from None
+        except (ProviderContextExceeded, ProvidersExhausted) as exc:
+            if not _says_too_long(exc):
+                self._save_usage(usage)
+                raise
+            return _ModelReply("", (), usage=tuple(usage), reason="context_exceeded")
         except BaseException:
             self._save_usage(usage)  # failed calls have no message, but they are still counted
             raise
-        return _ModelReply("".join(text_parts), tuple(calls), provider_state, tuple(usage))
+        text = "".join(text_parts)
+        tail, checked = gate.finish()
+        unusual = reason not in ("stop", "tool_calls")
+        released = gate.release() if calls or unusual else ""
+        if tail + released:
+            emit(TextDelta(tail + released))
+        if unusual:
+            calls = []  # a cut or malformed batch never runs, not even its complete calls
+            text = checked.shown + released  # as shown, notes included
+        return _ModelReply(
+            text, tuple(calls), provider_state, tuple(usage), reason, detail, checked
+        )
 
     async def _history(
-        self, thread_id: str, turn_id: str, system: str, model: str
+        self, thread_id: str, turn_id: str, system: str, model: str, *, squeeze: bool = False
     ) -> tuple[list[Message], list[Message]]:
         """The context message and the history, within the prompt budget with the system prompt.
 
@@ -423,7 +545,7 @@ class Agent:
 
         stored = self.conversations.messages(thread_id)
         fixed_tokens = count_prompt_tokens([Message("system", system), *context(None)], model=model)
-        budget = self.limits.prompt_tokens - fixed_tokens
+        budget = self.limits.prompt_tokens // (2 if squeeze else 1) - fixed_tokens
         trimmed = trim_history(stored, max_tokens=max(0, budget), count_tokens=count)
         summariser = self.summariser
         if not trimmed.dropped or summariser is None or not summariser.is_available(thread_id):
@@ -445,11 +567,12 @@ class Agent:
         self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, asking: _Asking
     ) -> None:
         results: dict[str, str] = {}
+        facts: dict[str, dict[str, Any]] = {}
         started: dict[str, float] = {}
 
         async def run_one(call: ToolCall) -> None:
             started[call.id] = time.monotonic()
-            summary, is_error = await self._call_tool(thread_id, call, emit, asking)
+            summary, is_error, facts[call.id] = await self._call_tool(thread_id, call, emit, asking)
             results[call.id] = summary
             emit(
                 ToolFinished(
@@ -463,7 +586,10 @@ class Agent:
                 raise _TurnDeadline
             async with asyncio.timeout(remaining) as timeout:
                 asking.deadline.timeout = timeout
-                await asyncio.gather(*(run_one(call) for call in reply.calls))
+                writes, reads = self._schedule(reply.calls)
+                for call in writes:  # in the model's order, each seeing the last one's changes
+                    await run_one(call)
+                await asyncio.gather(*(run_one(call) for call in reads))
         except TimeoutError:
             raise _TurnDeadline from None
         finally:
@@ -485,48 +611,64 @@ class Agent:
                         "tool_call_id": call.id,
                         "name": call.name,
                         "summary": _summary_of(content),
+                        "facts": facts.get(call.id, {}),
                     }
                 )
             self._save(thread_id, turn_id, rows, reply.usage)
 
+    def _schedule(self, calls: Sequence[ToolCall]) -> tuple[list[ToolCall], list[ToolCall]]:
+        """Split a batch into the state-changing calls (run in order, first) and the reads.
+
+        A batch such as ``[set_plan(metric="f1"), train_models]`` must train with
+        F1, and a read in the same batch must see what the writes did.
+        """
+        writes, reads = [], []
+        for call in calls:
+            tool = self.tools.get(call.name)
+            (writes if tool is not None and tool.changes_state else reads).append(call)
+        return writes, reads
+
     async def _call_tool(
         self, thread_id: str, call: ToolCall, emit: EmitFn, asking: _Asking
-    ) -> tuple[str, bool]:
-        """Run one call; return (what the model is shown, whether it is an error)."""
+    ) -> tuple[str, bool, dict[str, Any]]:
+        """Run one call; return (what the model is shown, whether it is an error, its facts).
+
+        Errors have no facts: their text may echo the model's own arguments.
+        """
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(self.tools))
             message = f"There is no tool named {call.name!r}. Available tools: {known}."
             emit(ToolStarted(call.id, call.name, {}))
-            return message, True
+            return message, True, {}
         try:
             arguments = tool.parse_arguments(call.arguments)
         except ToolCallError as exc:
             emit(ToolStarted(call.id, call.name, {}))
-            return str(exc), True
+            return str(exc), True, {}
         emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
         if call.name in CODE_TOOLS and not await self._approved(
             thread_id, call, arguments, emit, asking
         ):
-            return DECLINED, False
+            return DECLINED, False, {}
         ctx = self.make_context(thread_id, call, emit)
         try:
             result: ToolResult = await tool.call(ctx, arguments)
         except (ToolCallError, UserFacingError) as exc:
-            return str(exc), True
+            return str(exc), True, {}
         except asyncio.CancelledError:
             raise
         except Exception:
             reference = uuid.uuid4().hex[:8]
             log.exception("tool_crashed tool=%s ref=%s", call.name, reference)
-            return f"The {call.name} tool failed unexpectedly (reference {reference}).", True
+            return f"The {call.name} tool failed unexpectedly (reference {reference}).", True, {}
         for output in result.for_user:
             emit(
                 dataclasses.replace(output, call_id=call.id)
                 if hasattr(output, "call_id")
                 else output
             )
-        return result.for_model, False
+        return result.for_model, False, _jsonable(dict(result.facts))
 
     async def _approved(
         self,
@@ -571,13 +713,26 @@ class Agent:
             self.approval.allow_for_conversation(thread_id)
         return decision != "skip"
 
-    def _ungrounded(self, thread_id: str, text: str) -> list[str]:
-        sources = [
-            m.content
-            for m in self.conversations.messages(thread_id)
-            if m.role in ("tool", "user") and m.name != GROUNDING_CHECK
-        ]
-        return find_ungrounded(text, sources)
+    def _sources(self, thread_id: str) -> Sources:
+        """What the thread's answers may state: tool facts and the user's own numbers."""
+        return sources_of(self.conversations.messages(thread_id))
+
+    def _correction(self, thread_id: str, checked: Held, seen: str) -> str:
+        """The one request to rewrite: which numbers failed, what was shown, the facts."""
+        numbers = ", ".join(dict.fromkeys(checked.unchecked))
+        if seen.strip():
+            where = (
+                f"The user has already seen the answer up to: {json.dumps(seen[-300:])}. "
+                "Write only the rest of it, from there on,"
+            )
+        else:
+            where = "Write the answer again"
+        return (
+            f"These numbers in your answer could not be checked against the tool results, so "
+            f"that part was not shown: {numbers}. {where} stating only numbers these tool "
+            "facts give (or none); name the model, column and metric each number is about, "
+            "and put column names in backticks.\n" + describe_facts(self._sources(thread_id))
+        )
 
     def _save(
         self,
@@ -610,6 +765,13 @@ def _summary_of(content: str, *, max_chars: int = 300) -> str:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(arguments, default=str))
+
+
+def _says_too_long(exc: Exception) -> bool:
+    """Whether the provider (or, through the router, any provider) said the prompt is too long."""
+    if isinstance(exc, ProvidersExhausted):
+        return any(isinstance(e, ProviderContextExceeded) for e in exc.errors)
+    return isinstance(exc, ProviderContextExceeded)
 
 
 def _provider_message(exc: MlchatError) -> str:

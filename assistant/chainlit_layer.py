@@ -454,7 +454,38 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
         elif element.content is None and element.url:
             log.info("chat_element_not_persisted reason=url_only")
             return
+        await self._claim_thread(element.thread_id)
         await super().create_element(element)
+
+    async def _claim_thread(self, thread_id: str | None) -> None:
+        """Create the thread row, owned by the session's user, if it does not exist yet.
+
+        Chainlit persists a first message's attachments in a task that races the
+        one creating the thread. When the attachment won, its file was keyed
+        under ``unknown/`` and had no owner until the thread row landed, so the
+        file route answered 404 for a file just uploaded (and forever, had that
+        write failed). An existing thread is never given a new owner.
+        """
+        from chainlit.context import ChainlitContextException, get_context
+
+        try:
+            user = get_context().session.user
+        except ChainlitContextException:
+            return
+        user_id = getattr(user, "id", None)
+        if not thread_id or user_id is None or not _UUID.match(thread_id):
+            return
+        await self.execute_sql(
+            'INSERT INTO threads ("id", "createdAt", "userId", "userIdentifier") '
+            "VALUES (:id, :created, :user_id, :identifier) "
+            'ON CONFLICT ("id") DO NOTHING',
+            {
+                "id": thread_id,
+                "created": await self.get_current_timestamp(),
+                "user_id": user_id,
+                "identifier": getattr(user, "identifier", None),
+            },
+        )
 
     def _readable(self, path: Path) -> bool:
         """A path an element may be persisted from: a regular file, reached without links,

@@ -192,6 +192,14 @@ class ProviderUnsupported(ProviderError):
         return "cannot serve this request"
 
 
+class ProviderContextExceeded(ProviderError):
+    """The prompt does not fit the model's context window (HTTP 400). Never retried as is:
+    the agent loop trims the history harder and asks again."""
+
+    def _summary(self) -> str:
+        return "cannot take a prompt this long"
+
+
 class ProvidersExhausted(UserFacingError):
     """Every configured provider failed before producing output.
 

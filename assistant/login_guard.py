@@ -1,7 +1,7 @@
 """Failed-login rate limit and ``Secure`` cookies: two ASGI middlewares on Chainlit's app.
 
 Chainlit's password login is ``POST /login``; it answers 401 to a wrong
-password. :class:`LoginGuard` watches those answers per client address:
+password, as the one-click link route does to a wrong or spent token. :class:`LoginGuard` watches those answers per client address:
 after ``attempts`` failures within ``window_s`` seconds the address is locked
 out, and every login from it gets 429 with ``Retry-After`` (a right password
 too) until the wait is over. Each lockout doubles the wait, from ``window_s``
@@ -119,19 +119,28 @@ class LoginGuard:
         app: The wrapped ASGI app (Chainlit's FastAPI app).
         limiter: The failure counter.
         login_path: The password login route (Chainlit's ``/login``).
+        link_path: The one-click login route (``GET``, see :mod:`assistant.login_link`);
+            a refused token counts as a failed login.
     """
 
-    def __init__(self, app: App, *, limiter: LoginLimiter, login_path: str = "/login") -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        limiter: LoginLimiter,
+        login_path: str = "/login",
+        link_path: str | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.login_path = login_path
+        self.link_path = link_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_login = scope.get("method") == "POST" and scope.get("path", "").endswith(self.login_path)
-        if not is_login:
+        if not self._is_login(scope):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -155,6 +164,12 @@ class LoginGuard:
                 log.warning("login_locked_out wait_s=%d", locked_s)
         elif status and 200 <= status[0] < 300:
             self.limiter.succeeded(address)
+
+    def _is_login(self, scope: Scope) -> bool:
+        method, path = scope.get("method"), scope.get("path", "")
+        if method == "POST" and path.endswith(self.login_path):
+            return True
+        return self.link_path is not None and method == "GET" and path == self.link_path
 
 
 class SecureCookies:

@@ -7,6 +7,8 @@ Local default login (replace it for a shared deployment):
   start into ``<data>/auth/password`` (mode 0600), whose path :func:`serve`
   prints (the password itself is never printed or logged, since service
   managers keep stdout);
+- the one-click link :func:`serve` prints once the server listens (a
+  one-time token, :mod:`assistant.login_link`);
 - the cookie-signing secret ``CHAINLIT_AUTH_SECRET`` is taken from the
   environment, else generated into ``<data>/auth/chainlit-secret``.
 
@@ -25,13 +27,16 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.login_link import draw_link
 from assistant.private_files import restrict_data_dir, restrict_new_files
 from assistant.processes import die_with_parent
 from assistant.settings import Settings
@@ -119,7 +124,9 @@ def serve(
 ) -> int:
     """Run the chat app in the foreground until it exits; return its exit code.
 
-    Prints (CLI output) the URL and how to log in. Run from anywhere: the
+    Prints (CLI output) where the password is and, once the server listens, the
+    one-click login link (:mod:`assistant.login_link`), which it also opens in a
+    browser unless ``headless``. Run from anywhere: the
     server's working directory is the project folder, where Chainlit finds
     ``.chainlit/config.toml``. Of ``settings`` only ``data_dir`` is passed on
     (as ``MLCHAT_DATA_DIR``); the app reads everything else from the
@@ -128,18 +135,27 @@ def serve(
     restrict_new_files()
     settings = settings or Settings.from_env()
     login = prepare_data_dir(settings)
+    link = draw_link()
     env = dict(os.environ)
     env["MLCHAT_DATA_DIR"] = str(settings.data_dir)
+    env.update(link.server_environment())
+    base_url = f"http://{_local_host(host)}:{port}"
     print(f"mlchat data folder: {settings.data_dir}")
     where = login.password_file or "MLCHAT_PASSWORD"
-    print(
-        f"Open http://{host}:{port} and log in as “{login.username}” with the password in {where}."
-    )
-    command = chainlit_command(host=host, port=port, headless=headless)
+    print(f"From another browser, log in as “{login.username}” with the password in {where}.")
+    # Chainlit would open the bare URL (the login form): we open the one-click link instead.
+    command = chainlit_command(host=host, port=port, headless=True)
     # SIGTERM to Chainlit if this process is killed outright: no server left without its parent.
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, preexec_fn=lambda: die_with_parent(signal.SIGTERM)
     )
+    threading.Thread(
+        target=_announce_link,
+        args=(process, link.url(base_url), port),
+        kwargs={"open_browser": not headless},
+        name="login-link",
+        daemon=True,
+    ).start()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = None
     if in_main_thread:
@@ -153,6 +169,39 @@ def serve(
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
+
+
+def _local_host(host: str) -> str:
+    """The host to put in a printed URL: loopback for the wildcard addresses."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _announce_link(
+    process: subprocess.Popen[bytes], url: str, port: int, *, open_browser: bool
+) -> None:
+    """Once the server accepts connections, print the one-click link (last, so the start
+    command's output ends in it) and open it in a browser when asked and one can be shown."""
+    while process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            threading.Event().wait(0.2)
+    else:
+        return
+    print(
+        f"\nmlchat is ready. Open this link to log in (it works once, for 10 minutes):\n\n    {url}\n",
+        flush=True,
+    )
+    if open_browser and _can_show_a_browser():
+        webbrowser.open(url)
+
+
+def _can_show_a_browser() -> bool:
+    """A graphical session exists (no text browser takes over the terminal and the link)."""
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
 
 
 def add_serve(commands: Any) -> None:

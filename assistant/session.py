@@ -150,7 +150,9 @@ class Assistant:
             tools=all_tools(),
             conversations=self.conversations,
             make_context=self._make_context,
-            chat_settings=ChatSettings(model=self.model_name),
+            chat_settings=ChatSettings(
+                model=self.model_name, max_tokens=settings.max_output_tokens
+            ),
             system_prompt=self._system_prompt,
             spend=self.spend,
             summariser=(
@@ -281,6 +283,14 @@ class Assistant:
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
         turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
         async for event in turn:
+            yield event
+
+    async def regenerate(
+        self, thread_id: str, *, approver: Approver | None = None
+    ) -> AsyncIterator[Event]:
+        """Answer the last message of ``thread_id`` again, bypassing the response cache."""
+        await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
+        async for event in self.agent.regenerate(thread_id, approver=approver):
             yield event
 
     def take_interrupted_notice(self, thread_id: str) -> InterruptedRun | None:

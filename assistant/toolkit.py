@@ -54,6 +54,9 @@ class Tool:
     description: str
     function: ToolFunction
     arguments_model: type[BaseModel]
+    changes_state: bool = False
+    """Whether a call changes the conversation's state (plan, runs, kernel): such calls run
+    one at a time in the model's order, before the read-only calls of the same batch."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -73,6 +76,15 @@ class Tool:
         if inspect.iscoroutinefunction(self.function):
             return await self.function(ctx, **arguments)
         return await asyncio.to_thread(self.function, ctx, **arguments)  # type: ignore[arg-type]
+
+
+_STATE_CHANGING = "__mlchat_changes_state__"
+
+
+def changes_state(function: ToolFunction) -> ToolFunction:
+    """Mark a tool function as changing the conversation's state (see :attr:`Tool.changes_state`)."""
+    setattr(function, _STATE_CHANGING, True)
+    return function
 
 
 def tool(function: ToolFunction) -> Tool:
@@ -98,7 +110,13 @@ def tool(function: ToolFunction) -> Tool:
         __config__=ConfigDict(extra="forbid", strict=False),
         **fields,
     )
-    return Tool(function.__name__, summary, function, model)
+    return Tool(
+        function.__name__,
+        summary,
+        function,
+        model,
+        changes_state=bool(getattr(function, _STATE_CHANGING, False)),
+    )
 
 
 def tool_specs(tools: Sequence[Tool]) -> list[ToolSpec]:

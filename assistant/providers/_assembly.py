@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant.errors import ProviderStreamError
-from assistant.providers.base import Message, StreamUsage, ToolCall, ToolSpec
+from assistant.providers.base import FinishReason, Message, StreamUsage, ToolCall, ToolSpec
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 
 
@@ -42,6 +42,34 @@ def finish_call(provider: str, model: str, partial: PartialCall) -> ToolCall:
     return ToolCall(partial.id or synthetic_call_id(), partial.name, arguments)
 
 
+CUT_CALL = "a tool call was cut off at the output token limit"
+
+
+def settle_calls(
+    provider: str, model: str, partials: Sequence[PartialCall], reason: FinishReason
+) -> tuple[list[ToolCall], FinishReason, str]:
+    """The complete calls, the reason the reply ended, and a detail for an unusual end.
+
+    A call whose arguments are not a JSON object makes the whole reply a
+    ``malformed_call`` (or ``length`` when the output limit cut it): none of
+    its calls are returned, so half a batch of tools never runs.
+    """
+    calls: list[ToolCall] = []
+    problems: list[str] = []
+    for partial in partials:
+        try:
+            calls.append(finish_call(provider, model, partial))
+        except ProviderStreamError as exc:
+            problems.append(exc.detail)
+    if problems:
+        if reason == "length":
+            return [], "length", CUT_CALL
+        return [], "malformed_call", "; ".join(problems)
+    if calls:
+        return calls, "tool_calls", ""
+    return [], reason, ""
+
+
 def estimated_usage(
     messages: Sequence[Message],
     tools: Sequence[ToolSpec],
@@ -55,6 +83,24 @@ def estimated_usage(
         count_text_tokens(c.name + c.arguments, model=model) for c in calls
     )
     return StreamUsage(count_prompt_tokens(messages, tools, model=model), output, is_estimate=True)
+
+
+_CONTEXT_PHRASES = (
+    "context_length_exceeded",  # OpenAI's error code
+    "maximum context length",  # OpenAI, vLLM
+    "context window",
+    "prompt is too long",  # Anthropic
+    "exceeds the maximum number of tokens",  # Gemini
+    "exceed context window",  # llama.cpp
+    "exceeds the available context size",  # llama.cpp server
+    "too many tokens",
+)
+
+
+def says_context_exceeded(detail: str) -> bool:
+    """Whether an HTTP 400's message says the prompt is longer than the model's context."""
+    text = detail.lower()
+    return any(phrase in text for phrase in _CONTEXT_PHRASES)
 
 
 def error_message(body: object, *, fallback: str) -> str:

@@ -35,6 +35,7 @@ import httpx2
 
 from assistant.errors import (
     ProviderAuthError,
+    ProviderContextExceeded,
     ProviderError,
     ProviderHTTPError,
     ProviderRateLimited,
@@ -43,11 +44,17 @@ from assistant.errors import (
     ProviderUnavailable,
     redact,
 )
-from assistant.providers._assembly import PartialCall, error_message, finish_call
+from assistant.providers import stops
+from assistant.providers._assembly import (
+    CUT_CALL,
+    PartialCall,
+    error_message,
+    finish_call,
+    says_context_exceeded,
+)
 from assistant.providers.base import (
     ChatSettings,
     Delta,
-    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -58,15 +65,6 @@ from assistant.providers.base import (
 from assistant.providers.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
-
-_STOP_REASONS: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "tool_use": "tool_calls",
-    "max_tokens": "length",
-    "refusal": "content_filter",
-}
 
 
 class AnthropicProvider:
@@ -90,6 +88,8 @@ class AnthropicProvider:
         connect_timeout_s: float = 5.0,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://api.anthropic.com").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
@@ -114,7 +114,7 @@ class AnthropicProvider:
         request: dict[str, Any] = {
             "model": model,
             "messages": wire_messages,
-            "max_tokens": settings.max_tokens,
+            "max_tokens": settings.output_limit,
             "stream": True,
         }
         if system:
@@ -124,6 +124,8 @@ class AnthropicProvider:
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in tools
             ]
+            if settings.tool_choice:
+                request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
         with self._map_errors(model, started=False):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}
@@ -131,6 +133,8 @@ class AnthropicProvider:
         input_tokens = cached_tokens = output_tokens = 0
         stop_reason: str | None = None
         has_thinking = False
+        finished = 0
+        problems: list[str] = []
         try:
             with self._map_errors(model, started=True):
                 async for event in response:
@@ -167,7 +171,12 @@ class AnthropicProvider:
                             elif delta.type == "signature_delta":
                                 blocks[event.index]["signature"] = delta.signature
                         case "content_block_stop" if event.index in calls:
-                            call = finish_call(self.name, model, calls[event.index])
+                            try:
+                                call = finish_call(self.name, model, calls.pop(event.index))
+                            except ProviderStreamError as exc:
+                                problems.append(exc.detail)
+                                continue
+                            finished += 1
                             blocks[event.index]["input"] = json.loads(call.arguments)
                             yield StreamToolCall(call)
                         case "message_delta":
@@ -182,8 +191,19 @@ class AnthropicProvider:
             )
         yield StreamUsage(input_tokens, output_tokens, cached_tokens)
         state = {"anthropic_content": [blocks[i] for i in sorted(blocks)]} if has_thinking else {}
-        reason = "tool_calls" if calls else _STOP_REASONS.get(stop_reason, "stop")
-        yield StreamEnd(reason, provider_state=state)
+        reason = stops.map_reason(stops.ANTHROPIC, stop_reason)
+        detail = stop_reason if reason == "error" else ""
+        if calls or problems:  # a tool_use block never closed, or closed with broken JSON
+            # Calls already yielded are void: the agent drops them with this reason.
+            reason, detail = (
+                ("length", CUT_CALL)
+                if reason == "length"
+                else ("malformed_call", "; ".join(problems) or "a tool call did not finish")
+            )
+            state = {}
+        elif finished:
+            reason = "tool_calls"
+        yield StreamEnd(reason, provider_state=state, detail=detail or "")
 
     @contextmanager
     def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
@@ -213,6 +233,8 @@ class AnthropicProvider:
         except anthropic.APIStatusError as exc:
             if started:  # an ``event: error`` inside the stream (e.g. overloaded_error)
                 raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
+            if exc.status_code == 400 and says_context_exceeded(self._detail(exc)):
+                raise ProviderContextExceeded(name, model, self._detail(exc)) from exc
             raise ProviderHTTPError(
                 name,
                 model,

@@ -14,7 +14,26 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
-FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
+FinishReason = Literal[
+    "stop",
+    "tool_calls",
+    "length",
+    "refusal",
+    "blocked",
+    "malformed_call",
+    "context_exceeded",
+    "error",
+]
+"""Why a reply ended, the one set every provider's finish reasons map into (``stops.py``):
+
+- ``stop``: a complete answer; ``tool_calls``: the model called tools;
+- ``length``: the output token limit cut the reply (a cut tool call is dropped);
+- ``refusal``: the model declined (its text, if any, was streamed);
+- ``blocked``: the provider's filter stopped the prompt or the answer;
+- ``malformed_call``: the model produced a tool call that cannot be used;
+- ``context_exceeded``: the prompt does not fit the model's context window;
+- ``error``: the provider ended the reply for another reason.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +74,26 @@ class ToolSpec:
 
 @dataclass(frozen=True, slots=True)
 class ChatSettings:
-    """Per-request settings."""
+    """Per-request settings.
+
+    ``max_tokens`` is the output token limit; ``None`` means the model's
+    default from :func:`assistant.providers.stops.default_max_output_tokens`.
+    """
 
     model: str
     temperature: float = 0.0
-    max_tokens: int = 2048
+    max_tokens: int | None = None
+    tool_choice: str | None = None
+    """The name of a tool the model must call (forced tool use); ``None`` lets it choose."""
+
+    @property
+    def output_limit(self) -> int:
+        """The output token limit to send: the setting, else the model's default."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        from assistant.providers.stops import default_max_output_tokens
+
+        return default_max_output_tokens(self.model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +129,14 @@ class StreamEnd:
 
     ``provider_state`` is opaque data to store on the assistant :class:`Message`
     built from this answer and send back verbatim (Gemini thought signatures).
+    ``detail`` says more about an unusual end: the provider's own reason
+    (``"MALFORMED_FUNCTION_CALL"``), what was cut, why it was blocked.
     """
 
     reason: FinishReason
     kind: Literal["end"] = "end"
     provider_state: dict[str, Any] = field(default_factory=dict, compare=False)
+    detail: str = ""
 
 
 Delta: TypeAlias = StreamText | StreamToolCall | StreamUsage | StreamEnd

@@ -35,6 +35,7 @@ from google.genai import types
 
 from assistant.errors import (
     ProviderAuthError,
+    ProviderContextExceeded,
     ProviderError,
     ProviderHTTPError,
     ProviderRateLimited,
@@ -43,11 +44,16 @@ from assistant.errors import (
     ProviderUnavailable,
     redact,
 )
-from assistant.providers._assembly import PartialCall, estimated_usage, finish_call
+from assistant.providers import stops
+from assistant.providers._assembly import (
+    PartialCall,
+    estimated_usage,
+    finish_call,
+    says_context_exceeded,
+)
 from assistant.providers.base import (
     ChatSettings,
     Delta,
-    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -61,15 +67,6 @@ from assistant.providers.retry import parse_retry_after
 log = logging.getLogger(__name__)
 
 _SYNTHETIC_ID_PREFIX = "gcall_"
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-}
 
 
 class GeminiProvider:
@@ -91,6 +88,8 @@ class GeminiProvider:
         timeout_s: float = 120.0,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://generativelanguage.googleapis.com").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         options = types.HttpOptions(
             base_url=base_url,
@@ -113,7 +112,7 @@ class GeminiProvider:
         model = settings.model
         config = types.GenerateContentConfig(
             temperature=settings.temperature,
-            max_output_tokens=settings.max_tokens,
+            max_output_tokens=settings.output_limit,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
         system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
@@ -132,6 +131,13 @@ class GeminiProvider:
                     ]
                 )
             ]
+            if settings.tool_choice:
+                config.tool_config = types.ToolConfig(
+                    function_calling_config=types.FunctionCallingConfig(
+                        mode=types.FunctionCallingConfigMode.ANY,
+                        allowed_function_names=[settings.tool_choice],
+                    )
+                )
         with self._map_errors(model, started=False):
             response = await self._client.aio.models.generate_content_stream(
                 model=model, contents=_contents_to_wire(messages), config=config
@@ -141,11 +147,15 @@ class GeminiProvider:
         text_parts: list[str] = []
         usage: StreamUsage | None = None
         finish: str | None = None
+        blocked: str | None = None
         try:
             with self._map_errors(model, started=True):
                 async for chunk in response:
                     if chunk.usage_metadata is not None and chunk.usage_metadata.prompt_token_count:
                         usage = _usage_from_wire(chunk.usage_metadata)
+                    feedback = chunk.prompt_feedback
+                    if feedback is not None and feedback.block_reason is not None:
+                        blocked = str(feedback.block_reason.value)
                     for candidate in (chunk.candidates or ())[:1]:
                         if candidate.finish_reason is not None:
                             finish = str(candidate.finish_reason.value)
@@ -162,6 +172,13 @@ class GeminiProvider:
             aclose = getattr(response, "aclose", None)
             if aclose is not None:
                 await aclose()
+        if blocked is not None and not calls and not text_parts:
+            # The prompt itself was refused: no candidates, and asking again gets the same answer.
+            if usage is None:
+                usage = estimated_usage(messages, tools, model=model, output_text="", calls=[])
+            yield usage
+            yield StreamEnd("blocked", detail=f"the prompt was blocked ({blocked})")
+            return
         if finish is None:  # Gemini always ends with a finishReason; without one the stream was cut
             raise ProviderStreamError(
                 self.name, model, "the stream ended before its finishReason", retryable=True
@@ -175,7 +192,13 @@ class GeminiProvider:
         if any(p.thought_signature for p in parts):
             content = types.Content(role="model", parts=parts)
             state["gemini_content"] = content.model_dump(mode="json", exclude_none=True)
-        reason = "tool_calls" if calls else _FINISH_REASONS.get(finish or "STOP", "stop")
+        reason = stops.map_reason(stops.GEMINI, finish)
+        if calls and reason in ("stop", "length"):
+            reason = "tool_calls"
+        if reason in ("malformed_call", "blocked", "error"):
+            calls_note = f" after {len(calls)} tool call(s)" if calls else ""
+            yield StreamEnd(reason, detail=f"{finish}{calls_note}")
+            return
         yield StreamEnd(reason, provider_state=state)
 
     @contextmanager
@@ -191,6 +214,8 @@ class GeminiProvider:
             headers = getattr(getattr(exc, "response", None), "headers", None)
             if exc.code in (401, 403):
                 raise ProviderAuthError(name, model, detail) from exc
+            if exc.code == 400 and says_context_exceeded(detail):
+                raise ProviderContextExceeded(name, model, detail) from exc
             if exc.code == 429:
                 raise ProviderRateLimited(
                     name, model, retry_after_s=parse_retry_after(headers), detail=detail

@@ -32,6 +32,7 @@ import openai
 
 from assistant.errors import (
     ProviderAuthError,
+    ProviderContextExceeded,
     ProviderError,
     ProviderHTTPError,
     ProviderRateLimited,
@@ -41,11 +42,17 @@ from assistant.errors import (
     ProviderUnsupported,
     redact,
 )
-from assistant.providers._assembly import PartialCall, error_message, estimated_usage, finish_call
+from assistant.providers import stops
+from assistant.providers._assembly import (
+    PartialCall,
+    error_message,
+    estimated_usage,
+    says_context_exceeded,
+    settle_calls,
+)
 from assistant.providers.base import (
     ChatSettings,
     Delta,
-    FinishReason,
     Message,
     StreamEnd,
     StreamText,
@@ -57,14 +64,6 @@ from assistant.providers.base import (
 from assistant.providers.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
-
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
 
 
 class OpenAIProvider:
@@ -90,6 +89,8 @@ class OpenAIProvider:
         include_usage: bool = True,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         self._is_official = base_url is None
         self._include_usage = include_usage
@@ -133,6 +134,7 @@ class OpenAIProvider:
         text_parts: list[str] = []
         usage: StreamUsage | None = None
         finish: str | None = None
+        refused = False
         try:
             with self._map_errors(model, started=True):
                 async for chunk in response:
@@ -143,6 +145,11 @@ class OpenAIProvider:
                         if delta is not None and delta.content:
                             text_parts.append(delta.content)
                             yield StreamText(delta.content)
+                        refusal = getattr(delta, "refusal", None) if delta is not None else None
+                        if refusal:
+                            refused = True
+                            text_parts.append(refusal)
+                            yield StreamText(refusal)
                         if delta is not None:
                             for fragment in delta.tool_calls or ():
                                 _add_fragment(calls, fragment)
@@ -150,7 +157,10 @@ class OpenAIProvider:
                             finish = choice.finish_reason
         finally:
             await response.close()
-        finished = [finish_call(self.name, model, calls[key]) for key in sorted(calls)]
+        wire_reason = "refusal" if refused else stops.map_reason(stops.OPENAI, finish)
+        finished, reason, detail = settle_calls(
+            self.name, model, [calls[key] for key in sorted(calls)], wire_reason
+        )
         for call in finished:
             yield StreamToolCall(call)
         if usage is None:
@@ -158,10 +168,7 @@ class OpenAIProvider:
                 messages, tools, model=model, output_text="".join(text_parts), calls=finished
             )
         yield usage
-        reason: FinishReason = (
-            "tool_calls" if finished else _FINISH_REASONS.get(finish or "stop", "stop")
-        )
-        yield StreamEnd(reason)
+        yield StreamEnd(reason, detail=detail or (finish if reason == "error" else "") or "")
 
     def _request(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
@@ -175,10 +182,15 @@ class OpenAIProvider:
             request["temperature"] = settings.temperature
         # OpenAI's newer models refuse max_tokens; compatible servers mostly know only max_tokens.
         request["max_completion_tokens" if self._is_official else "max_tokens"] = (
-            settings.max_tokens
+            settings.output_limit
         )
         if tools:
             request["tools"] = [_tool_to_wire(t) for t in tools]
+            if settings.tool_choice:
+                request["tool_choice"] = {
+                    "type": "function",
+                    "function": {"name": settings.tool_choice},
+                }
         if self._include_usage:
             request["stream_options"] = {"include_usage": True}
         return request
@@ -226,6 +238,8 @@ class OpenAIProvider:
             ) from exc
         except openai.APIStatusError as exc:
             detail = self._detail(exc)
+            if exc.status_code == 400 and says_context_exceeded(f"{detail} {_code_of(exc)}"):
+                raise ProviderContextExceeded(name, model, detail) from exc
             if exc.status_code in (400, 404) and _says_no_tools(detail):
                 raise ProviderUnsupported(
                     name, model, detail or "the model does not support tools"
@@ -252,6 +266,13 @@ class OpenAIProvider:
 
     def _detail(self, exc: openai.APIError) -> str:
         return redact(error_message(exc.body, fallback=str(exc.message or "")), [self._api_key])
+
+
+def _code_of(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    error = body.get("error", body) if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code or "")
 
 
 def _says_no_tools(detail: str) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.events import Table
+from assistant.untrusted import MAX_NAME_CHARS, cap
 from tools.automl import candidate_label
 
 MAX_MODEL_CHARS = 6_000
@@ -102,3 +103,20 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def quoted_list(names: Sequence[str], *, max_items: int = 40) -> str:
+    """Names from the user's file as a comma-separated list of capped JSON strings."""
+    shown = ", ".join(json.dumps(cap(str(n)), ensure_ascii=False) for n in names[:max_items])
+    return shown + (f" and {len(names) - max_items} more" if len(names) > max_items else "")
+
+
+def cap_names(text: str, names: Sequence[str]) -> str:
+    """``text`` with every name longer than the cap replaced by its capped form.
+
+    Messages written by the engine (warnings) quote column names in full; a
+    header of a thousand characters must reach the model as short as anywhere else.
+    """
+    for name in sorted((n for n in names if len(n) > MAX_NAME_CHARS), key=len, reverse=True):
+        text = text.replace(name, cap(name))
+    return text

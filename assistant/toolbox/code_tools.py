@@ -13,7 +13,7 @@ from assistant.context import ToolContext
 from assistant.events import Figure, File, Notice, Table
 from assistant.sandbox.base import ExecutionError
 from assistant.toolbox._format import for_model, truncate
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolCallError, ToolResult, changes_state
 from assistant.untrusted import CODE_OUTPUT_NOTE
 from assistant.workspace import COPY_OUT_SUFFIXES, safe_file_name
 from tools.errors import UserFacingError
@@ -24,6 +24,7 @@ _MAX_COPY_OUT_FILES = 5
 _MAX_COPY_OUT_BYTES = 100 << 20
 
 
+@changes_state
 async def run_code(ctx: ToolContext, code: str, timeout_s: int | None = None) -> ToolResult:
     """Run Python code in a sandboxed Jupyter kernel for anything the other tools don't cover
     (custom analysis, pandas queries, charts). The dataset being modelled (else the newest

@@ -10,9 +10,10 @@ import plotly.express as px
 
 from assistant.context import ToolContext, match_column
 from assistant.events import Figure, Table
-from assistant.toolbox._format import for_model, quoted, round_sig, truncate
+from assistant.toolbox._format import cap_names, for_model, quoted, quoted_list, round_sig, truncate
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolCallError, ToolResult
+from assistant.untrusted import cap, quote
 from tools.analyze import profile_table
 from tools.raw_parsing import label_target
 
@@ -38,7 +39,7 @@ def profile_dataset(
         found = match_column(columns, target)
         if found is None:
             raise ToolCallError(
-                f"There is no column named {quoted(target)}. Columns: {', '.join(columns[:40])}."
+                f"There is no column named {quoted(target)}. Columns: {quoted_list(columns)}."
             )
         target = found
         frame = label_target(frame, target, loaded.parser)
@@ -61,10 +62,11 @@ def profile_dataset(
         name=f"profile-{record.id}",
     )
     sample = frame.head(_SAMPLE_ROWS).astype(str).map(truncate)
+    sample.columns = [cap(str(c)) for c in sample.columns]
     kinds: dict[str, list[str]] = {}
     for column in profile.columns:
-        kinds.setdefault(column.kind, []).append(column.name)
-    summary = f"{record.name}: {profile.n_rows:,} rows x {profile.n_columns} columns."
+        kinds.setdefault(column.kind, []).append(cap(column.name))
+    summary = f"{quote(record.name)}: {profile.n_rows:,} rows x {profile.n_columns} columns."
     if profile.target:
         summary += f" Target {quoted(profile.target)} means a {profile.task} task."
     payload = {
@@ -75,13 +77,15 @@ def profile_dataset(
         "columns": profile.n_columns,
         "column_kinds": {k: v[:60] for k, v in kinds.items()},
         "missing_share": {
-            c.name: round_sig(c.missing_share, 3) for c in profile.columns if c.missing_share > 0
+            cap(c.name): round_sig(c.missing_share, 3)
+            for c in profile.columns
+            if c.missing_share > 0
         },
-        "target": profile.target,
+        "target": cap(profile.target) if profile.target else None,
         "task": profile.task,
         "task_reason": profile.task_reason,
         "target_summary": profile.target_summary,
-        "warnings": [w.message for w in profile.warnings],
+        "warnings": [cap_names(w.message, columns) for w in profile.warnings],
         "notes": list(loaded.notes),
         "sample_rows_quoted_data": sample.to_dict(orient="records")
         if profile.n_columns <= 30
@@ -158,7 +162,7 @@ def _column(columns: list[str], wanted: str) -> str:
     found = match_column(columns, wanted)
     if found is None:
         raise ToolCallError(
-            f"There is no column named {quoted(wanted)}. Columns: {', '.join(columns[:40])}."
+            f"There is no column named {quoted(wanted)}. Columns: {quoted_list(columns)}."
         )
     return found
 

@@ -11,7 +11,7 @@ from assistant.feature_jobs import FeatureRequest, feature_job
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, round_sig
 from assistant.toolbox.model_tools import _PLAN_KEY, _latest_run, train_models
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolCallError, ToolResult, changes_state
 from assistant.verified_models import run_workspace
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from tools.automl import base_family
@@ -24,6 +24,7 @@ MAX_PROPOSALS = 10
 MIN_SCORING_BUDGET_S = 60
 
 
+@changes_state
 async def engineer_features(
     ctx: ToolContext, features: list[str], budget_s: int | None = None
 ) -> ToolResult:
@@ -117,7 +118,7 @@ async def engineer_features(
     ctx.show(table)
     ctx.progress(f"Kept {', '.join(added)}; retraining the models with the kept features")
     trained = await train_models(ctx)
-    retrained = json.loads(trained.for_model)
+    retrained = trained.facts
     summary = (
         f"{scored} Kept {', '.join(added)} ({label} {round_sig(outcome['final'])} with "
         f"{family_label(outcome['family'])}); every model was retrained with the kept features. "

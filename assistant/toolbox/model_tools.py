@@ -21,10 +21,12 @@ from assistant.toolbox._format import (
     leaderboard_table,
     metrics_table,
     quoted,
+    quoted_list,
     round_sig,
 )
 from assistant.toolbox._tables import load_dataset
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolCallError, ToolResult, changes_state
+from assistant.untrusted import cap
 from assistant.verified_models import load_run_model, run_workspace
 from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from assistant.workspace import safe_file_name
@@ -53,6 +55,7 @@ _FILE_TITLES = {
 }
 
 
+@changes_state
 def set_plan(
     ctx: ToolContext,
     target: str | None = None,
@@ -135,6 +138,7 @@ def set_plan(
     )
 
 
+@changes_state
 async def train_models(
     ctx: ToolContext,
     target: str | None = None,
@@ -294,6 +298,7 @@ async def train_models(
     return await asyncio.to_thread(finish)
 
 
+@changes_state
 async def tune_model(
     ctx: ToolContext, budget_s: int = 60, models: list[str] | None = None
 ) -> ToolResult:
@@ -396,8 +401,15 @@ async def tune_model(
         )
         result = _train_result(ctx, run_id, outcome)
         payload = {
-            **json.loads(result.for_model),
+            **result.facts,
             "summary": summary,
+            "best_score": outcome["best_score"],
+            "previous_best_score": before,
+            "previous_best_model": family_label(outcome["previous_best_family"])
+            if before is not None
+            else None,
+            "n_trials": outcome["n_trials"],
+            "n_trials_total": outcome["n_trials_total"],
             "best_params": outcome["best_params"],
         }
         return ToolResult(for_model=for_model(payload), for_user=result.for_user, facts=payload)
@@ -409,8 +421,13 @@ async def tune_model(
     )
     payload = {
         "summary": summary,
+        "metric": label,
+        "tuned_model": best,
+        "best_score": outcome["best_score"],
+        "previous_best_score": outcome["previous_best_score"],
         "best_params": outcome["best_params"],
         "n_trials": outcome["n_trials"],
+        "n_trials_total": outcome["n_trials_total"],
     }
     return ToolResult(for_model=for_model(payload), facts=payload)
 
@@ -432,7 +449,7 @@ def show_leaderboard(ctx: ToolContext) -> ToolResult:
     return ToolResult(
         for_model=for_model({"summary": summary, "metric": label, "leaderboard": rows}),
         for_user=(leaderboard_table(run.leaderboard, label),),
-        facts={"leaderboard": rows},
+        facts={"metric": label, "leaderboard": rows},
     )
 
 
@@ -475,7 +492,9 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     best = family_label(metrics.get("best_family", "?"))
     cv = {k: round_sig(v) for k, v in metrics.get("cv_metrics", {}).items()}
     importance = metrics.get("importance", [])
-    top = ", ".join(f"{i['column']} ({round_sig(i['importance'], 3)})" for i in importance[:5])
+    top = ", ".join(
+        f"{quoted(i['column'])} ({round_sig(i['importance'], 3)})" for i in importance[:5]
+    )
     summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
     expected = metrics.get("expected_metrics", {}).get(metrics.get("metric", ""))
     if expected is not None:
@@ -492,7 +511,7 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
         "expected_metrics": {
             k: round_sig(v) for k, v in metrics.get("expected_metrics", {}).items()
         },
-        "importance": importance[:10],
+        "importance": [{**i, "column": cap(str(i["column"]))} for i in importance[:10]],
         "insights": metrics.get("insights", []),
     }
     return ToolResult(for_model=for_model(payload), for_user=(table, *figures), facts=payload)
@@ -579,7 +598,7 @@ def suggest_improvements(ctx: ToolContext) -> ToolResult:
     if importance:
         top = [i["column"] for i in importance[:3]]
         suggestions.append(
-            f"Feature ideas around the strongest columns ({', '.join(top)}): ratios and differences between them, and date parts if any is a date."
+            f"Feature ideas around the strongest columns ({quoted_list(top)}): ratios and differences between them, and date parts if any is a date."
             + _feature_example(run, [i["column"] for i in importance[:5]])
         )
     if not suggestions:
@@ -606,7 +625,7 @@ def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> Tool
     found = match_column(features, feature)
     if found is None:
         raise ToolCallError(
-            f"The model does not use a column named {quoted(feature)}. Its columns: {', '.join(features[:40])}."
+            f"The model does not use a column named {quoted(feature)}. Its columns: {quoted_list(features)}."
         )
     importance = [
         FeatureImportance(
@@ -728,7 +747,7 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
     if outcome["rows_dropped"]:
         summary += f" {outcome['rows_dropped']:,} rows with a missing target were dropped."
     top = [
-        {"column": i["column"], "importance": round_sig(i["importance"], 3)}
+        {"column": cap(i["column"]), "importance": round_sig(i["importance"], 3)}
         for i in outcome["importance"][:5]
     ]
     payload = {
@@ -736,6 +755,9 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
         "run_id": run_id,
         "best_model": best,
         "metric": label,
+        "models_trained": sum(1 for r in outcome["leaderboard"] if r["status"] == "ok"),
+        "rows": outcome["n_rows"],
+        "rows_dropped": outcome["rows_dropped"],
         "leaderboard": [
             {
                 "model": family_label(r["family"]),

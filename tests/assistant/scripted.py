@@ -54,3 +54,11 @@ class ScriptedProvider:
         reply = self.replies.pop(0) if self.replies else say("(script ended)")
         for delta in reply:
             yield delta
+
+
+def batch(*calls: tuple[str, str, dict[str, object]]) -> list[Delta]:
+    """A reply that calls several tools at once: ``(name, call_id, arguments)`` each."""
+    return [
+        *(StreamToolCall(ToolCall(cid, name, json.dumps(args))) for name, cid, args in calls),
+        StreamEnd("tool_calls"),
+    ]

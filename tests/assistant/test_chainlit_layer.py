@@ -301,3 +301,49 @@ async def test_the_stored_type_is_kept_for_keys_without_an_extension(tmp_path: P
     stored = storage.stored_file(result["object_key"])
     assert stored is not None and storage.stored_mime(stored) == "application/json"
     assert storage.stored_file("u1/e1/.Confusion matrix.mime") is None
+
+
+async def test_a_first_attachment_is_owned_before_the_thread_task_runs(
+    layer: MlchatDataLayer, tmp_path: Path
+) -> None:
+    """Chainlit persists a first message's attachment in a task racing the thread's creation;
+    the file must be keyed under, and served to, its user from the moment its row exists."""
+    user = await layer.create_user(User(identifier="mlchat", metadata={}))
+    assert user is not None
+    thread_id = str(uuid.uuid4())
+    init_http_context(thread_id=thread_id, user=user)
+    upload = tmp_path / "tmp" / "uploads" / "first.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"a,b\n1,2\n")
+
+    await layer.create_element(File(name="first.csv", path=str(upload), for_id=str(uuid.uuid4())))
+
+    [row] = await _rows(
+        layer, 'SELECT "objectKey" FROM elements WHERE "threadId" = :id', id=thread_id
+    )
+    assert row["objectKey"].split("/")[0] == user.id
+    assert await layer.file_owner(row["objectKey"]) == user.id
+    # Chainlit's own thread write still names the thread afterwards.
+    await layer.update_thread(thread_id, name="first message", user_id=user.id)
+    threads = await _rows(
+        layer, 'SELECT "name", "userId" FROM threads WHERE "id" = :id', id=thread_id
+    )
+    assert threads == [{"name": "first message", "userId": user.id}]
+    assert layer.failed_statements == 0
+
+
+async def test_an_attachment_never_changes_who_owns_an_existing_thread(
+    layer: MlchatDataLayer, tmp_path: Path
+) -> None:
+    owner = await layer.create_user(User(identifier="owner", metadata={}))
+    other = await layer.create_user(User(identifier="other", metadata={}))
+    assert owner is not None and other is not None
+    thread_id = str(uuid.uuid4())
+    init_http_context(thread_id=thread_id, user=owner)
+    await layer.update_thread(thread_id, name="owned", user_id=owner.id)
+    init_http_context(thread_id=thread_id, user=other)
+
+    await layer.create_element(Text(name="note", content="hello", for_id=str(uuid.uuid4())))
+
+    threads = await _rows(layer, 'SELECT "userId" FROM threads WHERE "id" = :id', id=thread_id)
+    assert threads == [{"userId": owner.id}]

@@ -14,11 +14,13 @@ import pytest
 
 from assistant.errors import (
     ProviderAuthError,
+    ProviderContextExceeded,
     ProviderHTTPError,
     ProviderRateLimited,
     ProviderStreamError,
     ProviderTimeout,
 )
+from assistant.providers._assembly import CUT_CALL
 from assistant.providers.anthropic import AnthropicProvider
 from assistant.providers.base import (
     ChatSettings,
@@ -191,16 +193,103 @@ async def test_mid_stream_disconnect_is_a_retryable_stream_error(fake: FakeLLMSe
     assert not any(isinstance(d, StreamEnd) for d in received)
 
 
-async def test_malformed_tool_arguments_are_a_non_retryable_stream_error(
+async def test_malformed_tool_arguments_end_the_reply_as_a_malformed_call_without_calls(
     fake: FakeLLMServer,
 ) -> None:
-    bad = '{"target": "species"' if fake.protocol != "gemini" else '"not an object"'
-    fake.reply(tool_call("train_candidates", bad, args_chunks=3))
+    if fake.protocol == "gemini":  # Gemini reports it itself instead of sending the call
+        fake.reply(Turn(finish_reason="MALFORMED_FUNCTION_CALL"))
+    else:
+        fake.reply(tool_call("train_candidates", '{"target": "species"', args_chunks=3))
 
-    with pytest.raises(ProviderStreamError) as caught:
+    deltas = await collect(provider_for(fake))
+
+    assert calls_of(deltas) == []
+    assert isinstance(deltas[-1], StreamEnd) and deltas[-1].reason == "malformed_call"
+    assert deltas[-1].detail
+    assert len(fake.requests) == 1
+
+
+# What each protocol says for the same kind of ending (protocol -> wire reason).
+STOP_CASES = {
+    "length": {"openai": "length", "anthropic": "max_tokens", "gemini": "MAX_TOKENS"},
+    "blocked": {"openai": "content_filter", "anthropic": None, "gemini": "SAFETY"},
+    "refusal": {"openai": None, "anthropic": "refusal", "gemini": None},
+    "context_exceeded": {
+        "openai": None,
+        "anthropic": "model_context_window_exceeded",
+        "gemini": None,
+    },
+    "malformed_call": {"openai": None, "anthropic": None, "gemini": "UNEXPECTED_TOOL_CALL"},
+    "error": {"openai": "surprise", "anthropic": "surprise", "gemini": "OTHER"},
+}
+
+
+@pytest.mark.parametrize("expected", sorted(STOP_CASES))
+async def test_each_wire_stop_reason_maps_into_the_one_set(
+    fake: FakeLLMServer, expected: str
+) -> None:
+    wire = STOP_CASES[expected][fake.protocol]
+    if wire is None:
+        pytest.skip(f"{fake.protocol} has no such finish reason")
+    fake.reply(text("Partial answer", finish_reason=wire))
+
+    deltas = await collect(provider_for(fake))
+
+    assert isinstance(deltas[-1], StreamEnd)
+    assert deltas[-1].reason == expected
+    assert "".join(d.text for d in deltas if isinstance(d, StreamText)) == "Partial answer"
+
+
+async def test_a_tool_call_cut_by_the_output_limit_ends_as_length_with_no_call(
+    fake: FakeLLMServer,
+) -> None:
+    if fake.protocol == "gemini":
+        pytest.skip("Gemini sends function calls whole")
+    wire = {"openai": "length", "anthropic": "max_tokens"}[fake.protocol]
+    fake.reply(tool_call("train_candidates", '{"target": "spe', finish_reason=wire))
+
+    deltas = await collect(provider_for(fake))
+
+    assert deltas[-1] == StreamEnd("length", detail=CUT_CALL)
+
+
+async def test_openai_refusal_deltas_are_shown_and_end_as_refusal(
+    fake_openai: FakeLLMServer,
+) -> None:
+    fake_openai.reply(Turn(refusal="I can't help with that."))
+
+    deltas = await collect(provider_for(fake_openai))
+
+    assert "".join(d.text for d in deltas if isinstance(d, StreamText)) == "I can't help with that."
+    assert deltas[-1] == StreamEnd("refusal")
+
+
+async def test_gemini_blocked_prompt_is_blocked_once_not_retried(
+    fake_gemini: FakeLLMServer,
+) -> None:
+    fake_gemini.reply(Turn(block_reason="PROHIBITED_CONTENT", usage=(30, 0)))
+    router = Router([Route(provider_for(fake_gemini), "test-model")])
+
+    deltas = [d async for d in router.stream(HISTORY, TOOLS, SETTINGS)]
+
+    assert deltas[-1] == StreamEnd("blocked", detail="the prompt was blocked (PROHIBITED_CONTENT)")
+    assert deltas[-2] == StreamUsage(30, 0)
+    assert len(fake_gemini.requests) == 1
+
+
+async def test_a_too_long_prompt_is_a_context_exceeded_error_not_retried(
+    fake: FakeLLMServer,
+) -> None:
+    message = {
+        "openai": "This model's maximum context length is 128000 tokens.",
+        "anthropic": "prompt is too long: 210000 tokens > 200000 maximum",
+        "gemini": "The input token count (1200000) exceeds the maximum number of tokens allowed",
+    }[fake.protocol]
+    fake.reply(error(400, message))
+
+    with pytest.raises(ProviderContextExceeded):
         await collect(provider_for(fake))
 
-    assert not caught.value.retryable
     assert len(fake.requests) == 1
 
 
@@ -252,3 +341,26 @@ async def test_a_stream_cut_mid_tool_call_is_resent_and_the_call_arrives_once(
 
     assert calls_of(deltas) == [("train_candidates", {"target": "species", "folds": 5})]
     assert len(fake.requests) == 2
+
+
+async def test_a_forced_tool_is_sent_in_each_wire_shape(fake: FakeLLMServer) -> None:
+    fake.reply(tool_call("train_candidates", {"target": "species"}))
+    forced = ChatSettings("test-model", tool_choice="train_candidates")
+
+    deltas = [d async for d in provider_for(fake).stream(HISTORY, TOOLS, forced)]
+
+    body = fake.requests[0].body
+    sent = {
+        "openai": lambda: body["tool_choice"],
+        "anthropic": lambda: body["tool_choice"],
+        "gemini": lambda: body["toolConfig"]["functionCallingConfig"],
+    }[fake.protocol]()
+    assert (
+        sent
+        == {
+            "openai": {"type": "function", "function": {"name": "train_candidates"}},
+            "anthropic": {"type": "tool", "name": "train_candidates"},
+            "gemini": {"mode": "ANY", "allowedFunctionNames": ["train_candidates"]},
+        }[fake.protocol]
+    )
+    assert calls_of(deltas) == [("train_candidates", {"target": "species"})]

@@ -309,9 +309,12 @@ def test_file_urls_need_the_owner_and_cannot_leave_the_data_folder(
     upload = tmp_path / f"own-{uuid.uuid4().hex[:6]}.csv"
     upload.write_bytes(CSV)
     _send(page, "keep this file", upload)
-    expect(_last_reply(page)).to_contain_text(upload.name, timeout=60_000)
+    # Read it as soon as its row exists, which is before the thread's own row may be written.
     url = _stored_url(server, page, upload.name)
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    assert _get(server, url, cookie) == (200, CSV)
+    assert re.fullmatch(r"[0-9a-f-]{36}", url.split("/")[3]), url  # keyed by its owner
+    expect(_last_reply(page)).to_contain_text(upload.name, timeout=60_000)
 
     assert _get(server, url, cookie) == (200, CSV)
     assert _get(server, url, None)[0] == 401

@@ -65,7 +65,11 @@ class Turn:
         cut_after_events: Drop the connection after this many SSE events.
         stall_after_events: Stop sending (keeping the connection open) after this many events.
         omit_tool_index: OpenAI: leave ``index`` out of tool-call fragments.
-        finish_reason: OpenAI: override the finish reason (e.g. ``"stop"`` with tool calls).
+        finish_reason: Override the wire's finish reason: OpenAI ``finish_reason`` (e.g.
+            ``"stop"`` with tool calls), Anthropic ``stop_reason``, Gemini ``finishReason``.
+        refusal: OpenAI: stream this as ``refusal`` deltas (after any text).
+        block_reason: Gemini: answer only ``promptFeedback.blockReason`` with no candidates.
+        cache_write_tokens: Anthropic: part of the input reported as written to the cache.
         thought_signature: Gemini: attach this (base64) signature to the first part.
             Anthropic: send a signed thinking block (text ``"Let me think."``) first.
         model: The model name reported back; defaults to the one requested.
@@ -81,6 +85,9 @@ class Turn:
     stall_after_events: int | None = None
     omit_tool_index: bool = False
     finish_reason: str | None = None
+    refusal: str | None = None
+    block_reason: str | None = None
+    cache_write_tokens: int = 0
     thought_signature: str | None = None
     model: str | None = None
 
@@ -142,6 +149,8 @@ class FakeLLMServer:
         self.requests: list[RecordedRequest] = []
         self.default: Reply | None = None
         """Answer for requests when the script is empty (``None``: HTTP 500 "no scripted reply")."""
+        self.models: list[str] = ["fake-model"]
+        """OpenAI: what ``GET /v1/models`` lists (answered without using the script)."""
         self._script: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -244,6 +253,13 @@ class FakeLLMServer:
             {k.lower(): v for k, v in request.headers.items()},
             body,
         )
+        if self.protocol == "openai" and request.method == "GET" and request.path == "/v1/models":
+            listed = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "me"} for m in self.models
+            ]
+            with self._lock:
+                self.requests.append(recorded)
+            return web.json_response({"object": "list", "data": listed})
         with self._lock:
             self.requests.append(recorded)
             fallback = self.default or HttpError(500, "no scripted reply")
@@ -354,6 +370,8 @@ def _openai_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
 
     events = [delta({"role": "assistant", "content": ""})]
     events += [delta({"content": piece}) for piece in _split(turn.text, turn.text_chunks)]
+    if turn.refusal:
+        events += [delta({"refusal": piece}) for piece in _split(turn.refusal, 2)]
     for index, call in enumerate(turn.tool_calls):
         arguments = _arguments_text(call)
         first: dict[str, Any] = {
@@ -408,9 +426,9 @@ def _anthropic_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
                     "stop_reason": None,
                     "stop_sequence": None,
                     "usage": {
-                        "input_tokens": prompt - turn.cached_tokens,
+                        "input_tokens": prompt - turn.cached_tokens - turn.cache_write_tokens,
                         "cache_read_input_tokens": turn.cached_tokens,
-                        "cache_creation_input_tokens": 0,
+                        "cache_creation_input_tokens": turn.cache_write_tokens,
                         "output_tokens": 1,
                     },
                 },
@@ -504,7 +522,7 @@ def _anthropic_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
         events.append(
             _sse({"type": "content_block_stop", "index": block_index}, "content_block_stop")
         )
-    stop_reason = "tool_use" if turn.tool_calls else "end_turn"
+    stop_reason = turn.finish_reason or ("tool_use" if turn.tool_calls else "end_turn")
     message_delta: dict[str, Any] = {
         "type": "message_delta",
         "delta": {"stop_reason": stop_reason, "stop_sequence": None},
@@ -517,6 +535,11 @@ def _anthropic_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
 
 def _gemini_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
     model = turn.model or "fake"
+    if turn.block_reason:
+        feedback: dict[str, Any] = {"promptFeedback": {"blockReason": turn.block_reason}}
+        if turn.usage is not None:
+            feedback["usageMetadata"] = {"promptTokenCount": turn.usage[0], "totalTokenCount": 0}
+        return [_sse(feedback)]
     parts: list[list[dict[str, Any]]] = [
         [{"text": piece}] for piece in _split(turn.text, turn.text_chunks)
     ]
@@ -537,7 +560,7 @@ def _gemini_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": chunk_parts}, "index": 0}
         payload: dict[str, Any] = {"candidates": [candidate], "modelVersion": model}
         if number == len(parts) - 1:
-            candidate["finishReason"] = "STOP"
+            candidate["finishReason"] = turn.finish_reason or "STOP"
             if turn.usage is not None:
                 prompt, completion = turn.usage
                 payload["usageMetadata"] = {

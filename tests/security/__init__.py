@@ -20,6 +20,7 @@ and served file, a write refused, a cap hit.
 | a 300 KB Parquet file that decodes to GiBs; an xlsx whose range or parts explode | refused in one sentence naming the limit before decoding; Excel read in a memory-capped child | ``tools/input_limits.py``, ``tools/excel_child.py`` | ``test_upload_bombs`` |
 | ``=HYPERLINK(...)`` cells copied into a predictions CSV | written as text (leading ``'``), negatives stay numbers | ``tools/csv_safety.py`` | ``test_csv_injection`` |
 | password guessing on ``POST /login`` | 429 with ``Retry-After`` after 5 failures a minute, doubling waits; other clients unaffected | ``assistant/login_guard.py`` | ``test_login`` |
+| guessing or replaying the one-click login link | 256-bit token, only its sha256 reaches the server; one use, 10 minutes; a spent or wrong token gets 401 and counts as a failed login (429 after 5) | ``assistant/login_link.py``, ``chat_login.py``, ``LoginGuard(link_path=...)`` | ``tests/e2e/test_serve.py``, ``tests/assistant/test_login_link.py`` |
 | reading the databases or data folders as another local user; the cookie over plain http behind https | files 0600, folders 0700; ``Secure`` cookie on https | ``assistant/private_files.py``; ``login_guard`` | ``test_login`` |
 | the server SIGKILLed during training | the worker dies with it; the run is marked interrupted and offered again once | ``assistant/processes.py``, ``RunStore`` at start | ``tests/reliability/test_crash_recovery.py``; ``tests/e2e/test_interrupted_run.py`` |
 """

@@ -69,12 +69,12 @@ async def test_history_with_tool_calls_and_results_is_sent_in_openai_shape(
     ]
     assert body["tools"][0]["function"]["name"] == "profile_table"
     assert body["stream_options"] == {"include_usage": True}
-    assert body["max_tokens"] == 2048 and "max_completion_tokens" not in body
+    assert body["max_tokens"] == 4096 and "max_completion_tokens" not in body  # model default
 
 
 async def test_official_endpoint_gets_max_completion_tokens(fake_openai: FakeLLMServer) -> None:
     provider = OpenAIProvider(api_key="sk-x", base_url=None)
-    assert provider._request([Message("user", "hi")], [], SETTINGS)["max_completion_tokens"] == 2048
+    assert provider._request([Message("user", "hi")], [], SETTINGS)["max_completion_tokens"] == 4096
 
 
 async def test_fragments_without_index_and_whole_arguments_are_assembled(

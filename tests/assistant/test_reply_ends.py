@@ -1,0 +1,157 @@
+"""The agent loop acts on every kind of reply ending (``assistant/reply_ends.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.errors import ProviderContextExceeded
+from assistant.events import Event, Notice, TextDelta, TurnFinished
+from assistant.providers._assembly import CUT_CALL
+from assistant.providers.base import Delta, StreamEnd, StreamText, StreamUsage
+from assistant.reply_ends import CALL_CHECK, LIMIT_NOTE
+from tests.assistant.scripted import ScriptedProvider, call, say
+from tests.assistant.test_agent import make_agent, run
+
+
+def ending(reason: str, text: str = "", detail: str = "") -> list[Delta]:
+    pieces: list[Delta] = [StreamText(text)] if text else []
+    return [*pieces, StreamUsage(10, 5), StreamEnd(reason, detail=detail)]  # type: ignore[arg-type]
+
+
+def shown(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def notices(events: list[Event]) -> list[str]:
+    return [e.message for e in events if isinstance(e, Notice)]
+
+
+async def test_an_answer_cut_by_the_output_limit_is_kept_and_the_user_told(
+    tmp_path: Path,
+) -> None:
+    agent, conversations = make_agent(tmp_path, ScriptedProvider([ending("length", "The best")]))
+
+    events = await run(agent, "explain")
+
+    assert shown(events) == "The best" + LIMIT_NOTE
+    assert events[-1] == TurnFinished("The best" + LIMIT_NOTE, stopped=True)
+    assert conversations.messages("t1")[-1].content == "The best" + LIMIT_NOTE
+
+
+async def test_a_malformed_call_is_asked_again_once_with_the_error_in_context(
+    tmp_path: Path,
+) -> None:
+    provider = ScriptedProvider(
+        [
+            ending("malformed_call", detail="MALFORMED_FUNCTION_CALL"),
+            call("count_rows", dataset_id="d1"),
+            say("It has 7043 rows."),
+        ]
+    )
+    agent, conversations = make_agent(tmp_path, provider)
+
+    events = await run(agent, "how many rows?")
+
+    retry = provider.requests[1][-1]
+    assert (retry.role, retry.name) == ("user", CALL_CHECK)
+    assert "MALFORMED_FUNCTION_CALL" in retry.content
+    assert CALL_CHECK not in [m.name for m in provider.requests[2]]  # the note was turn-local
+    assert events[-1] == TurnFinished("It has 7043 rows.")
+    assert CALL_CHECK not in [m.name for m in conversations.messages("t1")]
+
+
+async def test_a_second_malformed_call_ends_the_turn_with_a_reason(tmp_path: Path) -> None:
+    provider = ScriptedProvider(
+        [ending("length", detail=CUT_CALL), ending("malformed_call", detail="bad JSON")]
+    )
+    agent, conversations = make_agent(tmp_path, provider)
+
+    events = await run(agent, "go")
+
+    assert "Keep the arguments shorter" in provider.requests[1][-1].content
+    assert any("unusable tool call twice (bad JSON)" in n for n in notices(events))
+    assert events[-1] == TurnFinished("", stopped=True)
+    assert [m.role for m in conversations.messages("t1")] == ["user"]  # nothing empty stored
+
+
+async def test_an_empty_reply_is_asked_again_and_never_stored(tmp_path: Path) -> None:
+    provider = ScriptedProvider([ending("stop"), ending("stop")])
+    agent, conversations = make_agent(tmp_path, provider)
+
+    events = await run(agent, "hi")
+
+    assert len(provider.requests) == 2
+    assert events[-1] == TurnFinished("", stopped=True)
+    assert [m.role for m in conversations.messages("t1")] == ["user"]
+
+
+async def test_a_refusal_is_shown_and_stored(tmp_path: Path) -> None:
+    provider = ScriptedProvider([ending("refusal")])
+    agent, conversations = make_agent(tmp_path, provider)
+
+    events = await run(agent, "do something bad")
+
+    assert shown(events) == "The model declined to answer this request."
+    assert conversations.messages("t1")[-1].content == "The model declined to answer this request."
+
+
+async def test_a_blocked_answer_tells_the_user_why(tmp_path: Path) -> None:
+    agent, _ = make_agent(
+        tmp_path, ScriptedProvider([ending("blocked", detail="the prompt was blocked (SAFETY)")])
+    )
+
+    events = await run(agent, "x")
+
+    assert notices(events) == [
+        "The provider's safety filter stopped this answer (the prompt was blocked (SAFETY))."
+    ]
+    assert events[-1].stopped  # type: ignore[union-attr]
+
+
+class TooLongOnce(ScriptedProvider):
+    """Raises the provider's context error on the first request."""
+
+    async def stream(self, messages, tools, settings, *, context=None):  # type: ignore[no-untyped-def, override]
+        if not self.requests:
+            self.requests.append(list(messages))
+            raise ProviderContextExceeded("fake", "m", "prompt is too long")
+        async for delta in super().stream(messages, tools, settings, context=context):
+            yield delta
+
+
+async def test_context_exceeded_trims_harder_and_asks_again(tmp_path: Path) -> None:
+    provider = TooLongOnce([say("Short answer.")])
+    agent, conversations = make_agent(tmp_path, provider, prompt_tokens=400)
+    for number in range(6):
+        conversations.ensure_thread("t1", title="t")
+        conversations.add_messages(
+            "t1",
+            [
+                {"role": "user", "content": f"question {number} " + "word " * 30},
+                {"role": "assistant", "content": f"answer {number} " + "word " * 30},
+            ],
+            turn_id=f"old{number}",
+        )
+
+    events = await run(agent, "and now?")
+
+    assert len(provider.requests) == 2
+    assert len(provider.requests[1]) < len(provider.requests[0])
+    assert provider.requests[1][-1].content == "and now?"
+    assert events[-1] == TurnFinished("Short answer.")
+    assert any("too long" in n for n in notices(events))
+
+
+async def test_regenerate_replaces_the_last_reply_with_a_new_one(tmp_path: Path) -> None:
+    provider = ScriptedProvider([call("count_rows", dataset_id="d1"), say("First."), say("Again.")])
+    agent, conversations = make_agent(tmp_path, provider)
+    await run(agent, "how many rows?")
+
+    events = [e async for e in agent.regenerate("t1")]
+
+    assert events[-1] == TurnFinished("Again.")
+    assert [m.role for m in provider.requests[-1]] == ["system", "user"]
+    assert [(m.role, m.content) for m in conversations.messages("t1")] == [
+        ("user", "how many rows?"),
+        ("assistant", "Again."),
+    ]
