@@ -191,7 +191,10 @@ async def _interactive(
     out: TextIO,
     approver: TerminalApprover | None,
 ) -> int:
-    out.write("Type a message (Ctrl-D to quit). Attach files with: /attach PATH\n")
+    out.write(
+        "Type a message (Ctrl-D to quit). Attach files with: /attach PATH. "
+        "Answer the last message again with: /regenerate\n"
+    )
     pending = list(attachments)
     while True:
         try:
@@ -209,6 +212,9 @@ async def _interactive(
             except (UserFacingError, OSError) as exc:
                 out.write(f"error: {exc}\n")
             continue
+        if line.strip() == "/regenerate":
+            await _one_turn(assistant, thread_id, line, [], out, approver, regenerate=True)
+            continue
         try:
             await _one_turn(assistant, thread_id, line, pending, out, approver)
         except KeyboardInterrupt:
@@ -223,10 +229,16 @@ async def _one_turn(
     attachments: list[Any],
     out: TextIO,
     approver: TerminalApprover | None,
+    *,
+    regenerate: bool = False,
 ) -> int:
     status = EXIT_OK
     renderer = _Renderer(out, assistant.settings.workspace_for(thread_id))
-    turn = assistant.run_turn(thread_id, message, attachments=attachments, approver=approver)
+    turn = (
+        assistant.regenerate(thread_id, approver=approver)
+        if regenerate
+        else assistant.run_turn(thread_id, message, attachments=attachments, approver=approver)
+    )
     async for event in turn:
         renderer.render(event)
         if isinstance(event, Failed):

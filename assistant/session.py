@@ -285,6 +285,14 @@ class Assistant:
         async for event in turn:
             yield event
 
+    async def regenerate(
+        self, thread_id: str, *, approver: Approver | None = None
+    ) -> AsyncIterator[Event]:
+        """Answer the last message of ``thread_id`` again, bypassing the response cache."""
+        await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
+        async for event in self.agent.regenerate(thread_id, approver=approver):
+            yield event
+
     def take_interrupted_notice(self, thread_id: str) -> InterruptedRun | None:
         """Once per interrupted run: a sentence telling the user their training was cut off.
 

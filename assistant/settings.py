@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 
 from assistant.approval import ApprovalPolicy, parse_policy
 
-ProviderName = Literal["openai", "anthropic", "gemini", "offline"]
+ProviderName = Literal["openai", "anthropic", "gemini", "local", "offline"]
 SandboxName = Literal["local", "e2b"]
 
 DEFAULT_RPM: dict[str, int] = {"openai": 500, "anthropic": 50, "gemini": 10}
@@ -35,6 +35,7 @@ _DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-sonnet-4-6",
     "gemini": "gemini-2.5-flash",
+    "local": "auto",
     "offline": "rules",
 }
 
@@ -95,6 +96,13 @@ class Settings:
     anthropic_base_url: str | None = None
     gemini_api_key: str | None = field(default=None, repr=False)
     gemini_base_url: str | None = None
+    local_base_url: str | None = None
+    """An OpenAI-compatible server (llama.cpp, Ollama, vLLM, LM Studio), ``.../v1``."""
+    local_model: str | None = None
+    """The local server's model; ``None``: the first one its ``/v1/models`` lists."""
+    local_api_key: str | None = field(default=None, repr=False)
+    local_price_per_mtok: tuple[float, float] | None = None
+    """USD per million (input, output) tokens of the local server; ``None``: free."""
     sandbox: SandboxName = "local"
     e2b_api_key: str | None = field(default=None, repr=False)
     sandbox_memory_mb: int = 4096
@@ -117,6 +125,10 @@ class Settings:
     """Token budget of each prompt (system, history, tool results); older turns are trimmed."""
     max_output_tokens: int | None = None
     """Output token limit of each reply; ``None``: the model's default (``providers/stops.py``)."""
+    response_cache_rows: int = 1000
+    """Most answers the response cache keeps (oldest dropped first); ``0`` turns it off."""
+    response_cache_age_s: float = 7 * 24 * 3600.0
+    """Cached answers older than this are neither replayed nor kept."""
     database_url: str | None = None
     """SQLAlchemy URL for the chat history; ``None`` means SQLite in ``data_dir``."""
     tuning_storage: str | None = None
@@ -174,6 +186,10 @@ class Settings:
             anthropic_base_url=get("ANTHROPIC_BASE_URL"),
             gemini_api_key=get("GEMINI_API_KEY") or get("GOOGLE_API_KEY"),
             gemini_base_url=get("GEMINI_BASE_URL"),
+            local_base_url=get("MLCHAT_LOCAL_BASE_URL"),
+            local_model=get("MLCHAT_LOCAL_MODEL"),
+            local_api_key=get("MLCHAT_LOCAL_API_KEY"),
+            local_price_per_mtok=_local_price(env),
             sandbox=sandbox,  # type: ignore[arg-type]
             e2b_api_key=e2b_key,
             sandbox_memory_mb=env.whole("MLCHAT_SANDBOX_MEMORY_MB", 4096),
@@ -190,6 +206,10 @@ class Settings:
             max_tool_calls=env.whole("MLCHAT_MAX_TOOL_CALLS", 12),
             prompt_tokens=env.whole("MLCHAT_PROMPT_TOKENS", 24_000, minimum=1_000),
             max_output_tokens=_optional_whole(env, "MLCHAT_MAX_OUTPUT_TOKENS", minimum=16),
+            response_cache_rows=env.whole("MLCHAT_RESPONSE_CACHE_ROWS", 1000, minimum=0),
+            response_cache_age_s=env.number(
+                "MLCHAT_RESPONSE_CACHE_AGE_S", 7 * 24 * 3600.0, minimum=0
+            ),
             database_url=get("MLCHAT_DATABASE_URL"),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
@@ -206,7 +226,13 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value that is set, for redaction and leak tests."""
-        keys = (self.openai_api_key, self.anthropic_api_key, self.gemini_api_key, self.e2b_api_key)
+        keys = (
+            self.openai_api_key,
+            self.anthropic_api_key,
+            self.gemini_api_key,
+            self.local_api_key,
+            self.e2b_api_key,
+        )
         return tuple(k for k in keys if k)
 
     def key_for(self, provider: ProviderName) -> str | None:
@@ -215,10 +241,17 @@ class Settings:
             "openai": self.openai_api_key,
             "anthropic": self.anthropic_api_key,
             "gemini": self.gemini_api_key,
+            "local": self.local_api_key,
         }.get(provider)
 
     def default_model(self, provider: ProviderName) -> str:
-        """The model used for ``provider`` when ``MLCHAT_MODEL`` is not set."""
+        """The model used for ``provider`` when ``MLCHAT_MODEL`` is not set.
+
+        For ``local`` that is ``MLCHAT_LOCAL_MODEL``, else ``"auto"``: the first
+        model the server lists.
+        """
+        if provider == "local" and self.local_model:
+            return self.local_model
         return _DEFAULT_MODELS[provider]
 
     @property
@@ -271,6 +304,19 @@ class _Reader:
         raise ValueError(f"{name} must be on or off, not {value!r}")
 
 
+def _local_price(env: _Reader) -> tuple[float, float] | None:
+    """``MLCHAT_LOCAL_PRICE_INPUT`` / ``_OUTPUT`` in USD per million tokens; unset is free."""
+    if (
+        env.text("MLCHAT_LOCAL_PRICE_INPUT") is None
+        and env.text("MLCHAT_LOCAL_PRICE_OUTPUT") is None
+    ):
+        return None
+    return (
+        env.number("MLCHAT_LOCAL_PRICE_INPUT", 0.0, minimum=0),
+        env.number("MLCHAT_LOCAL_PRICE_OUTPUT", 0.0, minimum=0),
+    )
+
+
 def _optional_whole(env: _Reader, name: str, *, minimum: int) -> int | None:
     """A whole number that may be left unset (``None``)."""
     if env.text(name) is None:
@@ -281,8 +327,14 @@ def _optional_whole(env: _Reader, name: str, *, minimum: int) -> int | None:
 def _spend_from(env: _Reader) -> SpendSettings:
     """The spend settings: ``MLCHAT_RPM_<PROVIDER>``, ``MLCHAT_TPM_<PROVIDER>``, caps, anomalies."""
     defaults = SpendSettings()
-    rpm = {p: env.whole(f"MLCHAT_RPM_{p.upper()}", DEFAULT_RPM[p], minimum=0) for p in _PAID}
-    tpm = {p: env.whole(f"MLCHAT_TPM_{p.upper()}", DEFAULT_TPM[p], minimum=0) for p in _PAID}
+    # A local server gets no limit unless one is set: its limits are the machine's, not a bill's.
+    limited = (*_PAID, "local")
+    rpm = {
+        p: env.whole(f"MLCHAT_RPM_{p.upper()}", DEFAULT_RPM.get(p, 0), minimum=0) for p in limited
+    }
+    tpm = {
+        p: env.whole(f"MLCHAT_TPM_{p.upper()}", DEFAULT_TPM.get(p, 0), minimum=0) for p in limited
+    }
     warn = env.number("MLCHAT_SPEND_WARN_FRACTION", defaults.warn_fraction)
     if not 0 < warn <= 1:
         raise ValueError(f"MLCHAT_SPEND_WARN_FRACTION must be in (0, 1], not {warn:g}")

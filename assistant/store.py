@@ -128,6 +128,26 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN notified_at REAL;
     """,
+    # 5: the response cache is scoped to a conversation and an endpoint, and bounded by age
+    # (its rows are only a cache: dropping the old, unscoped ones loses nothing)
+    """
+    DROP TABLE response_cache;
+    CREATE TABLE response_cache (
+        key TEXT PRIMARY KEY,
+        thread_id TEXT,
+        provider TEXT NOT NULL,
+        endpoint TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL,
+        response TEXT NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX response_cache_age ON response_cache(created_at);
+    """,
+    # 6: the structured facts of a tool result, which the grounding check reads
+    """
+    ALTER TABLE messages ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -241,6 +261,8 @@ class StoredMessage:
     summary: str | None
     turn_id: str | None
     provider_state: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """Structured facts of a tool result (``ToolResult.facts``), for the grounding check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,14 +308,15 @@ class ConversationStore:
         also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> list[int]:
         """Append messages atomically; each dict has ``role`` and optional ``content``,
-        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``."""
+        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``, ``provider_state``, ``facts``."""
         stamp = now()
         ids: list[int] = []
         with self.db.transaction() as conn:
             for message in messages:
                 cursor = conn.execute(
                     "INSERT INTO messages(thread_id, turn_id, role, content, tool_calls, tool_call_id,"
-                    " name, summary, provider_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " name, summary, provider_state, facts, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         thread_id,
                         turn_id,
@@ -304,6 +327,7 @@ class ConversationStore:
                         message.get("name"),
                         message.get("summary"),
                         to_json(message.get("provider_state") or {}),
+                        to_json(message.get("facts") or {}),
                         stamp,
                     ),
                 )
@@ -316,8 +340,8 @@ class ConversationStore:
     def messages(self, thread_id: str) -> list[StoredMessage]:
         """Every message of the thread, oldest first."""
         rows = self.db.query(
-            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id, provider_state "
-            "FROM messages WHERE thread_id = ? ORDER BY id",
+            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id, provider_state,"
+            " facts FROM messages WHERE thread_id = ? ORDER BY id",
             (thread_id,),
         )
         return [
@@ -331,9 +355,30 @@ class ConversationStore:
                 summary=row["summary"],
                 turn_id=row["turn_id"],
                 provider_state=json.loads(row["provider_state"] or "{}"),
+                facts=json.loads(row["facts"] or "{}"),
             )
             for row in rows
         ]
+
+    def drop_last_replies(self, thread_id: str) -> tuple[str, str] | None:
+        """Delete everything after the thread's last message from the user (for a regenerate).
+
+        Returns that message's ``(turn_id, content)``, or ``None`` when there is none.
+        Check messages the loop stores under the user role carry a ``name``; the
+        user's own messages do not.
+        """
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, turn_id, content FROM messages WHERE thread_id = ? AND role = 'user'"
+                " AND name IS NULL ORDER BY id DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "DELETE FROM messages WHERE thread_id = ? AND id > ?", (thread_id, row["id"])
+            )
+        return str(row["turn_id"] or ""), str(row["content"])
 
     def add_dataset(
         self,

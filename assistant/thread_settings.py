@@ -29,6 +29,7 @@ PROVIDER_LABELS: dict[ProviderName, str] = {
     "openai": "OpenAI (or OpenAI-compatible)",
     "anthropic": "Anthropic",
     "gemini": "Gemini",
+    "local": "Local server (OpenAI-compatible)",
     "offline": "Offline (built-in rules, no key)",
 }
 SANDBOX_LABELS: dict[SandboxName, str] = {"local": "Local kernel", "e2b": "E2B"}
@@ -54,7 +55,7 @@ class ThreadChoice:
 
 def usable_providers(settings: Settings) -> tuple[ProviderName, ...]:
     """Providers the panel offers: those with a key (or a local base URL), then offline."""
-    names: tuple[ProviderName, ...] = ("openai", "anthropic", "gemini")
+    names: tuple[ProviderName, ...] = ("openai", "anthropic", "gemini", "local")
     usable = [p for p in names if is_usable(settings, p)]
     return (*usable, "offline")
 

@@ -88,6 +88,8 @@ class AnthropicProvider:
         connect_timeout_s: float = 5.0,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://api.anthropic.com").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
@@ -122,6 +124,8 @@ class AnthropicProvider:
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in tools
             ]
+            if settings.tool_choice:
+                request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
         with self._map_errors(model, started=False):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}

@@ -83,6 +83,8 @@ class ChatSettings:
     model: str
     temperature: float = 0.0
     max_tokens: int | None = None
+    tool_choice: str | None = None
+    """The name of a tool the model must call (forced tool use); ``None`` lets it choose."""
 
     @property
     def output_limit(self) -> int:

@@ -89,6 +89,8 @@ class OpenAIProvider:
         include_usage: bool = True,
     ) -> None:
         self.name = name
+        self.endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
+        """The server this provider talks to (part of the response cache key)."""
         self._api_key = api_key
         self._is_official = base_url is None
         self._include_usage = include_usage
@@ -184,6 +186,11 @@ class OpenAIProvider:
         )
         if tools:
             request["tools"] = [_tool_to_wire(t) for t in tools]
+            if settings.tool_choice:
+                request["tool_choice"] = {
+                    "type": "function",
+                    "function": {"name": settings.tool_choice},
+                }
         if self._include_usage:
             request["stream_options"] = {"include_usage": True}
         return request

@@ -31,10 +31,11 @@ def estimate_cost_usd(
 
     ``input_tokens`` is the total prompt size, cached tokens included (as the
     providers report it); ``cached_tokens`` of it are billed at the cache-read rate.
-    The offline provider is free. Models served from a local OpenAI-compatible
-    server (Ollama, vLLM) are usually unknown and get ``None``.
+    The offline provider and the ``local`` server are free (a priced local
+    server is costed by the router from ``MLCHAT_LOCAL_PRICE_*``). Models an
+    ``openai`` route serves from another base URL are usually unknown and get ``None``.
     """
-    if provider == "offline":
+    if provider in ("offline", "local"):
         return 0.0
     provider_id = _PRICE_PROVIDER_IDS.get(provider)
     if provider_id is None or not _has_price(provider_id, model):

@@ -3,8 +3,9 @@
 Which provider answers:
 
 1. ``MLCHAT_PROVIDER`` when set (and usable: it has a key, or for ``openai``
-   an ``OPENAI_BASE_URL`` to a local server, which needs no key);
-2. else the first usable of openai, anthropic, gemini;
+   an ``OPENAI_BASE_URL`` to a local server, which needs no key; ``local``
+   needs ``MLCHAT_LOCAL_BASE_URL``);
+2. else the first usable of openai, anthropic, gemini, local;
 3. else the offline provider, with a :class:`RouterNotice` for the UI to show
    once ("running offline").
 
@@ -26,6 +27,7 @@ from typing import Literal
 from assistant.providers.anthropic import AnthropicProvider
 from assistant.providers.base import Provider
 from assistant.providers.gemini import GeminiProvider
+from assistant.providers.local import LocalProvider
 from assistant.providers.offline import OFFLINE_MODEL, OfflineProvider
 from assistant.providers.openai import OpenAIProvider
 from assistant.providers.retry import RetryPolicy
@@ -35,7 +37,7 @@ from assistant.store import Database
 
 log = logging.getLogger(__name__)
 
-_AUTO_ORDER: tuple[ProviderName, ...] = ("openai", "anthropic", "gemini")
+_AUTO_ORDER: tuple[ProviderName, ...] = ("openai", "anthropic", "gemini", "local")
 _LOCAL_SERVER_KEY = "not-needed"
 """OpenAI-compatible local servers ignore the key, but the SDK requires one."""
 
@@ -67,6 +69,8 @@ def is_usable(settings: Settings, provider: ProviderName) -> bool:
         return True
     if provider == "openai" and settings.openai_base_url:
         return True
+    if provider == "local":
+        return bool(settings.local_base_url)
     return bool(settings.key_for(provider))
 
 
@@ -100,6 +104,12 @@ def build_provider(
                 api_key=settings.gemini_api_key or "",
                 base_url=settings.gemini_base_url,
                 timeout_s=max(timeout_s, settings.turn_deadline_s),  # a total, not per read
+            )
+        case "local":
+            return LocalProvider(
+                base_url=settings.local_base_url or "",
+                api_key=settings.local_api_key,
+                timeout_s=timeout_s,
             )
         case "offline":
             return offline or OfflineProvider()
@@ -162,13 +172,22 @@ def build_router(
     for name in names:
         model = _model_for(settings, name, tier=tier, is_primary=name == primary)
         provider = build_provider(settings, name, offline=offline, timeout_s=timeout_s)
-        routes.append(Route(provider, model))
+        price = settings.local_price_per_mtok if name == "local" else None
+        routes.append(Route(provider, model, price_per_mtok=price))
     log.info(
         "router_built routes=%s notices=%d",
         ",".join(f"{r.provider.name}/{r.model}" for r in routes),
         len(notices),
     )
-    router = Router(routes, db=db, retry=retry, limiter=limiter, stall_timeout_s=stall_timeout_s)
+    router = Router(
+        routes,
+        db=db,
+        retry=retry,
+        limiter=limiter,
+        stall_timeout_s=stall_timeout_s,
+        cache_rows=settings.response_cache_rows,
+        cache_age_s=settings.response_cache_age_s,
+    )
     return RouterSetup(router, tuple(notices))
 
 
@@ -185,4 +204,6 @@ def _model_for(
 
 
 def _key_name(provider: ProviderName) -> str:
+    if provider == "local":
+        return "MLCHAT_LOCAL_BASE_URL"
     return f"{provider.upper()}_API_KEY"

@@ -3,7 +3,8 @@
 For each request the router
 
 1. answers from the response cache when the request is deterministic
-   (temperature 0) and was answered before by this route (``cache.py``);
+   (temperature 0) and was answered before by this route's endpoint in this
+   conversation (``cache.py``), unless the caller asks for a fresh answer;
 2. otherwise lets the limiter (issue 10's rate limits and spend caps; a no-op
    by default) hold the request, then sends it to the route's provider;
 3. retries that provider on retryable errors with the one retry policy
@@ -58,7 +59,13 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.cache import ResponseCache, cache_key, is_cacheable
+from assistant.providers.cache import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_ROWS,
+    ResponseCache,
+    cache_key,
+    is_cacheable,
+)
 from assistant.providers.pricing import estimate_cost_usd
 from assistant.providers.retry import RetryPolicy
 from assistant.providers.tokens import count_prompt_tokens
@@ -77,6 +84,9 @@ class Route:
 
     provider: Provider
     model: str
+    price_per_mtok: tuple[float, float] | None = None
+    """USD per million (input, output) tokens, set for priced local servers; ``None``: the
+    price table (``pricing.py``)."""
 
 
 class Limiter(Protocol):
@@ -110,6 +120,8 @@ class Router:
         routes: Providers in fallback order, each with its model.
         db: Where usage rows and the response cache live; ``None`` records nothing.
         use_cache: Serve and store temperature-0 answers in ``response_cache``.
+        cache_rows: Most rows the response cache keeps; ``0`` disables it.
+        cache_age_s: Age after which a cached answer is neither served nor kept.
         retry: The retry policy, per route.
         stall_timeout_s: Longest wait for the next delta of a stream; ``None`` for no limit.
         limiter: Rate limits / spend caps hook, see :class:`Limiter`.
@@ -125,6 +137,8 @@ class Router:
         *,
         db: Database | None = None,
         use_cache: bool = True,
+        cache_rows: int = DEFAULT_MAX_ROWS,
+        cache_age_s: float = DEFAULT_MAX_AGE_S,
         retry: RetryPolicy | None = None,
         stall_timeout_s: float | None = 120.0,
         limiter: Limiter | None = None,
@@ -135,7 +149,11 @@ class Router:
             raise ValueError("A router needs at least one route")
         self.routes = tuple(routes)
         self._db = db
-        self._cache = ResponseCache(db) if db is not None and use_cache else None
+        self._cache = (
+            ResponseCache(db, max_rows=cache_rows, max_age_s=cache_age_s)
+            if db is not None and use_cache
+            else None
+        )
         self._retry = retry or RetryPolicy()
         self._stall_timeout_s = stall_timeout_s
         self._limiter = limiter
@@ -180,8 +198,16 @@ class Router:
                 and is_cacheable(route_settings)
                 and route.provider.name not in _UNCACHED_PROVIDERS
             ):
-                key = cache_key(route.provider.name, route.model, messages, tools, route_settings)
-                cached = self._cache.get(key)
+                key = cache_key(
+                    route.provider.name,
+                    route.model,
+                    messages,
+                    tools,
+                    route_settings,
+                    endpoint=endpoint_of(route.provider),
+                    thread_id=context.thread_id,
+                )
+                cached = None if context.fresh else self._cache.get(key)
                 if cached is not None:
                     self._record_hit(route, context)
                     for delta in cached:
@@ -232,7 +258,14 @@ class Router:
                     and isinstance(end, StreamEnd)
                     and end.reason in ("stop", "tool_calls")
                 ):
-                    self._cache.put(key, route.provider.name, route.model, state.deltas)
+                    self._cache.put(
+                        key,
+                        route.provider.name,
+                        route.model,
+                        state.deltas,
+                        thread_id=context.thread_id,
+                        endpoint=endpoint_of(route.provider),
+                    )
                 return
         raise ProvidersExhausted(tuple(errors))
 
@@ -308,7 +341,10 @@ class Router:
                 error.retry_after_s,
             )
         cost = None
-        if usage is not None:
+        if usage is not None and route.price_per_mtok is not None:
+            per_input, per_output = route.price_per_mtok
+            cost = (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1e6
+        elif usage is not None:
             cost = estimate_cost_usd(
                 route.provider.name,
                 route.model,
@@ -382,6 +418,11 @@ class _Attempt:
     first_output_at: float | None = None
     usage: StreamUsage | None = None
     deltas: list[Delta] = field(default_factory=list)
+
+
+def endpoint_of(provider: Provider) -> str:
+    """The server a provider talks to (its ``endpoint``; empty for in-process providers)."""
+    return str(getattr(provider, "endpoint", "") or "")
 
 
 async def _close(iterator: AsyncIterator[Delta]) -> None:

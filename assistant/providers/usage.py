@@ -31,6 +31,8 @@ class CallContext:
     caller can store them in the same transaction as the message they paid for."""
     prompt_tokens: int | None = None
     """Our count of the prompt the agent sends (system, history, tool results; no tool specs)."""
+    fresh: bool = False
+    """Skip the response cache lookup (a "regenerate"); the new answer replaces the cached one."""
 
 
 @dataclass(frozen=True, slots=True)

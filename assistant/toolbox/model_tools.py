@@ -435,8 +435,15 @@ async def tune_model(
         )
         result = _train_result(ctx, run_id, outcome)
         payload = {
-            **json.loads(result.for_model),
+            **result.facts,
             "summary": summary,
+            "best_score": outcome["best_score"],
+            "previous_best_score": before,
+            "previous_best_model": family_label(outcome["previous_best_family"])
+            if before is not None
+            else None,
+            "n_trials": outcome["n_trials"],
+            "n_trials_total": outcome["n_trials_total"],
             "best_params": outcome["best_params"],
         }
         return ToolResult(for_model=for_model(payload), for_user=result.for_user, facts=payload)
@@ -448,8 +455,13 @@ async def tune_model(
     )
     payload = {
         "summary": summary,
+        "metric": label,
+        "tuned_model": best,
+        "best_score": outcome["best_score"],
+        "previous_best_score": outcome["previous_best_score"],
         "best_params": outcome["best_params"],
         "n_trials": outcome["n_trials"],
+        "n_trials_total": outcome["n_trials_total"],
     }
     return ToolResult(for_model=for_model(payload), facts=payload)
 
@@ -471,7 +483,7 @@ def show_leaderboard(ctx: ToolContext) -> ToolResult:
     return ToolResult(
         for_model=for_model({"summary": summary, "metric": label, "leaderboard": rows}),
         for_user=(leaderboard_table(run.leaderboard, label),),
-        facts={"leaderboard": rows},
+        facts={"metric": label, "leaderboard": rows},
     )
 
 
@@ -775,6 +787,9 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
         "run_id": run_id,
         "best_model": best,
         "metric": label,
+        "models_trained": sum(1 for r in outcome["leaderboard"] if r["status"] == "ok"),
+        "rows": outcome["n_rows"],
+        "rows_dropped": outcome["rows_dropped"],
         "leaderboard": [
             {
                 "model": family_label(r["family"]),

@@ -140,3 +140,18 @@ async def test_context_exceeded_trims_harder_and_asks_again(tmp_path: Path) -> N
     assert provider.requests[1][-1].content == "and now?"
     assert events[-1] == TurnFinished("Short answer.")
     assert any("too long" in n for n in notices(events))
+
+
+async def test_regenerate_replaces_the_last_reply_with_a_new_one(tmp_path: Path) -> None:
+    provider = ScriptedProvider([call("count_rows", dataset_id="d1"), say("First."), say("Again.")])
+    agent, conversations = make_agent(tmp_path, provider)
+    await run(agent, "how many rows?")
+
+    events = [e async for e in agent.regenerate("t1")]
+
+    assert events[-1] == TurnFinished("Again.")
+    assert [m.role for m in provider.requests[-1]] == ["system", "user"]
+    assert [(m.role, m.content) for m in conversations.messages("t1")] == [
+        ("user", "how many rows?"),
+        ("assistant", "Again."),
+    ]

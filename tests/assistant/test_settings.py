@@ -28,7 +28,7 @@ def test_e2b_key_switches_the_sandbox_unless_told_otherwise(tmp_path: Path) -> N
 
 
 def test_unknown_provider_is_rejected_with_the_valid_names(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="openai, anthropic, gemini, offline"):
+    with pytest.raises(ValueError, match="openai, anthropic, gemini, local, offline"):
         Settings.from_env({"MLCHAT_FALLBACKS": "openai,mistral"}, env_file=tmp_path / "x.env")
 
 

@@ -341,3 +341,26 @@ async def test_a_stream_cut_mid_tool_call_is_resent_and_the_call_arrives_once(
 
     assert calls_of(deltas) == [("train_candidates", {"target": "species", "folds": 5})]
     assert len(fake.requests) == 2
+
+
+async def test_a_forced_tool_is_sent_in_each_wire_shape(fake: FakeLLMServer) -> None:
+    fake.reply(tool_call("train_candidates", {"target": "species"}))
+    forced = ChatSettings("test-model", tool_choice="train_candidates")
+
+    deltas = [d async for d in provider_for(fake).stream(HISTORY, TOOLS, forced)]
+
+    body = fake.requests[0].body
+    sent = {
+        "openai": lambda: body["tool_choice"],
+        "anthropic": lambda: body["tool_choice"],
+        "gemini": lambda: body["toolConfig"]["functionCallingConfig"],
+    }[fake.protocol]()
+    assert (
+        sent
+        == {
+            "openai": {"type": "function", "function": {"name": "train_candidates"}},
+            "anthropic": {"type": "tool", "name": "train_candidates"},
+            "gemini": {"mode": "ANY", "allowedFunctionNames": ["train_candidates"]},
+        }[fake.protocol]
+    )
+    assert calls_of(deltas) == [("train_candidates", {"target": "species"})]

@@ -149,6 +149,8 @@ class FakeLLMServer:
         self.requests: list[RecordedRequest] = []
         self.default: Reply | None = None
         """Answer for requests when the script is empty (``None``: HTTP 500 "no scripted reply")."""
+        self.models: list[str] = ["fake-model"]
+        """OpenAI: what ``GET /v1/models`` lists (answered without using the script)."""
         self._script: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -251,6 +253,13 @@ class FakeLLMServer:
             {k.lower(): v for k, v in request.headers.items()},
             body,
         )
+        if self.protocol == "openai" and request.method == "GET" and request.path == "/v1/models":
+            listed = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "me"} for m in self.models
+            ]
+            with self._lock:
+                self.requests.append(recorded)
+            return web.json_response({"object": "list", "data": listed})
         with self._lock:
             self.requests.append(recorded)
             fallback = self.default or HttpError(500, "no scripted reply")
