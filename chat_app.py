@@ -199,8 +199,11 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
         turn = ASSISTANT.run_turn(
             thread_id, text, attachments=attachments, approver=ChainlitApprover()
         )
-        async for event in turn:
-            await renderer.render(event)
+        try:
+            async for event in turn:
+                await renderer.render(event)
+        finally:  # a stop or an error midway: live messages say where they stopped
+            await renderer.close()
         if ASSISTANT.choice(thread_id) != before:  # "allow code for this conversation"
             await _send_settings(ASSISTANT.choice(thread_id))
     except UserFacingError as exc:

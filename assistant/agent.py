@@ -5,8 +5,11 @@ specs to the provider, stream its text, run the tools it calls (calls that chang
 the conversation's state one at a time in the model's order, then the read-only
 ones concurrently; progress streamed as events), feed the results back, and
 repeat until the model answers without calling a tool. A per-turn cap on tool
-calls and a per-turn deadline bound the work; the grounding guard checks the
-numbers of the final answer against the tool results. Code a model wants to
+calls and a per-turn deadline bound the work. The grounding check
+(``assistant/grounding.py``) reads each sentence as it streams and shows it
+once its numbers match the facts the tools produced; the first that fails is
+held with the rest, the model gets one rewrite with the facts in hand, and a
+number still unchecked after it is shown with a note naming it. Code a model wants to
 run waits for the user's approval (``assistant/approval.py``) with the
 deadline paused; untrusted context (file names, the summary of dropped turns)
 goes in a quoted ``<data>`` message after the system prompt, never inside it.
@@ -37,7 +40,15 @@ from assistant.events import (
     TurnFinished,
     Usage,
 )
-from assistant.grounding import find_ungrounded
+from assistant.grounding import (
+    GROUNDING_CHECK,
+    Held,
+    HeldText,
+    Sources,
+    describe_facts,
+    sources_of,
+    unchecked_numbers,
+)
 from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
@@ -61,9 +72,6 @@ from assistant.untrusted import CONTEXT_NAME, quote
 from tools.errors import MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
-
-GROUNDING_CHECK = "grounding_check"
-"""``name`` of the user-role message that asks the model to correct its numbers."""
 
 EmitFn = Callable[[Event], None]
 ContextOf = Callable[[str, str | None], str]
@@ -92,6 +100,8 @@ class _ModelReply:
     """Usage rows of the call, stored in the same transaction as the reply's message."""
     reason: FinishReason = "stop"
     detail: str = ""
+    checked: Held = field(default_factory=lambda: Held("", "", ()))
+    """What the grounding check showed of the text, and what it held back."""
 
 
 class _TurnDeadline(Exception):
@@ -295,14 +305,22 @@ class Agent:
         deadline = _Deadline(self.limits.deadline_s)
         asking = _Asking(text, approver, deadline)
         calls_made = 0
-        grounding_checked = False
+        rewritten = False
+        seen = ""  # what the user has already been shown of an answer being rewritten
         retries = Retries()
         extra: tuple[Message, ...] = ()
         squeeze = False
         try:
             while True:
                 reply = await self._ask_model(
-                    thread_id, turn_id, emit, deadline, extra=extra, squeeze=squeeze, fresh=fresh
+                    thread_id,
+                    turn_id,
+                    emit,
+                    deadline,
+                    extra=extra,
+                    squeeze=squeeze,
+                    fresh=fresh,
+                    rewritten=rewritten,
                 )
                 plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
                 if plan.notice is not None:
@@ -317,32 +335,26 @@ class Agent:
                     return
                 extra = ()
                 if not reply.calls:
-                    ungrounded = self._ungrounded(thread_id, reply.text)
-                    if ungrounded and not grounding_checked:
-                        grounding_checked = True
+                    checked = reply.checked
+                    if checked.unchecked and not rewritten:
+                        rewritten = True
+                        seen += checked.shown
                         self._save(
                             thread_id,
                             turn_id,
-                            [{"role": "assistant", "content": reply.text}],
+                            [
+                                {"role": "assistant", "content": reply.text},
+                                {
+                                    "role": "user",
+                                    "content": self._correction(thread_id, checked, seen),
+                                    "name": GROUNDING_CHECK,
+                                },
+                            ],
                             reply.usage,
                         )
-                        correction = (
-                            "These numbers in your answer do not appear in any tool result: "
-                            f"{', '.join(ungrounded)}. Rewrite the answer using only numbers "
-                            "from the tool results."
-                        )
-                        self._save(
-                            thread_id,
-                            turn_id,
-                            [{"role": "user", "content": correction, "name": GROUNDING_CHECK}],
-                        )
-                        emit(Notice("Checking the numbers in that answer against the results..."))
+                        emit(Notice("Checking a number in this answer against the results..."))
                         continue
-                    text = reply.text
-                    if ungrounded:
-                        note = f"\n\n(Not verified against the results: {', '.join(ungrounded)}.)"
-                        emit(TextDelta(note))
-                        text += note
+                    text = seen + checked.shown
                     self._save(
                         thread_id,
                         turn_id,
@@ -429,10 +441,17 @@ class Agent:
         extra: Sequence[Message] = (),
         squeeze: bool = False,
         fresh: bool = False,
+        rewritten: bool = False,
     ) -> _ModelReply:
         """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
         halves the history budget (after the model said the prompt is too long), ``fresh``
-        skips the response cache (a regenerate)."""
+        skips the response cache (a regenerate).
+
+        The text is shown sentence by sentence, each once its numbers are checked.
+        Before the one rewrite a failing sentence is held with everything after
+        it; after it (``rewritten``), and for text that comes with tool calls or
+        ends the turn early, it is shown with a note naming the numbers.
+        """
         model = self.chat_settings.model
         system = (
             self.system_prompt
@@ -440,7 +459,7 @@ class Agent:
             else self.system_prompt(thread_id)
         )
         context, history = await self._history(thread_id, turn_id, system, model, squeeze=squeeze)
-        messages = [Message("system", system), *context, *history, *extra]
+        messages = [Message("system", system), *_with_context(history, context), *extra]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
@@ -455,6 +474,8 @@ class Agent:
         context = CallContext(
             thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
         )
+        sources = self._sources(thread_id)
+        gate = HeldText(lambda sentence: unchecked_numbers(sentence, sources), annotate=rewritten)
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)
@@ -462,7 +483,8 @@ class Agent:
                     match delta:
                         case StreamText(text=piece):
                             text_parts.append(piece)
-                            emit(TextDelta(piece))
+                            if shown := gate.feed(piece):
+                                emit(TextDelta(shown))
                         case StreamToolCall(call=call):
                             calls.append(call)
                         case StreamUsage():
@@ -489,10 +511,17 @@ class Agent:
         except BaseException:
             self._save_usage(usage)  # failed calls have no message, but they are still counted
             raise
-        if reason not in ("stop", "tool_calls"):
+        text = "".join(text_parts)
+        tail, checked = gate.finish()
+        unusual = reason not in ("stop", "tool_calls")
+        released = gate.release() if calls or unusual else ""
+        if tail + released:
+            emit(TextDelta(tail + released))
+        if unusual:
             calls = []  # a cut or malformed batch never runs, not even its complete calls
+            text = checked.shown + released  # as shown, notes included
         return _ModelReply(
-            "".join(text_parts), tuple(calls), provider_state, tuple(usage), reason, detail
+            text, tuple(calls), provider_state, tuple(usage), reason, detail, checked
         )
 
     async def _history(
@@ -538,11 +567,12 @@ class Agent:
         self, thread_id: str, turn_id: str, reply: _ModelReply, emit: EmitFn, asking: _Asking
     ) -> None:
         results: dict[str, str] = {}
+        facts: dict[str, dict[str, Any]] = {}
         started: dict[str, float] = {}
 
         async def run_one(call: ToolCall) -> None:
             started[call.id] = time.monotonic()
-            summary, is_error = await self._call_tool(thread_id, call, emit, asking)
+            summary, is_error, facts[call.id] = await self._call_tool(thread_id, call, emit, asking)
             results[call.id] = summary
             emit(
                 ToolFinished(
@@ -581,6 +611,7 @@ class Agent:
                         "tool_call_id": call.id,
                         "name": call.name,
                         "summary": _summary_of(content),
+                        "facts": facts.get(call.id, {}),
                     }
                 )
             self._save(thread_id, turn_id, rows, reply.usage)
@@ -599,42 +630,45 @@ class Agent:
 
     async def _call_tool(
         self, thread_id: str, call: ToolCall, emit: EmitFn, asking: _Asking
-    ) -> tuple[str, bool]:
-        """Run one call; return (what the model is shown, whether it is an error)."""
+    ) -> tuple[str, bool, dict[str, Any]]:
+        """Run one call; return (what the model is shown, whether it is an error, its facts).
+
+        Errors have no facts: their text may echo the model's own arguments.
+        """
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(self.tools))
             message = f"There is no tool named {call.name!r}. Available tools: {known}."
             emit(ToolStarted(call.id, call.name, {}))
-            return message, True
+            return message, True, {}
         try:
             arguments = tool.parse_arguments(call.arguments)
         except ToolCallError as exc:
             emit(ToolStarted(call.id, call.name, {}))
-            return str(exc), True
+            return str(exc), True, {}
         emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
         if call.name in CODE_TOOLS and not await self._approved(
             thread_id, call, arguments, emit, asking
         ):
-            return DECLINED, False
+            return DECLINED, False, {}
         ctx = self.make_context(thread_id, call, emit)
         try:
             result: ToolResult = await tool.call(ctx, arguments)
         except (ToolCallError, UserFacingError) as exc:
-            return str(exc), True
+            return str(exc), True, {}
         except asyncio.CancelledError:
             raise
         except Exception:
             reference = uuid.uuid4().hex[:8]
             log.exception("tool_crashed tool=%s ref=%s", call.name, reference)
-            return f"The {call.name} tool failed unexpectedly (reference {reference}).", True
+            return f"The {call.name} tool failed unexpectedly (reference {reference}).", True, {}
         for output in result.for_user:
             emit(
                 dataclasses.replace(output, call_id=call.id)
                 if hasattr(output, "call_id")
                 else output
             )
-        return result.for_model, False
+        return result.for_model, False, _jsonable(dict(result.facts))
 
     async def _approved(
         self,
@@ -679,13 +713,26 @@ class Agent:
             self.approval.allow_for_conversation(thread_id)
         return decision != "skip"
 
-    def _ungrounded(self, thread_id: str, text: str) -> list[str]:
-        sources = [
-            m.content
-            for m in self.conversations.messages(thread_id)
-            if m.role in ("tool", "user") and m.name != GROUNDING_CHECK
-        ]
-        return find_ungrounded(text, sources)
+    def _sources(self, thread_id: str) -> Sources:
+        """What the thread's answers may state: tool facts and the user's own numbers."""
+        return sources_of(self.conversations.messages(thread_id))
+
+    def _correction(self, thread_id: str, checked: Held, seen: str) -> str:
+        """The one request to rewrite: which numbers failed, what was shown, the facts."""
+        numbers = ", ".join(dict.fromkeys(checked.unchecked))
+        if seen.strip():
+            where = (
+                f"The user has already seen the answer up to: {json.dumps(seen[-300:])}. "
+                "Write only the rest of it, from there on,"
+            )
+        else:
+            where = "Write the answer again"
+        return (
+            f"These numbers in your answer could not be checked against the tool results, so "
+            f"that part was not shown: {numbers}. {where} stating only numbers these tool "
+            "facts give (or none); name the model, column and metric each number is about, "
+            "and put column names in backticks.\n" + describe_facts(self._sources(thread_id))
+        )
 
     def _save(
         self,
@@ -718,6 +765,24 @@ def _summary_of(content: str, *, max_chars: int = 300) -> str:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(arguments, default=str))
+
+
+def _with_context(history: list[Message], context: list[Message]) -> list[Message]:
+    """``history`` with the context message just before the current turn's user message.
+
+    The system prompt and the history before this turn then form a prefix
+    that does not change when the datasets or the summary do, and within a
+    turn every step of the tool loop only appends: what prompt caches reuse.
+    """
+    start = next(
+        (
+            i
+            for i in range(len(history) - 1, -1, -1)
+            if history[i].role == "user" and history[i].name is None
+        ),
+        0,
+    )
+    return [*history[:start], *context, *history[start:]]
 
 
 def _says_too_long(exc: Exception) -> bool:

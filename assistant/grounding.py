@@ -1,65 +1,609 @@
-"""The grounding guard: numbers the assistant states must come from tool results.
+"""The grounding check: a number the assistant states must be a fact a tool produced.
 
-A number in the reply counts as a claim when it has decimals, is a percentage,
-or is an integer of at least 10 that is not a year. It is grounded when some
-number in the sources (tool results and the user's own messages) rounds to it
-at the precision the reply used; percentages also match fractions (84.3 %
-matches 0.8431).
+Claims, not bare numbers. Each sentence of a reply is read for the numbers it
+states (``assistant/numbers.py``: digits, words, percentages, ratios, signs,
+units) and for what they are said about: the model, column and metric named
+nearest to the number. A number is grounded when
+
+- a fact of a tool result (:class:`~assistant.toolkit.ToolResult.facts`, kept
+  with the tool's message) has that value at the precision written, and is not
+  about another model or column than the sentence names; a value stated as a
+  metric (decimals or a percentage next to "ROC AUC", "F1", "score"...) must
+  come from a fact about that metric;
+- or a ratio ("5x") or difference ("0.02 better") of two facts about the same
+  metric gives it;
+- or the user wrote it.
+
+Never a source: tool errors (they echo the model's own arguments), what
+``run_code`` printed, cells and column names of the user's file (tool facts
+keep them as strings, and strings are never numbers here), and the model's
+own tool arguments. Numbers in the sentences a trusted tool wrote (its
+``summary``, ``warnings``, ``insights``...) count, outside quoted names, but
+bind to no metric.
+
+Not claims: list markers, "top 3", numbers inside names the reply quotes
+(`` `x2` ``, a column “2019 sales”), wording suggested to the user (say
+“tune it for 2 minutes”), dates, file names, and a code block that repeats
+what ``run_code`` printed.
+
+:class:`HeldText` applies the check while a reply streams: a sentence is
+shown once it is checked; the first that fails is held with everything after
+it (see ``assistant/agent.py`` for the one rewrite that follows).
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-_NUMBER = re.compile(
-    r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?",
+from assistant.numbers import Number, numbers_in
+from tools.models import MODEL_FAMILIES
+
+GROUNDING_CHECK = "grounding_check"
+"""``name`` of the user-role message that asks the model to correct its numbers."""
+UNTRUSTED_TOOLS = frozenset({"run_code"})
+"""Tools whose text is not ours: nothing they return grounds a number."""
+_TEXT_KEYS = frozenset({"summary", "warnings", "insights", "suggestions", "notes", "task_reason"})
+_MODEL_KEYS = ("model", "best_model")
+_COLUMN_KEYS = ("column", "feature")
+_COLUMN_MAPS = frozenset({"missing_share"})
+_SCORE_KEYS = frozenset(
+    {"score", "std", "best_score", "previous_best_score", "baseline", "final"}
+    | {"score_with", "score_without"}
+)
+_METRIC_ALIASES: dict[str, tuple[str, ...]] = {
+    "roc_auc": ("roc auc", "roc-auc", "roc_auc", "auc", "roc auc (one-vs-rest)", "roc_auc_ovr"),
+    "average_precision": ("pr auc", "average precision", "average_precision"),
+    "balanced_accuracy": ("balanced accuracy", "balanced_accuracy"),
+    "accuracy": ("accuracy",),
+    "f1": ("f1", "f1 score", "f1-score", "f1 (macro)", "f1_macro", "macro f1"),
+    "log_loss": ("log loss", "log-loss", "logloss", "log_loss", "cross-entropy"),
+    "rmse": ("rmse", "root mean squared error", "root_mean_squared_error"),
+    "mae": ("mae", "mean absolute error", "mean_absolute_error"),
+    "r2": ("r2", "r²", "r-squared", "r squared"),
+    "mape": ("mape", "mean absolute percentage error", "mean_absolute_percentage_error"),
+    "precision": ("precision",),
+    "recall": ("recall",),
+    "*": ("score", "scores", "scored", "scoring"),
+}
+_METRIC_OF = {alias: name for name, aliases in _METRIC_ALIASES.items() for alias in aliases}
+_MODEL_ALIASES: dict[str, set[str]] = {
+    key: {family.label.lower(), key.replace("_", " ")} for key, family in MODEL_FAMILIES.items()
+}
+for _key, _extra in {
+    "logistic_regression": {"logistic"},
+    "mlp": {"neural network", "mlp"},
+    "svm": {"svm", "svc"},
+    "knn": {"knn", "k-nn", "nearest neighbours", "nearest neighbors"},
+    "linear": {"linear model"},
+}.items():
+    _MODEL_ALIASES.setdefault(_key, set()).update(_extra)
+_MODEL_ALIASES["ensemble"] = {"ensemble"}
+_MODEL_OF = {alias: key for key, aliases in _MODEL_ALIASES.items() for alias in aliases}
+_SKIP_BEFORE = re.compile(
+    r"\b(?:top|step|steps|option|options|first|last|next|version|figure|chart|table|section|"
+    r"python)\s*#?$|#$",
     re.I,
 )
+_LIST_MARKER = re.compile(r"(?:^|\n)[ \t]*(?:[-*][ \t]+)?$")
+_APPROX = re.compile(
+    r"\b(?:about|around|roughly|nearly|almost|approximately|approx\.?|over|under|some|"
+    r"more than|less than|fewer than)\s*$|~\s*$",
+    re.I,
+)
+_DIRECTION = re.compile(
+    r"\b(?:negative\w*|decreas\w*|drop\w*|fell|fall\w*|lower\w*|down|below|worse|reduc\w*|"
+    r"declin\w*|inverse\w*|less|minus)\b",
+    re.I,
+)
+_DIFFERENCE = re.compile(
+    r"\b(?:by|improv\w*|gain\w*|higher|lower|better|worse|increas\w*|decreas\w*|drop\w*|"
+    r"differ\w*|gap|margin|ahead|behind|more|less|up|down|beat\w*|edge)\b",
+    re.I,
+)
+_MASKS = (
+    re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b"),  # dates
+    re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b"),  # times
+    re.compile(r"https?://\S+"),
+    re.compile(r"[\w.-]+\.(?:csv|tsv|txt|parquet|pq|xlsx|json|jsonl|joblib|py|md|png|html)\b"),
+)
+_QUOTED = re.compile(r"`[^`\n]+`|“[^”\n]*”|\"[^\"\n]*\"|\*\*[^*\n]+\*\*")
+_REQUEST = re.compile(
+    r"(?:use|tune|train|add|try|show|set|predict|plot|explain|treat|only|also|drop|remove|"
+    r"run|make|give|download|retrain|keep)\b",
+    re.I,
+)
+_SUGGESTED = re.compile(r"\b(?:say|ask|type|try|write|e\.g\.|like|example)[\s:,]*$", re.I)
+_CLAUSE_BREAK = re.compile(r"[,;]\s|\s(?:and|but|while|whereas|though|although)\s", re.I)
+_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "cf.", "no.")
 
 
-def _parse(token: str) -> tuple[float, int, bool]:
-    """(value, decimals shown, is_percent) of a number token."""
-    is_percent = token.endswith("%")
-    body = token.rstrip("%").replace(",", "")
-    decimals = len(body.split(".", 1)[1]) if "." in body and "e" not in body.lower() else 0
-    return float(body), decimals, is_percent
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One number a tool produced, with what it is about."""
+
+    value: float
+    key: str
+    tool: str
+    model: str | None = None
+    """Canonical model family (``lightgbm``) when the number is about one model."""
+    column: str | None = None
+    """Column name (casefolded) when the number is about one column."""
+    metric: str | None = None
+    """Canonical metric (``roc_auc``, ``f1``...) when the number is a score."""
+
+    def describe(self) -> str:
+        """One line for the correction message: what, about which model or column, value."""
+        about = " ".join(p for p in (self.model, self.column, self.metric) if p)
+        return f"{self.tool}: {about + ' ' if about else ''}{self.key} = {self.value:g}"
 
 
-def _is_claim(value: float, decimals: int, is_percent: bool) -> bool:
-    if decimals > 0 or is_percent:
-        return True
-    if 1900 <= value <= 2100:
-        return False  # a year
-    return abs(value) >= 10
+@dataclass(slots=True)
+class Sources:
+    """What a reply may state: tool facts, the user's numbers, names, what code printed."""
+
+    facts: list[Fact] = field(default_factory=list)
+    user_numbers: list[Number] = field(default_factory=list)
+    columns: set[str] = field(default_factory=set)
+    code_output: list[str] = field(default_factory=list)
+    """What run_code printed: a code block that only repeats it states nothing new."""
+
+    def add_tool_result(self, tool: str, facts: Mapping[str, Any]) -> None:
+        """Take in the facts of one tool result."""
+        if tool in UNTRUSTED_TOOLS:
+            for key in ("stdout", "output"):
+                if isinstance(facts.get(key), str) and facts[key].strip():
+                    self.code_output.append(_squash(facts[key]))
+            return
+        _walk(facts, key="", tool=tool, at=_Subject(), sources=self)
+
+    def add_user_text(self, text: str) -> None:
+        """Take in a message the user wrote (without the app's list of attached files)."""
+        body = re.sub(r"\n\n\[Attached: .*\]\s*$", "", text, flags=re.S)
+        self.user_numbers.extend(numbers_in(body))
 
 
-def numbers_in(text: str) -> list[float]:
-    """Every number written in ``text`` (commas and percent signs removed)."""
-    return [_parse(m.group(0))[0] for m in _NUMBER.finditer(text)]
+class _Message(Protocol):
+    role: str
+    name: str | None
+    content: str
+    facts: dict[str, Any]
 
 
-def find_ungrounded(reply: str, sources: Iterable[str]) -> list[str]:
-    """The number tokens of ``reply`` that claim something no source supports."""
-    known = {abs(v) for source in sources for v in numbers_in(source)}
+def sources_of(messages: Iterable[_Message]) -> Sources:
+    """The sources of a conversation: every tool result's facts and the user's own messages.
+
+    Tool messages carry ``name`` (the tool) and ``facts``; an error has no facts.
+    """
+    sources = Sources()
+    for message in messages:
+        if message.role == "tool" and message.name:
+            sources.add_tool_result(message.name, message.facts or {})
+        elif message.role == "user" and message.name is None:
+            sources.add_user_text(message.content)
+    return sources
+
+
+def unchecked_numbers(text: str, sources: Sources) -> list[str]:
+    """The numbers ``text`` states that no source supports, as written."""
     missing: list[str] = []
-    for match in _NUMBER.finditer(reply):
-        token = match.group(0)
-        value, decimals, is_percent = _parse(token)
-        if not _is_claim(value, decimals, is_percent):
-            continue
-        if not _supported(abs(value), decimals, is_percent, known):
-            missing.append(token)
+    for sentence in split_sentences(text):
+        missing.extend(_unchecked_in_sentence(sentence, sources))
     return missing
 
 
-def _supported(value: float, decimals: int, is_percent: bool, known: set[float]) -> bool:
-    tolerance = 0.5 * 10**-decimals + 1e-9
-    candidates = [value]
-    if is_percent:
-        candidates.append(value / 100)
-    for candidate in candidates:
-        step = tolerance if candidate == value else tolerance / 100
-        if any(abs(k - candidate) <= step for k in known):
-            return True
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut into sentences and lines (fenced code blocks kept whole), losslessly."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end = _sentence_end(text, start, final=True)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def describe_facts(sources: Sources, *, limit: int = 60) -> str:
+    """The newest facts as lines for the correction message."""
+    lines = [f.describe() for f in reversed(sources.facts)]
+    unique = list(dict.fromkeys(lines))[:limit]
+    return "\n".join(f"- {line}" for line in unique) or "- (no tool has produced a number yet)"
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """How a checked reply ended."""
+
+    shown: str
+    """Text already shown (and whatever :meth:`HeldText.finish` returns to show now)."""
+    held: str
+    """Text not shown: the first failing sentence and everything after it."""
+    unchecked: tuple[str, ...]
+    """The numbers that failed, as written."""
+
+
+class HeldText:
+    """Shows a streamed reply sentence by sentence, each once it is checked.
+
+    Args:
+        check: Returns the unchecked numbers of one sentence.
+        annotate: Show a failing sentence with a note naming its numbers
+            (after the one rewrite) instead of holding it.
+    """
+
+    def __init__(self, check: Callable[[str], list[str]], *, annotate: bool = False) -> None:
+        self._check = check
+        self.annotate = annotate
+        self._buffer = ""
+        self._shown: list[str] = []
+        self._held: list[str] = []
+        self._unchecked: list[str] = []
+
+    def feed(self, piece: str) -> str:
+        """Take a streamed piece; return the text that may be shown now."""
+        self._buffer += piece
+        return self._drain(final=False)
+
+    def finish(self) -> tuple[str, Held]:
+        """End of the reply: the text to show now, and how the reply ended."""
+        out = self._drain(final=True)
+        return out, Held("".join(self._shown), "".join(self._held), tuple(self._unchecked))
+
+    def release(self) -> str:
+        """Show what was held, each failing sentence with its note (the reply called tools)."""
+        held, self._held = "".join(self._held), []
+        self.annotate = True
+        out = "".join(self._pass(sentence) for sentence in split_sentences(held))
+        return out
+
+    def _drain(self, *, final: bool) -> str:
+        out: list[str] = []
+        while self._buffer:
+            end = _sentence_end(self._buffer, 0, final=final)
+            if end < 0:
+                break
+            sentence, self._buffer = self._buffer[:end], self._buffer[end:]
+            out.append(self._pass(sentence))
+        return "".join(out)
+
+    def _pass(self, sentence: str) -> str:
+        if self._held:
+            self._held.append(sentence)
+            return ""
+        missing = self._check(sentence)
+        if missing:
+            self._unchecked.extend(missing)
+            if not self.annotate:
+                self._held.append(sentence)
+                return ""
+            sentence = with_note(sentence, missing)
+        self._shown.append(sentence)
+        return sentence
+
+
+def with_note(sentence: str, missing: Sequence[str]) -> str:
+    """``sentence`` followed by a visible note naming the numbers that could not be checked."""
+    body = sentence.rstrip()
+    tail = sentence[len(body) :]
+    listed = ", ".join(dict.fromkeys(missing))
+    return f"{body} (not checked against the tool results: {listed}){tail}"
+
+
+# --- facts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    model: str | None = None
+    """The model the enclosing dict is about (applies to its scores only)."""
+    column: str | None = None
+    metric: str | None = None
+
+
+def _walk(value: Any, *, key: str, tool: str, at: _Subject, sources: Sources) -> None:
+    if isinstance(value, Mapping):
+        here = _subject_of(value, at)
+        for child_key, child in value.items():
+            name = str(child_key)
+            if name in _TEXT_KEYS:
+                _text_facts(child, tool=tool, sources=sources)
+            elif name in _MODEL_KEYS:
+                continue  # model names are known without the file
+            elif name in _COLUMN_KEYS or name == "target":
+                if isinstance(child, str):
+                    sources.columns.add(child)
+            elif key in _COLUMN_MAPS:
+                sources.columns.add(name)
+                _walk(child, key=key, tool=tool, at=_replace(here, column=name), sources=sources)
+            elif key == "column_kinds":
+                if isinstance(child, list):
+                    sources.columns.update(str(c) for c in child)
+            else:
+                _walk(child, key=name, tool=tool, at=here, sources=sources)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _walk(item, key=key, tool=tool, at=at, sources=sources)
+        if key:
+            sources.facts.append(Fact(float(len(value)), f"{key} (count)", tool))
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        metric = _metric_name(key) or (at.metric if key in _SCORE_KEYS else None)
+        model = at.model if metric is not None else None  # a count is about no one model
+        sources.facts.append(
+            Fact(float(value), key, tool, model=model, column=at.column, metric=metric)
+        )
+
+
+def _subject_of(value: Mapping[str, Any], at: _Subject) -> _Subject:
+    model, column, metric = at.model, at.column, at.metric
+    for key in _MODEL_KEYS:
+        if isinstance(value.get(key), str):
+            model = _model_name(value[key]) or model
+            break
+    for key in _COLUMN_KEYS:
+        if isinstance(value.get(key), str):
+            column = value[key].casefold()
+            break
+    if isinstance(value.get("metric"), str):
+        metric = _metric_name(value["metric"]) or metric
+    return _Subject(model, column, metric)
+
+
+def _replace(at: _Subject, *, column: str) -> _Subject:
+    return _Subject(at.model, column.casefold(), at.metric)
+
+
+def _text_facts(value: Any, *, tool: str, sources: Sources) -> None:
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    for text in texts:
+        if isinstance(text, str):
+            bare = _QUOTED.sub(lambda m: " " * len(m.group(0)), text)  # names the tool quoted
+            for number in numbers_in(bare):
+                sources.facts.append(Fact(number.value, "text", tool))
+                if number.seconds is not None:
+                    sources.facts.append(Fact(number.seconds, "text (seconds)", tool))
+
+
+def _metric_name(text: str) -> str | None:
+    name = _METRIC_OF.get(text.strip().lower())
+    return None if name == "*" else name
+
+
+def _model_name(text: str) -> str | None:
+    base = re.sub(r"\s*\(tuned\)\s*$", "", text.strip().lower())
+    base = base.removesuffix(":tuned")
+    return _MODEL_OF.get(base) or (base if base in MODEL_FAMILIES else None)
+
+
+# --- claims ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Mention:
+    kind: str
+    name: str
+    start: int
+    end: int
+
+
+def _unchecked_in_sentence(sentence: str, sources: Sources) -> list[str]:
+    body = _squash(_fence_body(sentence)) if sentence.lstrip().startswith("```") else ""
+    if body and any(body in output for output in sources.code_output):
+        return []  # repeats what the code printed, as a quote
+    masked = _masked(sentence, sources)
+    mentions = _mentions(masked, sources)
+    missing = []
+    for number in numbers_in(masked):
+        if _is_claim(masked, number) and not _supported(masked, number, mentions, sources):
+            missing.append(number.text.strip())
+    return missing
+
+
+def _masked(sentence: str, sources: Sources) -> str:
+    """``sentence`` with the spans that state nothing blanked out (same length)."""
+
+    def blank(match: re.Match[str]) -> str:
+        return " " * len(match.group(0))
+
+    for pattern in _MASKS:
+        sentence = pattern.sub(blank, sentence)
+    columns = {c.casefold() for c in sources.columns}
+
+    def quoted(match: re.Match[str]) -> str:
+        inner = match.group(0).strip('*`“”"').strip()
+        suggested = _SUGGESTED.search(sentence, 0, match.start()) is not None
+        suggested = suggested or _REQUEST.match(inner) is not None  # wording for the user
+        is_name = inner.casefold() in columns or _model_name(inner) is not None
+        is_number = bool(re.fullmatch(r"[-+]?[\d.,]+%?", inner))
+        if not is_number and (suggested or is_name or match.group(0).startswith("`")):
+            return blank(match)
+        return match.group(0)
+
+    return _QUOTED.sub(quoted, sentence)
+
+
+def _is_claim(sentence: str, number: Number) -> bool:
+    before = sentence[: number.start]
+    if _SKIP_BEFORE.search(before.rstrip()) and number.is_integer:
+        return False
+    after = sentence[number.end : number.end + 2]
+    is_marker = _LIST_MARKER.search(before) is not None and after[:1] in (".", ")")
+    return not (number.is_integer and is_marker)
+
+
+def _mentions(sentence: str, sources: Sources) -> list[_Mention]:
+    found: list[_Mention] = []
+    lowered = sentence.lower()
+    for kind, names in (
+        ("metric", _METRIC_OF),
+        ("model", _MODEL_OF),
+        ("column", {c.casefold(): c.casefold() for c in sources.columns if len(c) > 1}),
+    ):
+        for alias in sorted(names, key=len, reverse=True):
+            for match in re.finditer(rf"(?<![\w]){re.escape(alias)}(?![\w])", lowered):
+                span = (match.start(), match.end())
+                if any(m.start < span[1] and span[0] < m.end for m in found):
+                    continue
+                found.append(_Mention(kind, names[alias], *span))
+    return found
+
+
+def _nearest(sentence: str, number: Number, mentions: list[_Mention]) -> dict[str, str]:
+    """Per kind, the mention the number is said of: in its clause first, else the sentence."""
+    clause_start, clause_end = 0, len(sentence)
+    for cut in _CLAUSE_BREAK.finditer(sentence):
+        if cut.end() <= number.start and not sentence[cut.start() - 1 : cut.start()].isdigit():
+            clause_start = cut.end()
+        elif cut.start() >= number.end:
+            clause_end = cut.start()
+            break
+    chosen: dict[str, str] = {}
+    for kind in ("metric", "model", "column"):
+        of_kind = [m for m in mentions if m.kind == kind]
+        inside = [m for m in of_kind if clause_start <= m.start and m.end <= clause_end]
+        pool = inside or of_kind
+        if not pool:
+            continue
+
+        def distance(m: _Mention) -> tuple[int, int]:
+            if m.end <= number.start:
+                return number.start - m.end, 0
+            return max(0, m.start - number.end), 1
+
+        chosen[kind] = min(pool, key=distance).name
+    return chosen
+
+
+def _supported(sentence: str, number: Number, mentions: list[_Mention], sources: Sources) -> bool:
+    if any(abs(abs(u.value) - abs(number.value)) <= number.tolerance for u in sources.user_numbers):
+        return True
+    if any(u.seconds is not None and number.seconds == u.seconds for u in sources.user_numbers):
+        return True
+    about = _nearest(sentence, number, mentions)
+    is_score = not number.is_integer or number.kind == "percent"
+    facts = [f for f in sources.facts if _fits(f, about, is_score=is_score)]
+    before = sentence[max(0, number.start - 40) : number.start]
+    tolerance = _widened(number, before)
+    lets_negative = not number.is_signed and _DIRECTION.search(before) is not None
+    if number.kind in ("plain", "percent"):
+        for fact in facts:
+            if _matches(fact.value, number.value, tolerance, lets_negative=lets_negative):
+                return True
+            seconds = number.seconds
+            if seconds is not None and _matches(
+                fact.value, seconds, tolerance * seconds / (number.value or 1), lets_negative=False
+            ):
+                return True
+    around = sentence[max(0, number.start - 30) : number.end + 25]
+    if number.kind in ("ratio", "points") or _DIFFERENCE.search(around):
+        # a comparison names both models: bind it to the metric only
+        compared = [
+            f for f in sources.facts if _fits(f, {"metric": about.get("metric", "")}, is_score=True)
+        ]
+        for derived in _derived(compared, number):
+            if _matches(derived, number.value, tolerance, lets_negative=True):
+                return True
     return False
+
+
+def _fits(fact: Fact, about: dict[str, str], *, is_score: bool) -> bool:
+    model, column, metric = about.get("model"), about.get("column"), about.get("metric")
+    if model and fact.model and fact.model != model:
+        return False
+    if column and fact.column and fact.column != column:
+        return False
+    if is_score and metric == "*":
+        return fact.metric is not None
+    if is_score and metric:
+        return fact.metric == metric
+    return True
+
+
+def _derived(facts: list[Fact], number: Number) -> Iterable[float]:
+    """Ratios and differences of two facts about the same metric (or of the same key)."""
+    groups: dict[str, list[float]] = {}
+    for fact in facts:
+        if fact.key != "text":
+            groups.setdefault(fact.metric or fact.key, []).append(fact.value)
+    for values in groups.values():
+        values = list(dict.fromkeys(values))[:60]
+        for a in values:
+            for b in values:
+                if a == b:
+                    continue
+                if number.kind == "ratio":
+                    if b != 0:
+                        yield a / b
+                    continue
+                yield a - b
+                if number.kind == "points":
+                    yield (a - b) * 100
+                if number.kind == "percent" and b != 0:
+                    yield (a - b) / abs(b)
+
+
+def _widened(number: Number, before: str) -> float:
+    """Half a unit of the last digit; for "about 7,000" half a unit of the last non-zero one."""
+    if not (number.is_integer and _APPROX.search(before)):
+        return number.tolerance
+    magnitude = abs(number.value)
+    step = 1.0
+    while magnitude and magnitude % (step * 10) == 0:
+        step *= 10
+    return max(number.tolerance, 0.5 * step)
+
+
+def _matches(fact: float, claimed: float, tolerance: float, *, lets_negative: bool) -> bool:
+    slack = tolerance + 1e-9 + abs(claimed) * 1e-12
+    if abs(fact - claimed) <= slack:
+        return True
+    return lets_negative and fact < 0 <= claimed and abs(-fact - claimed) <= slack
+
+
+def _sentence_end(text: str, start: int, *, final: bool) -> int:
+    """Where the sentence starting at ``start`` ends (after its trailing space); -1 if not yet."""
+    if text.startswith("```", start):
+        close = text.find("\n```", start + 3)
+        if close < 0:
+            return len(text) if final else -1
+        end = text.find("\n", close + 4)
+        return len(text) if end < 0 else end + 1
+    position = start
+    while position < len(text):
+        char = text[position]
+        if char == "\n":
+            return position + 1
+        if char in ".!?":
+            after = position + 1
+            if after >= len(text):
+                return len(text) if final else -1
+            if text[after].isspace() and not _no_break(text, start, position):
+                while after < len(text) and text[after] in " \t":
+                    after += 1
+                if after >= len(text) and not final:
+                    return -1
+                return after + 1 if text[after : after + 1] == "\n" else after
+        position += 1
+    return len(text) if final else -1
+
+
+def _no_break(text: str, start: int, dot: int) -> bool:
+    """Whether the full stop at ``dot`` ends no sentence: an abbreviation or a list marker."""
+    word = (
+        text[start : dot + 1].rsplit(None, 1)[-1].lower() if text[start : dot + 1].strip() else ""
+    )
+    if word.endswith(_ABBREVIATIONS):
+        return True
+    line = text[start : dot + 1].rsplit("\n", 1)[-1]
+    return re.fullmatch(r"\s*\d+\.", line) is not None
+
+
+def _fence_body(block: str) -> str:
+    lines = block.strip().splitlines()
+    return "\n".join(lines[1:-1] if len(lines) >= 2 and lines[-1].startswith("```") else lines[1:])
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())

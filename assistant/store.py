@@ -144,6 +144,14 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX response_cache_age ON response_cache(created_at);
     """,
+    # 6: the structured facts of a tool result, which the grounding check reads
+    """
+    ALTER TABLE messages ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';
+    """,
+    # 7: prompt-cache writes (Anthropic bills them above the input rate)
+    """
+    ALTER TABLE llm_calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -257,6 +265,8 @@ class StoredMessage:
     summary: str | None
     turn_id: str | None
     provider_state: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """Structured facts of a tool result (``ToolResult.facts``), for the grounding check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,14 +312,15 @@ class ConversationStore:
         also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> list[int]:
         """Append messages atomically; each dict has ``role`` and optional ``content``,
-        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``."""
+        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``, ``provider_state``, ``facts``."""
         stamp = now()
         ids: list[int] = []
         with self.db.transaction() as conn:
             for message in messages:
                 cursor = conn.execute(
                     "INSERT INTO messages(thread_id, turn_id, role, content, tool_calls, tool_call_id,"
-                    " name, summary, provider_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " name, summary, provider_state, facts, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         thread_id,
                         turn_id,
@@ -320,6 +331,7 @@ class ConversationStore:
                         message.get("name"),
                         message.get("summary"),
                         to_json(message.get("provider_state") or {}),
+                        to_json(message.get("facts") or {}),
                         stamp,
                     ),
                 )
@@ -332,8 +344,8 @@ class ConversationStore:
     def messages(self, thread_id: str) -> list[StoredMessage]:
         """Every message of the thread, oldest first."""
         rows = self.db.query(
-            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id, provider_state "
-            "FROM messages WHERE thread_id = ? ORDER BY id",
+            "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id, provider_state,"
+            " facts FROM messages WHERE thread_id = ? ORDER BY id",
             (thread_id,),
         )
         return [
@@ -347,6 +359,7 @@ class ConversationStore:
                 summary=row["summary"],
                 turn_id=row["turn_id"],
                 provider_state=json.loads(row["provider_state"] or "{}"),
+                facts=json.loads(row["facts"] or "{}"),
             )
             for row in rows
         ]

@@ -131,6 +131,13 @@ class GeminiProvider:
                     ]
                 )
             ]
+            if settings.tool_choice:
+                config.tool_config = types.ToolConfig(
+                    function_calling_config=types.FunctionCallingConfig(
+                        mode=types.FunctionCallingConfigMode.ANY,
+                        allowed_function_names=[settings.tool_choice],
+                    )
+                )
         with self._map_errors(model, started=False):
             response = await self._client.aio.models.generate_content_stream(
                 model=model, contents=_contents_to_wire(messages), config=config

@@ -351,6 +351,7 @@ class Router:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
             )
         record = CallRecord(
             provider=route.provider.name,
@@ -359,6 +360,7 @@ class Router:
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
             cached_tokens=usage.cached_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
             tokens_estimated=usage.is_estimate if usage else False,
             cost_usd=cost,
             first_token_ms=(state.first_output_at - started) * 1000

@@ -118,7 +118,7 @@ async def engineer_features(
     ctx.show(table)
     ctx.progress(f"Kept {', '.join(added)}; retraining the models with the kept features")
     trained = await train_models(ctx)
-    retrained = json.loads(trained.for_model)
+    retrained = trained.facts
     summary = (
         f"{scored} Kept {', '.join(added)} ({label} {round_sig(outcome['final'])} with "
         f"{family_label(outcome['family'])}); every model was retrained with the kept features. "

@@ -31,6 +31,7 @@ def count_rows(ctx: Any, dataset_id: str) -> ToolResult:
     return ToolResult(
         for_model='{"summary": "d1 has 7043 rows", "rows": 7043}',
         for_user=(Table("Rows", ("dataset", "rows"), (("d1", 7043),)),),
+        facts={"rows": 7043},
     )
 
 
@@ -142,7 +143,9 @@ async def test_a_number_still_invented_after_correction_is_marked_for_the_user(
     events = await run(agent, "rows?")
     final = events[-1]
     assert isinstance(final, TurnFinished)
-    assert final.text.endswith("(Not verified against the results: 0.97.)")
+    assert final.text == "AUC 0.97, really. (not checked against the tool results: 0.97)"
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert shown == final.text  # the first draft ("AUC 0.97.") was never shown
 
 
 async def test_a_stalled_provider_is_stopped_by_the_turn_deadline(tmp_path: Path) -> None:
