@@ -103,6 +103,8 @@ class HttpError:
     message: str = "scripted error"
     retry_after: str | None = None
     retry_after_ms: str | None = None
+    retry_delay: str | None = None
+    """Gemini: a ``google.rpc.RetryInfo`` detail with this ``retryDelay`` (e.g. ``"12s"``)."""
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,13 @@ class FakeLLMServer:
                     "status": status.get(item.status, "UNKNOWN"),
                 }
             }
+            if item.retry_delay is not None:
+                payload["error"]["details"] = [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": item.retry_delay,
+                    }
+                ]
         return web.json_response(payload, status=item.status, headers=headers)
 
     async def _stream(
