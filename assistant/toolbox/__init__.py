@@ -17,6 +17,7 @@ from assistant.toolbox.model_tools import (
     train_models,
     tune_model,
 )
+from assistant.toolbox.query_tools import query_data
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (
@@ -31,6 +32,7 @@ _FUNCTIONS = (
     predict_file,
     list_artifacts,
     plot_columns,
+    query_data,
     run_code,
     ask_user,
 )
