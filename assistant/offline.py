@@ -39,7 +39,8 @@ HELP_TEXT = (
     "- **tune it for 2 minutes**, **show the leaderboard**, **explain the model**, "
     "**why is <column> important?**, **what would improve it?**\n"
     "- **add a feature income_per_age = income / age** (kept only if cross-validation improves)\n"
-    "- **predict on this file** (attach the new file), **download the model**\n"
+    "- **predict on this file** (attach the new file), **download the model**, "
+    "**deploy the model** (an HTTP service), **export this as a notebook**\n"
     "- **plot <a> vs <b>**, **distribution of <column>**, **show the data / profile**\n"
     "- a message with a fenced ```python code block runs that code in the sandbox "
     "(your data is loaded as `df`).\n\n"
@@ -159,6 +160,13 @@ def parse_request(text: str, available: set[str]) -> Intent | None:
     features = _feature_request(body)
     if features and "engineer_features" in available:
         return Intent("engineer_features", {"features": features})
+    if re.search(r"\bnotebook\b|\.ipynb\b", lowered) and "export_notebook" in available:
+        return Intent("export_notebook", {})
+    if (
+        re.search(r"\b(deploy|serve)\b|\b(api|endpoint|http service)\b", lowered)
+        and "deploy_model" in available
+    ):
+        return Intent("deploy_model", {})
 
     asks_for_predictions = re.search(
         r"\bpredict(ions?)?\b.*\b(this|new|that|attached|the)\b.*\b(file|data|dataset|rows)\b",

@@ -15,6 +15,7 @@ from assistant.toolbox.model_tools import (
     train_models,
     tune_model,
 )
+from assistant.toolbox.serving_tools import deploy_model
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (
@@ -28,6 +29,7 @@ _FUNCTIONS = (
     suggest_improvements,
     predict_file,
     list_artifacts,
+    deploy_model,
     plot_columns,
     run_code,
 )
