@@ -133,7 +133,9 @@ class TrainResult:
     y: pd.Series
     """The target used, positional index ``0..n-1`` (rows with a missing target removed)."""
     cv_metrics: dict[str, float]
-    """Every metric of the task on the winner's out-of-fold predictions."""
+    """Every metric of the task on the winner's out-of-fold predictions, the mean over
+    validation folds (:func:`tools.metrics.fold_mean_metrics`). These rows also chose the
+    winner, so they flatter it; see :attr:`expected_metrics`."""
     elapsed_s: float
     stopped: bool
     """True when ``should_stop()`` ended training early."""
@@ -167,6 +169,11 @@ class TrainResult:
     """"balanced" when every model weighted the classes."""
     threshold: float | None = None
     """The F1 decision threshold stored in the model (binary F1 runs), else None."""
+    expected_metrics: dict[str, float] = field(default_factory=dict)
+    """Every metric as expected on new data: scored on rows that took no part in choosing
+    the model, the ensemble or the threshold (:mod:`tools.honest`); empty when not measured."""
+    estimate_method: str = ""
+    """How :attr:`expected_metrics` was measured, in plain words."""
 
     def model_options(self, family: str | None = None) -> dict[str, Any]:
         """Keyword arguments of :class:`TabularModel` the run used for ``family``
@@ -515,6 +522,7 @@ def train(
         classes=classes,
         notes=notes,
         set_threshold=refit,
+        folds=_fold_ids(splits, oof_rows),
     )
 
     leaderboard = _rank(results, spec)
@@ -887,24 +895,42 @@ def winner_metrics(
     classes: np.ndarray | None,
     notes: list[str],
     set_threshold: bool = True,
+    folds: np.ndarray | None = None,
 ) -> tuple[dict[str, float], float | None]:
     """Every metric of the task on the winner's out-of-fold predictions, and its threshold.
 
-    For a binary task ranked by F1 (and ``set_threshold``), the F1-best decision
-    threshold is chosen on ``oof``, stored as ``model.threshold_``, used for the
-    labels the metrics see, and explained in ``notes``.
+    Each metric is the mean over the validation ``folds`` (one fold when None), as the
+    leaderboard scores candidates. For a binary task ranked by F1 (and
+    ``set_threshold``), the F1-best decision threshold is chosen on ``oof``, stored as
+    ``model.threshold_``, used for the labels the metrics see, and explained in ``notes``.
     """
-    from tools.metrics import evaluate_all
+    from tools.metrics import fold_mean_metrics
 
+    y_values = y_true.to_numpy()
+    fold_of = np.zeros(len(y_values), dtype=np.int64) if folds is None else np.asarray(folds)
+    scored = ~np.isnan(np.reshape(np.asarray(oof, dtype=np.float64), (len(y_values), -1))).any(
+        axis=1
+    )
     if classes is None:
-        return evaluate_all(y_true, oof, None, task=task, classes=None), None
+        metrics = fold_mean_metrics(
+            y_values[scored], oof[scored], None, fold_of[scored], task=task, classes=None
+        )
+        return metrics, None
     threshold: float | None = None
     y_pred = classes[np.argmax(oof, axis=1)]
     if set_threshold and task == "binary" and spec.name == "f1":
         threshold = _f1_threshold(y_true, oof, classes, notes)
         model.threshold_ = threshold
         y_pred = classes[(oof[:, 1] >= threshold).astype(np.int64)]
-    return evaluate_all(y_true, y_pred, oof, task=task, classes=classes), threshold
+    metrics = fold_mean_metrics(
+        y_values[scored],
+        y_pred[scored],
+        oof[scored],
+        fold_of[scored],
+        task=task,
+        classes=classes,
+    )
+    return metrics, threshold
 
 
 def _f1_threshold(
@@ -916,8 +942,8 @@ def _f1_threshold(
     at_half = float(f1_score(is_positive, proba[:, 1] >= 0.5, zero_division=0.0))
     notes.append(
         f"The decision threshold for “{classes[1]}” was set to {cut:.3f} (not 0.5) on the "
-        f"out-of-fold probabilities: F1 {best_f1:.4f} vs {at_half:.4f} at 0.5 (chosen on the "
-        "same rows, so slightly optimistic)."
+        f"out-of-fold probabilities: F1 {best_f1:.4f} vs {at_half:.4f} at 0.5, on the rows "
+        "that chose it; the expected F1 on new data is measured without them."
     )
     return cut
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from assistant.toolbox._tables import load_dataset
 from assistant.toolbox.code_tools import run_code
 from assistant.toolbox.data_tools import plot_columns, profile_dataset
 from assistant.toolbox.feature_tools import engineer_features
@@ -33,6 +34,9 @@ _FUNCTIONS = (
     plot_columns,
     run_code,
 )
+
+
+__all__ = ["all_tools", "load_dataset"]
 
 
 def all_tools() -> list[Tool]:

@@ -19,6 +19,7 @@ from assistant.toolbox._format import (
     family_label,
     for_model,
     leaderboard_table,
+    metrics_table,
     quoted,
     quoted_list,
     round_sig,
@@ -530,18 +531,21 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
         f"{quoted(i['column'])} ({round_sig(i['importance'], 3)})" for i in importance[:5]
     )
     summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
+    expected = metrics.get("expected_metrics", {}).get(metrics.get("metric", ""))
+    if expected is not None:
+        summary += f" Expected {label} on new data: {_fmt(round_sig(expected))}."
     if top:
         summary += f" Most important columns: {top}."
     figures = _figures(ctx, metrics.get("figures", []))
-    table = Table(
-        "Cross-validated metrics",
-        ("metric", "value"),
-        tuple((k, v) for k, v in cv.items()),
-        name=f"metrics-{run.id}",
+    table = metrics_table(
+        "Metrics", cv, metrics.get("expected_metrics", {}), name=f"metrics-{run.id}"
     )
     payload = {
         "summary": summary,
         "cv_metrics": cv,
+        "expected_metrics": {
+            k: round_sig(v) for k, v in metrics.get("expected_metrics", {}).items()
+        },
         "importance": [{**i, "column": cap(str(i["column"]))} for i in importance[:10]],
         "insights": metrics.get("insights", []),
     }
@@ -734,6 +738,7 @@ def _finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, statu
             "n_rows",
         )
     }
+    metrics["expected_metrics"] = outcome.get("expected_metrics", {})
     artifacts = {
         "run_dir": outcome["run_dir"],
         "files": outcome["files"],
@@ -765,6 +770,12 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
         f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
         f"Best: {best} with cross-validated {label} {score}{spread}.{stopped}"
     )
+    expected = outcome.get("expected_metrics", {}).get(outcome["metric"])
+    if expected is not None:
+        summary += (
+            f" Expected {label} on new data: {round_sig(expected)} (measured on rows that took "
+            "no part in choosing the model; the cross-validated score ranks the models)."
+        )
     positive = outcome["plan"].get("positive_class")
     meaning = score_meaning(
         outcome["plan"]["metric"],
@@ -800,15 +811,18 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
             for r in outcome["leaderboard"][:10]
         ],
         "cv_metrics": {k: round_sig(v) for k, v in outcome["cv_metrics"].items()},
+        "expected_metrics": {
+            k: round_sig(v) for k, v in outcome.get("expected_metrics", {}).items()
+        },
         "top_features": top,
         "warnings": outcome["warnings"],
         "notes": outcome["notes"],
         "files": [Path(p).name for p in outcome["files"].values()],
     }
-    cv_table = Table(
-        f"{best}: cross-validated metrics",
-        ("metric", "value"),
-        tuple((k, round_sig(v)) for k, v in outcome["cv_metrics"].items()),
+    cv_table = metrics_table(
+        f"{best}: metrics",
+        outcome["cv_metrics"],
+        outcome.get("expected_metrics", {}),
         name=f"metrics-{run_id}",
     )
     figures = _figures(ctx, outcome["figures"])

@@ -32,6 +32,7 @@ from assistant.providers.base import (
     StreamText,
     StreamToolCall,
     StreamUsage,
+    ToolCall,
     ToolSpec,
 )
 from assistant.providers.gemini import GeminiProvider
@@ -417,3 +418,31 @@ async def test_anthropic_marks_tools_system_and_newest_message_for_caching(
     assert body["system"][-1]["cache_control"] == marked
     assert body["messages"][-1]["content"][-1]["cache_control"] == marked
     assert HISTORY[-1].content == "train on iris"  # the history itself is not changed
+
+
+async def test_a_second_step_of_the_tool_loop_reads_its_prefix_from_the_prompt_cache(
+    tmp_path: Path,
+) -> None:
+    """Against fakes that cache the way each provider does (``tests/fakes/prompt_cache.py``)."""
+    long_system = Message("system", "You train models. " * 600)  # over the 1,024-token minimum
+    first = [long_system, Message("user", "train on iris")]
+    call = ToolCall("c1", "train_candidates", '{"target": "species"}')
+    second = [
+        *first,
+        Message("assistant", "", tool_calls=(call,)),
+        Message("tool", '{"accuracy": 0.95}', tool_call_id="c1", name="train_candidates"),
+    ]
+    for protocol in PROTOCOLS:
+        with FakeLLMServer(protocol, prompt_cache=True) as fake:  # type: ignore[arg-type]
+            fake.reply(tool_call("train_candidates", {"target": "species"}), text("Done."))
+            provider = provider_for(fake)
+            usages = []
+            for messages in (first, second):
+                deltas = [d async for d in provider.stream(messages, TOOLS, SETTINGS)]
+                usages.append(next(d for d in deltas if isinstance(d, StreamUsage)))
+
+            assert usages[0].cached_tokens == 0, protocol
+            assert usages[1].cached_tokens >= 1024, protocol
+            assert usages[1].cached_tokens <= usages[1].input_tokens, protocol
+            if protocol == "anthropic":
+                assert usages[0].cache_write_tokens >= 1024  # written on the first request
