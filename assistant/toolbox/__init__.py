@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assistant.toolbox._tables import load_dataset
+from assistant.toolbox.ask_tools import ask_user
 from assistant.toolbox.code_tools import run_code
 from assistant.toolbox.data_tools import plot_columns, profile_dataset
 from assistant.toolbox.feature_tools import engineer_features
@@ -33,6 +34,7 @@ _FUNCTIONS = (
     deploy_model,
     plot_columns,
     run_code,
+    ask_user,
 )
 
 
