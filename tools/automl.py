@@ -472,10 +472,23 @@ def _finish(
     if refit_s([best_key]) <= allowed and best_key in templates:
         emit("refit_started", f"Refitting {candidate_label(best_key)} on {len(y):,} rows.")
         model = clone(templates[best_key]).fit(frame, y, deadline=deadline)
-        return model, best_key, len(y)
+        if not (deadline.passed() and result.model_source == "bagged"):
+            return model, best_key, len(y)
+        # The refit ran into the deadline and was cut short: the fully trained fold
+        # models, averaged, are the better model.
+        notes.append(
+            f"The refit of {candidate_label(best_key)} on all rows was cut short by the "
+            f"budget; the average of {candidate_label(result.best_family)}'s "
+            f"{len(result.fold_models)} cross-validation models is used."
+        )
+        return result.model, result.best_family, result.refit_rows
+    kept = (
+        f"the average of its {len(result.fold_models)} cross-validation models is used"
+        if result.model_source == "bagged"
+        else "its first cross-validation model is used"
+    )
     notes.append(
-        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); "
-        "its first cross-validation model is used."
+        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); {kept}."
     )
     return result.model, result.best_family, result.refit_rows
 

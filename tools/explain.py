@@ -366,7 +366,11 @@ def _held_out(
     if len(folds) != len(oof_rows) or len(oof_rows) == 0 or len(features) != len(result.y):
         return None
     valid = np.sort(oof_rows[folds == folds.min()])
-    if getattr(result, "model_source", "refit") == "fold":
+    source = getattr(result, "model_source", "refit")
+    fold_models = getattr(result, "fold_models", None) or []
+    if source in {"fold", "bagged"} and fold_models:  # the first fold's model never saw them
+        return HeldOut(fold_models[0], features.iloc[valid].reset_index(drop=True), y[valid])
+    if source == "fold":
         return HeldOut(result.model, features.iloc[valid].reset_index(drop=True), y[valid])
     train = np.setdiff1d(np.arange(len(y)), valid)
     limit = None

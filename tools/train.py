@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +42,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.deadline import Deadline
+from tools.ensemble import EnsembleModel
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share, thresholded_f1
@@ -56,6 +56,7 @@ from tools.models import (
 )
 from tools.plan import Plan
 from tools.target_transform import TRANSFORM_SHARE, choose_target_transforms
+from tools.threads import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,9 @@ class TrainResult:
     features: list[str] = field(default_factory=list)
     """Original columns the model uses."""
     refit_rows: int = 0
-    model_source: Literal["refit", "fold"] = "refit"
-    """"refit": trained on ``refit_rows`` rows after the search; "fold": the winner's first-fold model."""
+    model_source: Literal["refit", "fold", "bagged"] = "refit"
+    """"refit": trained on ``refit_rows`` rows after the search; "bagged": the average of the
+    winner's cross-validation models (no time to refit); "fold": its first-fold model."""
     notes: list[str] = field(default_factory=list)
     """Plain sentences about choices made (rows dropped, sample used, folds reduced, ...)."""
     search_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -169,6 +171,9 @@ class TrainResult:
     """"balanced" when every model weighted the classes."""
     threshold: float | None = None
     """The F1 decision threshold stored in the model (binary F1 runs), else None."""
+    fold_models: list[Any] = field(default_factory=list)
+    """The breadth winner's fitted cross-validation models, in fold order (``fold_models[i]``
+    never saw the rows of fold ``i``)."""
     expected_metrics: dict[str, float] = field(default_factory=dict)
     """Every metric as expected on new data: scored on rows that took no part in choosing
     the model, the ensemble or the threshold (:mod:`tools.honest`); empty when not measured."""
@@ -218,16 +223,11 @@ class _Best:
     fit_s_per_fold: float
     fold_model: TabularModel
     overrides: Mapping[str, Any]
-
-
-PARALLEL_ABOVE_ROWS = 20_000
-"""Estimators use two threads only above this many training rows; below it, threads cost more than they save."""
+    fold_models: list[TabularModel] = field(default_factory=list)
 
 
 def _n_jobs(n_rows: int) -> int:
-    if n_rows <= PARALLEL_ABOVE_ROWS:
-        return 1
-    return max(1, min(2, os.cpu_count() or 1))
+    return threads_for(n_rows)
 
 
 def train(
@@ -469,6 +469,7 @@ def train(
                     outcome.fit_s_per_fold,
                     outcome.fold_model,
                     dict((params or {}).get(name, {})),
+                    outcome.fold_models,
                 )
         emit(
             "candidate_finished",
@@ -490,7 +491,7 @@ def train(
         raise TrainingError(_nothing_trained(results, stopped))
 
     if not refit:
-        model, source, refit_rows = best.fold_model, "fold", n_train_fold
+        model, source, refit_rows = bagged_folds(best.fold_models, best.fold_model, n_train_fold)
     else:
         model, source, refit_rows = _final_model(
             best,
@@ -542,6 +543,7 @@ def train(
         features=features,
         refit_rows=refit_rows,
         model_source=source,
+        fold_models=list(best.fold_models),
         notes=notes,
         search_rows=rows,
         oof_folds=_fold_ids(splits, oof_rows),
@@ -685,6 +687,7 @@ class _Outcome:
     fit_s_per_fold: float
     fold_model: TabularModel
     stopped: bool = False
+    fold_models: list[TabularModel] = field(default_factory=list)
 
 
 def _run_candidate(
@@ -719,6 +722,7 @@ def _run_candidate(
     fit_times: list[float] = []
     started = clock()
     first_model: TabularModel | None = None
+    fold_models: list[TabularModel] = []
 
     def finish(status: str, message: str, stopped: bool = False) -> _Outcome:
         ok = status == "ok"
@@ -734,7 +738,12 @@ def _run_candidate(
         )
         model = first_model if first_model is not None else TabularModel(name, task, columns)  # type: ignore[arg-type]
         return _Outcome(
-            result, oof, float(np.mean(fit_times)) if fit_times else 0.0, model, stopped
+            result,
+            oof,
+            float(np.mean(fit_times)) if fit_times else 0.0,
+            model,
+            stopped,
+            fold_models,
         )
 
     for number, split in enumerate(splits, start=1):
@@ -769,6 +778,7 @@ def _run_candidate(
                 oof[positions] = y_pred
                 score = _score(spec, y_valid, y_pred, None, None)
             scores.append(float(score))
+            fold_models.append(model)
             if first_model is None:
                 first_model = model
         except UserFacingError as exc:
@@ -836,10 +846,8 @@ def _final_model(
             n_train_fold * max(allowed - 0.2, 0) / max(refit_s * n_train_fold / len(y), 1e-9)
         )
         if affordable <= n_train_fold:
-            notes.append(
-                f"{label} was not refit on all rows (no time left); its first cross-validation model is used."
-            )
-            return best.fold_model, "fold", n_train_fold
+            notes.append(f"{label} was not refit on all rows (no time left); {_fold_words(best)}")
+            return bagged_folds(best.fold_models, best.fold_model, n_train_fold)
         rows = _search_rows(y, task, plan, affordable)
         notes.append(
             f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
@@ -861,11 +869,27 @@ def _final_model(
         log.warning(
             "refit_failed family=%s rows=%d error=%s", best.family, len(rows), type(exc).__name__
         )
-        notes.append(
-            f"{label} could not be refit on {len(rows):,} rows; its first cross-validation model is used."
-        )
-        return best.fold_model, "fold", n_train_fold
+        notes.append(f"{label} could not be refit on {len(rows):,} rows; {_fold_words(best)}")
+        return bagged_folds(best.fold_models, best.fold_model, n_train_fold)
     return model, "refit", len(rows)
+
+
+def bagged_folds(
+    fold_models: Sequence[Any], first: Any, n_train_fold: int
+) -> tuple[Any, Literal["fold", "bagged"], int]:
+    """The average of the cross-validation models (as AutoGluon ships without a refit), or
+    the first fold's model when only one fold finished. Returns ``(model, source, rows)``."""
+    classes = {tuple(np.asarray(getattr(m, "classes_", ())).tolist()) for m in fold_models}
+    if len(fold_models) < 2 or len(classes) > 1:  # a fold that missed a rare class
+        return first, "fold", n_train_fold
+    weights = [1.0 / len(fold_models)] * len(fold_models)
+    return EnsembleModel.from_fitted(list(fold_models), weights), "bagged", n_train_fold
+
+
+def _fold_words(best: _Best) -> str:
+    if bagged_folds(best.fold_models, best.fold_model, 0)[1] == "bagged":
+        return f"the average of its {len(best.fold_models)} cross-validation models is used."
+    return "its first cross-validation model is used."
 
 
 def _choose_class_weight(plan: Plan, y: pd.Series, metric: str, notes: list[str]) -> str:
