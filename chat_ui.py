@@ -65,6 +65,7 @@ TOOL_TITLES = {
     "suggest_improvements": "Looking for improvements",
     "predict_file": "Predicting",
     "list_artifacts": "Files",
+    "deploy_model": "Starting the model service",
     "plot_columns": "Plotting",
     "run_code": "Running code",
 }

@@ -18,6 +18,7 @@ from assistant.toolbox.model_tools import (
     tune_model,
 )
 from assistant.toolbox.query_tools import query_data
+from assistant.toolbox.serving_tools import deploy_model
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (
@@ -31,6 +32,7 @@ _FUNCTIONS = (
     suggest_improvements,
     predict_file,
     list_artifacts,
+    deploy_model,
     plot_columns,
     query_data,
     run_code,
