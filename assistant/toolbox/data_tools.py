@@ -61,7 +61,7 @@ def profile_dataset(
         rows,
         name=f"profile-{record.id}",
     )
-    sample = frame.head(_SAMPLE_ROWS).astype(str).map(truncate)
+    sample = frame.head(_SAMPLE_ROWS).astype(object).map(lambda value: truncate(str(value)))
     sample.columns = [cap(str(c)) for c in sample.columns]
     kinds: dict[str, list[str]] = {}
     for column in profile.columns:

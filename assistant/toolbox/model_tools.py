@@ -506,6 +506,8 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     )
     payload = {
         "summary": summary,
+        "best_model": best,
+        "metric": label,
         "cv_metrics": cv,
         "importance": [{**i, "column": cap(str(i["column"]))} for i in importance[:10]],
         "insights": metrics.get("insights", []),
