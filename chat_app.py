@@ -36,7 +36,7 @@ from assistant.thread_settings import ThreadChoice
 from assistant.worker import warm_up
 from chat_login import mount_login_link
 from chat_panel import describe_change, settings_widgets
-from chat_ui import ChainlitApprover, TurnRenderer
+from chat_ui import CHOICE_ACTION, ChainlitApprover, TurnRenderer
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ async def _starter(action: cl.Action) -> None:
 
 for _label in STARTERS:
     cl.action_callback(_label)(_starter)
+cl.action_callback(CHOICE_ACTION)(_starter)  # a reply button of a question (ask_user)
 
 
 @cl.action_callback("usage")
@@ -199,8 +200,11 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
         turn = ASSISTANT.run_turn(
             thread_id, text, attachments=attachments, approver=ChainlitApprover()
         )
-        async for event in turn:
-            await renderer.render(event)
+        try:
+            async for event in turn:
+                await renderer.render(event)
+        finally:  # a stop or an error midway: live messages say where they stopped
+            await renderer.close()
         if ASSISTANT.choice(thread_id) != before:  # "allow code for this conversation"
             await _send_settings(ASSISTANT.choice(thread_id))
     except UserFacingError as exc:

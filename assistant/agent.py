@@ -462,7 +462,7 @@ class Agent:
             else self.system_prompt(thread_id)
         )
         context, history = await self._history(thread_id, turn_id, system, model, squeeze=squeeze)
-        messages = [Message("system", system), *context, *history, *extra]
+        messages = [Message("system", system), *_with_context(history, context), *extra]
         prompt_tokens = count_prompt_tokens(messages, model=model)
         specs = [t.spec for t in self.tools.values()]
         text_parts: list[str] = []
@@ -775,6 +775,24 @@ def _summary_of(content: str, *, max_chars: int = 300) -> str:
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(arguments, default=str))
+
+
+def _with_context(history: list[Message], context: list[Message]) -> list[Message]:
+    """``history`` with the context message just before the current turn's user message.
+
+    The system prompt and the history before this turn then form a prefix
+    that does not change when the datasets or the summary do, and within a
+    turn every step of the tool loop only appends: what prompt caches reuse.
+    """
+    start = next(
+        (
+            i
+            for i in range(len(history) - 1, -1, -1)
+            if history[i].role == "user" and history[i].name is None
+        ),
+        0,
+    )
+    return [*history[:start], *context, *history[start:]]
 
 
 def _says_too_long(exc: Exception) -> bool:

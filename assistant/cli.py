@@ -30,6 +30,7 @@ from typing import Any, NoReturn, TextIO
 from assistant.chat_cli import add_chat
 from assistant.private_files import restrict_new_files
 from assistant.serve import add_serve
+from assistant.serve_model_cli import add_serve_model
 from assistant.usage_cli import add_usage
 from tools.errors import UserFacingError
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chat(commands)
     add_usage(commands)
     add_serve(commands)
+    add_serve_model(commands)
     return parser
 
 
@@ -263,10 +265,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"\nBest model: {candidate_label(result.best_family)} (trained in {result.elapsed_s:.1f} s"
         f"{', stopped early' if result.stopped else ''})"
     )
-    write("Out-of-fold metrics:")
-    write(
-        _indent("\n".join(f"{name:<32} {value:.4f}" for name, value in result.cv_metrics.items()))
-    )
+    if result.expected_metrics:
+        write("Expected on new data (rows that took no part in choosing the model):")
+        write(_indent(_metric_lines(result.expected_metrics)))
+    write("Cross-validation (the rows that chose the model, so optimistic):")
+    write(_indent(_metric_lines(result.cv_metrics)))
     explanation = explain_result(
         result,
         table.frame,
@@ -581,6 +584,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: i
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _metric_lines(metrics: dict[str, float]) -> str:
+    return "\n".join(f"{name:<32} {value:.4f}" for name, value in metrics.items())
 
 
 def _indent(text: str) -> str:

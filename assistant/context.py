@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from assistant.providers.base import ToolCall
 from assistant.settings import Settings
 from assistant.store import ConversationStore, DatasetRecord, RunStore
 from assistant.toolkit import ToolCallError
-from assistant.worker import WorkerHandle
+from assistant.worker import WorkerHandle, set_worker_threads
 from assistant.workspace import Workspace
 from tools import safe_files
 
@@ -42,6 +43,8 @@ class SessionServices:
         """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.max_training_jobs)
+            # jobs x threads never exceed the cores
+            set_worker_threads((os.cpu_count() or 1) // self.settings.max_training_jobs)
         if self._slots.locked():
             report(
                 "Waiting for a free training slot: other conversations are training "

@@ -233,6 +233,8 @@ def _explain_and_export(
         "warnings": [w.message for w in profile.warnings],
         "leaderboard": leaderboard_rows(result.leaderboard),
         "cv_metrics": dict(result.cv_metrics),
+        "expected_metrics": dict(result.expected_metrics),
+        "estimate_method": result.estimate_method,
         "importance": [
             {"column": i.column, "importance": i.mean, "rank": i.rank}
             for i in explanation.importance[:10]
@@ -279,7 +281,8 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     started_s = time.time()
     import numpy as np
 
-    from tools.metrics import evaluate_all
+    from tools.honest import CandidatePool, Choice, expected_metrics
+    from tools.metrics import fold_mean_metrics
     from tools.plan import Plan
     from tools.train import TrainResult
     from tools.tune import tune
@@ -367,13 +370,29 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     if not improved or outcome.model is None or oof is None:
         return summary
     y_oof = outcome.y.iloc[outcome.oof_rows]
+    predictions = oof
     if outcome.classes is not None:
         predictions = outcome.classes[np.argmax(oof, axis=1)]
         if cut is not None:
             predictions = outcome.classes[(oof[:, -1] >= cut).astype(np.int64)]
-        cv_metrics = evaluate_all(y_oof, predictions, oof, task=plan.task, classes=outcome.classes)
-    else:
-        cv_metrics = evaluate_all(y_oof, oof, None, task=plan.task, classes=None)
+    cv_metrics = fold_mean_metrics(
+        y_oof,
+        predictions,
+        oof if outcome.classes is not None else None,
+        outcome.oof_folds,
+        task=plan.task,
+        classes=outcome.classes,
+    )
+    estimate = expected_metrics(
+        CandidatePool(
+            singles={},
+            trials={outcome.best_family: [c.oof for c in outcome.candidates]},
+        ),
+        y_oof.to_numpy(),
+        outcome.oof_folds,
+        Choice(spec, plan.task, outcome.classes, ensemble=False),
+        seed=plan.seed,
+    )
     tuned = CandidateResult(
         family=outcome.best_family,
         score=best_score,
@@ -407,6 +426,9 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         oof_rows=outcome.oof_rows,
         classes=outcome.classes,
         features=list(outcome.model.input_columns_),
+        oof_folds=outcome.oof_folds,
+        expected_metrics=estimate.metrics if estimate else {},
+        estimate_method=estimate.method if estimate else "",
     )
     summary.update(
         _explain_and_export(

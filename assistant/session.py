@@ -18,6 +18,7 @@ from assistant.approval import ApprovalPolicy, Approver, CodeApproval
 from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
+from assistant.offline.facts import FileFacts, facts_of_frame
 from assistant.private_files import restrict_data_dir
 from assistant.processes import owner_alive
 from assistant.prompts import render_prompt
@@ -45,11 +46,12 @@ from assistant.thread_settings import (
     save_choice,
     usable_providers,
 )
-from assistant.toolbox import all_tools
+from assistant.toolbox import all_tools, load_dataset
 from assistant.untrusted import context_message
 from assistant.workspace import Workspace, safe_file_name
+from tools import safe_files
 from tools.data import file_sha256
-from tools.errors import DataError, UserFacingError
+from tools.errors import DataError, MlchatError, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +122,10 @@ class Assistant:
         self._models: ThreadModels | None = None
         self._choices: dict[str, ThreadChoice] = {}
         self.spend = SpendGuard(settings.spend, db=self.db)
+        self._facts: dict[tuple[str, str], FileFacts] = {}
         offline: OfflineAssistant | None = None
         if provider is None:
-            offline = OfflineAssistant()
+            offline = OfflineAssistant(facts_of=self.file_facts)
             self._models = ThreadModels(
                 settings, db=self.db, offline=offline, guard=self.spend, choice_of=self.choice
             )
@@ -233,6 +236,31 @@ class Assistant:
         self.conversations.ensure_thread(thread_id)
         save_choice(self.db, thread_id, choice)
         self._choices[thread_id] = choice
+
+    def file_facts(self, thread_id: str) -> FileFacts | None:
+        """The columns (and few-valued columns' values) of the thread's newest file.
+
+        Read through the same door as the tools: only a regular file inside the
+        thread's uploads, within the size limit. ``None`` when there is no file or
+        it cannot be read (the offline rules then work from the words alone).
+        """
+        datasets = self.conversations.datasets(thread_id)
+        if not datasets:
+            return None
+        record = datasets[-1]
+        if not safe_files.is_regular_beneath(self.workspace(thread_id).uploads, record.path):
+            return None
+        key = (record.id, record.sha256)
+        if key not in self._facts:
+            try:
+                loaded = load_dataset(record, max_bytes=self.settings.max_upload_mb << 20)
+            except (MlchatError, OSError, ValueError) as exc:
+                log.info("file_facts_unread thread=%s reason=%s", thread_id, type(exc).__name__)
+                return None
+            if len(self._facts) >= 16:
+                self._facts.pop(next(iter(self._facts)))
+            self._facts[key] = facts_of_frame(record.id, loaded.frame, words=loaded.parser.words)
+        return self._facts[key]
 
     def workspace(self, thread_id: str) -> Workspace:
         """The thread's workspace (created with its app folders on first use)."""

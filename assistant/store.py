@@ -148,6 +148,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';
     """,
+    # 7: prompt-cache writes (Anthropic bills them above the input rate)
+    """
+    ALTER TABLE llm_calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import queue
 import time
 import traceback
@@ -25,6 +26,7 @@ from typing import Any
 
 from assistant.processes import current_owner, die_with_parent, exit_with
 from tools.errors import MlchatError, UserFacingError
+from tools.threads import THREADS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +82,28 @@ class WorkerHandle:
         self._stop.set()
 
 
+_threads: int | None = None
+
+
+def set_worker_threads(threads: int) -> None:
+    """Threads each worker started from now on may use (``MLCHAT_THREADS`` in the child)."""
+    global _threads
+    _threads = max(1, int(threads))
+
+
 def _child_main(
-    fn: Callable[..., Any], channel: WorkerChannel, args: tuple[Any, ...], app: str
+    fn: Callable[..., Any],
+    channel: WorkerChannel,
+    args: tuple[Any, ...],
+    app: str,
+    threads: int | None = None,
 ) -> None:
     # A worker outlives nobody: it ends with the app (``app`` is its owner token) and
     # with its parent, the forkserver; see assistant/processes.py.
     exit_with(app)
     die_with_parent()
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)
     try:
         result = fn(channel, *args)
     except UserFacingError as exc:
@@ -125,7 +142,7 @@ async def run_in_worker(
         handle_ready(handle)
     channel = WorkerChannel(messages_queue, stop)
     process = _CONTEXT.Process(
-        target=_child_main, args=(fn, channel, args, current_owner()), daemon=True
+        target=_child_main, args=(fn, channel, args, current_owner(), _threads), daemon=True
     )
     # Starting the forkserver (first time) and forking block for a second or two: not on the loop.
     await asyncio.to_thread(process.start)

@@ -40,8 +40,13 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.deadline import Deadline
-from tools.ensemble import EnsembleModel, EnsembleSelection, select_ensemble
-from tools.imbalance import f1_threshold
+from tools.ensemble import (
+    EnsembleModel,
+    EnsembleSelection,
+    ensemble_is_worth_it,
+    select_ensemble,
+)
+from tools.honest import CandidatePool, Choice, expected_metrics, fold_scores
 from tools.metrics import resolve_metric
 from tools.models import MODEL_FAMILIES, TabularModel
 from tools.plan import MIN_BUDGET_S, Plan
@@ -55,9 +60,6 @@ TUNE_TOP = 3
 """How many of the best tunable families are tuned."""
 MIN_TUNE_S = 2.0
 """Tuning is skipped when less than this is left for it."""
-MIN_ENSEMBLE_GAIN = 1e-4
-"""The ensemble replaces the best single model only when its CV score is better by this much
-(relative to the score's magnitude)."""
 STOP_REFIT_MAX_S = 5.0
 """After a stop request the winner is refit only if that takes at most this long."""
 _SAFETY = 1.25
@@ -157,6 +159,7 @@ def fit_automl(
     }
     rows: list[CandidateResult] = list(result.leaderboard)
     tuned_configs: dict[str, dict[str, Any]] = {}
+    trial_oofs: dict[str, list[np.ndarray]] = {}
     notes = list(result.notes)
     refit_ratio = _refit_ratio(result)
 
@@ -197,7 +200,7 @@ def fit_automl(
         else:
             stopped = stopped or tuned.stopped
             if _aligned(tuned, result):
-                if _is_binary_f1(result):  # rank trials by F1 at their own threshold
+                if _choice(result, False).binary_f1:  # rank trials by F1 at their own threshold
                     tuned.candidates = [
                         replace(c, score=float(np.mean(_fold_scores(result, c.oof) or [math.nan])))
                         for c in tuned.candidates
@@ -209,6 +212,8 @@ def fit_automl(
                         f"{candidate_label(row.family)}: {spec.label} {row.score:.4g}",
                         row,
                     )
+                for candidate in tuned.candidates:
+                    trial_oofs.setdefault(candidate.family + TUNED_SUFFIX, []).append(candidate.oof)
                 for candidate in _best_per_family(tuned.candidates, spec):
                     key = candidate.family + TUNED_SUFFIX
                     oof[key] = candidate.oof
@@ -244,7 +249,7 @@ def fit_automl(
         )
         ensemble_folds = _fold_scores(result, _blend(selection, oof))
         ensemble_score = float(np.mean(ensemble_folds)) if ensemble_folds else math.nan
-        if not _worth_it(selection, ensemble_score, singles[best_key], spec):
+        if not ensemble_is_worth_it(selection, ensemble_score, singles[best_key], spec):
             selection = None
 
     model, winner, refit_rows = _finish(
@@ -288,6 +293,7 @@ def fit_automl(
         spec=spec,
         classes=result.classes,
         notes=notes,
+        folds=result.oof_folds,
     )
     final = replace(
         result,
@@ -307,6 +313,19 @@ def fit_automl(
         target_transform=_final_transform(model),
         threshold=threshold,
     )
+    estimate = expected_metrics(
+        CandidatePool(
+            singles={k: v for k, v in oof.items() if k in singles and k not in trial_oofs},
+            trials=trial_oofs,
+        ),
+        result.oof_y.to_numpy(),
+        result.oof_folds,
+        _choice(result, ensemble=ensemble),
+        seed=plan.seed,
+    )
+    if estimate is not None:
+        final.expected_metrics = estimate.metrics
+        final.estimate_method = estimate.method
     winner_row = next(r for r in leaderboard if r.family == winner)
     emit("finished", f"Best: {candidate_label(winner)}, {spec.label} {winner_row.score:.4g}.")
     log.info(
@@ -329,49 +348,16 @@ def _final_transform(model: Any) -> str:
     return found.pop() if len(found) == 1 else "per member"
 
 
-def _worth_it(selection: EnsembleSelection, score: float, best_single: float, spec: Any) -> bool:
-    """True when the ensemble mixes several models and its ``score`` beats ``best_single``
-    (both means of per-fold scores) by a margin."""
-    if not (selection.beats_best and len(selection.weights) > 1 and math.isfinite(score)):
-        return False
-    gain = spec.to_score(score) - spec.to_score(best_single)
-    return gain > MIN_ENSEMBLE_GAIN * max(abs(best_single), 1e-12)
-
-
-def _is_binary_f1(result: TrainResult) -> bool:
-    return result.plan.task == "binary" and result.plan.metric == "f1"
+def _choice(result: TrainResult, ensemble: bool) -> Choice:
+    plan = result.plan
+    return Choice(resolve_metric(plan.metric, plan.task), plan.task, result.classes, ensemble)
 
 
 def _fold_scores(result: TrainResult, predictions: np.ndarray) -> list[float]:
-    """Per-fold metric values of out-of-fold ``predictions``, as single candidates are scored
-    (binary F1: at the F1-best threshold of all of ``predictions``, the cut that would ship)."""
-    spec = resolve_metric(result.plan.metric, result.plan.task)
-    predictions = np.asarray(predictions, dtype=np.float64)
-    y = result.oof_y.to_numpy()
-    scored = ~np.isnan(np.reshape(predictions, (len(y), -1))).any(axis=1)
-    cut = None
-    if _is_binary_f1(result) and result.classes is not None and scored.any():
-        positive = result.classes[-1]
-        cut = f1_threshold(y[scored] == positive, predictions[scored, -1])[0]
-    scores = []
-    for fold in np.unique(result.oof_folds):
-        rows = (result.oof_folds == fold) & scored
-        if not rows.any():
-            continue
-        part = predictions[rows]
-        try:
-            if result.classes is None:
-                value = spec.compute(y[rows], part, None, classes=None)
-            else:
-                if cut is None:
-                    predicted = result.classes[np.argmax(part, axis=1)]
-                else:
-                    predicted = result.classes[(part[:, -1] >= cut).astype(np.int64)]
-                value = spec.compute(y[rows], predicted, part, classes=result.classes)
-        except ValueError:  # undefined on this fold (e.g. one class), as for single models
-            continue
-        scores.append(float(value))
-    return scores
+    """Per-fold metric values of out-of-fold ``predictions``, as single candidates are scored."""
+    return fold_scores(
+        predictions, result.oof_y.to_numpy(), result.oof_folds, _choice(result, ensemble=False)
+    )
 
 
 def _blend(selection: EnsembleSelection, oof: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -486,10 +472,23 @@ def _finish(
     if refit_s([best_key]) <= allowed and best_key in templates:
         emit("refit_started", f"Refitting {candidate_label(best_key)} on {len(y):,} rows.")
         model = clone(templates[best_key]).fit(frame, y, deadline=deadline)
-        return model, best_key, len(y)
+        if not (deadline.passed() and result.model_source == "bagged"):
+            return model, best_key, len(y)
+        # The refit ran into the deadline and was cut short: the fully trained fold
+        # models, averaged, are the better model.
+        notes.append(
+            f"The refit of {candidate_label(best_key)} on all rows was cut short by the "
+            f"budget; the average of {candidate_label(result.best_family)}'s "
+            f"{len(result.fold_models)} cross-validation models is used."
+        )
+        return result.model, result.best_family, result.refit_rows
+    kept = (
+        f"the average of its {len(result.fold_models)} cross-validation models is used"
+        if result.model_source == "bagged"
+        else "its first cross-validation model is used"
+    )
     notes.append(
-        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); "
-        "its first cross-validation model is used."
+        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); {kept}."
     )
     return result.model, result.best_family, result.refit_rows
 

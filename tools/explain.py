@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.metrics import (
     accuracy_score,
     auc,
@@ -65,6 +66,9 @@ IMPORTANCE_SHARE = 0.6
 """Share of the time left to a deadline that permutation importance plans to use (the
 figures and the export need the rest)."""
 MIN_IMPORTANCE_ROWS = 200
+HELD_OUT_FIT_SHARE = 0.35
+"""Share of the time left to the explanation's deadline that fitting the held-out
+importance model may use."""
 _MAX_CURVE_POINTS = 400
 """ROC and PR curves keep at most this many points (the JSON stays small on big tables)."""
 
@@ -93,9 +97,12 @@ class Explanation:
     figures: tuple[FigureArtifact, ...]
     insights: tuple[str, ...]
     importance_rows: int
-    """Rows used for permutation importance (a sample of the training rows)."""
+    """Rows used for permutation importance."""
     unscored_columns: tuple[str, ...] = ()
     """Columns skipped because the importance time limit ran out."""
+    importance_source: str = "training rows"
+    """Which rows permutation importance shuffled: ``"held-out rows"`` (a model fit
+    without them) or ``"training rows"`` (the final model, in-sample)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (figures by file name, not their JSON)."""
@@ -108,6 +115,7 @@ class Explanation:
                 for i in self.importance
             ],
             "importance_rows": self.importance_rows,
+            "importance_source": self.importance_source,
             "unscored_columns": list(self.unscored_columns),
             "figures": [
                 {"name": f.name, "title": f.title, "png": f.png_path.name, "json": f.json_path.name}
@@ -115,6 +123,16 @@ class Explanation:
             ],
             "insights": list(self.insights),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOut:
+    """A model and rows it was not fit on, for permutation importance."""
+
+    model: Any
+    frame: pd.DataFrame
+    y: np.ndarray
+    source: str = "held-out rows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,7 @@ def explain_model(
     time_limit_s: float = 30.0,
     seed: int = 0,
     deadline: Deadline | None = None,
+    held_out: HeldOut | None = None,
 ) -> Explanation:
     """Diagnose ``model`` on ``frame``/``y`` and write its figures to ``out_dir``.
 
@@ -198,6 +217,8 @@ def explain_model(
         seed: Seed for the row sample and the shuffles.
         deadline: When the explanation must be done; permutation importance uses
             fewer rows and repeats to finish by it (see :func:`permutation_importance_table`).
+        held_out: A model fit without some rows, and those rows: permutation importance
+            is measured there instead of on ``frame``, so it reflects what generalises.
     """
     y_true = np.asarray(y)
     if len(frame) != len(y_true):
@@ -220,10 +241,11 @@ def explain_model(
         label = resolve_metric(metric, task).label
         insights.append(f"The {source} {label} is {_fmt(metrics[metric])}.")
 
+    scored = held_out or HeldOut(model, frame, y_true, source="training rows")
     importance, unscored, n_rows = permutation_importance_table(
-        model,
-        frame,
-        y_true,
+        scored.model,
+        scored.frame,
+        np.asarray(scored.y),
         task=task,
         scorer=scorer or resolve_metric(metric, task).scorer(),
         max_rows=max_rows,
@@ -271,6 +293,7 @@ def explain_model(
         insights=tuple(insights),
         importance_rows=n_rows,
         unscored_columns=tuple(unscored),
+        importance_source=scored.source,
     )
 
 
@@ -306,6 +329,8 @@ def explain_result(
         table, y = table.loc[known], y.loc[known]
     best = result.oof[result.best_family]
     is_classification = result.classes is not None
+    features = table.loc[:, list(result.features)].reset_index(drop=True)
+    held_out = _held_out(result, features, y.to_numpy(), deadline)
     return explain_model(
         result.model,
         table.loc[:, list(result.features)],
@@ -321,7 +346,46 @@ def explain_result(
         time_limit_s=time_limit_s,
         seed=plan.seed,
         deadline=deadline,
+        held_out=held_out,
     )
+
+
+def _held_out(
+    result: Any, features: pd.DataFrame, y: np.ndarray, deadline: Deadline | None
+) -> HeldOut | None:
+    """The winner refit without the first validation fold, and that fold's rows.
+
+    A model shipped from the first fold (no time for a refit) is used as it is. Otherwise
+    the winner's configuration is fit on the other rows within
+    :data:`HELD_OUT_FIT_SHARE` of the time left (stoppable fits keep what they have at
+    the deadline). None when the rows do not line up or the fit fails: importance then
+    falls back to the training rows and says so.
+    """
+    folds = np.asarray(getattr(result, "oof_folds", ()))
+    oof_rows = np.asarray(getattr(result, "oof_rows", ()))
+    if len(folds) != len(oof_rows) or len(oof_rows) == 0 or len(features) != len(result.y):
+        return None
+    valid = np.sort(oof_rows[folds == folds.min()])
+    source = getattr(result, "model_source", "refit")
+    fold_models = getattr(result, "fold_models", None) or []
+    if source in {"fold", "bagged"} and fold_models:  # the first fold's model never saw them
+        return HeldOut(fold_models[0], features.iloc[valid].reset_index(drop=True), y[valid])
+    if source == "fold":
+        return HeldOut(result.model, features.iloc[valid].reset_index(drop=True), y[valid])
+    train = np.setdiff1d(np.arange(len(y)), valid)
+    limit = None
+    if deadline is not None:
+        limit = Deadline.after(max(deadline.left_s(), 0.0) * HELD_OUT_FIT_SHARE)
+    try:
+        model = clone(result.model).fit(
+            features.iloc[train].reset_index(drop=True),
+            result.y.iloc[train].reset_index(drop=True),
+            deadline=limit,
+        )
+    except Exception as exc:  # importance still works in-sample; the card says which
+        log.warning("held_out_fit_failed error=%s", type(exc).__name__)
+        return None
+    return HeldOut(model, features.iloc[valid].reset_index(drop=True), y[valid])
 
 
 def permutation_importance_table(

@@ -206,6 +206,8 @@ def build_report(
         "leaderboard": [_candidate_dict(c) for c in result.leaderboard],
         "best_family": result.best_family,
         "cv_metrics": dict(result.cv_metrics),
+        "expected_metrics": dict(getattr(result, "expected_metrics", {}) or {}),
+        "estimate_method": getattr(result, "estimate_method", "") or "",
         "choices": {
             "target_transform": getattr(result, "target_transform", "none"),
             "class_weight": getattr(result, "class_weight", "none"),
@@ -313,11 +315,35 @@ def model_card(report: Mapping[str, Any]) -> str:
             f"| {rank} | {candidate.get('family')} | {cell} | "
             f"{(candidate.get('fit_time_s') or 0.0):.1f} | {candidate.get('status', '')} |"
         )
-    lines += ["", "## Validation metrics (out-of-fold)", ""]
+    expected = report.get("expected_metrics") or {}
+    if expected:
+        lines += ["", "## Expected on new data", ""]
+        lines += [f"- {name}: {value:.4f}" for name, value in expected.items()]
+        lines += ["", f"Method: {report.get('estimate_method')}."]
+    lines += ["", "## Cross-validation metrics (the rows that chose the model)", ""]
+    lines += [
+        "Mean over validation folds of the winner's out-of-fold predictions. The same rows "
+        "ranked the candidates"
+        + (" and set the threshold" if (report.get("choices") or {}).get("threshold") else "")
+        + ", so these flatter the model"
+        + ("; use the figures above for what to expect." if expected else ".")
+    ]
+    lines += [""]
     lines += [f"- {name}: {value:.4f}" for name, value in report["cv_metrics"].items()]
     explanation = report.get("explanation")
     if explanation:
         lines += ["", "## What the model relies on", ""]
+        source = explanation.get("importance_source", "training rows")
+        lines += [
+            f"Permutation importance on {explanation.get('importance_rows', 0):,} {source}"
+            + (
+                " (the model's configuration fit without them)"
+                if source == "held-out rows"
+                else " (in-sample: no held-out fit was possible in the time left)"
+            )
+            + ": the drop in the score when one column is shuffled.",
+            "",
+        ]
         lines += [
             f"{i['rank']}. `{i['column']}`: score drop {i['mean']:.4f} ± {i['std']:.4f}"
             for i in explanation["importance"][:10]

@@ -278,6 +278,38 @@ def evaluate_all(
     return results
 
 
+def fold_mean_metrics(
+    y_true: Any,
+    y_pred: Any,
+    y_proba: Any,
+    folds: Any,
+    *,
+    task: Task,
+    classes: Sequence[Any] | None,
+) -> dict[str, float]:
+    """Every metric of the task as the mean over validation folds of its value on each fold.
+
+    This is the one definition of a cross-validated metric: the leaderboard's scores,
+    the winner's metrics and the expected metrics all use it, so the same model shows
+    the same number everywhere. A metric undefined on a fold (one class) is averaged
+    over the folds where it is defined.
+    """
+    y_true, y_pred, folds = np.asarray(y_true), np.asarray(y_pred), np.asarray(folds)
+    proba = None if y_proba is None else np.asarray(y_proba)
+    per_fold = [
+        evaluate_all(
+            y_true[rows],
+            y_pred[rows],
+            None if proba is None else proba[rows],
+            task=task,
+            classes=classes,
+        )
+        for rows in (folds == fold for fold in np.unique(folds))
+    ]
+    names = [name for name in _TASK_METRICS[task] if any(name in m for m in per_fold)]
+    return {name: float(np.mean([m[name] for m in per_fold if name in m])) for name in names}
+
+
 # --- computing ----------------------------------------------------------------------------
 
 

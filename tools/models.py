@@ -53,6 +53,7 @@ from tools.errors import DataError, PlanError
 from tools.features import DerivedFeatures, input_columns
 from tools.imbalance import class_weight_params
 from tools.target_transform import TARGET_TRANSFORMS, wrap_regressor
+from tools.threads import capped
 
 log = logging.getLogger(__name__)
 
@@ -1045,7 +1046,7 @@ class TabularModel(BaseEstimator):
             derive = ("derive", DerivedFeatures(tuple(self.derived)))
             pipeline = Pipeline([derive, *pipeline.steps])
         self.pipeline_ = wrap_regressor(pipeline, transform, n_rows=len(frame), seed=self.seed)
-        with warnings.catch_warnings(), fitting_until(deadline):
+        with warnings.catch_warnings(), fitting_until(deadline), capped(self.n_jobs or 1):
             warnings.simplefilter("ignore")
             self.pipeline_.fit(frame, encoded)
         self.target_transform_ = transform

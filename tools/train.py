@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +42,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.deadline import Deadline
+from tools.ensemble import EnsembleModel
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share, thresholded_f1
@@ -56,6 +56,7 @@ from tools.models import (
 )
 from tools.plan import Plan
 from tools.target_transform import TRANSFORM_SHARE, choose_target_transforms
+from tools.threads import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,9 @@ class TrainResult:
     y: pd.Series
     """The target used, positional index ``0..n-1`` (rows with a missing target removed)."""
     cv_metrics: dict[str, float]
-    """Every metric of the task on the winner's out-of-fold predictions."""
+    """Every metric of the task on the winner's out-of-fold predictions, the mean over
+    validation folds (:func:`tools.metrics.fold_mean_metrics`). These rows also chose the
+    winner, so they flatter it; see :attr:`expected_metrics`."""
     elapsed_s: float
     stopped: bool
     """True when ``should_stop()`` ended training early."""
@@ -143,8 +146,9 @@ class TrainResult:
     features: list[str] = field(default_factory=list)
     """Original columns the model uses."""
     refit_rows: int = 0
-    model_source: Literal["refit", "fold"] = "refit"
-    """"refit": trained on ``refit_rows`` rows after the search; "fold": the winner's first-fold model."""
+    model_source: Literal["refit", "fold", "bagged"] = "refit"
+    """"refit": trained on ``refit_rows`` rows after the search; "bagged": the average of the
+    winner's cross-validation models (no time to refit); "fold": its first-fold model."""
     notes: list[str] = field(default_factory=list)
     """Plain sentences about choices made (rows dropped, sample used, folds reduced, ...)."""
     search_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -167,6 +171,14 @@ class TrainResult:
     """"balanced" when every model weighted the classes."""
     threshold: float | None = None
     """The F1 decision threshold stored in the model (binary F1 runs), else None."""
+    fold_models: list[Any] = field(default_factory=list)
+    """The breadth winner's fitted cross-validation models, in fold order (``fold_models[i]``
+    never saw the rows of fold ``i``)."""
+    expected_metrics: dict[str, float] = field(default_factory=dict)
+    """Every metric as expected on new data: scored on rows that took no part in choosing
+    the model, the ensemble or the threshold (:mod:`tools.honest`); empty when not measured."""
+    estimate_method: str = ""
+    """How :attr:`expected_metrics` was measured, in plain words."""
 
     def model_options(self, family: str | None = None) -> dict[str, Any]:
         """Keyword arguments of :class:`TabularModel` the run used for ``family``
@@ -211,16 +223,11 @@ class _Best:
     fit_s_per_fold: float
     fold_model: TabularModel
     overrides: Mapping[str, Any]
-
-
-PARALLEL_ABOVE_ROWS = 20_000
-"""Estimators use two threads only above this many training rows; below it, threads cost more than they save."""
+    fold_models: list[TabularModel] = field(default_factory=list)
 
 
 def _n_jobs(n_rows: int) -> int:
-    if n_rows <= PARALLEL_ABOVE_ROWS:
-        return 1
-    return max(1, min(2, os.cpu_count() or 1))
+    return threads_for(n_rows)
 
 
 def train(
@@ -462,6 +469,7 @@ def train(
                     outcome.fit_s_per_fold,
                     outcome.fold_model,
                     dict((params or {}).get(name, {})),
+                    outcome.fold_models,
                 )
         emit(
             "candidate_finished",
@@ -483,7 +491,7 @@ def train(
         raise TrainingError(_nothing_trained(results, stopped))
 
     if not refit:
-        model, source, refit_rows = best.fold_model, "fold", n_train_fold
+        model, source, refit_rows = bagged_folds(best.fold_models, best.fold_model, n_train_fold)
     else:
         model, source, refit_rows = _final_model(
             best,
@@ -515,6 +523,7 @@ def train(
         classes=classes,
         notes=notes,
         set_threshold=refit,
+        folds=_fold_ids(splits, oof_rows),
     )
 
     leaderboard = _rank(results, spec)
@@ -534,6 +543,7 @@ def train(
         features=features,
         refit_rows=refit_rows,
         model_source=source,
+        fold_models=list(best.fold_models),
         notes=notes,
         search_rows=rows,
         oof_folds=_fold_ids(splits, oof_rows),
@@ -677,6 +687,7 @@ class _Outcome:
     fit_s_per_fold: float
     fold_model: TabularModel
     stopped: bool = False
+    fold_models: list[TabularModel] = field(default_factory=list)
 
 
 def _run_candidate(
@@ -711,6 +722,7 @@ def _run_candidate(
     fit_times: list[float] = []
     started = clock()
     first_model: TabularModel | None = None
+    fold_models: list[TabularModel] = []
 
     def finish(status: str, message: str, stopped: bool = False) -> _Outcome:
         ok = status == "ok"
@@ -726,7 +738,12 @@ def _run_candidate(
         )
         model = first_model if first_model is not None else TabularModel(name, task, columns)  # type: ignore[arg-type]
         return _Outcome(
-            result, oof, float(np.mean(fit_times)) if fit_times else 0.0, model, stopped
+            result,
+            oof,
+            float(np.mean(fit_times)) if fit_times else 0.0,
+            model,
+            stopped,
+            fold_models,
         )
 
     for number, split in enumerate(splits, start=1):
@@ -761,6 +778,7 @@ def _run_candidate(
                 oof[positions] = y_pred
                 score = _score(spec, y_valid, y_pred, None, None)
             scores.append(float(score))
+            fold_models.append(model)
             if first_model is None:
                 first_model = model
         except UserFacingError as exc:
@@ -828,10 +846,8 @@ def _final_model(
             n_train_fold * max(allowed - 0.2, 0) / max(refit_s * n_train_fold / len(y), 1e-9)
         )
         if affordable <= n_train_fold:
-            notes.append(
-                f"{label} was not refit on all rows (no time left); its first cross-validation model is used."
-            )
-            return best.fold_model, "fold", n_train_fold
+            notes.append(f"{label} was not refit on all rows (no time left); {_fold_words(best)}")
+            return bagged_folds(best.fold_models, best.fold_model, n_train_fold)
         rows = _search_rows(y, task, plan, affordable)
         notes.append(
             f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
@@ -853,11 +869,27 @@ def _final_model(
         log.warning(
             "refit_failed family=%s rows=%d error=%s", best.family, len(rows), type(exc).__name__
         )
-        notes.append(
-            f"{label} could not be refit on {len(rows):,} rows; its first cross-validation model is used."
-        )
-        return best.fold_model, "fold", n_train_fold
+        notes.append(f"{label} could not be refit on {len(rows):,} rows; {_fold_words(best)}")
+        return bagged_folds(best.fold_models, best.fold_model, n_train_fold)
     return model, "refit", len(rows)
+
+
+def bagged_folds(
+    fold_models: Sequence[Any], first: Any, n_train_fold: int
+) -> tuple[Any, Literal["fold", "bagged"], int]:
+    """The average of the cross-validation models (as AutoGluon ships without a refit), or
+    the first fold's model when only one fold finished. Returns ``(model, source, rows)``."""
+    classes = {tuple(np.asarray(getattr(m, "classes_", ())).tolist()) for m in fold_models}
+    if len(fold_models) < 2 or len(classes) > 1:  # a fold that missed a rare class
+        return first, "fold", n_train_fold
+    weights = [1.0 / len(fold_models)] * len(fold_models)
+    return EnsembleModel.from_fitted(list(fold_models), weights), "bagged", n_train_fold
+
+
+def _fold_words(best: _Best) -> str:
+    if bagged_folds(best.fold_models, best.fold_model, 0)[1] == "bagged":
+        return f"the average of its {len(best.fold_models)} cross-validation models is used."
+    return "its first cross-validation model is used."
 
 
 def _choose_class_weight(plan: Plan, y: pd.Series, metric: str, notes: list[str]) -> str:
@@ -887,24 +919,42 @@ def winner_metrics(
     classes: np.ndarray | None,
     notes: list[str],
     set_threshold: bool = True,
+    folds: np.ndarray | None = None,
 ) -> tuple[dict[str, float], float | None]:
     """Every metric of the task on the winner's out-of-fold predictions, and its threshold.
 
-    For a binary task ranked by F1 (and ``set_threshold``), the F1-best decision
-    threshold is chosen on ``oof``, stored as ``model.threshold_``, used for the
-    labels the metrics see, and explained in ``notes``.
+    Each metric is the mean over the validation ``folds`` (one fold when None), as the
+    leaderboard scores candidates. For a binary task ranked by F1 (and
+    ``set_threshold``), the F1-best decision threshold is chosen on ``oof``, stored as
+    ``model.threshold_``, used for the labels the metrics see, and explained in ``notes``.
     """
-    from tools.metrics import evaluate_all
+    from tools.metrics import fold_mean_metrics
 
+    y_values = y_true.to_numpy()
+    fold_of = np.zeros(len(y_values), dtype=np.int64) if folds is None else np.asarray(folds)
+    scored = ~np.isnan(np.reshape(np.asarray(oof, dtype=np.float64), (len(y_values), -1))).any(
+        axis=1
+    )
     if classes is None:
-        return evaluate_all(y_true, oof, None, task=task, classes=None), None
+        metrics = fold_mean_metrics(
+            y_values[scored], oof[scored], None, fold_of[scored], task=task, classes=None
+        )
+        return metrics, None
     threshold: float | None = None
     y_pred = classes[np.argmax(oof, axis=1)]
     if set_threshold and task == "binary" and spec.name == "f1":
         threshold = _f1_threshold(y_true, oof, classes, notes)
         model.threshold_ = threshold
         y_pred = classes[(oof[:, 1] >= threshold).astype(np.int64)]
-    return evaluate_all(y_true, y_pred, oof, task=task, classes=classes), threshold
+    metrics = fold_mean_metrics(
+        y_values[scored],
+        y_pred[scored],
+        oof[scored],
+        fold_of[scored],
+        task=task,
+        classes=classes,
+    )
+    return metrics, threshold
 
 
 def _f1_threshold(
@@ -916,8 +966,8 @@ def _f1_threshold(
     at_half = float(f1_score(is_positive, proba[:, 1] >= 0.5, zero_division=0.0))
     notes.append(
         f"The decision threshold for “{classes[1]}” was set to {cut:.3f} (not 0.5) on the "
-        f"out-of-fold probabilities: F1 {best_f1:.4f} vs {at_half:.4f} at 0.5 (chosen on the "
-        "same rows, so slightly optimistic)."
+        f"out-of-fold probabilities: F1 {best_f1:.4f} vs {at_half:.4f} at 0.5, on the rows "
+        "that chose it; the expected F1 on new data is measured without them."
     )
     return cut
 

@@ -167,6 +167,8 @@ class TuneResult:
     stopped: bool
     metric: str
     notes: list[str] = field(default_factory=list)
+    oof_folds: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """The validation fold (0, 1, ...) of each row of the candidates' ``oof`` arrays."""
 
     @property
     def oof(self) -> np.ndarray | None:
@@ -563,6 +565,7 @@ def tune(
         stopped=stopped,
         metric=spec.name,
         notes=notes,
+        oof_folds=_fold_of(splits, oof_rows),
     )
 
 
@@ -910,3 +913,10 @@ __all__ = [
     "tune",
     "tuning_storage",
 ]
+
+
+def _fold_of(splits: Sequence[tuple[np.ndarray, np.ndarray]], oof_rows: np.ndarray) -> np.ndarray:
+    folds = np.full(len(oof_rows), -1, dtype=np.int64)
+    for number, (_, valid) in enumerate(splits):
+        folds[np.searchsorted(oof_rows, valid)] = number
+    return folds

@@ -17,6 +17,10 @@ accumulator. Translation rules:
 (current Claude models fix their sampling), so ``ChatSettings.temperature``
 only decides caching here.
 
+Prompt caching: breakpoints (``cache_control``) on the last tool, the system
+prompt and the newest message, so each step of the tool loop reads the
+unchanged prefix back from the cache (``_with_breakpoint``).
+
 Usage: Anthropic reports uncached input separately from cache reads and
 writes; ``StreamUsage.input_tokens`` is their sum (the whole prompt), as for
 the other providers.
@@ -113,22 +117,25 @@ class AnthropicProvider:
         system, wire_messages = _messages_to_wire(messages)
         request: dict[str, Any] = {
             "model": model,
-            "messages": wire_messages,
+            "messages": _with_breakpoint(wire_messages),
             "max_tokens": settings.output_limit,
             "stream": True,
         }
         if system:
-            request["system"] = system
+            request["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
         if tools:
             request["tools"] = [
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in tools
             ]
+            request["tools"][-1]["cache_control"] = _EPHEMERAL
+            if settings.tool_choice:
+                request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
         with self._map_errors(model, started=False):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}
         calls: dict[int, PartialCall] = {}
-        input_tokens = cached_tokens = output_tokens = 0
+        input_tokens = cached_tokens = written_tokens = output_tokens = 0
         stop_reason: str | None = None
         has_thinking = False
         finished = 0
@@ -140,10 +147,9 @@ class AnthropicProvider:
                         case "message_start":
                             usage = event.message.usage
                             cached_tokens = usage.cache_read_input_tokens or 0
+                            written_tokens = usage.cache_creation_input_tokens or 0
                             input_tokens = (
-                                (usage.input_tokens or 0)
-                                + cached_tokens
-                                + (usage.cache_creation_input_tokens or 0)
+                                (usage.input_tokens or 0) + cached_tokens + written_tokens
                             )
                             output_tokens = usage.output_tokens or 0
                         case "content_block_start":
@@ -187,7 +193,9 @@ class AnthropicProvider:
             raise ProviderStreamError(
                 self.name, model, "the stream ended before message_stop", retryable=True
             )
-        yield StreamUsage(input_tokens, output_tokens, cached_tokens)
+        yield StreamUsage(
+            input_tokens, output_tokens, cached_tokens, cache_write_tokens=written_tokens
+        )
         state = {"anthropic_content": [blocks[i] for i in sorted(blocks)]} if has_thinking else {}
         reason = stops.map_reason(stops.ANTHROPIC, stop_reason)
         detail = stop_reason if reason == "error" else ""
@@ -255,6 +263,29 @@ class AnthropicProvider:
 
     def _detail(self, exc: anthropic.APIError) -> str:
         return redact(error_message(exc.body, fallback=str(exc.message or "")), [self._api_key])
+
+
+_EPHEMERAL = {"type": "ephemeral"}
+_CACHEABLE_BLOCKS = frozenset({"text", "tool_use", "tool_result", "image", "document"})
+
+
+def _with_breakpoint(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``turns`` with a cache breakpoint on the newest message's last block.
+
+    With the breakpoints on the tools and the system prompt, this caches the
+    whole conversation so far: the next step of the tool loop reads it back
+    at a tenth of the input price. Thinking blocks cannot carry one; they
+    are left as they are (copied, never changed in place).
+    """
+    if not turns:
+        return turns
+    last = turns[-1]
+    blocks = [dict(block) for block in last["content"]]
+    for block in reversed(blocks):
+        if block.get("type") in _CACHEABLE_BLOCKS:
+            block["cache_control"] = _EPHEMERAL
+            break
+    return [*turns[:-1], {**last, "content": blocks}]
 
 
 def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:

@@ -83,6 +83,8 @@ class ChatSettings:
     model: str
     temperature: float = 0.0
     max_tokens: int | None = None
+    tool_choice: str | None = None
+    """The name of a tool the model must call (forced tool use); ``None`` lets it choose."""
 
     @property
     def output_limit(self) -> int:
@@ -117,8 +119,11 @@ class StreamUsage:
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
+    """Part of ``input_tokens`` read from the provider's prompt cache."""
     is_estimate: bool = False
     kind: Literal["usage"] = "usage"
+    cache_write_tokens: int = 0
+    """Part of ``input_tokens`` written to the prompt cache (Anthropic bills these apart)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,7 @@ def cache_key(
         "tools": [[t.name, t.description, t.parameters] for t in tools],
         "temperature": settings.temperature,
         "max_tokens": settings.output_limit,
+        "tool_choice": settings.tool_choice,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

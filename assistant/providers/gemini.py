@@ -131,6 +131,13 @@ class GeminiProvider:
                     ]
                 )
             ]
+            if settings.tool_choice:
+                config.tool_config = types.ToolConfig(
+                    function_calling_config=types.FunctionCallingConfig(
+                        mode=types.FunctionCallingConfigMode.ANY,
+                        allowed_function_names=[settings.tool_choice],
+                    )
+                )
         with self._map_errors(model, started=False):
             response = await self._client.aio.models.generate_content_stream(
                 model=model, contents=_contents_to_wire(messages), config=config
@@ -210,8 +217,12 @@ class GeminiProvider:
             if exc.code == 400 and says_context_exceeded(detail):
                 raise ProviderContextExceeded(name, model, detail) from exc
             if exc.code == 429:
+                wait = _retry_delay_s(exc.details)
                 raise ProviderRateLimited(
-                    name, model, retry_after_s=parse_retry_after(headers), detail=detail
+                    name,
+                    model,
+                    retry_after_s=wait if wait is not None else parse_retry_after(headers),
+                    detail=detail,
                 ) from exc
             raise ProviderHTTPError(
                 name,
@@ -240,6 +251,20 @@ class GeminiProvider:
             if not started:  # our own bug, not the provider's
                 raise
             raise ProviderStreamError(name, model, "the response could not be parsed") from exc
+
+
+def _retry_delay_s(body: object) -> float | None:
+    """The wait a 429 asks for in its ``google.rpc.RetryInfo`` detail (``"retryDelay": "12s"``)."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None
 
 
 def _call_from_wire(provider: str, model: str, function_call: types.FunctionCall) -> ToolCall:

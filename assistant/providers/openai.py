@@ -186,6 +186,11 @@ class OpenAIProvider:
         )
         if tools:
             request["tools"] = [_tool_to_wire(t) for t in tools]
+            if settings.tool_choice:
+                request["tool_choice"] = {
+                    "type": "function",
+                    "function": {"name": settings.tool_choice},
+                }
         if self._include_usage:
             request["stream_options"] = {"include_usage": True}
         return request

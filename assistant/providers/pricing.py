@@ -26,11 +26,13 @@ def estimate_cost_usd(
     input_tokens: int,
     output_tokens: int,
     cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float | None:
     """Estimated price of one call in US dollars, or ``None`` when the model has no known price.
 
     ``input_tokens`` is the total prompt size, cached tokens included (as the
-    providers report it); ``cached_tokens`` of it are billed at the cache-read rate.
+    providers report it); ``cached_tokens`` of it are billed at the cache-read rate
+    and ``cache_write_tokens`` at the cache-write rate.
     The offline provider and the ``local`` server are free (a priced local
     server is costed by the router from ``MLCHAT_LOCAL_PRICE_*``). Models an
     ``openai`` route serves from another base URL are usually unknown and get ``None``.
@@ -41,7 +43,10 @@ def estimate_cost_usd(
     if provider_id is None or not _has_price(provider_id, model):
         return None
     usage = Usage(
-        input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cached_tokens
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cached_tokens,
+        cache_write_tokens=cache_write_tokens,
     )
     return float(calc_price(usage, model, provider_id=provider_id).total_price)
 

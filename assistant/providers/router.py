@@ -19,10 +19,11 @@ event loop: each is one short statement in WAL mode (a few hundred
 microseconds), and handing it to a thread cost more than it saved
 (``bench/provider_overhead.py``: +4 ms wall per call on a busy machine).
 
-**Partial output then failure.** Once a text or tool-call delta has been
-yielded, the router neither retries nor falls back (that would duplicate text
-or tool calls). It raises :class:`~assistant.errors.ProviderStreamError` with
-``after_output=True`` — chained ``from`` the original error — right after the
+**Partial output then failure.** Tool calls are passed on only when their
+stream ends, so a stream cut after a complete tool call (nothing shown, nothing
+run) is retried like any other. Once a text delta has been yielded, the router
+neither retries nor falls back (that would duplicate text). It raises
+:class:`~assistant.errors.ProviderStreamError` with ``after_output=True`` — chained ``from`` the original error — right after the
 deltas already yielded. The agent loop decides what to keep and what to tell
 the user.
 
@@ -68,7 +69,7 @@ from assistant.providers.cache import (
 )
 from assistant.providers.pricing import estimate_cost_usd
 from assistant.providers.retry import RetryPolicy
-from assistant.providers.tokens import count_prompt_tokens
+from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, Outcome, record_call
 from assistant.store import Database
 
@@ -300,13 +301,22 @@ class Router:
                     raise ProviderTimeout(
                         provider_name, route.model, "no data within the stall timeout"
                     ) from exc
-                if isinstance(delta, StreamText | StreamToolCall):
-                    if not state.has_output:
-                        state.first_output_at = self._clock()
-                    state.has_output = True
-                elif isinstance(delta, StreamUsage):
+                if isinstance(delta, StreamText | StreamToolCall) and state.first_output_at is None:
+                    state.first_output_at = self._clock()
+                if isinstance(delta, StreamUsage):
                     state.usage = delta
                 state.deltas.append(delta)
+                if isinstance(delta, StreamToolCall):
+                    # Held until the stream ends: nothing has run or been shown yet, so a stream
+                    # cut after a complete tool call can still be retried without duplicates.
+                    state.held.append(delta)
+                    continue
+                if isinstance(delta, StreamEnd):
+                    for held in state.held:
+                        yield held
+                    state.held.clear()
+                if isinstance(delta, StreamText):
+                    state.has_output = True
                 yield delta
             if not state.deltas or not isinstance(state.deltas[-1], StreamEnd):
                 raise ProviderStreamError(
@@ -318,6 +328,10 @@ class Router:
             raise
         finally:
             await _close(iterator)
+            if state.usage is None and outcome != "ok":
+                # Failed and cancelled requests were still sent (and mostly billed): count them,
+                # estimated, so the spend caps see them.
+                state.usage = _estimated(messages, tools, route.model, state.deltas)
             self._record(context, self._finish(route, context, state, started, outcome, error))
 
     def _finish(
@@ -351,6 +365,7 @@ class Router:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
             )
         record = CallRecord(
             provider=route.provider.name,
@@ -359,6 +374,7 @@ class Router:
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
             cached_tokens=usage.cached_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
             tokens_estimated=usage.is_estimate if usage else False,
             cost_usd=cost,
             first_token_ms=(state.first_output_at - started) * 1000
@@ -415,9 +431,24 @@ class _Attempt:
     """What one request produced so far."""
 
     has_output: bool = False
+    """Text was yielded: the request can no longer be retried or fall back."""
+    held: list[Delta] = field(default_factory=list)
+    """Tool calls received but not yet yielded (they go out with the end of the stream)."""
     first_output_at: float | None = None
     usage: StreamUsage | None = None
     deltas: list[Delta] = field(default_factory=list)
+
+
+def _estimated(
+    messages: Sequence[Message], tools: Sequence[ToolSpec], model: str, deltas: Sequence[Delta]
+) -> StreamUsage:
+    """Usage counted by us for a request that ended without the provider's count."""
+    shown = "".join(d.text for d in deltas if isinstance(d, StreamText))
+    return StreamUsage(
+        count_prompt_tokens(messages, tools, model=model),
+        count_text_tokens(shown, model=model) if shown else 0,
+        is_estimate=True,
+    )
 
 
 def endpoint_of(provider: Provider) -> str:

@@ -45,6 +45,7 @@ class CallRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     tokens_estimated: bool = False
     cost_usd: float | None = None
     first_token_ms: float | None = None
@@ -70,8 +71,8 @@ def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
     cursor = conn.execute(
         "INSERT INTO llm_calls (thread_id, turn_id, provider, model, input_tokens,"
         " output_tokens, cached_tokens, tokens_estimated, cost_usd, first_token_ms,"
-        " total_ms, outcome, error_class, cache_hit, created_at, prompt_tokens)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " total_ms, outcome, error_class, cache_hit, created_at, prompt_tokens,"
+        " cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.thread_id,
             record.turn_id,
@@ -89,6 +90,7 @@ def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
             int(record.cache_hit),
             record.created_at if record.created_at is not None else now(),
             record.prompt_tokens,
+            record.cache_write_tokens,
         ),
     )
     return int(cursor.lastrowid or 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from assistant.toolbox._tables import load_dataset
+from assistant.toolbox.ask_tools import ask_user
 from assistant.toolbox.code_tools import run_code
 from assistant.toolbox.data_tools import plot_columns, profile_dataset
 from assistant.toolbox.feature_tools import engineer_features
@@ -15,6 +17,7 @@ from assistant.toolbox.model_tools import (
     train_models,
     tune_model,
 )
+from assistant.toolbox.serving_tools import deploy_model
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (
@@ -28,9 +31,14 @@ _FUNCTIONS = (
     suggest_improvements,
     predict_file,
     list_artifacts,
+    deploy_model,
     plot_columns,
     run_code,
+    ask_user,
 )
+
+
+__all__ = ["all_tools", "load_dataset"]
 
 
 def all_tools() -> list[Tool]:

@@ -66,11 +66,23 @@ def leaderboard_table(rows: Sequence[dict[str, Any]], metric_label: str) -> Tabl
             )
         )
     return Table(
-        "Leaderboard",
+        "Leaderboard (cross-validated: these scores chose the model)",
         ("rank", "model", metric_label, "± std", "fit time (s)", "status", "note"),
         tuple(body),
         name="leaderboard",
     )
+
+
+def metrics_table(
+    title: str, cv_metrics: dict[str, Any], expected: dict[str, Any], *, name: str
+) -> Table:
+    """The winner's metrics: expected on new data (when measured) beside cross-validated."""
+    if not expected:
+        rows = tuple((k, round_sig(v)) for k, v in cv_metrics.items())
+        return Table(title, ("metric", "cross-validated"), rows, name=name)
+    rows = tuple((k, round_sig(expected.get(k)), round_sig(v)) for k, v in cv_metrics.items())
+    columns = ("metric", "expected on new data", "cross-validated (chose the model)")
+    return Table(title, columns, rows, name=name)
 
 
 def truncate(text: str, max_chars: int = MAX_CELL_CHARS) -> str:

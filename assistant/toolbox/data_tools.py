@@ -61,7 +61,8 @@ def profile_dataset(
         rows,
         name=f"profile-{record.id}",
     )
-    sample = frame.head(_SAMPLE_ROWS).astype(object).map(lambda value: truncate(str(value)))
+    # str() each cell: pandas 3 keeps a missing value as a float NaN even after astype(str)
+    sample = frame.head(_SAMPLE_ROWS).map(lambda value: truncate(str(value)))
     sample.columns = [cap(str(c)) for c in sample.columns]
     kinds: dict[str, list[str]] = {}
     for column in profile.columns:

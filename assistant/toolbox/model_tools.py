@@ -19,10 +19,12 @@ from assistant.toolbox._format import (
     family_label,
     for_model,
     leaderboard_table,
+    metrics_table,
     quoted,
     quoted_list,
     round_sig,
 )
+from assistant.toolbox._meaning import score_meaning
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolCallError, ToolResult, changes_state
 from assistant.untrusted import cap
@@ -46,6 +48,18 @@ ClassWeight = Literal["auto", "none", "balanced"]
 TaskChoice = Literal["classification", "regression"]
 _PLAN_KEY = "plan_changes"
 _MAX_FIGURE_BYTES = 64 << 20
+_PHASES = {
+    "profile": "reading and profiling the data",
+    "plan": "planning",
+    "started": "cross-validating candidates",
+    "candidate_started": "cross-validating candidates",
+    "candidate_finished": "cross-validating candidates",
+    "trial": "tuning the best candidates",
+    "refit_started": "refitting the best model on all rows",
+    "finished": "finishing",
+    "explaining": "explaining the model and writing its files",
+}
+"""The phase the chat's live element names, by the worker's progress event."""
 _FILE_TITLES = {
     "model": ("Fitted pipeline (model.joblib)", "application/octet-stream"),
     "card": ("Model card (model_card.md)", "text/markdown"),
@@ -222,17 +236,29 @@ async def train_models(
     state: dict[str, Any] = {}
     kept: list[dict[str, Any]] = []
 
+    def live(phase_of: str | None) -> dict[str, Any]:
+        """What the chat's live element shows: phase, budget, models done and planned."""
+        plan = state.get("plan") or {}
+        return {
+            "phase": _PHASES.get(phase_of or "", "training"),
+            "budget_s": plan.get("budget_s") or changes.get("budget_s"),
+            "models_done": sum(1 for row in board if row.get("status") == "ok"),
+            "models_planned": len(plan.get("models") or ()),
+        }
+
     def on_message(message: dict[str, Any]) -> None:
         kind = message.get("kind")
         if kind == "profile":
             state["profile"] = message["profile"]
-            ctx.progress("Profiled the data", summary=message["summary"])
+            ctx.progress("Profiled the data", summary=message["summary"], **live("plan"))
         elif kind == "plan":
             state["plan"] = message["plan"]
             state["metric_label"] = resolve_metric(
                 message["plan"]["metric"], message["plan"]["task"]
             ).label
-            ctx.progress("Plan: " + message["description"].replace("\n", " "))
+            ctx.progress(
+                "Plan: " + message["description"].replace("\n", " "), **live("candidate_started")
+            )
         elif kind == "progress":
             fraction = None
             if message.get("budget_s"):
@@ -244,7 +270,11 @@ async def train_models(
                 ordered = _ordered(board, state)
                 runs.update_leaderboard(run_id, ordered)
                 ctx.show(leaderboard_table(ordered, state.get("metric_label", "score")))
-            ctx.progress(message.get("message", ""), fraction=fraction)
+            ctx.progress(
+                message.get("message", ""), fraction=fraction, **live(message.get("event"))
+            )
+
+    ctx.progress("Reading the file", **live("profile"))
 
     def register(handle: WorkerHandle) -> None:
         ctx.services.workers[ctx.thread_id] = handle
@@ -353,7 +383,13 @@ async def tune_model(
 
     def on_message(message: dict[str, Any]) -> None:
         fraction = min(1.0, float(message.get("elapsed_s") or 0) / max(1.0, float(budget_s)))
-        ctx.progress(message.get("message", ""), fraction=fraction)
+        event = message.get("event")
+        ctx.progress(
+            message.get("message", ""),
+            fraction=fraction,
+            phase=_PHASES.get(event or "", "tuning"),
+            budget_s=budget_s,
+        )
 
     def register(handle: WorkerHandle) -> None:
         ctx.services.workers[ctx.thread_id] = handle
@@ -495,20 +531,23 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
         f"{quoted(i['column'])} ({round_sig(i['importance'], 3)})" for i in importance[:5]
     )
     summary = f"{best} is the best model; cross-validated {label} {_fmt(cv.get(metrics.get('metric', '')))}."
+    expected = metrics.get("expected_metrics", {}).get(metrics.get("metric", ""))
+    if expected is not None:
+        summary += f" Expected {label} on new data: {_fmt(round_sig(expected))}."
     if top:
         summary += f" Most important columns: {top}."
     figures = _figures(ctx, metrics.get("figures", []))
-    table = Table(
-        "Cross-validated metrics",
-        ("metric", "value"),
-        tuple((k, v) for k, v in cv.items()),
-        name=f"metrics-{run.id}",
+    table = metrics_table(
+        "Metrics", cv, metrics.get("expected_metrics", {}), name=f"metrics-{run.id}"
     )
     payload = {
         "summary": summary,
         "best_model": best,
         "metric": label,
         "cv_metrics": cv,
+        "expected_metrics": {
+            k: round_sig(v) for k, v in metrics.get("expected_metrics", {}).items()
+        },
         "importance": [{**i, "column": cap(str(i["column"]))} for i in importance[:10]],
         "insights": metrics.get("insights", []),
     }
@@ -701,6 +740,7 @@ def _finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, statu
             "n_rows",
         )
     }
+    metrics["expected_metrics"] = outcome.get("expected_metrics", {})
     artifacts = {
         "run_dir": outcome["run_dir"],
         "files": outcome["files"],
@@ -732,7 +772,21 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
         f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
         f"Best: {best} with cross-validated {label} {score}{spread}.{stopped}"
     )
+    expected = outcome.get("expected_metrics", {}).get(outcome["metric"])
+    if expected is not None:
+        summary += (
+            f" Expected {label} on new data: {round_sig(expected)} (measured on rows that took "
+            "no part in choosing the model; the cross-validated score ranks the models)."
+        )
     positive = outcome["plan"].get("positive_class")
+    meaning = score_meaning(
+        outcome["plan"]["metric"],
+        float(best_row["score"]),
+        target=outcome["target"],
+        positive_class=positive,
+    )
+    if meaning:
+        summary += f" {meaning}"
     if positive is not None:
         summary += f" Positive class (F1, threshold, ROC and PR curves): {quoted(positive)}."
     if outcome["rows_dropped"]:
@@ -759,15 +813,18 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
             for r in outcome["leaderboard"][:10]
         ],
         "cv_metrics": {k: round_sig(v) for k, v in outcome["cv_metrics"].items()},
+        "expected_metrics": {
+            k: round_sig(v) for k, v in outcome.get("expected_metrics", {}).items()
+        },
         "top_features": top,
         "warnings": outcome["warnings"],
         "notes": outcome["notes"],
         "files": [Path(p).name for p in outcome["files"].values()],
     }
-    cv_table = Table(
-        f"{best}: cross-validated metrics",
-        ("metric", "value"),
-        tuple((k, round_sig(v)) for k, v in outcome["cv_metrics"].items()),
+    cv_table = metrics_table(
+        f"{best}: metrics",
+        outcome["cv_metrics"],
+        outcome.get("expected_metrics", {}),
         name=f"metrics-{run_id}",
     )
     figures = _figures(ctx, outcome["figures"])

@@ -121,8 +121,8 @@ class TooLongOnce(ScriptedProvider):
 
 async def test_context_exceeded_trims_harder_and_asks_again(tmp_path: Path) -> None:
     provider = TooLongOnce([say("Short answer.")])
-    agent, conversations = make_agent(tmp_path, provider, prompt_tokens=400)
-    for number in range(6):
+    agent, conversations = make_agent(tmp_path, provider, prompt_tokens=600)
+    for number in range(10):
         conversations.ensure_thread("t1", title="t")
         conversations.add_messages(
             "t1",
@@ -155,3 +155,26 @@ async def test_regenerate_replaces_the_last_reply_with_a_new_one(tmp_path: Path)
         ("user", "how many rows?"),
         ("assistant", "Again."),
     ]
+
+
+async def test_the_context_message_goes_just_before_the_turns_user_message(
+    tmp_path: Path,
+) -> None:
+    from assistant.untrusted import CONTEXT_NAME
+
+    provider = ScriptedProvider([say("One."), call("count_rows", dataset_id="d1"), say("Two.")])
+    agent, _ = make_agent(tmp_path, provider)
+    agent.context_of = lambda thread, summary: f"<data>datasets of {thread}</data>"
+
+    await run(agent, "first")
+    await run(agent, "second")
+
+    second, after_tool = provider.requests[1], provider.requests[2]
+    assert [(m.role, m.name) for m in second] == [
+        ("system", None),
+        ("user", None),
+        ("assistant", None),
+        ("user", CONTEXT_NAME),
+        ("user", None),
+    ]
+    assert after_tool[: len(second)] == second  # a tool step only appends: a cacheable prefix

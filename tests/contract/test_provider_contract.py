@@ -8,6 +8,7 @@ number of requests the server saw.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from assistant.providers.base import (
     StreamText,
     StreamToolCall,
     StreamUsage,
+    ToolCall,
     ToolSpec,
 )
 from assistant.providers.gemini import GeminiProvider
@@ -341,3 +343,106 @@ async def test_a_stream_cut_mid_tool_call_is_resent_and_the_call_arrives_once(
 
     assert calls_of(deltas) == [("train_candidates", {"target": "species", "folds": 5})]
     assert len(fake.requests) == 2
+
+
+async def test_a_forced_tool_is_sent_in_each_wire_shape(fake: FakeLLMServer) -> None:
+    fake.reply(tool_call("train_candidates", {"target": "species"}))
+    forced = ChatSettings("test-model", tool_choice="train_candidates")
+
+    deltas = [d async for d in provider_for(fake).stream(HISTORY, TOOLS, forced)]
+
+    body = fake.requests[0].body
+    sent = {
+        "openai": lambda: body["tool_choice"],
+        "anthropic": lambda: body["tool_choice"],
+        "gemini": lambda: body["toolConfig"]["functionCallingConfig"],
+    }[fake.protocol]()
+    assert (
+        sent
+        == {
+            "openai": {"type": "function", "function": {"name": "train_candidates"}},
+            "anthropic": {"type": "tool", "name": "train_candidates"},
+            "gemini": {"mode": "ANY", "allowedFunctionNames": ["train_candidates"]},
+        }[fake.protocol]
+    )
+    assert calls_of(deltas) == [("train_candidates", {"target": "species"})]
+
+
+async def test_prompt_cache_reads_and_writes_are_recorded_and_priced(
+    fake: FakeLLMServer, tmp_path: Path
+) -> None:
+    from assistant.providers.usage import CallContext
+    from assistant.store import Database
+
+    writes = 2_000 if fake.protocol == "anthropic" else 0  # only Anthropic reports writes
+    fake.reply(text("ok", usage=(10_000, 100), cached_tokens=5_000, cache_write_tokens=writes))
+    db = Database(tmp_path / "mlchat.db")
+    model = {
+        "openai": "gpt-4o-mini",
+        "anthropic": "claude-sonnet-4-6",
+        "gemini": "gemini-2.5-flash",
+    }[fake.protocol]
+    router = Router([Route(provider_for(fake), model)], db=db)
+
+    deltas = [d async for d in router.stream(HISTORY, TOOLS, SETTINGS, context=CallContext("t"))]
+
+    usage = next(d for d in deltas if isinstance(d, StreamUsage))
+    assert (usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens) == (
+        10_000,
+        5_000,
+        writes,
+    )
+    row = db.query("SELECT cached_tokens, cache_write_tokens, cost_usd FROM llm_calls")[0]
+    assert (row["cached_tokens"], row["cache_write_tokens"]) == (5_000, writes)
+    # per million tokens: input, cache read, cache write, output
+    rates = {
+        "openai": (0.15, 0.075, 0.15, 0.6),
+        "anthropic": (3.0, 0.3, 3.75, 15.0),
+        "gemini": (0.3, 0.03, 0.3, 2.5),
+    }[fake.protocol]
+    uncached = 10_000 - 5_000 - writes
+    expected = (uncached * rates[0] + 5_000 * rates[1] + writes * rates[2] + 100 * rates[3]) / 1e6
+    assert row["cost_usd"] == pytest.approx(expected)
+
+
+async def test_anthropic_marks_tools_system_and_newest_message_for_caching(
+    fake_anthropic: FakeLLMServer,
+) -> None:
+    fake_anthropic.reply(text("ok"))
+
+    await collect(provider_for(fake_anthropic))
+
+    body = fake_anthropic.requests[0].body
+    marked = {"type": "ephemeral"}
+    assert body["tools"][-1]["cache_control"] == marked
+    assert body["system"][-1]["cache_control"] == marked
+    assert body["messages"][-1]["content"][-1]["cache_control"] == marked
+    assert HISTORY[-1].content == "train on iris"  # the history itself is not changed
+
+
+async def test_a_second_step_of_the_tool_loop_reads_its_prefix_from_the_prompt_cache(
+    tmp_path: Path,
+) -> None:
+    """Against fakes that cache the way each provider does (``tests/fakes/prompt_cache.py``)."""
+    long_system = Message("system", "You train models. " * 600)  # over the 1,024-token minimum
+    first = [long_system, Message("user", "train on iris")]
+    call = ToolCall("c1", "train_candidates", '{"target": "species"}')
+    second = [
+        *first,
+        Message("assistant", "", tool_calls=(call,)),
+        Message("tool", '{"accuracy": 0.95}', tool_call_id="c1", name="train_candidates"),
+    ]
+    for protocol in PROTOCOLS:
+        with FakeLLMServer(protocol, prompt_cache=True) as fake:  # type: ignore[arg-type]
+            fake.reply(tool_call("train_candidates", {"target": "species"}), text("Done."))
+            provider = provider_for(fake)
+            usages = []
+            for messages in (first, second):
+                deltas = [d async for d in provider.stream(messages, TOOLS, SETTINGS)]
+                usages.append(next(d for d in deltas if isinstance(d, StreamUsage)))
+
+            assert usages[0].cached_tokens == 0, protocol
+            assert usages[1].cached_tokens >= 1024, protocol
+            assert usages[1].cached_tokens <= usages[1].input_tokens, protocol
+            if protocol == "anthropic":
+                assert usages[0].cache_write_tokens >= 1024  # written on the first request

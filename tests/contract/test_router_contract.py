@@ -150,10 +150,8 @@ async def test_fallback_takes_the_same_request_after_retries_are_used_up(
     assert len(fake_openai.requests) == 3  # RetryPolicy.max_attempts
     assert len(fake_anthropic.requests) == 1
     sent = fake_anthropic.requests[0].body
-    assert sent["system"] == "You train models."
-    assert sent["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "train on iris"}]}
-    ]
+    assert sent["system"][0]["text"] == "You train models."
+    assert [b["text"] for m in sent["messages"] for b in m["content"]] == ["train on iris"]
     assert [(r["provider"], r["outcome"]) for r in rows(db)] == [
         ("openai", "error"),
         ("openai", "error"),
@@ -494,3 +492,53 @@ async def test_router_aclose_closes_every_provider(
 
     assert router.primary.provider._client.is_closed()
     assert router.routes[1].provider._client.is_closed()
+
+
+async def test_a_stream_cut_right_after_a_complete_tool_call_is_retried(
+    fake_anthropic: FakeLLMServer, db: Database
+) -> None:
+    call = FakeCall("train_candidates", {"target": "y"}, "toolu_1")
+    # message_start, ping, block start, arguments, block stop | cut before message_delta
+    fake_anthropic.reply(Turn(tool_calls=(call,), cut_after_events=5), Turn(tool_calls=(call,)))
+    router = Router([anthropic_route(fake_anthropic)], db=db, sleep=SleepRecorder())
+
+    deltas = await run(router)
+
+    assert [d.call.id for d in deltas if isinstance(d, StreamToolCall)] == ["toolu_1"]
+    assert deltas[-1] == StreamEnd("tool_calls")
+    assert len(fake_anthropic.requests) == 2
+
+
+async def test_failed_requests_record_the_tokens_sent_estimated_and_priced(
+    fake_openai: FakeLLMServer, db: Database
+) -> None:
+    fake_openai.reply(error(500), error(500), error(500))
+    router = Router([openai_route(fake_openai)], db=db, sleep=SleepRecorder())
+
+    with pytest.raises(ProvidersExhausted):
+        await run(router)
+
+    recorded = rows(db)
+    assert len(recorded) == 3
+    assert all(r["input_tokens"] > 0 and r["tokens_estimated"] == 1 for r in recorded)
+    assert all(r["cost_usd"] > 0 for r in recorded)  # so the spend caps count them
+
+
+async def test_gemini_retry_delay_in_the_429_body_is_honoured(
+    fake_gemini: FakeLLMServer, db: Database
+) -> None:
+    from assistant.providers.gemini import GeminiProvider
+
+    fake_gemini.reply(error(429, "quota", retry_delay="7s"), text("ok"))
+    sleep = SleepRecorder()
+    router = Router(
+        [Route(GeminiProvider(api_key="k", base_url=fake_gemini.url), "gemini-2.5-flash")],
+        db=db,
+        sleep=sleep,
+        retry=RetryPolicy(max_retry_after_s=30),
+    )
+
+    deltas = await run(router)
+
+    assert [d.text for d in deltas if isinstance(d, StreamText)] == ["ok"]
+    assert sleep.waits == [7.0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import joblib
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import ROOT, WELCOME, ChainlitServer, log_in, screenshot
 
@@ -38,8 +38,14 @@ def _send(page: Page, text: str, attachment: Path | dict | None = None) -> None:
     page.click("#chat-submit")
 
 
-def _last_reply(page: Page) -> object:
+def _last_reply(page: Page) -> Locator:
     return page.locator("[data-step-type='assistant_message']").last
+
+
+def _reply_with(page: Page, text: str) -> Locator:
+    """The latest assistant message containing ``text`` (a reply's text comes first, its
+    tables, figures and files in messages after it)."""
+    return page.locator("[data-step-type='assistant_message']").filter(has_text=text).last
 
 
 def _thread_rows(server: ChainlitServer) -> list[tuple[str, str]]:
@@ -92,8 +98,8 @@ def test_train_shows_the_stored_numbers_and_offers_a_loadable_model(
     upload = tmp_path / "churn.csv"
     upload.write_bytes(_churn_csv())
     _send(page, "train a model on this file to predict churn", upload)
-    reply = _last_reply(page)
-    expect(reply).to_contain_text("Best:", timeout=180_000)
+    reply = _reply_with(page, "Best:")
+    expect(reply).to_be_visible(timeout=180_000)
     screenshot(page, "train", "2-trained")
 
     run = _latest_run(server)
@@ -119,17 +125,17 @@ def test_follow_ups_explain_a_feature_and_predict_on_a_new_file(
     upload = tmp_path / "churn.csv"
     upload.write_bytes(_churn_csv())
     _send(page, "train a model on this file to predict churn", upload)
-    expect(_last_reply(page)).to_contain_text("Best:", timeout=180_000)
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
 
     _send(page, "why is tenure important?")
-    expect(_last_reply(page)).to_contain_text("tenure is ranked", timeout=60_000)
+    expect(_reply_with(page, "tenure is ranked")).to_be_visible(timeout=60_000)
     expect(page.locator(".js-plotly-plot").last).to_be_visible(timeout=30_000)
     screenshot(page, "follow-ups", "1-why")
 
     new_file = tmp_path / "new_customers.csv"
     new_file.write_bytes(_churn_csv(37, seed=5))
     _send(page, "predict on this file", new_file)
-    expect(_last_reply(page)).to_contain_text("Wrote 37 predictions", timeout=60_000)
+    expect(_reply_with(page, "Wrote 37 predictions")).to_be_visible(timeout=60_000)
     screenshot(page, "follow-ups", "2-predict")
     url = _stored_url(server, page, "new_customers-predictions.csv")
     status, body = _get(server, url, _cookie(page))
@@ -171,7 +177,7 @@ def test_a_malformed_file_gets_one_clear_message_and_the_next_request_works(
     good = tmp_path / "churn.csv"
     good.write_bytes(_churn_csv())
     _send(page, "train a model on this file to predict churn", good)
-    expect(_last_reply(page)).to_contain_text("Best:", timeout=180_000)
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
 
 
 def test_parquet_excel_json_and_tsv_are_accepted_together(
@@ -192,7 +198,7 @@ def test_parquet_excel_json_and_tsv_are_accepted_together(
         expect(page.locator("#attachments")).to_contain_text(file.name)
     page.fill("#chat-input", "four formats")
     page.click("#chat-submit")
-    expect(_last_reply(page)).to_contain_text("50 rows x 2 columns", timeout=60_000)
+    expect(_reply_with(page, "50 rows x 2 columns")).to_be_visible(timeout=60_000)
     screenshot(page, "formats", "accepted")
     for file in files:
         (copy,) = _files_named(server.data_dir / "workspaces", file.name)
@@ -237,7 +243,7 @@ def test_a_starter_button_starts_a_saved_conversation(server: ChainlitServer, pa
     page.get_by_role("button", name="Train on a sample dataset").click()
     starter = "Train a model on the sample churn dataset to predict churn."
     expect(page.locator("[data-step-type='user_message']").last).to_contain_text(starter)
-    expect(_last_reply(page)).to_contain_text("Best:", timeout=180_000)
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
     screenshot(page, "starter", "clicked")
     # the sample has a real signal: a sane model is well above chance
     assert _latest_run(server)["metrics"]["cv_metrics"]["roc_auc"] > 0.65  # type: ignore[index]
@@ -269,7 +275,7 @@ def test_an_attachment_named_to_escape_writes_nothing_outside_the_workspace(
     log_in(page, server)
     evil = {"name": f"../../../{name}", "mimeType": "text/csv", "buffer": CSV}
     _send(page, "here is a file", evil)
-    expect(_last_reply(page)).to_contain_text(name, timeout=60_000)
+    expect(_reply_with(page, name)).to_be_visible(timeout=60_000)
 
     data = server.data_dir
     everywhere = _files_named(data.parent, name) + _files_named(ROOT, name)
@@ -314,7 +320,7 @@ def test_file_urls_need_the_owner_and_cannot_leave_the_data_folder(
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
     assert _get(server, url, cookie) == (200, CSV)
     assert re.fullmatch(r"[0-9a-f-]{36}", url.split("/")[3]), url  # keyed by its owner
-    expect(_last_reply(page)).to_contain_text(upload.name, timeout=60_000)
+    expect(_reply_with(page, upload.name)).to_be_visible(timeout=60_000)
 
     assert _get(server, url, cookie) == (200, CSV)
     assert _get(server, url, None)[0] == 401
@@ -341,7 +347,7 @@ def test_after_a_restart_the_thread_has_its_figures_and_its_model_predicts(
     upload = tmp_path / "churn.csv"
     upload.write_bytes(_churn_csv())
     _send(page, marker, upload)
-    expect(_last_reply(page)).to_contain_text("Best:", timeout=180_000)
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
 
     server.restart()
     # The login cookie outlives the restart: the signing secret is kept in the data folder.
@@ -351,7 +357,7 @@ def test_after_a_restart_the_thread_has_its_figures_and_its_model_predicts(
     expect(thread_link).to_be_visible()
     thread_link.click()
     expect(page.locator("[data-step-type='user_message']").first).to_contain_text(marker)
-    expect(_last_reply(page)).to_contain_text("Best:")
+    expect(_reply_with(page, "Best:")).to_be_visible()
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
     status, body = _get(server, _stored_url(server, page, "Confusion matrix"), _cookie(page))
     assert status == 200 and json.loads(body)["data"], body[:200]
@@ -362,7 +368,7 @@ def test_after_a_restart_the_thread_has_its_figures_and_its_model_predicts(
     new_file = tmp_path / "later.csv"
     new_file.write_bytes(_churn_csv(12, seed=9))
     _send(page, "predict on this file", new_file)
-    expect(_last_reply(page)).to_contain_text("Wrote 12 predictions", timeout=60_000)
+    expect(_reply_with(page, "Wrote 12 predictions")).to_be_visible(timeout=60_000)
     screenshot(page, "restart", "2-predicted")
 
 
@@ -378,3 +384,102 @@ def test_the_usage_view_shows_this_conversations_calls_and_the_sandbox(
     expect(usage).to_contain_text("per provider/model")
     expect(usage).to_contain_text("no network")
     screenshot(page, "usage", "view")
+
+
+_ORDER_JS = """() => {
+  const messages = [...document.querySelectorAll("[data-step-type='assistant_message']")];
+  const first = (test) => messages.findIndex(test);
+  return {
+    summary: first((m) => m.innerText.includes("Best:")),
+    leaderboard: first((m) => m.querySelector(".dataframe") && m.innerText.includes("fit time")),
+    figures: first((m) => m.querySelector(".js-plotly-plot") !== null),
+    files: first((m) => m.innerText.includes("Fitted pipeline (model.joblib)")),
+  };
+}"""
+
+
+def _reading_order(page: Page) -> dict[str, int]:
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Fitted pipeline (model.joblib)")).to_be_visible()
+    return page.evaluate(_ORDER_JS)
+
+
+def test_a_training_reply_reads_in_order_and_speaks_the_files_labels(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    log_in(page, server)
+    upload = tmp_path / "churn.csv"
+    upload.write_bytes(_churn_csv())
+    _send(page, "train a model on this file to predict churn", upload)
+    live = page.locator("[data-step-type='assistant_message']", has_text="Training")
+    expect(live.last).to_contain_text(re.compile(r"of 0:05 · \d+ (of \d+ )?models done"))
+    summary = _reply_with(page, "Best:")
+    expect(summary).to_be_visible(timeout=180_000)
+
+    # The summary opens the reply, says what the score means, and holds the final leaderboard.
+    expect(summary).to_contain_text("What that means: it ranks a")
+    expect(summary).to_contain_text("Things to know")  # the reply's own words, under it
+    expect(summary.locator(".dataframe")).to_contain_text("fit time")
+    order = _reading_order(page)
+    assert order["summary"] == order["leaderboard"] < order["figures"] < order["files"], order
+    screenshot(page, "reading-order", "1-trained")
+
+    # The file's words: yes/no, never the True/False the engine could have made of them.
+    figures = {}
+    for name in ("Confusion matrix", "ROC curve"):
+        with sqlite3.connect(server.data_dir / "chainlit.db") as conn:
+            row = conn.execute(
+                'SELECT "url", "name" FROM elements WHERE "name" LIKE ? ORDER BY rowid DESC',
+                (f"{name}%",),
+            ).fetchone()
+        assert row is not None, name
+        status, body = _get(server, row[0], _cookie(page))
+        assert status == 200
+        figures[row[1]] = body.decode()
+    matrix_name = next(n for n in figures if n.startswith("Confusion matrix"))
+    matrix = json.loads(figures[matrix_name])["data"][0]
+    assert sorted(matrix["x"]) == ["no", "yes"] and sorted(matrix["y"]) == ["no", "yes"]
+    assert any("positive class “yes”" in n for n in figures), list(figures)
+    assert not any(re.search(r"\b(True|False)\b", body) for body in figures.values())
+
+    page.reload()
+    expect(_reply_with(page, "Best:")).to_contain_text("Things to know", timeout=30_000)
+    assert _reading_order(page) == order
+    screenshot(page, "reading-order", "2-reloaded")
+
+    _send(page, "why is tenure important?")
+    expect(_reply_with(page, "tenure is ranked")).to_be_visible(timeout=60_000)
+    expect(_reply_with(page, "tenure is ranked")).to_contain_text("share of “yes”")
+    expect(page.get_by_text("share of “True”")).to_have_count(0)
+
+
+def test_deploy_the_model_serves_it_over_http_with_a_curl_example(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    log_in(page, server)
+    upload = tmp_path / "churn.csv"
+    upload.write_bytes(_churn_csv())
+    _send(page, "train a model on this file to predict churn", upload)
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
+
+    _send(page, "deploy the model")
+    reply = _reply_with(page, "answers at http://127.0.0.1:")
+    expect(reply).to_be_visible(timeout=90_000)
+    expect(reply).to_contain_text("curl -s http://127.0.0.1:")
+    screenshot(page, "deploy", "1-served")
+    url = re.search(r"answers at (http://127\.0\.0\.1:\d+)", reply.inner_text()).group(1)  # type: ignore[union-attr]
+
+    health = page.context.new_page()
+    health.goto(f"{url}/health")
+    expect(health.locator("body")).to_contain_text('"target":"churn"')
+    health.close()
+    port = int(url.rsplit(":", 1)[1])
+    rows = [{"customer_id": "C1", "tenure": 5, "contract": "month"}]
+    for body, expected in (({"rows": rows}, 200), ({"rows": [{"tenure": "soon"}]}, 422)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/predict", json.dumps(body), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+        assert response.status == expected, answer
+    assert answer["message"].startswith("Row 0, column “tenure”: Input should be a valid number")

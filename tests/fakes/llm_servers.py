@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes.prompt_cache import PromptCache
 
 Protocol = Literal["openai", "anthropic", "gemini"]
 
@@ -100,6 +103,8 @@ class HttpError:
     message: str = "scripted error"
     retry_after: str | None = None
     retry_after_ms: str | None = None
+    retry_delay: str | None = None
+    """Gemini: a ``google.rpc.RetryInfo`` detail with this ``retryDelay`` (e.g. ``"12s"``)."""
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,11 @@ class FakeLLMServer:
         protocol: ``"openai"``, ``"anthropic"`` or ``"gemini"``.
     """
 
-    def __init__(self, protocol: Protocol) -> None:
+    def __init__(self, protocol: Protocol, *, prompt_cache: bool = False) -> None:
         self.protocol = protocol
+        self.prompt_cache = PromptCache(protocol) if prompt_cache else None
+        """When set, usage is computed from the request and reports this cache's reads and
+        writes the way the provider does (``prompt_cache.py``), instead of the scripted usage."""
         self.requests: list[RecordedRequest] = []
         self.default: Reply | None = None
         """Answer for requests when the script is empty (``None``: HTTP 500 "no scripted reply")."""
@@ -300,6 +308,13 @@ class FakeLLMServer:
                     "status": status.get(item.status, "UNKNOWN"),
                 }
             }
+            if item.retry_delay is not None:
+                payload["error"]["details"] = [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": item.retry_delay,
+                    }
+                ]
         return web.json_response(payload, status=item.status, headers=headers)
 
     async def _stream(
@@ -310,6 +325,14 @@ class FakeLLMServer:
             "anthropic": _anthropic_events,
             "gemini": _gemini_events,
         }
+        if self.prompt_cache is not None and isinstance(recorded.body, dict):
+            cached = self.prompt_cache.usage(recorded.body)
+            turn = dataclasses.replace(
+                turn,
+                usage=(cached.input_tokens, 20),
+                cached_tokens=cached.read_tokens,
+                cache_write_tokens=cached.write_tokens,
+            )
         events = encode[self.protocol](turn, recorded)
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}

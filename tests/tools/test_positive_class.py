@@ -130,10 +130,17 @@ def test_automl_ranks_tuned_trials_and_the_ensemble_by_thresholded_f1(tmp_path: 
         proba = result.oof[row.family][:, 1]
         assert row.score == pytest.approx(_best_cut_f1(truth, proba, result.oof_folds), abs=1e-12)
     assert result.best_family == ok[0].family
+    # One definition of a metric: the winner's F1 is its leaderboard score (fold mean at
+    # the shipped threshold), not a pooled figure that disagrees with it.
+    assert result.cv_metrics["f1"] == pytest.approx(ok[0].score, abs=1e-12)
     winner = result.oof[result.best_family][:, 1]
-    assert result.cv_metrics["f1"] == pytest.approx(
-        f1_score(truth, winner >= result.threshold), abs=1e-12
-    )
+    per_fold = [
+        f1_score(
+            truth[result.oof_folds == fold], winner[result.oof_folds == fold] >= result.threshold
+        )
+        for fold in np.unique(result.oof_folds)
+    ]
+    assert result.cv_metrics["f1"] == pytest.approx(np.mean(per_fold), abs=1e-12)
 
 
 def test_class_order_and_matching_handle_mixed_case_and_ties() -> None:

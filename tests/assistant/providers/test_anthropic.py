@@ -44,13 +44,21 @@ async def test_history_is_translated_to_alternating_turns_with_tool_results(
     ]
 
     body = fake_anthropic.requests[0].body
-    assert body["system"] == "You are mlchat.\n\nBe brief."
+    # cache breakpoints: the last tool, the system prompt and the newest message
+    assert body["system"] == [
+        {
+            "type": "text",
+            "text": "You are mlchat.\n\nBe brief.",
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
     assert body["max_tokens"] == 99
     assert body["tools"] == [
         {
             "name": "profile_table",
             "description": "Profile a table.",
             "input_schema": TOOLS[0].parameters,
+            "cache_control": {"type": "ephemeral"},
         }
     ]
     assert body["messages"] == [
@@ -83,7 +91,12 @@ async def test_history_is_translated_to_alternating_turns_with_tool_results(
             "role": "user",
             "content": [
                 {"type": "tool_result", "tool_use_id": "toolu_1", "content": "d1: 5 columns"},
-                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "d2: 3 columns"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_2",
+                    "content": "d2: 3 columns",
+                    "cache_control": {"type": "ephemeral"},
+                },
             ],
         },
     ]

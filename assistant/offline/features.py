@@ -1,0 +1,45 @@
+"""Derived-feature requests: "add a feature r = a / b; d = a - b" -> ``["r = a / b", "d = a - b"]``.
+
+The expressions are passed on as written; ``engineer_features`` parses them
+with its restricted grammar (no eval) and keeps a feature only when
+cross-validation improves.
+"""
+
+from __future__ import annotations
+
+import re
+
+_REQUEST = re.compile(
+    r"^\s*(?:(?:please|pls|ok|so|now)[, ]+)?(?:(?:could|can|would) you\s+(?:please\s+)?)?"
+    r"(?:add|try|create|engineer|make|derive|build|compute|include)\s+"
+    r"(?:(?:an?|the|these|this|some|me|us)\s+)?(?:new\s+)?(?:derived\s+)?"
+    r"(?:(?:features?|columns?|variables?|vars?)\b\s*:?\s*)?(.+)$",
+    re.I | re.S,
+)
+_NEW_FEATURE = re.compile(
+    r"^\s*(?:new|another|extra)\s+(?:features?|columns?|variables?)\s*:?\s*(.+)$", re.I | re.S
+)
+_OPERATOR = re.compile(r"=|[+*/()<>]|\s-\s")
+_POLITE_END = re.compile(r"[\s,]*(?:please|pls|thanks|thank you)?[\s.!?]*$", re.I)
+
+
+def feature_request(text: str) -> list[str]:
+    """The ``name = expression`` features a message asks to add (empty if it asks for none).
+
+    A feature without a name is named after its expression.
+    """
+    match = _REQUEST.match(text) or _NEW_FEATURE.match(text)
+    if match is None:
+        return []
+    features = []
+    for part in re.split(r";|\n", match.group(1)):
+        part = _POLITE_END.sub("", part.strip())
+        if not _OPERATOR.search(part) or not re.search(r"[A-Za-z_]", part):
+            continue  # "try feature selection" is not an expression
+        if not re.search(r"(?<![=<>!])=(?!=)", part):
+            slug = re.sub(r"[^0-9a-z]+", "_", part.lower()).strip("_")[:40] or "feature"
+            part = f"{'f_' + slug if not slug[0].isalpha() else slug} = {part}"
+        elif re.match(r"\s*[a-zA-Z]+\s+[a-zA-Z]+\s*=", part):
+            continue  # "make the budget = ..." reads as words, not a feature name
+        features.append(part)
+    return features

@@ -1,0 +1,230 @@
+"""Simple questions about the data, read into the ``query_data`` tool's small query language.
+
+"how many rows have tenure above 50", "average price by region", "what share
+of churn is yes", "top 5 cities by revenue": an aggregate (count, share,
+mean, median, min, max, sum), the column it applies to, filters
+(``column op value``), an optional group-by and top-k. Nothing here is
+evaluated; the query is data the tool checks and runs with pandas.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from assistant.offline.columns import PLACEHOLDER, ColumnIndex
+from assistant.offline.facts import ColumnFacts, FileFacts
+
+_AGGREGATES: tuple[tuple[str, str], ...] = (
+    ("count", r"\bhow many\b|\bnumber of\b|\bcount\b|\bcounts\b"),
+    ("share", r"\b(?:share|percentage|percent|fraction|proportion|ratio|rate)\b|%"),
+    ("median", r"\bmedian\b"),
+    ("mean", r"\b(?:average|avg|mean|typical)\b"),
+    ("sum", r"\b(?:total|sum|overall)\b"),
+    ("max", r"\b(?:max|maximum|highest|largest|biggest|greatest|most)\b"),
+    ("min", r"\b(?:min|minimum|lowest|smallest|least|fewest)\b"),
+)
+_ROW_NOUNS = re.compile(
+    r"\b(rows?|records?|entries|entry|lines|observations|samples|examples|people|persons|"
+    r"customers?|clients?|users?|orders?|items?|transactions?|patients?|cases|are there)\b"
+)
+_OPS: tuple[tuple[str, str], ...] = (
+    (">=", r"at least|>=|or more|no less than|not less than|minimum of"),
+    ("<=", r"at most|<=|or less|no more than|not more than|up to|maximum of"),
+    (
+        ">",
+        r"above|over|more than|greater than|higher than|bigger than|larger than|exceeding|"
+        r"exceeds|>|after|older than|longer than",
+    ),
+    (
+        "<",
+        r"below|under|less than|fewer than|lower than|smaller than|<|before|younger than|"
+        r"shorter than",
+    ),
+    ("!=", r"!=|is not|isn't|are not|aren't|not|other than"),
+    ("==", r"==|=|equal to|equals|is|are|was|were|of exactly|exactly"),
+)
+_NUMBER = r"(-?\d[\d,]*(?:\.\d+)?)"
+_OP_WORDS = "|".join(f"(?:{words})" for _, words in _OPS)
+_COLUMN_OP_NUMBER = re.compile(
+    rf"«(\d+)»\s*(?:(?:is|are|was|were|of|with|has|have)\s+)?({_OP_WORDS})\s*{_NUMBER}(?!\s*«)"
+)
+_OP_NUMBER_COLUMN = re.compile(rf"({_OP_WORDS})\s*{_NUMBER}\s+«(\d+)»")
+_BETWEEN = re.compile(rf"«(\d+)»\s*(?:is\s+|of\s+)?between\s+{_NUMBER}\s+and\s+{_NUMBER}")
+_COLUMN_IS_VALUE = re.compile(
+    r"«(\d+)»\s*(?:is|are|was|were|=|==|equals|equal to|of)\s+(?:not\s+)?[`'\"]?([^\s,?.!«]+(?:[ -][^\s,?.!«]+)?)"
+)
+_BY = re.compile(
+    r"\b(?:by|per|for each|for every|in each|across|grouped by|broken down by|split by|each|"
+    r"for all)\s+(?:the\s+|each\s+)?«(\d+)»"
+)
+_WHICH = re.compile(r"\bwhich\s+«(\d+)»")
+_TOP = re.compile(
+    r"\b(top|bottom|first|last)\s+(\d+)\s+«(\d+)»(?:\s+\w+)?\s+(?:by|in|for)\s+«(\d+)»"
+)
+_VAGUE_VALUES = frozenset(
+    {"yes", "no", "none", "true", "false", "other", "unknown", "all", "na", "n/a", "null", "nan"}
+)
+_POSITIVE = ("yes", "true", "1", "y", "t")
+
+
+def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dict[str, Any] | None:
+    """The ``query_data`` arguments for a data question in ``text``, or ``None``."""
+    if facts is None:
+        return None
+    found = [name for name, pattern in _AGGREGATES if re.search(pattern, text)]
+    top_match = _TOP.search(text)
+    if not found and top_match is None:
+        return None
+    columns = {int(m.group(1)): facts.columns[int(m.group(1))] for m in PLACEHOLDER.finditer(text)}
+    used: set[int] = set()
+    where = _conditions(text, facts, used)
+    arguments: dict[str, Any] = {}
+    by: int | None = None
+    top: int | None = None
+    lowest = False
+    if top_match is not None:
+        by, aggregated = int(top_match.group(3)), int(top_match.group(4))
+        top = int(top_match.group(2))
+        lowest = top_match.group(1) in ("bottom", "last")
+        used |= {by, aggregated}
+        arguments["column"] = facts.columns[aggregated].name
+    else:
+        group = _BY.search(text) or _WHICH.search(text)
+        if group is not None and int(group.group(1)) not in used:
+            by = int(group.group(1))
+            used.add(by)
+            if _WHICH.search(text) and ("max" in found or "min" in found):
+                top, lowest = 1, "max" not in found
+    stats = [a for a in found if a in ("count", "share", "median", "mean", "sum")]
+    extremes = [a for a in found if a in ("max", "min")]
+    if top is not None and by is not None:
+        aggregate = stats[0] if stats else "sum"
+    else:
+        aggregate = (stats or extremes)[0] if (stats or extremes) else "sum"
+    if "column" not in arguments and aggregate not in ("count", "share"):
+        numeric = [i for i, c in columns.items() if i not in used and c.is_numeric]
+        if not numeric:
+            return None
+        arguments["column"] = facts.columns[numeric[0]].name
+        used.add(numeric[0])
+    if aggregate in ("count", "share"):
+        where += _flags(columns, used)
+        if not where and by is None and not _ROW_NOUNS.search(text):
+            return None
+        if aggregate == "share" and not where:
+            return None
+    arguments = {"aggregate": aggregate, **arguments, "where": where}
+    if by is not None:
+        arguments["by"] = facts.columns[by].name
+    if top is not None:
+        arguments["top"] = top
+        if lowest:
+            arguments["lowest"] = True
+    return arguments
+
+
+def _conditions(text: str, facts: FileFacts, used: set[int]) -> list[dict[str, Any]]:
+    conditions: list[tuple[int, dict[str, Any]]] = []
+    for match in _BETWEEN.finditer(text):
+        index = int(match.group(1))
+        name = facts.columns[index].name
+        conditions.append((match.start(), _condition(name, ">=", match.group(2))))
+        conditions.append((match.start() + 1, _condition(name, "<=", match.group(3))))
+        used.add(index)
+    for match in _COLUMN_OP_NUMBER.finditer(text):
+        index = int(match.group(1))
+        if index in used:
+            continue
+        op = _op(match.group(2))
+        conditions.append(
+            (match.start(), _condition(facts.columns[index].name, op, match.group(3)))
+        )
+        used.add(index)
+    for match in _OP_NUMBER_COLUMN.finditer(text):
+        index = int(match.group(3))
+        if index in used:
+            continue
+        op = _op(match.group(1))
+        conditions.append(
+            (match.start(), _condition(facts.columns[index].name, op, match.group(2)))
+        )
+        used.add(index)
+    for match in _COLUMN_IS_VALUE.finditer(text):
+        index = int(match.group(1))
+        column = facts.columns[index]
+        value = _value_of(column, match.group(2))
+        if index in used or value is None:
+            continue
+        negated = re.search(r"\bnot\b|!=|isn't|aren't", match.group(0)) is not None
+        conditions.append(
+            (
+                match.start(),
+                {"column": column.name, "op": "!=" if negated else "==", "value": value},
+            )
+        )
+        used.add(index)
+    bare = PLACEHOLDER.sub(" ", text)
+    for index, column in enumerate(facts.columns):
+        if index in used or column.is_numeric:
+            continue
+        for value in column.values:
+            word = value.lower()
+            if word in _VAGUE_VALUES or len(word) < 3:
+                continue
+            hit = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", bare)
+            if hit is not None:
+                conditions.append(
+                    (hit.start(), {"column": column.name, "op": "==", "value": value})
+                )
+                used.add(index)
+                break
+    return [c for _, c in sorted(conditions, key=lambda pair: pair[0])]
+
+
+def _flags(columns: dict[int, ColumnFacts], used: set[int]) -> list[dict[str, Any]]:
+    """ "how many churned": a yes/no column named alone means its "yes" rows."""
+    flags = []
+    for index, column in columns.items():
+        if index in used or column.is_numeric:
+            continue
+        lowered = {v.lower(): v for v in column.values}
+        if len(lowered) == 2:
+            positive = next((lowered[p] for p in _POSITIVE if p in lowered), None)
+            if positive is not None:
+                flags.append({"column": column.name, "op": "==", "value": positive})
+                used.add(index)
+    return flags
+
+
+def _value_of(column: ColumnFacts, written: str) -> str | float | None:
+    written = written.strip().strip("`'\"")
+    if column.is_numeric:
+        try:
+            return _number(written)
+        except ValueError:
+            return None
+    for value in column.values:
+        if value.lower() == written.lower():
+            return value
+    first = written.split()[0] if written.split() else ""
+    for value in column.values:
+        if value.lower() == first.lower():
+            return value
+    return None
+
+
+def _condition(column: str, op: str, number: str) -> dict[str, Any]:
+    return {"column": column, "op": op, "value": _number(number)}
+
+
+def _number(text: str) -> float | int:
+    value = float(text.replace(",", ""))
+    return int(value) if value.is_integer() else value
+
+
+def _op(words: str) -> str:
+    for op, pattern in _OPS:
+        if re.fullmatch(pattern, words):
+            return op
+    return "=="

@@ -1,0 +1,90 @@
+"""Tool errors reworded for a person: in offline mode nobody else reads them.
+
+A tool's error text is addressed to the model that called it ("Ask the user,
+or call profile_dataset to see the columns."). Offline, the person reads it,
+so instructions to the model become instructions to them, tool names become
+what the tool does, and argument names disappear.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WHOLE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"^Which column should I predict\?.*$", re.S),
+        "Which column should I predict? Say, for example, “predict churn” with one of the "
+        "file's column names, or “show the data” to see them.",
+    ),
+    (
+        re.compile(r"^No file is attached to this conversation yet\..*$", re.S),
+        "No file is attached yet. Attach a CSV, TSV, Parquet, Excel or JSON file, then say what "
+        "to predict, e.g. “train a model to predict churn”.",
+    ),
+    (
+        re.compile(r"^The newest file \((.+?)\) is the one the model was trained on\..*$", re.S),
+        "The newest file ({0}) is the one the model was trained on. Attach the file with the "
+        "rows to predict, then say “predict on this file”.",
+    ),
+    (
+        re.compile(r"^Invalid arguments for (\w+):.*$", re.S),
+        "{0} needs something I couldn't read from that. Try rephrasing it, e.g. with the exact "
+        "column name.",
+    ),
+    (
+        re.compile(r"^There is no tool named .*$", re.S),
+        "I can't do that without a language model.",
+    ),
+    (
+        re.compile(r"^The (\w+) tool failed unexpectedly \(reference (\w+)\)\.?$"),
+        "{0} failed on our side (reference {1}). Please try again; if it keeps failing, "
+        "tell us the reference.",
+    ),
+    (
+        re.compile(r"^Give at least one plan field to change\.$"),
+        "Tell me what to change, e.g. “use F1”, “only tree models” or “use a 2 minute budget”.",
+    ),
+)
+_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bAsk the user to (\w)"), "Please {0}"),
+    (re.compile(r",? or pass its dataset_id explicitly"), ""),
+    (re.compile(r"\s*Fix them and call again\."), ""),
+    (re.compile(r"\bcall (\w+) to see\b"), "say “show the data” to see"),
+    (re.compile(r"\bset_plan is not enough\b"), "changing the plan is not enough"),
+    (re.compile(r"\bdataset_id\b"), "dataset"),
+)
+_TOOL_WORDS = {
+    "profile_dataset": "Profiling the data",
+    "set_plan": "Changing the plan",
+    "train_models": "Training",
+    "tune_model": "Tuning",
+    "engineer_features": "Adding the feature",
+    "show_leaderboard": "Showing the leaderboard",
+    "explain_model": "Explaining the model",
+    "suggest_improvements": "Looking for improvements",
+    "predict_file": "Predicting",
+    "list_artifacts": "Listing the files",
+    "deploy_model": "Starting the model service",
+    "export_notebook": "Writing the notebook",
+    "plot_columns": "Plotting",
+    "run_code": "Running the code",
+    "query_data": "Answering the question",
+    "ask_user": "Asking",
+}
+
+
+def for_person(tool: str, message: str) -> str:
+    """``message`` (a tool's error for the model) as the user should read it."""
+    text = message.strip()
+    for pattern, replacement in _WHOLE:
+        match = pattern.match(text)
+        if match is not None:
+            return replacement.format(*(_tool_words(g) for g in match.groups()))
+    del tool  # the wording depends on the message alone today
+    for pattern, replacement in _PHRASES:
+        text = pattern.sub(lambda m, r=replacement: r.format(*m.groups()), text)
+    return text if text.endswith((".", "!", "?", "”")) else text + "."
+
+
+def _tool_words(name: str) -> str:
+    return _TOOL_WORDS.get(name, name)

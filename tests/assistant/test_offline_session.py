@@ -1,0 +1,99 @@
+"""The offline assistant inside a real session: it reads the attached file's columns (issue 18)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pandas as pd
+import pytest
+import pytest_asyncio
+
+from assistant.events import Event, TextDelta, ToolFinished, ToolStarted
+from assistant.offline.facts import ColumnFacts
+from assistant.session import Assistant
+from assistant.settings import Settings
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def _table(n: int = 60) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in range(n)],
+            "tenure_months": [(i * 7) % 72 for i in range(n)],
+            "contract": [("month-to-month", "one year", "two year")[i % 3] for i in range(n)],
+            "churn": ["yes" if i % 4 == 0 else "no" for i in range(n)],
+        }
+    )
+    frame.loc[1, "contract"] = None  # a missing value among the sample rows the profile shows
+    return frame
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def assistant(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Assistant]:
+    root = tmp_path_factory.mktemp("offline")
+    settings = Settings.from_env(
+        {"MLCHAT_DATA_DIR": str(root / "data")}, env_file=root / "none.env"
+    )
+    _table().to_csv(root / "customers.csv", index=False)
+    helper = Assistant(settings)
+    assert helper.is_offline
+    helper.attach_file("t1", root / "customers.csv")
+    helper.attach_file("t2", root / "customers.csv")
+    yield helper
+    await helper.close()
+
+
+async def _say(assistant: Assistant, text: str, thread: str = "t1") -> list[Event]:
+    return [event async for event in assistant.run_turn(thread, text)]
+
+
+def _text(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def test_the_offline_rules_know_the_attached_files_columns(assistant: Assistant) -> None:
+    facts = assistant.file_facts("t1")
+    assert facts is not None and facts.names == (
+        "customer_id",
+        "tenure_months",
+        "contract",
+        "churn",
+    )
+    assert facts.column("churn") == ColumnFacts("churn", False, ("no", "yes"))
+    assert facts.column("customer_id").is_unique  # type: ignore[union-attr]
+    assert assistant.file_facts("no-such-thread") is None
+
+
+async def test_a_profile_with_missing_values_in_its_sample_rows_works(assistant: Assistant) -> None:
+    events = await _say(assistant, "describe this dataset")
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert [(e.tool, e.is_error) for e in finished] == [("profile_dataset", False)]
+
+
+async def test_several_requests_run_in_order_and_errors_read_as_next_steps(
+    assistant: Assistant,
+) -> None:
+    events = await _say(assistant, "use f1 and only trees, then show the leaderboard")
+    started = [(e.tool, e.arguments.get("metric")) for e in events if isinstance(e, ToolStarted)]
+    assert started == [("set_plan", "f1"), ("show_leaderboard", None)]
+    text = _text(events)
+    assert "Plan updated (metric: f1" in text
+    assert "No model has been trained in this conversation yet." in text
+    assert "Ask the user" not in text and "call " not in text
+
+
+async def test_an_unclear_target_is_asked_with_choices_and_a_number_answers(
+    assistant: Assistant,
+) -> None:
+    from assistant.events import Choices
+
+    events = await _say(assistant, "train a model", thread="t2")
+    assert events == [e for e in events if not isinstance(e, ToolStarted) or e.tool == "ask_user"]
+    [choices] = [e for e in events if isinstance(e, Choices)]
+    assert choices.question == "Which column should I predict?"
+    assert choices.options[0] == "predict churn"
+    assert "predict customer_id" not in choices.options
+    answered = await _say(assistant, "1", thread="t2")
+    started = [(e.tool, e.arguments.get("target")) for e in answered if isinstance(e, ToolStarted)]
+    assert started == [("train_models", "churn")]
