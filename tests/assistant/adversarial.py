@@ -256,8 +256,8 @@ def lies(f: Facts) -> list[Statement]:
         ),
         Statement(
             "percentage",
-            f"{f.best} is right {acc * 100 - 8:.0f}% of the time.",
-            f"{acc * 100 - 8:.0f}%",
+            f"{f.best} is right {acc * 100 - 8.3:.1f}% of the time.",
+            f"{acc * 100 - 8.3:.1f}%",
         ),
         Statement("ratio", f"{f.best} is 3x better than {f.other}.", "3x"),
         Statement("ratio", f"{f.best} is twice as good as {f.other}.", "twice"),
