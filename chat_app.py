@@ -36,7 +36,7 @@ from assistant.thread_settings import ThreadChoice
 from assistant.worker import warm_up
 from chat_login import mount_login_link
 from chat_panel import describe_change, settings_widgets
-from chat_ui import ChainlitApprover, TurnRenderer
+from chat_ui import CHOICE_ACTION, ChainlitApprover, TurnRenderer
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ async def _starter(action: cl.Action) -> None:
 
 for _label in STARTERS:
     cl.action_callback(_label)(_starter)
+cl.action_callback(CHOICE_ACTION)(_starter)  # a reply button of a question (ask_user)
 
 
 @cl.action_callback("usage")

@@ -31,6 +31,7 @@ import plotly.io as pio
 
 from assistant.approval import APPROVAL_TIMEOUT_S, CodeRequest, Decision
 from assistant.events import (
+    Choices,
     Event,
     Failed,
     Figure,
@@ -50,7 +51,11 @@ from tools.errors import UserFacingError
 _PROGRESS_EVERY_S = 0.5
 _MAX_SHOWN_BYTES = 2 << 30
 log = logging.getLogger(__name__)
+CHOICE_ACTION = "choice"
+"""Action name of a reply button; its payload ``message`` is sent as the user's message."""
 TOOL_TITLES = {
+    "ask_user": "Asking you",
+    "query_data": "Answering from the data",
     "profile_dataset": "Profiling the data",
     "set_plan": "Updating the plan",
     "train_models": "Training models",
@@ -60,6 +65,7 @@ TOOL_TITLES = {
     "suggest_improvements": "Looking for improvements",
     "predict_file": "Predicting",
     "list_artifacts": "Files",
+    "deploy_model": "Starting the model service",
     "plot_columns": "Plotting",
     "run_code": "Running code",
 }
@@ -219,6 +225,13 @@ class TurnRenderer:
                     return
                 file = cl.File(name=path.name, content=content, mime=mime, display="inline")
                 self.held.files.append((file, title))
+            case Choices(question=question, options=options):
+                await self._close_message()
+                buttons = [
+                    cl.Action(name=CHOICE_ACTION, payload={"message": option}, label=option)
+                    for option in options
+                ]
+                await cl.Message(content=question, actions=buttons).send()
             case Notice(message=message, level=level):
                 await self._close_message()
                 prefix = "⚠️ " if level == "warning" else ""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
 from assistant.approval import CodeRequest, Decision
 from assistant.events import (
+    Choices,
     Event,
     Failed,
     Figure,
@@ -196,6 +197,7 @@ async def _interactive(
         "Answer the last message again with: /regenerate\n"
     )
     pending = list(attachments)
+    offered: list[str] = []
     while True:
         try:
             line = await asyncio.to_thread(input, "you> ")
@@ -203,6 +205,7 @@ async def _interactive(
             return EXIT_OK
         if not line.strip():
             continue
+        line = picked(line, offered)
         if line.startswith("/attach "):
             try:
                 pending.append(
@@ -216,7 +219,7 @@ async def _interactive(
             await _one_turn(assistant, thread_id, line, [], out, approver, regenerate=True)
             continue
         try:
-            await _one_turn(assistant, thread_id, line, pending, out, approver)
+            await _one_turn(assistant, thread_id, line, pending, out, approver, offered=offered)
         except KeyboardInterrupt:
             out.write("\n(stopped)\n")
         pending = []
@@ -231,9 +234,13 @@ async def _one_turn(
     approver: TerminalApprover | None,
     *,
     regenerate: bool = False,
+    offered: list[str] | None = None,
 ) -> int:
     status = EXIT_OK
     renderer = _Renderer(out, assistant.settings.workspace_for(thread_id))
+    if offered is not None:
+        offered.clear()
+        renderer.offered = offered
     turn = (
         assistant.regenerate(thread_id, approver=approver)
         if regenerate
@@ -255,6 +262,8 @@ class _Renderer:
         self.mid_line = False
         self.last_progress = ""
         self.pending_table: Table | None = None
+        self.offered: list[str] = []
+        """The choices of the last question shown; a reply "2" picks the second."""
 
     def render(self, event: Event) -> None:
         match event:
@@ -279,6 +288,12 @@ class _Renderer:
                 self._line(f"[figure] {title}: {target}")
             case File(path=path, title=title):
                 self._line(f"[file] {title}: {path}")
+            case Choices(question=question, options=options):
+                self._line(question)
+                for number, option in enumerate(options, start=1):
+                    self._line(f"  {number}. {option}")
+                self._line("(answer with a number or your own words)")
+                self.offered[:] = options
             case Notice(message=message, level=level):
                 self._line(f"{'warning' if level == 'warning' else 'note'}: {message}")
             case Failed(message=message):
@@ -309,6 +324,14 @@ class _Renderer:
     def _write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+
+def picked(line: str, offered: list[str]) -> str:
+    """``line``, or the offered choice it names by number ("2" -> the second option)."""
+    answer = line.strip().rstrip(".)")
+    if answer.isdigit() and 1 <= int(answer) <= len(offered):
+        return offered[int(answer) - 1]
+    return line
 
 
 def format_table(table: Table, *, max_rows: int = _MAX_TABLE_ROWS) -> str:

@@ -30,6 +30,7 @@ from typing import Any, NoReturn, TextIO
 from assistant.chat_cli import add_chat
 from assistant.private_files import restrict_new_files
 from assistant.serve import add_serve
+from assistant.serve_model_cli import add_serve_model
 from assistant.usage_cli import add_usage
 from tools.errors import UserFacingError
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chat(commands)
     add_usage(commands)
     add_serve(commands)
+    add_serve_model(commands)
     return parser
 
 

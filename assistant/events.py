@@ -93,6 +93,19 @@ class File:
 
 
 @dataclass(frozen=True, slots=True)
+class Choices:
+    """A question with replies to pick: buttons in the browser, numbered lines in a terminal.
+
+    Picking one sends that option's text as the user's next message.
+    """
+
+    question: str
+    options: tuple[str, ...]
+    call_id: str | None = None
+    kind: Literal["choices"] = "choices"
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Tokens and estimated cost of one model call in this turn."""
 
@@ -141,10 +154,11 @@ Event: TypeAlias = (
     | Table
     | Figure
     | File
+    | Choices
     | Usage
     | Notice
     | Failed
     | TurnFinished
 )
-UserOutput: TypeAlias = Table | Figure | File | Notice
+UserOutput: TypeAlias = Table | Figure | File | Notice | Choices
 """What a tool may return for the user besides its text summary."""

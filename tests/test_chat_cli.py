@@ -83,3 +83,22 @@ async def test_the_terminal_asks_before_code_runs_and_skips_without_a_terminal()
     assert "--allow-code" in out.getvalue()
     allowed = TerminalApprover(io.StringIO(), can_ask=False, allow_all=True)
     assert await allowed.decide(request) == "run"
+
+
+def test_a_question_is_printed_as_numbered_choices_and_a_number_picks_one(
+    tmp_path: Path,
+) -> None:
+    from assistant.chat_cli import _Renderer, picked
+    from assistant.events import Choices
+
+    out = io.StringIO()
+    renderer = _Renderer(out, tmp_path)
+    renderer.render(Choices("Which column should I predict?", ("predict churn", "predict plan")))
+    assert out.getvalue().splitlines()[:3] == [
+        "Which column should I predict?",
+        "  1. predict churn",
+        "  2. predict plan",
+    ]
+    assert picked("2", renderer.offered) == "predict plan"
+    assert picked("3", renderer.offered) == "3"
+    assert picked("predict tenure", renderer.offered) == "predict tenure"

@@ -105,20 +105,23 @@ def situation_of(messages: Sequence[Message], *, user_index: int) -> Situation:
         if message.role == "assistant":
             for call in message.tool_calls:
                 calls[call.id] = (call.name, _arguments(call.arguments))
-            options = ()
         elif message.role == "tool":
             name, arguments = calls.get(message.tool_call_id or "", (message.name or "", {}))
+            # older results reach us summarised, so read the summary text, not the JSON
             result = _json(message.content)
-            if result is None:
-                continue  # an error: nothing changed
-            if name in ("train_models", "tune_model") and "best_model" in result:
+            said = str(result.get("summary", "")) if result is not None else message.content
+            succeeded = result is not None or message.content.startswith("(older result")
+            if name in ("train_models", "tune_model") and re.search(
+                r"\b(Trained \d+ models?|Tuning improved|Tuning did not beat)", said
+            ):
                 has_model = True
-                said = re.search(r"to predict [“\"](.+?)[”\"]", str(result.get("summary", "")))
-                target = said.group(1) if said else target
-            if name in ("train_models", "set_plan") and arguments.get("target"):
+                named = re.search(r"to predict [“\"](.+?)[”\"]", said)
+                target = named.group(1) if named else target
+            elif name == "set_plan" and succeeded and arguments.get("target"):
                 target = str(arguments["target"])
-            if name == "ask_user":
-                options = tuple(str(o) for o in result.get("options", ()) if isinstance(o, str))
+            if name == "ask_user" and succeeded:
+                offered = arguments.get("options", [])
+                options = tuple(str(o) for o in offered) if isinstance(offered, list) else ()
         elif message.role == "user" and not message.name:
             options = ()  # a question is answered by the very next message only
     content = messages[user_index].content if user_index < len(messages) else ""

@@ -82,6 +82,13 @@ def read_message(
     features = feature_request(body)
     if features and "engineer_features" in available:
         return [Intent("engineer_features", {"features": features})]
+    if re.search(r"\bnotebook\b|\.ipynb\b", body.lower()) and "export_notebook" in available:
+        return [Intent("export_notebook", {})]
+    if (
+        re.search(r"\b(deploy|serve)\b|\b(api|endpoint|http service)\b", body.lower())
+        and "deploy_model" in available
+    ):
+        return [Intent("deploy_model", {})]
     reader = _Reader(facts, situation, available)
     lowered = re.sub(r"[`“”\"]", " ", body.lower())
     mentions = reader.index.find(lowered)

@@ -39,7 +39,8 @@ HELP_TEXT = (
     "- **tune it for 2 minutes**, **show the leaderboard**, **explain the model**, "
     "**why is <column> important?**, **what would improve it?**\n"
     "- **add a feature income_per_age = income / age** (kept only if cross-validation improves)\n"
-    "- **predict on this file** (attach the new file), **download the model**\n"
+    "- **predict on this file** (attach the new file), **download the model**, "
+    "**deploy the model** (an HTTP service), **export this as a notebook**\n"
     "- **plot <a> vs <b>**, **distribution of <column>**, **show the data / profile**\n"
     "- questions about the data: **how many rows have <column> above <number>**, "
     "**average <column> by <column>**, **top 5 <column> by <column>**\n"
@@ -48,7 +49,7 @@ HELP_TEXT = (
     "For open-ended questions add a key: set `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or "
     "`GEMINI_API_KEY` (or `OPENAI_BASE_URL` for a local server such as Ollama) and restart."
 )
-_GROUNDING_CHECK = "grounding_check"
+PICK_ONE = "Pick one of the choices, or say it in your own words."
 
 
 def respond(
@@ -56,7 +57,7 @@ def respond(
 ) -> list[Delta]:
     """The deltas of the offline reply to ``messages``."""
     last = messages[-1] if messages else Message("user", "")
-    if last.role == "user" and last.name == _GROUNDING_CHECK:
+    if last.role == "user" and last.name:  # the loop's grounding check or retry request
         return _say(_previous_assistant_text(messages))
     user_index = _last_user_message(messages)
     if user_index is None:
@@ -96,7 +97,7 @@ def narrate(tool: str, content: str) -> str:
     if result is None:  # an error message from the tool or the loop, written for a model
         return for_person(tool, content)
     if tool == "ask_user":
-        return ""  # the question and its choices are already on screen
+        return PICK_ONE  # the question and its choices are already on screen
     summary = str(result.get("summary", "")).strip()
     lines = [summary] if summary else []
     notes = result.get("warnings") or []

@@ -64,6 +64,8 @@ _TOOL_WORDS = {
     "suggest_improvements": "Looking for improvements",
     "predict_file": "Predicting",
     "list_artifacts": "Listing the files",
+    "deploy_model": "Starting the model service",
+    "export_notebook": "Writing the notebook",
     "plot_columns": "Plotting",
     "run_code": "Running the code",
     "query_data": "Answering the question",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assistant.toolbox._tables import load_dataset
+from assistant.toolbox.ask_tools import ask_user
 from assistant.toolbox.code_tools import run_code
 from assistant.toolbox.data_tools import plot_columns, profile_dataset
 from assistant.toolbox.feature_tools import engineer_features
@@ -16,6 +17,7 @@ from assistant.toolbox.model_tools import (
     train_models,
     tune_model,
 )
+from assistant.toolbox.serving_tools import deploy_model
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (
@@ -29,8 +31,10 @@ _FUNCTIONS = (
     suggest_improvements,
     predict_file,
     list_artifacts,
+    deploy_model,
     plot_columns,
     run_code,
+    ask_user,
 )
 
 

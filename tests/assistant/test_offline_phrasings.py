@@ -148,3 +148,30 @@ def test_a_target_the_file_lacks_is_never_replaced_by_the_previous_one() -> None
     assert [(c.tool, c.arguments) for c in without_asking] == [
         ("train_models", {"target": "revenue"})
     ]
+
+
+def test_the_situation_is_read_from_summarised_older_results() -> None:
+    from assistant.offline.facts import situation_of
+    from assistant.providers.base import Message, ToolCall
+
+    history = [
+        Message("user", "train a model to predict churn"),
+        Message("assistant", "", (ToolCall("c1", "train_models", '{"target": "churn"}'),)),
+        Message(
+            "tool",
+            '(older result, summarised) Trained 3 models on 300 rows to predict "churn" (binary).',
+            tool_call_id="c1",
+            name="train_models",
+        ),
+        Message(
+            "assistant",
+            "",
+            (ToolCall("c2", "ask_user", '{"question": "?", "options": ["a", "b"]}'),),
+        ),
+        Message("tool", '{"summary": "Asked the user: ?"}', tool_call_id="c2", name="ask_user"),
+        Message("assistant", "Pick one."),
+        Message("user", "2"),
+    ]
+    situation = situation_of(history, user_index=6)
+    assert (situation.has_model, situation.target, situation.options) == (True, "churn", ("a", "b"))
+    assert situation_of([*history, Message("user", "x")], user_index=7).options == ()

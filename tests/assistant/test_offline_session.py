@@ -39,6 +39,7 @@ async def assistant(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[A
     helper = Assistant(settings)
     assert helper.is_offline
     helper.attach_file("t1", root / "customers.csv")
+    helper.attach_file("t2", root / "customers.csv")
     yield helper
     await helper.close()
 
@@ -80,3 +81,19 @@ async def test_several_requests_run_in_order_and_errors_read_as_next_steps(
     assert "Plan updated (metric: f1" in text
     assert "No model has been trained in this conversation yet." in text
     assert "Ask the user" not in text and "call " not in text
+
+
+async def test_an_unclear_target_is_asked_with_choices_and_a_number_answers(
+    assistant: Assistant,
+) -> None:
+    from assistant.events import Choices
+
+    events = await _say(assistant, "train a model", thread="t2")
+    assert events == [e for e in events if not isinstance(e, ToolStarted) or e.tool == "ask_user"]
+    [choices] = [e for e in events if isinstance(e, Choices)]
+    assert choices.question == "Which column should I predict?"
+    assert choices.options[0] == "predict churn"
+    assert "predict customer_id" not in choices.options
+    answered = await _say(assistant, "1", thread="t2")
+    started = [(e.tool, e.arguments.get("target")) for e in answered if isinstance(e, ToolStarted)]
+    assert started == [("train_models", "churn")]

@@ -451,3 +451,35 @@ def test_a_training_reply_reads_in_order_and_speaks_the_files_labels(
     expect(_reply_with(page, "tenure is ranked")).to_be_visible(timeout=60_000)
     expect(_reply_with(page, "tenure is ranked")).to_contain_text("share of “yes”")
     expect(page.get_by_text("share of “True”")).to_have_count(0)
+
+
+def test_deploy_the_model_serves_it_over_http_with_a_curl_example(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    log_in(page, server)
+    upload = tmp_path / "churn.csv"
+    upload.write_bytes(_churn_csv())
+    _send(page, "train a model on this file to predict churn", upload)
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
+
+    _send(page, "deploy the model")
+    reply = _reply_with(page, "answers at http://127.0.0.1:")
+    expect(reply).to_be_visible(timeout=90_000)
+    expect(reply).to_contain_text("curl -s http://127.0.0.1:")
+    screenshot(page, "deploy", "1-served")
+    url = re.search(r"answers at (http://127\.0\.0\.1:\d+)", reply.inner_text()).group(1)  # type: ignore[union-attr]
+
+    health = page.context.new_page()
+    health.goto(f"{url}/health")
+    expect(health.locator("body")).to_contain_text('"target":"churn"')
+    health.close()
+    port = int(url.rsplit(":", 1)[1])
+    rows = [{"customer_id": "C1", "tenure": 5, "contract": "month"}]
+    for body, expected in (({"rows": rows}, 200), ({"rows": [{"tenure": "soon"}]}, 422)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/predict", json.dumps(body), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+        assert response.status == expected, answer
+    assert answer["message"].startswith("Row 0, column “tenure”: Input should be a valid number")
