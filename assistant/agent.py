@@ -571,12 +571,15 @@ class Agent:
     ) -> None:
         results: dict[str, str] = {}
         facts: dict[str, dict[str, Any]] = {}
+        failed: set[str] = set()
         started: dict[str, float] = {}
 
         async def run_one(call: ToolCall) -> None:
             started[call.id] = time.monotonic()
             summary, is_error, facts[call.id] = await self._call_tool(thread_id, call, emit, asking)
             results[call.id] = summary
+            if is_error:
+                failed.add(call.id)
             emit(
                 ToolFinished(
                     call.id, call.name, summary, time.monotonic() - started[call.id], is_error
@@ -615,6 +618,7 @@ class Agent:
                         "name": call.name,
                         "summary": _summary_of(content),
                         "facts": facts.get(call.id, {}),
+                        "is_error": call.id in failed or call.id not in results,
                     }
                 )
             self._save(thread_id, turn_id, rows, reply.usage)
