@@ -29,7 +29,7 @@ def test_first_provider_with_a_key_is_chosen_then_fallbacks_in_order() -> None:
     )
 
     assert routes(settings) == [
-        ("anthropic", "claude-sonnet-4-6"),
+        ("anthropic", "claude-haiku-4-5"),
         ("gemini", "gemini-2.5-flash"),
         ("offline", "rules"),
     ]
@@ -66,7 +66,7 @@ def test_small_tier_uses_the_small_model_on_the_primary_only() -> None:
 
     assert [(r.provider.name, r.model) for r in setup.router.routes] == [
         ("openai", "gpt-4o-mini"),
-        ("anthropic", "claude-sonnet-4-6"),
+        ("anthropic", "claude-haiku-4-5"),
     ]
 
 
