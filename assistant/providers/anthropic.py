@@ -106,6 +106,12 @@ class AnthropicProvider:
         """Close the SDK's HTTP connections (at shutdown)."""
         await self._client.close()
 
+    async def models(self) -> list[str]:
+        """The model ids the key can use (``GET /v1/models``), newest first."""
+        with self._map_errors("models", started=False):
+            page = await self._client.models.list()
+            return [model.id async for model in page]
+
     async def stream(
         self,
         messages: Sequence[Message],

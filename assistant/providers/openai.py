@@ -107,6 +107,12 @@ class OpenAIProvider:
         """Close the SDK's HTTP connections (at shutdown)."""
         await self._client.close()
 
+    async def models(self) -> list[str]:
+        """The model ids the server offers (``GET /v1/models``), in its order."""
+        with self._map_errors("models", started=False):
+            page = await self._client.models.list()
+            return [model.id async for model in page]
+
     async def stream(
         self,
         messages: Sequence[Message],
