@@ -112,4 +112,5 @@ def _to_message(stored: StoredMessage, *, full: bool) -> Message:
         tool_call_id=stored.tool_call_id,
         name=stored.name,
         provider_state=stored.provider_state,
+        is_error=stored.is_error,
     )

@@ -33,7 +33,7 @@ _OFF = {"0", "false", "no", "off"}
 
 _DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-6",
+    "anthropic": "claude-haiku-4-5",
     "gemini": "gemini-2.5-flash",
     "local": "auto",
     "offline": "rules",

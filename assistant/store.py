@@ -152,6 +152,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE llm_calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: a tool result that reports an error (flagged on the wire: Anthropic is_error, Gemini error)
+    """
+    ALTER TABLE messages ADD COLUMN is_error INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -267,6 +271,8 @@ class StoredMessage:
     provider_state: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     """Structured facts of a tool result (``ToolResult.facts``), for the grounding check."""
+    is_error: bool = False
+    """A tool result that reports a failure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,15 +318,16 @@ class ConversationStore:
         also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> list[int]:
         """Append messages atomically; each dict has ``role`` and optional ``content``,
-        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``, ``provider_state``, ``facts``."""
+        ``tool_calls``, ``tool_call_id``, ``name``, ``summary``, ``provider_state``, ``facts``,
+        ``is_error``."""
         stamp = now()
         ids: list[int] = []
         with self.db.transaction() as conn:
             for message in messages:
                 cursor = conn.execute(
                     "INSERT INTO messages(thread_id, turn_id, role, content, tool_calls, tool_call_id,"
-                    " name, summary, provider_state, facts, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " name, summary, provider_state, facts, is_error, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         thread_id,
                         turn_id,
@@ -332,6 +339,7 @@ class ConversationStore:
                         message.get("summary"),
                         to_json(message.get("provider_state") or {}),
                         to_json(message.get("facts") or {}),
+                        int(bool(message.get("is_error"))),
                         stamp,
                     ),
                 )
@@ -345,7 +353,7 @@ class ConversationStore:
         """Every message of the thread, oldest first."""
         rows = self.db.query(
             "SELECT id, role, content, tool_calls, tool_call_id, name, summary, turn_id, provider_state,"
-            " facts FROM messages WHERE thread_id = ? ORDER BY id",
+            " facts, is_error FROM messages WHERE thread_id = ? ORDER BY id",
             (thread_id,),
         )
         return [
@@ -360,6 +368,7 @@ class ConversationStore:
                 turn_id=row["turn_id"],
                 provider_state=json.loads(row["provider_state"] or "{}"),
                 facts=json.loads(row["facts"] or "{}"),
+                is_error=bool(row["is_error"]),
             )
             for row in rows
         ]

@@ -50,7 +50,14 @@ from tools.honest import CandidatePool, Choice, expected_metrics, fold_scores
 from tools.metrics import resolve_metric
 from tools.models import MODEL_FAMILIES, TabularModel
 from tools.plan import MIN_BUDGET_S, Plan
-from tools.train import CandidateResult, TrainProgress, TrainResult, train, winner_metrics
+from tools.train import (
+    CandidateResult,
+    TrainProgress,
+    TrainResult,
+    sample_rows,
+    train,
+    winner_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +313,9 @@ def fit_automl(
         elapsed_s=clock() - start,
         stopped=stopped,
         refit_rows=refit_rows,
-        model_source="refit" if refit_rows == len(result.y) else result.model_source,
+        model_source="refit"
+        if refit_rows > result.refit_rows or refit_rows == len(result.y)
+        else result.model_source,
         notes=notes,
         tuned_configs=tuned_configs,
         templates=templates,
@@ -482,6 +491,22 @@ def _finish(
             f"{len(result.fold_models)} cross-validation models is used."
         )
         return result.model, result.best_family, result.refit_rows
+    if result.model_source != "bagged" and best_key in templates:
+        # One fold's model is all there is: refit on as many rows as the time left allows.
+        affordable = int(len(y) * max(allowed - 0.2, 0.0) / max(refit_s([best_key]), 1e-9))
+        if affordable >= 2 * max(result.refit_rows, 1):
+            rows = sample_rows(y, result.plan.task, result.plan, affordable)
+            label = candidate_label(best_key)
+            emit("refit_started", f"Refitting {label} on {len(rows):,} rows.")
+            model = clone(templates[best_key]).fit(
+                frame.iloc[rows].reset_index(drop=True),
+                y.iloc[rows].reset_index(drop=True),
+                deadline=deadline,
+            )
+            notes.append(
+                f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
+            )
+            return model, best_key, len(rows)
     kept = (
         f"the average of its {len(result.fold_models)} cross-validation models is used"
         if result.model_source == "bagged"

@@ -66,6 +66,9 @@ IMPORTANCE_SHARE = 0.6
 """Share of the time left to a deadline that permutation importance plans to use (the
 figures and the export need the rest)."""
 MIN_IMPORTANCE_ROWS = 200
+MIN_HELD_OUT_S = 1.0
+"""Below this much time left, importance is measured in-sample instead (some families
+cannot be stopped mid-fit)."""
 HELD_OUT_FIT_SHARE = 0.35
 """Share of the time left to the explanation's deadline that fitting the held-out
 importance model may use."""
@@ -373,9 +376,15 @@ def _held_out(
     if source == "fold":
         return HeldOut(result.model, features.iloc[valid].reset_index(drop=True), y[valid])
     train = np.setdiff1d(np.arange(len(y)), valid)
+    refit_rows = int(getattr(result, "refit_rows", 0) or len(train))
+    if len(train) > refit_rows:  # no bigger than the shipped model's fit, which fit in time
+        rng = np.random.default_rng(getattr(result.plan, "seed", 0))
+        train = np.sort(rng.choice(train, refit_rows, replace=False))
     limit = None
     if deadline is not None:
-        limit = Deadline.after(max(deadline.left_s(), 0.0) * HELD_OUT_FIT_SHARE)
+        if deadline.left_s() < MIN_HELD_OUT_S:
+            return None
+        limit = Deadline.after(deadline.left_s() * HELD_OUT_FIT_SHARE)
     try:
         model = clone(result.model).fit(
             features.iloc[train].reset_index(drop=True),

@@ -319,7 +319,7 @@ def train(
     limit = min(
         max_search_rows, max(MIN_SEARCH_ROWS, int(plan.budget_s * SEARCH_ROWS_PER_BUDGET_S))
     )
-    rows = _search_rows(y, task, plan, limit)
+    rows = sample_rows(y, task, plan, limit)
     cheapest = MODEL_FAMILIES[order[0]]
     width0 = encoded_width(columns, preprocessing=cheapest.preprocessing, n_unique=n_unique)
     n_splits = 1 if plan.validation in {"holdout", "time_split"} else plan.folds
@@ -330,7 +330,7 @@ def train(
     )
     if guess > 0.4 * plan.budget_s and len(rows) > MIN_SEARCH_ROWS:
         target_rows = max(MIN_SEARCH_ROWS, int(len(rows) * 0.4 * plan.budget_s / guess))
-        rows = _search_rows(y, task, plan, target_rows)
+        rows = sample_rows(y, task, plan, target_rows)
     if len(rows) < len(y):
         notes.append(f"Models were compared on a sample of {len(rows):,} of {len(y):,} rows.")
     time_values = table[plan.time_column] if plan.time_column in table.columns else None
@@ -610,7 +610,9 @@ def _drop_singleton_classes(
     return table, table[y.name]
 
 
-def _search_rows(y: pd.Series, task: str, plan: Plan, limit: int) -> np.ndarray:
+def sample_rows(y: pd.Series, task: str, plan: Plan, limit: int) -> np.ndarray:
+    """A seeded sample of at most ``limit`` positional rows of ``y``, stratified for
+    classification when every class has two rows; all rows when there are few enough."""
     n = len(y)
     if n <= limit:
         return np.arange(n)
@@ -848,7 +850,7 @@ def _final_model(
         if affordable <= n_train_fold:
             notes.append(f"{label} was not refit on all rows (no time left); {_fold_words(best)}")
             return bagged_folds(best.fold_models, best.fold_model, n_train_fold)
-        rows = _search_rows(y, task, plan, affordable)
+        rows = sample_rows(y, task, plan, affordable)
         notes.append(
             f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
         )

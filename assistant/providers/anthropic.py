@@ -308,9 +308,14 @@ def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [
-            {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
-        ]
+        result: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": message.tool_call_id,
+            "content": message.content,
+        }
+        if message.is_error:
+            result["is_error"] = True
+        return [result]
     if message.role == "assistant" and "anthropic_content" in message.provider_state:
         return list(message.provider_state["anthropic_content"])
     blocks: list[dict[str, Any]] = []

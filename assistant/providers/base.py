@@ -61,6 +61,8 @@ class Message:
     tool_call_id: str | None = None
     name: str | None = None
     provider_state: dict[str, Any] = field(default_factory=dict, compare=False)
+    is_error: bool = False
+    """``role="tool"``: the result reports a failure (flagged on the wire where the API can)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -303,7 +303,8 @@ def _contents_to_wire(messages: Sequence[Message]) -> list[types.Content]:
             response = types.FunctionResponse(
                 id=None if call_id.startswith(_SYNTHETIC_ID_PREFIX) or not call_id else call_id,
                 name=message.name or "",
-                response={"result": message.content},
+                # The API reads an "error" key as a failed call (its docs: "output" or "error").
+                response={"error" if message.is_error else "result": message.content},
             )
             content = types.Content(role="user", parts=[types.Part(function_response=response)])
         else:

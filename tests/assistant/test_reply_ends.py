@@ -178,3 +178,14 @@ async def test_the_context_message_goes_just_before_the_turns_user_message(
         ("user", None),
     ]
     assert after_tool[: len(second)] == second  # a tool step only appends: a cacheable prefix
+
+
+async def test_a_failed_tool_call_is_stored_and_sent_back_as_an_error(tmp_path: Path) -> None:
+    provider = ScriptedProvider([call("no_such_tool"), say("Sorry.")])
+    agent, conversations = make_agent(tmp_path, provider)
+
+    await run(agent, "go")
+
+    result = next(m for m in conversations.messages("t1") if m.role == "tool")
+    assert result.is_error
+    assert provider.requests[1][-1].is_error

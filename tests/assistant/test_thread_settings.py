@@ -62,7 +62,7 @@ def test_switching_provider_takes_its_default_model_unless_one_is_typed(tmp_path
     )
     assert (typed.provider, typed.model) == ("anthropic", "claude-x")
     emptied = choice_from_panel({"model": "  "}, current=typed, settings=settings)
-    assert emptied.model == "claude-sonnet-4-6"
+    assert emptied.model == "claude-haiku-4-5"
     back = choice_from_panel(
         {"provider": "offline", "model": "gpt-4o"}, current=typed, settings=settings
     )

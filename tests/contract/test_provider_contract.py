@@ -446,3 +446,31 @@ async def test_a_second_step_of_the_tool_loop_reads_its_prefix_from_the_prompt_c
             assert usages[1].cached_tokens <= usages[1].input_tokens, protocol
             if protocol == "anthropic":
                 assert usages[0].cache_write_tokens >= 1024  # written on the first request
+
+
+async def test_a_tool_error_is_flagged_on_the_wire(fake: FakeLLMServer) -> None:
+    fake.reply(text("Sorry."))
+    call = ToolCall("c1", "train_candidates", '{"target": "nope"}')
+    history = [
+        *HISTORY,
+        Message("assistant", "", tool_calls=(call,)),
+        Message(
+            "tool",
+            "No column named nope.",
+            tool_call_id="c1",
+            name="train_candidates",
+            is_error=True,
+        ),
+    ]
+
+    await collect(provider_for(fake), history)
+
+    body = fake.requests[0].body
+    if fake.protocol == "anthropic":
+        result = body["messages"][-1]["content"][0]
+        assert (result["type"], result["is_error"]) == ("tool_result", True)
+    elif fake.protocol == "gemini":
+        response = body["contents"][-1]["parts"][0]["functionResponse"]["response"]
+        assert response == {"error": "No column named nope."}
+    else:  # Chat Completions has no flag: the text says it
+        assert body["messages"][-1]["content"] == "No column named nope."
