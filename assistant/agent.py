@@ -9,7 +9,9 @@ calls and a per-turn deadline bound the work. The grounding check
 (``assistant/grounding.py``) reads each sentence as it streams and shows it
 once its numbers match the facts the tools produced; the first that fails is
 held with the rest, the model gets one rewrite with the facts in hand, and a
-number still unchecked after it is shown with a note naming it. Code a model wants to
+number still unchecked after it is shown with a note naming it. A call that
+changes state runs only when the user's message asked for that kind of work
+(``assistant/requested.py``), so text in a file cannot start it. Code a model wants to
 run waits for the user's approval (``assistant/approval.py``) with the
 deadline paused; untrusted context (file names, the summary of dropped turns)
 goes in a quoted ``<data>`` message after the system prompt, never inside it.
@@ -65,6 +67,7 @@ from assistant.providers.base import (
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
 from assistant.reply_ends import Retries, plan_end
+from assistant.requested import asked_for, not_asked_message
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
 from assistant.toolkit import Tool, ToolCallError, ToolResult
@@ -651,6 +654,13 @@ class Agent:
             emit(ToolStarted(call.id, call.name, {}))
             return str(exc), True, {}
         emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
+        if (
+            tool.changes_state
+            and not self.approval.is_offline_call(call)
+            and not asked_for(call.name, asking.user_text)
+        ):
+            log.info("tool_not_asked tool=%s call=%s", call.name, call.id)
+            return not_asked_message(call.name), True, {}
         if call.name in CODE_TOOLS and not await self._approved(
             thread_id, call, arguments, emit, asking
         ):

@@ -67,6 +67,14 @@ _METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "mape": ("mape", "mean absolute percentage error", "mean_absolute_percentage_error"),
     "precision": ("precision",),
     "recall": ("recall",),
+    "correlation": (
+        "correlation",
+        "correlated",
+        "correlates",
+        "spearman",
+        "spearman_correlation",
+        "correlation_with_target",
+    ),
     "*": ("score", "scores", "scored", "scoring"),
 }
 _METRIC_OF = {alias: name for name, aliases in _METRIC_ALIASES.items() for alias in aliases}
@@ -117,6 +125,14 @@ _REQUEST = re.compile(
     re.I,
 )
 _SUGGESTED = re.compile(r"\b(?:say|ask|type|try|write|e\.g\.|like|example)[\s:,]*$", re.I)
+_COUNTED = re.compile(r"\s+(?:[a-z-]+\s+){0,2}?(models?|rows?|columns?|trials?|features?)\b", re.I)
+_COUNT_KEYS = {
+    "model": frozenset({"models_trained"}),
+    "row": frozenset({"rows", "n_rows", "rows_dropped"}),
+    "column": frozenset({"columns", "n_columns"}),
+    "trial": frozenset({"n_trials", "n_trials_total"}),
+    "feature": frozenset({"n_features"}),
+}
 _CLAUSE_BREAK = re.compile(r"[,;]\s|\s(?:and|but|while|whereas|though|although)\s", re.I)
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "cf.", "no.")
 
@@ -134,6 +150,9 @@ class Fact:
     """Column name (casefolded) when the number is about one column."""
     metric: str | None = None
     """Canonical metric (``roc_auc``, ``f1``...) when the number is a score."""
+    is_text: bool = False
+    """Read from a sentence the tool wrote: it grounds only a claim that names no
+    model and no metric (the sentence may have been about anything)."""
 
     def describe(self) -> str:
         """One line for the correction message: what, about which model or column, value."""
@@ -326,8 +345,6 @@ def _walk(value: Any, *, key: str, tool: str, at: _Subject, sources: Sources) ->
     elif isinstance(value, list | tuple):
         for item in value:
             _walk(item, key=key, tool=tool, at=at, sources=sources)
-        if key:
-            sources.facts.append(Fact(float(len(value)), f"{key} (count)", tool))
     elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         metric = _metric_name(key) or (at.metric if key in _SCORE_KEYS else None)
         model = at.model if metric is not None else None  # a count is about no one model
@@ -361,9 +378,12 @@ def _text_facts(value: Any, *, tool: str, sources: Sources) -> None:
         if isinstance(text, str):
             bare = _QUOTED.sub(lambda m: " " * len(m.group(0)), text)  # names the tool quoted
             for number in numbers_in(bare):
-                sources.facts.append(Fact(number.value, "text", tool))
+                is_count = number.is_integer and number.kind == "plain"
+                counted = _COUNTED.match(bare, number.end) if is_count else None
+                key = f"text:{counted.group(1).lower().rstrip('s')}" if counted else "text"
+                sources.facts.append(Fact(number.value, key, tool, is_text=True))
                 if number.seconds is not None:
-                    sources.facts.append(Fact(number.seconds, "text (seconds)", tool))
+                    sources.facts.append(Fact(number.seconds, "text", tool, is_text=True))
 
 
 def _metric_name(text: str) -> str | None:
@@ -484,6 +504,11 @@ def _supported(sentence: str, number: Number, mentions: list[_Mention], sources:
     about = _nearest(sentence, number, mentions)
     is_score = not number.is_integer or number.kind == "percent"
     facts = [f for f in sources.facts if _fits(f, about, is_score=is_score)]
+    is_count = number.is_integer and number.kind == "plain"
+    counted = _COUNTED.match(sentence, number.end) if is_count else None
+    if counted is not None:  # "6 models" is a count of models, not any 6
+        noun = counted.group(1).lower().rstrip("s")
+        facts = [f for f in facts if f.key in _COUNT_KEYS[noun] or f.key == f"text:{noun}"]
     before = sentence[max(0, number.start - 40) : number.start]
     tolerance = _widened(number, before)
     lets_negative = not number.is_signed and _DIRECTION.search(before) is not None
@@ -510,6 +535,8 @@ def _supported(sentence: str, number: Number, mentions: list[_Mention], sources:
 
 def _fits(fact: Fact, about: dict[str, str], *, is_score: bool) -> bool:
     model, column, metric = about.get("model"), about.get("column"), about.get("metric")
+    if fact.is_text and (model or metric):
+        return False
     if model and fact.model and fact.model != model:
         return False
     if column and fact.column and fact.column != column:
@@ -522,11 +549,11 @@ def _fits(fact: Fact, about: dict[str, str], *, is_score: bool) -> bool:
 
 
 def _derived(facts: list[Fact], number: Number) -> Iterable[float]:
-    """Ratios and differences of two facts about the same metric (or of the same key)."""
-    groups: dict[str, list[float]] = {}
+    """Ratios and differences of two scores of the same metric and kind (two models' scores)."""
+    groups: dict[tuple[str, str], list[float]] = {}
     for fact in facts:
-        if fact.key != "text":
-            groups.setdefault(fact.metric or fact.key, []).append(fact.value)
+        if fact.metric is not None and not fact.is_text:
+            groups.setdefault((fact.metric, fact.key), []).append(fact.value)
     for values in groups.values():
         values = list(dict.fromkeys(values))[:60]
         for a in values:
@@ -546,7 +573,7 @@ def _derived(facts: list[Fact], number: Number) -> Iterable[float]:
 
 def _widened(number: Number, before: str) -> float:
     """Half a unit of the last digit; for "about 7,000" half a unit of the last non-zero one."""
-    if not (number.is_integer and _APPROX.search(before)):
+    if not (number.is_integer and number.kind == "plain" and _APPROX.search(before)):
         return number.tolerance
     magnitude = abs(number.value)
     step = 1.0

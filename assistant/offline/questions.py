@@ -68,6 +68,11 @@ _VAGUE_VALUES = frozenset(
 _POSITIVE = ("yes", "true", "1", "y", "t")
 
 
+def _as_text(condition: dict[str, Any]) -> str:
+    value = condition["value"]
+    return f"{condition['column']} {condition['op']} {value}"
+
+
 def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dict[str, Any] | None:
     """The ``query_data`` arguments for a data question in ``text``, or ``None``."""
     if facts is None:
@@ -114,7 +119,7 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
             return None
         if aggregate == "share" and not where:
             return None
-    arguments = {"aggregate": aggregate, **arguments, "where": where}
+    arguments = {"aggregate": aggregate, **arguments, "where": [_as_text(c) for c in where]}
     if by is not None:
         arguments["by"] = facts.columns[by].name
     if top is not None:

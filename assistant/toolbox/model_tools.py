@@ -542,6 +542,8 @@ def explain_model(ctx: ToolContext, feature: str | None = None) -> ToolResult:
     )
     payload = {
         "summary": summary,
+        "best_model": best,
+        "metric": label,
         "cv_metrics": cv,
         "expected_metrics": {
             k: round_sig(v) for k, v in metrics.get("expected_metrics", {}).items()

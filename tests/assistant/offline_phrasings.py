@@ -80,8 +80,8 @@ def _query(**arguments: Any) -> tuple[Call, ...]:
     return (("query_data", arguments),)
 
 
-def _where(column: str, op: str, value: Any) -> dict[str, Any]:
-    return {"column": column, "op": op, "value": value}
+def _where(column: str, op: str, value: Any) -> str:
+    return f"{column} {op} {value}"
 
 
 EXPLAIN: tuple[Call, ...] = (("explain_model", {}),)

@@ -40,6 +40,7 @@ async def assistant(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[A
     assert helper.is_offline
     helper.attach_file("t1", root / "customers.csv")
     helper.attach_file("t2", root / "customers.csv")
+    helper.attach_file("t3", root / "customers.csv")
     yield helper
     await helper.close()
 
@@ -97,3 +98,32 @@ async def test_an_unclear_target_is_asked_with_choices_and_a_number_answers(
     answered = await _say(assistant, "1", thread="t2")
     started = [(e.tool, e.arguments.get("target")) for e in answered if isinstance(e, ToolStarted)]
     assert started == [("train_models", "churn")]
+
+
+async def test_a_data_question_is_answered_exactly_without_a_language_model(
+    assistant: Assistant,
+) -> None:
+    from assistant.events import Figure
+
+    expected = int((_table()["tenure_months"] > 50).sum())
+    events = await _say(assistant, "how many customers have a tenure above 50?", thread="t3")
+    assert f"rows where tenure_months > 50: {expected} of 60." in _text(events)
+    grouped = await _say(assistant, "average tenure by contract", thread="t3")
+    assert [e.title for e in grouped if isinstance(e, Figure)] == [
+        "mean of tenure_months per contract"
+    ]
+    assert "mean of tenure_months per contract: " in _text(grouped)
+
+
+async def test_a_question_beyond_the_rules_says_so_and_offers_what_works(
+    assistant: Assistant,
+) -> None:
+    from assistant.events import Choices
+
+    events = await _say(assistant, "what's the weather like in Paris today?", thread="t3")
+    [choices] = [e for e in events if isinstance(e, Choices)]
+    assert choices.question.startswith("I couldn't match that to something I can do without")
+    assert choices.options == (
+        "train a model to predict churn",
+        "average tenure_months by contract",
+    )
