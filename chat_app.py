@@ -80,15 +80,18 @@ def _welcome() -> str:
         mode = "the built-in offline assistant (no API key is set)"
     else:
         mode = f"{ASSISTANT.provider_name} ({ASSISTANT.model_name})"
-    sandbox = (
-        f"the **local** sandbox ({CONFINEMENT.summary})" if CONFINEMENT is not None else "**E2B**"
-    )
+    # The first clause of the confinement report ("no network (bubblewrap)"); the whole of it
+    # is under "Usage and cost".
+    shown = CONFINEMENT.summary.split(";")[0].removeprefix("Code sandbox: ") if CONFINEMENT else ""
+    sandbox = f"the **local** sandbox ({shown})" if CONFINEMENT is not None else "**E2B**"
     return (
         "Hi! I train machine-learning models on the files you attach. "
         f"Running with **{mode}**; code runs in {sandbox}.\n\n"
-        "Attach a CSV, TSV, Parquet, Excel or JSON file and say, for example, "
+        "New here? Click **Train on a sample dataset** below: a first model, its score and "
+        "what it means in about half a minute.\n\n"
+        "Or attach a CSV, TSV, Parquet, Excel or JSON file and say, for example, "
         "“train a model on this file to predict churn”. Then ask “why is tenure important?”, "
-        "“tune it for 2 minutes”, “predict on this file” or “download the model”."
+        "“predict on this file”, “deploy the model” or “download the model”."
     )
 
 
