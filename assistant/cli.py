@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from assistant.chat_cli import add_chat
+from assistant.models_cli import add_models
 from assistant.notebook_cli import add_export_notebook
 from assistant.private_files import restrict_new_files
 from assistant.serve import add_serve
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(commands)
     add_chat(commands)
     add_usage(commands)
+    add_models(commands)
     add_serve(commands)
     add_serve_model(commands)
     add_export_notebook(commands)

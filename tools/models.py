@@ -20,7 +20,8 @@ numeric                   median impute + indicator, scale  as is (NaN handled n
 categorical / boolean     one-hot, <= 20 levels + "other"   ordinal, <= 64 levels + "other"
 datetime                  year, month, day, weekday, hour,  same parts, unscaled
                           days since 1970; impute, scale
-text                      length and word count             length and word count
+text                      length, words, 16 components of   the same
+                          word 1-2 gram TF-IDF (LSA)
 id / constant             dropped                           dropped
 ========================  ===============================  ==========================
 """
@@ -775,6 +776,67 @@ class TextStats(_FrameTransformer):
         )
 
 
+class TextNgrams(_FrameTransformer):
+    """Word n-grams of each free-text column, as a few dense components.
+
+    Per column: TF-IDF of words and word pairs seen in at least two rows (at most
+    ``max_terms``), reduced to ``n_components`` by truncated SVD (latent semantic
+    analysis), so every family, trees included, gets a small dense block. A column
+    with too few repeated words gives no components.
+    """
+
+    def __init__(self, n_components: int = 16, max_terms: int = 2000) -> None:
+        self.n_components = n_components
+        self.max_terms = max_terms
+
+    def _fit_frame(self, frame: pd.DataFrame) -> None:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.steps_: list[tuple[Any, Any] | None] = []
+        for name in frame.columns:
+            text = _text_values(frame[name])
+            vectorizer = TfidfVectorizer(
+                ngram_range=(1, 2), min_df=2, max_features=self.max_terms, sublinear_tf=True
+            )
+            try:
+                terms = vectorizer.fit_transform(text)
+            except ValueError:  # no word occurs twice
+                self.steps_.append(None)
+                continue
+            k = min(self.n_components, terms.shape[1] - 1, len(text) - 1)
+            if k < 1:
+                self.steps_.append(None)
+                continue
+            svd = TruncatedSVD(n_components=k, random_state=0).fit(terms)
+            self.steps_.append((vectorizer, svd))
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = _as_frame(X)
+        blocks = [
+            step[1].transform(step[0].transform(_text_values(frame[name])))
+            for name, step in zip(frame.columns, self.steps_, strict=True)
+            if step is not None
+        ]
+        return np.column_stack(blocks) if blocks else np.empty((len(frame), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = self._names(input_features)
+        return np.asarray(
+            [
+                f"{name}__ngram{i}"
+                for name, step in zip(names, self.steps_, strict=True)
+                if step is not None
+                for i in range(step[1].n_components)
+            ],
+            dtype=object,
+        )
+
+
+def _text_values(column: pd.Series) -> list[str]:
+    return column.astype("string").fillna("").tolist()
+
+
 def _preprocessor(
     style: Preprocessing,
     columns: Sequence[tuple[str, str]],
@@ -811,6 +873,8 @@ def _preprocessor(
     if names := by_kind.get("target_encoded"):
         encoding = target_encoding_pipeline(task, scaled=scaled, seed=seed)
         transformers.append(("target_encoded", encoding, names))
+    if names := by_kind.get("text"):
+        transformers.append(("text_ngrams", TextNgrams(), names))
     for kind, expander in (("datetime", DatetimeExpander), ("text", TextStats)):
         if names := by_kind.get(kind):
             steps = [("expand", expander())]
@@ -890,7 +954,7 @@ def encoded_width(
         elif kind == "datetime":
             width += 6
         elif kind == "text":
-            width += 2
+            width += 2 + TextNgrams().n_components
     return max(width, 1)
 
 

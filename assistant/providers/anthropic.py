@@ -30,31 +30,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
-import httpx2
 
 from assistant.errors import (
-    ProviderAuthError,
-    ProviderContextExceeded,
-    ProviderError,
-    ProviderHTTPError,
-    ProviderRateLimited,
     ProviderStreamError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    redact,
 )
 from assistant.providers import stops
 from assistant.providers._assembly import (
     CUT_CALL,
     PartialCall,
-    error_message,
     finish_call,
-    says_context_exceeded,
 )
 from assistant.providers.base import (
     ChatSettings,
@@ -66,7 +55,7 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.retry import parse_retry_after
+from assistant.providers.sdk_errors import sdk_errors
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +94,12 @@ class AnthropicProvider:
     async def aclose(self) -> None:
         """Close the SDK's HTTP connections (at shutdown)."""
         await self._client.close()
+
+    async def models(self) -> list[str]:
+        """The model ids the key can use (``GET /v1/models``), newest first."""
+        with self._map_errors("models", started=False):
+            page = await self._client.models.list()
+            return [model.id async for model in page]
 
     async def stream(
         self,
@@ -211,58 +206,9 @@ class AnthropicProvider:
             reason = "tool_calls"
         yield StreamEnd(reason, provider_state=state, detail=detail or "")
 
-    @contextmanager
-    def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
-        """Turn SDK and transport exceptions into ours; ``started``: the response had begun."""
-        name = self.name
-        try:
-            yield
-        except ProviderError:
-            raise
-        except anthropic.APITimeoutError as exc:
-            raise ProviderTimeout(name, model) from exc
-        except anthropic.APIConnectionError as exc:
-            if started:
-                raise ProviderStreamError(
-                    name, model, "the connection dropped", retryable=True
-                ) from exc
-            raise ProviderUnavailable(name, model) from exc
-        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
-            raise ProviderAuthError(name, model, self._detail(exc)) from exc
-        except anthropic.RateLimitError as exc:
-            raise ProviderRateLimited(
-                name,
-                model,
-                retry_after_s=parse_retry_after(exc.response.headers),
-                detail=self._detail(exc),
-            ) from exc
-        except anthropic.APIStatusError as exc:
-            if started:  # an ``event: error`` inside the stream (e.g. overloaded_error)
-                raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
-            if exc.status_code == 400 and says_context_exceeded(self._detail(exc)):
-                raise ProviderContextExceeded(name, model, self._detail(exc)) from exc
-            raise ProviderHTTPError(
-                name,
-                model,
-                status=exc.status_code,
-                retry_after_s=parse_retry_after(exc.response.headers),
-                detail=self._detail(exc),
-            ) from exc
-        except anthropic.APIError as exc:
-            raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
-        except httpx2.TimeoutException as exc:
-            raise ProviderTimeout(name, model) from exc
-        except httpx2.TransportError as exc:
-            raise ProviderStreamError(
-                name, model, "the connection dropped", retryable=True
-            ) from exc
-        except (ValueError, KeyError, AttributeError, TypeError) as exc:
-            if not started:  # our own bug, not the provider's
-                raise
-            raise ProviderStreamError(name, model, "the response could not be parsed") from exc
-
-    def _detail(self, exc: anthropic.APIError) -> str:
-        return redact(error_message(exc.body, fallback=str(exc.message or "")), [self._api_key])
+    def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:
+        """Turn SDK and transport exceptions into ours (``sdk_errors.py``)."""
+        return sdk_errors(anthropic, self.name, model, started=started, secrets=[self._api_key])
 
 
 _EPHEMERAL = {"type": "ephemeral"}

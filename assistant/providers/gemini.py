@@ -102,6 +102,16 @@ class GeminiProvider:
         """Close the SDK's HTTP connections (at shutdown)."""
         await self._client.aio.aclose()
 
+    async def models(self) -> list[str]:
+        """The models that can generate content (``GET /v1beta/models``), without ``models/``."""
+        with self._map_errors("models", started=False):
+            pager = await self._client.aio.models.list()
+            return [
+                (model.name or "").removeprefix("models/")
+                async for model in pager
+                if "generateContent" in (model.supported_actions or ["generateContent"])
+            ]
+
     async def stream(
         self,
         messages: Sequence[Message],

@@ -51,9 +51,7 @@ class LocalProvider(OpenAIProvider):
     async def models(self) -> list[str]:
         """The model ids the server offers (``GET /v1/models``), in its order."""
         if self._listed is None:
-            with self._map_errors(AUTO_MODEL, started=False):
-                page = await self._client.models.list()
-                self._listed = [model.id async for model in page]
+            self._listed = await super().models()
         return list(self._listed)
 
     async def stream(

@@ -23,31 +23,16 @@ ways this adapter tolerates:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-import httpx2
 import openai
 
-from assistant.errors import (
-    ProviderAuthError,
-    ProviderContextExceeded,
-    ProviderError,
-    ProviderHTTPError,
-    ProviderRateLimited,
-    ProviderStreamError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    ProviderUnsupported,
-    redact,
-)
 from assistant.providers import stops
 from assistant.providers._assembly import (
     PartialCall,
-    error_message,
     estimated_usage,
-    says_context_exceeded,
     settle_calls,
 )
 from assistant.providers.base import (
@@ -61,7 +46,7 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.retry import parse_retry_after
+from assistant.providers.sdk_errors import sdk_errors
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +91,12 @@ class OpenAIProvider:
     async def aclose(self) -> None:
         """Close the SDK's HTTP connections (at shutdown)."""
         await self._client.close()
+
+    async def models(self) -> list[str]:
+        """The model ids the server offers (``GET /v1/models``), in its order."""
+        with self._map_errors("models", started=False):
+            page = await self._client.models.list()
+            return [model.id async for model in page]
 
     async def stream(
         self,
@@ -211,75 +202,9 @@ class OpenAIProvider:
             return "temperature"
         return None
 
-    @contextmanager
-    def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
-        """Turn SDK and transport exceptions into ours; ``started``: the response had begun."""
-        name = self.name
-        try:
-            yield
-        except ProviderError:
-            raise
-        except openai.APITimeoutError as exc:
-            raise ProviderTimeout(name, model) from exc
-        except openai.APIConnectionError as exc:
-            if started:
-                raise ProviderStreamError(
-                    name, model, "the connection dropped", retryable=True
-                ) from exc
-            raise ProviderUnavailable(name, model) from exc
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise ProviderAuthError(name, model, self._detail(exc)) from exc
-        except openai.RateLimitError as exc:
-            raise ProviderRateLimited(
-                name,
-                model,
-                retry_after_s=parse_retry_after(exc.response.headers),
-                detail=self._detail(exc),
-            ) from exc
-        except openai.APIStatusError as exc:
-            detail = self._detail(exc)
-            if exc.status_code == 400 and says_context_exceeded(f"{detail} {_code_of(exc)}"):
-                raise ProviderContextExceeded(name, model, detail) from exc
-            if exc.status_code in (400, 404) and _says_no_tools(detail):
-                raise ProviderUnsupported(
-                    name, model, detail or "the model does not support tools"
-                ) from exc
-            raise ProviderHTTPError(
-                name,
-                model,
-                status=exc.status_code,
-                retry_after_s=parse_retry_after(exc.response.headers),
-                detail=detail,
-            ) from exc
-        except openai.APIError as exc:  # an error event inside the stream
-            raise ProviderStreamError(name, model, self._detail(exc), retryable=True) from exc
-        except httpx2.TimeoutException as exc:
-            raise ProviderTimeout(name, model) from exc
-        except httpx2.TransportError as exc:
-            raise ProviderStreamError(
-                name, model, "the connection dropped", retryable=True
-            ) from exc
-        except (ValueError, AttributeError, TypeError) as exc:  # unparsable chunk
-            if not started:  # our own bug, not the provider's
-                raise
-            raise ProviderStreamError(name, model, "the response could not be parsed") from exc
-
-    def _detail(self, exc: openai.APIError) -> str:
-        return redact(error_message(exc.body, fallback=str(exc.message or "")), [self._api_key])
-
-
-def _code_of(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    error = body.get("error", body) if isinstance(body, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return str(code or "")
-
-
-def _says_no_tools(detail: str) -> bool:
-    text = detail.lower()
-    return "tool" in text and any(
-        p in text for p in ("not support", "unsupported", "does not support")
-    )
+    def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:
+        """Turn SDK and transport exceptions into ours (``sdk_errors.py``)."""
+        return sdk_errors(openai, self.name, model, started=started, secrets=[self._api_key])
 
 
 def _add_fragment(calls: dict[int, PartialCall], fragment: Any) -> None:

@@ -158,7 +158,7 @@ class FakeLLMServer:
         self.default: Reply | None = None
         """Answer for requests when the script is empty (``None``: HTTP 500 "no scripted reply")."""
         self.models: list[str] = ["fake-model"]
-        """OpenAI: what ``GET /v1/models`` lists (answered without using the script)."""
+        """What ``GET .../models`` lists, in the protocol's shape (answered without the script)."""
         self._script: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -261,13 +261,10 @@ class FakeLLMServer:
             {k.lower(): v for k, v in request.headers.items()},
             body,
         )
-        if self.protocol == "openai" and request.method == "GET" and request.path == "/v1/models":
-            listed = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "me"} for m in self.models
-            ]
+        if request.method == "GET" and request.path.endswith("/models"):
             with self._lock:
                 self.requests.append(recorded)
-            return web.json_response({"object": "list", "data": listed})
+            return web.json_response(self._models_page())
         with self._lock:
             self.requests.append(recorded)
             fallback = self.default or HttpError(500, "no scripted reply")
@@ -282,6 +279,27 @@ class FakeLLMServer:
             case Turn():
                 return await self._stream(request, recorded, item)
         raise AssertionError(item)
+
+    def _models_page(self) -> dict[str, Any]:
+        """``GET .../models`` in the protocol's shape, listing :attr:`models`."""
+        if self.protocol == "openai":
+            listed = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "me"} for m in self.models
+            ]
+            return {"object": "list", "data": listed}
+        if self.protocol == "anthropic":
+            data = [
+                {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+                for m in self.models
+            ]
+            first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+            return {"data": data, "has_more": False, "first_id": first, "last_id": last}
+        return {
+            "models": [
+                {"name": f"models/{m}", "supportedActions": ["generateContent", "countTokens"]}
+                for m in self.models
+            ]
+        }
 
     def _error_response(self, item: HttpError) -> web.Response:
         headers = {}

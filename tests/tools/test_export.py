@@ -133,6 +133,7 @@ def test_every_family_pipeline_is_rebuilt_from_its_source(family: str) -> None:
             "size": rng.normal(size=40),
             "color": rng.choice(["red", "blue"], 40),
             "seen": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 99, 40), unit="D"),
+            "note": [f"customer {i} asked about order {i % 7} today" for i in range(40)],
             "label": rng.choice([0.0, 1.0], 40) + rng.normal(size=40),
         }
     )
@@ -140,7 +141,9 @@ def test_every_family_pipeline_is_rebuilt_from_its_source(family: str) -> None:
     if task == "binary":
         frame["label"] = np.where(frame["label"] > 0.5, "a", "b")
     profile = profile_table(frame, target="label")
-    pipeline = build_pipeline(family, task, profile, ["size", "color", "seen"], seed=7, n_jobs=1)
+    assert profile.column("note").kind == "text"
+    features = ["size", "color", "seen", "note"]
+    pipeline = build_pipeline(family, task, profile, features, seed=7, n_jobs=1)
 
     source = estimator_source(pipeline, name="rebuilt")
     namespace: dict = {}
