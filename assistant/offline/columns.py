@@ -158,7 +158,15 @@ def _words_of(name: str) -> list[str]:
 
 def _stems(word: str) -> set[str]:
     """Forms a word may take in a sentence: plural, past tense, -ing."""
-    forms = {word + "s", word + "es", word + "ed", word + "d", word + "ing"}
+    forms = {
+        word + "s",
+        word + "es",
+        word + "ed",
+        word + "d",
+        word + "ing",
+        word + "er",
+        word + "ers",
+    }
     if word.endswith("y"):
         forms.add(word[:-1] + "ies")
     if word.endswith("e"):

@@ -154,6 +154,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.action = Intent("explain_model", {"feature": why})
     elif v.BOARD.search(text):
         clause.action = Intent("show_leaderboard", {})
+    elif v.DEPLOY.search(text) and "deploy_model" in reader.available:
+        clause.action = Intent("deploy_model", {})
     elif v.DOWNLOAD.search(text) and not v.PLOT.search(text):
         clause.action = Intent("list_artifacts", {})
     elif v.PLOT.search(text) and columns:
@@ -329,7 +331,7 @@ def _target(text: str, reader: _Reader) -> str | None:
         v.COLUMN_MODEL,
     ):
         for match in pattern.finditer(text):
-            column = reader.column(match.group(1))
+            column = reader.column(next(g for g in match.groups() if g is not None))
             if column not in excluded:
                 return column
     situation = reader.situation

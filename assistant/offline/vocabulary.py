@@ -13,7 +13,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     (r"balanced[ -]?acc(?:uracy)?", "balanced_accuracy"),
     (r"area under the (?:roc |precision[- ]recall )?curve", "roc_auc"),
     (r"pr[ -]?auc|auc[ -]?pr|precision[- ]recall auc|average precision", "average_precision"),
-    (r"roc[ _-]?auc|auroc|auc|roc", "roc_auc"),
+    (r"roc[ _-]?auc|auc[ _-]?roc|auroc|auc|roc", "roc_auc"),
     (r"f1[ -]?score|f[ -]?1|f[ -]?score|fscore", "f1"),
     (r"log[ -]?loss|cross[ -]?entropy", "log_loss"),
     (r"accuracy|acc", "accuracy"),
@@ -53,7 +53,8 @@ ONLY = re.compile(
     r"nothing but|exclusively|solely)\b"
 )
 REMOVE = re.compile(
-    r"\b(no|not|without|drop|skip|exclude|remove|leave out|don'?t (?:use|try|want|need)|"
+    r"\b(no|not|without|drop|skip|exclude|remove|leave out|don'?t (?:use|try|want|need|bother)|"
+    r"no need for|never mind|"
     r"do not (?:use|try)|except|get rid of|ditch|forget(?: about)?)\b"
 )
 ADD = re.compile(r"\b(also|add|include|throw in|too|as well|plus|in addition|additionally)\b")
@@ -144,7 +145,8 @@ CLAUSE_BREAK = re.compile(
 )
 
 TRAIN = re.compile(
-    r"\b(re-?train|train|fit)\b(?!\s+(?:in|into)\b)|"
+    r"\b(re-?train|train|fit|teach)\b(?!\s+(?:in|into)\b)|"
+    r"\b(?:build|fit|do|run|train|make) it\b|"
     r"\b(?:build|make|create|develop|get|want|need|like|give me)\b(?:\s+\S+){0,3}?\s+"
     r"(?:model|classifier|regressor|predictor|something|automl)\b"
     r"(?!'s|\s+(?:file|card|files|artifacts?|script|pipeline|better)\b)|"
@@ -158,7 +160,8 @@ COLUMN_MODEL = re.compile(r"«(\d+)»\s+(?:model|classifier|regressor|predictor)
 
 TARGET_BEFORE = re.compile(
     r"«(\d+)»\s+(?:as|is|=|should be|be|will be)\s+(?:the\s+|my\s+|our\s+)?(?:new\s+)?"
-    r"(?:target|outcome|label|goal|thing to predict|column to predict|dependent variable|y)\b"
+    r"(?:target|outcome|label|goal|thing to predict|column to predict|dependent variable|y)\b|"
+    r"«(\d+)»\s+is what (?:i|we) (?:care about|want(?: to (?:predict|know|model))?|need)"
 )
 TARGET_AFTER = re.compile(
     r"\b(?:target|outcome|label|goal|what to predict|thing to predict|column to predict|"
@@ -189,7 +192,8 @@ NOT_COLUMN = re.compile(r"\b(?:not|instead of|rather than|no longer)\s+(?:the\s+
 TUNE = re.compile(
     r"\b(tune|tuning|fine[- ]?tune|hyper ?parameters?|hpo|keep (?:improving|optimi[sz]ing|"
     r"searching|tuning|going)|squeeze|search (?:a (?:little|bit) |some )?(?:longer|more)|"
-    r"optimi[sz]e (?:the |its )?(?:hyper ?)?param\w*|optimi[sz]ation|more trials)\b"
+    r"optimi[sz]e (?:the |its )?(?:hyper ?)?param\w*|optimi[sz]ation|more trials|"
+    r"optimi[sz]e (?:the |its )?(?:best |top )?(?:model'?s? )?settings)\b"
 )
 WHY = re.compile(
     r"\b(why|importance|important|matter|matters|mattering|effect|effects|impact|impacts|role|"
@@ -198,13 +202,17 @@ WHY = re.compile(
 )
 EXPLAIN = re.compile(
     r"\b(explain\w*|explanation|interpret\w*|insights?|what matters|matters most|most important|"
+    r"driv\w* the (?:predictions?|model)|any good|(?:which|what) (?:variables|features|columns|"
+    r"factors|inputs) (?:matter|count|are important)|"
     r"important (?:features|columns|variables|factors)|feature importances?|importances?|"
     r"how (?:good|well|accurate|reliable|precise)|metrics|performance|perform|learn|learned|"
     r"learnt|key drivers|drivers|tell me about the model|about the model|how did (?:it|the model)"
     r" do|results?|scores? of the (?:best )?model|evaluation|confusion matrix|roc curve|shap)\b"
 )
 BOARD = re.compile(
-    r"\b(leader ?board|rankings?|standings|runner[- ]?ups?|compare (?:the |all )?(?:the )?"
+    r"\b(leader ?board|score ?board|rankings?|standings|runner[- ]?ups?|models compare|"
+    r"which (?:algorithm|algo|method|approach)s? (?:won|was best|is best|did best|worked best)|"
+    r"compare (?:the |all )?(?:the )?"
     r"(?:models|candidates)|model comparison|other (?:candidates|models|ones)|all (?:the )?"
     r"(?:models|candidates|scores|results)|every (?:model|candidate)|each (?:model|candidate)|"
     r"which (?:model|one|candidate) (?:won|wins|was best|is best|did best|performed best|came "
@@ -214,8 +222,12 @@ BOARD = re.compile(
 )
 DOWNLOAD = re.compile(
     r"\b(download\w*|export\w*|save|joblib|pickle|pkl|artifacts?|model (?:file|card)|"
-    r"(?:training )?script|pipeline|package it|use it elsewhere|deploy|the files?|get the model|"
+    r"(?:training )?script|pipeline|package it|use it elsewhere|the files|get the model|"
     r"grab|send me)\b"
+)
+DEPLOY = re.compile(
+    r"\b(deploy\w*|serve it|serve the model|endpoint|rest api|an api|behind an api|"
+    r"in production|host (?:it|the model))\b"
 )
 PLOT = re.compile(
     r"\b(plot|plots|plotting|chart|graph|visuali[sz]e|visuali[sz]ation|draw|histogram|scatter|"
@@ -238,7 +250,8 @@ IMPROVE = re.compile(
 PROFILE = re.compile(
     r"\b(profile|profiling|overview|describe|summar(?:y|i[sz]e)|look at|take a look|what'?s in|"
     r"what is in|columns|explore|eda|data quality|issues|quality|show (?:me )?(?:the )?data|"
-    r"about (?:this|the) (?:data|dataset|file|table)|inspect|first look|check the data)\b"
+    r"about (?:this|the) (?:data|dataset|file|table)|inspect|first look|check the data|"
+    r"data look|file look|(?:which|what) columns)\b"
 )
 FILLER = re.compile(
     r"\b(please|pls|thanks|thank you|ok|okay|now|instead|the|a|an|as|metric|score|let'?s|"
