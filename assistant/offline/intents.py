@@ -335,6 +335,11 @@ def _target(text: str, reader: _Reader) -> str | None:
             if column not in excluded:
                 return column
     situation = reader.situation
+    likely = v.LIKELY.search(text)
+    if likely is not None and not (situation.new_file and situation.has_model):
+        column = reader.column(next(g for g in likely.groups() if g is not None))
+        if not (situation.has_model and column == situation.target):
+            return column  # "who is likely to churn": a model of churn is wanted
     drives = v.DRIVES.search(text)
     if drives is not None:
         column = reader.column(drives.group(1))

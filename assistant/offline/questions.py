@@ -113,13 +113,20 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
             return None
         arguments["column"] = facts.columns[numeric[0]].name
         used.add(numeric[0])
+    among: list[dict[str, Any]] = []
     if aggregate in ("count", "share"):
-        where += _flags(columns, used)
+        flags = _flags(columns, used)
+        if aggregate == "share" and flags and where and by is None:
+            among, where = where, flags  # "share of month-to-month customers who churned"
+        else:
+            where += flags
         if not where and by is None and not _ROW_NOUNS.search(text):
             return None
         if aggregate == "share" and not where:
             return None
     arguments = {"aggregate": aggregate, **arguments, "where": [_as_text(c) for c in where]}
+    if among:
+        arguments["among"] = [_as_text(c) for c in among]
     if by is not None:
         arguments["by"] = facts.columns[by].name
     if top is not None:

@@ -178,6 +178,12 @@ PREDICT_UNKNOWN = re.compile(
     r"them\b|with\b|using\b|from\b|new\b|whether\b|if\b|who\b|which\b|what\b|how\b|rows\b|"
     r"file\b|data\b|«)([a-z][a-z_-]{2,})"
 )
+LIKELY = re.compile(
+    r"\b(?:who|which \S+)(?:'s| is| are| will be)?\s+(?:most\s+)?(?:likely|going|gonna|about|"
+    r"at risk|in danger)\s+(?:to\s+|of\s+)?«(\d+)»|"
+    r"\b(?:likelihood|chance|probability|risk|odds)\s+(?:of|to|(?:that\s+)?\S+(?:\s+\S+)?\s+(?:will|would))\s+"
+    r"(?:\S+\s+)?«(\d+)»|\bwho will «(\d+)»"
+)
 DRIVES = re.compile(
     r"\b(?:drive|drives|driving|driven|affect|affects|influence|influences|determine|determines|"
     r"cause|causes|explains?|behind|predicts|leads? to|factors? (?:of|for|in))\s+(?:the\s+)?«(\d+)»"

@@ -824,4 +824,24 @@ CASES: tuple[Case, ...] = (
     Case("deploy", "deploy the model", (("deploy_model", {}),)),
     Case("deploy", "can you put it behind an API?", (("deploy_model", {}),)),
     Case("deploy", "serve the model so my app can call it", (("deploy_model", {}),)),
+    # Found by trying the chat end to end
+    Case(
+        "several",
+        "hey, can you figure out who's likely to churn? use f1",
+        _train(target="churn", metric="f1"),
+        situation=FRESH,
+    ),
+    Case(
+        "train", "what's the chance a customer will churn", _train(target="churn"), situation=FRESH
+    ),
+    Case(
+        "data",
+        "what share of month-to-month customers churned",
+        _query(aggregate="share", where=["churn == yes"], among=["contract == month-to-month"]),
+    ),
+    Case(
+        "data",
+        "what percentage of fiber customers churned?",
+        _query(aggregate="share", where=["churn == yes"], among=["internet == fiber"]),
+    ),
 )
