@@ -145,6 +145,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.action = Intent("predict_file", {"dataset_id": new_file} if new_file else {})
     elif tune:
         clause.action = Intent("tune_model", {"budget_s": duration[0]} if duration else {})
+    elif v.HAND_OVER.search(text) and "target" not in clause.settings:
+        clause.action = Intent("list_artifacts", {})
     elif v.IMPROVE_WORDS.search(text) and not columns and v.IMPROVE.search(text):
         clause.action = Intent("suggest_improvements", {})
         clause.settings.pop("metric", None)
