@@ -66,6 +66,7 @@ TOOL_TITLES = {
     "predict_file": "Predicting",
     "list_artifacts": "Files",
     "deploy_model": "Starting the model service",
+    "export_notebook": "Writing the notebook",
     "plot_columns": "Plotting",
     "run_code": "Running code",
 }

@@ -54,15 +54,14 @@ from assistant.grounding import (
 from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
-    Delta,
     FinishReason,
     Message,
+    Model,
     StreamEnd,
     StreamText,
     StreamToolCall,
     StreamUsage,
     ToolCall,
-    ToolSpec,
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
@@ -172,21 +171,8 @@ class Summariser(Protocol):
         ...
 
 
-class ModelStream(Protocol):
-    """What the agent talks to: a provider-like ``stream`` that also takes a call context."""
-
-    name: str
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        settings: ChatSettings,
-        *,
-        context: CallContext | None = None,
-    ) -> AsyncIterator[Delta]:
-        """Stream the answer (see :class:`~assistant.providers.base.Provider`)."""
-        ...
+ModelStream = Model
+"""The model the agent talks to (:class:`~assistant.providers.base.Model`); the old name."""
 
 
 class Agent:

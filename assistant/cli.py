@@ -29,6 +29,7 @@ from typing import Any, NoReturn, TextIO
 
 from assistant.chat_cli import add_chat
 from assistant.models_cli import add_models
+from assistant.notebook_cli import add_export_notebook
 from assistant.private_files import restrict_new_files
 from assistant.serve import add_serve
 from assistant.serve_model_cli import add_serve_model
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models(commands)
     add_serve(commands)
     add_serve_model(commands)
+    add_export_notebook(commands)
     return parser
 
 

@@ -238,7 +238,9 @@ class Assistant:
         self._choices[thread_id] = choice
 
     def file_facts(self, thread_id: str) -> FileFacts | None:
-        """The columns (and few-valued columns' values) of the thread's newest file.
+        """The columns (and few-valued columns' values) of the file the thread trains on.
+
+        That is the latest run's file, else the newest one.
 
         Read through the same door as the tools: only a regular file inside the
         thread's uploads, within the size limit. ``None`` when there is no file or
@@ -248,6 +250,9 @@ class Assistant:
         if not datasets:
             return None
         record = datasets[-1]
+        last = self.runs.latest(thread_id)
+        if last is not None:  # the file the conversation trains on, not a file to score
+            record = next((d for d in datasets if d.id == last.dataset_id), record)
         if not safe_files.is_regular_beneath(self.workspace(thread_id).uploads, record.path):
             return None
         key = (record.id, record.sha256)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,8 @@ def test_help_lists_each_subcommand_with_one_line(workdir: Path) -> None:
     assert completed.returncode == 0
     listed = {line.split()[0] for line in completed.stdout.splitlines() if line.startswith("    ")}
     assert {"train", "predict", "profile"} <= listed
-    assert "profile      show column types" in completed.stdout
+    assert re.search(r"^    profile +show column types", completed.stdout, re.MULTILINE)
+    assert {"serve-model", "export-notebook"} <= listed
 
 
 def test_train_prints_a_live_leaderboard_and_writes_the_run_folder(trained) -> None:

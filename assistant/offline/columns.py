@@ -19,7 +19,7 @@ PLACEHOLDER = re.compile(r"«(\d+)»")
 """A marked column mention; group 1 is the column's index."""
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-_MIN_FUZZY_CHARS = 4
+_MIN_FUZZY_CHARS = 5
 _FUZZY_CUTOFF = 0.84
 _NEVER_COLUMNS = frozenset(
     [
@@ -158,7 +158,15 @@ def _words_of(name: str) -> list[str]:
 
 def _stems(word: str) -> set[str]:
     """Forms a word may take in a sentence: plural, past tense, -ing."""
-    forms = {word + "s", word + "es", word + "ed", word + "d", word + "ing"}
+    forms = {
+        word + "s",
+        word + "es",
+        word + "ed",
+        word + "d",
+        word + "ing",
+        word + "er",
+        word + "ers",
+    }
     if word.endswith("y"):
         forms.add(word[:-1] + "ies")
     if word.endswith("e"):

@@ -13,7 +13,12 @@ _REQUEST = re.compile(
     r"^\s*(?:(?:please|pls|ok|so|now)[, ]+)?(?:(?:could|can|would) you\s+(?:please\s+)?)?"
     r"(?:add|try|create|engineer|make|derive|build|compute|include)\s+"
     r"(?:(?:an?|the|these|this|some|me|us)\s+)?(?:new\s+)?(?:derived\s+)?"
-    r"(?:(?:features?|columns?|variables?|vars?)\b\s*:?\s*)?(.+)$",
+    r"(?:(?:features?|columns?|variables?|vars?)\b\s*(?:called|named)?\s*:?\s*)?(.+)$",
+    re.I | re.S,
+)
+_AS_FEATURE = re.compile(
+    r"^\s*(?:please\s+)?(?:try\s+)?(?:add|adding|use|using|include|including)\s+(.+?)\s+as\s+"
+    r"(?:an?\s+)?(?:new\s+|extra\s+)?(?:feature|column|variable)\b",
     re.I | re.S,
 )
 _NEW_FEATURE = re.compile(
@@ -28,7 +33,7 @@ def feature_request(text: str) -> list[str]:
 
     A feature without a name is named after its expression.
     """
-    match = _REQUEST.match(text) or _NEW_FEATURE.match(text)
+    match = _AS_FEATURE.match(text) or _REQUEST.match(text) or _NEW_FEATURE.match(text)
     if match is None:
         return []
     features = []

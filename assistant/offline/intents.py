@@ -145,6 +145,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.action = Intent("predict_file", {"dataset_id": new_file} if new_file else {})
     elif tune:
         clause.action = Intent("tune_model", {"budget_s": duration[0]} if duration else {})
+    elif v.HAND_OVER.search(text) and "target" not in clause.settings:
+        clause.action = Intent("list_artifacts", {})
     elif v.IMPROVE_WORDS.search(text) and not columns and v.IMPROVE.search(text):
         clause.action = Intent("suggest_improvements", {})
         clause.settings.pop("metric", None)
@@ -154,6 +156,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.action = Intent("explain_model", {"feature": why})
     elif v.BOARD.search(text):
         clause.action = Intent("show_leaderboard", {})
+    elif v.DEPLOY.search(text) and "deploy_model" in reader.available:
+        clause.action = Intent("deploy_model", {})
     elif v.DOWNLOAD.search(text) and not v.PLOT.search(text):
         clause.action = Intent("list_artifacts", {})
     elif v.PLOT.search(text) and columns:
@@ -329,10 +333,15 @@ def _target(text: str, reader: _Reader) -> str | None:
         v.COLUMN_MODEL,
     ):
         for match in pattern.finditer(text):
-            column = reader.column(match.group(1))
+            column = reader.column(next(g for g in match.groups() if g is not None))
             if column not in excluded:
                 return column
     situation = reader.situation
+    likely = v.LIKELY.search(text)
+    if likely is not None and not (situation.new_file and situation.has_model):
+        column = reader.column(next(g for g in likely.groups() if g is not None))
+        if not (situation.has_model and column == situation.target):
+            return column  # "who is likely to churn": a model of churn is wanted
     drives = v.DRIVES.search(text)
     if drives is not None:
         column = reader.column(drives.group(1))

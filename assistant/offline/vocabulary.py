@@ -13,7 +13,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     (r"balanced[ -]?acc(?:uracy)?", "balanced_accuracy"),
     (r"area under the (?:roc |precision[- ]recall )?curve", "roc_auc"),
     (r"pr[ -]?auc|auc[ -]?pr|precision[- ]recall auc|average precision", "average_precision"),
-    (r"roc[ _-]?auc|auroc|auc|roc", "roc_auc"),
+    (r"roc[ _-]?auc|auc[ _-]?roc|auroc|auc|roc", "roc_auc"),
     (r"f1[ -]?score|f[ -]?1|f[ -]?score|fscore", "f1"),
     (r"log[ -]?loss|cross[ -]?entropy", "log_loss"),
     (r"accuracy|acc", "accuracy"),
@@ -53,7 +53,8 @@ ONLY = re.compile(
     r"nothing but|exclusively|solely)\b"
 )
 REMOVE = re.compile(
-    r"\b(no|not|without|drop|skip|exclude|remove|leave out|don'?t (?:use|try|want|need)|"
+    r"\b(no|not|without|drop|skip|exclude|remove|leave out|don'?t (?:use|try|want|need|bother)|"
+    r"no need for|never mind|"
     r"do not (?:use|try)|except|get rid of|ditch|forget(?: about)?)\b"
 )
 ADD = re.compile(r"\b(also|add|include|throw in|too|as well|plus|in addition|additionally)\b")
@@ -144,7 +145,8 @@ CLAUSE_BREAK = re.compile(
 )
 
 TRAIN = re.compile(
-    r"\b(re-?train|train|fit)\b(?!\s+(?:in|into)\b)|"
+    r"\b(re-?train|train|fit|teach)\b(?!\s+(?:in|into)\b)|"
+    r"\b(?:build|fit|do|run|train|make) it\b|"
     r"\b(?:build|make|create|develop|get|want|need|like|give me)\b(?:\s+\S+){0,3}?\s+"
     r"(?:model|classifier|regressor|predictor|something|automl)\b"
     r"(?!'s|\s+(?:file|card|files|artifacts?|script|pipeline|better)\b)|"
@@ -158,7 +160,8 @@ COLUMN_MODEL = re.compile(r"«(\d+)»\s+(?:model|classifier|regressor|predictor)
 
 TARGET_BEFORE = re.compile(
     r"«(\d+)»\s+(?:as|is|=|should be|be|will be)\s+(?:the\s+|my\s+|our\s+)?(?:new\s+)?"
-    r"(?:target|outcome|label|goal|thing to predict|column to predict|dependent variable|y)\b"
+    r"(?:target|outcome|label|goal|thing to predict|column to predict|dependent variable|y)\b|"
+    r"«(\d+)»\s+is what (?:i|we) (?:care about|want(?: to (?:predict|know|model))?|need)"
 )
 TARGET_AFTER = re.compile(
     r"\b(?:target|outcome|label|goal|what to predict|thing to predict|column to predict|"
@@ -175,9 +178,16 @@ PREDICT_UNKNOWN = re.compile(
     r"them\b|with\b|using\b|from\b|new\b|whether\b|if\b|who\b|which\b|what\b|how\b|rows\b|"
     r"file\b|data\b|«)([a-z][a-z_-]{2,})"
 )
+LIKELY = re.compile(
+    r"\b(?:who|which \S+)(?:'s| is| are| will be)?\s+(?:most\s+)?(?:likely|going|gonna|about|"
+    r"at risk|in danger)\s+(?:to\s+|of\s+)?«(\d+)»|"
+    r"\b(?:likelihood|chance|probability|risk|odds)\s+(?:of|to|(?:that\s+)?\S+(?:\s+\S+)?\s+(?:will|would))\s+"
+    r"(?:\S+\s+)?«(\d+)»|\bwho will «(\d+)»"
+)
 DRIVES = re.compile(
     r"\b(?:drive|drives|driving|driven|affect|affects|influence|influences|determine|determines|"
-    r"cause|causes|explains?|behind|predicts|leads? to|factors? (?:of|for|in))\s+(?:the\s+)?«(\d+)»"
+    r"cause|causes|explains?|behind|predicts|leads? to|factors? (?:of|for|in))\s+"
+    r"(?:(?:whether|if)\s+(?:\S+\s+){0,3})?(?:the\s+)?«(\d+)»"
 )
 TRAINING_CONTEXT = re.compile(
     r"\b(train|retrain|fit|model|classifier|regressor|regression|classification|predict\w*|"
@@ -189,7 +199,8 @@ NOT_COLUMN = re.compile(r"\b(?:not|instead of|rather than|no longer)\s+(?:the\s+
 TUNE = re.compile(
     r"\b(tune|tuning|fine[- ]?tune|hyper ?parameters?|hpo|keep (?:improving|optimi[sz]ing|"
     r"searching|tuning|going)|squeeze|search (?:a (?:little|bit) |some )?(?:longer|more)|"
-    r"optimi[sz]e (?:the |its )?(?:hyper ?)?param\w*|optimi[sz]ation|more trials)\b"
+    r"optimi[sz]e (?:the |its )?(?:hyper ?)?param\w*|optimi[sz]ation|more trials|"
+    r"optimi[sz]e (?:the |its )?(?:best |top )?(?:model'?s? )?settings)\b"
 )
 WHY = re.compile(
     r"\b(why|importance|important|matter|matters|mattering|effect|effects|impact|impacts|role|"
@@ -198,13 +209,19 @@ WHY = re.compile(
 )
 EXPLAIN = re.compile(
     r"\b(explain\w*|explanation|interpret\w*|insights?|what matters|matters most|most important|"
+    r"driv\w* the (?:predictions?|model)|any good|why does (?:the|my|this|your) model|"
+    r"how does (?:the|my|this|your) model (?:work|decide)|(?:which|what) (?:variables|features|columns|"
+    r"factors|inputs) (?:matter|count|are important)|"
     r"important (?:features|columns|variables|factors)|feature importances?|importances?|"
     r"how (?:good|well|accurate|reliable|precise)|metrics|performance|perform|learn|learned|"
     r"learnt|key drivers|drivers|tell me about the model|about the model|how did (?:it|the model)"
     r" do|results?|scores? of the (?:best )?model|evaluation|confusion matrix|roc curve|shap)\b"
 )
 BOARD = re.compile(
-    r"\b(leader ?board|rankings?|standings|runner[- ]?ups?|compare (?:the |all )?(?:the )?"
+    r"\b(leader ?board|score ?board|rankings?|standings|runner[- ]?ups?|models compare|"
+    r"second best|second place|next best|"
+    r"which (?:algorithm|algo|method|approach)s? (?:won|was best|is best|did best|worked best)|"
+    r"compare (?:the |all )?(?:the )?"
     r"(?:models|candidates)|model comparison|other (?:candidates|models|ones)|all (?:the )?"
     r"(?:models|candidates|scores|results)|every (?:model|candidate)|each (?:model|candidate)|"
     r"which (?:model|one|candidate) (?:won|wins|was best|is best|did best|performed best|came "
@@ -214,8 +231,16 @@ BOARD = re.compile(
 )
 DOWNLOAD = re.compile(
     r"\b(download\w*|export\w*|save|joblib|pickle|pkl|artifacts?|model (?:file|card)|"
-    r"(?:training )?script|pipeline|package it|use it elsewhere|deploy|the files?|get the model|"
+    r"(?:training )?script|pipeline|package it|use it elsewhere|the files|get the model|"
     r"grab|send me)\b"
+)
+HAND_OVER = re.compile(
+    r"\b(?:give|send|get|hand) (?:me|us) (?:the|my|our|that) (?:trained |final |best )?model\b"
+)
+"""Asking for the model itself (a download), not for a model to be built."""
+DEPLOY = re.compile(
+    r"\b(deploy\w*|serve it|serve the model|endpoint|rest api|an api|behind an api|"
+    r"in production|host (?:it|the model))\b"
 )
 PLOT = re.compile(
     r"\b(plot|plots|plotting|chart|graph|visuali[sz]e|visuali[sz]ation|draw|histogram|scatter|"
@@ -232,13 +257,14 @@ PREDICT_FILE_WORDS = re.compile(
     r"\brun (?:the|my) model on\b|\bmake predictions\b"
 )
 IMPROVE = re.compile(
-    r"\b(improve|improvement|improvements|better|boost|higher|increase|what next|try next|"
+    r"\b(what can (?:we|i) do|score is (?:low|bad|poor)|how (?:to|do i|can i) fix|improve|improvement|improvements|better|boost|higher|increase|what next|try next|"
     r"next steps?|tips?|suggest\w*|advice|what else|recommend\w*)\b"
 )
 PROFILE = re.compile(
     r"\b(profile|profiling|overview|describe|summar(?:y|i[sz]e)|look at|take a look|what'?s in|"
     r"what is in|columns|explore|eda|data quality|issues|quality|show (?:me )?(?:the )?data|"
-    r"about (?:this|the) (?:data|dataset|file|table)|inspect|first look|check the data)\b"
+    r"about (?:this|the) (?:data|dataset|file|table)|inspect|first look|check the data|"
+    r"data look|file look|(?:which|what) columns|missing (?:values|data)|nulls|duplicates)\b"
 )
 FILLER = re.compile(
     r"\b(please|pls|thanks|thank you|ok|okay|now|instead|the|a|an|as|metric|score|let'?s|"

@@ -52,6 +52,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bcall (\w+) to see\b"), "say “show the data” to see"),
     (re.compile(r"\bset_plan is not enough\b"), "changing the plan is not enough"),
     (re.compile(r"\bdataset_id\b"), "dataset"),
+    (re.compile(r"\s*\((?:[a-z]+_[a-z_]+)\)"), ""),
 )
 _TOOL_WORDS = {
     "profile_dataset": "Profiling the data",

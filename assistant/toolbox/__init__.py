@@ -17,6 +17,7 @@ from assistant.toolbox.model_tools import (
     train_models,
     tune_model,
 )
+from assistant.toolbox.notebook_tools import export_notebook
 from assistant.toolbox.query_tools import query_data
 from assistant.toolbox.serving_tools import deploy_model
 from assistant.toolkit import Tool, tool
@@ -33,6 +34,7 @@ _FUNCTIONS = (
     predict_file,
     list_artifacts,
     deploy_model,
+    export_notebook,
     plot_columns,
     query_data,
     run_code,

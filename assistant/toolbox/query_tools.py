@@ -20,6 +20,7 @@ def query_data(
     by: str | None = None,
     top: int | None = None,
     lowest: bool = False,
+    among: list[str] | None = None,
     dataset_id: str | None = None,
 ) -> ToolResult:
     """Answer a simple question about an attached table exactly, without code: count rows, the
@@ -35,6 +36,8 @@ def query_data(
         by: Column to group by, e.g. "region" for "average price by region".
         top: Keep only this many groups, largest first (smallest first with `lowest`).
         lowest: Sort groups from the smallest value up.
+        among: For "share": the rows it is a share of, e.g. ["contract = month-to-month"] for
+            "what share of month-to-month customers churned"; all rows when omitted.
         dataset_id: Dataset id such as "d1"; the newest attached file when omitted.
     """
     record = ctx.dataset(dataset_id)
@@ -49,6 +52,7 @@ def query_data(
         by=_column(columns, by) if by else None,
         top=top if top is None else max(1, min(top, 100)),
         lowest=lowest,
+        among=tuple(_condition(columns, text) for text in (among or [])),
     )
     answer = run_query(frame, query, words=loaded.parser.words)
     payload: dict[str, object] = {

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from assistant.events import (
+    Choices,
     Event,
     Figure,
     File,
@@ -30,7 +31,7 @@ from assistant.events import (
     ToolProgress,
     TurnFinished,
 )
-from assistant.offline import HELP_TEXT
+from assistant.offline.replies import PICK_ONE
 from assistant.session import Assistant
 from assistant.settings import Settings
 from tools.automl import base_family
@@ -213,17 +214,28 @@ async def test_a_typo_in_the_target_is_resolved_and_said(assistant: Assistant) -
     assert "Using the column “churn” for “chrun”" in text
 
 
-async def test_an_unknown_request_gets_the_offline_help(assistant: Assistant) -> None:
+async def test_an_unknown_request_says_so_and_offers_two_requests_that_fit(
+    assistant: Assistant,
+) -> None:
     events = await say(assistant, "write a haiku about gradient descent")
-    assert reply_text(events) == HELP_TEXT
+    [choices] = [e for e in events if isinstance(e, Choices)]
+    assert choices.question.startswith("I couldn't match that to something I can do without")
+    assert choices.options == ("why is tenure important?", "average tenure by contract")
+    assert reply_text(events) == PICK_ONE
     assert isinstance(events[-1], TurnFinished)
 
 
-async def test_a_missing_target_is_answered_with_the_closest_columns(assistant: Assistant) -> None:
-    text = reply_text(await say(assistant, "train a model to predict revenue"))
-    assert "revenue" in text and "churn" not in text.split("revenue")[0]
-    run = assistant.runs.latest(THREAD)
-    assert run is not None and run.status == "failed"
+async def test_a_missing_target_is_asked_for_with_the_likeliest_columns(
+    assistant: Assistant,
+) -> None:
+    before = assistant.runs.latest(THREAD)
+    events = await say(assistant, "train a model to predict revenue")
+    [choices] = [e for e in events if isinstance(e, Choices)]
+    assert choices.question == (
+        "This file has no column called “revenue”. Which column should I predict?"
+    )
+    assert choices.options[0] == "predict churn"
+    assert assistant.runs.latest(THREAD) == before  # nothing was trained on a guess
 
 
 async def test_stop_during_training_keeps_the_leaderboard_so_far(assistant: Assistant) -> None:

@@ -25,6 +25,7 @@ TOOLS = {
     "run_code",
     "query_data",
     "ask_user",
+    "deploy_model",
 }
 TARGET = 0.95
 

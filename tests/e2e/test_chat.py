@@ -453,7 +453,7 @@ def test_a_training_reply_reads_in_order_and_speaks_the_files_labels(
     expect(page.get_by_text("share of “True”")).to_have_count(0)
 
 
-def test_deploy_the_model_serves_it_over_http_with_a_curl_example(
+def test_take_the_work_home_a_served_model_and_a_notebook_that_runs(
     server: ChainlitServer, page: Page, tmp_path: Path
 ) -> None:
     log_in(page, server)
@@ -483,3 +483,22 @@ def test_deploy_the_model_serves_it_over_http_with_a_curl_example(
         conn.close()
         assert response.status == expected, answer
     assert answer["message"].startswith("Row 0, column “tenure”: Input should be a valid number")
+
+    _send(page, "export this as a notebook")
+    expect(_reply_with(page, "Wrote conversation.ipynb")).to_be_visible(timeout=60_000)
+    status, body = _get(server, _stored_url(server, page, "conversation.ipynb"), _cookie(page))
+    assert status == 200
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    notebook = nbformat.reads(body.decode(), as_version=4)
+    work = tmp_path / "kernel"
+    work.mkdir()
+    nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
+    printed = "".join(
+        o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert "Best:" in printed
+    assert any("deploy_model" in c.source for c in notebook.cells if c.cell_type == "markdown")
