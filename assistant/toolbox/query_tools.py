@@ -5,10 +5,11 @@ from __future__ import annotations
 import plotly.express as px
 
 from assistant.context import ToolContext, match_column
+from assistant.errors import ToolError
 from assistant.events import Figure, Table
 from assistant.toolbox._format import for_model, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolResult
 from tools.query import Aggregate, Condition, Query, QueryError, parse_condition, run_query
 
 
@@ -88,14 +89,14 @@ def _condition(columns: list[str], text: str) -> Condition:
     try:
         parsed = parse_condition(text)
     except QueryError as exc:
-        raise ToolCallError(str(exc)) from None
+        raise ToolError(str(exc)) from None
     return Condition(_column(columns, parsed.column), parsed.op, parsed.value)
 
 
 def _column(columns: list[str], wanted: str) -> str:
     found = match_column(columns, wanted)
     if found is None:
-        raise ToolCallError(
+        raise ToolError(
             f"There is no column named {quoted(wanted)}. Columns: {', '.join(columns[:40])}."
         )
     return found
