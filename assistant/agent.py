@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.approval import CODE_TOOLS, DECLINED, Approver, CodeApproval, CodeRequest
-from assistant.errors import ProviderContextExceeded, ProvidersExhausted
+from assistant.errors import ProviderContextExceeded, ProvidersExhausted, ToolError
 from assistant.events import (
     Event,
     Failed,
@@ -54,15 +54,14 @@ from assistant.grounding import (
 from assistant.history import trim_history
 from assistant.providers.base import (
     ChatSettings,
-    Delta,
     FinishReason,
     Message,
+    Model,
     StreamEnd,
     StreamText,
     StreamToolCall,
     StreamUsage,
     ToolCall,
-    ToolSpec,
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
@@ -70,7 +69,7 @@ from assistant.reply_ends import Retries, plan_end
 from assistant.requested import asked_for, not_asked_message
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
-from assistant.toolkit import Tool, ToolCallError, ToolResult
+from assistant.toolkit import Tool, ToolResult
 from assistant.untrusted import CONTEXT_NAME, quote
 from tools.errors import MlchatError, UserFacingError
 
@@ -172,21 +171,8 @@ class Summariser(Protocol):
         ...
 
 
-class ModelStream(Protocol):
-    """What the agent talks to: a provider-like ``stream`` that also takes a call context."""
-
-    name: str
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        settings: ChatSettings,
-        *,
-        context: CallContext | None = None,
-    ) -> AsyncIterator[Delta]:
-        """Stream the answer (see :class:`~assistant.providers.base.Provider`)."""
-        ...
+ModelStream = Model
+"""The model the agent talks to (:class:`~assistant.providers.base.Model`); the old name."""
 
 
 class Agent:
@@ -650,7 +636,7 @@ class Agent:
             return message, True, {}
         try:
             arguments = tool.parse_arguments(call.arguments)
-        except ToolCallError as exc:
+        except ToolError as exc:
             emit(ToolStarted(call.id, call.name, {}))
             return str(exc), True, {}
         emit(ToolStarted(call.id, call.name, _jsonable(arguments)))
@@ -668,7 +654,7 @@ class Agent:
         ctx = self.make_context(thread_id, call, emit)
         try:
             result: ToolResult = await tool.call(ctx, arguments)
-        except (ToolCallError, UserFacingError) as exc:
+        except (ToolError, UserFacingError) as exc:
             return str(exc), True, {}
         except asyncio.CancelledError:
             raise

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import ToolError
 from assistant.events import Event, ToolProgress, UserOutput
 from assistant.providers.base import ToolCall
 from assistant.settings import Settings
 from assistant.store import ConversationStore, DatasetRecord, RunStore
-from assistant.toolkit import ToolCallError
 from assistant.worker import WorkerHandle, set_worker_threads
 from assistant.workspace import Workspace
 from tools import safe_files
@@ -92,7 +92,7 @@ class ToolContext:
         """The dataset with ``dataset_id``, or the newest one when omitted."""
         datasets = self.services.conversations.datasets(self.thread_id)
         if not datasets:
-            raise ToolCallError(
+            raise ToolError(
                 "No file is attached to this conversation yet. Ask the user to attach a CSV, "
                 "TSV, Parquet, Excel or JSON file."
             )
@@ -102,12 +102,12 @@ class ToolContext:
             if dataset_id in (record.id, record.name):
                 return self._checked(record)
         known = ", ".join(f"{d.id} ({d.name})" for d in datasets)
-        raise ToolCallError(f"There is no dataset {dataset_id!r}. Attached datasets: {known}.")
+        raise ToolError(f"There is no dataset {dataset_id!r}. Attached datasets: {known}.")
 
     def _checked(self, record: DatasetRecord) -> DatasetRecord:
         """``record`` if its file is still the regular file the app stored (no link planted)."""
         if not safe_files.is_regular_beneath(self.files.uploads, record.path):
-            raise ToolCallError(
+            raise ToolError(
                 f"The attached file {record.name!r} is no longer a regular file in this "
                 "conversation's uploads, so I will not read it. Ask the user to attach it again."
             )

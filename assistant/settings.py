@@ -92,6 +92,9 @@ class Settings:
     fallbacks: tuple[ProviderName, ...] = ()
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
+    openai_api: Literal["responses", "chat"] = "responses"
+    """OpenAI's API: the Responses API, or Chat Completions (the default with ``OPENAI_BASE_URL``,
+    as OpenAI-compatible servers speak only that)."""
     anthropic_api_key: str | None = field(default=None, repr=False)
     anthropic_base_url: str | None = None
     gemini_api_key: str | None = field(default=None, repr=False)
@@ -182,6 +185,7 @@ class Settings:
             fallbacks=fallbacks,  # type: ignore[arg-type]
             openai_api_key=get("OPENAI_API_KEY"),
             openai_base_url=get("OPENAI_BASE_URL"),
+            openai_api=_openai_api(get("MLCHAT_OPENAI_API"), get("OPENAI_BASE_URL")),
             anthropic_api_key=get("ANTHROPIC_API_KEY"),
             anthropic_base_url=get("ANTHROPIC_BASE_URL"),
             gemini_api_key=get("GEMINI_API_KEY") or get("GOOGLE_API_KEY"),
@@ -302,6 +306,15 @@ class _Reader:
         if value.lower() in _OFF:
             return False
         raise ValueError(f"{name} must be on or off, not {value!r}")
+
+
+def _openai_api(value: str | None, base_url: str | None) -> Literal["responses", "chat"]:
+    """``MLCHAT_OPENAI_API``; by default the Responses API unless a base URL is set."""
+    if value is None:
+        return "chat" if base_url else "responses"
+    if value.lower() not in ("responses", "chat"):
+        raise ValueError(f"MLCHAT_OPENAI_API must be 'responses' or 'chat', not {value!r}")
+    return value.lower()  # type: ignore[return-value]
 
 
 def _local_price(env: _Reader) -> tuple[float, float] | None:

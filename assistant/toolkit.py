@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from assistant.errors import ToolError
 from assistant.events import UserOutput
 from assistant.providers.base import ToolSpec
 
@@ -37,10 +38,6 @@ class ToolResult:
     for_model: str
     for_user: tuple[UserOutput, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-class ToolCallError(Exception):
-    """A tool call the model can correct: its message goes back to the model as the result."""
 
 
 ToolFunction = Callable[..., ToolResult | Awaitable[ToolResult]]
@@ -64,11 +61,11 @@ class Tool:
         return ToolSpec(self.name, self.description, _compact_schema(self.arguments_model))
 
     def parse_arguments(self, arguments_json: str) -> dict[str, Any]:
-        """Validate the model's JSON arguments; raise :class:`ToolCallError` saying what is wrong."""
+        """Validate the model's JSON arguments; raise :class:`ToolError` saying what is wrong."""
         try:
             parsed = self.arguments_model.model_validate_json(arguments_json or "{}")
         except ValidationError as exc:
-            raise ToolCallError(_describe_validation_error(self.name, exc)) from None
+            raise ToolError(_describe_validation_error(self.name, exc)) from None
         return {name: getattr(parsed, name) for name in type(parsed).model_fields}
 
     async def call(self, ctx: Any, arguments: dict[str, Any]) -> ToolResult:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import chainlit as cl
+import pytest
 from chainlit.context import init_http_context
 
 from chat_ui import _continued, _Live
@@ -34,3 +37,26 @@ async def test_the_live_line_shows_phase_time_against_budget_and_models_done() -
     )
     live.absorb({"models_done": 13, "budget_s": None})
     assert live.status(100.0).endswith("0:00 of 1:00 · 13 models done")
+
+
+async def test_a_question_with_choices_becomes_a_message_with_one_button_per_choice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from assistant.events import Choices
+    from chat_ui import CHOICE_ACTION, TurnRenderer
+
+    init_http_context()
+    sent: list[cl.Message] = []
+
+    async def record(message: cl.Message) -> cl.Message:
+        sent.append(message)
+        return message
+
+    monkeypatch.setattr(cl.Message, "send", record)
+    await TurnRenderer(tmp_path).render(Choices("Which column?", ("predict churn", "predict plan")))
+    [message] = sent
+    assert message.content == "Which column?"
+    assert [(a.name, a.label, a.payload) for a in message.actions] == [
+        (CHOICE_ACTION, "predict churn", {"message": "predict churn"}),
+        (CHOICE_ACTION, "predict plan", {"message": "predict plan"}),
+    ]

@@ -49,6 +49,8 @@ class Query:
     by: str | None = None
     top: int | None = None
     lowest: bool = False
+    among: tuple[Condition, ...] = ()
+    """For a share: the rows it is a share of (all rows when empty); else more filters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +75,16 @@ def run_query(
     words: Callable[[str], tuple[str, str] | None] = lambda column: None,
 ) -> Answer:
     """Run ``query`` on ``frame``; ``words`` gives the (false, true) words of a yes/no column."""
-    for name in (query.column, query.by, *(c.column for c in query.where)):
+    conditions = (*query.where, *query.among)
+    for name in (query.column, query.by, *(c.column for c in conditions)):
         if name is not None and name not in frame.columns:
             raise QueryError(f"The table has no column “{name}”.")
     if query.aggregate not in ("count", "share") and query.column is None:
         raise QueryError(f"Say which column to take the {query.aggregate} of.")
-    mask = pd.Series(True, index=frame.index)
-    for condition in query.where:
-        mask &= _matches(frame[condition.column], condition, words(condition.column))
+    base = _rows(frame, query.among, words)
+    mask = base & _rows(frame, query.where, words)
+    if query.aggregate == "share" and query.among:
+        frame, mask = frame[base], mask[base]
     described = _described(query, words)
     n_rows, n_matching = len(frame), int(mask.sum())
     if query.by is None:
@@ -115,6 +119,17 @@ def parse_condition(text: str) -> Condition:
     except ValueError:
         value = raw
     return Condition(column.strip().strip("'\"“”`"), op, value)  # type: ignore[arg-type]
+
+
+def _rows(
+    frame: pd.DataFrame,
+    conditions: tuple[Condition, ...],
+    words: Callable[[str], tuple[str, str] | None],
+) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for condition in conditions:
+        mask &= _matches(frame[condition.column], condition, words(condition.column))
+    return mask
 
 
 def describe_condition(condition: Condition) -> str:
@@ -218,6 +233,9 @@ def _described(query: Query, words: Callable[[str], tuple[str, str] | None]) -> 
     del words
     where = " and ".join(describe_condition(c) for c in query.where)
     rows = f"rows where {where}" if where else "rows"
+    if query.among:
+        among = " and ".join(describe_condition(c) for c in query.among)
+        rows += f", among rows where {among}" if query.aggregate == "share" else f" and {among}"
     if query.aggregate == "count":
         head = rows if query.by is None else f"{rows}, per {query.by}"
     elif query.aggregate == "share":

@@ -19,7 +19,7 @@ PLACEHOLDER = re.compile(r"«(\d+)»")
 """A marked column mention; group 1 is the column's index."""
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-_MIN_FUZZY_CHARS = 4
+_MIN_FUZZY_CHARS = 5
 _FUZZY_CUTOFF = 0.84
 _NEVER_COLUMNS = frozenset(
     [

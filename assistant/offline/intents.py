@@ -145,6 +145,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.action = Intent("predict_file", {"dataset_id": new_file} if new_file else {})
     elif tune:
         clause.action = Intent("tune_model", {"budget_s": duration[0]} if duration else {})
+    elif v.HAND_OVER.search(text) and "target" not in clause.settings:
+        clause.action = Intent("list_artifacts", {})
     elif v.IMPROVE_WORDS.search(text) and not columns and v.IMPROVE.search(text):
         clause.action = Intent("suggest_improvements", {})
         clause.settings.pop("metric", None)
@@ -335,6 +337,11 @@ def _target(text: str, reader: _Reader) -> str | None:
             if column not in excluded:
                 return column
     situation = reader.situation
+    likely = v.LIKELY.search(text)
+    if likely is not None and not (situation.new_file and situation.has_model):
+        column = reader.column(next(g for g in likely.groups() if g is not None))
+        if not (situation.has_model and column == situation.target):
+            return column  # "who is likely to churn": a model of churn is wanted
     drives = v.DRIVES.search(text)
     if drives is not None:
         column = reader.column(drives.group(1))

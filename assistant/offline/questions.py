@@ -60,7 +60,8 @@ _BY = re.compile(
 )
 _WHICH = re.compile(r"\bwhich\s+«(\d+)»")
 _TOP = re.compile(
-    r"\b(top|bottom|first|last)\s+(\d+)\s+«(\d+)»(?:\s+\w+)?\s+(?:by|in|for)\s+«(\d+)»"
+    r"\b(top|bottom|first|last)\s+(\d+)\s+«(\d+)»(?:\s+\w+)?\s+(?:by|in|for)\s+"
+    r"(?:\w+\s+){0,2}«(\d+)»"
 )
 _VAGUE_VALUES = frozenset(
     {"yes", "no", "none", "true", "false", "other", "unknown", "all", "na", "n/a", "null", "nan"}
@@ -113,13 +114,22 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
             return None
         arguments["column"] = facts.columns[numeric[0]].name
         used.add(numeric[0])
-    if aggregate in ("count", "share"):
-        where += _flags(columns, used)
+    among: list[dict[str, Any]] = []
+    flags = _flags(columns, used)  # "churned customers": the yes rows of churn
+    if aggregate not in ("count", "share"):
+        where += flags
+    else:
+        if aggregate == "share" and flags and where and by is None:
+            among, where = where, flags  # "share of month-to-month customers who churned"
+        else:
+            where += flags
         if not where and by is None and not _ROW_NOUNS.search(text):
             return None
         if aggregate == "share" and not where:
             return None
     arguments = {"aggregate": aggregate, **arguments, "where": [_as_text(c) for c in where]}
+    if among:
+        arguments["among"] = [_as_text(c) for c in among]
     if by is not None:
         arguments["by"] = facts.columns[by].name
     if top is not None:

@@ -111,6 +111,7 @@ _COMMON = {
 }
 _KEEP = frozenset(
     [
+        "second",
         "mode",
         "modes",
         "modal",

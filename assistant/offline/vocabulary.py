@@ -178,9 +178,16 @@ PREDICT_UNKNOWN = re.compile(
     r"them\b|with\b|using\b|from\b|new\b|whether\b|if\b|who\b|which\b|what\b|how\b|rows\b|"
     r"file\b|data\b|«)([a-z][a-z_-]{2,})"
 )
+LIKELY = re.compile(
+    r"\b(?:who|which \S+)(?:'s| is| are| will be)?\s+(?:most\s+)?(?:likely|going|gonna|about|"
+    r"at risk|in danger)\s+(?:to\s+|of\s+)?«(\d+)»|"
+    r"\b(?:likelihood|chance|probability|risk|odds)\s+(?:of|to|(?:that\s+)?\S+(?:\s+\S+)?\s+(?:will|would))\s+"
+    r"(?:\S+\s+)?«(\d+)»|\bwho will «(\d+)»"
+)
 DRIVES = re.compile(
     r"\b(?:drive|drives|driving|driven|affect|affects|influence|influences|determine|determines|"
-    r"cause|causes|explains?|behind|predicts|leads? to|factors? (?:of|for|in))\s+(?:the\s+)?«(\d+)»"
+    r"cause|causes|explains?|behind|predicts|leads? to|factors? (?:of|for|in))\s+"
+    r"(?:(?:whether|if)\s+(?:\S+\s+){0,3})?(?:the\s+)?«(\d+)»"
 )
 TRAINING_CONTEXT = re.compile(
     r"\b(train|retrain|fit|model|classifier|regressor|regression|classification|predict\w*|"
@@ -202,7 +209,8 @@ WHY = re.compile(
 )
 EXPLAIN = re.compile(
     r"\b(explain\w*|explanation|interpret\w*|insights?|what matters|matters most|most important|"
-    r"driv\w* the (?:predictions?|model)|any good|(?:which|what) (?:variables|features|columns|"
+    r"driv\w* the (?:predictions?|model)|any good|why does (?:the|my|this|your) model|"
+    r"how does (?:the|my|this|your) model (?:work|decide)|(?:which|what) (?:variables|features|columns|"
     r"factors|inputs) (?:matter|count|are important)|"
     r"important (?:features|columns|variables|factors)|feature importances?|importances?|"
     r"how (?:good|well|accurate|reliable|precise)|metrics|performance|perform|learn|learned|"
@@ -211,6 +219,7 @@ EXPLAIN = re.compile(
 )
 BOARD = re.compile(
     r"\b(leader ?board|score ?board|rankings?|standings|runner[- ]?ups?|models compare|"
+    r"second best|second place|next best|"
     r"which (?:algorithm|algo|method|approach)s? (?:won|was best|is best|did best|worked best)|"
     r"compare (?:the |all )?(?:the )?"
     r"(?:models|candidates)|model comparison|other (?:candidates|models|ones)|all (?:the )?"
@@ -225,6 +234,10 @@ DOWNLOAD = re.compile(
     r"(?:training )?script|pipeline|package it|use it elsewhere|the files|get the model|"
     r"grab|send me)\b"
 )
+HAND_OVER = re.compile(
+    r"\b(?:give|send|get|hand) (?:me|us) (?:the|my|our|that) (?:trained |final |best )?model\b"
+)
+"""Asking for the model itself (a download), not for a model to be built."""
 DEPLOY = re.compile(
     r"\b(deploy\w*|serve it|serve the model|endpoint|rest api|an api|behind an api|"
     r"in production|host (?:it|the model))\b"
@@ -244,14 +257,14 @@ PREDICT_FILE_WORDS = re.compile(
     r"\brun (?:the|my) model on\b|\bmake predictions\b"
 )
 IMPROVE = re.compile(
-    r"\b(improve|improvement|improvements|better|boost|higher|increase|what next|try next|"
+    r"\b(what can (?:we|i) do|score is (?:low|bad|poor)|how (?:to|do i|can i) fix|improve|improvement|improvements|better|boost|higher|increase|what next|try next|"
     r"next steps?|tips?|suggest\w*|advice|what else|recommend\w*)\b"
 )
 PROFILE = re.compile(
     r"\b(profile|profiling|overview|describe|summar(?:y|i[sz]e)|look at|take a look|what'?s in|"
     r"what is in|columns|explore|eda|data quality|issues|quality|show (?:me )?(?:the )?data|"
     r"about (?:this|the) (?:data|dataset|file|table)|inspect|first look|check the data|"
-    r"data look|file look|(?:which|what) columns)\b"
+    r"data look|file look|(?:which|what) columns|missing (?:values|data)|nulls|duplicates)\b"
 )
 FILLER = re.compile(
     r"\b(please|pls|thanks|thank you|ok|okay|now|instead|the|a|an|as|metric|score|let'?s|"

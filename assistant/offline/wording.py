@@ -49,6 +49,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bAsk the user to (\w)"), "Please {0}"),
     (re.compile(r",? or pass its dataset_id explicitly"), ""),
     (re.compile(r"\s*Fix them and call again\."), ""),
+    (re.compile(r"Fix them and call again:"), "Fix them and send them again:"),
     (re.compile(r"\bcall (\w+) to see\b"), "say “show the data” to see"),
     (re.compile(r"\bset_plan is not enough\b"), "changing the plan is not enough"),
     (re.compile(r"\bdataset_id\b"), "dataset"),

@@ -11,6 +11,10 @@ accumulator. Translation rules:
 - consecutive turns with the same role are merged (the API requires
   alternation);
 - thinking blocks are kept in ``StreamEnd.provider_state["anthropic_content"]``
+  (with the ``model`` that wrote them) and sent back verbatim to that model
+  only: after the conversation changes model they are left out (their
+  signatures belong to the model that thought them) and the turn is rebuilt
+  from its text and tool calls;
   and sent back verbatim with that assistant turn.
 
 ``temperature`` is not sent: anthropic 2.x dropped it from ``messages.create``
@@ -109,7 +113,7 @@ class AnthropicProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one message as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        system, wire_messages = _messages_to_wire(messages)
+        system, wire_messages = _messages_to_wire(messages, model)
         request: dict[str, Any] = {
             "model": model,
             "messages": _with_breakpoint(wire_messages),
@@ -191,7 +195,11 @@ class AnthropicProvider:
         yield StreamUsage(
             input_tokens, output_tokens, cached_tokens, cache_write_tokens=written_tokens
         )
-        state = {"anthropic_content": [blocks[i] for i in sorted(blocks)]} if has_thinking else {}
+        state = (
+            {"model": model, "anthropic_content": [blocks[i] for i in sorted(blocks)]}
+            if has_thinking
+            else {}
+        )
         reason = stops.map_reason(stops.ANTHROPIC, stop_reason)
         detail = stop_reason if reason == "error" else ""
         if calls or problems:  # a tool_use block never closed, or closed with broken JSON
@@ -234,7 +242,9 @@ def _with_breakpoint(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*turns[:-1], {**last, "content": blocks}]
 
 
-def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
+def _messages_to_wire(
+    messages: Sequence[Message], model: str = ""
+) -> tuple[str, list[dict[str, Any]]]:
     """The ``system`` text and the alternating user/assistant turns."""
     system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
     turns: list[dict[str, Any]] = []
@@ -242,7 +252,7 @@ def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, 
         if message.role == "system":
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
+        blocks = _blocks(message, model)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -252,7 +262,7 @@ def _messages_to_wire(messages: Sequence[Message]) -> tuple[str, list[dict[str, 
     return system, turns
 
 
-def _blocks(message: Message) -> list[dict[str, Any]]:
+def _blocks(message: Message, model: str = "") -> list[dict[str, Any]]:
     if message.role == "tool":
         result: dict[str, Any] = {
             "type": "tool_result",
@@ -262,8 +272,13 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         if message.is_error:
             result["is_error"] = True
         return [result]
-    if message.role == "assistant" and "anthropic_content" in message.provider_state:
-        return list(message.provider_state["anthropic_content"])
+    state = message.provider_state
+    if (
+        message.role == "assistant"
+        and "anthropic_content" in state
+        and state.get("model", model) == model
+    ):
+        return list(state["anthropic_content"])
     blocks: list[dict[str, Any]] = []
     if message.content:
         blocks.append({"type": "text", "text": message.content})

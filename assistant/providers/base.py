@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+if TYPE_CHECKING:
+    from assistant.providers.usage import CallContext
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal[
@@ -163,4 +166,27 @@ class Provider(Protocol):
 
         Raises a :class:`~assistant.errors.ProviderError` subclass on failure.
         """
+        ...
+
+
+class Model(Protocol):
+    """What the agent loop talks to: a provider-like ``stream`` that also takes a call context.
+
+    The router implements it, and so does each wrapper around it (the
+    per-conversation choice in ``thread_models.py``, the spend cap's offline
+    fallback in ``spend/fallback.py``); the context tags usage rows with the
+    conversation and turn and can ask for a fresh (uncached) answer.
+    """
+
+    name: str
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ChatSettings,
+        *,
+        context: CallContext | None = None,
+    ) -> AsyncIterator[Delta]:
+        """Stream the answer (see :class:`Provider`)."""
         ...

@@ -12,7 +12,11 @@
 - function calls arrive whole; a call without an ``id`` gets one made up here
   (prefixed ``gcall_``), which is not sent back to the API;
 - the model's turn is echoed back verbatim when it carried thought signatures:
-  it is kept in ``StreamEnd.provider_state["gemini_content"]``.
+  it is kept in ``StreamEnd.provider_state["gemini_content"]`` with the
+  ``model`` that wrote it, and replayed to that model only. A turn written by
+  another model (or another provider) is rebuilt from its text and calls, and
+  its first function call carries the dummy signature the thought-signatures
+  guide documents for calls Gemini did not make (Gemini 3 rejects unsigned ones).
 
 ``timeout_s`` bounds the whole request here (aiohttp's total timeout); the
 router's stall timeout bounds the wait for each chunk.
@@ -150,7 +154,7 @@ class GeminiProvider:
                 )
         with self._map_errors(model, started=False):
             response = await self._client.aio.models.generate_content_stream(
-                model=model, contents=_contents_to_wire(messages), config=config
+                model=model, contents=_contents_to_wire(messages, model), config=config
             )
         parts: list[types.Part] = []
         calls: list[ToolCall] = []
@@ -202,6 +206,7 @@ class GeminiProvider:
         if any(p.thought_signature for p in parts):
             content = types.Content(role="model", parts=parts)
             state["gemini_content"] = content.model_dump(mode="json", exclude_none=True)
+            state["model"] = model
         reason = stops.map_reason(stops.GEMINI, finish)
         if calls and reason in ("stop", "length"):
             reason = "tool_calls"
@@ -300,14 +305,14 @@ def _usage_from_wire(metadata: types.GenerateContentResponseUsageMetadata) -> St
     )
 
 
-def _contents_to_wire(messages: Sequence[Message]) -> list[types.Content]:
+def _contents_to_wire(messages: Sequence[Message], model: str = "") -> list[types.Content]:
     """User/model turns; consecutive tool results are grouped into one user turn."""
     contents: list[types.Content] = []
     for message in messages:
         if message.role == "system":
             continue
         if message.role == "assistant":
-            content = _model_turn(message)
+            content = _model_turn(message, model)
         elif message.role == "tool":
             call_id = message.tool_call_id or ""
             response = types.FunctionResponse(
@@ -326,19 +331,26 @@ def _contents_to_wire(messages: Sequence[Message]) -> list[types.Content]:
     return contents
 
 
-def _model_turn(message: Message) -> types.Content:
-    if "gemini_content" in message.provider_state:
-        return types.Content.model_validate(message.provider_state["gemini_content"])
+OTHER_MODEL_SIGNATURE = b"skip_thought_signature_validator"
+"""The signature Gemini's thought-signatures guide gives for function calls it did not make."""
+
+
+def _model_turn(message: Message, model: str = "") -> types.Content:
+    state = message.provider_state
+    if "gemini_content" in state and state.get("model", model) == model:
+        return types.Content.model_validate(state["gemini_content"])
     parts: list[types.Part] = []
     if message.content:
         parts.append(types.Part(text=message.content))
-    for call in message.tool_calls:
+    for number, call in enumerate(message.tool_calls):
         call_id = None if call.id.startswith(_SYNTHETIC_ID_PREFIX) else call.id
         parts.append(
             types.Part(
                 function_call=types.FunctionCall(
                     id=call_id, name=call.name, args=json.loads(call.arguments or "{}")
-                )
+                ),
+                # Only the first call of a step carries a signature, as Gemini's own do.
+                thought_signature=OTHER_MODEL_SIGNATURE if number == 0 else None,
             )
         )
     return types.Content(role="model", parts=parts)

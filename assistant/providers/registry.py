@@ -30,6 +30,7 @@ from assistant.providers.gemini import GeminiProvider
 from assistant.providers.local import LocalProvider
 from assistant.providers.offline import OFFLINE_MODEL, OfflineProvider
 from assistant.providers.openai import OpenAIProvider
+from assistant.providers.openai_responses import OpenAIResponsesProvider
 from assistant.providers.retry import RetryPolicy
 from assistant.providers.router import Limiter, Route, Router
 from assistant.settings import ProviderName, Settings
@@ -87,6 +88,12 @@ def build_provider(
     it, an :class:`OfflineProvider` with the placeholder strategy.
     """
     match provider:
+        case "openai" if settings.openai_api == "responses":
+            return OpenAIResponsesProvider(
+                api_key=settings.openai_api_key or _LOCAL_SERVER_KEY,
+                base_url=settings.openai_base_url,
+                timeout_s=timeout_s,
+            )
         case "openai":
             return OpenAIProvider(
                 api_key=settings.openai_api_key or _LOCAL_SERVER_KEY,

@@ -12,30 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
 
 from assistant.events import Notice
-from assistant.providers.base import ChatSettings, Delta, Message, Provider, ToolSpec
+from assistant.providers.base import ChatSettings, Delta, Message, Model, Provider, ToolSpec
 from assistant.providers.usage import CallContext
 from assistant.spend.caps import SpendCapReached
 from assistant.spend.guard import FREE_PROVIDERS, SpendGuard
 
 log = logging.getLogger(__name__)
-
-
-class _Routed(Protocol):
-    """The router's streaming method (with the call context)."""
-
-    name: str
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        settings: ChatSettings,
-        *,
-        context: CallContext | None = None,
-    ) -> AsyncIterator[Delta]: ...
 
 
 class OfflineAtCap:
@@ -47,7 +31,7 @@ class OfflineAtCap:
         guard: The spend guard that knows the caps.
     """
 
-    def __init__(self, router: _Routed, *, offline: Provider, guard: SpendGuard) -> None:
+    def __init__(self, router: Model, *, offline: Provider, guard: SpendGuard) -> None:
         self.router = router
         self.offline = offline
         self.guard = guard

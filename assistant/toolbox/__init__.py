@@ -11,15 +11,14 @@ from assistant.toolbox.model_tools import (
     explain_model,
     list_artifacts,
     predict_file,
-    set_plan,
     show_leaderboard,
     suggest_improvements,
-    train_models,
-    tune_model,
 )
 from assistant.toolbox.notebook_tools import export_notebook
+from assistant.toolbox.plan_tools import set_plan
 from assistant.toolbox.query_tools import query_data
 from assistant.toolbox.serving_tools import deploy_model
+from assistant.toolbox.train_tools import train_models, tune_model
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (

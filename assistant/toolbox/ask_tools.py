@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from assistant.context import ToolContext
+from assistant.errors import ToolError
 from assistant.events import Choices
 from assistant.toolbox._format import for_model, truncate
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolResult
 
 MAX_OPTIONS = 6
 _MAX_OPTION_CHARS = 120
@@ -25,7 +26,7 @@ def ask_user(ctx: ToolContext, question: str, options: list[str]) -> ToolResult:
         dict.fromkeys(truncate(o.strip(), _MAX_OPTION_CHARS) for o in options if o.strip())
     )
     if not picks or len(picks) > MAX_OPTIONS:
-        raise ToolCallError(f"Give between 1 and {MAX_OPTIONS} non-empty options.")
+        raise ToolError(f"Give between 1 and {MAX_OPTIONS} non-empty options.")
     payload = {
         "summary": f"Asked the user: {question}",
         "question": question,

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 from assistant.context import ToolContext
+from assistant.errors import ToolError
 from assistant.events import Figure, File, Notice, Table
 from assistant.sandbox.base import ExecutionError
 from assistant.toolbox._format import for_model, truncate
-from assistant.toolkit import ToolCallError, ToolResult, changes_state
+from assistant.toolkit import ToolResult, changes_state
 from assistant.untrusted import CODE_OUTPUT_NOTE
 from assistant.workspace import COPY_OUT_SUFFIXES, safe_file_name
 from tools.errors import UserFacingError
@@ -38,7 +39,7 @@ async def run_code(ctx: ToolContext, code: str, timeout_s: int | None = None) ->
     """
     pool = ctx.services.sandboxes
     if pool is None:
-        raise ToolCallError("Code execution is not available in this session.")
+        raise ToolError("Code execution is not available in this session.")
     datasets = ctx.services.conversations.datasets(ctx.thread_id)
     dataset_path = ctx.training_dataset().path if datasets else None
     executor = await pool.get(ctx.thread_id, dataset_path)

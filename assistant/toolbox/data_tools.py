@@ -9,10 +9,11 @@ import pandas as pd
 import plotly.express as px
 
 from assistant.context import ToolContext, match_column
+from assistant.errors import ToolError
 from assistant.events import Figure, Table
 from assistant.toolbox._format import cap_names, for_model, quoted, quoted_list, round_sig, truncate
 from assistant.toolbox._tables import load_dataset
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolResult
 from assistant.untrusted import cap, quote
 from tools.analyze import profile_table
 from tools.raw_parsing import label_target
@@ -38,7 +39,7 @@ def profile_dataset(
     if target is not None:
         found = match_column(columns, target)
         if found is None:
-            raise ToolCallError(
+            raise ToolError(
                 f"There is no column named {quoted(target)}. Columns: {quoted_list(columns)}."
             )
         target = found
@@ -162,7 +163,7 @@ def plot_columns(
 def _column(columns: list[str], wanted: str) -> str:
     found = match_column(columns, wanted)
     if found is None:
-        raise ToolCallError(
+        raise ToolError(
             f"There is no column named {quoted(wanted)}. Columns: {quoted_list(columns)}."
         )
     return found

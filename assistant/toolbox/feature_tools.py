@@ -6,14 +6,15 @@ import json
 from typing import Any
 
 from assistant.context import ToolContext
+from assistant.errors import ToolError
 from assistant.events import Table
 from assistant.feature_jobs import FeatureRequest, feature_job
 from assistant.store import RunRecord, thread_metadata, update_thread_metadata
 from assistant.toolbox._format import family_label, for_model, round_sig
-from assistant.toolbox.model_tools import _PLAN_KEY, _latest_run, train_models
-from assistant.toolkit import ToolCallError, ToolResult, changes_state
+from assistant.toolbox._runs import PLAN_KEY, latest_run, run_job
+from assistant.toolbox.train_tools import train_models
+from assistant.toolkit import ToolResult, changes_state
 from assistant.verified_models import run_workspace
-from assistant.worker import WorkerDied, WorkerHandle, WorkerStopped, run_in_worker
 from tools.automl import base_family
 from tools.errors import FeatureError, UserFacingError
 from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
@@ -46,10 +47,10 @@ async def engineer_features(
         budget_s: Seconds for scoring the features; the retrain afterwards uses the plan's budget.
     """
     if not features:
-        raise ToolCallError('Give at least one feature as "name = expression".')
+        raise ToolError('Give at least one feature as "name = expression".')
     if len(features) > MAX_PROPOSALS:
-        raise ToolCallError(f"Propose at most {MAX_PROPOSALS} features per call.")
-    run = _latest_run(ctx, with_model=True)
+        raise ToolError(f"Propose at most {MAX_PROPOSALS} features per call.")
+    run = latest_run(ctx, with_model=True)
     plan = run.plan
     existing = [DerivedFeature(**f) for f in plan.get("derived_features") or []]
     proposals = _checked(features, existing, _column_kinds(run), target=plan["target"])
@@ -69,20 +70,13 @@ async def engineer_features(
     def on_message(message: dict[str, Any]) -> None:
         ctx.progress(str(message.get("message", "")))
 
-    def register(handle: WorkerHandle) -> None:
-        ctx.services.workers[ctx.thread_id] = handle
-
-    try:
-        async with ctx.services.training_slot(ctx.progress):
-            outcome = await run_in_worker(
-                feature_job, request, on_message=on_message, handle_ready=register
-            )
-    except (WorkerDied, WorkerStopped) as exc:
-        raise ToolCallError(
-            f"{exc} No feature was added; the current model is unchanged."
-        ) from None
-    finally:
-        ctx.services.workers.pop(ctx.thread_id, None)
+    outcome = await run_job(
+        ctx,
+        feature_job,
+        request,
+        on_message=on_message,
+        failure_hint=lambda: "No feature was added; the current model is unchanged.",
+    )
 
     table = _verdict_table(outcome, run.id)
     rows = [
@@ -110,10 +104,10 @@ async def engineer_features(
         payload = {"summary": summary, "features": rows}
         return ToolResult(for_model=for_model(payload), for_user=(table,), facts=payload)
 
-    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(_PLAN_KEY, {})
+    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(PLAN_KEY, {})
     kept_changes = {"derived_features": outcome["kept"], "derived_dataset": record.id}
     update_thread_metadata(
-        ctx.services.conversations.db, ctx.thread_id, {_PLAN_KEY: {**stored, **kept_changes}}
+        ctx.services.conversations.db, ctx.thread_id, {PLAN_KEY: {**stored, **kept_changes}}
     )
     ctx.show(table)
     ctx.progress(f"Kept {', '.join(added)}; retraining the models with the kept features")
@@ -135,7 +129,7 @@ async def engineer_features(
 def _checked(
     texts: list[str], existing: list[DerivedFeature], kinds: dict[str, str] | None, *, target: str
 ) -> list[DerivedFeature]:
-    """Parse and check every proposal; one ToolCallError lists every problem."""
+    """Parse and check every proposal; one ToolError lists every problem."""
     accepted: list[DerivedFeature] = []
     problems: list[str] = []
     for text in texts:
@@ -150,7 +144,7 @@ def _checked(
             continue
         accepted.append(feature)
     if problems:
-        raise ToolCallError(
+        raise ToolError(
             f"{len(problems)} of {len(texts)} feature(s) were refused and nothing was scored. "
             "Fix them and call again:\n" + "\n".join(problems) + f"\n{ALLOWED}"
         )
@@ -176,7 +170,7 @@ def _scoring_family(run: RunRecord) -> tuple[str, dict[str, Any]]:
     best = str(run.metrics.get("best_family", ""))
     if best in MODEL_FAMILIES:
         return best, {}
-    raise ToolCallError("The latest run has no single model to score features with; train first.")
+    raise ToolError("The latest run has no single model to score features with; train first.")
 
 
 def _verdict_table(outcome: dict[str, Any], run_id: str) -> Table:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import plotly.express as px
 
 from assistant.context import ToolContext, match_column
+from assistant.errors import ToolError
 from assistant.events import Figure, Table
 from assistant.toolbox._format import for_model, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolResult
 from tools.query import Aggregate, Condition, Query, QueryError, parse_condition, run_query
 
 
@@ -20,6 +21,7 @@ def query_data(
     by: str | None = None,
     top: int | None = None,
     lowest: bool = False,
+    among: list[str] | None = None,
     dataset_id: str | None = None,
 ) -> ToolResult:
     """Answer a simple question about an attached table exactly, without code: count rows, the
@@ -35,6 +37,8 @@ def query_data(
         by: Column to group by, e.g. "region" for "average price by region".
         top: Keep only this many groups, largest first (smallest first with `lowest`).
         lowest: Sort groups from the smallest value up.
+        among: For "share": the rows it is a share of, e.g. ["contract = month-to-month"] for
+            "what share of month-to-month customers churned"; all rows when omitted.
         dataset_id: Dataset id such as "d1"; the newest attached file when omitted.
     """
     record = ctx.dataset(dataset_id)
@@ -49,6 +53,7 @@ def query_data(
         by=_column(columns, by) if by else None,
         top=top if top is None else max(1, min(top, 100)),
         lowest=lowest,
+        among=tuple(_condition(columns, text) for text in (among or [])),
     )
     answer = run_query(frame, query, words=loaded.parser.words)
     payload: dict[str, object] = {
@@ -84,14 +89,14 @@ def _condition(columns: list[str], text: str) -> Condition:
     try:
         parsed = parse_condition(text)
     except QueryError as exc:
-        raise ToolCallError(str(exc)) from None
+        raise ToolError(str(exc)) from None
     return Condition(_column(columns, parsed.column), parsed.op, parsed.value)
 
 
 def _column(columns: list[str], wanted: str) -> str:
     found = match_column(columns, wanted)
     if found is None:
-        raise ToolCallError(
+        raise ToolError(
             f"There is no column named {quoted(wanted)}. Columns: {', '.join(columns[:40])}."
         )
     return found

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import httpx
 
 from assistant.context import ToolContext
+from assistant.errors import ToolError
 from assistant.processes import die_with_parent
 from assistant.toolbox._format import for_model
-from assistant.toolkit import ToolCallError, ToolResult
+from assistant.toolkit import ToolResult
 
 _START_TIMEOUT_S = 60.0
 _SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "TOKEN", "DATABASE_URL")
@@ -48,7 +49,7 @@ async def deploy_model(ctx: ToolContext, port: int | None = None) -> ToolResult:
 
     run = ctx.services.runs.latest(ctx.thread_id, with_model=True)
     if run is None:
-        raise ToolCallError("There is no trained model yet: train one first (train_models).")
+        raise ToolError("There is no trained model yet: train one first (train_models).")
     # Checks the model's checksum and schema here, so a refusal reads as one sentence.
     served, example = await asyncio.to_thread(load_served, ctx.settings, run.id)
     current = _RUNNING.get(ctx.thread_id)
@@ -91,7 +92,7 @@ async def _start(ctx: ToolContext, run_id: str, port: int) -> _Service:
                 return _Service(run_id, url, process)
             await asyncio.sleep(0.2)
     _stop(_Service(run_id, url, process))
-    raise ToolCallError(
+    raise ToolError(
         f"The model service did not start on port {port} (is the port taken?). "
         "Try again without a port, or another one."
     )

@@ -102,10 +102,10 @@ async def test_a_bad_expression_is_a_tool_error_then_a_good_feature_is_kept(
 async def test_refused_proposals_name_the_problem_before_any_scoring(
     tmp_path: Path, proposal: str, words: str
 ) -> None:
+    from assistant.errors import ToolError
     from assistant.toolbox.feature_tools import _checked
-    from assistant.toolkit import ToolCallError
 
-    with pytest.raises(ToolCallError) as caught:
+    with pytest.raises(ToolError) as caught:
         _checked([proposal, "fine = a * b"], [], {"a": "numeric", "b": "numeric"}, target="y")
     message = str(caught.value)
     assert message.startswith("1 of 2 feature(s) were refused and nothing was scored")

@@ -5,7 +5,8 @@ from typing import Literal
 
 import pytest
 
-from assistant.toolkit import ToolCallError, ToolResult, tool
+from assistant.errors import ToolError
+from assistant.toolkit import ToolResult, tool
 
 
 def train_model(
@@ -56,7 +57,7 @@ async def test_valid_arguments_reach_the_function_with_defaults() -> None:
     ],
 )
 def test_bad_arguments_become_a_message_the_model_can_act_on(arguments: str, message: str) -> None:
-    with pytest.raises(ToolCallError, match=message):
+    with pytest.raises(ToolError, match=message):
         tool(train_model).parse_arguments(arguments)
 
 

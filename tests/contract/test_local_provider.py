@@ -92,3 +92,13 @@ def test_local_gets_no_rate_limits_unless_set(tmp_path: Path) -> None:
 
     assert (default.spend.rpm["local"], default.spend.tpm["local"]) == (0, 0)
     assert limited.spend.rpm["local"] == 30
+
+
+def test_every_default_cloud_model_has_a_price(tmp_path: Path) -> None:
+    from assistant.providers.pricing import estimate_cost_usd
+
+    settings = settings_for(tmp_path)
+    for provider in ("openai", "anthropic", "gemini"):
+        model = settings.default_model(provider)  # type: ignore[arg-type]
+        cost = estimate_cost_usd(provider, model, input_tokens=1000, output_tokens=100)
+        assert cost is not None and cost > 0, (provider, model)

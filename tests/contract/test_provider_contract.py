@@ -474,3 +474,33 @@ async def test_a_tool_error_is_flagged_on_the_wire(fake: FakeLLMServer) -> None:
         assert response == {"error": "No column named nope."}
     else:  # Chat Completions has no flag: the text says it
         assert body["messages"][-1]["content"] == "No column named nope."
+
+
+async def test_native_parts_go_back_only_to_the_model_that_wrote_them(
+    fake_anthropic: FakeLLMServer, fake_gemini: FakeLLMServer
+) -> None:
+    """Thinking blocks and thought signatures are stripped when the conversation changes model."""
+    call = ToolCall("c1", "train_candidates", '{"target": "y"}')
+    for fake, key in ((fake_anthropic, "anthropic_content"), (fake_gemini, "gemini_content")):
+        fake.reply(tool_call("train_candidates", {"target": "y"}, thought_signature="c2ln"))
+        provider = provider_for(fake)
+        first = [d async for d in provider.stream(HISTORY, TOOLS, ChatSettings("model-a"))]
+        state = first[-1].provider_state  # type: ignore[union-attr]
+        assert state["model"] == "model-a" and key in state
+        history = [
+            *HISTORY,
+            Message("assistant", "", tool_calls=(call,), provider_state=state),
+            Message("tool", "done", tool_call_id="c1", name="train_candidates"),
+        ]
+        fake.reply(text("same"), text("other"))
+
+        await collect_with(provider, history, "model-a")
+        await collect_with(provider, history, "model-b")
+
+        same, other = (json.dumps(r.body) for r in fake.requests[1:])
+        native = "Let me think." if fake.protocol == "anthropic" else "c2ln"
+        assert native in same and native not in other, fake.protocol
+
+
+async def collect_with(provider: Provider, messages: list[Message], model: str) -> list[Delta]:
+    return [d async for d in provider.stream(messages, TOOLS, ChatSettings(model))]

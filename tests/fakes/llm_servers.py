@@ -351,7 +351,10 @@ class FakeLLMServer:
                 cached_tokens=cached.read_tokens,
                 cache_write_tokens=cached.write_tokens,
             )
-        events = encode[self.protocol](turn, recorded)
+        encoder = encode[self.protocol]
+        if self.protocol == "openai" and recorded.path.endswith("/responses"):
+            encoder = _responses_events  # the same fake serves OpenAI's Responses API
+        events = encoder(turn, recorded)
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -447,6 +450,95 @@ def _openai_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
         }
         events.append(chunk([], usage=usage))
     events.append(_sse("[DONE]"))
+    return events
+
+
+def _responses_events(turn: Turn, request: RecordedRequest) -> list[bytes]:
+    """OpenAI's Responses API stream: reasoning (``thought_signature`` as its encrypted
+    content), text, refusal and function-call items, then ``response.completed`` (or
+    ``response.incomplete`` when ``finish_reason`` is ``max_output_tokens`` or
+    ``content_filter``)."""
+    body = request.body or {}
+    model = turn.model or body.get("model", "fake")
+    number = 0
+
+    def event(kind: str, **payload: Any) -> bytes:
+        nonlocal number
+        number += 1
+        return _sse({"type": kind, "sequence_number": number, **payload}, kind)
+
+    def response(status: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": "resp_fake",
+            "object": "response",
+            "created_at": 0,
+            "model": model,
+            "status": status,
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            **extra,
+        }
+
+    events = [event("response.created", response=response("in_progress"))]
+    index = 0
+    if turn.thought_signature:
+        reasoning = {
+            "type": "reasoning",
+            "id": "rs_1",
+            "summary": [],
+            "encrypted_content": turn.thought_signature,
+        }
+        events.append(event("response.output_item.done", output_index=index, item=reasoning))
+        index += 1
+    if turn.text or turn.refusal:
+        kind = "response.refusal.delta" if turn.refusal else "response.output_text.delta"
+        for piece in _split(turn.refusal or turn.text, turn.text_chunks):
+            events.append(
+                event(kind, item_id="msg_1", output_index=index, content_index=0, delta=piece)
+            )
+        index += 1
+    for offset, call in enumerate(turn.tool_calls):
+        arguments = _arguments_text(call)
+        item = {
+            "type": "function_call",
+            "id": f"fc_{offset}",
+            "call_id": call.id or f"call_{offset}",
+            "name": call.name,
+            "arguments": "",
+            "status": "in_progress",
+        }
+        events.append(event("response.output_item.added", output_index=index, item=item))
+        for piece in _split(arguments, max(turn.args_chunks, 1)):
+            events.append(
+                event(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=index,
+                    delta=piece,
+                )
+            )
+        done = {**item, "arguments": arguments, "status": "completed"}
+        events.append(event("response.output_item.done", output_index=index, item=done))
+        index += 1
+    usage = None
+    if turn.usage is not None:
+        prompt, completion = turn.usage
+        usage = {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": turn.cached_tokens},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion,
+        }
+    if turn.finish_reason in ("max_output_tokens", "content_filter"):
+        final = response(
+            "incomplete", usage=usage, incomplete_details={"reason": turn.finish_reason}
+        )
+        events.append(event("response.incomplete", response=final))
+    else:
+        events.append(event("response.completed", response=response("completed", usage=usage)))
     return events
 
 

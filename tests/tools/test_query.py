@@ -73,3 +73,15 @@ def test_conditions_are_parsed_not_evaluated() -> None:
     assert parse_condition("x == __import__('os')") == Condition("x", "==", "__import__('os')")
     with pytest.raises(QueryError):
         parse_condition("tenure is big")
+
+
+def test_a_share_among_some_rows_counts_only_those_rows() -> None:
+    query = Query(
+        "share",
+        where=(Condition("churn", "==", "yes"),),
+        among=(Condition("region", "==", "south"),),
+    )
+    answer = run_query(FRAME, query, words=_words)
+    assert answer.text == (
+        "share of rows where churn = yes, among rows where region = south: 0.0% (0 of 2)."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from assistant.providers.base import (
@@ -12,7 +13,7 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.gemini import GeminiProvider
+from assistant.providers.gemini import OTHER_MODEL_SIGNATURE, GeminiProvider
 from tests.fakes.llm_servers import FakeCall, FakeLLMServer, Turn, text
 
 SCHEMA = {"type": "object", "properties": {"target": {"type": "string"}}, "required": ["target"]}
@@ -89,7 +90,11 @@ async def test_calls_without_ids_get_distinct_ids_that_are_not_sent_back(
     assert model_turn == {
         "role": "model",
         "parts": [
-            {"functionCall": {"name": "train_candidates", "args": {"target": "a"}}},
+            {
+                "functionCall": {"name": "train_candidates", "args": {"target": "a"}},
+                # no signature was received: the first call gets the documented stand-in
+                "thoughtSignature": base64.b64encode(OTHER_MODEL_SIGNATURE).decode(),
+            },
             {"functionCall": {"name": "train_candidates", "args": {"target": "b"}}},
         ],
     }

@@ -1,0 +1,177 @@
+"""Run bookkeeping shared by the model tools, and the one way a tool runs a worker job.
+
+:func:`run_job` is the worker choreography every long tool (train, tune,
+feature scoring) follows: wait for a training slot, run the job in a worker
+process registered as the thread's worker (so "stop" reaches it), book the
+run as stopped or failed when it ends that way, and always unregister.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from assistant.context import ToolContext
+from assistant.errors import ToolError
+from assistant.events import Figure
+from assistant.store import RunRecord
+from assistant.worker import WorkerDied, WorkerStopped, run_in_worker
+from tools.errors import UserFacingError
+from tools.tune import tuning_storage
+
+PLAN_KEY = "plan_changes"
+"""Thread metadata key of the plan changes the next training run applies."""
+_MAX_FIGURE_BYTES = 64 << 20
+FILE_TITLES = {
+    "model": ("Fitted pipeline (model.joblib)", "application/octet-stream"),
+    "card": ("Model card (model_card.md)", "text/markdown"),
+    "script": ("Reproducible training script (train.py)", "text/x-python"),
+    "report": ("Run report (report.json)", "application/json"),
+}
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+async def run_job(
+    ctx: ToolContext,
+    job: Callable[..., Any],
+    request: Any,
+    *,
+    on_message: Callable[[dict[str, Any]], None],
+    on_stopped: Callable[[dict[str, Any] | None], None] = _ignore,
+    on_failed: Callable[[str], None] = _ignore,
+    failure_hint: Callable[[], str] = lambda: "",
+    keep_partial: bool = False,
+) -> dict[str, Any]:
+    """Run ``job(channel, request)`` in a worker process and return its outcome.
+
+    Args:
+        ctx: The calling tool's context: its training slot, worker registry, progress.
+        job: A module-level job function (``assistant/jobs.py``).
+        request: The job's picklable request.
+        on_message: Called with each progress message of the worker.
+        on_stopped: The user stopped the work: called with what the worker had
+            finished (when ``keep_partial`` and it answered in time) or ``None``;
+            the cancellation then propagates.
+        on_failed: The worker died, had to be killed, or raised: called with the error text.
+        failure_hint: What to tell the model after the worker's own message when it died.
+        keep_partial: Ask a stopped worker for what it has finished.
+
+    Raises:
+        ToolError: the worker died or had to be killed (the model may retry smaller).
+    """
+    kept: list[dict[str, Any]] = []
+
+    def register(handle: Any) -> None:
+        ctx.services.workers[ctx.thread_id] = handle
+
+    try:
+        async with ctx.services.training_slot(ctx.progress):
+            outcome: dict[str, Any] = await run_in_worker(
+                job,
+                request,
+                on_message=on_message,
+                handle_ready=register,
+                on_cancelled_result=kept.append if keep_partial else None,
+            )
+    except asyncio.CancelledError:
+        on_stopped(kept[0] if kept else None)
+        raise
+    except (WorkerDied, WorkerStopped) as exc:
+        on_failed(str(exc)[:500])
+        raise ToolError(f"{exc} {failure_hint()}".strip()) from None
+    except Exception as exc:
+        on_failed(str(exc)[:500])
+        raise
+    finally:
+        ctx.services.workers.pop(ctx.thread_id, None)
+    return outcome
+
+
+def latest_run(ctx: ToolContext, *, with_model: bool = False) -> RunRecord:
+    """The thread's latest run (with a model when ``with_model``); a ToolError when none."""
+    run = ctx.services.runs.latest(ctx.thread_id, with_model=with_model)
+    if run is None:
+        raise ToolError(
+            "No model has been trained in this conversation yet. Attach a file and say which "
+            "column to predict, e.g. “train a model to predict churn”."
+        )
+    return run
+
+
+def finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, status: str) -> None:
+    """Book a worker's outcome as the run's plan, leaderboard, metrics and files."""
+    metrics = {
+        key: outcome[key]
+        for key in (
+            "target",
+            "task",
+            "metric",
+            "metric_label",
+            "best_family",
+            "cv_metrics",
+            "importance",
+            "insights",
+            "figures",
+            "warnings",
+            "notes",
+            "n_rows",
+        )
+    }
+    metrics["expected_metrics"] = outcome.get("expected_metrics", {})
+    artifacts = {
+        "run_dir": outcome["run_dir"],
+        "files": outcome["files"],
+        "model": outcome["files"].get("model"),
+        "model_sha256": outcome.get("model_sha256"),
+    }
+    ctx.services.runs.finish(
+        run_id,
+        status=status,
+        plan=outcome["plan"],
+        leaderboard=outcome["leaderboard"],
+        metrics=metrics,
+        artifacts=artifacts,
+        meta_features=outcome["meta_features"],
+    )
+
+
+def tuning_store(ctx: ToolContext) -> str | Path:
+    """Where the Optuna studies live (a journal file's folder is created)."""
+    storage = tuning_storage(ctx.settings.tuning_storage, ctx.settings.data_dir)
+    if isinstance(storage, Path):
+        storage.parent.mkdir(parents=True, exist_ok=True)
+    return storage
+
+
+def study_prefix(ctx: ToolContext, sha256: str) -> str:
+    """Studies are per thread and file, so train and tune_model share them."""
+    return f"{ctx.thread_id}-{sha256[:12]}"
+
+
+def history_path(ctx: ToolContext) -> Path:
+    """The warm-start history of past runs."""
+    return ctx.settings.data_dir / "optuna" / "warmstart.db"
+
+
+def run_figures(ctx: ToolContext, figures: list[dict[str, Any]]) -> tuple[Figure, ...]:
+    """The run's figures, read through the workspace door (no links, app folders only)."""
+    shown = []
+    for figure in figures:
+        try:
+            plotly_json = ctx.files.read_text(figure["json"], max_bytes=_MAX_FIGURE_BYTES)
+        except (OSError, UserFacingError):
+            plotly_json = None
+        png = Path(figure["png"])
+        shown.append(
+            Figure(
+                figure["title"],
+                plotly_json=plotly_json,
+                png_path=png if ctx.files.servable(png) else None,
+            )
+        )
+    return tuple(shown)
