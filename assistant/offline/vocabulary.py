@@ -244,7 +244,8 @@ DEPLOY = re.compile(
 )
 PLOT = re.compile(
     r"\b(plot|plots|plotting|chart|graph|visuali[sz]e|visuali[sz]ation|draw|histogram|scatter|"
-    r"bar ?chart|boxplot|box plot|distribution|distributed|pie)\b"
+    r"bar ?chart|boxplot|box plot|distribution|distributed|pie|correlat\w*|relationship between|"
+    r"relation between|related to)\b"
 )
 PLOT_PAIR = re.compile(r"«(\d+)»\s*(?:vs\.?|versus|against|by|and|over|with)\s+(?:the\s+)?«(\d+)»")
 PREDICT_FILE = re.compile(
