@@ -1,8 +1,8 @@
 """Learn the built-in warm-start portfolio (``tools/data/portfolio.json``) offline.
 
-For every dataset of the quality suite (scikit-learn's bundled datasets and
-the generated ones in ``bench/quality.py``; nothing is downloaded), each
-tunable family is tuned for a few seconds (3-fold CV, at most ``--max-rows``
+For every dataset of ``bench/portfolio_data.py`` (generated tables disjoint from
+the quality suite, so the benchmark never scores on data our defaults were learned
+on; nothing is downloaded), each tunable family is tuned for a few seconds (3-fold CV, at most ``--max-rows``
 rows). Each family's best configuration per dataset becomes a candidate; every
 candidate is then cross-validated on every dataset of the same task kind
 (classification or regression) and a portfolio of up to ``--size``
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from quality import SUITE, Dataset  # noqa: E402
+from portfolio_data import PORTFOLIO_SUITE  # noqa: E402
+from quality import Dataset  # noqa: E402
 
 from tools.analyze import profile_table  # noqa: E402
 from tools.metrics import resolve_metric  # noqa: E402
@@ -132,7 +133,7 @@ def _greedy(matrix: np.ndarray, size: int) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default=",".join(SUITE))
+    parser.add_argument("--datasets", default=",".join(PORTFOLIO_SUITE))
     parser.add_argument("--trial-budget", type=float, default=6.0, help="tuning seconds per family")
     parser.add_argument("--max-rows", type=int, default=1500)
     parser.add_argument("--size", type=int, default=3)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     warnings.simplefilter("ignore")
     started = time.monotonic()
-    suite = [SUITE[name]() for name in args.datasets.split(",")]
+    suite = [PORTFOLIO_SUITE[name]() for name in args.datasets.split(",")]
     work = Path(tempfile.mkdtemp(prefix="mlchat-portfolio-"))
 
     best: dict[str, dict[str, dict[str, tuple[dict, float]]]] = {}
@@ -175,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "about": (
             "Warm-start configurations per task kind and model family, best first, learned "
-            "by bench/build_portfolio.py on the bundled and generated datasets of "
-            "bench/quality.py. Parameters are Optuna trial parameters of each family's "
-            "search space in tools/models.py."
+            "by bench/build_portfolio.py on the generated datasets of bench/portfolio_data.py, "
+            "disjoint from the quality suite. Parameters are Optuna trial parameters of each "
+            "family's search space in tools/models.py."
         ),
         "datasets": [data.name for data in suite],
         "trial_budget_s": args.trial_budget,

@@ -1,28 +1,35 @@
-"""AutoML quality benchmark: this engine against FLAML at the same budgets.
+"""AutoML quality benchmark: this engine against FLAML and AutoGluon at the same budgets.
 
 Every dataset is bundled with scikit-learn or generated here (nothing is
-downloaded). For each dataset and budget both systems get the same 75/25
-train/test split (stratified for classification, seed 0) and the same metric
-(the engine's default for the task: ROC AUC, log loss or RMSE). Ours runs
-profile -> plan -> train with the budget and scores the refit model on the
-test rows; FLAML runs ``AutoML.fit(time_budget=budget)`` and is scored the same
-way with the same metric code (:mod:`tools.metrics`).
+downloaded); none of them was used to learn our defaults (the warm-start portfolio
+is learned on ``bench/portfolio_data.py``). For each dataset, budget and seed
+(``--seeds``, default 3) every system gets the same 75/25 train/test split
+(stratified for classification, ``random_state`` = the seed) and the same metric
+(the engine's default for the task: ROC AUC, log loss or RMSE). Ours runs profile
+-> plan -> train, tune, ensemble with the budget; FLAML runs
+``AutoML.fit(time_budget=budget)``; AutoGluon runs ``TabularPredictor.fit`` with the
+``medium_quality`` preset and ``time_limit=budget`` on the CPU in its own virtualenv
+(``bash bench/setup_autogluon.sh``; ``bench/autogluon_runner.py``). Every system's
+test predictions are scored here with the same metric code (:mod:`tools.metrics`).
 
-    python bench/quality.py --budgets 10            # the whole suite at 10 s
-    python bench/quality.py --quick                  # 2-dataset smoke run
-    python bench/quality.py --datasets wine,mixed_churn --budgets 10,60
+    python bench/quality.py --budgets 10,60          # the whole suite, 3 seeds
+    python bench/quality.py --quick --seeds 1        # 2-dataset smoke run
+    python bench/quality.py --datasets wine,mixed_churn --budgets 10
 
-Prints one table per budget and writes it to ``bench/results/quality-<budget>.md``.
-"delta" is ours minus FLAML on a higher-is-better scale (a positive delta on
-RMSE means ours has the lower RMSE); "rel" is that delta relative to FLAML's
-value. Within 0.5% counts as a tie.
+Prints one table per budget (medians over seeds) and writes it to
+``bench/results/quality-<budget>.md``. "rel vs X" is ours minus X on a
+higher-is-better scale (positive on RMSE means ours has the lower RMSE), relative to
+X's value. Within 0.5% counts as a tie.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -45,6 +52,11 @@ from tools.train import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TIE = 0.005
+_AUTOGLUON_METRIC = {
+    "roc_auc": "roc_auc",
+    "log_loss": "log_loss",
+    "root_mean_squared_error": "root_mean_squared_error",
+}
 _FLAML_METRIC = {
     "roc_auc": "roc_auc",
     "roc_auc_ovr": "roc_auc_ovr",
@@ -70,17 +82,36 @@ class Dataset:
 
 
 @dataclass(frozen=True, slots=True)
+class Run:
+    """One system on one dataset and split: its test value, wall time and chosen model."""
+
+    value: float
+    wall_s: float
+    best: str
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
+    """One dataset at one budget: each system's median test value over the seeds."""
+
     dataset: str
+    task: str
     metric: str
-    ours: float
-    flaml: float
-    delta: float
-    relative: float
-    ours_wall_s: float
-    flaml_wall_s: float
-    ours_best: str
-    flaml_best: str
+    runs: dict[str, list[Run]]
+    """System ("ours", "FLAML", "AutoGluon") -> one run per seed."""
+
+    def median(self, system: str) -> float:
+        return float(np.median([r.value for r in self.runs[system]]))
+
+    def wall(self, system: str) -> float:
+        return float(np.median([r.wall_s for r in self.runs[system]]))
+
+    def relative(self, spec: MetricSpec, system: str) -> float:
+        """Ours minus ``system`` on a higher-is-better scale, relative to ``system``'s value."""
+        theirs = self.median(system)
+        return (spec.to_score(self.median("ours")) - spec.to_score(theirs)) / max(
+            abs(theirs), 1e-12
+        )
 
 
 # --- datasets ---------------------------------------------------------------------------
@@ -326,9 +357,9 @@ QUICK = ("breast_cancer", "mixed_churn")
 # --- running ---------------------------------------------------------------------------
 
 
-def _split(data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(data: Dataset, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     stratify = data.frame[data.target] if data.task != "regression" else None
-    return train_test_split(data.frame, test_size=0.25, random_state=0, stratify=stratify)
+    return train_test_split(data.frame, test_size=0.25, random_state=seed, stratify=stratify)
 
 
 def _test_value(spec: MetricSpec, y_test: pd.Series, model: object, X_test: pd.DataFrame) -> float:
@@ -344,11 +375,12 @@ def run_ours(
     train_rows: pd.DataFrame,
     test_rows: pd.DataFrame,
     budget_s: float,
+    seed: int,
     engine: str = "automl",
-) -> tuple[float, float, str]:
+) -> Run:
     started = time.monotonic()
     profile = profile_table(train_rows, target=data.target)
-    plan = build_plan(profile, budget_s=budget_s, seed=0)
+    plan = build_plan(profile, budget_s=budget_s, seed=seed)
     if engine == "automl":
         result = fit_automl(train_rows, plan, profile=profile)
     else:
@@ -357,12 +389,17 @@ def run_ours(
     spec = resolve_metric(plan.metric, plan.task)
     X_test = test_rows.drop(columns=[data.target])
     value = _test_value(spec, test_rows[data.target], result.model, X_test)
-    return value, wall, result.best_family
+    return Run(value, wall, result.best_family)
 
 
 def run_flaml(
-    data: Dataset, train_rows: pd.DataFrame, test_rows: pd.DataFrame, budget_s: float, metric: str
-) -> tuple[float, float, str]:
+    data: Dataset,
+    train_rows: pd.DataFrame,
+    test_rows: pd.DataFrame,
+    budget_s: float,
+    metric: str,
+    seed: int,
+) -> Run:
     from flaml import AutoML
 
     logging.getLogger("flaml").setLevel(logging.WARNING)
@@ -376,61 +413,131 @@ def run_flaml(
         task="regression" if data.task == "regression" else "classification",
         metric=_FLAML_METRIC[spec.name],
         time_budget=budget_s,
-        seed=0,
+        seed=seed,
         verbose=0,
     )
     wall = time.monotonic() - started
     value = _test_value(spec, test_rows[data.target], automl, test_rows.drop(columns=[data.target]))
-    return value, wall, str(automl.best_estimator)
+    return Run(value, wall, str(automl.best_estimator))
 
 
-def compare(data: Dataset, budget_s: float, engine: str = "automl") -> Outcome:
-    train_rows, test_rows = _split(data)
+def run_autogluon(
+    data: Dataset,
+    train_rows: pd.DataFrame,
+    test_rows: pd.DataFrame,
+    budget_s: float,
+    metric: str,
+    python: Path,
+) -> Run:
+    """AutoGluon (medium_quality preset, CPU) in its own virtualenv, scored here."""
+    spec = resolve_metric(metric, data.task)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory(prefix="mlchat-ag-") as folder:
+        base = Path(folder)
+        # Parquet keeps the dtypes; dates become strings as in a CSV.
+        for name, rows in (("train", train_rows), ("test", test_rows)):
+            rows.reset_index(drop=True).to_parquet(base / f"{name}.parquet")
+        request = {
+            "train": str(base / "train.parquet"),
+            "test": str(base / "test.parquet"),
+            "target": data.target,
+            "problem_type": data.task,
+            "metric": _AUTOGLUON_METRIC[spec.name],
+            "time_limit": budget_s,
+            "out": str(base / "predictions.parquet"),
+        }
+        (base / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        started = time.monotonic()
+        subprocess.run(
+            [
+                str(python),
+                str(Path(__file__).parent / "autogluon_runner.py"),
+                str(base / "request.json"),
+            ],
+            check=True,
+        )
+        wall = time.monotonic() - started
+        predictions = pd.read_parquet(base / "predictions.parquet")
+        meta = json.loads((base / "predictions.parquet.json").read_text(encoding="utf-8"))
+    y_test = test_rows[data.target].to_numpy()
+    if data.task == "regression":
+        value = spec.compute(y_test, predictions["prediction"].to_numpy(), None, classes=None)
+    else:
+        # AutoGluon names classes as text; map back to the labels' own values.
+        labels = {str(v): v for v in pd.unique(data.frame[data.target])}
+        classes = [labels[c] for c in meta["classes"]]
+        proba = predictions[meta["classes"]].to_numpy()
+        predicted = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+        value = spec.compute(y_test, predicted, proba, classes=classes)
+    return Run(float(value), wall, meta["best"])
+
+
+def compare(
+    data: Dataset,
+    budget_s: float,
+    seeds: int,
+    engine: str = "automl",
+    autogluon: Path | None = None,
+    flaml: bool = True,
+) -> Outcome:
     metric = default_metric(data.task)  # type: ignore[arg-type]
     spec = resolve_metric(metric, data.task)  # type: ignore[arg-type]
-    ours, ours_wall, ours_best = run_ours(data, train_rows, test_rows, budget_s, engine)
-    flaml, flaml_wall, flaml_best = run_flaml(data, train_rows, test_rows, budget_s, metric)
-    delta = spec.to_score(ours) - spec.to_score(flaml)
-    relative = delta / max(abs(flaml), 1e-12)
-    return Outcome(
-        data.name,
-        spec.name,
-        ours,
-        flaml,
-        delta,
-        relative,
-        ours_wall,
-        flaml_wall,
-        ours_best,
-        flaml_best,
+    runs: dict[str, list[Run]] = {"ours": []}
+    for seed in range(seeds):
+        train_rows, test_rows = _split(data, seed)
+        runs["ours"].append(run_ours(data, train_rows, test_rows, budget_s, seed, engine))
+        if flaml:
+            runs.setdefault("FLAML", []).append(
+                run_flaml(data, train_rows, test_rows, budget_s, metric, seed)
+            )
+        if autogluon is not None:
+            runs.setdefault("AutoGluon", []).append(
+                run_autogluon(data, train_rows, test_rows, budget_s, metric, autogluon)
+            )
+    return Outcome(data.name, data.task, spec.name, runs)
+
+
+def render(outcomes: list[Outcome], budget_s: float, seeds: int) -> str:
+    systems = [s for s in ("ours", "FLAML", "AutoGluon") if outcomes and s in outcomes[0].runs]
+    others = [s for s in systems if s != "ours"]
+    header = (
+        "| dataset | metric | "
+        + " | ".join(systems)
+        + " | "
+        + " | ".join(f"rel vs {s}" for s in others)
+        + " | "
+        + " | ".join(f"{s} wall (s)" for s in systems)
+        + " | ours best |"
     )
-
-
-def render(outcomes: list[Outcome], budget_s: float) -> str:
-    header = "| dataset | metric | ours | FLAML | delta | rel | ours wall (s) | FLAML wall (s) | ours best | FLAML best |"
+    n_columns = 3 + len(systems) * 2 + len(others)
     lines = [
-        f"## Budget {budget_s:g} s",
+        f"## Budget {budget_s:g} s (median of {seeds} seed(s) and 75/25 splits)",
         "",
         header,
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (n_columns - 3) + ["---"]) + "|",
     ]
     for o in outcomes:
+        spec = resolve_metric(o.metric, o.task)  # type: ignore[arg-type]
         lines.append(
-            f"| {o.dataset} | {o.metric} | {o.ours:.4f} | {o.flaml:.4f} | {o.delta:+.4f} | "
-            f"{o.relative:+.2%} | {o.ours_wall_s:.1f} | {o.flaml_wall_s:.1f} | {o.ours_best} | {o.flaml_best} |"
+            f"| {o.dataset} | {o.metric} | "
+            + " | ".join(f"{o.median(s):.4f}" for s in systems)
+            + " | "
+            + " | ".join(f"{o.relative(spec, s):+.2%}" for s in others)
+            + " | "
+            + " | ".join(f"{o.wall(s):.1f}" for s in systems)
+            + f" | {o.runs['ours'][0].best} |"
         )
-    wins = sum(o.relative > TIE for o in outcomes)
-    losses = sum(o.relative < -TIE for o in outcomes)
-    ties = len(outcomes) - wins - losses
-    relatives = [o.relative for o in outcomes]
-    mean_rel = float(np.mean(relatives)) if outcomes else float("nan")
-    median_rel = float(np.median(relatives)) if outcomes else float("nan")
-    lines += [
-        "",
-        f"Summary at {budget_s:g} s: mean relative delta {mean_rel:+.2%}, median "
-        f"{median_rel:+.2%} (positive = ours better); "
-        f"wins/ties/losses {wins}/{ties}/{losses} (tie = within {TIE:.1%}).",
-    ]
+    lines.append("")
+    for system in others:
+        relatives = [o.relative(resolve_metric(o.metric, o.task), system) for o in outcomes]  # type: ignore[arg-type]
+        wins = sum(r > TIE for r in relatives)
+        losses = sum(r < -TIE for r in relatives)
+        ties = len(relatives) - wins - losses
+        lines.append(
+            f"Against {system} at {budget_s:g} s: median relative delta "
+            f"{float(np.median(relatives)):+.2%} (positive = ours better); wins/ties/losses "
+            f"{wins}/{ties}/{losses}; wins or ties on {(wins + ties) / len(relatives):.0%} "
+            f"of datasets (tie = within {TIE:.1%})."
+        )
     return "\n".join(lines)
 
 
@@ -441,12 +548,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--datasets", help=f"comma-separated subset of: {', '.join(SUITE)}")
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--seeds", type=int, default=3, help="splits and seeds per dataset")
     parser.add_argument(
         "--engine",
         choices=("automl", "train"),
         default="automl",
         help="ours: train + tune + ensemble (automl, the product's default) or breadth only (train)",
     )
+    parser.add_argument(
+        "--autogluon-python",
+        type=Path,
+        default=Path(__file__).parent / ".venv-autogluon" / "bin" / "python",
+        help="python of AutoGluon's own venv (bash bench/setup_autogluon.sh); skipped if absent",
+    )
+    parser.add_argument("--no-flaml", action="store_true", help="leave FLAML out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("flaml").setLevel(logging.WARNING)
@@ -457,21 +572,27 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SUITE]
     if unknown:
         parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}")
+    autogluon = args.autogluon_python if args.autogluon_python.exists() else None
+    if autogluon is None:
+        print(f"AutoGluon left out: {args.autogluon_python} does not exist", flush=True)
     budgets = [float(b) for b in args.budgets.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     for budget_s in budgets:
         outcomes = []
         for name in names:
-            data = SUITE[name]()
-            outcome = compare(data, budget_s, args.engine)
+            outcome = compare(
+                SUITE[name](), budget_s, args.seeds, args.engine, autogluon, not args.no_flaml
+            )
             outcomes.append(outcome)
             print(
-                f"[{budget_s:g} s] {name}: ours {outcome.ours:.4f} ({outcome.ours_wall_s:.1f} s, "
-                f"{outcome.ours_best}) vs FLAML {outcome.flaml:.4f} ({outcome.flaml_wall_s:.1f} s, "
-                f"{outcome.flaml_best}) delta {outcome.delta:+.4f}",
+                f"[{budget_s:g} s] {name}: "
+                + ", ".join(
+                    f"{system} {outcome.median(system):.4f} ({outcome.wall(system):.1f} s)"
+                    for system in outcome.runs
+                ),
                 flush=True,
             )
-        table = render(outcomes, budget_s)
+        table = render(outcomes, budget_s, args.seeds)
         print("\n" + table + "\n", flush=True)
         (RESULTS / f"quality-{budget_s:g}.md").write_text(table + "\n", encoding="utf-8")
     return 0

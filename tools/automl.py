@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from tools.deadline import Deadline
+from tools.deadline import ESTIMATE_SAFETY, Deadline
 from tools.ensemble import (
     EnsembleModel,
     EnsembleSelection,
@@ -54,6 +54,7 @@ from tools.train import (
     CandidateResult,
     TrainProgress,
     TrainResult,
+    rank_candidates,
     sample_rows,
     train,
     winner_metrics,
@@ -69,7 +70,6 @@ MIN_TUNE_S = 2.0
 """Tuning is skipped when less than this is left for it."""
 STOP_REFIT_MAX_S = 5.0
 """After a stop request the winner is refit only if that takes at most this long."""
-_SAFETY = 1.25
 ENSEMBLE_KEY = "ensemble"
 TUNED_SUFFIX = ":tuned"
 
@@ -171,7 +171,7 @@ def fit_automl(
     refit_ratio = _refit_ratio(result)
 
     def refit_s(keys: Sequence[str]) -> float:
-        return sum(fit_s.get(key, 0.0) for key in keys) * refit_ratio * _SAFETY + 0.2
+        return sum(fit_s.get(key, 0.0) for key in keys) * refit_ratio * ESTIMATE_SAFETY + 0.2
 
     def emit(kind: Any, message: str, candidate: CandidateResult | None = None) -> None:
         notify(TrainProgress(kind, candidate, clock() - start, budget, message))
@@ -291,7 +291,7 @@ def fit_automl(
         emit("candidate_finished", f"Ensemble: {spec.label} {row.score:.4g}", row)
     model.target_ = plan.target
 
-    leaderboard = _rank(rows, spec)
+    leaderboard = rank_candidates(rows, spec)
     cv_metrics, threshold = winner_metrics(
         model,
         oof[winner],
@@ -528,9 +528,3 @@ def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
         # train() dropped classes with a single row
         table = table.loc[table[result.plan.target].isin(result.classes)].reset_index(drop=True)
     return table
-
-
-def _rank(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:
-    ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -spec.to_score(r.score))
-    rest = [r for r in results if r.status != "ok"]
-    return [*ok, *rest]

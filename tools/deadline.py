@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
 
+ESTIMATE_SAFETY = 1.25
+"""Every phase plans with its time estimates multiplied by this (fits vary run to run)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Deadline:

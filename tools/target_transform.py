@@ -38,6 +38,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.preprocessing import QuantileTransformer
 
+from tools.deadline import ESTIMATE_SAFETY
+
 log = logging.getLogger(__name__)
 
 TargetTransform = Literal["none", "log", "quantile"]
@@ -199,7 +201,6 @@ COMPARE_WITH = {"tree": "lightgbm", "scaled": "ridge"}
 """The cheap strong family that decides the target transform for each preprocessing style."""
 TRANSFORM_SHARE = 0.2
 """The comparison runs only if it should take at most this share of the budget."""
-_SAFETY = 1.25
 
 
 def choose_target_transforms(
@@ -247,7 +248,7 @@ def choose_target_transforms(
         family = MODEL_FAMILIES[name]
         width = encoded_width(columns, preprocessing=family.preprocessing, n_unique=n_unique)
         # Three variants (LightGBM at half its default trees) on up to three folds.
-        estimate = 3 * n_folds * 0.5 * family.estimate_fit_s(n_train, width) * _SAFETY
+        estimate = 3 * n_folds * 0.5 * family.estimate_fit_s(n_train, width) * ESTIMATE_SAFETY
         if estimate > TRANSFORM_SHARE * plan.budget_s:
             notes.append(
                 f"The target is skewed (skew {skew:.1f}), but the budget left no time to "

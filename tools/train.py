@@ -41,7 +41,7 @@ from sklearn.base import clone
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from tools.deadline import Deadline
+from tools.deadline import ESTIMATE_SAFETY, Deadline
 from tools.ensemble import EnsembleModel
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
@@ -68,7 +68,6 @@ MIN_SEARCH_ROWS = 2_000
 """The sample is never shrunk below this many rows to fit a short budget."""
 STOP_REFIT_MAX_S = 5.0
 """After a stop request the winner is refit only if that takes at most this long."""
-_SAFETY = 1.25
 """Multiplier on time estimates before comparing them with the time left."""
 _WEIGHTED_METRICS = frozenset({"balanced_accuracy", "f1_macro"})
 """Metrics for which ``class_weight="auto"`` weights a rare class."""
@@ -326,7 +325,7 @@ def train(
     guess = (
         cheapest.estimate_fit_s(len(rows), width0, n_columns=len(columns))
         * max(n_splits, 1)
-        * _SAFETY
+        * ESTIMATE_SAFETY
     )
     if guess > 0.4 * plan.budget_s and len(rows) > MIN_SEARCH_ROWS:
         target_rows = max(MIN_SEARCH_ROWS, int(len(rows) * 0.4 * plan.budget_s / guess))
@@ -373,7 +372,7 @@ def train(
     stopped = False
 
     def refit_estimate(fit_s_per_fold: float) -> float:
-        return fit_s_per_fold * len(y) / max(n_train_fold, 1) * _SAFETY + 0.2
+        return fit_s_per_fold * len(y) / max(n_train_fold, 1) * ESTIMATE_SAFETY + 0.2
 
     def refit_reserve(fit_s_per_fold: float) -> float:
         if not refit:
@@ -382,7 +381,7 @@ def train(
         # fold; on a sampled search, enough for a fold-sized refit (more rows if time allows).
         if len(y) <= 2 * n_train_fold:
             return refit_estimate(fit_s_per_fold)
-        return fit_s_per_fold * _SAFETY + 0.2
+        return fit_s_per_fold * ESTIMATE_SAFETY + 0.2
 
     for name in order:
         family = MODEL_FAMILIES[name]
@@ -395,7 +394,7 @@ def train(
             family.estimate_fit_s(n_train_fold, width, n_columns=len(columns), n_classes=n_classes)
             * factor
         )
-        est_total = est_fold * len(splits) * _SAFETY
+        est_total = est_fold * len(splits) * ESTIMATE_SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
         left = deadline_s - clock()
         reason = ""
@@ -526,7 +525,7 @@ def train(
         folds=_fold_ids(splits, oof_rows),
     )
 
-    leaderboard = _rank(results, spec)
+    leaderboard = rank_candidates(results, spec)
     result = TrainResult(
         plan=plan,
         profile=profile,
@@ -988,7 +987,8 @@ def _thresholded(
     return replace(result, score=score, std=std, message=message)
 
 
-def _rank(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:
+def rank_candidates(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:
+    """Best first by ``spec``; then the skipped candidates, then the failed ones."""
     ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -spec.to_score(r.score))
     skipped = [r for r in results if r.status == "skipped"]
     failed = [r for r in results if r.status == "failed"]

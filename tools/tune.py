@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from tools.deadline import Deadline
+from tools.deadline import ESTIMATE_SAFETY, Deadline
 from tools.errors import PlanError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import (
@@ -79,7 +79,6 @@ from tools.target_transform import (
 
 log = logging.getLogger(__name__)
 
-_SAFETY = 1.25
 """Multiplier on time estimates before comparing them with the time left."""
 KEEP_CANDIDATES = 10
 """Out-of-fold predictions kept for the best this many trials (for ensembling)."""
@@ -395,7 +394,7 @@ def tune(
         best = _best_candidate(candidates)
         if not refit or best is None:
             return 0.0
-        return best.fit_s_per_fold * len(y) / max(n_train_fold, 1) * _SAFETY + 0.2
+        return best.fit_s_per_fold * len(y) / max(n_train_fold, 1) * ESTIMATE_SAFETY + 0.2
 
     # A continued study: re-evaluate its best configuration first, so the refit model
     # and the ensemble have its out-of-fold predictions.
@@ -425,7 +424,7 @@ def tune(
             continue
         left = deadline_s - clock()
         folds_s = fold_s[name]
-        guess = max(folds_s) * len(splits) * _SAFETY if folds_s else 0.0
+        guess = max(folds_s) * len(splits) * ESTIMATE_SAFETY if folds_s else 0.0
         if left - reserve() <= max(guess, 0.05 * budget) and (candidates or n_done):
             exhausted.add(name)
             continue
@@ -813,7 +812,7 @@ def _refit(
 ) -> TabularModel | None:
     timed = [c.fit_s_per_fold for c in candidates if c.family == family and c.params == params]
     if timed:
-        needed = timed[0] * len(y) / max(n_train_fold, 1) * _SAFETY
+        needed = timed[0] * len(y) / max(n_train_fold, 1) * ESTIMATE_SAFETY
         if needed > left:
             notes.append(
                 f"The best {MODEL_FAMILIES[family].label} configuration was not refit: "

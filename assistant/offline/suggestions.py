@@ -135,11 +135,33 @@ def unclear_question(
         return None
     understood = _understood(marked, index)
     if understood:
-        head = f"I understood {understood}, but not what to do with it."
+        several = "”, “" in understood or " and " in understood
+        head = f"I understood {understood}, but not what to do with {'them' if several else 'it'}."
     else:
         head = "I couldn't match that to something I can do without a language model."
     question = f"{head} Here is what works offline on this file, for example:"
-    return Intent("ask_user", {"question": question, "options": examples(facts, situation)})
+    named = [index.names[int(m.group(1))] for m in PLACEHOLDER.finditer(marked)]
+    options = _about(named[0], facts, situation) if named else examples(facts, situation)
+    return Intent("ask_user", {"question": question, "options": options})
+
+
+def _about(column: str, facts: FileFacts, situation: Situation) -> list[str]:
+    """Two requests about the column the user named."""
+    if situation.has_model and column != situation.target:
+        first = f"why is {column} important?"
+    elif situation.has_model:
+        first = "explain the model"
+    else:
+        first = f"train a model to predict {column}"
+    about = facts.column(column)
+    grouping = [c for c in facts.columns if c.values and not c.is_numeric and not c.is_unique]
+    if about is not None and about.is_numeric and grouping and grouping[0].name != column:
+        second = f"average {column} by {grouping[0].name}"
+    elif about is not None and about.values:
+        second = f"how many rows per {column}"
+    else:
+        second = f"distribution of {column}"
+    return [first, second]
 
 
 def _understood(marked: str, index: ColumnIndex) -> str:

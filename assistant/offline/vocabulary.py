@@ -238,13 +238,15 @@ HAND_OVER = re.compile(
     r"\b(?:give|send|get|hand) (?:me|us) (?:the|my|our|that) (?:trained |final |best )?model\b"
 )
 """Asking for the model itself (a download), not for a model to be built."""
+NOTEBOOK = re.compile(r"\b(notebook|jupyter|ipynb|colab)\b")
 DEPLOY = re.compile(
     r"\b(deploy\w*|serve it|serve the model|endpoint|rest api|an api|behind an api|"
     r"in production|host (?:it|the model))\b"
 )
 PLOT = re.compile(
     r"\b(plot|plots|plotting|chart|graph|visuali[sz]e|visuali[sz]ation|draw|histogram|scatter|"
-    r"bar ?chart|boxplot|box plot|distribution|distributed|pie)\b"
+    r"bar ?chart|boxplot|box plot|distribution|distributed|pie|correlat\w*|relationship between|"
+    r"relation between|related to)\b"
 )
 PLOT_PAIR = re.compile(r"«(\d+)»\s*(?:vs\.?|versus|against|by|and|over|with)\s+(?:the\s+)?«(\d+)»")
 PREDICT_FILE = re.compile(

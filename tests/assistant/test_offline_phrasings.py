@@ -26,6 +26,7 @@ TOOLS = {
     "query_data",
     "ask_user",
     "deploy_model",
+    "export_notebook",
 }
 TARGET = 0.95
 
@@ -121,10 +122,7 @@ def test_a_message_not_understood_says_what_was_understood_and_offers_two_exampl
     )
     assert call.tool == "ask_user"
     assert call.arguments["question"].startswith("I understood the column “contract”, but not what")
-    assert call.arguments["options"] == [
-        "why is tenure_months important?",
-        "average tenure_months by contract",
-    ]
+    assert call.arguments["options"] == ["why is contract important?", "how many rows per contract"]
 
 
 def test_a_misspelt_target_is_resolved_and_the_reading_is_said() -> None:
