@@ -153,6 +153,8 @@ def test_stop_during_training_says_what_was_kept(
     expect(page.locator(".dataframe").first).to_be_visible(timeout=120_000)
     page.click("#stop-button")
     expect(page.get_by_text("finished candidate(s) are kept")).to_be_visible(timeout=10_000)
+    # The live message says where training stopped instead of ticking on.
+    expect(_reply_with(page, "Training stopped after")).to_contain_text("models done")
     screenshot(page, "stop", "stopped")
     for _ in range(50):
         if _latest_run(server)["status"] != "running":
