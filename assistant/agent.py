@@ -14,7 +14,10 @@ changes state runs only when the user's message asked for that kind of work
 (``assistant/requested.py``), so text in a file cannot start it. Code a model wants to
 run waits for the user's approval (``assistant/approval.py``) with the
 deadline paused; untrusted context (file names, the summary of dropped turns)
-goes in a quoted ``<data>`` message after the system prompt, never inside it.
+goes in a quoted ``<data>`` message just before the turn's user message, never
+inside the system prompt (so the system prompt and earlier turns stay an
+unchanged, cacheable prefix). How the loop acts on a reply that was cut,
+refused, blocked, malformed or too long is in ``assistant/reply_ends.py``.
 """
 
 from __future__ import annotations
