@@ -39,6 +39,10 @@ FinishReason = Literal[
 """
 
 
+OFFLINE_MODEL = "rules"
+"""The model name the offline assistant (``assistant/offline``) answers under."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A call the model asked for: ``arguments`` is the raw JSON text it produced."""
