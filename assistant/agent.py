@@ -155,6 +155,8 @@ class _Asking:
     deadline: _Deadline
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """One question at a time, even when the model calls run_code twice in one batch."""
+    answers_question: bool = False
+    """The user's message answers a question the assistant asked the turn before."""
 
 
 class Summariser(Protocol):
@@ -295,7 +297,9 @@ class Agent:
     ) -> None:
         emit = queue.put_nowait
         deadline = _Deadline(self.limits.deadline_s)
-        asking = _Asking(text, approver, deadline)
+        asking = _Asking(
+            text, approver, deadline, answers_question=self._answers_question(thread_id, turn_id)
+        )
         calls_made = 0
         rewritten = False
         seen = ""  # what the user has already been shown of an answer being rewritten
@@ -652,6 +656,7 @@ class Agent:
             tool.changes_state
             and not self.approval.is_offline_call(call)
             and not asked_for(call.name, asking.user_text)
+            and not asking.answers_question
         ):
             log.info("tool_not_asked tool=%s call=%s", call.name, call.id)
             return not_asked_message(call.name), True, {}
@@ -720,6 +725,20 @@ class Agent:
         if decision == "allow_conversation":
             self.approval.allow_for_conversation(thread_id)
         return decision != "skip"
+
+    def _answers_question(self, thread_id: str, turn_id: str) -> bool:
+        """Whether the assistant's last turn ended asking the user something (``ask_user``
+        or a question): then the user's reply, even "churn", is their request."""
+        for message in reversed(self.conversations.messages(thread_id)):
+            if message.turn_id == turn_id:
+                continue
+            if message.role == "tool" and message.name == "ask_user":
+                return True
+            if message.role == "assistant" and message.content.strip():
+                return message.content.rstrip().endswith("?")
+            if message.role == "user" and message.name is None:
+                return False
+        return False
 
     def _sources(self, thread_id: str) -> Sources:
         """What the thread's answers may state: tool facts and the user's own numbers."""

@@ -47,6 +47,17 @@ async def read_note(ctx: Any, label: str) -> ToolResult:
     return ToolResult(for_model="read")
 
 
+@changes_state
+async def tune_model(ctx: Any, label: str) -> ToolResult:
+    """A stand-in for the real tune_model: a state change the user must ask for.
+
+    Args:
+        label: Name of the run.
+    """
+    await _step(label)
+    return ToolResult(for_model="tuned")
+
+
 def test_the_toolbox_declares_which_tools_change_state() -> None:
     changing = {t.name for t in all_tools() if t.changes_state}
     assert changing == {"set_plan", "train_models", "tune_model", "engineer_features", "run_code"}
@@ -106,3 +117,33 @@ async def test_a_batch_that_sets_the_metric_then_trains_trains_with_it(tmp_path:
     assert run is not None
     assert run.plan["metric"] == "f1"
     assert run.metrics["metric"] == "f1"
+
+
+async def test_an_answer_to_the_assistants_question_may_start_a_state_change(
+    tmp_path: Path,
+) -> None:
+    LOG.clear()
+    model = ScriptedProvider(
+        [
+            batch(("tune_model", "c1", {"label": "unasked"})),
+            say("Which note should I write?"),
+            batch(("tune_model", "c2", {"label": "answered"})),
+            say("Done."),
+        ]
+    )
+    agent = Agent(
+        provider=model,
+        tools=[tool(tune_model)],
+        conversations=ConversationStore(Database(tmp_path / "mlchat.db")),
+        make_context=lambda thread_id, call, emit: None,
+        chat_settings=ChatSettings(model="scripted"),
+        system_prompt="You are mlchat.",
+    )
+    first = [e async for e in agent.run_turn("t", "hello")]
+    second = [e async for e in agent.run_turn("t", "the blue one")]
+
+    refused = next(e for e in first if isinstance(e, ToolFinished))
+    assert refused.is_error and "did not ask" in refused.summary
+    answered = next(e for e in second if isinstance(e, ToolFinished))
+    assert not answered.is_error
+    assert LOG == ["answered start", "answered end"]
