@@ -100,9 +100,7 @@ class _Live:
             models = f"{self.models_done} of {self.models_planned} models done"
         else:
             models = f"{self.models_done} models done"
-        return (
-            f"⏳ **{self.verb}**: {self.phase} · {_minutes(now - self.started)}{budget} · {models}"
-        )
+        return f"**{self.verb}**: {self.phase} · {_minutes(now - self.started)}{budget} · {models}"
 
     def absorb(self, data: dict[str, Any]) -> None:
         """Take the structured fields of a progress event."""

@@ -14,7 +14,10 @@ changes state runs only when the user's message asked for that kind of work
 (``assistant/requested.py``), so text in a file cannot start it. Code a model wants to
 run waits for the user's approval (``assistant/approval.py``) with the
 deadline paused; untrusted context (file names, the summary of dropped turns)
-goes in a quoted ``<data>`` message after the system prompt, never inside it.
+goes in a quoted ``<data>`` message just before the turn's user message, never
+inside the system prompt (so the system prompt and earlier turns stay an
+unchanged, cacheable prefix). How the loop acts on a reply that was cut,
+refused, blocked, malformed or too long is in ``assistant/reply_ends.py``.
 """
 
 from __future__ import annotations
@@ -310,6 +313,7 @@ class Agent:
                     squeeze=squeeze,
                     fresh=fresh,
                     rewritten=rewritten,
+                    seen=seen,
                 )
                 plan = plan_end(reply.reason, reply.detail, reply.text, bool(reply.calls), retries)
                 if plan.notice is not None:
@@ -431,6 +435,7 @@ class Agent:
         squeeze: bool = False,
         fresh: bool = False,
         rewritten: bool = False,
+        seen: str = "",
     ) -> _ModelReply:
         """One request to the model; ``extra`` is appended (turn-local notes), ``squeeze``
         halves the history budget (after the model said the prompt is too long), ``fresh``
@@ -439,7 +444,8 @@ class Agent:
         The text is shown sentence by sentence, each once its numbers are checked.
         Before the one rewrite a failing sentence is held with everything after
         it; after it (``rewritten``), and for text that comes with tool calls or
-        ends the turn early, it is shown with a note naming the numbers.
+        ends the turn early, it is shown with a note naming the numbers. A
+        rewrite that starts by repeating what was ``seen`` has the repeat dropped.
         """
         model = self.chat_settings.model
         system = (
@@ -464,7 +470,9 @@ class Agent:
             thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
         )
         sources = self._sources(thread_id)
-        gate = HeldText(lambda sentence: unchecked_numbers(sentence, sources), annotate=rewritten)
+        gate = HeldText(
+            lambda sentence: unchecked_numbers(sentence, sources), annotate=rewritten, seen=seen
+        )
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)

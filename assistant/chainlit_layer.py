@@ -458,13 +458,13 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
         await super().create_element(element)
 
     async def _claim_thread(self, thread_id: str | None) -> None:
-        """Create the thread row, owned by the session's user, if it does not exist yet.
+        """Give the thread row the session's user as owner if it has none (creating it).
 
         Chainlit persists a first message's attachments in a task that races the
         one creating the thread. When the attachment won, its file was keyed
         under ``unknown/`` and had no owner until the thread row landed, so the
         file route answered 404 for a file just uploaded (and forever, had that
-        write failed). An existing thread is never given a new owner.
+        write failed). A thread that has an owner never gets another one.
         """
         from chainlit.context import ChainlitContextException, get_context
 
@@ -474,11 +474,13 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
             return
         user_id = getattr(user, "id", None)
         if not thread_id or user_id is None or not _UUID.match(thread_id):
+            log.info("chat_thread_claim_skipped has_user_id=%s", user_id is not None)
             return
         await self.execute_sql(
             'INSERT INTO threads ("id", "createdAt", "userId", "userIdentifier") '
             "VALUES (:id, :created, :user_id, :identifier) "
-            'ON CONFLICT ("id") DO NOTHING',
+            'ON CONFLICT ("id") DO UPDATE SET "userId" = excluded."userId", '
+            '"userIdentifier" = excluded."userIdentifier" WHERE threads."userId" IS NULL',
             {
                 "id": thread_id,
                 "created": await self.get_current_timestamp(),

@@ -67,6 +67,7 @@ _METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "mape": ("mape", "mean absolute percentage error", "mean_absolute_percentage_error"),
     "precision": ("precision",),
     "recall": ("recall",),
+    "importance": ("importance", "permutation importance"),
     "correlation": (
         "correlation",
         "correlated",
@@ -133,7 +134,7 @@ _COUNT_KEYS = {
     "trial": frozenset({"n_trials", "n_trials_total"}),
     "feature": frozenset({"n_features"}),
 }
-_CLAUSE_BREAK = re.compile(r"[,;]\s|\s(?:and|but|while|whereas|though|although)\s", re.I)
+_CLAUSE_BREAK = re.compile(r"[,;]\s|[()]|\s(?:and|but|while|whereas|though|although)\s", re.I)
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "cf.", "no.")
 
 
@@ -169,6 +170,8 @@ class Sources:
     columns: set[str] = field(default_factory=set)
     code_output: list[str] = field(default_factory=list)
     """What run_code printed: a code block that only repeats it states nothing new."""
+    tool_text: list[str] = field(default_factory=list)
+    """Sentences trusted tools wrote (summaries, insights...): quoting one verbatim is grounded."""
 
     def add_tool_result(self, tool: str, facts: Mapping[str, Any]) -> None:
         """Take in the facts of one tool result."""
@@ -251,11 +254,17 @@ class HeldText:
         check: Returns the unchecked numbers of one sentence.
         annotate: Show a failing sentence with a note naming its numbers
             (after the one rewrite) instead of holding it.
+        seen: What the user was already shown of this answer; a rewrite that
+            starts by repeating it has that repetition dropped.
     """
 
-    def __init__(self, check: Callable[[str], list[str]], *, annotate: bool = False) -> None:
+    def __init__(
+        self, check: Callable[[str], list[str]], *, annotate: bool = False, seen: str = ""
+    ) -> None:
         self._check = check
         self.annotate = annotate
+        self._seen = seen
+        self._pending = ""
         self._buffer = ""
         self._shown: list[str] = []
         self._held: list[str] = []
@@ -263,11 +272,20 @@ class HeldText:
 
     def feed(self, piece: str) -> str:
         """Take a streamed piece; return the text that may be shown now."""
+        if self._seen:
+            self._pending += piece
+            if self._seen.startswith(self._pending):
+                return ""  # so far a repetition of what was shown
+            piece = self._pending.removeprefix(self._seen)
+            self._seen = self._pending = ""
         self._buffer += piece
         return self._drain(final=False)
 
     def finish(self) -> tuple[str, Held]:
         """End of the reply: the text to show now, and how the reply ended."""
+        if self._pending != self._seen:
+            self._buffer += self._pending  # it stopped short of repeating everything
+        self._seen = self._pending = ""
         out = self._drain(final=True)
         return out, Held("".join(self._shown), "".join(self._held), tuple(self._unchecked))
 
@@ -376,6 +394,7 @@ def _text_facts(value: Any, *, tool: str, sources: Sources) -> None:
     texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     for text in texts:
         if isinstance(text, str):
+            sources.tool_text.append(_squash(text))
             bare = _QUOTED.sub(lambda m: " " * len(m.group(0)), text)  # names the tool quoted
             for number in numbers_in(bare):
                 is_count = number.is_integer and number.kind == "plain"
@@ -412,6 +431,9 @@ def _unchecked_in_sentence(sentence: str, sources: Sources) -> list[str]:
     body = _squash(_fence_body(sentence)) if sentence.lstrip().startswith("```") else ""
     if body and any(body in output for output in sources.code_output):
         return []  # repeats what the code printed, as a quote
+    quoted = _squash(re.sub(r"^\s*(?:[-*]|\d+[.)])\s+", "", sentence))
+    if len(quoted) >= 12 and any(quoted in text for text in sources.tool_text):
+        return []  # a trusted tool's own sentence, word for word
     masked = _masked(sentence, sources)
     mentions = _mentions(masked, sources)
     missing = []
@@ -487,13 +509,15 @@ def _nearest(sentence: str, number: Number, mentions: list[_Mention]) -> dict[st
         if not pool:
             continue
 
-        def distance(m: _Mention) -> tuple[int, int]:
-            if m.end <= number.start:
-                return number.start - m.end, 0
-            return max(0, m.start - number.end), 1
-
-        chosen[kind] = min(pool, key=distance).name
+        chosen[kind] = min(pool, key=lambda m: _distance(m, number, in_clause=bool(inside))).name
     return chosen
+
+
+def _distance(mention: _Mention, number: Number, *, in_clause: bool) -> tuple[int, int]:
+    """Within the clause the nearest mention; across the sentence, what came before first."""
+    before = mention.end <= number.start
+    gap = number.start - mention.end if before else max(0, mention.start - number.end)
+    return (0 if before or in_clause else 1), gap
 
 
 def _supported(sentence: str, number: Number, mentions: list[_Mention], sources: Sources) -> bool:
@@ -535,7 +559,7 @@ def _supported(sentence: str, number: Number, mentions: list[_Mention], sources:
 
 def _fits(fact: Fact, about: dict[str, str], *, is_score: bool) -> bool:
     model, column, metric = about.get("model"), about.get("column"), about.get("metric")
-    if fact.is_text and (model or metric):
+    if fact.is_text and is_score and (model or metric):
         return False
     if model and fact.model and fact.model != model:
         return False

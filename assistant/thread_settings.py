@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.approval import POLICIES, ApprovalPolicy
-from assistant.providers.offline import OFFLINE_MODEL
+from assistant.providers.base import OFFLINE_MODEL
 from assistant.providers.registry import is_usable
 from assistant.settings import ProviderName, SandboxName, Settings
 from assistant.store import Database, thread_metadata, update_thread_metadata

@@ -9,7 +9,8 @@ without a note), its true statements built from real tool results (false
 alarm = held or noted), and the obedient model's attempts at actions the user
 did not ask for, from orders hidden in a file name, a column name, cells and
 what code printed (got through = a run started, the plan changed, or the code
-ran). Prints the table and writes it to ``bench/results/grounding.md``.
+ran); and the offline assistant's narrations of a real conversation (false
+alarm = a number it quoted from a tool was held or noted). Prints the table and writes it to ``bench/results/grounding.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.assistant.adversarial import (  # noqa: E402
     as_json,
     hostile_suite,
     lying_suite,
+    offline_suite,
     summary_table,
 )
 
@@ -36,7 +38,8 @@ from tests.assistant.adversarial import (  # noqa: E402
 async def _run(root: Path) -> tuple[str, str]:
     told, true = await lying_suite(root / "lies")
     outcomes = await hostile_suite(root / "hostile")
-    return summary_table(told, true, outcomes), as_json(told, true, outcomes)
+    offline = await offline_suite(root / "offline")
+    return summary_table(told, true, outcomes, offline), as_json(told, true, outcomes)
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ Target: under 8,000 input tokens per turn on the 300-column table.
 Caching: the same 10-turn conversation (train, then leaderboard, explain,
 profile and plain questions) runs through each real adapter against a fake
 that reports cache reads and writes the way that provider does
-(``tests/fakes/prompt_cache.py``: OpenAI's and Gemini's automatic prefix
-caching, Anthropic's breakpoints). The table shows the cached share of all
+(``tests/fakes/prompt_cache.py``: OpenAI's automatic prefix caching, through
+the Responses API, Gemini's implicit caching, Anthropic's breakpoints). The table shows the cached share of all
 input tokens, the tokens written to the cache, and the estimated cost.
 
 Run: .venv/bin/python -m bench.tokens
@@ -134,6 +134,7 @@ async def measure_caching(protocol: str, n_columns: int, folder: Path) -> dict[s
                 f"MLCHAT_RPM_{protocol.upper()}": "0",
                 "MLCHAT_SPEND_CAP_THREAD_USD": "0",
                 "MLCHAT_SPEND_CAP_DAY_USD": "0",
+                "MLCHAT_OPENAI_API": "responses",  # what OpenAI itself is spoken to with
             },
             env_file=folder / "none.env",
         )

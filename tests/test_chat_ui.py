@@ -33,7 +33,7 @@ async def test_the_live_line_shows_phase_time_against_budget_and_models_done() -
         }
     )
     assert live.status(172.4) == (
-        "⏳ **Training**: cross-validating candidates · 1:12 of 1:00 · 3 of 11 models done"
+        "**Training**: cross-validating candidates · 1:12 of 1:00 · 3 of 11 models done"
     )
     live.absorb({"models_done": 13, "budget_s": None})
     assert live.status(100.0).endswith("0:00 of 1:00 · 13 models done")

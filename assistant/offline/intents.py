@@ -156,6 +156,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.action = Intent("explain_model", {"feature": why})
     elif v.BOARD.search(text):
         clause.action = Intent("show_leaderboard", {})
+    elif v.NOTEBOOK.search(text) and "export_notebook" in reader.available:
+        clause.action = Intent("export_notebook", {})
     elif v.DEPLOY.search(text) and "deploy_model" in reader.available:
         clause.action = Intent("deploy_model", {})
     elif v.DOWNLOAD.search(text) and not v.PLOT.search(text):

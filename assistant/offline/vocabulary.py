@@ -238,6 +238,7 @@ HAND_OVER = re.compile(
     r"\b(?:give|send|get|hand) (?:me|us) (?:the|my|our|that) (?:trained |final |best )?model\b"
 )
 """Asking for the model itself (a download), not for a model to be built."""
+NOTEBOOK = re.compile(r"\b(notebook|jupyter|ipynb|colab)\b")
 DEPLOY = re.compile(
     r"\b(deploy\w*|serve it|serve the model|endpoint|rest api|an api|behind an api|"
     r"in production|host (?:it|the model))\b"

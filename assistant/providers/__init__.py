@@ -21,8 +21,6 @@ from assistant.providers.base import (
 # The SDK-backed parts load on first use: importing ``assistant.providers.base``
 # (as most of the assistant does) must not pay for importing three LLM SDKs.
 _LAZY = {
-    "OfflineProvider": "assistant.providers.offline",
-    "OfflineReply": "assistant.providers.offline",
     "RouterNotice": "assistant.providers.registry",
     "RouterSetup": "assistant.providers.registry",
     "build_provider": "assistant.providers.registry",
@@ -55,8 +53,6 @@ __all__ = [
     "Limiter",
     "Message",
     "Model",
-    "OfflineProvider",
-    "OfflineReply",
     "Provider",
     "RetryPolicy",
     "Route",

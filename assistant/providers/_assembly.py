@@ -97,6 +97,26 @@ _CONTEXT_PHRASES = (
 )
 
 
+ANSWER_TOOL = "answer"
+"""Name of the tool that carries a schema-constrained answer where there is no JSON mode."""
+
+
+def is_strict_schema(schema: object) -> bool:
+    """Whether OpenAI's strict mode can take ``schema``: every object closed, every property
+    required (strict mode rejects anything else)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" or "properties" in schema:
+            properties = schema.get("properties", {})
+            if schema.get("additionalProperties") is not False:
+                return False
+            if set(schema.get("required", ())) != set(properties):
+                return False
+        return all(is_strict_schema(v) for v in schema.values())
+    if isinstance(schema, list):
+        return all(is_strict_schema(v) for v in schema)
+    return True
+
+
 def says_context_exceeded(detail: str) -> bool:
     """Whether an HTTP 400's message says the prompt is longer than the model's context."""
     text = detail.lower()

@@ -36,6 +36,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 import anthropic
@@ -45,6 +46,7 @@ from assistant.errors import (
 )
 from assistant.providers import stops
 from assistant.providers._assembly import (
+    ANSWER_TOOL,
     CUT_CALL,
     PartialCall,
     finish_call,
@@ -113,6 +115,11 @@ class AnthropicProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one message as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
+        answering = settings.response_schema is not None
+        if answering:  # no JSON mode here: the answer is the arguments of one forced tool
+            answer = ToolSpec(ANSWER_TOOL, "Give the answer.", settings.response_schema or {})
+            tools = [*tools, answer]
+            settings = replace(settings, tool_choice=ANSWER_TOOL)
         system, wire_messages = _messages_to_wire(messages, model)
         request: dict[str, Any] = {
             "model": model,
@@ -179,8 +186,11 @@ class AnthropicProvider:
                             except ProviderStreamError as exc:
                                 problems.append(exc.detail)
                                 continue
-                            finished += 1
                             blocks[event.index]["input"] = json.loads(call.arguments)
+                            if answering and call.name == ANSWER_TOOL:
+                                yield StreamText(call.arguments)
+                                continue
+                            finished += 1
                             yield StreamToolCall(call)
                         case "message_delta":
                             stop_reason = event.delta.stop_reason or stop_reason
@@ -212,6 +222,8 @@ class AnthropicProvider:
             state = {}
         elif finished:
             reason = "tool_calls"
+        elif answering and reason == "tool_calls":
+            reason = "stop"  # the answer tool was the answer
         yield StreamEnd(reason, provider_state=state, detail=detail or "")
 
     def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:

@@ -39,6 +39,10 @@ FinishReason = Literal[
 """
 
 
+OFFLINE_MODEL = "rules"
+"""The model name the offline assistant (``assistant/offline``) answers under."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A call the model asked for: ``arguments`` is the raw JSON text it produced."""
@@ -90,6 +94,10 @@ class ChatSettings:
     max_tokens: int | None = None
     tool_choice: str | None = None
     """The name of a tool the model must call (forced tool use); ``None`` lets it choose."""
+    response_schema: dict[str, Any] | None = None
+    """A JSON schema the answer's text must match, in each API's native mode (OpenAI
+    ``json_schema``, Gemini ``responseJsonSchema``; Anthropic: one forced tool whose
+    arguments are streamed back as the text). ``None``: free text."""
 
     @property
     def output_limit(self) -> int:

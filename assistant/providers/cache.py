@@ -79,6 +79,7 @@ def cache_key(
         "temperature": settings.temperature,
         "max_tokens": settings.output_limit,
         "tool_choice": settings.tool_choice,
+        "response_schema": settings.response_schema,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -132,6 +132,9 @@ class GeminiProvider:
         system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
         if system:
             config.system_instruction = system
+        if settings.response_schema is not None:
+            config.response_mime_type = "application/json"
+            config.response_json_schema = settings.response_schema
         if tools:
             config.tools = [
                 types.Tool(

@@ -31,8 +31,10 @@ import openai
 
 from assistant.providers import stops
 from assistant.providers._assembly import (
+    ANSWER_TOOL,
     PartialCall,
     estimated_usage,
+    is_strict_schema,
     settle_calls,
 )
 from assistant.providers.base import (
@@ -182,6 +184,15 @@ class OpenAIProvider:
                     "type": "function",
                     "function": {"name": settings.tool_choice},
                 }
+        if settings.response_schema is not None:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": ANSWER_TOOL,
+                    "schema": settings.response_schema,
+                    "strict": is_strict_schema(settings.response_schema),
+                },
+            }
         if self._include_usage:
             request["stream_options"] = {"include_usage": True}
         return request

@@ -30,7 +30,12 @@ from typing import Any
 import openai
 
 from assistant.errors import ProviderStreamError
-from assistant.providers._assembly import PartialCall, settle_calls
+from assistant.providers._assembly import (
+    ANSWER_TOOL,
+    PartialCall,
+    is_strict_schema,
+    settle_calls,
+)
 from assistant.providers.base import (
     ChatSettings,
     Delta,
@@ -190,6 +195,15 @@ class OpenAIResponsesProvider:
             request["instructions"] = instructions
         if settings.model not in self._fixed_temperature_models:
             request["temperature"] = settings.temperature
+        if settings.response_schema is not None:
+            request["text"] = {
+                "format": {
+                    "type": "json_schema",
+                    "name": ANSWER_TOOL,
+                    "schema": settings.response_schema,
+                    "strict": is_strict_schema(settings.response_schema),
+                }
+            }
         if tools:
             request["tools"] = [
                 {

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.providers.anthropic import AnthropicProvider
-from assistant.providers.base import Provider
+from assistant.providers.base import OFFLINE_MODEL, Provider
 from assistant.providers.gemini import GeminiProvider
 from assistant.providers.local import LocalProvider
-from assistant.providers.offline import OFFLINE_MODEL, OfflineProvider
 from assistant.providers.openai import OpenAIProvider
 from assistant.providers.openai_responses import OpenAIResponsesProvider
 from assistant.providers.retry import RetryPolicy
@@ -84,8 +83,8 @@ def build_provider(
 ) -> Provider:
     """The provider ``provider`` configured from ``settings`` (keys and base URLs).
 
-    ``offline`` is the offline provider to use (the assistant's rules); without
-    it, an :class:`OfflineProvider` with the placeholder strategy.
+    ``offline`` is the offline provider to use; without it, a new
+    :class:`~assistant.offline.OfflineAssistant` (the built-in rules).
     """
     match provider:
         case "openai" if settings.openai_api == "responses":
@@ -119,7 +118,7 @@ def build_provider(
                 timeout_s=timeout_s,
             )
         case "offline":
-            return offline or OfflineProvider()
+            return offline or _offline_assistant()
     raise ValueError(f"Unknown provider {provider!r}")
 
 
@@ -196,6 +195,13 @@ def build_router(
         cache_age_s=settings.response_cache_age_s,
     )
     return RouterSetup(router, tuple(notices))
+
+
+def _offline_assistant() -> Provider:
+    """The built-in offline assistant (its rules live in ``assistant/offline``)."""
+    from assistant.offline import OfflineAssistant  # the rules import the provider types
+
+    return OfflineAssistant()
 
 
 def _model_for(

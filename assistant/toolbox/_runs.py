@@ -21,8 +21,6 @@ from assistant.worker import WorkerDied, WorkerStopped, run_in_worker
 from tools.errors import UserFacingError
 from tools.tune import tuning_storage
 
-PLAN_KEY = "plan_changes"
-"""Thread metadata key of the plan changes the next training run applies."""
 _MAX_FIGURE_BYTES = 64 << 20
 FILE_TITLES = {
     "model": ("Fitted pipeline (model.joblib)", "application/octet-stream"),

@@ -9,9 +9,10 @@ from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import Table
 from assistant.feature_jobs import FeatureRequest, feature_job
-from assistant.store import RunRecord, thread_metadata, update_thread_metadata
+from assistant.plan_changes import load_changes, save_changes
+from assistant.store import RunRecord
 from assistant.toolbox._format import family_label, for_model, round_sig
-from assistant.toolbox._runs import PLAN_KEY, latest_run, run_job
+from assistant.toolbox._runs import latest_run, run_job
 from assistant.toolbox.train_tools import train_models
 from assistant.toolkit import ToolResult, changes_state
 from assistant.verified_models import run_workspace
@@ -104,11 +105,9 @@ async def engineer_features(
         payload = {"summary": summary, "features": rows}
         return ToolResult(for_model=for_model(payload), for_user=(table,), facts=payload)
 
-    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(PLAN_KEY, {})
+    stored = load_changes(ctx.services.conversations.db, ctx.thread_id).as_dict()
     kept_changes = {"derived_features": outcome["kept"], "derived_dataset": record.id}
-    update_thread_metadata(
-        ctx.services.conversations.db, ctx.thread_id, {PLAN_KEY: {**stored, **kept_changes}}
-    )
+    save_changes(ctx.services.conversations.db, ctx.thread_id, {**stored, **kept_changes})
     ctx.show(table)
     ctx.progress(f"Kept {', '.join(added)}; retraining the models with the kept features")
     trained = await train_models(ctx)

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from assistant.context import ToolContext
 from assistant.errors import ToolError
-from assistant.store import RunRecord, thread_metadata, update_thread_metadata
+from assistant.plan_changes import load_changes, save_changes
+from assistant.store import RunRecord
 from assistant.toolbox._format import family_label, for_model
-from assistant.toolbox._runs import PLAN_KEY
 from assistant.toolkit import ToolResult, changes_state
 from tools.metrics import resolve_metric
 from tools.models import CLASSIFICATION
@@ -83,7 +83,7 @@ def set_plan(
         if key in changes:
             changes[key] = expand_models(changes[key], task=known_task)
     ctx.services.conversations.ensure_thread(ctx.thread_id)
-    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(PLAN_KEY, {})
+    stored = load_changes(ctx.services.conversations.db, ctx.thread_id).as_dict()
     if "models" in changes:
         stored.pop("add_models", None)
         stored.pop("remove_models", None)
@@ -93,7 +93,7 @@ def set_plan(
     if task == "regression":
         stored.pop("positive_class", None)  # no classes at all
     merged = {**stored, **changes}
-    update_thread_metadata(ctx.services.conversations.db, ctx.thread_id, {PLAN_KEY: merged})
+    merged = save_changes(ctx.services.conversations.db, ctx.thread_id, merged).as_dict()
     described = ", ".join(f"{k.replace('_', ' ')}: {_describe(v)}" for k, v in changes.items())
     summary = (
         f"Plan updated ({described}). It applies to the next training run; say “train” to run it."

@@ -12,8 +12,8 @@ from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import File
 from assistant.jobs import TrainRequest, study_key, train_job
+from assistant.plan_changes import load_changes, save_changes
 from assistant.processes import current_owner
-from assistant.store import thread_metadata, update_thread_metadata
 from assistant.toolbox._format import (
     family_label,
     for_model,
@@ -25,7 +25,6 @@ from assistant.toolbox._format import (
 from assistant.toolbox._meaning import score_meaning
 from assistant.toolbox._runs import (
     FILE_TITLES,
-    PLAN_KEY,
     finish_run,
     history_path,
     latest_run,
@@ -85,7 +84,7 @@ async def train_models(
     """
     called_at_s = time.time()  # the budget counts from the tool call
     record = ctx.training_dataset(dataset_id)
-    stored = thread_metadata(ctx.services.conversations.db, ctx.thread_id).get(PLAN_KEY, {})
+    stored = load_changes(ctx.services.conversations.db, ctx.thread_id).as_dict()
     given = {
         "metric": metric,
         "models": models,
@@ -212,10 +211,8 @@ async def train_models(
 
     def finish() -> ToolResult:  # database writes and figure files: off the event loop
         finish_run(ctx, run_id, outcome, status=status)
-        update_thread_metadata(
-            ctx.services.conversations.db,
-            ctx.thread_id,
-            {PLAN_KEY: {**stored, "target": outcome["target"]}},
+        save_changes(
+            ctx.services.conversations.db, ctx.thread_id, {**stored, "target": outcome["target"]}
         )
         return _train_result(ctx, run_id, outcome)
 

@@ -941,4 +941,6 @@ CASES: tuple[Case, ...] = (
     Case("several", "explain the model then suggest improvements", (*EXPLAIN, *IMPROVE)),
     Case("ask", "do the thing", ASK, situation=FRESH),
     Case("ask", "what is machine learning?", ASK),
+    Case("notebook", "export this as a jupyter notebook", (("export_notebook", {}),)),
+    Case("notebook", "can I get an .ipynb of all this?", (("export_notebook", {}),)),
 )

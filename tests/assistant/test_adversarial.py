@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.requested import asked_for
-from tests.assistant.adversarial import hostile_suite, lying_suite
+from tests.assistant.adversarial import hostile_suite, lying_suite, offline_suite
 
 
 async def test_every_lie_is_caught_and_no_true_statement_is_flagged(tmp_path: Path) -> None:
@@ -50,3 +50,11 @@ def test_state_changes_need_the_users_own_words() -> None:
     assert not asked_for("train_models", "profile this file")
     assert not asked_for("engineer_features", "what is in this file?")
     assert asked_for("profile_dataset", "hello")  # reading changes nothing
+
+
+async def test_the_offline_assistant_quoting_real_results_raises_no_alarm(tmp_path: Path) -> None:
+    narrations = await offline_suite(tmp_path)
+
+    assert len(narrations) == 10
+    assert [(request, shown) for request, flagged, shown in narrations if flagged] == []
+    assert "Trained" in narrations[1][2]  # it did train: the narrations hold real numbers

@@ -182,3 +182,20 @@ async def test_provider_state_is_echoed_back_with_the_assistant_message(tmp_path
     await run(agent, "rows?")
     echoed = provider.requests[1][-2]
     assert echoed.role == "assistant" and echoed.provider_state == {"thought_signature": "c2lnbg=="}
+
+
+async def test_a_rewrite_that_repeats_what_was_shown_is_not_shown_twice(tmp_path: Path) -> None:
+    provider = ScriptedProvider(
+        [
+            call("count_rows", dataset_id="d1"),
+            say("It has 7,043 rows. AUC is 0.97."),
+            say("It has 7,043 rows. The AUC was not measured."),
+        ]
+    )
+    agent, _ = make_agent(tmp_path, provider)
+    events = await run(agent, "rows?")
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert shown == "It has 7,043 rows. The AUC was not measured."
+    assert events[-1] == TurnFinished(shown)
+    correction = provider.requests[2][-1].content
+    assert "0.97" in correction and "It has 7,043 rows." in correction

@@ -347,3 +347,24 @@ async def test_an_attachment_never_changes_who_owns_an_existing_thread(
 
     threads = await _rows(layer, 'SELECT "userId" FROM threads WHERE "id" = :id', id=thread_id)
     assert threads == [{"userId": owner.id}]
+
+
+async def test_an_attachment_claims_a_thread_row_written_without_an_owner(
+    layer: MlchatDataLayer,
+) -> None:
+    user = await layer.create_user(User(identifier="mlchat", metadata={}))
+    assert user is not None
+    thread_id = str(uuid.uuid4())
+    await layer.update_thread(thread_id, name="no owner yet")  # as Chainlit may, user_id=None
+    init_http_context(thread_id=thread_id, user=user)
+
+    await layer.create_element(Text(name="note", content="hello", for_id=str(uuid.uuid4())))
+
+    [row] = await _rows(
+        layer, 'SELECT "objectKey" FROM elements WHERE "threadId" = :id', id=thread_id
+    )
+    assert row["objectKey"].startswith(f"{user.id}/")
+    threads = await _rows(
+        layer, 'SELECT "name", "userId" FROM threads WHERE "id" = :id', id=thread_id
+    )
+    assert threads == [{"name": "no owner yet", "userId": user.id}]

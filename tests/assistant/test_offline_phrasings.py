@@ -26,6 +26,7 @@ TOOLS = {
     "query_data",
     "ask_user",
     "deploy_model",
+    "export_notebook",
 }
 TARGET = 0.95
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.events import ToolFinished
+from assistant.plan_changes import load_changes
 from assistant.session import Assistant
 from tests.assistant.scripted import ScriptedProvider, call, say
 from tests.reliability.common import offline_settings, turn
@@ -47,3 +48,23 @@ async def test_set_plan_class_weight_reaches_the_trained_run(tmp_path: Path) -> 
     assert run is not None and run.plan["class_weight"] == "balanced"
     error = next(e for e in refused if isinstance(e, ToolFinished))
     assert error.is_error and "balanced" in error.summary
+
+
+async def test_a_plan_change_is_checked_when_it_is_set(tmp_path: Path) -> None:
+    model = ScriptedProvider([])
+    assistant = Assistant(offline_settings(tmp_path), provider=model)
+    try:
+        model.replies[:] = [
+            call("set_plan", call_id="c1", budget_s=120, metric="f1"),
+            call("set_plan", call_id="c2", budget_s=0),
+            say("Done."),
+        ]
+        events = await turn(assistant, "t", "use f1 and a 2 minute budget, then a 0 s budget")
+    finally:
+        await assistant.close()
+
+    finished = {e.call_id: e for e in events if isinstance(e, ToolFinished)}
+    assert not finished["c1"].is_error
+    assert finished["c2"].is_error and "budget_s" in finished["c2"].summary
+    stored = load_changes(assistant.db, "t")
+    assert (stored.budget_s, stored.metric) == (120, "f1")  # the refused change left it as it was

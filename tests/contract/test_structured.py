@@ -1,4 +1,4 @@
-"""Schema-constrained answers through each real adapter: forced tool, validation, one retry."""
+"""Schema-constrained answers through each real adapter: native mode, validation, one retry."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+from assistant.providers._assembly import is_strict_schema
 from assistant.providers.base import ChatSettings, Message
+from assistant.providers.openai_responses import OpenAIResponsesProvider
 from assistant.providers.router import Route, Router
 from assistant.providers.structured import StructuredAnswerError, ask_structured
 from tests.contract.test_provider_contract import provider_for
-from tests.fakes.llm_servers import FakeLLMServer, tool_call
+from tests.fakes.llm_servers import FakeLLMServer, Turn, text, tool_call
 
 PLAN = {
     "type": "object",
@@ -29,38 +31,42 @@ def fake(request: pytest.FixtureRequest) -> FakeLLMServer:
     return request.getfixturevalue(f"fake_{request.param}")
 
 
+def answer(fake: FakeLLMServer, value: dict[str, Any]) -> Turn:
+    """The fake's reply carrying ``value`` the way the protocol returns a structured answer."""
+    if fake.protocol == "anthropic":  # no JSON mode: the forced answer tool
+        return tool_call("answer", value)
+    return text(json.dumps(value))
+
+
 async def ask(fake: FakeLLMServer, **options: Any) -> dict[str, Any]:
     router = Router([Route(provider_for(fake), "test-model")])
     return await ask_structured(
-        router,
-        ASK,
-        name="plan_fields",
-        description="The plan the user asked for.",
-        schema=PLAN,
-        settings=ChatSettings("test-model"),
-        **options,
+        router, ASK, schema=PLAN, settings=ChatSettings("test-model"), **options
     )
 
 
-async def test_a_valid_answer_comes_back_as_a_dict_from_a_forced_tool(fake: FakeLLMServer) -> None:
-    fake.reply(tool_call("plan_fields", {"metric": "f1", "budget_s": 120}))
+async def test_a_valid_answer_comes_back_in_each_apis_native_mode(fake: FakeLLMServer) -> None:
+    fake.reply(answer(fake, {"metric": "f1", "budget_s": 120}))
 
-    answer = await ask(fake)
+    assert await ask(fake) == {"metric": "f1", "budget_s": 120}
 
-    assert answer == {"metric": "f1", "budget_s": 120}
-    body = json.dumps(fake.requests[0].body)
-    assert "plan_fields" in body and len(fake.requests) == 1
+    body = fake.requests[0].body
+    if fake.protocol == "openai":
+        assert body["response_format"]["json_schema"]["schema"] == PLAN
+        assert body["response_format"]["json_schema"]["strict"] is False  # PLAN is open
+    elif fake.protocol == "anthropic":
+        assert body["tool_choice"] == {"type": "tool", "name": "answer"}
+        assert body["tools"][-1]["input_schema"] == PLAN
+    else:
+        assert body["generationConfig"]["responseMimeType"] == "application/json"
+        assert body["generationConfig"]["responseJsonSchema"] == PLAN
+    assert len(fake.requests) == 1
 
 
 async def test_an_invalid_answer_is_asked_again_once_with_the_error(fake: FakeLLMServer) -> None:
-    fake.reply(
-        tool_call("plan_fields", {"metric": "F-one"}),
-        tool_call("plan_fields", {"metric": "f1"}),
-    )
+    fake.reply(answer(fake, {"metric": "F-one"}), answer(fake, {"metric": "f1"}))
 
-    answer = await ask(fake)
-
-    assert answer == {"metric": "f1"}
+    assert await ask(fake) == {"metric": "f1"}
     assert len(fake.requests) == 2
     assert "is not one of" in json.dumps(fake.requests[1].body)
 
@@ -68,18 +74,16 @@ async def test_an_invalid_answer_is_asked_again_once_with_the_error(fake: FakeLL
 async def test_two_invalid_answers_fail_with_a_user_facing_error(
     fake_openai: FakeLLMServer,
 ) -> None:
-    fake_openai.reply(
-        tool_call("plan_fields", {"budget_s": 60}), tool_call("plan_fields", {"budget_s": 60})
-    )
+    fake_openai.reply(text('{"budget_s": 60}'), text("not json"))
 
-    with pytest.raises(StructuredAnswerError, match="'metric' is a required property"):
+    with pytest.raises(StructuredAnswerError, match="not JSON"):
         await ask(fake_openai)
+    assert "'metric' is a required property" in json.dumps(fake_openai.requests[1].body)
 
 
 async def test_the_callers_check_counts_as_validation(fake_openai: FakeLLMServer) -> None:
     fake_openai.reply(
-        tool_call("plan_fields", {"metric": "f1", "budget_s": 5000}),
-        tool_call("plan_fields", {"metric": "f1", "budget_s": 300}),
+        text('{"metric": "f1", "budget_s": 5000}'), text('{"metric": "f1", "budget_s": 300}')
     )
 
     def at_most_ten_minutes(answer: dict[str, Any]) -> None:
@@ -88,3 +92,19 @@ async def test_the_callers_check_counts_as_validation(fake_openai: FakeLLMServer
 
     assert await ask(fake_openai, check=at_most_ten_minutes) == {"metric": "f1", "budget_s": 300}
     assert "budget_s must be at most 600" in json.dumps(fake_openai.requests[1].body)
+
+
+async def test_the_responses_api_gets_a_strict_json_schema_when_the_schema_allows(
+    fake_openai: FakeLLMServer,
+) -> None:
+    closed = {**PLAN, "required": ["metric", "budget_s"], "additionalProperties": False}
+    fake_openai.reply(text('{"metric": "roc_auc", "budget_s": 60}'))
+    provider = OpenAIResponsesProvider(api_key="sk-test", base_url=fake_openai.url)
+    router = Router([Route(provider, "gpt-x")])
+
+    result = await ask_structured(router, ASK, schema=closed, settings=ChatSettings("gpt-x"))
+
+    assert result == {"metric": "roc_auc", "budget_s": 60}
+    sent = fake_openai.requests[0].body["text"]["format"]
+    assert (sent["type"], sent["strict"], sent["schema"]) == ("json_schema", True, closed)
+    assert is_strict_schema(closed) and not is_strict_schema(PLAN)

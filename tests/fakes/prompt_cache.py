@@ -59,7 +59,10 @@ def _strip(value: Any) -> Any:
 
 def _pieces(protocol: str, body: dict[str, Any]) -> list[tuple[str, bool]]:
     """The request as (text, ends at a breakpoint) pieces, in prompt order."""
-    if protocol == "openai":
+    if protocol == "openai" and "input" in body:  # the Responses API
+        items = [("tools", body.get("tools", [])), ("instructions", body.get("instructions"))]
+        items += [("i", item) for item in body.get("input", [])]
+    elif protocol == "openai":
         items = [("tools", body.get("tools", []))] + [("m", m) for m in body.get("messages", [])]
     elif protocol == "gemini":
         items = [

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from assistant.providers.base import ChatSettings, Message, StreamText, ToolCall
-from assistant.providers.offline import OfflineProvider, OfflineReply
+from assistant.providers.base import (
+    ChatSettings,
+    Message,
+    StreamEnd,
+    StreamText,
+    StreamToolCall,
+    StreamUsage,
+    ToolCall,
+)
 from assistant.providers.registry import build_router
 from assistant.settings import Settings
+from tests.assistant.scripted import ScriptedProvider
 
 
 def routes(settings: Settings) -> list[tuple[str, str]]:
@@ -93,10 +101,18 @@ def test_explicit_provider_without_key_is_skipped_with_a_notice() -> None:
 async def test_offline_slot_streams_the_strategy_reply_through_the_router() -> None:
     call = ToolCall("offline_1", "train_candidates", '{"target": "churn"}')
 
-    async def respond(messages, tools):  # an async strategy is accepted too
-        return OfflineReply(text=f"Training on {messages[-1].content}.", tool_calls=(call,))
-
-    setup = build_router(Settings.from_env({}, env_file=None), offline=OfflineProvider(respond))
+    offline = ScriptedProvider(
+        [
+            [
+                StreamText("Training on churn.csv."),
+                StreamToolCall(call),
+                StreamUsage(0, 0),
+                StreamEnd("tool_calls"),
+            ]
+        ],
+        name="offline",
+    )
+    setup = build_router(Settings.from_env({}, env_file=None), offline=offline)
 
     deltas = [
         d async for d in setup.router.stream([Message("user", "churn.csv")], [], ChatSettings("x"))
