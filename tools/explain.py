@@ -69,6 +69,8 @@ MIN_IMPORTANCE_ROWS = 200
 MIN_HELD_OUT_S = 1.0
 """Below this much time left, importance is measured in-sample instead (some families
 cannot be stopped mid-fit)."""
+HELD_OUT_MAX_ROWS = 20_000
+"""The held-out importance model is fit on at most this many rows: enough to rank columns."""
 HELD_OUT_FIT_SHARE = 0.35
 """Share of the time left to the explanation's deadline that fitting the held-out
 importance model may use."""
@@ -376,8 +378,8 @@ def _held_out(
     if source == "fold":
         return HeldOut(result.model, features.iloc[valid].reset_index(drop=True), y[valid])
     train = np.setdiff1d(np.arange(len(y)), valid)
-    refit_rows = int(getattr(result, "refit_rows", 0) or len(train))
-    if len(train) > refit_rows:  # no bigger than the shipped model's fit, which fit in time
+    refit_rows = min(int(getattr(result, "refit_rows", 0) or len(train)), HELD_OUT_MAX_ROWS)
+    if len(train) > refit_rows:  # no bigger than the shipped fit (some fits cannot be stopped)
         rng = np.random.default_rng(getattr(result.plan, "seed", 0))
         train = np.sort(rng.choice(train, refit_rows, replace=False))
     limit = None

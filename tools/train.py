@@ -225,6 +225,11 @@ class _Best:
     fold_models: list[TabularModel] = field(default_factory=list)
 
 
+OVERRUN_SHARE = 0.1
+"""A candidate after the first is stopped this share of the search budget after the search's
+deadline, however far its fit runs over the estimate it started on."""
+
+
 def _n_jobs(n_rows: int) -> int:
     return threads_for(n_rows)
 
@@ -425,7 +430,12 @@ def train(
             n_jobs=n_jobs,
             clock=clock,
             deadline=deadline_s,
-            fit_deadline=hard,
+            # The first candidate may use the whole run (a result beats none); later ones
+            # are cut soon after the search's own deadline, so tuning and the refit keep
+            # their time when a fit runs far over its estimate.
+            fit_deadline=hard
+            if best is None
+            else hard.earlier(Deadline(deadline_s + OVERRUN_SHARE * plan.budget_s, clock)),
             reserve=lambda fold_s, held=best_reserve: max(held, refit_reserve(fold_s)),
             stop=stop,
             n_oof=len(oof_rows),
