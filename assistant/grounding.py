@@ -435,7 +435,7 @@ def _unchecked_in_sentence(sentence: str, sources: Sources) -> list[str]:
     if len(quoted) >= 12 and any(quoted in text for text in sources.tool_text):
         return []  # a trusted tool's own sentence, word for word
     masked = _masked(sentence, sources)
-    mentions = _mentions(masked, sources)
+    mentions = _mentions(sentence, sources)  # a quoted name still says what a number is about
     missing = []
     for number in numbers_in(masked):
         if _is_claim(masked, number) and not _supported(masked, number, mentions, sources):

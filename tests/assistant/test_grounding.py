@@ -16,7 +16,10 @@ TRAIN = {
         {"model": "Logistic regression", "score": 0.8712, "std": 0.02, "status": "ok"},
     ],
     "cv_metrics": {"roc_auc": 0.9134, "accuracy": 0.8523},
-    "top_features": [{"column": "tenure", "importance": 0.1234}],
+    "top_features": [
+        {"column": "tenure", "importance": 0.1234},
+        {"column": "age", "importance": 0.0456},
+    ],
 }
 
 
@@ -59,6 +62,7 @@ def test_true_claims_are_grounded(reply: str) -> None:
         ("LightGBM is 5x better than logistic regression.", "5x"),
         ("age correlates at +0.42 with the target.", "+0.42"),  # sign flipped
         ("I trained 4 models.", "4"),  # small integers are claims
+        ("`age` has an importance of 0.123.", "0.123"),  # tenure's, not age's
         ("In 2023 the churn rate doubled.", "2023"),  # and so are years
     ],
 )
