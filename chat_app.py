@@ -1,12 +1,12 @@
 """The Chainlit entry point: ``chainlit run chat_app.py`` (or ``mlchat serve``).
 
 Thin on purpose: it maps Chainlit events to the :class:`~assistant.session.Assistant`
-and the assistant's events to Chainlit elements (through :mod:`chat_ui`).
+and the assistant's events to Chainlit elements (through :mod:`ui.render`).
 
-Login: the one-time link ``mlchat serve`` prints (``chat_login.py``), or password
-auth with the local account described in ``assistant/serve.py`` (user ``mlchat``;
+Login: the one-time link ``mlchat serve`` prints (``ui/login.py``), or password
+auth with the local account described in ``assistant/cli/serve.py`` (user ``mlchat``;
 password from ``MLCHAT_PASSWORD`` or generated into ``<data>/auth/password``). History, resume and feedback persist through
-``assistant/chainlit_layer.py``; messages, datasets, runs and models persist in
+``ui/data_layer.py``; messages, datasets, runs and models persist in
 ``mlchat.db`` and the conversation's workspace under the same thread id.
 """
 
@@ -23,21 +23,22 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.server import app as chainlit_server
 
-from assistant.chainlit_layer import build_data_layer, mount_file_route, use_upload_folder
+from assistant.cli.serve import prepare_data_dir
 from assistant.login_guard import LoginGuard, LoginLimiter, SecureCookies
 from assistant.login_link import LOGIN_LINK_PATH, OneTimeLogin
 from assistant.private_files import restrict_new_files
 from assistant.samples import SAMPLE_TARGET, write_sample
-from assistant.serve import prepare_data_dir
 from assistant.session import Assistant
 from assistant.settings import Settings
 from assistant.spend.report import build_usage_report, format_usage_report
 from assistant.thread_settings import ThreadChoice
 from assistant.worker import warm_up
-from chat_login import mount_login_link
-from chat_panel import describe_change, settings_widgets
-from chat_ui import CHOICE_ACTION, ChainlitApprover, TurnRenderer
 from tools.errors import UserFacingError
+from ui.data_layer import build_data_layer, use_upload_folder
+from ui.file_route import mount_file_route
+from ui.login import mount_login_link
+from ui.panel import describe_change, settings_widgets
+from ui.render import CHOICE_ACTION, ChainlitApprover, TurnRenderer
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ Neither the token nor its digest is logged; uvicorn's access log is off
 expired or wrong token with 401, which :class:`~assistant.login_guard.LoginGuard`
 counts as a failed login, so guessing is rate-limited like passwords are.
 
-No Chainlit import: the route itself is mounted by ``chat_login.py``.
+No Chainlit import: the route itself is mounted by :mod:`ui.login`.
 """
 
 from __future__ import annotations

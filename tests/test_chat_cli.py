@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from assistant.approval import CodeRequest
-from assistant.chat_cli import TerminalApprover
+from assistant.cli.chat import TerminalApprover
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,7 @@ async def test_the_terminal_asks_before_code_runs_and_skips_without_a_terminal()
 def test_a_question_is_printed_as_numbered_choices_and_a_number_picks_one(
     tmp_path: Path,
 ) -> None:
-    from assistant.chat_cli import _Renderer, picked
+    from assistant.cli.chat import _Renderer, picked
     from assistant.events import Choices
 
     out = io.StringIO()

@@ -29,12 +29,25 @@ def test_tools_never_import_assistant_or_chainlit() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_assistant_imports_chainlit_only_in_the_data_layer_adapter() -> None:
+def test_assistant_never_imports_chainlit_or_the_ui() -> None:
     offenders = {
         str(path.relative_to(ROOT)): sorted(
-            m for m in _imported_modules(path) if m.split(".")[0] in {"chainlit", "chat_app"}
+            m for m in _imported_modules(path) if m.split(".")[0] in {"chainlit", "chat_app", "ui"}
         )
         for path in (ROOT / "assistant").rglob("*.py")
-        if path.name not in {"chainlit_layer.py"}
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_only_the_ui_package_and_the_entry_point_import_chainlit() -> None:
+    importers = {
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*.py")
+        if not {".venv", "tests", "bench", "build"} & set(path.relative_to(ROOT).parts)
+        and any(m.split(".")[0] == "chainlit" for m in _imported_modules(path))
+    }
+    assert importers, "the scan found no Chainlit import at all"
+    assert {p for p in importers if not p.startswith("ui/") and p != "chat_app.py"} == set()
+    assert not {"chat_ui.py", "chat_panel.py", "chat_login.py"} & {
+        p.name for p in ROOT.glob("*.py")
+    }, "the Chainlit modules live in ui/"

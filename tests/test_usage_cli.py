@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.cli.usage import add_usage
 from assistant.providers.usage import CallRecord, percentile, record_call
 from assistant.store import Database
-from assistant.usage_cli import add_usage
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = time.time()
@@ -209,7 +209,7 @@ def test_bad_days_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_registering_the_command_imports_no_llm_sdk() -> None:
     code = (
-        "import sys, assistant.usage_cli; "
+        "import sys, assistant.cli.usage; "
         "print(sorted(m for m in ('openai', 'anthropic', 'google.genai', 'pandas') "
         "if m in sys.modules))"
     )

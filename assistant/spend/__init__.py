@@ -3,7 +3,7 @@
 Build one :class:`SpendGuard` per process from :class:`SpendSettings` and pass
 it to ``build_router(..., limiter=guard)``; the agent sets
 :func:`spend_scope` per turn and shows :meth:`SpendGuard.finish_turn`'s
-notices. ``mlchat usage`` (``assistant/usage_cli.py``) reads the same rows.
+notices. ``mlchat usage`` (``assistant/cli/usage.py``) reads the same rows.
 """
 
 from assistant.settings import DEFAULT_RPM, DEFAULT_TPM, SpendSettings

@@ -44,8 +44,8 @@ async def deploy_model(ctx: ToolContext, port: int | None = None) -> ToolResult:
     Args:
         port: Port to listen on; a free one when omitted.
     """
+    from assistant.cli.serve_model import load_served
     from assistant.model_service import curl_example
-    from assistant.serve_model_cli import load_served
 
     run = ctx.services.runs.latest(ctx.thread_id, with_model=True)
     if run is None:

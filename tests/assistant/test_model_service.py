@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 from fastapi.testclient import TestClient
 
+from assistant.cli.serve_model import load_served
 from assistant.events import ToolFinished
 from assistant.model_service import ServedModel, build_service
-from assistant.serve_model_cli import load_served
 from assistant.session import Assistant
 from assistant.settings import Settings
 from assistant.toolbox import serving_tools

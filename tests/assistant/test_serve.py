@@ -6,7 +6,7 @@ import stat
 import sys
 from pathlib import Path
 
-from assistant.serve import CHAT_APP, DEFAULT_USER, chainlit_command, prepare_data_dir
+from assistant.cli.serve import CHAT_APP, DEFAULT_USER, chainlit_command, prepare_data_dir
 from assistant.settings import Settings
 
 

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from assistant.models_cli import run_models_command
+from assistant.cli.models import run_models_command
 from tests.fakes.llm_servers import FakeLLMServer
 
 

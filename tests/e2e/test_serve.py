@@ -1,4 +1,4 @@
-"""``assistant.serve.serve`` starts the app from any folder and prints a login that works."""
+"""``assistant.cli.serve.serve`` starts the app from any folder and prints a login that works."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 
 class _Served:
-    """``serve()`` from ``assistant.serve`` in a child process, its output collected."""
+    """``serve()`` from ``assistant.cli.serve`` in a child process, its output collected."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.port = free_port()
@@ -33,7 +33,7 @@ class _Served:
             MLCHAT_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"
         )
         code = (
-            "from assistant.serve import serve; "
+            "from assistant.cli.serve import serve; "
             f"raise SystemExit(serve(port={self.port}, headless=True))"
         )
         self.process = subprocess.Popen(

@@ -5,7 +5,7 @@ CVE-2026-22218 (element file read) and CVE-2026-22219 (element SSRF) are fixed i
 ../shared/notes/reliability.md). That element and file URLs cannot read outside
 the data folder is shown against the running server in
 tests/e2e/test_chat.py::test_file_urls_need_the_owner_and_cannot_leave_the_data_folder
-and on the data layer in tests/assistant/test_chainlit_layer.py.
+and on the data layer in tests/ui/test_data_layer.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """LLM05: no exec/eval of model output in the app process (a source scan that can fail).
 
 Parses every Python file of the app process (``assistant/``, ``tools/``,
-``chat_app.py``, ``chat_ui.py``, ``prompts``-loading code) and fails on any
+``ui/``, ``chat_app.py``, ``prompts``-loading code) and fails on any
 call that turns a string into code or objects: ``eval``, ``exec``,
 ``compile``, ``__import__`` with a non-literal name, ``pickle.loads`` /
 ``joblib.load`` of anything the model chose, pandas ``DataFrame.eval`` /
@@ -17,8 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_FILES = sorted(
-    [*ROOT.joinpath("assistant").rglob("*.py"), *ROOT.joinpath("tools").rglob("*.py")]
-    + [p for p in (ROOT / "chat_app.py", ROOT / "chat_ui.py") if p.exists()]
+    [
+        *ROOT.joinpath("assistant").rglob("*.py"),
+        *ROOT.joinpath("tools").rglob("*.py"),
+        *ROOT.joinpath("ui").rglob("*.py"),
+        ROOT / "chat_app.py",
+    ]
 )
 _BANNED_NAMES = {"eval", "exec", "compile", "__import__", "execfile"}
 _BANNED_ATTRS = {"system", "popen", "eval", "query", "loads", "exec_module"}

@@ -27,13 +27,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from assistant.chat_cli import add_chat
-from assistant.models_cli import add_models
-from assistant.notebook_cli import add_export_notebook
+from assistant.cli.chat import add_chat
+from assistant.cli.models import add_models
+from assistant.cli.notebook import add_export_notebook
+from assistant.cli.serve import add_serve
+from assistant.cli.serve_model import add_serve_model
+from assistant.cli.usage import add_usage
 from assistant.private_files import restrict_new_files
-from assistant.serve import add_serve
-from assistant.serve_model_cli import add_serve_model
-from assistant.usage_cli import add_usage
 from tools.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -596,7 +596,3 @@ def _metric_lines(metrics: dict[str, float]) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,13 +26,13 @@ from chainlit.user import User
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from assistant.chainlit_layer import (
+from tests.postgres import postgres_server
+from ui.data_layer import (
     LocalStorageClient,
     MlchatDataLayer,
     build_data_layer,
     chat_database_url,
 )
-from tests.postgres import postgres_server
 
 # ---------------------------------------------------------------- PostgreSQL
 

@@ -43,7 +43,7 @@ from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """The folder holding ``chat_app.py`` and ``.chainlit/config.toml``."""
 
 CHAT_APP = PROJECT_ROOT / "chat_app.py"

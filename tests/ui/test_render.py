@@ -8,7 +8,7 @@ import chainlit as cl
 import pytest
 from chainlit.context import init_http_context
 
-from chat_ui import _continued, _Live
+from ui.render import _continued, _Live
 
 SUMMARY = "Trained 3 models. Best: LDA with ROC AUC 0.88."
 
@@ -43,7 +43,7 @@ async def test_a_question_with_choices_becomes_a_message_with_one_button_per_cho
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from assistant.events import Choices
-    from chat_ui import CHOICE_ACTION, TurnRenderer
+    from ui.render import CHOICE_ACTION, TurnRenderer
 
     init_http_context()
     sent: list[cl.Message] = []
