@@ -265,7 +265,8 @@ class Assistant:
             if len(self._facts) >= 16:
                 self._facts.pop(next(iter(self._facts)))
             self._facts[key] = facts_of_frame(record.id, loaded.frame, words=loaded.parser.words)
-        return self._facts[key]
+        planned = thread_metadata(self.db, thread_id).get("plan_changes", {}).get("target")
+        return dataclasses.replace(self._facts[key], planned_target=planned or None)
 
     def workspace(self, thread_id: str) -> Workspace:
         """The thread's workspace (created with its app folders on first use)."""

@@ -225,9 +225,11 @@ class ColumnIndex:
                 if hit is None:
                     continue
                 index, how = hit
+                start, end = words[first].start(), words[first + size - 1].end()
+                if how != "name" and "_" in (text[start - 1 : start] + text[end : end + 1]):
+                    continue  # a piece of another identifier ("kinds" in kinds_of_x)
                 for i in span:
                     taken[i] = True
-                start, end = words[first].start(), words[first + size - 1].end()
                 typed = phrase if how == "typo" else ""
                 found.append(Mention(self.names[index], index, start, end, how == "form", typed))
         return sorted(found, key=lambda m: m.start)

@@ -42,6 +42,9 @@ class FileFacts:
 
     dataset_id: str
     columns: tuple[ColumnFacts, ...]
+    planned_target: str | None = None
+    """The target the thread's stored plan names (e.g. an interrupted run's, set for
+    "train again"), which the history's messages may not show."""
 
     @property
     def names(self) -> tuple[str, ...]:

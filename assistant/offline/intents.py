@@ -12,7 +12,7 @@ names no column, or nothing is understood, the answer is a question back
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.approval import fenced_blocks
@@ -106,6 +106,13 @@ def read_message(
             if clause.action is not None and clause.action.tool != "train_models":
                 clause.action = None
     calls = _assemble(clauses, reader)
+    if situation.new_file:  # "show the data" with a file attached is about that file
+        calls = [
+            replace(c, arguments={**c.arguments, "dataset_id": situation.new_file})
+            if c.tool == "profile_dataset" and not c.arguments.get("dataset_id")
+            else c
+            for c in calls
+        ]
     if not calls and situation.new_file and len(body) < 60 and "profile_dataset" in available:
         calls = [Intent("profile_dataset", {"dataset_id": situation.new_file})]
     if calls or "ask_user" not in available:
@@ -130,7 +137,8 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
         clause.settings["target"] = target
     elif not why and not columns:
         unknown = v.PREDICT_UNKNOWN.search(text)
-        if unknown and not v.PREDICT_FILE_WORDS.search(text) and not situation.new_file:
+        new_file_to_score = situation.new_file and situation.has_model
+        if unknown and not v.PREDICT_FILE_WORDS.search(text) and not new_file_to_score:
             clause.unknown_target = unknown.group(1)
     if (
         situation.new_file
@@ -211,7 +219,8 @@ def _assemble(clauses: list[_Clause], reader: _Reader) -> list[Intent]:
                 reader.typed[closest] = unknown
             elif "ask_user" not in reader.available:
                 train_settings["target"] = unknown  # the tool answers with the closest columns
-        target = train_settings.get("target") or reader.situation.target
+        planned = reader.facts.planned_target if reader.facts is not None else None
+        target = train_settings.get("target") or reader.situation.target or planned
         if unknown is not None and "target" not in train_settings:
             target = None  # a column the file lacks: ask rather than keep the old target
         if target is None and "ask_user" in reader.available:
