@@ -30,7 +30,7 @@ import numpy as np
 from tools.analyze import Task
 from tools.ensemble import ensemble_is_worth_it, select_ensemble
 from tools.fast_scores import bind_metric
-from tools.imbalance import f1_threshold
+from tools.imbalance import f1_of, f1_threshold
 from tools.metrics import MetricSpec, fold_mean_metrics
 
 MIN_GROUPS = 3
@@ -187,7 +187,7 @@ class FoldScorer:
             fold_rows = self._rows[fold]
             if cut is not None:
                 kept = fold_rows[finite[fold_rows]]
-                value = _f1_at(self._positive[kept], predictions[kept, -1] >= cut)
+                value = f1_of(self._positive[kept], predictions[kept, -1] >= cut)
             elif finite[fold_rows].all():
                 value = self._bound[fold](predictions[fold_rows])
             else:
@@ -260,11 +260,6 @@ def _choose(
             picked = blend
     keep = inner & ~np.isnan(np.reshape(picked, (len(y), -1))).any(axis=1)
     return picked, _cut(picked, y, keep, choice)
-
-
-def _f1_at(truth: np.ndarray, predicted: np.ndarray) -> float:
-    denominator = int(predicted.sum()) + int(truth.sum())
-    return 0.0 if denominator == 0 else 2.0 * float(np.sum(truth & predicted)) / denominator
 
 
 def _cut(predictions: np.ndarray, y: np.ndarray, rows: np.ndarray, choice: Choice) -> float | None:

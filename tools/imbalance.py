@@ -113,13 +113,14 @@ def thresholded_f1(
         return pooled, 0.0, cut
     fold_of = np.asarray(folds)[keep]
     scores = [
-        _f1(truth[keep][fold_of == fold], proba[keep][fold_of == fold] >= cut)
+        f1_of(truth[keep][fold_of == fold], proba[keep][fold_of == fold] >= cut)
         for fold in np.unique(fold_of)
     ]
     return float(np.mean(scores)), float(np.std(scores)), cut
 
 
-def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+def f1_of(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """F1 of boolean predictions against boolean truth (0 when neither has a positive)."""
     hits = int(np.sum(truth & predicted))
     total = int(truth.sum()) + int(predicted.sum())
     return 2 * hits / total if total else 0.0

@@ -278,6 +278,15 @@ def evaluate_all(
     return results
 
 
+def fold_numbers(valid_parts: Sequence[np.ndarray], oof_rows: np.ndarray) -> np.ndarray:
+    """The validation fold (0, 1, ...) of each of the sorted ``oof_rows``, from each fold's
+    validation rows in fold order (-1 for a row in none)."""
+    folds = np.full(len(oof_rows), -1, dtype=np.int64)
+    for number, valid in enumerate(valid_parts):
+        folds[np.searchsorted(oof_rows, valid)] = number
+    return folds
+
+
 def fold_mean_metrics(
     y_true: Any,
     y_pred: Any,

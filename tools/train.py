@@ -275,7 +275,7 @@ def train(
     """
     from tools.analyze import prepare_target, profile_table
     from tools.classes import class_order
-    from tools.metrics import resolve_metric
+    from tools.metrics import fold_numbers, resolve_metric
 
     start = clock()
     hard = deadline or Deadline(start + plan.budget_s, clock)
@@ -458,7 +458,11 @@ def train(
             )
         if outcome.result.status == "ok" and task == "binary" and spec.name == "f1":
             outcome.result = _thresholded(
-                outcome.result, outcome.oof, y.iloc[oof_rows], classes, _fold_ids(splits, oof_rows)
+                outcome.result,
+                outcome.oof,
+                y.iloc[oof_rows],
+                classes,
+                fold_numbers([s.valid for s in splits], oof_rows),
             )
         results.append(outcome.result)
         if outcome.stopped:
@@ -522,6 +526,7 @@ def train(
         )
     model.target_ = plan.target
 
+    oof_folds = fold_numbers([s.valid for s in splits], oof_rows)
     # Without a refit the caller picks (and thresholds) its own winner.
     cv_metrics, threshold = winner_metrics(
         model,
@@ -532,7 +537,7 @@ def train(
         classes=classes,
         notes=notes,
         set_threshold=refit,
-        folds=_fold_ids(splits, oof_rows),
+        folds=oof_folds,
     )
 
     leaderboard = rank_candidates(results, spec)
@@ -555,7 +560,7 @@ def train(
         fold_models=list(best.fold_models),
         notes=notes,
         search_rows=rows,
-        oof_folds=_fold_ids(splits, oof_rows),
+        oof_folds=oof_folds,
         templates=templates,
         target_transform=options(best.family)["target_transform"],
         target_transforms={name: options(name)["target_transform"] for name in plan.models},
@@ -590,13 +595,6 @@ def _features(profile: Any, plan: Plan) -> list[str]:
             "or was dropped. Add columns that could explain the target."
         )
     return features
-
-
-def _fold_ids(splits: Sequence[_Split], oof_rows: np.ndarray) -> np.ndarray:
-    folds = np.full(len(oof_rows), -1, dtype=np.int64)
-    for number, split in enumerate(splits):
-        folds[np.searchsorted(oof_rows, split.valid)] = number
-    return folds
 
 
 def _drop_singleton_classes(

@@ -309,7 +309,7 @@ def tune(
 
     from tools.analyze import prepare_target, profile_table
     from tools.classes import class_order
-    from tools.metrics import resolve_metric
+    from tools.metrics import fold_numbers, resolve_metric
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = clock()
@@ -564,7 +564,7 @@ def tune(
         stopped=stopped,
         metric=spec.name,
         notes=notes,
-        oof_folds=_fold_of(splits, oof_rows),
+        oof_folds=fold_numbers([valid for _, valid in splits], oof_rows),
     )
 
 
@@ -912,10 +912,3 @@ __all__ = [
     "tune",
     "tuning_storage",
 ]
-
-
-def _fold_of(splits: Sequence[tuple[np.ndarray, np.ndarray]], oof_rows: np.ndarray) -> np.ndarray:
-    folds = np.full(len(oof_rows), -1, dtype=np.int64)
-    for number, (_, valid) in enumerate(splits):
-        folds[np.searchsorted(oof_rows, valid)] = number
-    return folds
