@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -61,9 +60,11 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors
+from assistant.providers.sdk_errors import sdk_errors, stainless
 
 log = logging.getLogger(__name__)
+
+_SDK = stainless(anthropic)
 
 
 class AnthropicProvider:
@@ -103,7 +104,7 @@ class AnthropicProvider:
 
     async def models(self) -> list[str]:
         """The model ids the key can use (``GET /v1/models``), newest first."""
-        with self._map_errors("models", started=False):
+        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
             page = await self._client.models.list()
             return [model.id async for model in page]
 
@@ -137,7 +138,7 @@ class AnthropicProvider:
             request["tools"][-1]["cache_control"] = _EPHEMERAL
             if settings.tool_choice:
                 request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
-        with self._map_errors(model, started=False):
+        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}
         calls: dict[int, PartialCall] = {}
@@ -147,7 +148,7 @@ class AnthropicProvider:
         finished = 0
         problems: list[str] = []
         try:
-            with self._map_errors(model, started=True):
+            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
                 async for event in response:
                     match event.type:
                         case "message_start":
@@ -225,10 +226,6 @@ class AnthropicProvider:
         elif answering and reason == "tool_calls":
             reason = "stop"  # the answer tool was the answer
         yield StreamEnd(reason, provider_state=state, detail=detail or "")
-
-    def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:
-        """Turn SDK and transport exceptions into ours (``sdk_errors.py``)."""
-        return sdk_errors(anthropic, self.name, model, started=started, secrets=[self._api_key])
 
 
 _EPHEMERAL = {"type": "ephemeral"}
