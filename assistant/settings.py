@@ -32,9 +32,13 @@ _OFF = {"0", "false", "no", "off"}
 
 
 _DEFAULT_MODELS: dict[str, str] = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-haiku-4-5",
-    "gemini": "gemini-2.5-flash",
+    # Each provider's current inexpensive tool-capable model (checked December 2026, all
+    # priced by the pinned genai-prices): gpt-6-luna is OpenAI's named replacement for
+    # gpt-4o-mini (shut down 2027-01-14); claude-haiku-5-5 is the newest Haiku;
+    # gemini-3.5-flash-lite is Google's named replacement for gemini-2.5-flash (retired).
+    "openai": "gpt-6-luna",
+    "anthropic": "claude-haiku-5-5",
+    "gemini": "gemini-3.5-flash-lite",
     "local": "auto",
     "offline": "rules",
 }

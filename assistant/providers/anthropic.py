@@ -21,6 +21,10 @@ accumulator. Translation rules:
 (current Claude models fix their sampling), so ``ChatSettings.temperature``
 only decides caching here.
 
+Structured answers (``ChatSettings.response_schema``): Claude 4.5 and later get
+``output_config.format`` (JSON outputs) and stream the answer as text; older
+models get one forced ``answer`` tool whose arguments are streamed back as the text.
+
 Prompt caching: breakpoints (``cache_control``) on the last tool, the system
 prompt and the newest message, so each step of the tool loop reads the
 unchanged prefix back from the cache (``_with_breakpoint``).
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -116,8 +121,9 @@ class AnthropicProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one message as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        answering = settings.response_schema is not None
-        if answering:  # no JSON mode here: the answer is the arguments of one forced tool
+        json_format = settings.response_schema if has_json_outputs(model) else None
+        answering = settings.response_schema is not None and json_format is None
+        if answering:  # an older model: the answer is the arguments of one forced tool
             answer = ToolSpec(ANSWER_TOOL, "Give the answer.", settings.response_schema or {})
             tools = [*tools, answer]
             settings = replace(settings, tool_choice=ANSWER_TOOL)
@@ -128,6 +134,8 @@ class AnthropicProvider:
             "max_tokens": settings.output_limit,
             "stream": True,
         }
+        if json_format is not None:
+            request["output_config"] = {"format": {"type": "json_schema", "schema": json_format}}
         if system:
             request["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
         if tools:
@@ -226,6 +234,21 @@ class AnthropicProvider:
         elif answering and reason == "tool_calls":
             reason = "stop"  # the answer tool was the answer
         yield StreamEnd(reason, provider_state=state, detail=detail or "")
+
+
+_CLAUDE_VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?:-|$)")
+
+
+def has_json_outputs(model: str) -> bool:
+    """Whether ``model`` takes ``output_config.format`` (structured outputs: Claude 4.5 and later).
+
+    Later models with adaptive thinking (Claude Haiku 5.5 and up) think by default, and
+    thinking is not compatible with forced tool use, so only older models get the answer tool.
+    """
+    found = _CLAUDE_VERSION.search(model.lower())
+    if found is None:
+        return False
+    return (int(found.group(1)), int(found.group(2) or 0)) >= (4, 5)
 
 
 _EPHEMERAL = {"type": "ephemeral"}
