@@ -40,7 +40,7 @@ def dask_path_reason(request: TrainRequest) -> str | None:
     except (ImportError, ValueError):
         return None
     return (
-        f"Path: Dask (the file is {size / 1e6:,.1f} MB, above the {limit / 1e6:,.0f} MB "
+        f"Path: Dask (the file is {size / 1e6:.3g} MB, above the {limit / 1e6:.3g} MB "
         "threshold MLCHAT_DASK_ABOVE_MB): read as a Dask DataFrame, trained with xgboost.dask "
         "and LightGBM's Dask estimators across the cluster."
     )
