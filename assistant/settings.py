@@ -151,7 +151,8 @@ class Settings:
     response_cache_age_s: float = 7 * 24 * 3600.0
     """Cached answers older than this are neither replayed nor kept."""
     database_url: str | None = None
-    """SQLAlchemy URL for the chat history; ``None`` means SQLite in ``data_dir``."""
+    """SQLAlchemy URL of the whole store (ours and Chainlit's tables); ``None`` means SQLite
+    files in ``data_dir``. A ``sqlite:///`` URL moves only Chainlit's tables."""
     tuning_storage: str | None = None
     """Optuna storage URL; ``None`` means the SQLite database in ``data_dir``."""
     log_model_data: bool = False
@@ -283,6 +284,18 @@ class Settings:
     def database_path(self) -> Path:
         """The SQLite database file inside the data folder."""
         return self.data_dir / "mlchat.db"
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where mlchat's own tables live: a PostgreSQL ``database_url``, else ``database_path``."""
+        if self.database_url and self.database_url.startswith(("postgres://", "postgresql")):
+            return self.database_url
+        return self.database_path
+
+    @property
+    def has_store(self) -> bool:
+        """Whether the store exists already (a PostgreSQL one always may)."""
+        return not isinstance(self.store_location, Path) or self.database_path.is_file()
 
     def workspace_for(self, thread_id: str) -> Path:
         """The per-conversation workspace folder (uploads, models, figures)."""
