@@ -114,7 +114,7 @@ class Assistant:
     ) -> None:
         self.settings = settings
         restrict_data_dir(settings.data_dir)
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.store_location)
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.runs.mark_interrupted(is_alive=owner_alive)  # runs of a server that died
