@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.agent import Agent, ModelStream, TurnLimits
+from assistant.agent import Agent, TurnLimits
 from assistant.approval import ApprovalPolicy, Approver, CodeApproval
 from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
@@ -23,7 +23,8 @@ from assistant.private_files import restrict_data_dir
 from assistant.processes import owner_alive
 from assistant.prompts import render_prompt
 from assistant.providers import ChatSettings, RouterNotice
-from assistant.providers.base import ToolCall
+from assistant.providers.base import Model, ToolCall
+from assistant.providers.thread_models import ThreadModels
 from assistant.sandbox import SandboxPool
 from assistant.settings import Settings
 from assistant.spend import SpendGuard
@@ -37,7 +38,6 @@ from assistant.store import (
     update_thread_metadata,
 )
 from assistant.summarise import HistorySummariser
-from assistant.thread_models import ThreadModels
 from assistant.thread_settings import (
     ThreadChoice,
     choice_from_panel,
@@ -109,12 +109,12 @@ class Assistant:
         self,
         settings: Settings,
         *,
-        provider: ModelStream | None = None,
+        provider: Model | None = None,
         sandboxes: SandboxPool | None = None,
     ) -> None:
         self.settings = settings
         restrict_data_dir(settings.data_dir)
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.store_location)
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.runs.mark_interrupted(is_alive=owner_alive)  # runs of a server that died

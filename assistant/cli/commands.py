@@ -456,8 +456,8 @@ def _recorded_model(model_dir: Path) -> tuple[Any, Any] | None:
     from assistant.verified_models import load_run_model
 
     run = None
-    if settings.database_path.is_file():
-        db = Database(settings.database_path)
+    if settings.has_store:
+        db = Database(settings.store_location)
         try:
             run = RunStore(db).get(lexical.name)
         finally:
