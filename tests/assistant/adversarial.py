@@ -120,6 +120,8 @@ class Facts:
     other: str
     label: str
     cv: dict[str, float]
+    expected: dict[str, float]
+    """The best model's expected metrics on new data (true of it, too)."""
     scores: dict[str, float]
     stds: dict[str, float]
     importance: list[tuple[str, float]]
@@ -158,6 +160,7 @@ async def base_conversation(assistant: Assistant, model: ScriptedProvider, root:
         other=board[-1]["model"],  # the weakest: its score is far from the best one's
         label=train["metric"],
         cv=train["cv_metrics"],
+        expected=train.get("expected_metrics", {}),
         scores={r["model"]: r["score"] for r in board},
         stds={r["model"]: r["std"] for r in board},
         importance=[(i["column"], i["importance"]) for i in train["top_features"]],
@@ -289,7 +292,14 @@ def lies(f: Facts) -> list[Statement]:
 
 def subject_lies(f: Facts) -> list[Statement]:
     """Lies in sentences that name no model or column: "It scored...", "That's 12% better"."""
-    best, worst = f.scores[f.best], f.scores[f.other]
+    best = f.scores[f.best]
+    true_of_best = [*f.cv.values(), *f.expected.values(), best]
+    others = [v for m, v in f.scores.items() if m != f.best]
+    # another model's score, and one no figure about the best model rounds to (else a truth)
+    worst = next(
+        (v for v in sorted(others) if all(abs(round(v, 3) - t) > 0.0006 for t in true_of_best)),
+        best - 0.05,
+    )
     relative = (best - worst) / abs(worst) * 100
     top, second_importance = f.importance[0][0], f.importance[1][1]
     return [
