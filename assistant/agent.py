@@ -55,6 +55,7 @@ from assistant.grounding import (
     sources_of,
 )
 from assistant.history import trim_history
+from assistant.offline.wording import for_person
 from assistant.providers.base import (
     ChatSettings,
     FinishReason,
@@ -573,9 +574,12 @@ class Agent:
             results[call.id] = summary
             if is_error:
                 failed.add(call.id)
+            shown = summary
+            if is_error and self.approval.is_offline_call(call):  # no model reads it: a person
+                shown = for_person(call.name, summary)
             emit(
                 ToolFinished(
-                    call.id, call.name, summary, time.monotonic() - started[call.id], is_error
+                    call.id, call.name, shown, time.monotonic() - started[call.id], is_error
                 )
             )
 
