@@ -148,6 +148,7 @@ class Assistant:
             conversations=self.conversations,
             runs=self.runs,
             sandboxes=self.sandboxes,
+            language_model=self._language_model if self._models is not None else None,
         )
         self.agent = Agent(
             provider=provider,
@@ -364,6 +365,13 @@ class Assistant:
         if self._models is not None:
             await self._models.aclose()
         self.db.close()
+
+    def _language_model(self, thread_id: str) -> tuple[Model, ChatSettings] | None:
+        """The conversation's model for a tool's own structured call; ``None`` offline."""
+        choice = self.choice(thread_id)
+        if self._models is None or choice.provider == "offline":
+            return None
+        return self._models, ChatSettings(choice.model, max_tokens=self.settings.max_output_tokens)
 
     def _make_context(self, thread_id: str, call: ToolCall, emit: object) -> ToolContext:
         return ToolContext(thread_id, call, self.services, emit)  # type: ignore[arg-type]

@@ -183,7 +183,13 @@ def _add_train(commands: Any) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--table", metavar="NAME", help="with --sql: the table to read")
     source.add_argument("--query", metavar="SELECT", help="with --sql: one SELECT to read")
-    parser.add_argument("--target", required=True, metavar="COL", help="column to predict")
+    parser.add_argument("--target", metavar="COL", help="column to predict")
+    parser.add_argument(
+        "--plan",
+        metavar="WORDS",
+        help="the plan in your words, e.g. 'predict churn, rank by F1, two minutes, only trees' "
+        "(read by the configured language model; flags given as well win)",
+    )
     parser.add_argument("--metric", metavar="M", help="metric to optimise, e.g. roc_auc, f1, rmse")
     parser.add_argument(
         "--budget",
@@ -226,6 +232,25 @@ def _add_train(commands: Any) -> None:
     parser.set_defaults(handler=_cmd_train)
 
 
+def _apply_plan_words(
+    args: argparse.Namespace, columns: list[str], write: Callable[[str], None]
+) -> None:
+    """Fill the flags left unset from ``--plan`` (the language model reads the words)."""
+    from assistant.cli.plan_words import plan_from_cli_words
+    from assistant.plan_request import describe
+    from assistant.settings import Settings
+
+    asked = plan_from_cli_words(args.plan, columns, Settings.from_env())
+    write(f"Plan from your words: {describe(asked)}")
+    args.target = args.target or asked.target
+    args.metric = args.metric or asked.metric
+    args.models = args.models or (list(asked.models) if asked.models else None)
+    if args.budget is None and asked.budget_s is not None:
+        args.budget = float(asked.budget_s)
+    args.task = args.task or asked.task
+    args.positive_class = args.positive_class or asked.positive_class
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
     from tools.automl import candidate_label, finish_reserve_s, fit_automl
@@ -237,15 +262,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tools.plan import build_plan, update_plan
     from tools.raw_parsing import label_target
 
-    budget_s = args.budget if args.budget is not None else _default_budget_s()
-    # The budget counts from process start and covers everything up to the last file written.
-    deadline = Deadline.from_wall_start(_process_started_at(), budget_s)
     write = _writer(sys.stdout)
     if args.sql is not None or args.table is not None or args.query is not None:
         args.file = _file_from_sql(args, write)
     elif args.file is None:
         raise UserFacingError("Give the table to train on: FILE, or --sql URL with --table NAME.")
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
+    if args.plan:
+        _apply_plan_words(args, list(table.frame.columns), write)
+    if not args.target:
+        raise UserFacingError("Say which column to predict: --target COL (or name it in --plan).")
+    budget_s = args.budget if args.budget is not None else _default_budget_s()
+    # The budget counts from process start and covers everything up to the last file written.
+    deadline = Deadline.from_wall_start(_process_started_at(), budget_s)
     target = resolve_column(table.frame.columns, args.target)
     table = dataclasses.replace(table, frame=label_target(table.frame, target, table.parser))
     profile = profile_table(table.frame, target=target, seed=args.seed, task=args.task)
