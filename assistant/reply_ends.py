@@ -14,7 +14,9 @@ reason of one reply into a plan for the loop:
 - ``malformed_call``: ask again once with the error in context, then tell the user;
 - ``context_exceeded``: trim the history harder and ask again once;
 - ``refusal``: show the model's own words (or say it declined) and store them;
-- ``blocked`` / ``error``: tell the user why, keep what was shown.
+- ``blocked`` / ``error`` (a stream that ended without its end is an ``error``):
+  tell the user why, keep what was shown, and end it with :data:`CUT_NOTE` so
+  a cut answer never reads as a whole one, then or on reload.
 
 Retry notes travel only with the next request (``extra``); they are not stored.
 """
@@ -40,6 +42,11 @@ LIMIT_NOTE = (
     "\n\n(This answer was cut off at the output token limit. Ask me to continue, or raise "
     "MLCHAT_MAX_OUTPUT_TOKENS.)"
 )
+
+CUT_NOTE = "This answer was cut short"
+"""Start of the note that ends a reply the provider stopped before it was complete."""
+UNENDED = "the reply stopped before the model finished it"
+"""``detail`` of a stream that ended without saying how (read as an ``error`` end)."""
 
 
 @dataclass(slots=True)
@@ -143,9 +150,12 @@ def _check(content: str) -> Message:
 
 
 def _finish(text: str, message: str) -> EndPlan:
+    """End the turn with ``message`` as a notice; text already shown gets a note at its end."""
+    note = f"\n\n({CUT_NOTE}: {message})" if text.strip() else ""
     return EndPlan(
         "finish",
-        store=text if text.strip() else "",
+        note=note,
+        store=text + note if text.strip() else "",
         notice=Notice(message, level="warning"),
         stopped=True,
     )

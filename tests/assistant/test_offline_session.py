@@ -84,6 +84,18 @@ async def test_several_requests_run_in_order_and_errors_read_as_next_steps(
     assert "Ask the user" not in text and "call " not in text
 
 
+async def test_a_tool_error_reaches_the_tool_step_worded_for_a_person(
+    assistant: Assistant,
+) -> None:
+    """The step a front end shows for a failed call is not the text written for a model."""
+    events = await _say(assistant, "deploy the model", thread="t3")
+    [finished] = [e for e in events if isinstance(e, ToolFinished)]
+    assert (finished.tool, finished.is_error) == ("deploy_model", True)
+    assert finished.summary == "There is no trained model yet: train one first."
+    stored = [m for m in assistant.conversations.messages("t3") if m.role == "tool"]
+    assert stored[-1].content.endswith("(train_models).")  # the model-facing text is kept
+
+
 async def test_an_unclear_target_is_asked_with_choices_and_a_number_answers(
     assistant: Assistant,
 ) -> None:

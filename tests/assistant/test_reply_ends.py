@@ -211,3 +211,34 @@ async def test_a_failed_tool_call_is_stored_and_sent_back_as_an_error(tmp_path: 
     result = next(m for m in conversations.messages("t1") if m.role == "tool")
     assert result.is_error
     assert provider.requests[1][-1].is_error
+
+
+async def test_a_reply_whose_stream_stops_without_an_end_ends_with_a_visible_note(
+    tmp_path: Path,
+) -> None:
+    cut: list[Delta] = [StreamText("The best model is LightGBM, and")]
+    agent, conversations = make_agent(tmp_path, ScriptedProvider([cut]))
+
+    events = await run(agent, "explain")
+
+    text = shown(events)
+    assert text.startswith("The best model is LightGBM, and\n\n(This answer was cut short: ")
+    assert text.endswith(")")
+    assert conversations.messages("t1")[-1].content == text  # the note stays on reload
+    assert events[-1].stopped  # type: ignore[union-attr]
+
+
+async def test_an_answer_the_provider_ends_with_an_error_is_marked_as_cut(
+    tmp_path: Path,
+) -> None:
+    agent, conversations = make_agent(
+        tmp_path, ScriptedProvider([ending("error", "It ranks", detail="server hung up")])
+    )
+
+    events = await run(agent, "explain")
+
+    assert shown(events) == (
+        "It ranks\n\n(This answer was cut short: The model stopped for an unexpected reason "
+        "(server hung up). Please try again.)"
+    )
+    assert conversations.messages("t1")[-1].content == shown(events)
