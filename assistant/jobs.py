@@ -60,6 +60,9 @@ class TrainRequest:
     started_at_s: float | None = None
     """When the tool was called (``time.time()``): the budget counts from then and covers
     loading, training, explaining and exporting. None: from when the worker starts the job."""
+    dask_above_bytes: int | None = None
+    """On a Dask worker, a CSV/TSV/Parquet file bigger than this trains through Dask
+    DataFrames (:mod:`assistant.dask_jobs`); None: never."""
 
 
 def study_key(prefix: str, target: str, metric: str) -> str:
@@ -101,6 +104,10 @@ def trial_line(report: TrialReport, metric_label: str) -> str:
 
 def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
     """Load, profile, plan, train, explain and export; return the run's summary."""
+    from assistant.dask_jobs import dask_path_reason, dask_train_job
+
+    if (reason := dask_path_reason(request)) is not None:
+        return dask_train_job(channel, request, reason)
     started_s = time.time()
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     target, target_note = resolve_target([str(c) for c in loaded.frame.columns], request.target)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from assistant.agent import Agent, TurnLimits
 from assistant.approval import ApprovalPolicy, Approver, CodeApproval
+from assistant.connection_secrets import mask_urls
 from assistant.context import SessionServices, ToolContext
 from assistant.errors import ToolError
 from assistant.events import Event
@@ -302,6 +303,7 @@ class Assistant:
         ``approver`` asks the user before code a language model wrote runs
         (when the conversation's policy is "ask"); without one such code is skipped.
         """
+        text = mask_urls(text)  # a database password stays in this process, out of history
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
         turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
         async for event in turn:

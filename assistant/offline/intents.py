@@ -25,6 +25,7 @@ from assistant.offline.intent import Intent
 from assistant.offline.questions import read_question
 from assistant.offline.suggestions import likely_targets, target_question, unclear_question
 from assistant.offline.typos import repair
+from tools.sql_source import find_database_urls
 
 _TRAIN_KEYS = frozenset(
     {"target", "metric", "models", "add_models", "budget_s", "task", "positive_class"}
@@ -89,6 +90,10 @@ def read_message(
         and "deploy_model" in available
     ):
         return [Intent("deploy_model", {})]
+    load, body = _sql_request(body, available)
+    if load is not None:  # the table is read first; the rest is about it once it is attached
+        rest = read_message(body, facts=facts, situation=situation, available=available)
+        return [load, *(c for c in rest if c.tool != "ask_user" or facts is not None)]
     reader = _Reader(facts, situation, available)
     lowered = re.sub(r"[`“”\"]", " ", body.lower())
     mentions = reader.index.find(lowered)
@@ -119,6 +124,37 @@ def read_message(
         return [c for c in calls if c.tool in available]
     question = unclear_question(marked, reader.index, facts, situation)
     return [question] if question is not None else []
+
+
+_SQL_TABLE = re.compile(
+    r"\b(?:from|on|of|read|load|use)?\s*(?:the\s+)?table\s+[`\"“']?([A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)[`\"”']?",
+    re.I,
+)
+_SQL_QUERY = re.compile(r"[`\"“]\s*((?:select|with)\b[^`\"”]+)[`\"”]", re.I)
+
+
+def _sql_request(body: str, available: set[str]) -> tuple[Intent | None, str]:
+    """A ``load_sql_table`` call for "the table orders of postgresql://...", and the text left."""
+    if "load_sql_table" not in available:
+        return None, body
+    urls = find_database_urls(body)
+    query = _SQL_QUERY.search(body)
+    table = None if query else _SQL_TABLE.search(body)
+    if not (urls or re.search(r"\bdatabase\b", body, re.I)) or not (query or table):
+        return None, body
+    found = query or table
+    assert found is not None
+    arguments: dict[str, Any] = (
+        {"query": found.group(1).strip()} if query else {"table": found.group(1)}
+    )
+    if urls:
+        arguments["source"] = urls[0]
+        body = body.replace(urls[0], " ")
+    rest = body[: found.start()] + " " + body[found.end() :]
+    rest = re.sub(
+        r"\s+(?:of|from|in|at)\s+(?:the\s+)?(?:database\s*)?(?=\s|$)", " ", rest, flags=re.I
+    )
+    return Intent("load_sql_table", arguments), re.sub(r"\s+", " ", rest).strip()
 
 
 def _read_clause(clause: _Clause, reader: _Reader) -> None:

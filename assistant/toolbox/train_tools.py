@@ -127,6 +127,9 @@ async def train_models(
         study_prefix=study_prefix(ctx, record.sha256),
         history_path=history_path(ctx),
         started_at_s=called_at_s,
+        dask_above_bytes=(
+            ctx.settings.cluster.dask_above_mb << 20 if ctx.settings.cluster.scheduler else None
+        ),
     )
     runs = ctx.services.runs
     runs.start(
