@@ -105,6 +105,7 @@ async def _conversations(
         latencies = [x for lat in await asyncio.gather(*talking) for x in lat]
         unanswered = sum(1 for t in turns if isinstance(t, BaseException))
         got_model = sum(1 for u in users if any(e.endswith(".joblib") for e in u.elements))
+        dropped = sum(1 for u in users if u.disconnected)  # by the server, before we close
         await asyncio.gather(*(u.close() for u in users), return_exceptions=True)
         for talker in talkers:
             await talker.close()
@@ -112,7 +113,7 @@ async def _conversations(
         "wall_s": round(wall_s, 1),
         "sessions_offered_a_model": got_model,
         "lost_messages": unanswered,
-        "sessions_disconnected": sum(1 for u in users if u.disconnected),
+        "sessions_disconnected": dropped,
         "plain_replies": len(latencies),
         "plain_reply_p50_s": round(percentile(latencies, 0.5), 3),
         "plain_reply_p95_s": round(percentile(latencies, 0.95), 3),

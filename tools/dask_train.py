@@ -51,7 +51,7 @@ DASK_FAMILIES = ("xgboost", "lightgbm")
 """Families with a distributed trainer (``xgboost.dask``, ``lightgbm.DaskLGBM*``)."""
 SAMPLE_ROWS = 20_000
 """Rows read with ``load_table`` to decide parsing, profile the table and fit preprocessing."""
-_MAX_BLOCK_BYTES = 64 << 20
+_MAX_BLOCK_BYTES = 32 << 20
 _MIN_BLOCK_BYTES = 48 << 10
 _SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ",", ".parquet": None, ".pq": None}
 
