@@ -303,6 +303,7 @@ class Agent:
         retries = Retries()
         extra: tuple[Message, ...] = ()
         squeeze = False
+        cut = ""  # a reply cut at the output limit, shown, that the next reply continues
         try:
             while True:
                 reply = await self._ask_model(
@@ -322,12 +323,20 @@ class Agent:
                 if plan.action == "again":
                     self._save_usage(list(reply.usage))
                     extra, squeeze = plan.extra, squeeze or plan.squeeze
+                    if plan.keep_text:
+                        cut += reply.text
                     continue
                 if plan.action == "finish":
-                    self._finish_early(thread_id, turn_id, reply, plan.note, plan.store, emit)
-                    emit(TurnFinished(plan.store or reply.text, stopped=plan.stopped))
+                    store = cut + plan.store
+                    self._finish_early(thread_id, turn_id, reply, plan.note, store, emit)
+                    emit(TurnFinished(store or reply.text, stopped=plan.stopped))
                     return
                 extra = ()
+                if cut:  # the continuation of a cut reply: one message with what came before
+                    reply = dataclasses.replace(reply, text=cut + reply.text)
+                    if not reply.calls:
+                        seen += cut  # already shown: the stored answer starts with it
+                    cut = ""
                 if not reply.calls:
                     checked = reply.checked
                     if checked.unchecked and not rewritten:

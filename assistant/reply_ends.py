@@ -7,8 +7,10 @@ reason of one reply into a plan for the loop:
 - ``stop`` / ``tool_calls`` with content: proceed as usual;
 - an empty reply: ask once more, then tell the user (an empty assistant
   message is never stored: Gemini rejects ``parts: []`` later);
-- ``length``: a cut answer is kept with a note saying so; a cut tool call is
-  asked for again once, with the reason in context;
+- ``length``: a cut answer is continued once (the cut text stays shown, the
+  model gets it back with a request to go on from where it stopped); cut a
+  second time, it is kept with a note saying so; a cut tool call is asked for
+  again once, with the reason in context;
 - ``malformed_call``: ask again once with the error in context, then tell the user;
 - ``context_exceeded``: trim the history harder and ask again once;
 - ``refusal``: show the model's own words (or say it declined) and store them;
@@ -31,6 +33,11 @@ from assistant.providers.base import FinishReason, Message
 CALL_CHECK = "call_check"
 """``name`` of the turn-local user-role message that explains why a reply is asked for again."""
 
+CONTINUE_NOTE = (
+    "Your answer was cut off at the output token limit. Continue it exactly where it "
+    "stopped, without repeating anything and without starting over."
+)
+
 LIMIT_NOTE = (
     "\n\n(This answer was cut off at the output token limit. Ask me to continue, or raise "
     "MLCHAT_MAX_OUTPUT_TOKENS.)"
@@ -49,6 +56,7 @@ class Retries:
     call: bool = False
     empty: bool = False
     context: bool = False
+    length: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +64,9 @@ class EndPlan:
     """What to do with a reply.
 
     ``action``: ``proceed`` (the usual path), ``again`` (ask the model again
-    with ``extra`` appended, the history trimmed harder when ``squeeze``), or
-    ``finish`` (end the turn: show ``note``, store ``store`` when non-empty,
+    with ``extra`` appended, the history trimmed harder when ``squeeze``; with
+    ``keep_text`` the reply's text stays shown and the next reply continues it),
+    or ``finish`` (end the turn: show ``note``, store ``store`` when non-empty,
     emit ``notice``; ``stopped`` marks the turn as not completed).
     """
 
@@ -68,6 +77,7 @@ class EndPlan:
     store: str = ""
     notice: Notice | None = None
     stopped: bool = False
+    keep_text: bool = False
 
 
 def plan_end(
@@ -82,6 +92,13 @@ def plan_end(
             return EndPlan("again", extra=(_check("Your last reply was empty. Answer again."),))
         return _finish(text, "The model sent an empty answer twice. Please ask again.")
     if reason == "length" and detail != CUT_CALL:
+        if text.strip() and not retries.length:
+            retries.length = True
+            return EndPlan(
+                "again",
+                extra=(Message("assistant", text), _check(CONTINUE_NOTE)),
+                keep_text=True,
+            )
         return EndPlan("finish", note=LIMIT_NOTE, store=text + LIMIT_NOTE, stopped=True)
     if reason in ("length", "malformed_call"):
         problem = detail or "it could not be read"

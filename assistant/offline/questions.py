@@ -21,8 +21,8 @@ _AGGREGATES: tuple[tuple[str, str], ...] = (
     ("median", r"\bmedian\b"),
     ("mean", r"\b(?:average|avg|mean|typical)\b"),
     ("sum", r"\b(?:total|sum|overall)\b"),
-    ("max", r"\b(?:max|maximum|highest|largest|biggest|greatest|most)\b"),
-    ("min", r"\b(?:min|minimum|lowest|smallest|least|fewest)\b"),
+    ("max", r"\b(?:max|maximum|highest|largest|biggest|greatest|most|priciest|dearest)\b"),
+    ("min", r"\b(?:min|minimum|lowest|smallest|least|fewest|cheapest)\b"),
 )
 _ROW_NOUNS = re.compile(
     r"\b(rows?|records?|entries|entry|lines|observations|samples|examples|people|persons|"
@@ -59,6 +59,15 @@ _BY = re.compile(
     r"for all)\s+(?:the\s+|each\s+)?«(\d+)»"
 )
 _WHICH = re.compile(r"\bwhich\s+«(\d+)»")
+_WHICH_N = re.compile(r"\b(?:which|what)\s+(\d+)\s+«(\d+)»")
+_TOP_COUNT = re.compile(
+    r"\b(top|bottom|first|last)\s+(\d+)\s+«(\d+)»\s+(?:by|in)\s+(?:the\s+)?"
+    r"(?:number|count|head ?count|how many)\b"
+)
+_YEAR = re.compile(
+    r"\b(before|prior to|until|after|since|from|in)\s+(?:the\s+)?(?:year\s+)?((?:19|20)\d\d)\b"
+    r"(?!\s*«)"
+)
 _TOP = re.compile(
     r"\b(top|bottom|first|last)\s+(\d+)\s+«(\d+)»(?:\s+\w+)?\s+(?:by|in|for)\s+"
     r"(?:\w+\s+){0,2}«(\d+)»"
@@ -80,7 +89,7 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
         return None
     found = [name for name, pattern in _AGGREGATES if re.search(pattern, text)]
     top_match = _TOP.search(text)
-    if not found and top_match is None:
+    if not found and top_match is None and _TOP_COUNT.search(text) is None:
         return None
     columns = {int(m.group(1)): facts.columns[int(m.group(1))] for m in PLACEHOLDER.finditer(text)}
     used: set[int] = set()
@@ -89,7 +98,18 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
     by: int | None = None
     top: int | None = None
     lowest = False
-    if top_match is not None:
+    counted = _TOP_COUNT.search(text)
+    which_n = _WHICH_N.search(text)
+    if counted is not None and top_match is None:
+        by, top = int(counted.group(3)), int(counted.group(2))
+        lowest = counted.group(1) in ("bottom", "last")
+        used.add(by)
+        found = ["count"]
+    elif which_n is not None and top_match is None:
+        by, top = int(which_n.group(2)), int(which_n.group(1))
+        lowest = "min" in found and "max" not in found
+        used.add(by)
+    elif top_match is not None:
         by, aggregated = int(top_match.group(3)), int(top_match.group(4))
         top = int(top_match.group(2))
         lowest = top_match.group(1) in ("bottom", "last")
@@ -121,6 +141,8 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
     else:
         if aggregate == "share" and flags and where and by is None:
             among, where = where, flags  # "share of month-to-month customers who churned"
+        elif aggregate == "share" and len(flags) >= 2 and not where and by is None:
+            among, where = flags[:-1], flags[-1:]  # "share of home owners who defaulted"
         else:
             where += flags
         if not where and by is None and not _ROW_NOUNS.search(text):
@@ -179,6 +201,20 @@ def _conditions(text: str, facts: FileFacts, used: set[int]) -> list[dict[str, A
             )
         )
         used.add(index)
+    for match in _YEAR.finditer(text):
+        years = [
+            i
+            for i, c in enumerate(facts.columns)
+            if c.is_numeric and "year" in c.name.lower() and i not in used
+        ]
+        if len(years) == 1:
+            op = {"before": "<", "prior to": "<", "until": "<=", "in": "=="}.get(
+                match.group(1), ">" if match.group(1) == "after" else ">="
+            )
+            conditions.append(
+                (match.start(), _condition(facts.columns[years[0]].name, op, match.group(2)))
+            )
+            used.add(years[0])
     bare = PLACEHOLDER.sub(" ", text)
     for index, column in enumerate(facts.columns):
         if index in used or column.is_numeric:

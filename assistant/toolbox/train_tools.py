@@ -12,7 +12,7 @@ from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import File
 from assistant.jobs import TrainRequest, study_key, train_job
-from assistant.plan_changes import load_changes, save_changes
+from assistant.plan_changes import checked, load_changes, save_changes
 from assistant.processes import current_owner
 from assistant.toolbox._format import (
     family_label,
@@ -112,6 +112,7 @@ async def train_models(
             "Which column should I predict? Ask the user, or call profile_dataset to see the columns."
         )
     changes.setdefault("budget_s", ctx.settings.budget_s)
+    changes = checked(changes).as_dict()  # the tool's own arguments too, before any worker starts
     run_id = uuid.uuid4().hex[:10]
     out_dir = ctx.files.run_dir(run_id)
     request = TrainRequest(
