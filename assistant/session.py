@@ -7,6 +7,7 @@ Chainlit, the terminal chat and tests all build an :class:`Assistant` from
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -15,10 +16,13 @@ from pathlib import Path
 
 from assistant.agent import Agent, TurnLimits
 from assistant.approval import ApprovalPolicy, Approver, CodeApproval
+from assistant.connection_secrets import mask_urls
 from assistant.context import SessionServices, ToolContext
+from assistant.errors import ToolError
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
 from assistant.offline.facts import FileFacts, facts_of_frame
+from assistant.plan_changes import changes_of_run, load_changes, save_changes, update_changes
 from assistant.private_files import restrict_data_dir
 from assistant.processes import owner_alive
 from assistant.prompts import render_prompt
@@ -34,8 +38,6 @@ from assistant.store import (
     DatasetRecord,
     RunRecord,
     RunStore,
-    thread_metadata,
-    update_thread_metadata,
 )
 from assistant.summarise import HistorySummariser
 from assistant.thread_settings import (
@@ -49,6 +51,7 @@ from assistant.thread_settings import (
 from assistant.toolbox import all_tools, load_dataset
 from assistant.untrusted import context_message
 from assistant.workspace import Workspace, safe_file_name
+from assistant.workspace_mirror import WorkspaceMirror
 from tools import safe_files
 from tools.data import file_sha256
 from tools.errors import DataError, MlchatError, UserFacingError
@@ -57,22 +60,6 @@ log = logging.getLogger(__name__)
 
 RERUN_MESSAGE = "Train again with the same settings."
 """The turn a "Run again" offer sends after :meth:`Assistant.prepare_rerun`."""
-
-_RERUN_KEYS = (
-    "target",
-    "metric",
-    "models",
-    "add_models",
-    "remove_models",
-    "budget_s",
-    "validation",
-    "time_column",
-    "target_transform",
-    "class_weight",
-    "positive_class",
-    "derived_features",
-    "derived_dataset",
-)
 
 _SUFFIXES = {
     ".csv",
@@ -96,6 +83,13 @@ class InterruptedRun:
     message: str
 
 
+def _mirror_of(settings: Settings) -> WorkspaceMirror | None:
+    url = settings.workspace_url
+    if not url or "://" not in url or url.startswith("file://"):
+        return None  # the workspaces are local folders (or a shared mount), used directly
+    return WorkspaceMirror(url)
+
+
 class Assistant:
     """Everything a conversation needs, built once per process.
 
@@ -115,6 +109,7 @@ class Assistant:
         self.settings = settings
         restrict_data_dir(settings.data_dir)
         self.db = Database(settings.store_location)
+        self.mirror = _mirror_of(settings)
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.runs.mark_interrupted(is_alive=owner_alive)  # runs of a server that died
@@ -212,10 +207,13 @@ class Assistant:
         self.conversations.ensure_thread(thread_id)
         save_choice(self.db, thread_id, choice)
         if choice.budget_s != current.budget_s:
-            plan = dict(thread_metadata(self.db, thread_id).get("plan_changes", {}))
-            update_thread_metadata(
-                self.db, thread_id, {"plan_changes": {**plan, "budget_s": choice.budget_s}}
-            )
+            try:
+                update_changes(self.db, thread_id, budget_s=choice.budget_s)
+            except ToolError as exc:
+                raise UserFacingError(
+                    f"A training budget of {choice.budget_s:,} s cannot be used: "
+                    f"{exc.args[0] if exc.args else exc}"
+                ) from None
         self._choices[thread_id] = choice
         log.info(
             "thread_settings thread=%s provider=%s model=%s sandbox=%s budget_s=%d",
@@ -266,8 +264,8 @@ class Assistant:
             if len(self._facts) >= 16:
                 self._facts.pop(next(iter(self._facts)))
             self._facts[key] = facts_of_frame(record.id, loaded.frame, words=loaded.parser.words)
-        planned = thread_metadata(self.db, thread_id).get("plan_changes", {}).get("target")
-        return dataclasses.replace(self._facts[key], planned_target=planned or None)
+        planned = load_changes(self.db, thread_id).target
+        return dataclasses.replace(self._facts[key], planned_target=planned)
 
     def workspace(self, thread_id: str) -> Workspace:
         """The thread's workspace (created with its app folders on first use)."""
@@ -315,18 +313,37 @@ class Assistant:
         ``approver`` asks the user before code a language model wrote runs
         (when the conversation's policy is "ask"); without one such code is skipped.
         """
+        text = mask_urls(text)  # a database password stays in this process, out of history
+        await self.pull_workspace(thread_id)
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
         turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
-        async for event in turn:
-            yield event
+        try:
+            async for event in turn:
+                yield event
+        finally:
+            await self.push_workspace(thread_id)
+
+    async def pull_workspace(self, thread_id: str) -> None:
+        """Bring the conversation's files from ``MLCHAT_WORKSPACE_URL`` (when it is mirrored)."""
+        if self.mirror is not None:
+            await asyncio.to_thread(self.mirror.pull, self.settings.workspace_for(thread_id))
+
+    async def push_workspace(self, thread_id: str) -> None:
+        """Send the conversation's new files to ``MLCHAT_WORKSPACE_URL`` (when it is mirrored)."""
+        if self.mirror is not None:
+            await asyncio.to_thread(self.mirror.push, self.settings.workspace_for(thread_id))
 
     async def regenerate(
         self, thread_id: str, *, approver: Approver | None = None
     ) -> AsyncIterator[Event]:
         """Answer the last message of ``thread_id`` again, bypassing the response cache."""
+        await self.pull_workspace(thread_id)
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
-        async for event in self.agent.regenerate(thread_id, approver=approver):
-            yield event
+        try:
+            async for event in self.agent.regenerate(thread_id, approver=approver):
+                yield event
+        finally:
+            await self.push_workspace(thread_id)
 
     def take_interrupted_notice(self, thread_id: str) -> InterruptedRun | None:
         """Once per interrupted run: a sentence telling the user their training was cut off.
@@ -346,8 +363,14 @@ class Assistant:
         run = self.runs.get(run_id)
         if run is None or run.thread_id != thread_id:
             raise UserFacingError("That training run is not part of this conversation.")
-        plan = {k: v for k, v in run.plan.items() if k in _RERUN_KEYS and v is not None}
-        update_thread_metadata(self.db, thread_id, {"plan_changes": plan})
+        try:
+            changes = changes_of_run(run.plan)
+        except ToolError:
+            log.warning("rerun_plan_unusable thread=%s run=%s", thread_id, run_id)
+            raise UserFacingError(
+                "That run's settings can no longer be used. Say “train” to start a new run."
+            ) from None
+        save_changes(self.db, thread_id, changes)
         return RERUN_MESSAGE
 
     async def stop(self, thread_id: str) -> None:
