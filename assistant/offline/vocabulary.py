@@ -187,7 +187,7 @@ PREDICT_UNKNOWN = re.compile(
 LIKELY = re.compile(
     r"\b(?:who|which \S+)(?:'s| is| are| will be)?\s+(?:most\s+)?(?:likely|going|gonna|about|"
     r"at risk|in danger)\s+(?:to\s+|of\s+)?«(\d+)»|"
-    r"\bwhich \S+ (?:will|would|might|are going to) «(\d+)»|"
+    r"\bwhich \S+ (?:will|would|might|are going to|get|got|are|were)(?: being)? «(\d+)»|"
     r"\b(?:likelihood|chance|probability|risk|odds)\s+(?:of|to|(?:that\s+)?\S+(?:\s+\S+)?\s+(?:will|would))\s+"
     r"(?:\S+\s+)?«(\d+)»|\bwho will «(\d+)»"
 )
@@ -232,7 +232,8 @@ BOARD = re.compile(
     r"second best|second place|next best|"
     r"which (?:algorithm|algo|method|approach)s? (?:won|was best|is best|did best|worked best)|"
     r"compare (?:the |all )?(?:the )?"
-    r"(?:models|candidates)|model comparison|other (?:candidates|models|ones)|all (?:the )?"
+    r"(?:models|candidates)|model comparison|all (?:the )?model (?:results|scores)|"
+    r"which (?:model|one|candidate) (?:is|was) the best(?: one)?|other (?:candidates|models|ones)|all (?:the )?"
     r"(?:models|candidates|scores|results)|every (?:model|candidate)|each (?:model|candidate)|"
     r"which (?:model|one|candidate) (?:won|wins|was best|is best|did best|performed best|came "
     r"first)|who won(?=\s*$)|models? (?:you|did you|were) (?:tried|try|trained|tested)|compare to the "
@@ -245,7 +246,8 @@ DOWNLOAD = re.compile(
     r"grab|send me)\b"
 )
 HAND_OVER = re.compile(
-    r"\b(?:give|send|get|hand) (?:me|us) (?:the|my|our|that) (?:trained |final |best )?model\b"
+    r"\b(?:give|send|get|hand) (?:me|us) (?:the |my |our |that )?(?:trained |final |best )?model"
+    r"\b(?! for\b| of\b| that\b| which\b| to predict\b)"
 )
 """Asking for the model itself (a download), not for a model to be built."""
 NOTEBOOK = re.compile(r"\b(notebook|jupyter|ipynb|colab)\b")

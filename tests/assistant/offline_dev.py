@@ -55,7 +55,21 @@ CARS = FileFacts(
         ColumnFacts("price", True),
     ),
 )
+WARDS = FileFacts(
+    "d1",
+    (
+        ColumnFacts("PatientID", True, (), is_unique=True),
+        ColumnFacts("AdmitDate", False, is_date=True),
+        ColumnFacts("Age", True),
+        ColumnFacts("LengthOfStay", True),
+        ColumnFacts("NumMedications", True),
+        ColumnFacts("Diabetic", False, ("No", "Yes")),
+        ColumnFacts("Ward", False, ("A", "B", "C", "ICU")),
+        ColumnFacts("Readmitted", False, ("No", "Yes")),
+    ),
+)
 FRESH = Situation()
+WARDS_TRAINED = Situation(has_model=True, target="Readmitted")
 LOANS_TRAINED = Situation(has_model=True, target="defaulted")
 CARS_TRAINED = Situation(has_model=True, target="price")
 LOANS_NEW = Situation(has_model=True, target="defaulted", new_file="d2")
@@ -275,4 +289,45 @@ CASES: tuple[Case, ...] = (
     _loans("several", "tune it for 1 min; then download the model", (*tune(budget_s=60), *FILES)),
     _loans("ask", "what time is it", ASK),
     _loans("ask", "asdfgh", ASK),
+    # round three: another file (CamelCase columns), terse and non-native phrasing
+    Case("train", "predict readmission", train(target="Readmitted"), WARDS, FRESH),
+    Case("train", "which patients get readmitted? make model", train(target="Readmitted"), WARDS, FRESH),
+    Case("train", "pls train model for length of stay", train(target="LengthOfStay"), WARDS, FRESH),
+    Case("train", "I want to make prediction of the readmitted column", train(target="Readmitted"), WARDS, FRESH),
+    Case("train", "model for Readmitted, quick", train(target="Readmitted"), WARDS, FRESH),
+    Case("target", "now predict LOS instead", train(target="LengthOfStay"), WARDS, WARDS_TRAINED),
+    Case("target", "change target to diabetic", train(target="Diabetic"), WARDS, WARDS_TRAINED),
+    Case("metric", "use recall-precision f1", plan(metric="f1"), WARDS, WARDS_TRAINED),
+    Case("metric", "metric auc", plan(metric="roc_auc"), WARDS, WARDS_TRAINED),
+    Case("models", "only lightgbm pls", plan(models=["lightgbm"]), WARDS, WARDS_TRAINED),
+    Case("models", "remove neural network", plan(remove_models=["mlp"]), WARDS, WARDS_TRAINED),
+    Case("budget", "budget 4 minutes", plan(budget_s=240), WARDS, WARDS_TRAINED),
+    Case("budget", "make the time budget 15 min", plan(budget_s=900), WARDS, WARDS_TRAINED),
+    Case("tune", "do tuning 2 minute", tune(budget_s=120), WARDS, WARDS_TRAINED),
+    Case("tune", "please tune best model more", tune(), WARDS, WARDS_TRAINED),
+    Case("explain", "explain me the model", EXPLAIN, WARDS, WARDS_TRAINED),
+    Case("explain", "what is most important for the model?", EXPLAIN, WARDS, WARDS_TRAINED),
+    Case("why", "why NumMedications is important", why("NumMedications"), WARDS, WARDS_TRAINED),
+    Case("why", "age matters why?", why("Age"), WARDS, WARDS_TRAINED),
+    Case("why", "how important is the ward", why("Ward"), WARDS, WARDS_TRAINED),
+    Case("leaderboard", "show all model results", BOARD, WARDS, WARDS_TRAINED),
+    Case("leaderboard", "which model is the best one?", BOARD, WARDS, WARDS_TRAINED),
+    Case("download", "give me model to download", FILES, WARDS, WARDS_TRAINED),
+    Case("download", "model card please", FILES, WARDS, WARDS_TRAINED),
+    Case("plot", "plot Age", plot("Age"), WARDS, WARDS_TRAINED),
+    Case("plot", "chart length of stay by ward", plot("Ward", "LengthOfStay"), WARDS, WARDS_TRAINED),
+    Case("profile", "show columns", PROFILE, WARDS, FRESH),
+    Case("profile", "data summary", PROFILE, WARDS, FRESH),
+    Case("data", "how many diabetic patients", query(aggregate="count", where=["Diabetic == Yes"]), WARDS, WARDS_TRAINED),
+    Case("data", "avg length of stay per ward", query(aggregate="mean", column="LengthOfStay", by="Ward"), WARDS, WARDS_TRAINED),
+    Case("data", "readmission rate", query(aggregate="share", where=["Readmitted == Yes"]), WARDS, WARDS_TRAINED),
+    Case("data", "how many patients older than 80", query(aggregate="count", where=["Age > 80"]), WARDS, WARDS_TRAINED),
+    Case("data", "max number of medications", query(aggregate="max", column="NumMedications"), WARDS, WARDS_TRAINED),
+    Case("data", "how many admissions in 2022", query(aggregate="count", where=["AdmitDate in 2022"]), WARDS, WARDS_TRAINED),
+    Case("data", "average age by ward and year", query(aggregate="mean", column="Age", by="Ward", then_by="AdmitDate:year"), WARDS, WARDS_TRAINED),
+    Case("data", "number of patients admitted last month", query(aggregate="count", where=["AdmitDate in last month"]), WARDS, WARDS_TRAINED),
+    Case("several", "use auc and train for readmitted", train(target="Readmitted", metric="roc_auc"), WARDS, FRESH),
+    Case("several", "show leaderboard then explain", (*BOARD, *EXPLAIN), WARDS, WARDS_TRAINED),
+    Case("ask", "hello", ASK, WARDS, WARDS_TRAINED),
+    Case("ask", "predict stock market", ASK, WARDS, FRESH),
 )  # fmt: skip
