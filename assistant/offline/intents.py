@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 from assistant.approval import fenced_blocks
@@ -20,7 +21,7 @@ from assistant.offline import vocabulary as v
 from assistant.offline.columns import PLACEHOLDER, ColumnIndex, mark_columns
 from assistant.offline.durations import find_duration
 from assistant.offline.facts import FileFacts, Situation
-from assistant.offline.features import feature_request
+from assistant.offline.features import feature_request, spoken_feature
 from assistant.offline.intent import Intent
 from assistant.offline.questions import read_question
 from assistant.offline.suggestions import likely_targets, target_question, unclear_question
@@ -100,9 +101,13 @@ def read_message(
     reader.typed = {m.column: m.typed for m in mentions if m.typed}
     kept = frozenset(w for m in mentions for w in re.findall(r"[a-z]+", lowered[m.start : m.end]))
     marked = repair(mark_columns(lowered, mentions), keep=kept)
+    spoken = spoken_feature(marked, reader.index.names)
+    if spoken and "engineer_features" in available and situation.has_model:
+        return [Intent("engineer_features", {"features": spoken})]
     clauses = [_Clause(part.strip()) for part in v.CLAUSE_BREAK.split(marked) if part.strip()]
     for clause in clauses:
         _read_clause(clause, reader)
+    _refer_back(clauses, reader)
     classes = _class_changes(body)  # on the text as written: labels keep their case
     if classes and clauses:
         said = [c for c in clauses if re.search(r"\b(positive|treat|handle|consider)\b", c.text)]
@@ -222,6 +227,21 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
     action = clause.action
     if "target" in clause.settings and action is not None and action.tool == "explain_model":
         clause.action = Intent("train_models", {})  # "explain what drives revenue": no model yet
+
+
+def _refer_back(clauses: list[_Clause], reader: _Reader) -> None:
+    """ "plot age and tell me why it matters": "it" is the one column said just before."""
+    for before, clause in pairwise(clauses):
+        named = list(dict.fromkeys(reader.columns_in(before.text)))
+        if (
+            clause.action is None
+            and not reader.columns_in(clause.text)
+            and re.search(r"\b(it|that|this one)\b", clause.text)
+            and v.WHY.search(clause.text)
+            and len(named) == 1
+            and named[0] != reader.situation.target
+        ):
+            clause.action = Intent("explain_model", {"feature": named[0]})
 
 
 def _assemble(clauses: list[_Clause], reader: _Reader) -> list[Intent]:
@@ -439,6 +459,8 @@ def _plot_arguments(text: str, reader: _Reader) -> dict[str, Any]:
 
 
 def _asks_about_model(text: str, settings: dict[str, Any]) -> bool:
+    if "metric" in settings:  # "rank by the area under the ROC curve" names a metric only
+        text = v.METRIC.sub(" ", text)
     if v.EXPLAIN.search(text):
         return True
     return "metric" not in settings and bool(v.METRIC.search(text))
