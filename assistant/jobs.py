@@ -19,15 +19,15 @@ from assistant.context import match_column
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
 from tools.automl import TUNED_SUFFIX, base_family, candidate_label, finish_reserve_s, fit_automl
-from tools.data import file_sha256, load_table, resolve_column
 from tools.deadline import Deadline
 from tools.errors import TargetError
 from tools.explain import explain_result
 from tools.export import export_run
 from tools.imbalance import thresholded_f1
+from tools.io.load import file_sha256, load_table, resolve_column
+from tools.io.raw_rows import label_target
 from tools.metrics import resolve_metric
 from tools.plan import build_plan, task_choice, update_plan
-from tools.raw_parsing import label_target
 from tools.train import CandidateResult, TrainProgress
 from tools.tune import TrialReport
 from tools.warmstart import WarmStartStore

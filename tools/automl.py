@@ -48,7 +48,8 @@ from tools.ensemble import (
 )
 from tools.honest import CandidatePool, Choice, expected_metrics, fold_scores
 from tools.metrics import resolve_metric
-from tools.models import MODEL_FAMILIES, TabularModel
+from tools.models.estimator import TabularModel
+from tools.models.families import MODEL_FAMILIES
 from tools.plan import MIN_BUDGET_S, Plan
 from tools.train import (
     CandidateResult,

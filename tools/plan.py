@@ -27,7 +27,8 @@ from pydantic import (
 
 from tools.errors import PlanError
 from tools.features import DerivedFeature, check_features, check_name, parse_expression
-from tools.models import CLASSIFICATION, GROUPS, MODEL_FAMILIES, USED_KINDS, families_for
+from tools.models.families import GROUPS, MODEL_FAMILIES, families_for
+from tools.models.kinds import CLASSIFICATION, USED_KINDS
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ kept). ``should_stop()`` is checked between folds and candidates.
 Total wall time stays within about ``1.1 x budget + 2 s``: the estimates are
 conservative, folds are checked as they finish, the refit is reserved, and
 every fit (the first candidate's too) stops at the deadline
-(:mod:`tools.deadline`, :mod:`tools.stoppable`).
+(:mod:`tools.deadline`, :mod:`tools.models.stoppable`).
 
 Tables above :data:`MAX_SEARCH_ROWS` rows are searched on a seeded sample;
 only the winner's refit sees every row.
@@ -20,7 +20,7 @@ Hard cases, resolved before the candidates run and applied to every model:
 a skewed regression target is log- or quantile-transformed when a quick
 cross-validated comparison says so, per preprocessing style
 (``plan.target_transform``, :mod:`tools.target_transform`); categoricals with
-many levels are target-encoded inside every model (:mod:`tools.encoders`);
+many levels are target-encoded inside every model (:mod:`tools.models.encoders`);
 classes are weighted when ``plan.class_weight`` asks (:mod:`tools.imbalance`);
 and when F1 is the metric of a binary task, the winner gets the decision
 threshold that maximises F1 on its out-of-fold probabilities (``threshold_``).
@@ -46,14 +46,10 @@ from tools.ensemble import EnsembleModel
 from tools.errors import DataError, UserFacingError
 from tools.features import derived_columns
 from tools.imbalance import IMBALANCED_SHARE, f1_threshold, minority_share, thresholded_f1
-from tools.models import (
-    CLASSIFICATION,
-    MODEL_FAMILIES,
-    USED_KINDS,
-    TabularModel,
-    column_kinds,
-    encoded_width,
-)
+from tools.models.estimator import TabularModel
+from tools.models.families import MODEL_FAMILIES
+from tools.models.kinds import CLASSIFICATION, USED_KINDS
+from tools.models.preprocessing import column_kinds, encoded_width
 from tools.plan import Plan
 from tools.target_transform import TRANSFORM_SHARE, choose_target_transforms
 from tools.threads import threads_for

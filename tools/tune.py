@@ -69,13 +69,12 @@ from tools.imbalance import (
     minority_share,
     supports_class_weight,
 )
-from tools.models import CLASSIFICATION, MODEL_FAMILIES, USED_KINDS, TabularModel, column_kinds
+from tools.models.estimator import TabularModel
+from tools.models.families import MODEL_FAMILIES
+from tools.models.kinds import CLASSIFICATION, USED_KINDS
+from tools.models.preprocessing import column_kinds
 from tools.plan import Plan
-from tools.target_transform import (
-    TRANSFORM_SHARE,
-    choose_target_transforms,
-    transforms_by_family,
-)
+from tools.target_transform import TRANSFORM_SHARE, choose_target_transforms, transforms_by_family
 
 log = logging.getLogger(__name__)
 

@@ -60,8 +60,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
-from tools import safe_files
 from tools.errors import UserFacingError
+from tools.io import safe_files
 
 log = logging.getLogger(__name__)
 

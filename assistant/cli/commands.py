@@ -216,13 +216,13 @@ def _add_train(commands: Any) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
     from tools.automl import candidate_label, finish_reserve_s, fit_automl
-    from tools.data import file_sha256, load_table, resolve_column
     from tools.deadline import Deadline
     from tools.explain import explain_result
     from tools.export import export_run
+    from tools.io.load import file_sha256, load_table, resolve_column
+    from tools.io.raw_rows import label_target
     from tools.metrics import resolve_metric
     from tools.plan import build_plan, update_plan
-    from tools.raw_parsing import label_target
 
     budget_s = args.budget if args.budget is not None else _default_budget_s()
     # The budget counts from process start and covers everything up to the last file written.
@@ -491,8 +491,8 @@ def _add_profile(commands: Any) -> None:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
-    from tools.data import load_table, resolve_column
-    from tools.raw_parsing import label_target
+    from tools.io.load import load_table, resolve_column
+    from tools.io.raw_rows import label_target
 
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target) if args.target else None

@@ -19,7 +19,7 @@ from assistant.verified_models import run_workspace
 from tools.automl import base_family
 from tools.errors import FeatureError, UserFacingError
 from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
-from tools.models import MODEL_FAMILIES
+from tools.models.families import MODEL_FAMILIES
 from tools.predict import SCHEMA_FILE
 
 MAX_PROPOSALS = 10

@@ -29,8 +29,8 @@ from assistant.workspace import safe_file_name
 from tools.analyze import prepare_target
 from tools.errors import UserFacingError
 from tools.explain import FeatureImportance, explain_feature
+from tools.io.raw_rows import fitted_model, label_target
 from tools.predict import predict_file as predict_table
-from tools.raw_parsing import fitted_model, label_target
 
 
 def show_leaderboard(ctx: ToolContext) -> ToolResult:

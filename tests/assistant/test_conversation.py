@@ -165,7 +165,7 @@ async def test_tuning_continues_the_same_study_and_keeps_the_better_model(
 
 
 def _tuned_family(summary: str) -> str:
-    from tools.models import MODEL_FAMILIES
+    from tools.models.families import MODEL_FAMILIES
 
     return next(
         name

@@ -12,7 +12,6 @@ import pytest
 
 from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
-from tools.data import load_table
 from tools.errors import FeatureError
 from tools.export import export_run
 from tools.feature_selection import select_features
@@ -24,6 +23,7 @@ from tools.features import (
     parse_feature,
     referenced_columns,
 )
+from tools.io.load import load_table
 from tools.plan import build_plan, update_plan
 from tools.predict import predict_file
 from tools.train import train

@@ -14,7 +14,7 @@ from tools.automl import fit_automl
 from tools.ensemble import EnsembleModel
 from tools.export import train_script
 from tools.imbalance import class_weight_params, f1_threshold
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
 from tools.plan import build_plan
 from tools.predict import training_schema
 from tools.train import train

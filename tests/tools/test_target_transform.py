@@ -15,9 +15,10 @@ from tools.analyze import profile_table
 from tools.automl import fit_automl
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
+from tools.models.target import SignedLog1p
 from tools.plan import build_plan, update_plan
-from tools.target_transform import SignedLog1p, compare_target_transforms
+from tools.target_transform import compare_target_transforms
 from tools.train import train
 from tools.tune import tune
 

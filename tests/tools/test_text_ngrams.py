@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.models import TextNgrams
+from tools.models.preprocessing import TextNgrams
 from tools.plan import build_plan
 from tools.train import train
 
