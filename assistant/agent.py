@@ -176,10 +176,6 @@ class Summariser(Protocol):
         ...
 
 
-ModelStream = Model
-"""The model the agent talks to (:class:`~assistant.providers.base.Model`); the old name."""
-
-
 class Agent:
     """Runs conversation turns over ``provider`` with ``tools``.
 
@@ -201,7 +197,7 @@ class Agent:
     def __init__(
         self,
         *,
-        provider: ModelStream,
+        provider: Model,
         tools: Sequence[Tool],
         conversations: ConversationStore,
         make_context: ContextFactory,

@@ -13,7 +13,7 @@ from typing import Any
 
 from assistant.errors import ToolError
 from assistant.events import Event, ToolProgress, UserOutput
-from assistant.providers.base import ToolCall
+from assistant.providers.base import ChatSettings, Model, ToolCall
 from assistant.settings import Settings
 from assistant.store import ConversationStore, DatasetRecord, RunStore
 from assistant.worker import WorkerHandle, set_worker_threads
@@ -32,6 +32,9 @@ class SessionServices:
     """A ``SandboxPool`` (or ``None`` where code execution is not offered)."""
     workers: dict[str, WorkerHandle] = field(default_factory=dict)
     """Running worker per thread, so a stop request can reach it."""
+    language_model: Callable[[str], tuple[Model, ChatSettings] | None] | None = None
+    """``thread_id ->`` the conversation's language model and settings, for a tool's own
+    schema-constrained call; ``None`` (or a ``None`` answer) when it runs offline."""
     _slots: asyncio.Semaphore | None = None
 
     @contextlib.asynccontextmanager

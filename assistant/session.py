@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.agent import Agent, ModelStream, TurnLimits
+from assistant.agent import Agent, TurnLimits
 from assistant.approval import ApprovalPolicy, Approver, CodeApproval
 from assistant.context import SessionServices, ToolContext
 from assistant.events import Event
@@ -23,7 +23,8 @@ from assistant.private_files import restrict_data_dir
 from assistant.processes import owner_alive
 from assistant.prompts import render_prompt
 from assistant.providers import ChatSettings, RouterNotice
-from assistant.providers.base import ToolCall
+from assistant.providers.base import Model, ToolCall
+from assistant.providers.thread_models import ThreadModels
 from assistant.sandbox import SandboxPool
 from assistant.settings import Settings
 from assistant.spend import SpendGuard
@@ -37,7 +38,6 @@ from assistant.store import (
     update_thread_metadata,
 )
 from assistant.summarise import HistorySummariser
-from assistant.thread_models import ThreadModels
 from assistant.thread_settings import (
     ThreadChoice,
     choice_from_panel,
@@ -109,12 +109,12 @@ class Assistant:
         self,
         settings: Settings,
         *,
-        provider: ModelStream | None = None,
+        provider: Model | None = None,
         sandboxes: SandboxPool | None = None,
     ) -> None:
         self.settings = settings
         restrict_data_dir(settings.data_dir)
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.store_location)
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.runs.mark_interrupted(is_alive=owner_alive)  # runs of a server that died
@@ -147,6 +147,7 @@ class Assistant:
             conversations=self.conversations,
             runs=self.runs,
             sandboxes=self.sandboxes,
+            language_model=self._language_model if self._models is not None else None,
         )
         self.agent = Agent(
             provider=provider,
@@ -362,6 +363,13 @@ class Assistant:
         if self._models is not None:
             await self._models.aclose()
         self.db.close()
+
+    def _language_model(self, thread_id: str) -> tuple[Model, ChatSettings] | None:
+        """The conversation's model for a tool's own structured call; ``None`` offline."""
+        choice = self.choice(thread_id)
+        if self._models is None or choice.provider == "offline":
+            return None
+        return self._models, ChatSettings(choice.model, max_tokens=self.settings.max_output_tokens)
 
     def _make_context(self, thread_id: str, call: ToolCall, emit: object) -> ToolContext:
         return ToolContext(thread_id, call, self.services, emit)  # type: ignore[arg-type]

@@ -32,12 +32,30 @@ _OFF = {"0", "false", "no", "off"}
 
 
 _DEFAULT_MODELS: dict[str, str] = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-haiku-4-5",
-    "gemini": "gemini-2.5-flash",
+    # Each provider's current inexpensive tool-capable model (checked December 2026, all
+    # priced by the pinned genai-prices): gpt-6-luna is OpenAI's named replacement for
+    # gpt-4o-mini (shut down 2027-01-14); claude-haiku-5-5 is the newest Haiku;
+    # gemini-3.5-flash-lite is Google's named replacement for gemini-2.5-flash (retired).
+    "openai": "gpt-6-luna",
+    "anthropic": "claude-haiku-5-5",
+    "gemini": "gemini-3.5-flash-lite",
     "local": "auto",
     "offline": "rules",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Where training jobs run (``Settings.cluster``): the local worker pool, or a Dask cluster."""
+
+    scheduler: str | None = None
+    """Dask scheduler address (``tcp://host:port``); ``None``: local worker processes."""
+    job_cores: int = 1
+    """Cores each job reserves through the Dask worker resource ``cores``."""
+    wait_for_worker_s: float = 120.0
+    """How long a job may wait for a Dask worker with free cores before it fails."""
+    dask_above_mb: int = 1024
+    """Tables whose file is larger than this are read and trained through Dask DataFrames."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +151,8 @@ class Settings:
     response_cache_age_s: float = 7 * 24 * 3600.0
     """Cached answers older than this are neither replayed nor kept."""
     database_url: str | None = None
-    """SQLAlchemy URL for the chat history; ``None`` means SQLite in ``data_dir``."""
+    """SQLAlchemy URL of the whole store (ours and Chainlit's tables); ``None`` means SQLite
+    files in ``data_dir``. A ``sqlite:///`` URL moves only Chainlit's tables."""
     tuning_storage: str | None = None
     """Optuna storage URL; ``None`` means the SQLite database in ``data_dir``."""
     log_model_data: bool = False
@@ -145,6 +164,8 @@ class Settings:
     """Default for code a language model wants to run: ask, allow per conversation, always."""
     spend: SpendSettings = field(default_factory=lambda: SpendSettings())
     """Rate limits, spend caps and anomaly thresholds (``docs/spend.md``)."""
+    cluster: ClusterSettings = field(default_factory=lambda: ClusterSettings())
+    """Where training jobs run (``docs/dask.md``)."""
 
     @classmethod
     def from_env(
@@ -221,6 +242,7 @@ class Settings:
             login_window_s=env.number("MLCHAT_LOGIN_WINDOW_S", 60.0, minimum=1.0),
             code_approval=parse_policy(get("MLCHAT_CODE_APPROVAL") or "ask"),
             spend=_spend_from(env),
+            cluster=_cluster_from(env),
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -262,6 +284,18 @@ class Settings:
     def database_path(self) -> Path:
         """The SQLite database file inside the data folder."""
         return self.data_dir / "mlchat.db"
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where mlchat's own tables live: a PostgreSQL ``database_url``, else ``database_path``."""
+        if self.database_url and self.database_url.startswith(("postgres://", "postgresql")):
+            return self.database_url
+        return self.database_path
+
+    @property
+    def has_store(self) -> bool:
+        """Whether the store exists already (a PostgreSQL one always may)."""
+        return not isinstance(self.store_location, Path) or self.database_path.is_file()
 
     def workspace_for(self, thread_id: str) -> Path:
         """The per-conversation workspace folder (uploads, models, figures)."""
@@ -367,4 +401,20 @@ def _spend_from(env: _Reader) -> SpendSettings:
         error_rate_threshold=threshold,
         error_window=env.whole("MLCHAT_ERROR_RATE_WINDOW", defaults.error_window, minimum=1),
         cost_line=env.flag("MLCHAT_COST_LINE", defaults.cost_line),
+    )
+
+
+def _cluster_from(env: _Reader) -> ClusterSettings:
+    """The cluster settings: ``MLCHAT_DASK_SCHEDULER``, ``MLCHAT_DASK_JOB_CORES``, ..."""
+    defaults = ClusterSettings()
+    scheduler = env.text("MLCHAT_DASK_SCHEDULER")
+    if scheduler is not None and "://" not in scheduler:
+        raise ValueError(f"MLCHAT_DASK_SCHEDULER must look like tcp://host:port, not {scheduler!r}")
+    return ClusterSettings(
+        scheduler=scheduler,
+        job_cores=env.whole("MLCHAT_DASK_JOB_CORES", defaults.job_cores, minimum=1),
+        wait_for_worker_s=env.number(
+            "MLCHAT_DASK_WAIT_FOR_WORKER_S", defaults.wait_for_worker_s, minimum=1.0
+        ),
+        dask_above_mb=env.whole("MLCHAT_DASK_ABOVE_MB", defaults.dask_above_mb, minimum=0),
     )

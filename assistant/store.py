@@ -1,10 +1,12 @@
-"""SQLite persistence: threads, messages, datasets, runs, trials, LLM calls, response cache.
+"""Persistence: threads, messages, datasets, runs, trials, LLM calls, response cache.
 
-One database file in the data folder, opened in WAL mode with a busy timeout
-so that the chat, training workers and the usage recorder can write side by
-side. The schema is versioned with ``PRAGMA user_version``: each entry of
-``_MIGRATIONS`` upgrades one version, so a fresh database and an older one
-both open.
+By default one SQLite file in the data folder (WAL mode, a busy timeout, so
+that the chat, training workers and the usage recorder can write side by
+side); with ``MLCHAT_DATABASE_URL=postgresql://...`` the same tables on
+PostgreSQL (see :mod:`assistant.database`, which owns what differs between
+the two). Each entry of ``_MIGRATIONS`` upgrades one schema version, so a
+fresh database and an older one both open. The SQL here is the subset both
+engines accept.
 
 Callers in async code run these short, synchronous calls with
 ``asyncio.to_thread``; no transaction is ever held across an ``await``.
@@ -14,15 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from assistant.database import Connection, Row
+from assistant.database import Database as _Database
 
 log = logging.getLogger(__name__)
 
@@ -161,89 +162,17 @@ _MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-class Database:
-    """The project's SQLite database; one connection per thread, WAL mode.
+class Database(_Database):
+    """The project's database (SQLite file or PostgreSQL URL) at the latest schema.
 
     Args:
-        path: The database file; its folder is created if missing.
-        busy_timeout_s: How long a writer waits for another writer's lock.
+        target: A SQLite file (the default, in the data folder) or a database URL
+            (``MLCHAT_DATABASE_URL``, e.g. ``postgresql://...``).
+        busy_timeout_s: How long a SQLite writer waits for another writer's lock.
     """
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
-        self.path = path
-        self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Private: -wal and -shm files take the database file's mode when SQLite creates them.
-        path.touch(mode=0o600, exist_ok=True)
-        for existing in (
-            path,
-            path.with_name(path.name + "-wal"),
-            path.with_name(path.name + "-shm"),
-        ):
-            if existing.exists() and existing.stat().st_mode & 0o077:
-                os.chmod(existing, 0o600)
-        self.connection().execute("PRAGMA journal_mode=WAL")
-        self._migrate()
-
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection (created on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=True,
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        """Run a read query and return every row."""
-        return self.connection().execute(sql, params).fetchall()
-
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-    def _migrate(self) -> None:
-        with self.transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"The database {self.path.name} was written by a newer mlchat "
-                    f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade mlchat."
-                )
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in _statements(script):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
-                log.info("db_migrated version=%d", number)
-
-
-def _statements(script: str) -> Iterator[str]:
-    for statement in script.split(";"):
-        if statement.strip():
-            yield statement
+    def __init__(self, target: Path | str, *, busy_timeout_s: float = 30.0) -> None:
+        super().__init__(target, migrations=_MIGRATIONS, busy_timeout_s=busy_timeout_s)
 
 
 def to_json(value: Any) -> str:
@@ -315,7 +244,7 @@ class ConversationStore:
         messages: list[dict[str, Any]],
         *,
         turn_id: str | None = None,
-        also: Callable[[sqlite3.Connection], object] | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> list[int]:
         """Append messages atomically; each dict has ``role`` and optional ``content``,
         ``tool_calls``, ``tool_call_id``, ``name``, ``summary``, ``provider_state``, ``facts``,
@@ -327,7 +256,7 @@ class ConversationStore:
                 cursor = conn.execute(
                     "INSERT INTO messages(thread_id, turn_id, role, content, tool_calls, tool_call_id,"
                     " name, summary, provider_state, facts, is_error, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         thread_id,
                         turn_id,
@@ -343,7 +272,7 @@ class ConversationStore:
                         stamp,
                     ),
                 )
-                ids.append(int(cursor.lastrowid or 0))
+                ids.append(int(cursor.scalar()))
             conn.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (stamp, thread_id))
             if also is not None:
                 also(conn)  # e.g. the usage rows of the model call that wrote these messages
@@ -432,7 +361,7 @@ class ConversationStore:
         """The thread's datasets, oldest first; ids are ``d1``, ``d2``, ... within the thread."""
         rows = self.db.query(
             "SELECT id, name, path, sha256, n_rows, n_columns, created_at FROM datasets "
-            "WHERE thread_id = ? ORDER BY created_at, rowid",
+            "WHERE thread_id = ? ORDER BY created_at, LENGTH(id), id",
             (thread_id,),
         )
         return [
@@ -520,7 +449,7 @@ class RunStore:
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "SELECT * FROM runs WHERE thread_id = ? AND status = 'interrupted' "
-                "AND notified_at IS NULL ORDER BY created_at DESC, rowid DESC",
+                "AND notified_at IS NULL ORDER BY created_at DESC, id DESC",
                 (thread_id,),
             ).fetchall()
             stamp = now()
@@ -573,7 +502,7 @@ class RunStore:
     def latest(self, thread_id: str, *, with_model: bool = False) -> RunRecord | None:
         """The thread's newest run (with ``with_model``, the newest one that saved a model)."""
         rows = self.db.query(
-            "SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at DESC, rowid DESC",
+            "SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at DESC, id DESC",
             (thread_id,),
         )
         for row in rows:
@@ -593,7 +522,7 @@ class RunStore:
         return [_run_from_row(r) for r in rows]
 
 
-def _run_from_row(row: sqlite3.Row) -> RunRecord:
+def _run_from_row(row: Row) -> RunRecord:
     return RunRecord(
         id=row["id"],
         thread_id=row["thread_id"],

@@ -19,9 +19,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from assistant.agent import ModelStream
 from assistant.prompts import render_prompt
-from assistant.providers.base import ChatSettings, Message, StreamText
+from assistant.providers.base import ChatSettings, Message, Model, StreamText
 from assistant.providers.usage import CallContext
 from assistant.store import Database, StoredMessage, thread_metadata, update_thread_metadata
 
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 METADATA_KEY = "history_summary"
 """Key of the stored summary in the thread's metadata: ``{"through": message id, "text": ...}``."""
 
-SmallModelFor = Callable[[str], tuple[ModelStream, str] | None]
+SmallModelFor = Callable[[str], tuple[Model, str] | None]
 """``thread_id -> (router, small model name)``, or ``None`` when no small model serves it."""
 
 
@@ -110,7 +109,7 @@ class HistorySummariser:
 
     async def _ask(
         self,
-        router: ModelStream,
+        router: Model,
         model: str,
         thread_id: str,
         turn_id: str,

@@ -107,7 +107,11 @@ SAMPLE_TOOLS = [
         },
     ),
 ]
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
+MODELS = {
+    "openai": "gpt-6-luna",
+    "anthropic": "claude-haiku-5-5",
+    "gemini": "gemini-3.5-flash-lite",
+}
 
 
 def our_provider(protocol: str, url: str) -> Provider:

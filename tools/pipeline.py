@@ -152,6 +152,7 @@ def run_training(
     out_dir: Path,
     options: RunOptions = RunOptions(),
     started_at_s: float | None = None,
+    table: Any | None = None,
     resolve_target: TargetResolver | None = None,
     on_loaded: Callable[[Loaded], None] | None = None,
     on_planned: Callable[[Planned], None] | None = None,
@@ -164,6 +165,8 @@ def run_training(
 
     The budget (``plan.budget_s``) counts from ``started_at_s`` (``time.time()``
     seconds; default now) and covers loading, the search, explaining and exporting.
+    ``table`` is the file already read with :func:`tools.io.load.load_table` (it is
+    not read again).
 
     Raises:
         DataError, TargetError, PlanError: the file, the target or the plan is unusable.
@@ -180,7 +183,7 @@ def run_training(
     from tools.warmstart import WarmStartStore
 
     started_s = time.time() if started_at_s is None else started_at_s
-    loaded = load_table(path, sheet=options.sheet, max_bytes=options.max_bytes)
+    loaded = table or load_table(path, sheet=options.sheet, max_bytes=options.max_bytes)
     columns = [str(c) for c in loaded.frame.columns]
     column, target_note = (resolve_target or _resolve_column)(columns, target)
     loaded = dataclasses.replace(loaded, frame=label_target(loaded.frame, column, loaded.parser))

@@ -29,7 +29,8 @@ aiosqlite, and what it lacks is small and fixable from outside:
 The Chainlit tables live in their own database file, ``chainlit.db`` in the
 data folder, because ``store.py`` already has a ``threads`` table of its own
 in ``mlchat.db``. ``MLCHAT_DATABASE_URL`` (``postgresql://...``) moves them to
-PostgreSQL; asyncpg must then be installed.
+PostgreSQL (schema ``public``; :mod:`assistant.database` puts mlchat's own tables in the
+schema ``mlchat`` of the same database).
 
 Elements and uploaded files are stored by :class:`LocalStorageClient` under
 ``<data>/files/`` and read back through :func:`ui.file_route.mount_file_route`, which checks

@@ -169,7 +169,13 @@ def _add_train(commands: Any) -> None:
     parser.add_argument(
         "file", type=_existing_file, metavar="FILE", help="CSV, TSV, Parquet, Excel or JSON table"
     )
-    parser.add_argument("--target", required=True, metavar="COL", help="column to predict")
+    parser.add_argument("--target", metavar="COL", help="column to predict")
+    parser.add_argument(
+        "--plan",
+        metavar="WORDS",
+        help="the plan in your words, e.g. 'predict churn, rank by F1, two minutes, only trees' "
+        "(read by the configured language model; flags given as well win)",
+    )
     parser.add_argument("--metric", metavar="M", help="metric to optimise, e.g. roc_auc, f1, rmse")
     parser.add_argument(
         "--budget",
@@ -212,12 +218,37 @@ def _add_train(commands: Any) -> None:
     parser.set_defaults(handler=_cmd_train)
 
 
+def _apply_plan_words(
+    args: argparse.Namespace, columns: list[str], write: Callable[[str], None]
+) -> None:
+    """Fill the flags left unset from ``--plan`` (the language model reads the words)."""
+    from assistant.cli.plan_words import plan_from_cli_words
+    from assistant.plan_request import describe
+    from assistant.settings import Settings
+
+    asked = plan_from_cli_words(args.plan, columns, Settings.from_env())
+    write(f"Plan from your words: {describe(asked)}")
+    args.target = args.target or asked.target
+    args.metric = args.metric or asked.metric
+    args.models = args.models or (list(asked.models) if asked.models else None)
+    if args.budget is None and asked.budget_s is not None:
+        args.budget = float(asked.budget_s)
+    args.task = args.task or asked.task
+    args.positive_class = args.positive_class or asked.positive_class
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from tools.automl import candidate_label
+    from tools.io.load import load_table
     from tools.pipeline import Loaded, Planned, RunOptions, Searched, run_training
 
-    budget_s = args.budget if args.budget is not None else _default_budget_s()
     write = _writer(sys.stdout)
+    table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
+    if args.plan:
+        _apply_plan_words(args, list(table.frame.columns), write)
+    if not args.target:
+        raise UserFacingError("Say which column to predict: --target COL (or name it in --plan).")
+    budget_s = args.budget if args.budget is not None else _default_budget_s()
     out_dir = args.out or _default_out_dir(args.file)
     printers: dict[str, Callable[[Any], None]] = {}
     stops: list[threading.Event] = []
@@ -269,6 +300,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 seed=args.seed,
             ),
             started_at_s=_process_started_at(),
+            table=table,
             on_loaded=on_loaded,
             on_planned=on_planned,
             on_progress=lambda progress: printers["progress"](progress),
@@ -442,8 +474,8 @@ def _recorded_model(model_dir: Path) -> tuple[Any, Any] | None:
     from assistant.verified_models import load_run_model
 
     run = None
-    if settings.database_path.is_file():
-        db = Database(settings.database_path)
+    if settings.has_store:
+        db = Database(settings.store_location)
         try:
             run = RunStore(db).get(lexical.name)
         finally:

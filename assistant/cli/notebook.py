@@ -37,9 +37,9 @@ def _cmd_export_notebook(args: argparse.Namespace) -> int:
     from tools.errors import UserFacingError
 
     settings = Settings.from_env()
-    if not settings.database_path.is_file():
+    if not settings.has_store:
         raise UserFacingError(f"No conversations yet: {settings.data_dir} has no database.")
-    db = Database(settings.database_path)
+    db = Database(settings.store_location)
     try:
         notebook = build_notebook(ConversationStore(db), RunStore(db), args.thread)
     finally:

@@ -69,9 +69,9 @@ def load_served(settings: Settings, run_ref: str) -> tuple[Any, dict[str, Any]]:
     from assistant.toolbox._tables import load_dataset
     from assistant.verified_models import load_run_model
 
-    if not settings.database_path.is_file():
+    if not settings.has_store:
         raise UserFacingError(f"No runs yet: {settings.data_dir} has no database.")
-    db = Database(settings.database_path)
+    db = Database(settings.store_location)
     try:
         runs = RunStore(db)
         if run_ref == "latest":

@@ -56,12 +56,12 @@ def run_usage_command(
     stream = out or sys.stdout
     env = dict(environ) if environ is not None else None
     settings = Settings.from_env(env)
-    if not settings.database_path.is_file():
+    if not settings.has_store:
         stream.write(f"No LLM calls recorded yet: there is no database in {settings.data_dir}.\n")
         return EXIT_OK
     now = time.time()
     since = day_start(now) - (args.days - 1) * _DAY_S if args.days else None
-    db = Database(settings.database_path)
+    db = Database(settings.store_location)
     try:
         report = build_usage_report(
             db,

@@ -1,7 +1,16 @@
-"""LLM providers behind one streaming interface, and the router in front of them.
+"""LLM providers behind one :class:`Model` protocol, and the wrappers in front of them.
 
-Build everything from settings with :func:`build_router`; the agent loop calls
-``setup.router.stream(messages, tools, settings, context=CallContext(...))``.
+The whole model-call stack lives in this package, outermost first::
+
+    ThreadModels (thread_models.py)   the conversation's chosen provider and model
+      OfflineAtCap (spend_gate.py)    the offline assistant once a spend cap is reached
+        Router (router.py)            rate limits, retry, fallback, response cache (cache.py)
+          a provider                  openai.py, openai_responses.py, anthropic.py,
+                                      gemini.py, local.py; SDK errors mapped in sdk_errors.py
+
+Each layer implements :class:`Model`, so the agent loop holds any of them.
+Build a router from settings with :func:`build_router`; the loop calls
+``model.stream(messages, tools, settings, context=CallContext(...))``.
 """
 
 from assistant.providers.base import (
@@ -29,6 +38,8 @@ _LAZY = {
     "Limiter": "assistant.providers.router",
     "Route": "assistant.providers.router",
     "Router": "assistant.providers.router",
+    "OfflineAtCap": "assistant.providers.spend_gate",
+    "ThreadModels": "assistant.providers.thread_models",
     "CallContext": "assistant.providers.usage",
     "UsageGroup": "assistant.providers.usage",
     "UsageSummary": "assistant.providers.usage",
@@ -53,6 +64,7 @@ __all__ = [
     "Limiter",
     "Message",
     "Model",
+    "OfflineAtCap",
     "Provider",
     "RetryPolicy",
     "Route",
@@ -63,6 +75,7 @@ __all__ = [
     "StreamText",
     "StreamToolCall",
     "StreamUsage",
+    "ThreadModels",
     "ToolCall",
     "ToolSpec",
     "UsageGroup",

@@ -21,6 +21,10 @@ accumulator. Translation rules:
 (current Claude models fix their sampling), so ``ChatSettings.temperature``
 only decides caching here.
 
+Structured answers (``ChatSettings.response_schema``): Claude 4.5 and later get
+``output_config.format`` (JSON outputs) and stream the answer as text; older
+models get one forced ``answer`` tool whose arguments are streamed back as the text.
+
 Prompt caching: breakpoints (``cache_control``) on the last tool, the system
 prompt and the newest message, so each step of the tool loop reads the
 unchanged prefix back from the cache (``_with_breakpoint``).
@@ -34,8 +38,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -61,9 +65,11 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors
+from assistant.providers.sdk_errors import sdk_errors, stainless
 
 log = logging.getLogger(__name__)
+
+_SDK = stainless(anthropic)
 
 
 class AnthropicProvider:
@@ -103,7 +109,7 @@ class AnthropicProvider:
 
     async def models(self) -> list[str]:
         """The model ids the key can use (``GET /v1/models``), newest first."""
-        with self._map_errors("models", started=False):
+        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
             page = await self._client.models.list()
             return [model.id async for model in page]
 
@@ -115,8 +121,9 @@ class AnthropicProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one message as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        answering = settings.response_schema is not None
-        if answering:  # no JSON mode here: the answer is the arguments of one forced tool
+        json_format = settings.response_schema if has_json_outputs(model) else None
+        answering = settings.response_schema is not None and json_format is None
+        if answering:  # an older model: the answer is the arguments of one forced tool
             answer = ToolSpec(ANSWER_TOOL, "Give the answer.", settings.response_schema or {})
             tools = [*tools, answer]
             settings = replace(settings, tool_choice=ANSWER_TOOL)
@@ -127,6 +134,8 @@ class AnthropicProvider:
             "max_tokens": settings.output_limit,
             "stream": True,
         }
+        if json_format is not None:
+            request["output_config"] = {"format": {"type": "json_schema", "schema": json_format}}
         if system:
             request["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
         if tools:
@@ -137,7 +146,7 @@ class AnthropicProvider:
             request["tools"][-1]["cache_control"] = _EPHEMERAL
             if settings.tool_choice:
                 request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
-        with self._map_errors(model, started=False):
+        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}
         calls: dict[int, PartialCall] = {}
@@ -147,7 +156,7 @@ class AnthropicProvider:
         finished = 0
         problems: list[str] = []
         try:
-            with self._map_errors(model, started=True):
+            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
                 async for event in response:
                     match event.type:
                         case "message_start":
@@ -226,9 +235,20 @@ class AnthropicProvider:
             reason = "stop"  # the answer tool was the answer
         yield StreamEnd(reason, provider_state=state, detail=detail or "")
 
-    def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:
-        """Turn SDK and transport exceptions into ours (``sdk_errors.py``)."""
-        return sdk_errors(anthropic, self.name, model, started=started, secrets=[self._api_key])
+
+_CLAUDE_VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?:-|$)")
+
+
+def has_json_outputs(model: str) -> bool:
+    """Whether ``model`` takes ``output_config.format`` (structured outputs: Claude 4.5 and later).
+
+    Later models with adaptive thinking (Claude Haiku 5.5 and up) think by default, and
+    thinking is not compatible with forced tool use, so only older models get the answer tool.
+    """
+    found = _CLAUDE_VERSION.search(model.lower())
+    if found is None:
+        return False
+    return (int(found.group(1)), int(found.group(2) or 0)) >= (4, 5)
 
 
 _EPHEMERAL = {"type": "ephemeral"}

@@ -180,9 +180,9 @@ class Provider(Protocol):
 class Model(Protocol):
     """What the agent loop talks to: a provider-like ``stream`` that also takes a call context.
 
-    The router implements it, and so does each wrapper around it (the
-    per-conversation choice in ``thread_models.py``, the spend cap's offline
-    fallback in ``spend/fallback.py``); the context tags usage rows with the
+    The router implements it, and so does each wrapper around it in this
+    package (the per-conversation choice in ``thread_models.py``, the spend
+    cap's offline fallback in ``spend_gate.py``); the context tags usage rows with the
     conversation and turn and can ask for a fresh (uncached) answer.
     """
 

@@ -1,4 +1,4 @@
-"""Response cache in SQLite for deterministic (temperature 0) requests.
+"""Response cache in the store (SQLite or PostgreSQL) for deterministic (temperature 0) requests.
 
 The key is a sha256 of the canonical JSON of (conversation, provider,
 endpoint, model, messages, tools, temperature, output limit). So an answer is
@@ -141,8 +141,12 @@ class ResponseCache:
         stamp = now()
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO response_cache (key, thread_id, provider, endpoint, model,"
-                " response, hits, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                "INSERT INTO response_cache (key, thread_id, provider, endpoint, model,"
+                " response, hits, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
+                " ON CONFLICT (key) DO UPDATE SET thread_id = excluded.thread_id,"
+                " provider = excluded.provider, endpoint = excluded.endpoint,"
+                " model = excluded.model, response = excluded.response, hits = 0,"
+                " created_at = excluded.created_at",
                 (key, thread_id, provider, endpoint, model, _encode(deltas), stamp),
             )
             conn.execute(
@@ -150,7 +154,7 @@ class ResponseCache:
             )
             conn.execute(
                 "DELETE FROM response_cache WHERE key NOT IN (SELECT key FROM response_cache"
-                " ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+                " ORDER BY created_at DESC, key DESC LIMIT ?)",
                 (self.max_rows,),
             )
 

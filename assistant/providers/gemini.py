@@ -26,34 +26,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import aiohttp
-import httpx
-import pydantic
 from google import genai
-from google.genai import errors as genai_errors
 from google.genai import types
 
-from assistant.errors import (
-    ProviderAuthError,
-    ProviderContextExceeded,
-    ProviderError,
-    ProviderHTTPError,
-    ProviderRateLimited,
-    ProviderStreamError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    redact,
-)
+from assistant.errors import ProviderStreamError
 from assistant.providers import stops
 from assistant.providers._assembly import (
     PartialCall,
     estimated_usage,
     finish_call,
-    says_context_exceeded,
 )
 from assistant.providers.base import (
     ChatSettings,
@@ -66,9 +50,11 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.retry import parse_retry_after
+from assistant.providers.sdk_errors import google_genai, sdk_errors
 
 log = logging.getLogger(__name__)
+
+_SDK = google_genai()
 
 _SYNTHETIC_ID_PREFIX = "gcall_"
 
@@ -108,7 +94,7 @@ class GeminiProvider:
 
     async def models(self) -> list[str]:
         """The models that can generate content (``GET /v1beta/models``), without ``models/``."""
-        with self._map_errors("models", started=False):
+        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
             pager = await self._client.aio.models.list()
             return [
                 (model.name or "").removeprefix("models/")
@@ -155,7 +141,7 @@ class GeminiProvider:
                         allowed_function_names=[settings.tool_choice],
                     )
                 )
-        with self._map_errors(model, started=False):
+        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
             response = await self._client.aio.models.generate_content_stream(
                 model=model, contents=_contents_to_wire(messages, model), config=config
             )
@@ -166,7 +152,7 @@ class GeminiProvider:
         finish: str | None = None
         blocked: str | None = None
         try:
-            with self._map_errors(model, started=True):
+            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
                 async for chunk in response:
                     if chunk.usage_metadata is not None and chunk.usage_metadata.prompt_token_count:
                         usage = _usage_from_wire(chunk.usage_metadata)
@@ -218,71 +204,6 @@ class GeminiProvider:
             yield StreamEnd(reason, detail=f"{finish}{calls_note}")
             return
         yield StreamEnd(reason, provider_state=state)
-
-    @contextmanager
-    def _map_errors(self, model: str, *, started: bool) -> Iterator[None]:
-        """Turn SDK and transport exceptions into ours; ``started``: the response had begun."""
-        name = self.name
-        try:
-            yield
-        except ProviderError:
-            raise
-        except genai_errors.APIError as exc:
-            detail = redact(str(exc.message or exc.status or ""), [self._api_key])
-            headers = getattr(getattr(exc, "response", None), "headers", None)
-            if exc.code in (401, 403):
-                raise ProviderAuthError(name, model, detail) from exc
-            if exc.code == 400 and says_context_exceeded(detail):
-                raise ProviderContextExceeded(name, model, detail) from exc
-            if exc.code == 429:
-                wait = _retry_delay_s(exc.details)
-                raise ProviderRateLimited(
-                    name,
-                    model,
-                    retry_after_s=wait if wait is not None else parse_retry_after(headers),
-                    detail=detail,
-                ) from exc
-            raise ProviderHTTPError(
-                name,
-                model,
-                status=int(exc.code or 0),
-                retry_after_s=parse_retry_after(headers),
-                detail=detail,
-            ) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderTimeout(name, model) from exc
-        except (aiohttp.ClientConnectorError, httpx.ConnectError) as exc:
-            raise ProviderUnavailable(name, model) from exc
-        except (aiohttp.ClientError, httpx.TransportError) as exc:
-            if started:
-                raise ProviderStreamError(
-                    name, model, "the connection dropped", retryable=True
-                ) from exc
-            raise ProviderUnavailable(name, model) from exc
-        except (
-            pydantic.ValidationError,
-            json.JSONDecodeError,
-            ValueError,
-            AttributeError,
-            TypeError,
-        ) as exc:
-            if not started:  # our own bug, not the provider's
-                raise
-            raise ProviderStreamError(name, model, "the response could not be parsed") from exc
-
-
-def _retry_delay_s(body: object) -> float | None:
-    """The wait a 429 asks for in its ``google.rpc.RetryInfo`` detail (``"retryDelay": "12s"``)."""
-    error = body.get("error", body) if isinstance(body, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    for detail in details if isinstance(details, list) else ():
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return max(0.0, float(delay[:-1]))
-            except ValueError:
-                return None
-    return None
 
 
 def _call_from_wire(provider: str, model: str, function_call: types.FunctionCall) -> ToolCall:

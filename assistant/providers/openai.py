@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
@@ -48,9 +47,11 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors
+from assistant.providers.sdk_errors import sdk_errors, stainless
 
 log = logging.getLogger(__name__)
+
+_SDK = stainless(openai)
 
 
 class OpenAIProvider:
@@ -96,7 +97,7 @@ class OpenAIProvider:
 
     async def models(self) -> list[str]:
         """The model ids the server offers (``GET /v1/models``), in its order."""
-        with self._map_errors("models", started=False):
+        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
             page = await self._client.models.list()
             return [model.id async for model in page]
 
@@ -108,7 +109,7 @@ class OpenAIProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one chat completion as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        with self._map_errors(model, started=False):
+        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
             try:
                 response = await self._client.chat.completions.create(
                     **self._request(messages, tools, settings)
@@ -129,7 +130,7 @@ class OpenAIProvider:
         finish: str | None = None
         refused = False
         try:
-            with self._map_errors(model, started=True):
+            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
                 async for chunk in response:
                     if chunk.usage is not None:
                         usage = _usage_from_wire(chunk.usage)
@@ -212,10 +213,6 @@ class OpenAIProvider:
             self._fixed_temperature_models.add(model)
             return "temperature"
         return None
-
-    def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:
-        """Turn SDK and transport exceptions into ours (``sdk_errors.py``)."""
-        return sdk_errors(openai, self.name, model, started=started, secrets=[self._api_key])
 
 
 def _add_fragment(calls: dict[int, PartialCall], fragment: Any) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
@@ -47,9 +46,11 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors
+from assistant.providers.sdk_errors import sdk_errors, stainless
 
 log = logging.getLogger(__name__)
+
+_SDK = stainless(openai)
 
 _INCOMPLETE: dict[str, FinishReason] = {
     "max_output_tokens": "length",
@@ -95,7 +96,7 @@ class OpenAIResponsesProvider:
 
     async def models(self) -> list[str]:
         """The model ids the key can use (``GET /v1/models``)."""
-        with self._map_errors("models", started=False):
+        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
             page = await self._client.models.list()
             return [model.id async for model in page]
 
@@ -107,7 +108,7 @@ class OpenAIResponsesProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one response as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        with self._map_errors(model, started=False):
+        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
             try:
                 response = await self._client.responses.create(
                     **self._request(messages, tools, settings)
@@ -130,7 +131,7 @@ class OpenAIResponsesProvider:
         incomplete: str | None = None
         refused = False
         try:
-            with self._map_errors(model, started=True):
+            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
                 async for event in response:
                     match event.type:
                         case "response.output_text.delta":
@@ -218,10 +219,6 @@ class OpenAIResponsesProvider:
             if settings.tool_choice:
                 request["tool_choice"] = {"type": "function", "name": settings.tool_choice}
         return request
-
-    def _map_errors(self, model: str, *, started: bool) -> AbstractContextManager[None]:
-        """Turn SDK and transport exceptions into ours (``sdk_errors.py``)."""
-        return sdk_errors(openai, self.name, model, started=started, secrets=[self._api_key])
 
 
 def _usage_from_wire(usage: Any) -> StreamUsage | None:

@@ -63,14 +63,20 @@ def map_reason(table: dict[str, FinishReason], wire: str | None) -> FinishReason
 
 
 _OUTPUT_LIMITS: tuple[tuple[str, int], ...] = (
-    # Reasoning models spend output tokens on thinking before the visible answer.
+    # Reasoning models (and Claude 5 and Gemini 3, which think by default) spend output
+    # tokens on thinking before the visible answer.
+    ("gpt-6", 16_384),
     ("gpt-5", 16_384),
     ("o1", 16_384),
     ("o3", 16_384),
     ("o4", 16_384),
     ("gpt-4.1", 8_192),
     ("gpt-4o", 4_096),
+    ("claude-haiku-5", 16_384),
+    ("claude-sonnet-5", 16_384),
+    ("claude-opus-5", 16_384),
     ("claude", 8_192),
+    ("gemini-3", 16_384),
     ("gemini", 8_192),
 )
 _DEFAULT_OUTPUT_LIMIT = 4_096

@@ -3,7 +3,8 @@
 The request carries the schema as ``ChatSettings.response_schema``, which each
 provider sends in its API's native mode: OpenAI's ``json_schema`` response
 format (strict when the schema allows it), Gemini's ``responseJsonSchema``,
-and for Anthropic one forced tool whose arguments come back as the text. The
+Anthropic's ``output_config.format`` (Claude 4.5 and later; one forced tool whose
+arguments come back as the text on older models). The
 answer is validated against the schema (and an optional check of the
 caller's); an invalid answer is asked for once more with the error in
 context, then the call fails with :class:`StructuredAnswerError`.

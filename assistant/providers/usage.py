@@ -9,12 +9,12 @@ can be recomputed when prices change.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from assistant.database import Connection
 from assistant.store import Database, now
 
 Outcome = Literal["ok", "error", "cancelled"]
@@ -66,13 +66,14 @@ def record_call(db: Database, record: CallRecord) -> int:
         return insert_call(conn, record)
 
 
-def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
+def insert_call(conn: Connection, record: CallRecord) -> int:
     """Insert one row into ``llm_calls`` inside the caller's transaction; return its id."""
     cursor = conn.execute(
         "INSERT INTO llm_calls (thread_id, turn_id, provider, model, input_tokens,"
         " output_tokens, cached_tokens, tokens_estimated, cost_usd, first_token_ms,"
         " total_ms, outcome, error_class, cache_hit, created_at, prompt_tokens,"
-        " cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         (
             record.thread_id,
             record.turn_id,
@@ -93,7 +94,7 @@ def insert_call(conn: sqlite3.Connection, record: CallRecord) -> int:
             record.cache_write_tokens,
         ),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.scalar())
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from assistant.spend.anomalies import (
     turn_spend_spikes,
 )
 from assistant.spend.caps import CAP_SETTING, CapStatus, SpendCapReached, day_start
-from assistant.spend.fallback import OfflineAtCap
 from assistant.spend.guard import FREE_PROVIDERS, SpendGuard, format_usd
 from assistant.spend.rate import RateLimiter, RateWait, TokenBucket
 from assistant.spend.report import UsageReport, build_usage_report, format_usage_report
@@ -28,7 +27,6 @@ __all__ = [
     "Anomaly",
     "CapStatus",
     "ErrorRateMonitor",
-    "OfflineAtCap",
     "RateLimiter",
     "RateWait",
     "SpendCapReached",

@@ -62,7 +62,7 @@ def turn_spend_spikes(
         params.append(thread_id)
     rows = db.query(
         "SELECT thread_id, turn_id, MIN(id) AS first_id, MIN(created_at) AS started,"
-        " SUM(COALESCE(cost_usd, 0)) AS cost, SUM(cost_usd IS NOT NULL AND cost_usd > 0) AS priced,"
+        " SUM(COALESCE(cost_usd, 0)) AS cost, SUM(CASE WHEN cost_usd > 0 THEN 1 ELSE 0 END) AS priced,"
         " SUM(input_tokens + output_tokens) AS tokens"
         f" FROM llm_calls WHERE {' AND '.join(clauses)}"
         " GROUP BY thread_id, turn_id ORDER BY thread_id, first_id",

@@ -3,7 +3,10 @@
 :func:`run_job` is the worker choreography every long tool (train, tune,
 feature scoring) follows: wait for a training slot, run the job in a worker
 process registered as the thread's worker (so "stop" reaches it), book the
-run as stopped or failed when it ends that way, and always unregister.
+run as stopped or failed when it ends that way, and always unregister. With
+``MLCHAT_DASK_SCHEDULER`` set the job runs as a task on that Dask cluster
+instead (``assistant/dask_worker.py``), where the cluster's worker resources,
+not this process's slots, decide how many run at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from assistant.context import ToolContext
+from assistant.dask_worker import run_on_dask
 from assistant.errors import ToolError
 from assistant.events import Figure
 from assistant.store import RunRecord
@@ -72,15 +76,29 @@ async def run_job(
     def register(handle: Any) -> None:
         ctx.services.workers[ctx.thread_id] = handle
 
+    cluster = ctx.settings.cluster
     try:
-        async with ctx.services.training_slot(ctx.progress):
-            outcome: Report = await run_in_worker(
+        if cluster.scheduler:
+            outcome: Report = await run_on_dask(
                 job,
                 request,
+                scheduler=cluster.scheduler,
+                job_cores=cluster.job_cores,
+                wait_for_worker_s=cluster.wait_for_worker_s,
                 on_message=on_message,
                 handle_ready=register,
                 on_cancelled_result=kept.append if keep_partial else None,
+                report=ctx.progress,
             )
+        else:
+            async with ctx.services.training_slot(ctx.progress):
+                outcome = await run_in_worker(
+                    job,
+                    request,
+                    on_message=on_message,
+                    handle_ready=register,
+                    on_cancelled_result=kept.append if keep_partial else None,
+                )
     except asyncio.CancelledError:
         on_stopped(kept[0] if kept else None)
         raise

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 from assistant.context import ToolContext
-from assistant.errors import ToolError
+from assistant.errors import ProviderError, ToolError
 from assistant.events import Figure, File, Table
+from assistant.improvements import Suggestion, suggest_with_model
+from assistant.providers.usage import CallContext
 from assistant.store import RunRecord
 from assistant.toolbox._format import (
     family_label,
@@ -31,6 +34,8 @@ from tools.errors import UserFacingError
 from tools.explain import FeatureImportance, explain_feature
 from tools.io.raw_rows import fitted_model, label_target
 from tools.predict import predict_file as predict_table
+
+log = logging.getLogger(__name__)
 
 
 def show_leaderboard(ctx: ToolContext) -> ToolResult:
@@ -163,10 +168,62 @@ def predict_file(ctx: ToolContext, dataset_id: str | None = None) -> ToolResult:
     )
 
 
-def suggest_improvements(ctx: ToolContext) -> ToolResult:
+async def suggest_improvements(ctx: ToolContext) -> ToolResult:
     """Suggest what would most likely improve the latest model, from its data profile and
     leaderboard (more data, class imbalance, leakage, tuning, feature ideas)."""
     run = latest_run(ctx, with_model=True)
+    suggestions = _rule_suggestions(run)
+    written = await _model_suggestions(ctx, run, suggestions)
+    if written:
+        payload = {
+            "summary": f"{len(written)} suggestion(s) for run {run.id}, from the run's facts.",
+            "suggestions": [s.line() for s in written],
+        }
+    else:
+        summary = f"{len(suggestions)} suggestion(s) for run {run.id}."
+        payload = {"summary": summary, "suggestions": suggestions}
+    return ToolResult(for_model=for_model(payload), facts=payload)
+
+
+async def _model_suggestions(
+    ctx: ToolContext, run: RunRecord, rule_suggestions: list[str]
+) -> list[Suggestion]:
+    """The language model's suggestions (schema-constrained); ``[]`` offline or on failure."""
+    chosen = ctx.services.language_model(ctx.thread_id) if ctx.services.language_model else None
+    if chosen is None:
+        return []
+    model, settings = chosen
+    metrics = run.metrics
+    importance = metrics.get("importance", [])
+    facts = {
+        "target": metrics.get("target"),
+        "task": metrics.get("task"),
+        "metric": metrics.get("metric_label") or metrics.get("metric"),
+        "rows": metrics.get("n_rows"),
+        "warnings": metrics.get("warnings", []),
+        "importance": [
+            {"column": cap(str(i["column"])), "rank": i.get("rank")} for i in importance[:10]
+        ],
+        "leaderboard": [
+            {k: r.get(k) for k in ("family", "score", "std", "status")} for r in run.leaderboard[:8]
+        ],
+    }
+    try:
+        return await suggest_with_model(
+            model,
+            facts,
+            columns=[str(i["column"]) for i in importance],
+            rule_suggestions=rule_suggestions,
+            settings=settings,
+            context=CallContext(ctx.thread_id),
+        )
+    except (ProviderError, UserFacingError) as exc:  # the rules' suggestions stand alone
+        log.info("model_suggestions_failed run=%s error=%s", run.id, type(exc).__name__)
+        return []
+
+
+def _rule_suggestions(run: RunRecord) -> list[str]:
+    """What the run's warnings, size, leaderboard and strongest columns suggest."""
     metrics = run.metrics
     suggestions: list[str] = []
     warnings = " ".join(metrics.get("warnings", []))
@@ -208,9 +265,7 @@ def suggest_improvements(ctx: ToolContext) -> ToolResult:
         suggestions.append(
             "Tuning the best model for a few minutes is the next step (“tune it for 2 minutes”)."
         )
-    summary = f"{len(suggestions)} suggestion(s) for run {run.id}."
-    payload = {"summary": summary, "suggestions": suggestions}
-    return ToolResult(for_model=for_model(payload), facts=payload)
+    return suggestions
 
 
 def _explain_one_feature(ctx: ToolContext, run: RunRecord, feature: str) -> ToolResult:

@@ -153,6 +153,7 @@ async def train_models(
     def on_message(message: dict[str, Any]) -> None:
         kind = message.get("kind")
         if kind == "profile":
+            board.clear()  # a job retried on another Dask worker starts again from here
             state["profile"] = message["profile"]
             ctx.progress("Profiled the data", summary=message["summary"], **live("plan"))
         elif kind == "plan":

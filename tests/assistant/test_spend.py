@@ -31,11 +31,11 @@ from assistant.providers.base import (
 )
 from assistant.providers.openai import OpenAIProvider
 from assistant.providers.router import Route, Router
+from assistant.providers.spend_gate import OfflineAtCap
 from assistant.providers.usage import CallContext, CallRecord, record_call
 from assistant.settings import Settings
 from assistant.spend import (
     ErrorRateMonitor,
-    OfflineAtCap,
     RateLimiter,
     RateWait,
     SpendCapReached,

@@ -1,18 +1,35 @@
+"""The store's suite: every test taking ``target`` runs on a SQLite file and on PostgreSQL."""
+
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy.exc
 
 from assistant.store import SCHEMA_VERSION, ConversationStore, Database, RunStore, now
+from tests.postgres import new_database
 
 
-def test_fresh_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
-    db = Database(tmp_path / "sub" / "mlchat.db")
-    assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    assert db.query("PRAGMA journal_mode")[0][0] == "wal"
-    tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type='table'")}
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's database lives: a SQLite file, or a fresh database on the session's server."""
+    if request.param == "sqlite":
+        return tmp_path / "mlchat.db"
+    return new_database(request.getfixturevalue("postgres_server_url"))
+
+
+def test_fresh_database_is_at_the_latest_schema(target: Path | str) -> None:
+    db = Database(target)
+    assert db.schema_version == SCHEMA_VERSION
+    if db.dialect == "sqlite":
+        listed = "SELECT name FROM sqlite_master WHERE type='table'"
+    else:
+        listed = (
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'mlchat'"
+        )
+    tables = {r["name"] for r in db.query(listed)}
     assert {
         "threads",
         "messages",
@@ -24,21 +41,41 @@ def test_fresh_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> N
     } <= tables
 
 
-def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
-    path = tmp_path / "mlchat.db"
-    db = Database(path)
+def test_postgres_tables_live_in_their_own_schema_beside_chainlits(
+    postgres_server_url: str,
+) -> None:
+    url = new_database(postgres_server_url)
+    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.begin() as conn:  # Chainlit's table of the same name, in the public schema
+        conn.execute(sqlalchemy.text('CREATE TABLE threads ("id" TEXT PRIMARY KEY, "name" TEXT)'))
+    engine.dispose()
+    db = Database(url)
+    ConversationStore(db).ensure_thread("t1", title="ours")
+    assert [tuple(r) for r in db.query("SELECT id, title FROM threads")] == [("t1", "ours")]
+    assert db.query("SELECT COUNT(*) FROM public.threads")[0][0] == 0
+    db.close()
+
+
+def test_fresh_sqlite_database_is_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(tmp_path / "sub" / "mlchat.db")
+    assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert db.query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_reopening_does_not_migrate_twice(target: Path | str) -> None:
+    db = Database(target)
     with db.transaction() as conn:
         conn.execute(
             "INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', ?, ?)", (now(), now())
         )
     db.close()
-    again = Database(path)
+    again = Database(target)
     assert [r["id"] for r in again.query("SELECT id FROM threads")] == ["t1"]
 
 
-def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
-    db = Database(tmp_path / "mlchat.db")
-    with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:
+def test_a_failed_transaction_leaves_nothing_behind(target: Path | str) -> None:
+    db = Database(target)
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.transaction() as conn:
         conn.execute("INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', 1, 1)")
         conn.execute("INSERT INTO threads(id, created_at, updated_at) VALUES ('t1', 1, 1)")
     assert db.query("SELECT count(*) FROM threads")[0][0] == 0
@@ -53,10 +90,21 @@ def test_a_database_from_a_newer_mlchat_is_refused_with_a_clear_message(tmp_path
         Database(path)
 
 
-def test_a_run_keeps_its_leaderboard_when_it_fails(tmp_path: Path) -> None:
-    from assistant.store import ConversationStore, RunStore
+def test_a_postgres_database_from_a_newer_mlchat_is_refused(postgres_server_url: str) -> None:
+    url = new_database(postgres_server_url)
+    Database(url).close()
+    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(f"UPDATE mlchat.schema_version SET version = {SCHEMA_VERSION + 1}")
+        )
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="newer mlchat"):
+        Database(url)
 
-    db = Database(tmp_path / "mlchat.db")
+
+def test_a_run_keeps_its_leaderboard_when_it_fails(target: Path | str) -> None:
+    db = Database(target)
     ConversationStore(db).ensure_thread("t1")
     runs = RunStore(db)
     runs.start("r1", thread_id="t1", dataset_id="d1", plan={"target": "churn"})
@@ -70,10 +118,8 @@ def test_a_run_keeps_its_leaderboard_when_it_fails(tmp_path: Path) -> None:
     assert runs.latest("t1", with_model=True) is None
 
 
-def test_messages_and_datasets_round_trip_per_thread(tmp_path: Path) -> None:
-    from assistant.store import ConversationStore
-
-    conversations = ConversationStore(Database(tmp_path / "mlchat.db"))
+def test_messages_and_datasets_round_trip_per_thread(target: Path | str, tmp_path: Path) -> None:
+    conversations = ConversationStore(Database(target))
     conversations.ensure_thread("t1")
     conversations.ensure_thread("t2")
     conversations.add_messages(
@@ -95,7 +141,8 @@ def test_messages_and_datasets_round_trip_per_thread(tmp_path: Path) -> None:
 
 
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    from assistant.store import _MIGRATIONS, _statements
+    from assistant.database import statements as _statements
+    from assistant.store import _MIGRATIONS
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
@@ -111,13 +158,13 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     from assistant.store import ConversationStore
 
     db = Database(path)
-    assert db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    assert db.schema_version == SCHEMA_VERSION
     [message] = ConversationStore(db).messages("t1")
     assert (message.content, message.provider_state) == ("hi", {})
 
 
-def test_runs_of_a_dead_owner_are_marked_interrupted_and_told_once(tmp_path: Path) -> None:
-    db = Database(tmp_path / "mlchat.db")
+def test_runs_of_a_dead_owner_are_marked_interrupted_and_told_once(target: Path | str) -> None:
+    db = Database(target)
     for thread in ("t1", "t2"):
         ConversationStore(db).ensure_thread(thread)
     runs = RunStore(db)
@@ -147,13 +194,16 @@ def test_database_files_are_private(tmp_path: Path) -> None:
 
 
 def test_run_again_restores_the_interrupted_runs_plan_with_its_positive_class(
-    tmp_path: Path,
+    target: Path | str, tmp_path: Path
 ) -> None:
     from assistant.session import RERUN_MESSAGE, Assistant
     from assistant.settings import Settings
     from assistant.store import thread_metadata
 
-    settings = Settings.from_env({"MLCHAT_DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    env = {"MLCHAT_DATA_DIR": str(tmp_path)}
+    if isinstance(target, str):
+        env["MLCHAT_DATABASE_URL"] = target
+    settings = Settings.from_env(env, env_file=tmp_path / "none")
     assistant = Assistant(settings)
     assistant.conversations.ensure_thread("t1")
     plan = {"target": "churn", "metric": "f1", "positive_class": "yes", "seed": 7}
@@ -161,3 +211,48 @@ def test_run_again_restores_the_interrupted_runs_plan_with_its_positive_class(
     assert assistant.prepare_rerun("t1", "r1") == RERUN_MESSAGE
     restored = thread_metadata(assistant.db, "t1")["plan_changes"]
     assert restored == {"target": "churn", "metric": "f1", "positive_class": "yes"}
+
+
+def test_usage_cache_and_spend_queries_run_on_both_engines(target: Path | str) -> None:
+    from assistant.providers.base import StreamEnd, StreamText, StreamUsage
+    from assistant.providers.cache import ResponseCache
+    from assistant.providers.usage import CallRecord, record_call, summarise_usage
+    from assistant.spend.anomalies import provider_error_rates, turn_spend_spikes
+    from assistant.spend.caps import SpendLedger, thread_spend_usd
+
+    db = Database(target)
+    costs = [0.01, 0.01, 0.01, 0.5]
+    ids = [
+        record_call(
+            db,
+            CallRecord(
+                "openai",
+                "m",
+                "ok",
+                input_tokens=10,
+                cost_usd=cost,
+                cache_hit=False,
+                thread_id="t1",
+                turn_id=f"u{i}",
+            ),
+        )
+        for i, cost in enumerate(costs)
+    ]
+    record_call(db, CallRecord("openai", "m", "error", thread_id="t1", turn_id="u4"))
+    assert ids == [1, 2, 3, 4]
+    assert thread_spend_usd(db, "t1") == pytest.approx(0.53)
+    assert SpendLedger(db).thread_usd("t1") == pytest.approx(0.53)
+    summary = summarise_usage(db, thread_id="t1")
+    assert [group.key for group in summary.by_model] == ["openai/m"]
+    [spike] = turn_spend_spikes(db, factor=5, min_turns=3)
+    assert (spike.turn_id, spike.unit) == ("u3", "usd")
+    [rate] = provider_error_rates(db, threshold=0.2, window=5, min_calls=5)
+    assert rate.subject == "openai"
+
+    cache = ResponseCache(db, max_rows=1)
+    cache.put("k1", "openai", "m", [StreamText("one"), StreamEnd("stop")], thread_id="t1")
+    cache.put("k1", "openai", "m", [StreamText("again"), StreamEnd("stop")], thread_id="t1")
+    cache.put("k2", "openai", "m", [StreamText("two"), StreamEnd("stop")], thread_id="t1")
+    assert cache.get("k1") is None  # the oldest went when the row bound was passed
+    assert cache.get("k2") == (StreamText("two"), StreamUsage(0, 0), StreamEnd("stop"))
+    db.close()

@@ -71,7 +71,7 @@ async def test_dropped_turns_are_summarised_by_the_small_model_once_each(
         await assistant.close()
 
     models = [r.body["model"] for r in fake_openai.requests]
-    assert models == ["gpt-4o-mini", SMALL, "gpt-4o-mini", SMALL, "gpt-4o-mini"]
+    assert models == ["gpt-6-luna", SMALL, "gpt-6-luna", SMALL, "gpt-6-luna"]
     first_small, main_after, second_small, last_main = (
         fake_openai.requests[i].body for i in (1, 2, 3, 4)
     )
@@ -89,7 +89,7 @@ async def test_dropped_turns_are_summarised_by_the_small_model_once_each(
     # recorded under the small model's name, so usage splits cost by model
     assert [tuple(r) for r in small_rows] == [("t1", "ok"), ("t1", "ok")]
     by_model = {g.key: g.calls for g in summary.by_model}
-    assert by_model == {"openai/gpt-4o-mini": 3, f"openai/{SMALL}": 2}
+    assert by_model == {"openai/gpt-6-luna": 3, f"openai/{SMALL}": 2}
 
 
 async def test_a_failed_summary_falls_back_to_the_template_trimming(
@@ -104,7 +104,7 @@ async def test_a_failed_summary_falls_back_to_the_template_trimming(
     finally:
         await assistant.close()
 
-    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o-mini", SMALL, "gpt-4o-mini"]
+    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-6-luna", SMALL, "gpt-6-luna"]
     main = fake_openai.requests[2].body
     assert "summary_of_earlier_turns" not in contents(main)
     assert "question 0:" not in contents(main) and "question 1:" in contents(main)
@@ -122,7 +122,7 @@ async def test_without_a_small_model_no_summary_is_asked_for(
     finally:
         await assistant.close()
 
-    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o-mini", "gpt-4o-mini"]
+    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-6-luna", "gpt-6-luna"]
     main = fake_openai.requests[1].body
     assert "summary_of_earlier_turns" not in contents(main)
     assert "question 0:" not in contents(main)

@@ -56,13 +56,13 @@ def test_switching_provider_takes_its_default_model_unless_one_is_typed(tmp_path
         current=OFFLINE,
         settings=settings,
     )
-    assert switched == ThreadChoice("openai", "gpt-4o-mini", "local", 60)
+    assert switched == ThreadChoice("openai", "gpt-6-luna", "local", 60)
     typed = choice_from_panel(
         {"provider": "anthropic", "model": "claude-x"}, current=switched, settings=settings
     )
     assert (typed.provider, typed.model) == ("anthropic", "claude-x")
     emptied = choice_from_panel({"model": "  "}, current=typed, settings=settings)
-    assert emptied.model == "claude-haiku-4-5"
+    assert emptied.model == "claude-haiku-5-5"
     back = choice_from_panel(
         {"provider": "offline", "model": "gpt-4o"}, current=typed, settings=settings
     )
@@ -74,7 +74,7 @@ def test_mlchat_model_is_the_default_of_the_configured_provider_only(tmp_path: P
         tmp_path, OPENAI_API_KEY="sk-x", GEMINI_API_KEY="g-x", MLCHAT_MODEL="gpt-4.1"
     )
     assert model_for(settings, "openai") == "gpt-4.1"
-    assert model_for(settings, "gemini") == "gemini-2.5-flash"
+    assert model_for(settings, "gemini") == "gemini-3.5-flash-lite"
 
 
 def test_a_budget_is_clamped_and_a_non_number_is_refused(tmp_path: Path) -> None:
@@ -122,10 +122,10 @@ async def test_a_switch_applies_from_the_next_turn_and_survives_a_restart(
         choice = assistant.choose(
             "t1", {"provider": "openai", "model": "rules", "sandbox": "local", "budget_s": 120}
         )
-        assert choice == ThreadChoice("openai", "gpt-4o-mini", "local", 120)
+        assert choice == ThreadChoice("openai", "gpt-6-luna", "local", 120)
         events = await _turn(assistant, "t1", "hello again")
         assert [e.text for e in events if isinstance(e, TurnFinished)] == ["Hi from the model."]
-        assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o-mini"]
+        assert [r.body["model"] for r in fake_openai.requests] == ["gpt-6-luna"]
         await _turn(assistant, "t2", "another conversation")  # keeps the default
         assert len(fake_openai.requests) == 1
         metadata = thread_metadata(assistant.db, "t1")
@@ -133,7 +133,7 @@ async def test_a_switch_applies_from_the_next_turn_and_survives_a_restart(
         row = assistant.db.query(
             "SELECT provider, model FROM llm_calls WHERE thread_id = 't1' AND provider = 'openai'"
         )
-        assert [tuple(r) for r in row] == [("openai", "gpt-4o-mini")]
+        assert [tuple(r) for r in row] == [("openai", "gpt-6-luna")]
     finally:
         await assistant.close()
 

@@ -37,3 +37,14 @@ def die(channel: WorkerChannel) -> None:
 
 def bad_data(channel: WorkerChannel) -> None:
     raise DataError("The file is empty.")
+
+
+def where_am_i(channel: WorkerChannel, steps: int, pause_s: float = 0.0) -> dict[str, object]:
+    """Send ``steps`` messages naming the process and Dask worker; return them."""
+    from distributed import get_worker
+
+    name = str(get_worker().name)
+    for i in range(1, steps + 1):
+        channel.send({"step": i, "worker": name})
+        time.sleep(pause_s)
+    return {"pid": os.getpid(), "worker": name}

@@ -62,7 +62,7 @@ async def test_local_is_used_next_to_openai_and_as_its_fallback_at_no_cost(
         assert await answer(setup.router) == "from the local server"
         rows = db.query("SELECT provider, model, cost_usd, outcome FROM llm_calls ORDER BY id")
         assert [(r["provider"], r["model"], r["outcome"]) for r in rows] == [
-            ("openai", "gpt-4o-mini", "error"),  # costed as estimated: it was sent
+            ("openai", "gpt-6-luna", "error"),  # costed as estimated: it was sent
             ("local", "auto", "ok"),
         ]
         assert rows[1]["cost_usd"] == 0.0

@@ -17,9 +17,9 @@ def test_every_configured_provider_lists_its_models_and_the_default(
     fake_gemini: FakeLLMServer,
     tmp_path: Path,
 ) -> None:
-    fake_openai.models = ["gpt-4o-mini", "gpt-x"]
-    fake_anthropic.models = ["claude-haiku-4-5"]
-    fake_gemini.models = ["gemini-2.5-flash", "gemini-y"]
+    fake_openai.models = ["gpt-6-luna", "gpt-x"]
+    fake_anthropic.models = ["claude-haiku-5-5"]
+    fake_gemini.models = ["gemini-3.5-flash-lite", "gemini-y"]
     environ = {
         "MLCHAT_DATA_DIR": str(tmp_path),
         "OPENAI_API_KEY": "sk-test",
@@ -36,15 +36,15 @@ def test_every_configured_provider_lists_its_models_and_the_default(
 
     listed = {e["provider"]: e for e in json.loads(out.getvalue())}
     assert status == 0
-    assert listed["openai"]["models"] == ["gpt-4o-mini", "gpt-x"]
-    assert listed["anthropic"]["models"] == ["claude-haiku-4-5"]
-    assert listed["gemini"]["models"] == ["gemini-2.5-flash", "gemini-y"]
-    assert listed["anthropic"]["default"] == "claude-haiku-4-5"
+    assert listed["openai"]["models"] == ["gpt-6-luna", "gpt-x"]
+    assert listed["anthropic"]["models"] == ["claude-haiku-5-5"]
+    assert listed["gemini"]["models"] == ["gemini-3.5-flash-lite", "gemini-y"]
+    assert listed["anthropic"]["default"] == "claude-haiku-5-5"
     assert listed["local"]["models"] == [] and listed["local"]["error"]
 
 
 def test_text_output_marks_the_default(fake_openai: FakeLLMServer, tmp_path: Path) -> None:
-    fake_openai.models = ["gpt-4o-mini", "other"]
+    fake_openai.models = ["gpt-6-luna", "other"]
     environ = {
         "MLCHAT_DATA_DIR": str(tmp_path),
         "OPENAI_API_KEY": "sk-test",
@@ -55,4 +55,4 @@ def test_text_output_marks_the_default(fake_openai: FakeLLMServer, tmp_path: Pat
     run_models_command(argparse.Namespace(json=False), out=out, environ=environ)
 
     assert f"openai ({fake_openai.url})" in out.getvalue()
-    assert "  - gpt-4o-mini  (default)\n  - other\n" in out.getvalue()
+    assert "  - gpt-6-luna  (default)\n  - other\n" in out.getvalue()

@@ -20,6 +20,7 @@ from assistant.errors import (
     ProviderRateLimited,
     ProviderStreamError,
     ProviderTimeout,
+    ProviderUnsupported,
 )
 from assistant.providers._assembly import CUT_CALL
 from assistant.providers.anthropic import AnthropicProvider
@@ -292,6 +293,18 @@ async def test_a_too_long_prompt_is_a_context_exceeded_error_not_retried(
     with pytest.raises(ProviderContextExceeded):
         await collect(provider_for(fake))
 
+    assert len(fake.requests) == 1
+
+
+async def test_a_model_without_tool_support_is_unsupported_on_every_protocol(
+    fake: FakeLLMServer,
+) -> None:
+    fake.reply(error(400, "This model does not support tools."))
+
+    with pytest.raises(ProviderUnsupported) as caught:
+        await collect(provider_for(fake))
+
+    assert not caught.value.retryable
     assert len(fake.requests) == 1
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from assistant.providers._assembly import is_strict_schema
+from assistant.providers.anthropic import has_json_outputs
 from assistant.providers.base import ChatSettings, Message
 from assistant.providers.openai_responses import OpenAIResponsesProvider
 from assistant.providers.router import Route, Router
@@ -61,6 +62,37 @@ async def test_a_valid_answer_comes_back_in_each_apis_native_mode(fake: FakeLLMS
         assert body["generationConfig"]["responseMimeType"] == "application/json"
         assert body["generationConfig"]["responseJsonSchema"] == PLAN
     assert len(fake.requests) == 1
+
+
+async def test_current_claude_models_get_json_outputs_instead_of_a_forced_tool(
+    fake_anthropic: FakeLLMServer,
+) -> None:
+    fake_anthropic.reply(text(json.dumps({"metric": "roc_auc"})))
+    router = Router([Route(provider_for(fake_anthropic), "claude-haiku-5-5")])
+
+    answer = await ask_structured(
+        router, ASK, schema=PLAN, settings=ChatSettings("claude-haiku-5-5")
+    )
+
+    assert answer == {"metric": "roc_auc"}
+    body = fake_anthropic.requests[0].body
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": PLAN}}
+    assert "tool_choice" not in body and "tools" not in body
+
+
+@pytest.mark.parametrize(
+    ("model", "native"),
+    [
+        ("claude-haiku-5-5", True),
+        ("claude-haiku-4-5-20251001", True),
+        ("claude-sonnet-5", True),
+        ("claude-opus-4-1", False),
+        ("claude-sonnet-4-20250514", False),
+        ("claude-3-5-haiku-latest", False),
+    ],
+)
+def test_json_outputs_are_used_from_claude_4_5_on(model: str, native: bool) -> None:
+    assert has_json_outputs(model) is native
 
 
 async def test_an_invalid_answer_is_asked_again_once_with_the_error(fake: FakeLLMServer) -> None:

@@ -73,13 +73,13 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
 
     _choose_provider(page, "OpenAI (or OpenAI-compatible)")
     expect(_last_reply(page)).to_contain_text("From your next message this conversation uses")
-    expect(_last_reply(page)).to_contain_text("gpt-4o-mini")
+    expect(_last_reply(page)).to_contain_text("gpt-6-luna")
     expect(_last_reply(page)).to_contain_text("no network")  # the sandbox status line
     assert fake.requests == []  # applied from the next turn, not before
     send_message(page, "say hello through the model")
     _expect_answers(page, FAKE_ANSWER, 1)
     assert len(fake.requests) == 1
-    assert fake.requests[0].body["model"] == "gpt-4o-mini"
+    assert fake.requests[0].body["model"] == "gpt-6-luna"
     assert fake.requests[0].body["messages"][-1]["content"] == "say hello through the model"
     screenshot(page, "settings", "1-openai")
 
@@ -89,7 +89,7 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
         has_text="Usage of this conversation"
     )
     expect(usage).to_contain_text("per turn (prompt = system + history + tool results sent")
-    expect(usage).to_contain_text("openai/gpt-4o-mini")
+    expect(usage).to_contain_text("openai/gpt-6-luna")
     expect(usage).to_contain_text("offline/rules")
     shown = usage.inner_text()
     with sqlite3.connect(server.data_dir / "mlchat.db") as conn:
@@ -109,7 +109,7 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
     expect(page.locator("[data-step-type='user_message']").last).to_contain_text("say hello")
     page.click("#chat-settings-open-modal")
     expect(page.locator("#provider")).to_contain_text("OpenAI")
-    expect(page.locator("#model")).to_have_value("gpt-4o-mini")
+    expect(page.locator("#model")).to_have_value("gpt-6-luna")
     page.keyboard.press("Escape")
     send_message(page, "still the model?")
     _expect_answers(page, FAKE_ANSWER, 2)

@@ -17,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
+from sqlalchemy import event
+
 from assistant.events import TurnFinished
 from assistant.session import Assistant
 from assistant.settings import Settings
@@ -41,7 +43,9 @@ def _kill_after_usage_commit(assistant: Assistant) -> None:
             if not state["in_tx"]:
                 state["armed"] = True
 
-    assistant.db.connection().set_trace_callback(trace)
+    engine = assistant.db.engine
+    engine.dispose()  # every connection from now on is a new one, traced from its start
+    event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(trace))
 
 
 async def main(data_dir: Path, mode: str) -> None:

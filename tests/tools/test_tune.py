@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from tests.postgres import postgres_server
+from tests.postgres import new_database
 from tools.analyze import profile_table
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
@@ -289,11 +288,10 @@ def test_pruned_trials_are_told_to_the_study(cancer_frame: pd.DataFrame, tmp_pat
 # --------------------------------------------------------------- PostgreSQL, two workers
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on a loopback port, stopped after the module."""
-    with postgres_server("mlchat-pg-tune-") as url:
-        yield url
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """An empty database on the session's throwaway PostgreSQL server."""
+    return new_database(postgres_server_url)
 
 
 _WORKER = """

@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,6 @@ from chainlit.user import User
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.postgres import postgres_server
 from ui.data_layer import (
     LocalStorageClient,
     MlchatDataLayer,
@@ -37,15 +36,14 @@ from ui.data_layer import (
 # ---------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on a loopback port, stopped after the module."""
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """The session's throwaway PostgreSQL server (each test creates its own database)."""
     try:
         import asyncpg  # noqa: F401
     except ModuleNotFoundError:
         pytest.skip("asyncpg is not installed (pip install asyncpg)")
-    with postgres_server("mlchat-pg-") as url:
-        yield url
+    return postgres_server_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -18,6 +18,7 @@ from assistant.providers.cache import cache_key
 from assistant.providers.pricing import estimate_cost_usd
 from assistant.providers.retry import RetryPolicy, parse_retry_after
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
+from assistant.settings import Settings
 
 
 def test_without_a_local_tiktoken_table_tokens_are_chars_over_four(
@@ -52,6 +53,30 @@ def test_prices_come_from_the_bundled_table_and_unknown_models_have_none() -> No
         "anthropic", "claude-sonnet-4-5", input_tokens=1000, output_tokens=0
     )
     assert with_cache is not None and without is not None and with_cache < without
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "input_usd", "output_usd", "cached_usd"),
+    [  # per million tokens, from each provider's pricing page (December 2026)
+        ("openai", "gpt-6-luna", 0.10, 0.50, 0.01),
+        ("anthropic", "claude-haiku-5-5", 0.10, 0.50, 0.01),
+        ("gemini", "gemini-3.5-flash-lite", 0.30, 2.50, 0.03),
+    ],
+)
+def test_each_default_model_is_priced_by_the_pinned_table(
+    provider: str, model: str, input_usd: float, output_usd: float, cached_usd: float
+) -> None:
+    assert Settings().default_model(provider) == model  # type: ignore[arg-type]
+    per_k = 1_000 / 1_000_000  # 1,000 tokens, below every long-prompt tier
+    assert estimate_cost_usd(provider, model, input_tokens=1_000, output_tokens=0) == pytest.approx(
+        input_usd * per_k
+    )
+    assert estimate_cost_usd(provider, model, input_tokens=0, output_tokens=1_000) == pytest.approx(
+        output_usd * per_k
+    )
+    assert estimate_cost_usd(
+        provider, model, input_tokens=1_000, output_tokens=0, cached_tokens=1_000
+    ) == pytest.approx(cached_usd * per_k)
 
 
 def test_retry_delays_follow_full_jitter_and_respect_retry_after() -> None:

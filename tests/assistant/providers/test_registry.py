@@ -37,8 +37,8 @@ def test_first_provider_with_a_key_is_chosen_then_fallbacks_in_order() -> None:
     )
 
     assert routes(settings) == [
-        ("anthropic", "claude-haiku-4-5"),
-        ("gemini", "gemini-2.5-flash"),
+        ("anthropic", "claude-haiku-5-5"),
+        ("gemini", "gemini-3.5-flash-lite"),
         ("offline", "rules"),
     ]
     assert build_router(settings).notices == ()
@@ -64,7 +64,7 @@ def test_small_tier_uses_the_small_model_on_the_primary_only() -> None:
             "OPENAI_API_KEY": "o",
             "ANTHROPIC_API_KEY": "a",
             "MLCHAT_MODEL": "gpt-4o",
-            "MLCHAT_SMALL_MODEL": "gpt-4o-mini",
+            "MLCHAT_SMALL_MODEL": "gpt-6-luna",
             "MLCHAT_FALLBACKS": "anthropic",
         },
         env_file=None,
@@ -73,8 +73,8 @@ def test_small_tier_uses_the_small_model_on_the_primary_only() -> None:
     setup = build_router(settings, tier="small")
 
     assert [(r.provider.name, r.model) for r in setup.router.routes] == [
-        ("openai", "gpt-4o-mini"),
-        ("anthropic", "claude-haiku-4-5"),
+        ("openai", "gpt-6-luna"),
+        ("anthropic", "claude-haiku-5-5"),
     ]
 
 

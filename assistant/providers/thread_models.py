@@ -18,9 +18,10 @@ from assistant.providers.base import ChatSettings, Delta, Message, Provider, Too
 from assistant.providers.registry import RouterNotice, build_router
 from assistant.providers.retry import RetryPolicy
 from assistant.providers.router import Router
+from assistant.providers.spend_gate import OfflineAtCap
 from assistant.providers.usage import CallContext
 from assistant.settings import ProviderName, Settings
-from assistant.spend import OfflineAtCap, SpendGuard
+from assistant.spend import SpendGuard
 from assistant.store import Database
 from assistant.thread_settings import ThreadChoice
 

@@ -1,0 +1,322 @@
+"""Run a worker job as a task on a Dask distributed cluster (``MLCHAT_DASK_SCHEDULER``).
+
+:func:`run_on_dask` keeps the contract of :func:`assistant.worker.run_in_worker`:
+the job gets a channel to send progress and to ask whether it should stop, the
+caller gets each message as it arrives, a stop request lets the job return what
+it finished, and the same errors come back (``UserFacingError``, ``WorkerDied``,
+``WorkerStopped``). Each job reserves ``job_cores`` of the worker resource
+``cores``, so a worker started with ``--resources cores=N`` runs at most N
+cores' worth of jobs at once.
+
+The channel lives in the scheduler: progress goes through a ``distributed.Queue``
+named for the job and the stop request is a ``distributed.Event``. Workers only
+need to reach the scheduler, never the app (which is usually behind it), and
+several app instances can share one cluster.
+
+A worker that dies mid-job: Dask's scheduler hands the task to another worker.
+The app watches where the task runs; when that worker leaves the cluster it
+tells the user the job starts again, and when the second worker dies too it
+cancels the task and fails with a clear message, so a job is retried once. A
+task that no worker takes within ``wait_for_worker_s`` (no worker with enough
+free cores, or none left) fails the same way: nothing waits forever.
+
+A stop cannot kill a thread on a Dask worker: a job that ignores the stop past
+the grace period is cancelled (its cores are freed and the caller gets
+``WorkerStopped``), and the thread ends at its next stop check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from assistant.worker import WorkerChannel, WorkerDied, WorkerHandle, WorkerStopped
+from tools.errors import UserFacingError
+from tools.threads import THREADS_ENV
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.05
+_WATCH_S = 0.5
+"""How often the app asks the scheduler where the task runs and which workers are alive."""
+_STOP_CHECK_S = 0.2
+"""A job asks the scheduler about a stop at most this often (each ask is a round trip)."""
+
+
+class _ThrottledStop:
+    """A ``distributed.Event`` whose ``is_set`` asks the scheduler at most every 0.2 s."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+        self._checked_at = 0.0
+        self._is_set = False
+
+    def is_set(self) -> bool:
+        if not self._is_set and time.monotonic() - self._checked_at >= _STOP_CHECK_S:
+            self._checked_at = time.monotonic()
+            self._is_set = bool(self._event.is_set())
+        return self._is_set
+
+
+def _task_main(
+    fn: Callable[..., Any], job_id: str, args: tuple[Any, ...], threads: int
+) -> tuple[str, Any]:
+    """The task a Dask worker runs: announce the start, run ``fn(channel, *args)``, wrap the end."""
+    from distributed import Event, Queue, get_worker
+
+    messages = Queue(_queue_name(job_id))
+    channel = WorkerChannel(messages, _ThrottledStop(Event(_stop_name(job_id))))  # type: ignore[arg-type]
+    messages.put(("started", get_worker().address))
+    os.environ[THREADS_ENV] = str(threads)  # the job's fits use the cores it reserved
+    try:
+        return ("result", fn(channel, *args))
+    except UserFacingError as exc:
+        return ("user_error", str(exc))
+    except BaseException as exc:  # reported to the app, which logs it once
+        return ("crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+
+def _queue_name(job_id: str) -> str:
+    return f"mlchat-messages-{job_id}"
+
+
+def _stop_name(job_id: str) -> str:
+    return f"mlchat-stop-{job_id}"
+
+
+async def run_on_dask(
+    fn: Callable[..., Any],
+    *args: Any,
+    scheduler: str,
+    job_cores: int = 1,
+    wait_for_worker_s: float = 120.0,
+    on_message: Callable[[Any], None] | None = None,
+    handle_ready: Callable[[WorkerHandle], None] | None = None,
+    on_cancelled_result: Callable[[Any], None] | None = None,
+    report: Callable[[str], None] | None = None,
+    grace_s: float = 1.5,
+    connect_timeout_s: float = 10.0,
+) -> Any:
+    """Run ``fn(channel, *args)`` as a task on the Dask cluster at ``scheduler``; return its result.
+
+    ``fn`` and ``args`` must be importable/picklable on the workers (a module-level
+    function of this project, paths the workers can read). ``report`` receives
+    notices for the user: waiting for a worker, a lost worker and the retry.
+
+    Raises:
+        UserFacingError: the job raised one, or the scheduler cannot be reached.
+        WorkerDied: the job crashed, its worker died twice, or no worker took it in time.
+        WorkerStopped: a stop was requested and the job did not return within ``grace_s``.
+    """
+    from distributed import Client
+
+    handle = WorkerHandle(threading.Event())  # type: ignore[arg-type]
+    if handle_ready is not None:
+        handle_ready(handle)
+    try:
+        client = await Client(
+            scheduler,
+            asynchronous=True,
+            timeout=connect_timeout_s,
+            set_as_default=False,
+        )
+    except (OSError, TimeoutError) as exc:
+        raise UserFacingError(
+            f"The Dask scheduler at {scheduler} cannot be reached, so the training did not "
+            "start. Check that it is running (MLCHAT_DASK_SCHEDULER), or unset the setting "
+            "to train on this machine."
+        ) from exc
+    job = _DaskJob(client, job_cores, handle, report or (lambda _: None))
+    try:
+        await job.submit(fn, args)
+        return await job.run(
+            on_message=on_message,
+            on_cancelled_result=on_cancelled_result,
+            wait_for_worker_s=wait_for_worker_s,
+            grace_s=grace_s,
+        )
+    finally:
+        job.close()
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+class _DaskJob:
+    """One submitted task and the app's watch over it."""
+
+    def __init__(
+        self, client: Any, job_cores: int, handle: WorkerHandle, report: Callable[[str], None]
+    ) -> None:
+        self.client = client
+        self.job_id = uuid.uuid4().hex
+        self.key = f"mlchat-job-{self.job_id}"
+        self.handle = handle
+        self.report = report
+        self.job_cores = job_cores
+        self.messages: Any = None
+        self.stop: Any = None
+        self.future: Any = None
+        self.seen: list[Any] = []
+        self.starts: list[str] = []
+        """The worker of each start of the task, in order (a restart means a lost worker)."""
+        self.lost: set[str] = set()
+
+    async def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Create the job's queue and stop event in the scheduler, then submit the task."""
+        from distributed import Event, Queue
+
+        self.messages = await Queue(_queue_name(self.job_id), client=self.client)
+        self.stop = await Event(_stop_name(self.job_id), client=self.client)
+        self.future = self.client.submit(
+            _task_main,
+            fn,
+            self.job_id,
+            args,
+            self.job_cores,
+            key=self.key,
+            resources={"cores": self.job_cores},
+            pure=False,
+        )
+
+    def close(self) -> None:
+        """Drop the job's queue from the scheduler."""
+        if self.messages is not None:
+            with contextlib.suppress(Exception):
+                self.messages.close()
+
+    async def run(
+        self,
+        *,
+        on_message: Callable[[Any], None] | None,
+        on_cancelled_result: Callable[[Any], None] | None,
+        wait_for_worker_s: float,
+        grace_s: float,
+    ) -> Any:
+        stop_sent = False
+        waiting_since: float | None = time.monotonic()
+        watched_at = 0.0
+        try:
+            while True:
+                await self._relay(on_message)
+                if self.future.done():
+                    await self._relay(on_message)
+                    return await self._outcome()
+                if self.handle.stop_requested_at is not None:
+                    if not stop_sent:
+                        await self.stop.set()
+                        stop_sent = True
+                    if time.monotonic() - self.handle.stop_requested_at > grace_s:
+                        await self._cancel()
+                        raise WorkerStopped(self.seen)
+                if time.monotonic() - watched_at >= _WATCH_S:
+                    watched_at = time.monotonic()
+                    running = await self._watch()
+                    if running:
+                        waiting_since = None
+                    elif waiting_since is None:
+                        waiting_since = time.monotonic()
+                    elif time.monotonic() - waiting_since > wait_for_worker_s:
+                        await self._cancel()
+                        raise WorkerDied(
+                            f"No Dask worker with {self.job_cores} free core(s) took the job "
+                            f"within {wait_for_worker_s:.0f} s (all busy, or none left in the "
+                            "cluster), so it was cancelled.",
+                            exitcode=None,
+                            messages=self.seen,
+                        )
+                await asyncio.sleep(_POLL_S)
+        except asyncio.CancelledError:
+            self.handle.request_stop()
+            late = await asyncio.shield(self._late_result(grace_s))
+            if late is not None and on_cancelled_result is not None:
+                on_cancelled_result(late)
+            raise
+        finally:
+            if not self.future.done():
+                await self._cancel()
+
+    async def _relay(self, on_message: Callable[[Any], None] | None) -> None:
+        """Hand every message that arrived to ``on_message``; note each start of the task."""
+        for kind, payload in await self.messages.get(batch=True):
+            if kind == "started":
+                log.info("dask_job_started job=%s worker=%s", self.job_id, payload)
+                if self.starts:  # started again: the scheduler gave up on the last worker
+                    await self._lost(self.starts[-1])
+                self.starts.append(payload)
+                continue
+            self.seen.append(payload)
+            if on_message is not None:
+                on_message(payload)
+
+    async def _watch(self) -> bool:
+        """Whether the task runs on a worker now; notice when its worker left the cluster."""
+        processing = await self.client.scheduler.processing()
+        if any(self.key in keys for keys in processing.values()):
+            return True
+        if self.starts and self.starts[-1] not in self.lost and not self.future.done():
+            identity = await self.client.scheduler.identity()
+            if self.starts[-1] not in identity.get("workers", {}):
+                await self._lost(self.starts[-1])
+        return False
+
+    async def _lost(self, worker: str) -> None:
+        """The worker running the job died: tell the user it starts again, or give up."""
+        if worker in self.lost:
+            return
+        self.lost.add(worker)
+        log.warning("dask_worker_lost job=%s worker=%s", self.job_id, worker)
+        if len(self.lost) >= 2:
+            await self._cancel()
+            raise WorkerDied(
+                "The Dask worker running this job died, and so did the one that retried it, "
+                "so the job was cancelled. Check the workers' memory limit, or try a smaller "
+                "budget or fewer models.",
+                exitcode=None,
+                messages=self.seen,
+            )
+        self.report(
+            f"The Dask worker running this job ({worker}) was lost; the job starts again on "
+            "another worker."
+        )
+
+    async def _outcome(self) -> Any:
+        from distributed.scheduler import KilledWorker
+
+        try:
+            kind, payload = await self.future
+        except KilledWorker as exc:
+            raise WorkerDied(
+                "The Dask workers running this job kept dying, so the scheduler gave it up. "
+                "Check the workers' memory limit, or try a smaller budget or fewer models.",
+                exitcode=None,
+                messages=self.seen,
+            ) from exc
+        if kind == "result":
+            return payload
+        if kind == "user_error":
+            raise UserFacingError(payload)
+        log.error("dask_job_crashed job=%s detail=%s", self.job_id, payload)
+        raise WorkerDied("The training job failed unexpectedly.", exitcode=None, messages=[])
+
+    async def _late_result(self, grace_s: float) -> Any:
+        """The job's result if it returns within ``grace_s`` of a stop; ``None`` otherwise."""
+        with contextlib.suppress(Exception):
+            await self.stop.set()
+        with contextlib.suppress(Exception):
+            kind, payload = await asyncio.wait_for(asyncio.shield(self.future), grace_s)
+            if kind == "result":
+                return payload
+        await self._cancel()
+        return None
+
+    async def _cancel(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.cancel([self.future], force=True)

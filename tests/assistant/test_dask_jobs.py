@@ -1,0 +1,205 @@
+"""Training jobs on a real Dask cluster: a scheduler and two workers on loopback (issue 20)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from assistant.dask_worker import run_on_dask
+from assistant.events import ToolFinished, ToolProgress
+from assistant.jobs import TrainRequest, train_job
+from assistant.session import Assistant
+from assistant.settings import Settings
+from assistant.worker import WorkerDied, WorkerHandle
+from tests.assistant import worker_jobs
+from tests.assistant.dask_cluster import LocalCluster, start_cluster
+from tools.errors import UserFacingError
+from tools.io.load import file_sha256
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    started = start_cluster(tmp_path_factory.mktemp("dask-cluster"))
+    yield started
+    started.stop()
+
+
+def _churn_csv(path: Path, n: int = 300) -> Path:
+    rng = np.random.default_rng(0)
+    tenure = rng.integers(0, 72, n)
+    charges = rng.normal(70, 20, n).round(2)
+    churn = np.where(tenure + rng.normal(0, 10, n) < 20, "yes", "no")
+    pd.DataFrame({"tenure": tenure, "charges": charges, "churn": churn}).to_csv(path, index=False)
+    return path
+
+
+async def test_a_job_runs_on_a_remote_worker_and_its_progress_streams_in_order(
+    cluster: LocalCluster,
+) -> None:
+    seen: list[dict[str, Any]] = []
+    result = await run_on_dask(
+        worker_jobs.where_am_i, 4, scheduler=cluster.address, on_message=seen.append
+    )
+    worker_pids = {p.pid for p in cluster.workers.values()}
+    assert result["pid"] in worker_pids and result["pid"] != os.getpid()
+    assert seen == [{"step": i, "worker": result["worker"]} for i in range(1, 5)]
+
+
+async def test_a_training_job_streams_progress_and_stops_keeping_what_finished(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    data = _churn_csv(tmp_path / "churn.csv")
+    request = TrainRequest(
+        data_path=data,
+        data_name="churn.csv",
+        data_sha256=file_sha256(data),
+        target="churn",
+        out_dir=tmp_path / "run",
+        changes={"budget_s": 60},
+    )
+    handles: list[WorkerHandle] = []
+    kinds: list[str] = []
+
+    def on_message(message: dict[str, Any]) -> None:
+        kinds.append(message["kind"])
+        if message.get("event") == "candidate_finished":
+            handles[0].request_stop()
+
+    started = time.monotonic()
+    outcome = await run_on_dask(
+        train_job,
+        request,
+        scheduler=cluster.address,
+        on_message=on_message,
+        handle_ready=handles.append,
+        grace_s=30.0,
+    )
+    assert kinds[:2] == ["profile", "plan"] and "progress" in kinds
+    assert outcome.stopped is True
+    finished = [row for row in outcome.leaderboard if row["status"] == "ok"]
+    assert 1 <= len(finished) < len(outcome.plan["models"])
+    assert Path(outcome.files["model"]).is_file()
+    assert time.monotonic() - started < 45
+
+
+async def test_a_job_raising_a_user_facing_error_keeps_its_message(cluster: LocalCluster) -> None:
+    with pytest.raises(UserFacingError, match=r"^The file is empty\.$"):
+        await run_on_dask(worker_jobs.bad_data, scheduler=cluster.address)
+
+
+async def test_a_job_no_worker_can_take_fails_clearly_instead_of_waiting(
+    cluster: LocalCluster,
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(WorkerDied, match=r"No Dask worker with 64 free core\(s\) took the job"):
+        await run_on_dask(
+            worker_jobs.count_to, 3, scheduler=cluster.address, job_cores=64, wait_for_worker_s=1.0
+        )
+    assert time.monotonic() - started < 10
+
+
+async def test_an_unreachable_scheduler_is_a_clear_message() -> None:
+    with pytest.raises(UserFacingError, match="cannot be reached"):
+        await run_on_dask(
+            worker_jobs.count_to, 1, scheduler="tcp://127.0.0.1:9", connect_timeout_s=1.0
+        )
+
+
+async def test_the_chat_trains_on_the_cluster_when_the_scheduler_is_set(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    settings = Settings.from_env(
+        {
+            "MLCHAT_DATA_DIR": str(tmp_path / "data"),
+            "MLCHAT_DASK_SCHEDULER": cluster.address,
+            "MLCHAT_BUDGET_S": "8",
+        },
+        env_file=tmp_path / "none.env",
+    )
+    assistant = Assistant(settings)
+    try:
+        assistant.attach_file("t1", _churn_csv(tmp_path / "churn.csv"))
+        events = [e async for e in assistant.run_turn("t1", "train a model to predict churn")]
+    finally:
+        await assistant.close()
+    assert [e.tool for e in events if isinstance(e, ToolFinished)] == ["train_models"]
+    progress = [e.message for e in events if isinstance(e, ToolProgress)]
+    assert any(m.startswith("Plan: ") for m in progress)
+    assert not any("training slot" in m for m in progress)  # the cluster queues, not the app
+    ran = _tasks_run(cluster.address)
+    assert ran.get("mlchat-job", 0) >= 1, ran
+
+
+def _tasks_run(address: str) -> dict[str, int]:
+    from distributed import Client
+
+    def count(dask_scheduler: Any) -> dict[str, int]:
+        return {
+            name: sum(p.state_counts.values()) for name, p in dask_scheduler.task_prefixes.items()
+        }
+
+    with Client(address, set_as_default=False) as client:
+        return client.run_on_scheduler(count)
+
+
+async def test_a_killed_workers_job_is_retried_once_on_the_other_worker(
+    cluster: LocalCluster,
+) -> None:
+    seen: list[dict[str, Any]] = []
+    notices: list[str] = []
+    killed: list[str] = []
+
+    def on_message(message: dict[str, Any]) -> None:
+        seen.append(message)
+        if not killed:
+            killed.append(message["worker"])
+            cluster.kill_worker(message["worker"])
+
+    try:
+        result = await asyncio.wait_for(
+            run_on_dask(
+                worker_jobs.where_am_i,
+                20,
+                0.1,
+                scheduler=cluster.address,
+                on_message=on_message,
+                report=notices.append,
+                wait_for_worker_s=30.0,
+            ),
+            60,
+        )
+    finally:
+        for name in killed:  # leave the module's cluster with its two workers
+            cluster.start_worker(name)
+        cluster.wait_for_workers(2)
+    assert result["worker"] != killed[0]
+    assert [m["step"] for m in seen if m["worker"] == result["worker"]] == list(range(1, 21))
+    assert len(notices) == 1 and "was lost; the job starts again on another worker" in notices[0]
+
+
+def test_the_cluster_settings_come_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "MLCHAT_DATA_DIR": str(tmp_path),
+            "MLCHAT_DASK_SCHEDULER": "tcp://scheduler.example:8786",
+            "MLCHAT_DASK_JOB_CORES": "2",
+        },
+        env_file=tmp_path / "none.env",
+    )
+    assert (settings.cluster.scheduler, settings.cluster.job_cores) == (
+        "tcp://scheduler.example:8786",
+        2,
+    )
+    assert Settings.from_env({}, env_file=tmp_path / "none.env").cluster.scheduler is None
+    with pytest.raises(ValueError, match="MLCHAT_DASK_SCHEDULER must look like tcp://host:port"):
+        Settings.from_env({"MLCHAT_DASK_SCHEDULER": "somewhere"}, env_file=tmp_path / "none.env")

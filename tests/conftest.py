@@ -1,0 +1,3 @@
+"""Fixtures shared by every test package."""
+
+from tests.postgres import postgres_server_url  # noqa: F401
