@@ -19,7 +19,6 @@ from typing import Any
 from assistant.context import match_column
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
-from tools.automl import candidate_label, finish_reserve_s
 from tools.deadline import Deadline
 from tools.errors import TargetError
 from tools.explain import explain_result
@@ -39,8 +38,9 @@ from tools.pipeline import (
     run_training,
 )
 from tools.plan import task_choice
-from tools.train import CandidateResult, TrainProgress
-from tools.tune import TrialReport
+from tools.search.automl import candidate_label, finish_reserve_s
+from tools.search.results import CandidateResult, TrainProgress
+from tools.search.tune import TrialReport
 from tools.warmstart import WarmStartStore
 
 log = logging.getLogger(__name__)
@@ -214,11 +214,11 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> TuneReport:
     started_s = time.time()
     import numpy as np
 
-    from tools.honest import CandidatePool, Choice, expected_metrics
     from tools.metrics import fold_mean_metrics
     from tools.plan import Plan
-    from tools.train import TrainResult
-    from tools.tune import tune
+    from tools.search.honest import CandidatePool, Choice, expected_metrics
+    from tools.search.results import TrainResult
+    from tools.search.tune import tune
     from tools.warmstart import warm_start_configs
 
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
@@ -271,9 +271,9 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> TuneReport:
         )
     best_score, cut = outcome.best_score, None
     if plan.task == "binary" and plan.metric == "f1" and outcome.oof is not None:
-        # ranked as training ranks F1: at the candidate's own threshold (tools.imbalance)
+        # tuning scores F1 at each trial's own cut, as training ranks it (tools.imbalance)
         is_positive = outcome.y.iloc[outcome.oof_rows].to_numpy() == outcome.classes[-1]
-        best_score, _, cut = thresholded_f1(is_positive, outcome.oof[:, -1])
+        best_score, _, cut = thresholded_f1(is_positive, outcome.oof[:, -1], outcome.oof_folds)
     previous_best = next(
         (
             r

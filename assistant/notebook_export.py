@@ -42,7 +42,7 @@ import plotly.io as pio
 from IPython.display import display
 
 from tools.analyze import prepare_target, profile_table
-from tools.automl import candidate_label, fit_automl
+from tools.search.automl import candidate_label, fit_automl
 from tools.io import file_sha256, load_table
 from tools.explain import explain_feature, explain_result
 from tools.export import export_run

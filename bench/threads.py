@@ -28,7 +28,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import tools.train as train_module  # noqa: E402
+import tools.search.train as train_module  # noqa: E402
 from tools.analyze import profile_table  # noqa: E402
 from tools.models.estimator import TabularModel  # noqa: E402
 from tools.models.preprocessing import column_kinds  # noqa: E402

@@ -111,7 +111,7 @@ def export_run(
     """Write every file of a finished training run into ``out_dir``.
 
     Args:
-        result: A :class:`tools.train.TrainResult`.
+        result: A :class:`tools.search.train.TrainResult`.
         out_dir: Folder to write (created if needed).
         frame: The table the run was trained on (features and target, as loaded).
         data_path: The file the table came from; the script reads it by default.

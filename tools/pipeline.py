@@ -59,11 +59,11 @@ class RunReport:
     rows_dropped: int
     warnings: tuple[str, ...]
     leaderboard: tuple[dict[str, Any], ...]
-    """Best first, each a :class:`~tools.train.CandidateResult` as a dict (NaN scores: None)."""
+    """Best first, each a :class:`~tools.search.train.CandidateResult` as a dict (NaN scores: None)."""
     cv_metrics: dict[str, float]
     """Every metric on the rows that chose the model (optimistic)."""
     expected_metrics: dict[str, float]
-    """Every metric as expected on new data (:mod:`tools.honest`); empty when not measured."""
+    """Every metric as expected on new data (:mod:`tools.search.honest`); empty when not measured."""
     estimate_method: str
     importance: tuple[ImportanceRow, ...]
     insights: tuple[str, ...]
@@ -173,13 +173,13 @@ def run_training(
         TrainingError: no candidate finished.
     """
     from tools.analyze import profile_table
-    from tools.automl import TUNED_SUFFIX, base_family, finish_reserve_s, fit_automl
     from tools.explain import explain_result
     from tools.export import export_run
     from tools.io.load import file_sha256, load_table
     from tools.io.raw_rows import label_target
     from tools.metrics import resolve_metric
     from tools.plan import build_plan, update_plan
+    from tools.search.automl import TUNED_SUFFIX, base_family, finish_reserve_s, fit_automl
     from tools.warmstart import WarmStartStore
 
     started_s = time.time() if started_at_s is None else started_at_s

@@ -112,7 +112,7 @@ class Plan(BaseModel):
     """Columns computed from others (see :mod:`tools.features`), added in front of every model."""
     target_transform: TargetTransformChoice = "auto"
     """Regression only: "auto" tries a log and a quantile transform of a skewed target and
-    keeps one only when cross-validation says it helps (see :mod:`tools.target_transform`);
+    keeps one only when cross-validation says it helps (see :mod:`tools.search.target_transform`);
     "none", "log" or "quantile" force the choice."""
     class_weight: ClassWeightChoice = "auto"
     """Classification only: "balanced" weights classes equally where the model can; "auto"

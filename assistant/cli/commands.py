@@ -238,9 +238,9 @@ def _apply_plan_words(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tools.automl import candidate_label
     from tools.io.load import load_table
     from tools.pipeline import Loaded, Planned, RunOptions, Searched, run_training
+    from tools.search.automl import candidate_label
 
     write = _writer(sys.stdout)
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())

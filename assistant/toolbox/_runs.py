@@ -24,7 +24,7 @@ from assistant.store import RunRecord
 from assistant.worker import WorkerDied, WorkerStopped, run_in_worker
 from tools.errors import UserFacingError
 from tools.pipeline import RunReport
-from tools.tune import tuning_storage
+from tools.search.studies import tuning_storage
 
 _MAX_FIGURE_BYTES = 64 << 20
 FILE_TITLES = {

@@ -37,10 +37,10 @@ from assistant.toolbox._runs import (
 from assistant.toolbox.plan_tools import TaskChoice, Validation, other_target
 from assistant.toolkit import ToolResult, changes_state
 from assistant.untrusted import cap
-from tools.automl import base_family
 from tools.metrics import resolve_metric
 from tools.pipeline import RunReport, study_key
 from tools.plan import expand_models
+from tools.search.automl import base_family
 
 _PHASES = {
     "profile": "reading and profiling the data",
@@ -236,7 +236,7 @@ async def tune_model(
     """
     called_at_s = time.time()  # the budget counts from the tool call
     from assistant.jobs import TuneRequest, tune_job
-    from tools.tune import tunable_families
+    from tools.search.studies import tunable_families
 
     run = latest_run(ctx, with_model=True)
     plan = run.plan

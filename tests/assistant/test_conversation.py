@@ -34,7 +34,7 @@ from assistant.events import (
 from assistant.offline.replies import PICK_ONE
 from assistant.session import Assistant
 from assistant.settings import Settings
-from tools.automl import base_family
+from tools.search.automl import base_family
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 THREAD = "conversation"

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import tools.automl as automl
+import tools.search.automl as automl
 from tools.analyze import profile_table
-from tools.ensemble import EnsembleModel
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.ensemble import EnsembleModel
+from tools.search.train import train
 
 
 def _table(n: int = 600) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from tools.io.load import file_sha256, load_table
 from tools.models.families import MODEL_FAMILIES
 from tools.models.preprocessing import build_pipeline
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.train import train
 
 
 def _train_and_export(csv: Path, target: str, models: list[str], out_dir: Path):

@@ -14,7 +14,6 @@ from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
 from tools.errors import FeatureError
 from tools.export import export_run
-from tools.feature_selection import select_features
 from tools.features import (
     DerivedFeature,
     DerivedFeatures,
@@ -26,7 +25,8 @@ from tools.features import (
 from tools.io.load import load_table
 from tools.plan import build_plan, update_plan
 from tools.predict import predict_file
-from tools.train import train
+from tools.search.feature_selection import select_features
+from tools.search.train import train
 
 KINDS = {
     "income": "numeric",
@@ -231,7 +231,7 @@ def test_kept_features_live_in_the_model_card_and_the_exported_script(tmp_path: 
 
 
 def test_automl_tunes_and_ensembles_with_the_derived_features() -> None:
-    from tools.automl import fit_automl
+    from tools.search.automl import fit_automl
 
     frame = _ratio_table(240)
     profile = profile_table(frame, target="y")

@@ -131,7 +131,7 @@ def test_predictions_use_the_training_files_yes_no_words(tmp_path: Path) -> None
     from tools.io.load import load_table
     from tools.plan import build_plan
     from tools.predict import predict_file
-    from tools.train import train
+    from tools.search.train import train
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"tenure": rng.integers(1, 72, 120), "plan": rng.choice(["a", "b"], 120)})

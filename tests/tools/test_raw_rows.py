@@ -23,7 +23,7 @@ from tools.io.columns import ColumnParse, RawTableParser
 from tools.io.load import load_table
 from tools.io.raw_rows import fitted_model, label_target
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 

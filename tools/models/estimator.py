@@ -41,7 +41,7 @@ class TabularModel(BaseEstimator):
     levels), ``target_transform_``.
 
     ``target_transform`` (regression: ``"none"``, ``"log"``, ``"quantile"``,
-    see :mod:`tools.target_transform`) fits the whole pipeline on the
+    see :mod:`tools.search.target_transform`) fits the whole pipeline on the
     transformed target and inverts its predictions. ``class_weight``
     (``"balanced"``; also accepted as ``params["class_weight"]``) weights
     classes equally where the family can (:mod:`tools.imbalance`). A binary

@@ -1,6 +1,6 @@
 """Regression target transforms inside the model: a signed ``log1p`` or a quantile map, fit with the pipeline and inverted on its predictions.
 
-Which transform a run uses is chosen by :mod:`tools.target_transform` (a quick cross-validated comparison).
+Which transform a run uses is chosen by :mod:`tools.search.target_transform` (a quick cross-validated comparison).
 """
 
 from __future__ import annotations

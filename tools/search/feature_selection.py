@@ -9,7 +9,7 @@ one by more than ``min_gain`` of the score *and* by more than
 of the out-of-fold predictions of both (same rows), so noise does not pass as
 a gain.
 
-Every evaluation calls :func:`tools.train.train` with one family and the same
+Every evaluation calls :func:`tools.search.train.train` with one family and the same
 plan (validation scheme, folds, seed, rows), so the folds are the ones
 training uses and the features are computed inside each fold's pipeline.
 """
@@ -29,7 +29,7 @@ import pandas as pd
 from tools.features import DerivedFeature
 from tools.metrics import resolve_metric
 from tools.plan import Plan
-from tools.train import train
+from tools.search.train import train
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class _Scored:
     score: float
     n_folds: int
     result: Any
-    """The :class:`tools.train.TrainResult` (``None`` when the family failed)."""
+    """The :class:`tools.search.train.TrainResult` (``None`` when the family failed)."""
 
 
 def _gain_noise(before: _Scored, after: _Scored, *, spec: Any, seed: int) -> float:

@@ -2,20 +2,20 @@
 
 :func:`fit_automl` splits ``plan.budget_s`` three ways:
 
-1. **breadth**: :func:`tools.train.train` cross-validates the plan's model
+1. **breadth**: :func:`tools.search.train.train` cross-validates the plan's model
    families, cheapest first, in at most :data:`BREADTH_SHARE` of the budget,
    without refitting its winner;
-2. **depth**: :func:`tools.tune.tune` tunes the best :data:`TUNE_TOP` tunable
+2. **depth**: :func:`tools.search.tune.tune` tunes the best :data:`TUNE_TOP` tunable
    families on the same rows with the time left, minus a reserve for the
    final refit; the first trials come from similar past runs and the built-in
    portfolio (:mod:`tools.warmstart`);
-3. **finish**: greedy ensemble selection (:mod:`tools.ensemble`) over every
+3. **finish**: greedy ensemble selection (:mod:`tools.search.ensemble`) over every
    out-of-fold prediction (breadth candidates and tuned trials); the ensemble
    is kept only when it beats the best single model in cross-validation by
    :data:`MIN_ENSEMBLE_GAIN`, and the winner (its members, or the best single
    model) is refit on all rows if that fits in the time left.
 
-The result is a :class:`tools.train.TrainResult`, so explain, export and
+The result is a :class:`tools.search.train.TrainResult`, so explain, export and
 predict need nothing new. Its leaderboard gains a row per tuned family (key
 ``"<family>:tuned"``) and one for the ensemble (key ``"ensemble"``); ``oof``
 has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``:
@@ -40,26 +40,21 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.deadline import ESTIMATE_SAFETY, Deadline
-from tools.ensemble import (
+from tools.metrics import resolve_metric
+from tools.models.estimator import TabularModel
+from tools.models.families import MODEL_FAMILIES
+from tools.plan import MIN_BUDGET_S, Plan
+from tools.search.cv import sample_rows
+from tools.search.ensemble import (
     EnsembleModel,
     EnsembleSelection,
     ensemble_is_worth_it,
     select_ensemble,
 )
-from tools.honest import CandidatePool, Choice, expected_metrics, fold_scores
-from tools.metrics import resolve_metric
-from tools.models.estimator import TabularModel
-from tools.models.families import MODEL_FAMILIES
-from tools.plan import MIN_BUDGET_S, Plan
-from tools.train import (
-    CandidateResult,
-    TrainProgress,
-    TrainResult,
-    rank_candidates,
-    sample_rows,
-    train,
-    winner_metrics,
-)
+from tools.search.honest import CandidatePool, Choice, expected_metrics, fold_scores
+from tools.search.results import CandidateResult, TrainProgress, TrainResult
+from tools.search.train import train
+from tools.search.winner import rank_candidates, winner_metrics
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +108,13 @@ def fit_automl(
         plan: What to train (see :func:`tools.plan.build_plan`).
         profile: The table's profile for ``plan.target``; computed when omitted.
         on_progress: Called with each :class:`TrainProgress` (breadth search and finish).
-        on_trial: Called with each :class:`tools.tune.TrialReport` while tuning.
+        on_trial: Called with each :class:`tools.search.tune.TrialReport` while tuning.
         should_stop: Polled between folds, candidates and trials; True stops early
             and keeps what is finished.
         clock: Monotonic seconds; the budget is measured with it.
-        storage: Where tuning studies live (see :func:`tools.tune.open_storage`);
+        storage: Where tuning studies live (see :func:`tools.search.tune.open_storage`);
             None keeps them in memory. With a storage, ``study_key`` names the
-            studies so a later :func:`tools.tune.tune` call continues them.
+            studies so a later :func:`tools.search.tune.tune` call continues them.
         study_key: Prefix of the study names.
         history: A :class:`tools.warmstart.WarmStartStore` of past runs to
             warm-start from; the built-in portfolio is used either way.
@@ -131,10 +126,11 @@ def fit_automl(
             and export passes its own; the search then plans with the time left.
 
     Raises:
-        TargetError, DataError, TrainingError: as :func:`tools.train.train`.
+        TargetError, DataError, TrainingError: as :func:`tools.search.train.train`.
     """
-    from tools.tune import TuningError, tunable_families
-    from tools.tune import tune as run_tuning
+    from tools.search.studies import tunable_families
+    from tools.search.tune import TuningError
+    from tools.search.tune import tune as run_tuning
 
     start = clock()
     run_deadline = deadline or Deadline(start + float(plan.budget_s), clock)
@@ -208,11 +204,6 @@ def fit_automl(
         else:
             stopped = stopped or tuned.stopped
             if _aligned(tuned, result):
-                if _choice(result, False).binary_f1:  # rank trials by F1 at their own threshold
-                    tuned.candidates = [
-                        replace(c, score=float(np.mean(_fold_scores(result, c.oof) or [math.nan])))
-                        for c in tuned.candidates
-                    ]
                 for row in _tuned_rows(tuned, spec, result):
                     rows.append(row)
                     emit(
@@ -520,7 +511,7 @@ def _finish(
 
 
 def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
-    """The rows :func:`tools.train.train` learned from, positionally aligned with ``result.y``."""
+    """The rows :func:`tools.search.train.train` learned from, positionally aligned with ``result.y``."""
     from tools.analyze import prepare_target
 
     table, _ = prepare_target(frame, result.plan.target)
