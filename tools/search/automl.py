@@ -52,6 +52,7 @@ from tools.search.ensemble import (
     select_ensemble,
 )
 from tools.search.honest import CandidatePool, Choice, expected_metrics, fold_scores
+from tools.search.refit import refit_ratio, rows_exponent
 from tools.search.results import CandidateResult, TrainProgress, TrainResult
 from tools.search.train import train
 from tools.search.winner import rank_candidates, winner_metrics
@@ -165,10 +166,27 @@ def fit_automl(
     tuned_configs: dict[str, dict[str, Any]] = {}
     trial_oofs: dict[str, list[np.ndarray]] = {}
     notes = list(result.notes)
-    refit_ratio = _refit_ratio(result)
+    training_frame = _training_frame(frame, result)
+    n_fold = _train_fold_rows(result)
+    exponent = None
+    if len(result.y) > 2 * n_fold and result.best_family in templates and not stopped:
+        # A sampled search: measure how the winner's fit time grows with rows instead of
+        # assuming it is linear (a linear guess overstates boosting refits several times).
+        exponent = rows_exponent(
+            templates[result.best_family],
+            training_frame,
+            result.y,
+            n_fold=n_fold,
+            fold_s=fit_s[result.best_family],
+            plan=plan,
+            deadline=run_deadline,
+        )
+        if exponent is not None:
+            log.info("refit_exponent family=%s exponent=%.2f", result.best_family, exponent)
+    ratio = refit_ratio(len(result.y), n_fold, exponent)
 
     def refit_s(keys: Sequence[str]) -> float:
-        return sum(fit_s.get(key, 0.0) for key in keys) * refit_ratio * ESTIMATE_SAFETY + 0.2
+        return sum(fit_s.get(key, 0.0) for key in keys) * ratio * ESTIMATE_SAFETY + 0.2
 
     def emit(kind: Any, message: str, candidate: CandidateResult | None = None) -> None:
         notify(TrainProgress(kind, candidate, clock() - start, budget, message))
@@ -252,7 +270,7 @@ def fit_automl(
             selection = None
 
     model, winner, refit_rows = _finish(
-        _training_frame(frame, result),
+        training_frame,
         result,
         best_key=best_key,
         selection=selection,
@@ -382,16 +400,14 @@ def _columns(result: TrainResult) -> tuple[tuple[str, str], ...]:
     return tuple(getattr(result.model, "columns", ()))
 
 
-def _refit_ratio(result: TrainResult) -> float:
-    """How much longer a fit on all rows takes than one on a training fold (rows ratio)."""
+def _train_fold_rows(result: TrainResult) -> int:
+    """How many rows each cross-validation model was fit on."""
     n_valid = max(len(result.oof_rows), 1)
     folds = max((r.n_folds for r in result.leaderboard if r.status == "ok"), default=1)
     if folds >= 2:
-        n_train_fold = n_valid * (folds - 1) / folds
-    else:
-        fraction = result.plan.holdout_fraction
-        n_train_fold = n_valid * (1 - fraction) / fraction
-    return max(len(result.y) / max(n_train_fold, 1.0), 1.0)
+        return max(round(n_valid * (folds - 1) / folds), 1)
+    fraction = result.plan.holdout_fraction
+    return max(round(n_valid * (1 - fraction) / fraction), 1)
 
 
 def _warm_starts(

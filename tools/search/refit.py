@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from tools.deadline import Deadline
 from tools.models.estimator import TabularModel
@@ -105,3 +107,47 @@ def _fold_words(best: _Best) -> str:
     if bagged_folds(best.fold_models, best.fold_model, 0)[1] == "bagged":
         return f"the average of its {len(best.fold_models)} cross-validation models is used."
     return "its first cross-validation model is used."
+
+
+MIN_MEASURED_S = 0.05
+"""Fits shorter than this are too short to measure how time grows with rows."""
+PROBE_SHARE = 0.15
+"""The probe fit runs only if a fold's fit takes at most this share of the time left."""
+EXPONENT_RANGE = (0.5, 1.2)
+"""How fit time may grow with rows (``time ~ rows ** exponent``), whatever a noisy probe says."""
+
+
+def rows_exponent(
+    template: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    n_fold: int,
+    fold_s: float,
+    plan: Plan,
+    deadline: Deadline,
+) -> float | None:
+    """How a family's fit time grows with rows, measured: one fit of ``template`` on half a
+    fold's rows, against the fold fits (``fold_s`` on ``n_fold`` rows). None when the fits are
+    too short to time, the probe would cost too much of the time left, or it fails."""
+    if fold_s < MIN_MEASURED_S or fold_s > PROBE_SHARE * deadline.left_s() or n_fold < 200:
+        return None
+    rows = sample_rows(y, plan.task, plan, n_fold // 2)
+    started = deadline.clock()
+    try:
+        clone(template).fit(X.iloc[rows], y.iloc[rows], deadline=deadline)
+    except Exception:  # a probe only informs the estimate
+        log.info("refit_probe_failed", exc_info=True)
+        return None
+    half_s = deadline.clock() - started
+    if half_s < MIN_MEASURED_S / 2:
+        return None
+    exponent = math.log(fold_s / half_s) / math.log(n_fold / len(rows))
+    return float(np.clip(exponent, *EXPONENT_RANGE))
+
+
+def refit_ratio(n_rows: int, n_fold: int, exponent: float | None) -> float:
+    """How much longer a fit on ``n_rows`` takes than one on ``n_fold`` rows: linear unless
+    an exponent was measured (:func:`rows_exponent`)."""
+    ratio = max(n_rows / max(n_fold, 1), 1.0)
+    return ratio if exponent is None else ratio**exponent
