@@ -38,7 +38,7 @@ from ui.data_layer import build_data_layer, use_upload_folder
 from ui.file_route import mount_file_route
 from ui.login import mount_login_link
 from ui.panel import describe_change, settings_widgets
-from ui.render import CHOICE_ACTION, ChainlitApprover, TurnRenderer
+from ui.render import CHOICE_ACTION, REGENERATE_ACTION, ChainlitApprover, TurnRenderer
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +189,15 @@ async def _message(message: cl.Message) -> None:
     await _reply(message.content, files, names)
 
 
-async def _reply(text: str, files: list[Path], names: list[str] | None = None) -> None:
-    """Attach the files, run one assistant turn and render its events."""
+async def _reply(
+    text: str, files: list[Path], names: list[str] | None = None, *, regenerate: bool = False
+) -> None:
+    """Attach the files, run one assistant turn (or answer the last one again) and render it."""
     thread_id = cl.context.session.thread_id
+    offered = cl.user_session.get(REGENERATE_ACTION)
+    if offered is not None:  # only the newest reply can be answered again
+        cl.user_session.set(REGENERATE_ACTION, None)
+        await offered.remove()
     try:
         attachments = []
         for index, path in enumerate(files):
@@ -201,14 +207,20 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
             )
         renderer = TurnRenderer(SETTINGS.data_dir)
         before = ASSISTANT.choice(thread_id)
-        turn = ASSISTANT.run_turn(
-            thread_id, text, attachments=attachments, approver=ChainlitApprover()
+        turn = (
+            ASSISTANT.regenerate(thread_id, approver=ChainlitApprover())
+            if regenerate
+            else ASSISTANT.run_turn(
+                thread_id, text, attachments=attachments, approver=ChainlitApprover()
+            )
         )
         try:
             async for event in turn:
                 await renderer.render(event)
         finally:  # a stop or an error midway: live messages say where they stopped
             await renderer.close()
+        if ASSISTANT.choice(thread_id).provider != "offline":  # the rules answer the same again
+            cl.user_session.set(REGENERATE_ACTION, await renderer.offer_regenerate())
         if ASSISTANT.choice(thread_id) != before:  # "allow code for this conversation"
             await _send_settings(ASSISTANT.choice(thread_id))
     except UserFacingError as exc:
@@ -221,6 +233,17 @@ async def _reply(text: str, files: list[Path], names: list[str] | None = None) -
         await cl.ErrorMessage(
             content=f"Sorry, something went wrong on our side (reference {reference})."
         ).send()
+
+
+@cl.action_callback(REGENERATE_ACTION)
+async def _regenerate(action: cl.Action) -> None:
+    """Answer the last message again from the model (the response cache is bypassed)."""
+    cl.user_session.set(REGENERATE_ACTION, None)
+    await action.remove()
+    replaced = str(action.payload.get("message_id") or "")
+    if replaced:  # the answer being replaced leaves the chat, as it left the history
+        await cl.Message(content="", id=replaced).remove()
+    await _reply("", [], regenerate=True)
 
 
 @cl.on_chat_resume

@@ -47,14 +47,15 @@ from assistant.events import (
 )
 from assistant.grounding import (
     GROUNDING_CHECK,
+    ClaimChecker,
     Held,
     HeldText,
     Sources,
     describe_facts,
     sources_of,
-    unchecked_numbers,
 )
 from assistant.history import trim_history
+from assistant.offline.wording import for_person
 from assistant.providers.base import (
     ChatSettings,
     FinishReason,
@@ -68,7 +69,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.tokens import count_prompt_tokens, count_text_tokens
 from assistant.providers.usage import CallContext, CallRecord, insert_call
-from assistant.reply_ends import Retries, plan_end
+from assistant.reply_ends import UNENDED, Retries, plan_end
 from assistant.requested import asked_for, not_asked_message
 from assistant.spend import SpendGuard, spend_scope
 from assistant.store import ConversationStore, DatasetRecord, StoredMessage
@@ -302,6 +303,7 @@ class Agent:
         retries = Retries()
         extra: tuple[Message, ...] = ()
         squeeze = False
+        cut = ""  # a reply cut at the output limit, shown, that the next reply continues
         try:
             while True:
                 reply = await self._ask_model(
@@ -321,12 +323,20 @@ class Agent:
                 if plan.action == "again":
                     self._save_usage(list(reply.usage))
                     extra, squeeze = plan.extra, squeeze or plan.squeeze
+                    if plan.keep_text:
+                        cut += reply.text
                     continue
                 if plan.action == "finish":
-                    self._finish_early(thread_id, turn_id, reply, plan.note, plan.store, emit)
-                    emit(TurnFinished(plan.store or reply.text, stopped=plan.stopped))
+                    store = cut + plan.store
+                    self._finish_early(thread_id, turn_id, reply, plan.note, store, emit)
+                    emit(TurnFinished(store or reply.text, stopped=plan.stopped))
                     return
                 extra = ()
+                if cut:  # the continuation of a cut reply: one message with what came before
+                    reply = dataclasses.replace(reply, text=cut + reply.text)
+                    if not reply.calls:
+                        seen += cut  # already shown: the stored answer starts with it
+                    cut = ""
                 if not reply.calls:
                     checked = reply.checked
                     if checked.unchecked and not rewritten:
@@ -460,8 +470,8 @@ class Agent:
         text_parts: list[str] = []
         calls: list[ToolCall] = []
         provider_state: dict[str, Any] = {}
-        reason: FinishReason = "stop"
-        detail = ""
+        reason: FinishReason = "error"
+        detail = UNENDED  # until the stream says how it ended
         remaining = deadline.remaining_s()
         if remaining <= 0:
             raise _TurnDeadline
@@ -469,10 +479,9 @@ class Agent:
         context = CallContext(
             thread_id, turn_id, deferred=usage, prompt_tokens=prompt_tokens, fresh=fresh
         )
-        sources = self._sources(thread_id)
-        gate = HeldText(
-            lambda sentence: unchecked_numbers(sentence, sources), annotate=rewritten, seen=seen
-        )
+        checker = ClaimChecker(self._sources(thread_id))
+        checker.observe(seen)  # a rewrite goes on from what was shown, and from its subject
+        gate = HeldText(checker.check, annotate=rewritten, seen=seen)
         try:
             async with asyncio.timeout(remaining):
                 stream = self.provider.stream(messages, specs, self.chat_settings, context=context)
@@ -574,9 +583,12 @@ class Agent:
             results[call.id] = summary
             if is_error:
                 failed.add(call.id)
+            shown = summary
+            if is_error and self.approval.is_offline_call(call):  # no model reads it: a person
+                shown = for_person(call.name, summary)
             emit(
                 ToolFinished(
-                    call.id, call.name, summary, time.monotonic() - started[call.id], is_error
+                    call.id, call.name, shown, time.monotonic() - started[call.id], is_error
                 )
             )
 

@@ -14,6 +14,19 @@ nearest to the number. A number is grounded when
   metric gives it;
 - or the user wrote it.
 
+A sentence that names no model ("It scored 0.91", "That's 12% better") is
+about the subject before it (:class:`ClaimChecker`): the models the reply's
+last naming sentence named, else the conversation's (the models the user's
+latest message named, or the model of the newest tool result about one). A
+pronoun may be ambiguous, so the subject is every model that sentence named;
+a sentence pointing elsewhere ("the runner-up", "each model") is held to none.
+A comparison binds both sides: the models it names, or one named against the
+subject. Columns carry the same way ("Its importance is...").
+
+Word lists here are for closed classes of English (pronouns, words of
+direction, approximation and comparison); metric and model names come from
+the registries (``tools.models.MODEL_FAMILIES``) plus their common spellings.
+
 Never a source: tool errors (they echo the model's own arguments), what
 ``run_code`` printed, cells and column names of the user's file (tool facts
 keep them as strings, and strings are never numbers here), and the model's
@@ -54,6 +67,8 @@ _SCORE_KEYS = frozenset(
     {"score", "std", "best_score", "previous_best_score", "baseline", "final"}
     | {"score_with", "score_without"}
 )
+_SPREAD_KEYS = frozenset({"std"})
+"""Scores' spreads: compared with each other they say nothing about which model is better."""
 _METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "roc_auc": ("roc auc", "roc-auc", "roc_auc", "auc", "roc auc (one-vs-rest)", "roc_auc_ovr"),
     "average_precision": ("pr auc", "average precision", "average_precision"),
@@ -134,6 +149,15 @@ _COUNT_KEYS = {
     "trial": frozenset({"n_trials", "n_trials_total"}),
     "feature": frozenset({"n_features"}),
 }
+_OTHER_SUBJECT = re.compile(
+    r"\b(?:runner-up|runners-up|second|third|fourth|weakest|worst|last|other|others|rest|each|"
+    r"every|all|both|baseline|candidates|models|families)\b",
+    re.I,
+)
+"""Words that point at another model than the one just named: such a sentence is not
+held to the carried subject (what it is about is then open, as before subjects carried)."""
+_PRONOUN = re.compile(r"\b(?:it|its|it's|that|that's|this|they|their|which)\b", re.I)
+"""The pronouns (a closed class of words, so a list) by which a sentence speaks of its subject."""
 _CLAUSE_BREAK = re.compile(r"[,;]\s|[()]|\s(?:and|but|while|whereas|though|although)\s", re.I)
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "cf.", "no.")
 
@@ -172,6 +196,10 @@ class Sources:
     """What run_code printed: a code block that only repeats it states nothing new."""
     tool_text: list[str] = field(default_factory=list)
     """Sentences trusted tools wrote (summaries, insights...): quoting one verbatim is grounded."""
+    subject: frozenset[str] = frozenset()
+    """The conversation's most recent subject: the models the user's latest message
+    naming any named, or the model of the newest tool result about one, whichever
+    came later. A reply's sentence that names no model ("It scored 0.91") is about it."""
 
     def add_tool_result(self, tool: str, facts: Mapping[str, Any]) -> None:
         """Take in the facts of one tool result."""
@@ -181,11 +209,17 @@ class Sources:
                     self.code_output.append(_squash(facts[key]))
             return
         _walk(facts, key="", tool=tool, at=_Subject(), sources=self)
+        model = _subject_of(facts, _Subject()).model
+        if model is not None:
+            self.subject = frozenset({model})
 
     def add_user_text(self, text: str) -> None:
         """Take in a message the user wrote (without the app's list of attached files)."""
         body = re.sub(r"\n\n\[Attached: .*\]\s*$", "", text, flags=re.S)
         self.user_numbers.extend(numbers_in(body))
+        named = _models_named(body)
+        if named:
+            self.subject = named
 
 
 class _Message(Protocol):
@@ -211,10 +245,44 @@ def sources_of(messages: Iterable[_Message]) -> Sources:
 
 def unchecked_numbers(text: str, sources: Sources) -> list[str]:
     """The numbers ``text`` states that no source supports, as written."""
+    checker = ClaimChecker(sources)
     missing: list[str] = []
     for sentence in split_sentences(text):
-        missing.extend(_unchecked_in_sentence(sentence, sources))
+        missing.extend(checker.check(sentence))
     return missing
+
+
+class ClaimChecker:
+    """Checks one reply sentence by sentence, carrying its subject from one to the next.
+
+    A sentence that names a model makes those models the subject; one that
+    names none ("It scored 0.91", "That's 12% better") is held to the current
+    subject: the last models the reply named, else the conversation's
+    (:attr:`Sources.subject`). A pronoun may be ambiguous, so the subject is
+    every model the last naming sentence named, never a guess among them.
+    Columns carry the same way ("`tenure` matters most. Its importance is
+    0.12."), starting from none.
+    """
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self.models: frozenset[str] = sources.subject
+        self.columns: frozenset[str] = frozenset()
+
+    def check(self, sentence: str) -> list[str]:
+        """The unchecked numbers of ``sentence`` (the next one of the reply)."""
+        missing = _unchecked_in_sentence(sentence, self.sources, self)
+        self.observe(sentence)
+        return missing
+
+    def observe(self, text: str) -> None:
+        """Take the subject of ``text`` (already shown) without checking it."""
+        for sentence in split_sentences(text):
+            mentions = _mentions(sentence, self.sources)
+            models = frozenset(m.name for m in mentions if m.kind == "model")
+            columns = frozenset(m.name for m in mentions if m.kind == "column")
+            self.models = models or self.models
+            self.columns = columns or self.columns
 
 
 def split_sentences(text: str) -> list[str]:
@@ -427,7 +495,9 @@ class _Mention:
     end: int
 
 
-def _unchecked_in_sentence(sentence: str, sources: Sources) -> list[str]:
+def _unchecked_in_sentence(
+    sentence: str, sources: Sources, carried: ClaimChecker | None = None
+) -> list[str]:
     body = _squash(_fence_body(sentence)) if sentence.lstrip().startswith("```") else ""
     if body and any(body in output for output in sources.code_output):
         return []  # repeats what the code printed, as a quote
@@ -438,7 +508,7 @@ def _unchecked_in_sentence(sentence: str, sources: Sources) -> list[str]:
     mentions = _mentions(sentence, sources)  # a quoted name still says what a number is about
     missing = []
     for number in numbers_in(masked):
-        if _is_claim(masked, number) and not _supported(masked, number, mentions, sources):
+        if _is_claim(masked, number) and not _supported(masked, number, mentions, sources, carried):
             missing.append(number.text.strip())
     return missing
 
@@ -520,14 +590,24 @@ def _distance(mention: _Mention, number: Number, *, in_clause: bool) -> tuple[in
     return (0 if before or in_clause else 1), gap
 
 
-def _supported(sentence: str, number: Number, mentions: list[_Mention], sources: Sources) -> bool:
+def _supported(
+    sentence: str,
+    number: Number,
+    mentions: list[_Mention],
+    sources: Sources,
+    carried: ClaimChecker | None = None,
+) -> bool:
     if any(abs(abs(u.value) - abs(number.value)) <= number.tolerance for u in sources.user_numbers):
         return True
     if any(u.seconds is not None and number.seconds == u.seconds for u in sources.user_numbers):
         return True
     about = _nearest(sentence, number, mentions)
+    models, columns = _subject_for(sentence, mentions, sources, carried)
+    names_column = any(m.kind == "column" for m in mentions)
+    of_model = bool(models) and not names_column and _PRONOUN.search(sentence) is not None
+    subject = _Held(models, columns, of_model)
     is_score = not number.is_integer or number.kind == "percent"
-    facts = [f for f in sources.facts if _fits(f, about, is_score=is_score)]
+    facts = [f for f in sources.facts if _fits(f, about, is_score=is_score, held=subject)]
     is_count = number.is_integer and number.kind == "plain"
     counted = _COUNTED.match(sentence, number.end) if is_count else None
     if counted is not None:  # "6 models" is a count of models, not any 6
@@ -547,23 +627,78 @@ def _supported(sentence: str, number: Number, mentions: list[_Mention], sources:
                 return True
     around = sentence[max(0, number.start - 30) : number.end + 25]
     if number.kind in ("ratio", "points") or _DIFFERENCE.search(around):
-        # a comparison names both models: bind it to the metric only
+        # a comparison is about two models: bind it to the metric, and to the models named
+        # (or, naming one or none, to the subject on one side)
         compared = [
             f for f in sources.facts if _fits(f, {"metric": about.get("metric", "")}, is_score=True)
         ]
-        for derived in _derived(compared, number):
+        named = [m.name for m in mentions if m.kind == "model"]
+        before_it = frozenset() if _OTHER_SUBJECT.search(sentence) else _carried(sources, carried)
+        for derived in _derived(compared, number, _sides(named, before_it)):
             if _matches(derived, number.value, tolerance, lets_negative=True):
                 return True
     return False
 
 
-def _fits(fact: Fact, about: dict[str, str], *, is_score: bool) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """The subject a sentence naming no model (or column) is held to; empty: any."""
+
+    models: frozenset[str] = frozenset()
+    columns: frozenset[str] = frozenset()
+    of_model: bool = False
+    """The sentence speaks of the held model by a pronoun ("It scored", "That's 12% better")."""
+
+
+def _subject_for(
+    sentence: str, mentions: list[_Mention], sources: Sources, carried: ClaimChecker | None
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The carried subject that applies to ``sentence``: none for what it names itself, and
+    none when it points at another model than the subject ("the runner-up", "each model")."""
+    if _OTHER_SUBJECT.search(sentence):
+        return frozenset(), frozenset()
+    names_model = any(m.kind == "model" for m in mentions)
+    names_column = any(m.kind == "column" for m in mentions)
+    models = _carried(sources, carried)
+    columns = carried.columns if carried is not None else frozenset()
+    return (frozenset() if names_model else models), (frozenset() if names_column else columns)
+
+
+def _carried(sources: Sources, carried: ClaimChecker | None) -> frozenset[str]:
+    return carried.models if carried is not None else sources.subject
+
+
+def _sides(named: list[str], subject: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Which models the two scores of a comparison may be about (empty: any).
+
+    Two models named: those two. One named ("That's 0.04 ahead of logistic
+    regression"): it, against the subject carried from before. None: the subject
+    against any model.
+    """
+    distinct = list(dict.fromkeys(named))
+    if len(distinct) >= 2:
+        return frozenset(distinct), frozenset(distinct)
+    if len(distinct) == 1:
+        return frozenset(distinct), subject - frozenset(distinct)
+    return subject, frozenset()
+
+
+def _fits(fact: Fact, about: dict[str, str], *, is_score: bool, held: _Held | None = None) -> bool:
     model, column, metric = about.get("model"), about.get("column"), about.get("metric")
     if fact.is_text and is_score and (model or metric):
         return False
     if model and fact.model and fact.model != model:
         return False
+    held_models = held.models if held is not None and not model else frozenset()
+    if held_models and fact.model and fact.model not in held_models:
+        return False
+    said_of_model = bool(model) or (held is not None and held.of_model)
+    if is_score and said_of_model and fact.model is None and fact.metric is None:
+        return False  # a score said of a model is not a share of rows or a column's statistic
     if column and fact.column and fact.column != column:
+        return False
+    held_columns = held.columns if held is not None and not column else frozenset()
+    if held_columns and fact.column and fact.column not in held_columns:
         return False
     if is_score and metric == "*":
         return fact.metric is not None
@@ -572,27 +707,44 @@ def _fits(fact: Fact, about: dict[str, str], *, is_score: bool) -> bool:
     return True
 
 
-def _derived(facts: list[Fact], number: Number) -> Iterable[float]:
-    """Ratios and differences of two scores of the same metric and kind (two models' scores)."""
-    groups: dict[tuple[str, str], list[float]] = {}
+def _derived(
+    facts: list[Fact], number: Number, sides: tuple[frozenset[str], frozenset[str]]
+) -> Iterable[float]:
+    """Ratios and differences of two scores of the same metric and kind, one about a model
+    of ``sides[0]`` and the other about one of ``sides[1]`` (either way round)."""
+    groups: dict[tuple[str, str], list[Fact]] = {}
     for fact in facts:
-        if fact.metric is not None and not fact.is_text:
-            groups.setdefault((fact.metric, fact.key), []).append(fact.value)
-    for values in groups.values():
-        values = list(dict.fromkeys(values))[:60]
-        for a in values:
-            for b in values:
-                if a == b:
+        if fact.metric is not None and not fact.is_text and fact.key not in _SPREAD_KEYS:
+            groups.setdefault((fact.metric, fact.key), []).append(fact)
+    first, second = sides
+
+    def about(fact: Fact, models: frozenset[str]) -> bool:
+        return not models or fact.model is None or fact.model in models
+
+    for group in groups.values():
+        unique = list({(f.value, f.model): f for f in group}.values())[:60]
+        for a in unique:
+            for b in unique:
+                if a.value == b.value:
+                    continue
+                if not (
+                    (about(a, first) and about(b, second)) or (about(b, first) and about(a, second))
+                ):
                     continue
                 if number.kind == "ratio":
-                    if b != 0:
-                        yield a / b
+                    if b.value != 0:
+                        yield a.value / b.value
                     continue
-                yield a - b
+                yield a.value - b.value
                 if number.kind == "points":
-                    yield (a - b) * 100
-                if number.kind == "percent" and b != 0:
-                    yield (a - b) / abs(b)
+                    yield (a.value - b.value) * 100
+                if number.kind == "percent" and b.value != 0:
+                    yield (a.value - b.value) / abs(b.value)
+
+
+def _models_named(text: str) -> frozenset[str]:
+    """The model families ``text`` names."""
+    return frozenset(m.name for m in _mentions(text, Sources()) if m.kind == "model")
 
 
 def _widened(number: Number, before: str) -> float:

@@ -21,8 +21,6 @@ from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
 from tools.deadline import Deadline
 from tools.errors import TargetError
-from tools.explain import explain_result
-from tools.export import export_run
 from tools.imbalance import thresholded_f1
 from tools.io.load import load_table, resolve_column
 from tools.io.raw_rows import label_target
@@ -33,8 +31,8 @@ from tools.pipeline import (
     RunOptions,
     RunReport,
     Searched,
+    explain_and_export,
     leaderboard_rows,
-    report_of,
     run_training,
 )
 from tools.plan import task_choice
@@ -71,6 +69,9 @@ class TrainRequest:
     started_at_s: float | None = None
     """When the tool was called (``time.time()``): the budget counts from then and covers
     loading, training, explaining and exporting. None: from when the worker starts the job."""
+    dask_above_bytes: int | None = None
+    """On a Dask worker, a CSV/TSV/Parquet file bigger than this trains through Dask
+    DataFrames (:mod:`assistant.dask_jobs`); None: never."""
 
 
 def resolve_target(columns: list[str], wanted: str) -> tuple[str, str | None]:
@@ -96,6 +97,10 @@ def trial_line(report: TrialReport, metric_label: str) -> str:
 def train_job(channel: WorkerChannel, request: TrainRequest) -> RunReport:
     """Load, profile, plan, train, explain and export (:func:`tools.pipeline.run_training`);
     progress goes to ``channel``, the typed report comes back."""
+    from assistant.dask_jobs import dask_path_reason, dask_train_job
+
+    if (reason := dask_path_reason(request)) is not None:
+        return dask_train_job(channel, request, reason)
     started_s = time.time()
     base = {k: v for k, v in request.changes.items() if k in _PLAN_FIELDS and v is not None}
     extra = {k: v for k, v in request.changes.items() if k not in (*_PLAN_FIELDS, "task") and v}
@@ -362,32 +367,13 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> TuneReport:
         expected_metrics=estimate.metrics if estimate else {},
         estimate_method=estimate.method if estimate else "",
     )
-    notes = [*loaded.notes, *outcome.notes]
-    explanation = explain_result(
+    run = explain_and_export(
         result,
-        loaded.frame,
-        out_dir=request.out_dir / "figures",
-        time_limit_s=min(20.0, request.budget_s / 3),
+        loaded,
+        out_dir=request.out_dir,
+        notes=[*loaded.notes, *outcome.notes],
         deadline=deadline,
-    )
-    exported = export_run(
-        result,
-        out_dir=request.out_dir,
-        frame=loaded.frame,
-        data_path=loaded.path,
         data_sha256=request.data_sha256,
-        explanation=explanation,
-        notes=notes,
-        target_words=loaded.boolean_words.get(plan.target),
-        parser=loaded.parser,
-    )
-    run = report_of(
-        result,
-        explanation,
-        exported,
-        out_dir=request.out_dir,
-        notes=notes,
-        metric_label=spec.label,
-        greater_is_better=spec.greater_is_better,
+        time_limit_s=min(20.0, request.budget_s / 3),
     )
     return dataclasses.replace(summary, run=run)

@@ -1,10 +1,11 @@
 """The plan changes a conversation has asked for: typed, and checked when they are set.
 
-``set_plan``, ``train_models`` (the target it trained for) and
-``engineer_features`` (the kept features) write these changes; the next
-training run applies them to the plan it builds (``tools/plan.py``). They are
-validated here, where they are set, so a wrong value is refused to the model
-at once rather than failing later inside the worker.
+``set_plan``, ``train_models`` (the target it trained for),
+``engineer_features`` (the kept features), the settings panel (the budget)
+and "Run again" (an interrupted run's plan) write these changes; the next
+training run applies them to the plan it builds (``tools/plan.py``). Every
+writer goes through :func:`save_changes` or :func:`update_changes`, so a wrong
+value is refused where it is set rather than failing later inside the worker.
 """
 
 from __future__ import annotations
@@ -89,8 +90,25 @@ def load_changes(db: Database, thread_id: str) -> PlanChanges:
         return PlanChanges()
 
 
-def save_changes(db: Database, thread_id: str, changes: dict[str, Any]) -> PlanChanges:
-    """Check ``changes`` and store them as the thread's plan changes."""
-    plan = checked(changes)
+def save_changes(
+    db: Database, thread_id: str, changes: PlanChanges | dict[str, Any]
+) -> PlanChanges:
+    """Check ``changes`` and store them as the thread's plan changes (replacing the old ones)."""
+    plan = checked(changes.as_dict() if isinstance(changes, PlanChanges) else changes)
     update_thread_metadata(db, thread_id, {PLAN_KEY: plan.as_dict()})
     return plan
+
+
+def update_changes(db: Database, thread_id: str, **fields: Any) -> PlanChanges:
+    """Set ``fields`` in the thread's plan changes, keeping the others; checked as a whole."""
+    return save_changes(db, thread_id, {**load_changes(db, thread_id).as_dict(), **fields})
+
+
+RERUN_FIELDS = tuple(name for name in PlanChanges.model_fields if name != "task")
+"""The fields of a finished or interrupted run's plan that a rerun takes over. Not the
+task: a run stores the inferred one ("binary"), the changes only what the user said."""
+
+
+def changes_of_run(plan: dict[str, Any]) -> PlanChanges:
+    """The plan changes that make the next run train like a run with ``plan`` did."""
+    return checked({k: v for k, v in plan.items() if k in RERUN_FIELDS and v is not None})

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from assistant.agent import Agent, TurnLimits
 from assistant.approval import ApprovalPolicy, Approver, CodeApproval
+from assistant.connection_secrets import mask_urls
 from assistant.context import SessionServices, ToolContext
+from assistant.errors import ToolError
 from assistant.events import Event
 from assistant.offline import OfflineAssistant
 from assistant.offline.facts import FileFacts, facts_of_frame
+from assistant.plan_changes import changes_of_run, load_changes, save_changes, update_changes
 from assistant.private_files import restrict_data_dir
 from assistant.processes import owner_alive
 from assistant.prompts import render_prompt
@@ -34,8 +37,6 @@ from assistant.store import (
     DatasetRecord,
     RunRecord,
     RunStore,
-    thread_metadata,
-    update_thread_metadata,
 )
 from assistant.summarise import HistorySummariser
 from assistant.thread_settings import (
@@ -57,22 +58,6 @@ log = logging.getLogger(__name__)
 
 RERUN_MESSAGE = "Train again with the same settings."
 """The turn a "Run again" offer sends after :meth:`Assistant.prepare_rerun`."""
-
-_RERUN_KEYS = (
-    "target",
-    "metric",
-    "models",
-    "add_models",
-    "remove_models",
-    "budget_s",
-    "validation",
-    "time_column",
-    "target_transform",
-    "class_weight",
-    "positive_class",
-    "derived_features",
-    "derived_dataset",
-)
 
 _SUFFIXES = {
     ".csv",
@@ -212,10 +197,13 @@ class Assistant:
         self.conversations.ensure_thread(thread_id)
         save_choice(self.db, thread_id, choice)
         if choice.budget_s != current.budget_s:
-            plan = dict(thread_metadata(self.db, thread_id).get("plan_changes", {}))
-            update_thread_metadata(
-                self.db, thread_id, {"plan_changes": {**plan, "budget_s": choice.budget_s}}
-            )
+            try:
+                update_changes(self.db, thread_id, budget_s=choice.budget_s)
+            except ToolError as exc:
+                raise UserFacingError(
+                    f"A training budget of {choice.budget_s:,} s cannot be used: "
+                    f"{exc.args[0] if exc.args else exc}"
+                ) from None
         self._choices[thread_id] = choice
         log.info(
             "thread_settings thread=%s provider=%s model=%s sandbox=%s budget_s=%d",
@@ -266,8 +254,8 @@ class Assistant:
             if len(self._facts) >= 16:
                 self._facts.pop(next(iter(self._facts)))
             self._facts[key] = facts_of_frame(record.id, loaded.frame, words=loaded.parser.words)
-        planned = thread_metadata(self.db, thread_id).get("plan_changes", {}).get("target")
-        return dataclasses.replace(self._facts[key], planned_target=planned or None)
+        planned = load_changes(self.db, thread_id).target
+        return dataclasses.replace(self._facts[key], planned_target=planned)
 
     def workspace(self, thread_id: str) -> Workspace:
         """The thread's workspace (created with its app folders on first use)."""
@@ -315,6 +303,7 @@ class Assistant:
         ``approver`` asks the user before code a language model wrote runs
         (when the conversation's policy is "ask"); without one such code is skipped.
         """
+        text = mask_urls(text)  # a database password stays in this process, out of history
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
         turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
         async for event in turn:
@@ -346,8 +335,14 @@ class Assistant:
         run = self.runs.get(run_id)
         if run is None or run.thread_id != thread_id:
             raise UserFacingError("That training run is not part of this conversation.")
-        plan = {k: v for k, v in run.plan.items() if k in _RERUN_KEYS and v is not None}
-        update_thread_metadata(self.db, thread_id, {"plan_changes": plan})
+        try:
+            changes = changes_of_run(run.plan)
+        except ToolError:
+            log.warning("rerun_plan_unusable thread=%s run=%s", thread_id, run_id)
+            raise UserFacingError(
+                "That run's settings can no longer be used. Say “train” to start a new run."
+            ) from None
+        save_changes(self.db, thread_id, changes)
         return RERUN_MESSAGE
 
     async def stop(self, thread_id: str) -> None:

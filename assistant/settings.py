@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from assistant.approval import ApprovalPolicy, parse_policy
 
@@ -150,9 +152,13 @@ class Settings:
     """Most answers the response cache keeps (oldest dropped first); ``0`` turns it off."""
     response_cache_age_s: float = 7 * 24 * 3600.0
     """Cached answers older than this are neither replayed nor kept."""
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)
     """SQLAlchemy URL of the whole store (ours and Chainlit's tables); ``None`` means SQLite
     files in ``data_dir``. A ``sqlite:///`` URL moves only Chainlit's tables."""
+    sql_url: str | None = field(default=None, repr=False)
+    """A database to read tables from ("train on the table orders"); its password is a secret."""
+    sql_max_rows: int = 1_000_000
+    """Most rows read from a database table or query (the rest is left out, and said so)."""
     tuning_storage: str | None = None
     """Optuna storage URL; ``None`` means the SQLite database in ``data_dir``."""
     log_model_data: bool = False
@@ -236,6 +242,8 @@ class Settings:
                 "MLCHAT_RESPONSE_CACHE_AGE_S", 7 * 24 * 3600.0, minimum=0
             ),
             database_url=get("MLCHAT_DATABASE_URL"),
+            sql_url=get("MLCHAT_SQL_URL"),
+            sql_max_rows=env.whole("MLCHAT_SQL_MAX_ROWS", 1_000_000, minimum=1),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
             log_model_data=env.flag("MLCHAT_LOG_MODEL_DATA", False),
             login_attempts=env.whole("MLCHAT_LOGIN_ATTEMPTS", 5, minimum=1),
@@ -258,6 +266,7 @@ class Settings:
             self.gemini_api_key,
             self.local_api_key,
             self.e2b_api_key,
+            *(_url_password(url) for url in (self.database_url, self.sql_url)),
         )
         return tuple(k for k in keys if k)
 
@@ -340,6 +349,13 @@ class _Reader:
         if value.lower() in _OFF:
             return False
         raise ValueError(f"{name} must be on or off, not {value!r}")
+
+
+def _url_password(url: str | None) -> str | None:
+    try:
+        return make_url(url).password if url else None
+    except (ArgumentError, ValueError):
+        return None
 
 
 def _openai_api(value: str | None, base_url: str | None) -> Literal["responses", "chat"]:

@@ -19,7 +19,9 @@ from assistant.cli.chat import TerminalApprover
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def mlchat(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def mlchat(
+    tmp_path: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -33,6 +35,7 @@ def mlchat(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=tmp_path,
         env=env,
         timeout=240,
+        input=stdin,
     )
 
 
@@ -102,3 +105,19 @@ def test_a_question_is_printed_as_numbered_choices_and_a_number_picks_one(
     assert picked("2", renderer.offered) == "predict plan"
     assert picked("3", renderer.offered) == "3"
     assert picked("predict tenure", renderer.offered) == "predict tenure"
+
+
+def test_offline_errors_read_for_a_person_and_a_numbered_choice_trains_that_column(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """Issue 18 in the terminal: a failed call's text is the person's wording, an unclear
+    target is asked as numbered choices, and typing a number trains on that column."""
+    typed = "deploy the model\ntrain a model\n2\n"
+    result = mlchat(tmp_path, "--file", str(churn_csv), stdin=typed)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "There is no trained model yet: train one first." in out
+    assert "(train_models)" not in out and "Ask the user" not in out
+    assert "Which column should I predict?\n  1. predict churn\n  2. predict plan\n" in out
+    assert "· train_models(target='plan'," in out
+    assert "Trained" in out and "Traceback" not in out + result.stderr

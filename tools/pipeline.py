@@ -77,6 +77,8 @@ class RunReport:
     stopped: bool
     elapsed_s: float
     notes: tuple[str, ...]
+    engine: str = "local"
+    """"local" (pandas in one process) or "dask" (Dask DataFrames on the cluster)."""
 
     def metrics_record(self) -> dict[str, Any]:
         """What a run's store row keeps as its metrics (JSON-ready)."""
@@ -173,9 +175,7 @@ def run_training(
         TrainingError: no candidate finished.
     """
     from tools.analyze import profile_table
-    from tools.explain import explain_result
-    from tools.export import export_run
-    from tools.io.load import file_sha256, load_table
+    from tools.io.load import load_table
     from tools.io.raw_rows import label_target
     from tools.metrics import resolve_metric
     from tools.plan import build_plan, update_plan
@@ -229,22 +229,55 @@ def run_training(
     if on_searched is not None:
         on_searched(Searched(result))
     notes = [*([target_note] if target_note else []), *loaded.notes, *result.notes]
+    return explain_and_export(
+        result,
+        loaded,
+        out_dir=out_dir,
+        notes=notes,
+        deadline=deadline,
+        data_sha256=options.data_sha256,
+    )
+
+
+def explain_and_export(
+    result: Any,
+    loaded: Any,
+    *,
+    out_dir: Path,
+    notes: Sequence[str],
+    deadline: Deadline,
+    data_sha256: str | None = None,
+    time_limit_s: float | None = None,
+) -> RunReport:
+    """Explain a search's winner, write its run folder, and report both.
+
+    ``loaded`` is the :class:`tools.io.load.LoadedTable` the search learned from.
+    """
+    from tools.explain import explain_result
+    from tools.export import export_run
+    from tools.io.load import file_sha256
+    from tools.metrics import resolve_metric
+
+    plan = result.plan
+    spec = resolve_metric(plan.metric, plan.task)
     explanation = explain_result(
         result,
         loaded.frame,
         out_dir=out_dir / "figures",
-        time_limit_s=min(20.0, max(plan.budget_s / 3, 5.0)),
+        time_limit_s=min(20.0, max(plan.budget_s / 3, 5.0))
+        if time_limit_s is None
+        else time_limit_s,
         deadline=deadline,
     )
     exported = export_run(
         result,
         out_dir=out_dir,
         frame=loaded.frame,
-        data_path=Path(path).resolve(),
-        data_sha256=options.data_sha256 or file_sha256(Path(path)),
+        data_path=Path(loaded.path).resolve(),
+        data_sha256=data_sha256 or file_sha256(Path(loaded.path)),
         sheet=loaded.sheet,
         explanation=explanation,
-        notes=notes,
+        notes=list(notes),
         target_words=loaded.boolean_words.get(plan.target),
         parser=loaded.parser,
     )

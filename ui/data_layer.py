@@ -61,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
+from assistant.connection_secrets import mask_urls
 from tools.errors import UserFacingError
 from tools.io import safe_files
 
@@ -383,6 +384,8 @@ class MlchatDataLayer(SQLAlchemyDataLayer):
                 return None
 
     def _adapt(self, value: Any) -> Any:
+        if isinstance(value, str) and "://" in value:
+            return mask_urls(value)  # a database password typed in a message is not kept
         if isinstance(value, dict):
             return json.dumps(value)
         if isinstance(value, list | tuple) and self.is_sqlite:

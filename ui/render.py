@@ -53,6 +53,9 @@ _MAX_SHOWN_BYTES = 2 << 30
 log = logging.getLogger(__name__)
 CHOICE_ACTION = "choice"
 """Action name of a reply button; its payload ``message`` is sent as the user's message."""
+REGENERATE_ACTION = "regenerate"
+"""Action name of the button on a turn's last reply that answers the turn again, from the
+model and not from the response cache; its payload ``message_id`` is the reply it replaces."""
 TOOL_TITLES = {
     "ask_user": "Asking you",
     "query_data": "Answering from the data",
@@ -146,6 +149,8 @@ class TurnRenderer:
         self.input_tokens = 0
         self.output_tokens = 0
         self.text = ""
+        self.last_reply: cl.Message | None = None
+        """The turn's last text message sent so far (where "Regenerate" goes)."""
 
     async def render(self, event: Event) -> None:
         """Show one event."""
@@ -260,6 +265,19 @@ class TurnRenderer:
                 )
         await self._close_message()
 
+    async def offer_regenerate(self) -> cl.Action | None:
+        """Put a "Regenerate" button on the turn's last reply; ``None`` when it sent none."""
+        if self.last_reply is None:
+            return None
+        action = cl.Action(
+            name=REGENERATE_ACTION,
+            payload={"message_id": self.last_reply.id},
+            label="Regenerate",
+            tooltip="Answer again, from the model rather than from the saved answer",
+        )
+        await action.send(for_id=self.last_reply.id)
+        return action
+
     def _read(self, path: Path) -> bytes | None:
         """A file to show, read through the workspace door; None (and a log line) if refused."""
         try:
@@ -309,10 +327,11 @@ class TurnRenderer:
         """End the text in progress, then show the held outputs after it."""
         if self.message is not None:
             await self.message.send()
-            self.message = None
+            self.last_reply, self.message = self.message, None
         if self.narrated is not None:
             self.narrated.message.content = _continued(self.narrated.summary, self.narration)
             await self.narrated.message.update()  # the one write of its final text
+            self.last_reply = self.narrated.message
             self.narrated, self.narration = None, ""
         held, self.held = self.held, _Held()
         for group in (held.tables, held.figures):

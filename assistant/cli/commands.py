@@ -167,8 +167,21 @@ def _add_train(commands: Any) -> None:
         "refit the best and write it with a report, model card, script and figures to --out.",
     )
     parser.add_argument(
-        "file", type=_existing_file, metavar="FILE", help="CSV, TSV, Parquet, Excel or JSON table"
+        "file",
+        type=_existing_file,
+        nargs="?",
+        metavar="FILE",
+        help="CSV, TSV, Parquet, Excel or JSON table (or --sql instead)",
     )
+    parser.add_argument(
+        "--sql",
+        metavar="URL",
+        help="read the table from this database instead (read-only; e.g. "
+        "postgresql://user@host/db; default MLCHAT_SQL_URL)",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--table", metavar="NAME", help="with --sql: the table to read")
+    source.add_argument("--query", metavar="SELECT", help="with --sql: one SELECT to read")
     parser.add_argument("--target", metavar="COL", help="column to predict")
     parser.add_argument(
         "--plan",
@@ -243,6 +256,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tools.search.automl import candidate_label
 
     write = _writer(sys.stdout)
+    if args.sql is not None or args.table is not None or args.query is not None:
+        args.file = _file_from_sql(args, write)
+    elif args.file is None:
+        raise UserFacingError("Give the table to train on: FILE, or --sql URL with --table NAME.")
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     if args.plan:
         _apply_plan_words(args, list(table.frame.columns), write)
@@ -318,6 +335,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
         write(f"  {path.relative_to(run_dir)}")
     return EXIT_OK
+
+
+def _file_from_sql(args: argparse.Namespace, write: Callable[[str], None]) -> Path:
+    """Read ``--table``/``--query`` of ``--sql`` read-only, preview it, save it as Parquet."""
+    from assistant.settings import Settings
+    from tools.sql_source import read_sql
+
+    settings = Settings.from_env()
+    url = args.sql or settings.sql_url
+    if args.file is not None or url is None or (args.table is None and args.query is None):
+        raise UserFacingError("Give either FILE, or --sql URL with --table NAME or --query SELECT.")
+    read = read_sql(url, table=args.table, query=args.query, max_rows=settings.sql_max_rows)
+    write(f"Read {len(read.frame):,} rows from the {read.source}")
+    if read.is_truncated:
+        write("  (the row limit MLCHAT_SQL_MAX_ROWS cut it; the rest was not read)")
+    write(_indent(read.frame.head(5).to_string(max_colwidth=24)))
+    name = (args.table or "query").split(".")[-1]
+    out_dir = args.out or _default_out_dir(Path(name))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.parquet"
+    read.frame.to_parquet(path, index=False)
+    args.out = out_dir
+    return path
 
 
 def _process_started_at() -> float:

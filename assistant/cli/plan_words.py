@@ -38,7 +38,7 @@ async def _ask(words: str, columns: Sequence[str], settings: Settings) -> PlanRe
     await probe.router.aclose()
     if probe.is_offline:
         raise UserFacingError(NO_MODEL)
-    db = Database(settings.database_path)
+    db = Database(settings.store_location)
     setup = build_router(settings, db=db, limiter=SpendGuard(settings.spend, db=db))
     try:
         return await plan_from_words(

@@ -133,6 +133,10 @@ _NEVER_COLUMNS = frozenset(
         "not",
         "no",
         "yes",
+        "score",
+        "scores",
+        "engineer",
+        "scoring",
     ]
 )
 
@@ -171,6 +175,9 @@ def _stems(word: str) -> set[str]:
         forms.add(word[:-1] + "ies")
     if word.endswith("e"):
         forms.add(word[:-1] + "ing")
+    if word.endswith("ed") and len(word) >= 7:  # "defaulted": "defaults", "default"
+        for base in (word[:-2], word[:-1]):
+            forms |= {base, base + "s", base + "ing"}
     return forms
 
 
@@ -250,7 +257,7 @@ class ColumnIndex:
         for form in (phrase, joined, joined.replace(" ", "_"), joined.replace(" ", "")):
             if form in self._exact:
                 return self._exact[form], "name"
-        if size == 1 and phrase in self._inflected:
+        if size == 1 and phrase in self._inflected and phrase not in _NEVER_COLUMNS:
             return self._inflected[phrase], "form"
         if len(phrase.replace(" ", "")) < _MIN_FUZZY_CHARS or (
             size == 1 and phrase in _NEVER_COLUMNS

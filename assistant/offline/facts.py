@@ -34,6 +34,8 @@ class ColumnFacts:
     """Its distinct values (as text, most frequent first) when there are few of them."""
     is_unique: bool = False
     """Every row has its own value (an ID-like column: never a target)."""
+    is_date: bool = False
+    """It holds dates (parsed by the loader as datetimes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,8 @@ def facts_of_frame(
             tuple(str(v) for v in counts.index[:MAX_VALUES]) if len(counts) <= MAX_VALUES else ()
         )
         is_unique = len(series) > 20 and counts.size == len(series) and not is_numeric
-        columns.append(ColumnFacts(str(name), is_numeric, values, is_unique))
+        is_date = pd.api.types.is_datetime64_any_dtype(series)
+        columns.append(ColumnFacts(str(name), is_numeric, values, is_unique, is_date))
     return FileFacts(dataset_id, tuple(columns))
 
 

@@ -48,3 +48,59 @@ def feature_request(text: str) -> list[str]:
             continue  # "make the budget = ..." reads as words, not a feature name
         features.append(part)
     return features
+
+
+_SPOKEN_TRIGGER = re.compile(
+    r"\b(features?|engineer\w*|derive\w*|new (?:column|variable)|as an? (?:new )?column)\b"
+)
+_C = r"«(\d+)»"
+_SPOKEN: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(rf"{_C}\s+squared\b|\bsquare of (?:the\s+)?{_C}"), "{a}_squared", "{a} * {a}"),
+    (
+        re.compile(
+            rf"\bratio (?:of|between) (?:the\s+)?{_C}\s+(?:to|and)\s+(?:the\s+)?{_C}|"
+            rf"{_C}\s+(?:per|divided by|over|/)\s+(?:the\s+)?{_C}"
+        ),
+        "{a}_per_{b}",
+        "{a} / {b}",
+    ),
+    (
+        re.compile(
+            rf"{_C}\s+(?:times|multiplied by|x|×)\s+(?:the\s+)?{_C}|"
+            rf"\bproduct of (?:the\s+)?{_C}\s+and\s+(?:the\s+)?{_C}"
+        ),
+        "{a}_x_{b}",
+        "{a} * {b}",
+    ),
+    (
+        re.compile(
+            rf"{_C}\s+(?:plus|added to)\s+(?:the\s+)?{_C}|"
+            rf"\bsum of (?:the\s+)?{_C}\s+and\s+(?:the\s+)?{_C}"
+        ),
+        "{a}_plus_{b}",
+        "{a} + {b}",
+    ),
+    (
+        re.compile(
+            rf"{_C}\s+minus\s+(?:the\s+)?{_C}|"
+            rf"\bdifference (?:of|between) (?:the\s+)?{_C}\s+and\s+(?:the\s+)?{_C}"
+        ),
+        "{a}_minus_{b}",
+        "{a} - {b}",
+    ),
+)
+
+
+def spoken_feature(marked: str, names: tuple[str, ...]) -> list[str]:
+    """A feature said in words over the file's columns ("the ratio of income to age as a
+    feature", "engineer age squared"), on text whose columns are ``«i»`` placeholders."""
+    if not _SPOKEN_TRIGGER.search(marked):
+        return []
+    for pattern, name, expression in _SPOKEN:
+        match = pattern.search(marked)
+        if match is None:
+            continue
+        indexes = [int(g) for g in match.groups() if g is not None]
+        a, b = names[indexes[0]], names[indexes[-1]]
+        return [f"{name.format(a=a, b=b)} = {expression.format(a=a, b=b)}"]
+    return []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 from assistant.approval import fenced_blocks
@@ -20,11 +21,12 @@ from assistant.offline import vocabulary as v
 from assistant.offline.columns import PLACEHOLDER, ColumnIndex, mark_columns
 from assistant.offline.durations import find_duration
 from assistant.offline.facts import FileFacts, Situation
-from assistant.offline.features import feature_request
+from assistant.offline.features import feature_request, spoken_feature
 from assistant.offline.intent import Intent
 from assistant.offline.questions import read_question
 from assistant.offline.suggestions import likely_targets, target_question, unclear_question
 from assistant.offline.typos import repair
+from tools.sql_source import find_database_urls
 
 _TRAIN_KEYS = frozenset(
     {"target", "metric", "models", "add_models", "budget_s", "task", "positive_class"}
@@ -89,15 +91,23 @@ def read_message(
         and "deploy_model" in available
     ):
         return [Intent("deploy_model", {})]
+    load, body = _sql_request(body, available)
+    if load is not None:  # the table is read first; the rest is about it once it is attached
+        rest = read_message(body, facts=facts, situation=situation, available=available)
+        return [load, *(c for c in rest if c.tool != "ask_user" or facts is not None)]
     reader = _Reader(facts, situation, available)
     lowered = re.sub(r"[`“”\"]", " ", body.lower())
     mentions = reader.index.find(lowered)
     reader.typed = {m.column: m.typed for m in mentions if m.typed}
     kept = frozenset(w for m in mentions for w in re.findall(r"[a-z]+", lowered[m.start : m.end]))
     marked = repair(mark_columns(lowered, mentions), keep=kept)
+    spoken = spoken_feature(marked, reader.index.names)
+    if spoken and "engineer_features" in available and situation.has_model:
+        return [Intent("engineer_features", {"features": spoken})]
     clauses = [_Clause(part.strip()) for part in v.CLAUSE_BREAK.split(marked) if part.strip()]
     for clause in clauses:
         _read_clause(clause, reader)
+    _refer_back(clauses, reader)
     classes = _class_changes(body)  # on the text as written: labels keep their case
     if classes and clauses:
         said = [c for c in clauses if re.search(r"\b(positive|treat|handle|consider)\b", c.text)]
@@ -119,6 +129,37 @@ def read_message(
         return [c for c in calls if c.tool in available]
     question = unclear_question(marked, reader.index, facts, situation)
     return [question] if question is not None else []
+
+
+_SQL_TABLE = re.compile(
+    r"\b(?:from|on|of|read|load|use)?\s*(?:the\s+)?table\s+[`\"“']?([A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)[`\"”']?",
+    re.I,
+)
+_SQL_QUERY = re.compile(r"[`\"“]\s*((?:select|with)\b[^`\"”]+)[`\"”]", re.I)
+
+
+def _sql_request(body: str, available: set[str]) -> tuple[Intent | None, str]:
+    """A ``load_sql_table`` call for "the table orders of postgresql://...", and the text left."""
+    if "load_sql_table" not in available:
+        return None, body
+    urls = find_database_urls(body)
+    query = _SQL_QUERY.search(body)
+    table = None if query else _SQL_TABLE.search(body)
+    if not (urls or re.search(r"\bdatabase\b", body, re.I)) or not (query or table):
+        return None, body
+    found = query or table
+    assert found is not None
+    arguments: dict[str, Any] = (
+        {"query": found.group(1).strip()} if query else {"table": found.group(1)}
+    )
+    if urls:
+        arguments["source"] = urls[0]
+        body = body.replace(urls[0], " ")
+    rest = body[: found.start()] + " " + body[found.end() :]
+    rest = re.sub(
+        r"\s+(?:of|from|in|at)\s+(?:the\s+)?(?:database\s*)?(?=\s|$)", " ", rest, flags=re.I
+    )
+    return Intent("load_sql_table", arguments), re.sub(r"\s+", " ", rest).strip()
 
 
 def _read_clause(clause: _Clause, reader: _Reader) -> None:
@@ -186,6 +227,21 @@ def _read_clause(clause: _Clause, reader: _Reader) -> None:
     action = clause.action
     if "target" in clause.settings and action is not None and action.tool == "explain_model":
         clause.action = Intent("train_models", {})  # "explain what drives revenue": no model yet
+
+
+def _refer_back(clauses: list[_Clause], reader: _Reader) -> None:
+    """ "plot age and tell me why it matters": "it" is the one column said just before."""
+    for before, clause in pairwise(clauses):
+        named = list(dict.fromkeys(reader.columns_in(before.text)))
+        if (
+            clause.action is None
+            and not reader.columns_in(clause.text)
+            and re.search(r"\b(it|that|this one)\b", clause.text)
+            and v.WHY.search(clause.text)
+            and len(named) == 1
+            and named[0] != reader.situation.target
+        ):
+            clause.action = Intent("explain_model", {"feature": named[0]})
 
 
 def _assemble(clauses: list[_Clause], reader: _Reader) -> list[Intent]:
@@ -403,6 +459,8 @@ def _plot_arguments(text: str, reader: _Reader) -> dict[str, Any]:
 
 
 def _asks_about_model(text: str, settings: dict[str, Any]) -> bool:
+    if "metric" in settings:  # "rank by the area under the ROC curve" names a metric only
+        text = v.METRIC.sub(" ", text)
     if v.EXPLAIN.search(text):
         return True
     return "metric" not in settings and bool(v.METRIC.search(text))

@@ -137,7 +137,7 @@ SPLIT_AFTER_AND = [
     "optimize",
 ]
 CLAUSE_BREAK = re.compile(
-    r"(?:[;!?\n]|\.(?!\d))+\s*|\s*,?\s*\b(?:and\s+)?then\b\s*|,\s*(?:and\s+)?(?=(?:"
+    r"(?:[;!?\n]|\.(?!\d))+\s*|\s+[+&]\s+|\s*,?\s*\b(?:and\s+)?then\b\s*|,\s*(?:and\s+)?(?=(?:"
     + "|".join(map(re.escape, SPLIT_AFTER_AND))
     + r")\b)|\s+and\s+(?=(?:"
     + "|".join(map(re.escape, SPLIT_AFTER_AND))
@@ -151,6 +151,7 @@ TRAIN = re.compile(
     r"(?:model|classifier|regressor|predictor|something|automl)\b"
     r"(?!'s|\s+(?:file|card|files|artifacts?|script|pipeline|better)\b)|"
     r"\b(?:start|begin|kick off|launch|run)(?:ing)?\s+(?:a\s+|the\s+)?(?:training|automl)\b|"
+    r"\b(?:redo|rerun|re-run|repeat|restart)\s+(?:the\s+)?(?:training|run|fit)\b|"
     r"\btraining run\b|\bautoml\b|\b(?:a|an)\s+(?:\S+\s+)?(?:classifier|regressor|predictor)\b|"
     r"\b(?:a|an)\s+(?:\S+\s+)?model\s+(?:that|which|to|for|of)\b|"
     r"^\s*(?:ok(?:ay)?,?\s+)?(?:go(?!\s+with)|go ahead|do it|run it|let'?s go|start|begin|go for it)\b"
@@ -204,7 +205,8 @@ TUNE = re.compile(
 )
 WHY = re.compile(
     r"\b(why|importance|important|matter|matters|mattering|effect|effects|impact|impacts|role|"
-    r"influence|influences|influenced|affect|affects|used|use of|relying|rely|relies|contribut\w*|"
+    r"influence|influences|influenced|influencing|affect|affects|affecting|affected|impacting|"
+    r"deal with|used|use of|relying|rely|relies|contribut\w*|"
     r"weight|significant|useful|relevant)\b"
 )
 EXPLAIN = re.compile(
@@ -218,20 +220,20 @@ EXPLAIN = re.compile(
     r" do|results?|scores? of the (?:best )?model|evaluation|confusion matrix|roc curve|shap)\b"
 )
 BOARD = re.compile(
-    r"\b(leader ?board|score ?board|rankings?|standings|runner[- ]?ups?|models compare|"
+    r"\b(leader ?board|score ?board|rankings?|standings|how (?:did|do|does) (?:the )?others|runner[- ]?ups?|models compare|"
     r"second best|second place|next best|"
     r"which (?:algorithm|algo|method|approach)s? (?:won|was best|is best|did best|worked best)|"
     r"compare (?:the |all )?(?:the )?"
     r"(?:models|candidates)|model comparison|other (?:candidates|models|ones)|all (?:the )?"
     r"(?:models|candidates|scores|results)|every (?:model|candidate)|each (?:model|candidate)|"
     r"which (?:model|one|candidate) (?:won|wins|was best|is best|did best|performed best|came "
-    r"first)|who won|models? (?:you|did you|were) (?:tried|try|trained|tested)|compare to the "
+    r"first)|who won(?=\s*$)|models? (?:you|did you|were) (?:tried|try|trained|tested)|compare to the "
     r"others?|how did \S+ compare|scores? (?:of|for) (?:all|every|each)|all candidates|the "
     r"winner and)\b"
 )
 DOWNLOAD = re.compile(
     r"\b(download\w*|export\w*|save|joblib|pickle|pkl|artifacts?|model (?:file|card)|"
-    r"(?:training )?script|pipeline|package it|use it elsewhere|the files|get the model|"
+    r"(?:training )?script|pipeline|package it|use it elsewhere|the files|files|get the model|"
     r"grab|send me)\b"
 )
 HAND_OVER = re.compile(
@@ -256,7 +258,10 @@ PREDICT_FILE = re.compile(
 PREDICT_FILE_WORDS = re.compile(
     r"\bpredict(?:ions?)?\s+(?:on|for)\s+(?:this|the|these|that|new|attached|my)\b|"
     r"\b(?:score|apply)\s+(?:it|the model|this|these|the)\b.*\b(?:file|data|rows|batch)\b|"
-    r"\brun (?:the|my) model on\b|\bmake predictions\b"
+    r"\brun (?:the|my) model on\b|\bmake predictions\b|"
+    r"\b(?:run|use|apply) (?:it|the model|this model|the (?:trained|final|best) model) "
+    r"(?:on|to|over|against|for) (?:the |this |these |those |my )?"
+    r"(?:new|attached|other|file|data|rows|batch|csv|records|ones)\b"
 )
 IMPROVE = re.compile(
     r"\b(what can (?:we|i) do|score is (?:low|bad|poor)|how (?:to|do i|can i) fix|improve|improvement|improvements|better|boost|higher|increase|what next|try next|"

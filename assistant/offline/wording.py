@@ -41,6 +41,23 @@ _WHOLE: tuple[tuple[re.Pattern[str], str], ...] = (
         "tell us the reference.",
     ),
     (
+        re.compile(r"^(\w+) was not run: the user's message did not ask for it\..*$", re.S),
+        "{0} did not start: your message did not ask for it. Say what you want, e.g. "
+        "“train a model to predict churn”.",
+    ),
+    (
+        re.compile(r"^There is no dataset '?(\w+)'?\. Attached datasets: (.*)\.$", re.S),
+        "There is no attached file {0}. Attached: {1}.",
+    ),
+    (
+        re.compile(r"^Propose at most (\d+) features per call\.$"),
+        "I can add at most {0} features at a time.",
+    ),
+    (
+        re.compile(r"^The user declined to run this code\.$"),
+        "The code was not run (you chose to skip it).",
+    ),
+    (
         re.compile(r"^Give at least one plan field to change\.$"),
         "Tell me what to change, e.g. “use F1”, “only tree models” or “use a 2 minute budget”.",
     ),
@@ -48,12 +65,15 @@ _WHOLE: tuple[tuple[re.Pattern[str], str], ...] = (
 _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bAsk the user to (\w)"), "Please {0}"),
     (re.compile(r",? or pass its dataset_id explicitly"), ""),
-    (re.compile(r"\s*Fix them and call again\."), ""),
+    (re.compile(r"\s*Fix (?:them|it) and call again\."), ""),
     (re.compile(r"Fix them and call again:"), "Fix them and send them again:"),
     (re.compile(r"\bcall (\w+) to see\b"), "say “show the data” to see"),
     (re.compile(r"\bset_plan is not enough\b"), "changing the plan is not enough"),
     (re.compile(r"\bdataset_id\b"), "dataset"),
     (re.compile(r"\s*\((?:[a-z]+_[a-z_]+)\)"), ""),
+    (re.compile(r"\bthe user's\b"), "your"),
+    (re.compile(r"\b[Tt]he user\b"), "you"),
+    (re.compile(r"\bper call\b"), "at a time"),
 )
 _TOOL_WORDS = {
     "profile_dataset": "Profiling the data",
@@ -73,6 +93,7 @@ _TOOL_WORDS = {
     "query_data": "Answering the question",
     "ask_user": "Asking",
 }
+_TOOL_NAME = re.compile(r"\b(?:" + "|".join(_TOOL_WORDS) + r")\b")
 
 
 def for_person(tool: str, message: str) -> str:
@@ -85,6 +106,7 @@ def for_person(tool: str, message: str) -> str:
     del tool  # the wording depends on the message alone today
     for pattern, replacement in _PHRASES:
         text = pattern.sub(lambda m, r=replacement: r.format(*m.groups()), text)
+    text = _TOOL_NAME.sub(lambda m: _tool_words(m.group(0)).lower(), text)
     return text if text.endswith((".", "!", "?", "”")) else text + "."
 
 

@@ -18,10 +18,12 @@ from assistant.toolbox.notebook_tools import export_notebook
 from assistant.toolbox.plan_tools import set_plan
 from assistant.toolbox.query_tools import query_data
 from assistant.toolbox.serving_tools import deploy_model
+from assistant.toolbox.sql_tools import load_sql_table
 from assistant.toolbox.train_tools import train_models, tune_model
 from assistant.toolkit import Tool, tool
 
 _FUNCTIONS = (
+    load_sql_table,
     profile_dataset,
     set_plan,
     train_models,

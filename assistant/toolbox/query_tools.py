@@ -10,7 +10,15 @@ from assistant.events import Figure, Table
 from assistant.toolbox._format import for_model, quoted, round_sig
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolResult
-from tools.query import Aggregate, Condition, Query, QueryError, parse_condition, run_query
+from tools.query import (
+    Aggregate,
+    Answer,
+    Condition,
+    Query,
+    QueryError,
+    parse_condition,
+    run_query,
+)
 
 
 def query_data(
@@ -19,6 +27,7 @@ def query_data(
     column: str | None = None,
     where: list[str] | None = None,
     by: str | None = None,
+    then_by: str | None = None,
     top: int | None = None,
     lowest: bool = False,
     among: list[str] | None = None,
@@ -26,15 +35,21 @@ def query_data(
 ) -> ToolResult:
     """Answer a simple question about an attached table exactly, without code: count rows, the
     share of rows matching conditions, or the mean, median, min, max or sum of a numeric column;
-    optionally filtered, grouped by a column (with a bar chart), and limited to the top k groups.
+    optionally filtered (dates by periods in words), grouped by one or two columns (with a bar
+    chart), and limited to the top k groups.
 
     Args:
         aggregate: "count", "share" (of rows matching `where`), "mean", "median", "min", "max"
             or "sum".
         column: Numeric column to aggregate (not needed for count and share).
         where: Conditions all rows must meet, each "column op value" with op one of
-            = != > >= < <=, e.g. ["tenure > 50", "contract = month-to-month"].
-        by: Column to group by, e.g. "region" for "average price by region".
+            = != > >= < <= or, for a date column, "in" with a period read against the data
+            (2023, 2023-03, march, last month, last 30 days; > means after it, < before it),
+            e.g. ["tenure > 50", "contract = month-to-month", "order_date in last month"].
+        by: Column to group by, e.g. "region" for "average price by region"; a date column's
+            year, quarter, month or weekday as "order_date:year".
+        then_by: A second column to group by within `by`, e.g. "order_date:year" for
+            "average price by region and year".
         top: Keep only this many groups, largest first (smallest first with `lowest`).
         lowest: Sort groups from the smallest value up.
         among: For "share": the rows it is a share of, e.g. ["contract = month-to-month"] for
@@ -50,7 +65,8 @@ def query_data(
         aggregate=aggregate,
         column=_column(columns, column) if column else None,
         where=conditions,
-        by=_column(columns, by) if by else None,
+        by=_group_column(columns, by) if by else None,
+        then_by=_group_column(columns, then_by) if then_by else None,
         top=top if top is None else max(1, min(top, 100)),
         lowest=lowest,
         among=tuple(_condition(columns, text) for text in (among or [])),
@@ -66,23 +82,39 @@ def query_data(
     outputs: tuple[Table | Figure, ...] = ()
     if query.by is not None:
         label = query.aggregate if query.column is None else f"{query.aggregate} of {query.column}"
-        payload["groups"] = [
-            {query.by: name, label: round_sig(value), "rows": n} for name, value, n in answer.groups
+        names = tuple(n for n in (query.by, query.then_by) if n is not None)
+        rows = [
+            (*keys, round_sig(value), n)
+            for keys, (_, value, n) in zip(answer.group_keys, answer.groups, strict=True)
         ]
+        payload["groups"] = [dict(zip((*names, label, "rows"), row, strict=True)) for row in rows]
         table = Table(
-            answer.query_words,
-            (query.by, label, "rows"),
-            tuple((name, round_sig(value), n) for name, value, n in answer.groups),
-            name=f"query-{ctx.call.id}",
+            answer.query_words, (*names, label, "rows"), tuple(rows), name=f"query-{ctx.call.id}"
         )
-        figure = px.bar(
-            x=[name for name, _, _ in answer.groups],
-            y=[value for _, value, _ in answer.groups],
-            labels={"x": query.by, "y": label},
-        )
-        figure.update_layout(title=table.title, template="plotly_white")
-        outputs = (table, Figure(table.title, plotly_json=figure.to_json()))
+        outputs = (table, Figure(table.title, plotly_json=_chart(answer, names, label, table)))
     return ToolResult(for_model=for_model(payload), for_user=outputs, facts=payload)
+
+
+def _chart(answer: Answer, names: tuple[str, ...], label: str, table: Table) -> str:
+    """A bar per group; with two group columns, bars of the second side by side."""
+    values = [value for _, value, _ in answer.groups]
+    first = [keys[0] for keys in answer.group_keys]
+    if len(names) == 2:
+        second = [keys[1] for keys in answer.group_keys]
+        figure = px.bar(
+            x=first, y=values, color=second, barmode="group",
+            labels={"x": names[0], "y": label, "color": names[1]},
+        )  # fmt: skip
+    else:
+        figure = px.bar(x=first, y=values, labels={"x": names[0], "y": label})
+    figure.update_layout(title=table.title, template="plotly_white")
+    return figure.to_json()
+
+
+def _group_column(columns: list[str], wanted: str) -> str:
+    """A column to group by, or a date column's part ("order_date:year")."""
+    column, colon, part = wanted.partition(":")
+    return _column(columns, column) + (colon + part.strip().lower() if colon else "")
 
 
 def _condition(columns: list[str], text: str) -> Condition:

@@ -13,7 +13,7 @@ from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import File
 from assistant.jobs import TrainRequest, TuneReport, train_job
-from assistant.plan_changes import load_changes, save_changes
+from assistant.plan_changes import checked, load_changes, save_changes
 from assistant.processes import current_owner
 from assistant.toolbox._format import (
     family_label,
@@ -114,6 +114,7 @@ async def train_models(
             "Which column should I predict? Ask the user, or call profile_dataset to see the columns."
         )
     changes.setdefault("budget_s", ctx.settings.budget_s)
+    changes = checked(changes).as_dict()  # the tool's own arguments too, before any worker starts
     run_id = uuid.uuid4().hex[:10]
     out_dir = ctx.files.run_dir(run_id)
     request = TrainRequest(
@@ -128,6 +129,9 @@ async def train_models(
         study_prefix=study_prefix(ctx, record.sha256),
         history_path=history_path(ctx),
         started_at_s=called_at_s,
+        dask_above_bytes=(
+            ctx.settings.cluster.dask_above_mb << 20 if ctx.settings.cluster.scheduler else None
+        ),
     )
     runs = ctx.services.runs
     runs.start(

@@ -120,6 +120,8 @@ class Facts:
     other: str
     label: str
     cv: dict[str, float]
+    expected: dict[str, float]
+    """The best model's expected metrics on new data (true of it, too)."""
     scores: dict[str, float]
     stds: dict[str, float]
     importance: list[tuple[str, float]]
@@ -158,6 +160,7 @@ async def base_conversation(assistant: Assistant, model: ScriptedProvider, root:
         other=board[-1]["model"],  # the weakest: its score is far from the best one's
         label=train["metric"],
         cv=train["cv_metrics"],
+        expected=train.get("expected_metrics", {}),
         scores={r["model"]: r["score"] for r in board},
         stds={r["model"]: r["std"] for r in board},
         importance=[(i["column"], i["importance"]) for i in train["top_features"]],
@@ -282,8 +285,56 @@ def lies(f: Facts) -> list[Statement]:
         ),
         Statement("small integer", f"The file has {f.columns + 3} columns.", str(f.columns + 3)),
         Statement("year", "This model was trained on data from 2019.", "2019"),
+        *subject_lies(f),
     ]
     return out
+
+
+def subject_lies(f: Facts) -> list[Statement]:
+    """Lies in sentences that name no model or column: "It scored...", "That's 12% better"."""
+    best = f.scores[f.best]
+    true_of_best = [*f.cv.values(), *f.expected.values(), best]
+    others = [v for m, v in f.scores.items() if m != f.best]
+    # another model's score, and one no figure about the best model rounds to (else a truth)
+    worst = next(
+        (v for v in sorted(others) if all(abs(round(v, 3) - t) > 0.0006 for t in true_of_best)),
+        best - 0.05,
+    )
+    relative = (best - worst) / abs(worst) * 100
+    top, second_importance = f.importance[0][0], f.importance[1][1]
+    return [
+        Statement(
+            "pronoun",
+            f"{f.best} came out on top. It scored {worst:.3f} {f.label}.",
+            f"{worst:.3f}",
+        ),
+        Statement("pronoun", f"{f.other} came last. It scored {best:.3f}.", f"{best:.3f}"),
+        Statement("pronoun", f"{f.other} trails. Its {f.label} is {best:.3f}.", f"{best:.3f}"),
+        Statement(
+            "conversation's subject", f"It reached a {f.label} of {worst:.3f}.", f"{worst:.3f}"
+        ),
+        Statement(
+            "user's subject",
+            f"It scored {best:.3f}.",
+            f"{best:.3f}",
+            user=f"How did {f.other} do?",
+        ),
+        Statement(
+            "relative gain",
+            f"{f.best} scored {best:.3f}. That's {relative + 9:.0f}% better than {f.other}.",
+            f"{relative + 9:.0f}%",
+        ),
+        Statement(
+            "difference",
+            f"{f.best} won. It is ahead of {f.other} by {best - worst + 0.04:.3f}.",
+            f"{best - worst + 0.04:.3f}",
+        ),
+        Statement(
+            "column pronoun",
+            f"`{top}` matters most. Its importance is {second_importance:.3f}.",
+            f"{second_importance:.3f}",
+        ),
+    ]
 
 
 def truths(f: Facts) -> list[Statement]:
@@ -339,8 +390,29 @@ def truths(f: Facts) -> list[Statement]:
             f"| model | {f.label} |\n|---|---|\n"
             + "".join(f"| {m} | {s:.3f} |\n" for m, s in f.scores.items()),
         ),
+        *subject_truths(f),
     ]
     return out
+
+
+def subject_truths(f: Facts) -> list[Statement]:
+    """True sentences that name no model or column, built from the same real results."""
+    best, worst = f.scores[f.best], f.scores[f.other]
+    relative = (best - worst) / abs(worst) * 100
+    top, importance = f.importance[0]
+    return [
+        Statement("pronoun", f"{f.best} came out on top. It scored {best:.3f} {f.label}."),
+        Statement("pronoun", f"{f.other} came last. It scored {worst:.3f}."),
+        Statement("pronoun", f"{f.other} trails. Its {f.label} is {worst:.3f}."),
+        Statement("conversation's subject", f"It reached a {f.label} of {best:.3f}."),
+        Statement("user's subject", f"It scored {worst:.3f}.", user=f"How did {f.other} do?"),
+        Statement(
+            "relative gain",
+            f"{f.best} scored {best:.3f}. That's {relative:.1f}% better than {f.other}.",
+        ),
+        Statement("difference", f"{f.best} won. It is ahead of {f.other} by {best - worst:.3f}."),
+        Statement("column pronoun", f"`{top}` matters most. Its importance is {importance:.3f}."),
+    ]
 
 
 async def tell(

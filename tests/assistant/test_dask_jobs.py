@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("distributed")
 
+from assistant.dask_jobs import dask_path_reason
 from assistant.dask_worker import run_on_dask
 from assistant.events import ToolFinished, ToolProgress
 from assistant.jobs import TrainRequest, train_job
@@ -185,6 +188,70 @@ async def test_a_killed_workers_job_is_retried_once_on_the_other_worker(
     assert result["worker"] != killed[0]
     assert [m["step"] for m in seen if m["worker"] == result["worker"]] == list(range(1, 21))
     assert len(notices) == 1 and "was lost; the job starts again on another worker" in notices[0]
+
+
+def _bigger_churn_csv(path: Path, n: int = 2000) -> Path:
+    rng = np.random.default_rng(1)
+    tenure = rng.integers(0, 72, n)
+    frame = pd.DataFrame(
+        {
+            "tenure": tenure,
+            "contract": rng.choice(["monthly", "yearly", "two years"], n),
+            "charges": rng.normal(70, 20, n).round(2),
+            "churn": np.where(tenure + rng.normal(0, 10, n) < 20, "yes", "no"),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+async def test_a_file_above_the_threshold_trains_through_dask_and_ships_a_raw_row_model(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    data = _bigger_churn_csv(tmp_path / "churn.csv")
+    request = TrainRequest(
+        data_path=data,
+        data_name="churn.csv",
+        data_sha256=file_sha256(data),
+        target="churn",
+        out_dir=tmp_path / "run",
+        changes={"budget_s": 60},
+        dask_above_bytes=10_000,  # the file is ~100 kB
+    )
+    plans: list[str] = []
+    outcome = await run_on_dask(
+        train_job,
+        request,
+        scheduler=cluster.address,
+        on_message=lambda m: plans.append(m["description"]) if m["kind"] == "plan" else None,
+    )
+    assert len(plans) == 1 and "Validation: a holdout of 20% of the rows." in plans[0]
+    assert "MB, above the 0.01 MB threshold MLCHAT_DASK_ABOVE_MB" in plans[0]
+    assert outcome.plan_description == plans[0]
+    assert sorted(row["family"] for row in outcome.leaderboard) == ["lightgbm", "xgboost"]
+    assert all(row["status"] == "ok" for row in outcome.leaderboard)
+    assert "partitions, 2,000 rows" in " ".join(outcome.notes)
+    assert outcome.cv_metrics["roc_auc"] > 0.9
+    saved = joblib.load(outcome.files["model"])
+    raw = pd.read_csv(data)
+    predicted = saved.predict(raw.drop(columns=["churn"]))
+    assert set(predicted) == {"yes", "no"} and (predicted == raw["churn"]).mean() > 0.85
+    assert Path(outcome.files["report"]).is_file() and Path(outcome.files["card"]).is_file()
+
+
+def test_small_files_and_jobs_off_the_cluster_take_the_single_machine_path(tmp_path: Path) -> None:
+    data = _churn_csv(tmp_path / "churn.csv")
+    request = TrainRequest(
+        data_path=data,
+        data_name="churn.csv",
+        data_sha256="0",
+        target="churn",
+        out_dir=tmp_path / "run",
+        dask_above_bytes=data.stat().st_size,
+    )
+    assert dask_path_reason(request) is None  # not above the threshold
+    request = dataclasses.replace(request, dask_above_bytes=0)
+    assert dask_path_reason(request) is None  # above it, but not running on a Dask worker
 
 
 def test_the_cluster_settings_come_from_the_environment(tmp_path: Path) -> None:

@@ -99,3 +99,29 @@ def test_held_text_shows_checked_sentences_and_holds_from_the_first_failure() ->
     tail, held = gate.finish()
     assert shown + tail == "LightGBM wins (0.91). "
     assert held.held == "It is 0.99 ROC AUC. Next." and held.unchecked == ("0.99",)
+
+
+@pytest.mark.parametrize(
+    ("reply", "user", "caught"),
+    [
+        ("LightGBM came out on top. It scored 0.913.", "", []),
+        ("LightGBM came out on top. It scored 0.871.", "", ["0.871"]),  # the other model's
+        ("Logistic regression came second. Its ROC AUC is 0.87.", "", []),
+        ("Logistic regression came second. Its ROC AUC is 0.913.", "", ["0.913"]),
+        ("It scored 0.913.", "", []),  # the conversation's subject: the best model
+        ("It scored 0.871.", "", ["0.871"]),
+        ("It scored 0.871.", "how did logistic regression do?", []),  # the user's subject
+        ("LightGBM scored 0.913. That's 4.8% better than logistic regression.", "", []),
+        ("LightGBM scored 0.913. That's 12% better than logistic regression.", "", ["12%"]),
+        ("LightGBM won. It is 0.042 ahead of logistic regression.", "", []),
+        ("`tenure` matters most. Its importance is 0.123.", "", []),
+        ("`tenure` matters most. Its importance is 0.046.", "", ["0.046"]),  # age's
+    ],
+)
+def test_a_sentence_naming_no_model_is_held_to_the_subject_before_it(
+    reply: str, user: str, caught: list[str]
+) -> None:
+    sources = _sources()
+    if user:
+        sources.add_user_text(user)
+    assert unchecked_numbers(reply, sources) == caught

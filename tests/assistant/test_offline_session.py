@@ -84,6 +84,18 @@ async def test_several_requests_run_in_order_and_errors_read_as_next_steps(
     assert "Ask the user" not in text and "call " not in text
 
 
+async def test_a_tool_error_reaches_the_tool_step_worded_for_a_person(
+    assistant: Assistant,
+) -> None:
+    """The step a front end shows for a failed call is not the text written for a model."""
+    events = await _say(assistant, "deploy the model", thread="t3")
+    [finished] = [e for e in events if isinstance(e, ToolFinished)]
+    assert (finished.tool, finished.is_error) == ("deploy_model", True)
+    assert finished.summary == "There is no trained model yet: train one first."
+    stored = [m for m in assistant.conversations.messages("t3") if m.role == "tool"]
+    assert stored[-1].content.endswith("(train_models).")  # the model-facing text is kept
+
+
 async def test_an_unclear_target_is_asked_with_choices_and_a_number_answers(
     assistant: Assistant,
 ) -> None:
@@ -127,3 +139,41 @@ async def test_a_question_beyond_the_rules_says_so_and_offers_what_works(
         "train a model to predict churn",
         "average tenure_months by contract",
     )
+
+
+async def test_a_question_with_dates_and_two_groupings_is_answered_with_a_chart(
+    assistant: Assistant, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import json
+
+    from assistant.events import Figure
+
+    path = tmp_path_factory.mktemp("dated") / "orders.csv"
+    dates = pd.date_range("2023-01-01", periods=120, freq="5D")
+    orders = pd.DataFrame(
+        {
+            "order_date": dates.strftime("%Y-%m-%d"),
+            "region": ["north", "south", "east"] * 40,
+            "revenue": [float(10 + i % 7) for i in range(120)],
+        }
+    )
+    orders.to_csv(path, index=False)
+    assistant.attach_file("t5", path)
+    facts = assistant.file_facts("t5")
+    assert facts is not None and facts.column("order_date").is_date  # type: ignore[union-attr]
+
+    latest = dates.max()
+    month_end = latest + pd.offsets.MonthEnd(0)
+    last_month = orders[(dates.year == latest.year) & (dates.month == latest.month)]
+    events = await _say(assistant, "total revenue last month", thread="t5")
+    assert (
+        f"sum of revenue (rows where order_date in last month ({latest:%Y-%m}-01 to "
+        f"{month_end:%Y-%m-%d})): {last_month['revenue'].sum():,.0f} (over {len(last_month)} rows)"
+    ) in _text(events)
+
+    grouped = await _say(assistant, "average revenue by region and year", thread="t5")
+    [figure] = [e for e in grouped if isinstance(e, Figure)]
+    assert figure.title == "mean of revenue per region and year of order_date"
+    traces = json.loads(figure.plotly_json or "{}")["data"]
+    assert sorted(t["name"] for t in traces) == ["2023", "2024"]  # one bar colour per year
+    assert "mean of revenue per region and year of order_date: east · 2023 " in _text(grouped)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from assistant.events import ToolFinished
 from assistant.plan_changes import load_changes
@@ -68,3 +70,49 @@ async def test_a_plan_change_is_checked_when_it_is_set(tmp_path: Path) -> None:
     assert finished["c2"].is_error and "budget_s" in finished["c2"].summary
     stored = load_changes(assistant.db, "t")
     assert (stored.budget_s, stored.metric) == (120, "f1")  # the refused change left it as it was
+
+
+async def test_train_models_refuses_a_bad_argument_before_any_run_starts(tmp_path: Path) -> None:
+    _rare_table(n=60).to_csv(tmp_path / "fraud.csv", index=False)
+    model = ScriptedProvider([call("train_models", call_id="c1", target="fraud", budget_s=0)])
+    model.replies.append(say("Sorry."))
+    assistant = Assistant(offline_settings(tmp_path), provider=model)
+    try:
+        record = assistant.attach_file("t", tmp_path / "fraud.csv")
+        events = await turn(assistant, "t", "train a model to predict fraud", [record])
+        started = assistant.runs.latest("t")
+    finally:
+        await assistant.close()
+
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert finished.is_error and "budget_s" in finished.summary
+    assert started is None  # refused where it was set, not inside the worker
+
+
+def test_the_panel_and_run_again_write_the_typed_plan(tmp_path: Path) -> None:
+    from assistant.plan_changes import update_changes
+    from tools.errors import UserFacingError
+
+    assistant = Assistant(offline_settings(tmp_path))
+    try:
+        assistant.conversations.ensure_thread("t")
+        update_changes(assistant.db, "t", metric="f1")
+        assistant.choose("t", {"budget_s": 90})
+        after_panel = load_changes(assistant.db, "t")
+
+        plan = {"target": "churn", "metric": "f1", "task": "binary", "seed": 7, "budget_s": 30}
+        assistant.runs.start("r1", thread_id="t", dataset_id="d1", plan=plan, owner="1:1")
+        assistant.prepare_rerun("t", "r1")
+        after_rerun = load_changes(assistant.db, "t")
+
+        broken = {"target": "churn", "budget_s": 0}
+        assistant.runs.start("r2", thread_id="t", dataset_id="d1", plan=broken, owner="1:1")
+        with pytest.raises(UserFacingError, match="can no longer be used"):
+            assistant.prepare_rerun("t", "r2")
+        after_refusal = load_changes(assistant.db, "t")
+    finally:
+        asyncio.run(assistant.close())
+
+    assert after_panel.as_dict() == {"metric": "f1", "budget_s": 90}
+    assert after_rerun.as_dict() == {"target": "churn", "metric": "f1", "budget_s": 30}
+    assert after_refusal == after_rerun  # a refused rerun leaves the plan as it was

@@ -8,7 +8,7 @@ from assistant.errors import ProviderContextExceeded
 from assistant.events import Event, Notice, TextDelta, TurnFinished
 from assistant.providers._assembly import CUT_CALL
 from assistant.providers.base import Delta, StreamEnd, StreamText, StreamUsage
-from assistant.reply_ends import CALL_CHECK, LIMIT_NOTE
+from assistant.reply_ends import CALL_CHECK, CONTINUE_NOTE, LIMIT_NOTE
 from tests.assistant.scripted import ScriptedProvider, call, say
 from tests.assistant.test_agent import make_agent, run
 
@@ -26,16 +26,38 @@ def notices(events: list[Event]) -> list[str]:
     return [e.message for e in events if isinstance(e, Notice)]
 
 
-async def test_an_answer_cut_by_the_output_limit_is_kept_and_the_user_told(
+async def test_an_answer_cut_by_the_output_limit_is_continued_once_into_one_message(
     tmp_path: Path,
 ) -> None:
-    agent, conversations = make_agent(tmp_path, ScriptedProvider([ending("length", "The best")]))
+    provider = ScriptedProvider([ending("length", "The best model is "), say("LightGBM.")])
+    agent, conversations = make_agent(tmp_path, provider)
 
     events = await run(agent, "explain")
 
-    assert shown(events) == "The best" + LIMIT_NOTE
-    assert events[-1] == TurnFinished("The best" + LIMIT_NOTE, stopped=True)
-    assert conversations.messages("t1")[-1].content == "The best" + LIMIT_NOTE
+    assert shown(events) == "The best model is LightGBM."
+    assert events[-1] == TurnFinished("The best model is LightGBM.")
+    cut, note = provider.requests[1][-2:]
+    assert (cut.role, cut.content) == ("assistant", "The best model is ")
+    assert (note.role, note.name, note.content) == ("user", CALL_CHECK, CONTINUE_NOTE)
+    stored = conversations.messages("t1")
+    assert [(m.role, m.content) for m in stored] == [
+        ("user", "explain"),
+        ("assistant", "The best model is LightGBM."),
+    ]
+
+
+async def test_an_answer_cut_twice_is_kept_with_a_note_and_the_user_told(
+    tmp_path: Path,
+) -> None:
+    provider = ScriptedProvider([ending("length", "The best"), ending("length", " model")])
+    agent, conversations = make_agent(tmp_path, provider)
+
+    events = await run(agent, "explain")
+
+    assert len(provider.requests) == 2  # one continuation, no more
+    assert shown(events) == "The best model" + LIMIT_NOTE
+    assert events[-1] == TurnFinished("The best model" + LIMIT_NOTE, stopped=True)
+    assert conversations.messages("t1")[-1].content == "The best model" + LIMIT_NOTE
 
 
 async def test_a_malformed_call_is_asked_again_once_with_the_error_in_context(
@@ -189,3 +211,34 @@ async def test_a_failed_tool_call_is_stored_and_sent_back_as_an_error(tmp_path: 
     result = next(m for m in conversations.messages("t1") if m.role == "tool")
     assert result.is_error
     assert provider.requests[1][-1].is_error
+
+
+async def test_a_reply_whose_stream_stops_without_an_end_ends_with_a_visible_note(
+    tmp_path: Path,
+) -> None:
+    cut: list[Delta] = [StreamText("The best model is LightGBM, and")]
+    agent, conversations = make_agent(tmp_path, ScriptedProvider([cut]))
+
+    events = await run(agent, "explain")
+
+    text = shown(events)
+    assert text.startswith("The best model is LightGBM, and\n\n(This answer was cut short: ")
+    assert text.endswith(")")
+    assert conversations.messages("t1")[-1].content == text  # the note stays on reload
+    assert events[-1].stopped  # type: ignore[union-attr]
+
+
+async def test_an_answer_the_provider_ends_with_an_error_is_marked_as_cut(
+    tmp_path: Path,
+) -> None:
+    agent, conversations = make_agent(
+        tmp_path, ScriptedProvider([ending("error", "It ranks", detail="server hung up")])
+    )
+
+    events = await run(agent, "explain")
+
+    assert shown(events) == (
+        "It ranks\n\n(This answer was cut short: The model stopped for an unexpected reason "
+        "(server hung up). Please try again.)"
+    )
+    assert conversations.messages("t1")[-1].content == shown(events)

@@ -60,7 +60,14 @@ async def tune_model(ctx: Any, label: str) -> ToolResult:
 
 def test_the_toolbox_declares_which_tools_change_state() -> None:
     changing = {t.name for t in all_tools() if t.changes_state}
-    assert changing == {"set_plan", "train_models", "tune_model", "engineer_features", "run_code"}
+    assert changing == {
+        "load_sql_table",
+        "set_plan",
+        "train_models",
+        "tune_model",
+        "engineer_features",
+        "run_code",
+    }
 
 
 async def test_writes_run_one_at_a_time_in_order_before_reads(tmp_path: Path) -> None:

@@ -503,3 +503,36 @@ def test_take_the_work_home_a_served_model_and_a_notebook_that_runs(
     )
     assert "Best:" in printed
     assert any("deploy_model" in c.source for c in notebook.cells if c.cell_type == "markdown")
+
+
+def test_offline_a_failed_tools_step_reads_for_a_person_and_a_choice_button_trains(
+    server: ChainlitServer, page: Page, tmp_path: Path
+) -> None:
+    """Issue 18: the collapsible step of a failed call shows the person's wording, not the
+    model's; an unclear target is asked with buttons, and clicking one trains on that column."""
+    log_in(page, server)
+    upload = tmp_path / "customers.csv"
+    upload.write_bytes(_churn_csv(200))
+    _send(page, "deploy the model", upload)
+    expect(_reply_with(page, "There is no trained model yet: train one first.")).to_be_visible(
+        timeout=60_000
+    )
+    step = page.locator("[data-step-type='tool']").filter(has_text="Starting the model service")
+    step.get_by_role("button").first.click()
+    expect(step).to_contain_text("There is no trained model yet: train one first.")
+    expect(step).not_to_contain_text("train_models")
+    screenshot(page, "offline-choice", "1-error-step")
+
+    _send(page, "train a model")
+    question = _reply_with(page, "Which column should I predict?")
+    expect(question).to_be_visible(timeout=60_000)
+    button = question.get_by_role("button", name="predict contract")
+    expect(button).to_be_visible()
+    assert question.get_by_role("button", name="predict customer_id").count() == 0
+    screenshot(page, "offline-choice", "2-buttons")
+    button.click()
+    expect(page.locator("[data-step-type='user_message']").last).to_contain_text("predict contract")
+    expect(_reply_with(page, "Best:")).to_be_visible(timeout=180_000)
+    screenshot(page, "offline-choice", "3-trained")
+    run = _latest_run(server)
+    assert (run["status"], run["plan"]["target"]) == ("finished", "contract")  # type: ignore[index]

@@ -121,3 +121,30 @@ def test_switching_provider_in_the_panel_changes_who_answers_and_is_kept_on_resu
     _expect_answers(page, OFFLINE_ANSWER, 2)
     assert len(fake.requests) == 2  # nothing more reached the fake server
     screenshot(page, "settings", "2-offline-again")
+
+
+def test_regenerate_on_the_last_reply_asks_the_model_again_past_the_cache(
+    server: ChainlitServer, fake: FakeLLMServer, page: Page
+) -> None:
+    log_in(page, server)
+    _choose_provider(page, "OpenAI (or OpenAI-compatible)")
+    fake.reply(text("First answer."), text("Second answer."))
+    before = len(fake.requests)
+    send_message(page, "answer me twice")
+    _expect_answers(page, "First answer.", 1)
+    regenerate = page.get_by_role("button", name="Regenerate")
+    expect(regenerate).to_have_count(1)
+
+    regenerate.click()
+
+    _expect_answers(page, "Second answer.", 1)
+    _expect_answers(page, "First answer.", 0)  # the replaced answer left the chat
+    expect(page.get_by_role("button", name="Regenerate")).to_have_count(1)  # on the new one
+    assert len(fake.requests) == before + 2  # the same request again, not the cached answer
+    assert fake.requests[-1].body["messages"] == fake.requests[-2].body["messages"]
+    with sqlite3.connect(server.data_dir / "mlchat.db") as conn:
+        stored = conn.execute(
+            "SELECT content FROM messages WHERE role = 'assistant' AND content LIKE '%answer.'"
+        ).fetchall()
+    assert stored == [("Second answer.",)]
+    screenshot(page, "settings", "4-regenerated")

@@ -85,3 +85,56 @@ def test_a_share_among_some_rows_counts_only_those_rows() -> None:
     assert answer.text == (
         "share of rows where churn = yes, among rows where region = south: 0.0% (0 of 2)."
     )
+
+
+DATED = pd.DataFrame(
+    {
+        "order_date": [
+            *("2023-01-15", "2023-03-02", "2023-11-30"),
+            *("2024-02-10", "2024-03-05", "2024-03-20"),
+        ],
+        "region": ["north", "south", "north", "south", "north", "north"],
+        "price": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("condition", "count", "words"),
+    [
+        ("order_date in 2023", 3, "order_date in 2023 (2023-01-01 to 2023-12-31)"),
+        ("order_date > march", 0, "order_date after march (from 2024-04-01)"),
+        ("order_date >= 2024-02", 3, "order_date from 2024-02 (from 2024-02-01)"),
+        ("order_date < 2024", 3, "order_date before 2024 (before 2024-01-01)"),
+        ("order_date in last month", 2, "order_date in last month (2024-03-01 to 2024-03-31)"),
+        ("order_date in last 30 days", 2, "order_date in last 30 days (2024-02-20 to 2024-03-20)"),
+        ("order_date in march", 2, "order_date in march (2024-03-01 to 2024-03-31)"),
+    ],
+)
+def test_dates_are_read_as_periods_of_the_data_and_said_with_their_dates(
+    condition: str, count: int, words: str
+) -> None:
+    answer = run_query(DATED, Query("count", where=(parse_condition(condition),)))
+    assert answer.text == f"rows where {words}: {count} of 6."
+
+
+def test_a_period_of_a_column_without_dates_says_what_works() -> None:
+    with pytest.raises(QueryError, match=r"not a period of the dates in “region”; say e\.g\. 2023"):
+        run_query(DATED, Query("count", where=(parse_condition("region in 2023"),)))
+
+
+def test_grouping_by_a_column_and_a_dates_year_keeps_both_keys() -> None:
+    query = Query("sum", column="price", by="region", then_by="order_date:year")
+    answer = run_query(DATED, query)
+    assert answer.group_keys == (
+        ("north", "2023"),
+        ("north", "2024"),
+        ("south", "2023"),
+        ("south", "2024"),
+    )
+    assert [value for _, value, _ in answer.groups] == [40.0, 110.0, 20.0, 40.0]
+    assert answer.text.startswith(
+        "sum of price per region and year of order_date: north · 2023 40;"
+    )
+    with pytest.raises(QueryError, match="only a date column can be grouped by its year"):
+        run_query(DATED, Query("count", by="region:year"))

@@ -148,6 +148,20 @@ async def test_a_conversation_leaves_thread_step_element_and_feedback_rows(
     assert all(u.startswith(f"/mlchat/files/{user.id}/") for u in urls)
 
 
+async def test_a_database_password_typed_in_a_message_is_stored_masked(
+    layer: MlchatDataLayer,
+) -> None:
+    user = await layer.create_user(User(identifier="mlchat", metadata={}))
+    assert user is not None
+    thread_id = str(uuid.uuid4())
+    init_http_context(thread_id=thread_id, user=user)
+    await layer.update_thread(thread_id, name="sql", user_id=user.id)
+    typed = "train on the table orders of postgresql://ann:hunter2-x@db/sales to predict churn"
+    await layer.create_step(Message(content=typed, type="user_message").to_dict())
+    steps = await _rows(layer, 'SELECT "output" FROM steps WHERE "threadId" = :id', id=thread_id)
+    assert steps == [{"output": typed.replace("hunter2-x", "***")}]
+
+
 async def test_schema_has_a_column_for_every_key_chainlit_writes(layer: MlchatDataLayer) -> None:
     init_http_context()
     written = {
