@@ -55,7 +55,7 @@ from assistant.grounding import (
     sources_of,
 )
 from assistant.history import trim_history
-from assistant.offline.wording import for_person
+from assistant.offline.wording import for_person, summary_for_person
 from assistant.providers.base import (
     ChatSettings,
     FinishReason,
@@ -584,8 +584,8 @@ class Agent:
             if is_error:
                 failed.add(call.id)
             shown = summary
-            if is_error and self.approval.is_offline_call(call):  # no model reads it: a person
-                shown = for_person(call.name, summary)
+            if self.approval.is_offline_call(call):  # no model reads it, a person does
+                shown = for_person(call.name, summary) if is_error else summary_for_person(summary)
             emit(
                 ToolFinished(
                     call.id, call.name, shown, time.monotonic() - started[call.id], is_error

@@ -51,8 +51,8 @@ class ToolFinished:
     call_id: str
     tool: str
     summary: str
-    """Exactly what the model was shown; for a call the offline rules made, an error
-    is worded for the person instead (nobody else reads it)."""
+    """Exactly what the model was shown; for a call the offline rules made, it is worded
+    for the person instead (nobody else reads it)."""
     elapsed_s: float
     is_error: bool = False
     kind: Literal["tool_finished"] = "tool_finished"

@@ -64,8 +64,9 @@ class TrainRequest:
     """Where tuning studies live (None: in memory, forgotten after the run)."""
     study_prefix: str = "run"
     """Studies are named ``study_key(study_prefix, target, metric)``, so tune_model continues them."""
-    history_path: Path | None = None
-    """Warm-start history (tools.warmstart): read for first trials, written after the run."""
+    history_path: Path | str | None = None
+    """Warm-start history (tools.warmstart, a SQLite file or a PostgreSQL URL): read for first
+    trials, written after the run."""
     started_at_s: float | None = None
     """When the tool was called (``time.time()``): the budget counts from then and covers
     loading, training, explaining and exporting. None: from when the worker starts the job."""
@@ -188,7 +189,7 @@ class TuneRequest:
     budget_s: float
     out_dir: Path
     max_bytes: int = 1 << 30
-    history_path: Path | None = None
+    history_path: Path | str | None = None
     """Warm-start history (tools.warmstart): read for first trials, written after tuning."""
     started_at_s: float | None = None
     """When the tool was called (``time.time()``): ``budget_s`` counts from then and covers

@@ -21,6 +21,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -49,10 +50,22 @@ def current_owner() -> str:
     return f"{pid}:{start_ticks(pid) or 0}"
 
 
+def run_owner() -> str:
+    """This process as a run's owner in a store several machines may share:
+    ``"<pid>:<start ticks>@<host>"``."""
+    return f"{current_owner()}@{socket.gethostname()}"
+
+
 def owner_alive(owner: str | None) -> bool:
-    """Whether the process recorded as ``owner`` is still running (the same one, not a reuse)."""
+    """Whether the process recorded as ``owner`` is still running (the same one, not a reuse).
+
+    An owner on another host (``...@host``) counts as alive: only that machine can tell.
+    """
     if not owner:
         return False
+    owner, at, host = owner.partition("@")
+    if at and host != socket.gethostname():
+        return True
     pid_text, _, start_text = owner.partition(":")
     try:
         pid, start = int(pid_text), int(start_text or 0)

@@ -9,11 +9,23 @@ Running code has its own door: the user approves each run
 
 The check is on words the user typed, never on anything a tool returned, so
 no text from a file can satisfy it.
+
+Why word lists, and not a parser: this is a coarse door, not the reading of
+the request. The model reads what the user meant; the door only asks whether
+the user's own message is about that kind of work at all, so its lists are
+deliberately broad (a false "no" blocks a real request, a false "yes" only
+lets the model do what a user's words already invited). The offline
+assistant's parser (``assistant/offline/intents.py``) is precise instead, and
+misses phrasings it was never shown, which here would block real requests.
+The door fails closed: a state-changing tool without a rule here never runs
+on a model's call (a test checks every such tool has one).
 """
 
 from __future__ import annotations
 
 import re
+
+from assistant.approval import CODE_TOOLS  # their own door: the user approves each run
 
 _MODELLING = (
     r"train|fit|model|predict|target|metric|f1|auc|accuracy|rmse|mae|r2|log.?loss|use|only|"
@@ -27,6 +39,13 @@ _ASKS: dict[str, re.Pattern[str]] = {
     "tune_model": re.compile(
         r"\b(?:tun|optimi|improve|better|longer|more time|minute|second|hyper|search|again|"
         r"continue|keep going)",
+        re.I,
+    ),
+    "deploy_model": re.compile(
+        r"\b(?:deploy|serv|endpoint|api|http|host|curl|production|expose)", re.I
+    ),
+    "load_sql_table": re.compile(
+        r"\b(?:sql|database|db|postgres|mysql|sqlite|warehouse|select|query|table|schema)",
         re.I,
     ),
     "engineer_features": re.compile(
@@ -43,11 +62,19 @@ _CONSENT = re.compile(
 
 
 def asked_for(tool: str, user_text: str) -> bool:
-    """Whether ``user_text`` (the user's message of this turn) asks for what ``tool`` does."""
+    """Whether ``user_text`` (the user's message of this turn) asks for the change ``tool``
+    makes; ``False`` for a tool with no rule (and not behind its own door)."""
+    if tool in CODE_TOOLS:
+        return True
     pattern = _ASKS.get(tool)
     if pattern is None:
-        return True
+        return False
     return bool(pattern.search(user_text) or _CONSENT.search(user_text))
+
+
+def has_rule(tool: str) -> bool:
+    """Whether the door knows when the user asks for ``tool`` (or it has its own door)."""
+    return tool in CODE_TOOLS or tool in _ASKS
 
 
 def not_asked_message(tool: str) -> str:

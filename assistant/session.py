@@ -7,6 +7,7 @@ Chainlit, the terminal chat and tests all build an :class:`Assistant` from
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -50,6 +51,7 @@ from assistant.thread_settings import (
 from assistant.toolbox import all_tools, load_dataset
 from assistant.untrusted import context_message
 from assistant.workspace import Workspace, safe_file_name
+from assistant.workspace_mirror import WorkspaceMirror
 from tools.errors import DataError, MlchatError, UserFacingError
 from tools.io import safe_files
 from tools.io.load import file_sha256
@@ -81,6 +83,13 @@ class InterruptedRun:
     message: str
 
 
+def _mirror_of(settings: Settings) -> WorkspaceMirror | None:
+    url = settings.workspace_url
+    if not url or "://" not in url or url.startswith("file://"):
+        return None  # the workspaces are local folders (or a shared mount), used directly
+    return WorkspaceMirror(url)
+
+
 class Assistant:
     """Everything a conversation needs, built once per process.
 
@@ -100,6 +109,7 @@ class Assistant:
         self.settings = settings
         restrict_data_dir(settings.data_dir)
         self.db = Database(settings.store_location)
+        self.mirror = _mirror_of(settings)
         self.conversations = ConversationStore(self.db)
         self.runs = RunStore(self.db)
         self.runs.mark_interrupted(is_alive=owner_alive)  # runs of a server that died
@@ -304,18 +314,36 @@ class Assistant:
         (when the conversation's policy is "ask"); without one such code is skipped.
         """
         text = mask_urls(text)  # a database password stays in this process, out of history
+        await self.pull_workspace(thread_id)
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
         turn = self.agent.run_turn(thread_id, text, attachments=attachments, approver=approver)
-        async for event in turn:
-            yield event
+        try:
+            async for event in turn:
+                yield event
+        finally:
+            await self.push_workspace(thread_id)
+
+    async def pull_workspace(self, thread_id: str) -> None:
+        """Bring the conversation's files from ``MLCHAT_WORKSPACE_URL`` (when it is mirrored)."""
+        if self.mirror is not None:
+            await asyncio.to_thread(self.mirror.pull, self.settings.workspace_for(thread_id))
+
+    async def push_workspace(self, thread_id: str) -> None:
+        """Send the conversation's new files to ``MLCHAT_WORKSPACE_URL`` (when it is mirrored)."""
+        if self.mirror is not None:
+            await asyncio.to_thread(self.mirror.push, self.settings.workspace_for(thread_id))
 
     async def regenerate(
         self, thread_id: str, *, approver: Approver | None = None
     ) -> AsyncIterator[Event]:
         """Answer the last message of ``thread_id`` again, bypassing the response cache."""
+        await self.pull_workspace(thread_id)
         await self.sandboxes.use_kind(thread_id, self.choice(thread_id).sandbox)
-        async for event in self.agent.regenerate(thread_id, approver=approver):
-            yield event
+        try:
+            async for event in self.agent.regenerate(thread_id, approver=approver):
+                yield event
+        finally:
+            await self.push_workspace(thread_id)
 
     def take_interrupted_notice(self, thread_id: str) -> InterruptedRun | None:
         """Once per interrupted run: a sentence telling the user their training was cut off.

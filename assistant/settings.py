@@ -155,6 +155,9 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     """SQLAlchemy URL of the whole store (ours and Chainlit's tables); ``None`` means SQLite
     files in ``data_dir``. A ``sqlite:///`` URL moves only Chainlit's tables."""
+    workspace_url: str | None = None
+    """Where workspaces live: a folder or ``file://`` URL (a shared mount) used directly, or
+    an fsspec URL (``s3://...``) mirrored before and after each turn; ``None``: the data folder."""
     sql_url: str | None = field(default=None, repr=False)
     """A database to read tables from ("train on the table orders"); its password is a secret."""
     sql_max_rows: int = 1_000_000
@@ -242,6 +245,7 @@ class Settings:
                 "MLCHAT_RESPONSE_CACHE_AGE_S", 7 * 24 * 3600.0, minimum=0
             ),
             database_url=get("MLCHAT_DATABASE_URL"),
+            workspace_url=get("MLCHAT_WORKSPACE_URL"),
             sql_url=get("MLCHAT_SQL_URL"),
             sql_max_rows=env.whole("MLCHAT_SQL_MAX_ROWS", 1_000_000, minimum=1),
             tuning_storage=get("MLCHAT_TUNING_STORAGE"),
@@ -309,7 +313,10 @@ class Settings:
     def workspace_for(self, thread_id: str) -> Path:
         """The per-conversation workspace folder (uploads, models, figures)."""
         safe = "".join(c for c in thread_id if c.isalnum() or c in "-_") or "default"
-        return self.data_dir / "workspaces" / safe
+        url = self.workspace_url
+        if url and ("://" not in url or url.startswith("file://")):  # a shared mount
+            return Path(url.removeprefix("file://")).expanduser() / safe
+        return self.data_dir / "workspaces" / safe  # or the local copy of a mirrored one
 
 
 class _Reader:

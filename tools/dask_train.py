@@ -52,7 +52,7 @@ DASK_FAMILIES = ("xgboost", "lightgbm")
 """Families with a distributed trainer (``xgboost.dask``, ``lightgbm.DaskLGBM*``)."""
 SAMPLE_ROWS = 20_000
 """Rows read with ``load_table`` to decide parsing, profile the table and fit preprocessing."""
-_MAX_BLOCK_BYTES = 64 << 20
+_MAX_BLOCK_BYTES = 32 << 20
 _MIN_BLOCK_BYTES = 48 << 10
 _SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ",", ".parquet": None, ".pq": None}
 
@@ -197,9 +197,8 @@ def train_on_dask(
     best = max(ok, key=lambda c: spec.to_score(c.score))
     board = sorted(ok, key=lambda c: -spec.to_score(c.score)) + [c for c in board if c not in ok]
     model = fitted[best.family]
-    explained = _known_target(
-        holdout_rows.head(SAMPLE_ROWS, npartitions=-1, compute=True).reset_index(drop=True), target
-    )
+    first = holdout_rows.head(SAMPLE_ROWS, npartitions=min(4, holdout_rows.npartitions))
+    explained = _known_target(first.reset_index(drop=True), target)
     y = explained[target].reset_index(drop=True)
     classes = getattr(model, "classes_", None)
     frame_x = explained.drop(columns=[target])
@@ -327,7 +326,7 @@ def _fit_distributed(
     params = _shared_params(local, lgb.LGBMClassifier() if classification else lgb.LGBMRegressor())
     trainer_class = lgb.DaskLGBMClassifier if classification else lgb.DaskLGBMRegressor
     trainer = trainer_class(client=client, **params)
-    trainer.fit(x.to_dask_array(lengths=True), y.to_dask_array(lengths=True))
+    trainer.fit(x, y)
     return trainer.to_local()
 
 

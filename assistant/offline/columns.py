@@ -176,8 +176,13 @@ def _stems(word: str) -> set[str]:
     if word.endswith("e"):
         forms.add(word[:-1] + "ing")
     if word.endswith("ed") and len(word) >= 7:  # "defaulted": "defaults", "default"
-        for base in (word[:-2], word[:-1]):
-            forms |= {base, base + "s", base + "ing"}
+        bases = {word[:-2], word[:-1]}
+        if word[-3] == word[-4]:  # "readmitted": "readmit"
+            bases.add(word[:-3])
+        for base in bases:
+            forms |= {base, base + "s", base + "ing", base + "ion", base + "ation"}
+            if base.endswith("t"):  # "readmission", "conversion"
+                forms |= {base[:-1] + "ssion", base[:-1] + "sion"}
     return forms
 
 
@@ -203,6 +208,9 @@ class ColumnIndex:
                 self._exact.setdefault(form, index)
                 if name not in unique:
                     self._fuzzy.add(form)
+            initials = "".join(w[0] for w in words)
+            if len(words) >= 3 and initials not in _NEVER_COLUMNS and name not in unique:
+                self._exact.setdefault(initials, index)  # "LOS" for LengthOfStay
             if len(words) == 1:
                 for form in _stems(words[0]):
                     self._inflected.setdefault(form, index)
@@ -267,6 +275,8 @@ class ColumnIndex:
             return None
         keys = [k for k in self._fuzzy if k.count(" ") == size - 1 or size == 1]
         close = difflib.get_close_matches(phrase, keys, n=2, cutoff=_FUZZY_CUTOFF)
+        # "admitted" is a word of its own, not a typo of "readmitted"
+        close = [k for k in close if not (k.endswith(phrase) and len(k) - len(phrase) >= 2)]
         if close and (len(close) == 1 or self._exact[close[0]] == self._exact[close[1]]):
             return self._exact[close[0]], "typo"
         return None

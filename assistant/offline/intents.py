@@ -163,7 +163,7 @@ def _sql_request(body: str, available: set[str]) -> tuple[Intent | None, str]:
 
 
 def _read_clause(clause: _Clause, reader: _Reader) -> None:
-    text = clause.text
+    text = v.BETTER_METRIC.sub(" metric ", clause.text)  # "accuracy is a better measure"
     situation = reader.situation
     columns = reader.columns_in(text)
     duration = find_duration(text)
@@ -332,8 +332,11 @@ def _metric(text: str) -> dict[str, Any]:
     metric = next(name for pattern, name in v.METRICS if re.fullmatch(pattern, word))
     if v.IMPROVE_WORDS.search(text):
         return {}
-    rest = v.FILLER.sub(" ", text.replace(word, " "))
-    is_terse = not re.search(r"[a-z0-9«]", rest)
+    is_terse = any(  # "only boosting, rmse, go": one item of a list may be the metric alone
+        not re.search(r"[a-z0-9«]", v.FILLER.sub(" ", part.replace(word, " ")))
+        for part in text.split(",")
+        if word in part
+    )
     question = re.search(r"\b(what|what's|how|show|tell|give me|report|which)\b", text)
     if is_terse or (v.METRIC_SETTING.search(text) and not question):
         return {"metric": metric}

@@ -97,6 +97,7 @@ _ABSOLUTE = re.compile(
     r"\b(in|during|before|prior to|until|till|up to|after|since|from)\s+(?:the\s+)?"
     rf"((?:19|20)\d\d(?:-\d{{1,2}})?\b|{_MONTH}(?:\s+(?:19|20)\d\d)?\b)(?!\s*«)"
 )
+_AGE = re.compile(r"\b(older|younger) than\s+(\d+)(?!\s*«)")
 _DATE_NAME = re.compile(r"date|time|day\b|_at$|_on$|^when|period", re.I)
 _PARTS = r"(year|quarter|month|weekday|day of (?:the )?week)"
 _BY_PART = re.compile(rf"\b(?:by|per|each|every|for each|across|in each)\s+(?:the\s+)?{_PARTS}\b")
@@ -118,6 +119,13 @@ def read_question(text: str, index: ColumnIndex, facts: FileFacts | None) -> dic
     if facts is None:
         return None
     found = [name for name, pattern in _AGGREGATES if re.search(pattern, text)]
+    counted_column = re.search(r"\bnumber of\s+«(\d+)»", text)
+    if (
+        counted_column is not None
+        and facts.columns[int(counted_column.group(1))].is_numeric
+        and set(found) - {"count"}
+    ):
+        found.remove("count")  # "max number of medications": the column NumMedications
     top_match = _TOP.search(text)
     if not found and top_match is None and _TOP_COUNT.search(text) is None:
         return None
@@ -246,6 +254,18 @@ def _conditions(text: str, facts: FileFacts, used: set[int]) -> list[dict[str, A
             )
         )
         used.add(index)
+    for match in _AGE.finditer(text):  # "older than 80": the file's age column
+        ages = [
+            i
+            for i, c in enumerate(facts.columns)
+            if c.is_numeric and "age" in re.split(r"[^a-z]+|(?<=[a-z])(?=[A-Z])", c.name.lower())
+        ]
+        if len(ages) == 1 and ages[0] not in used:
+            op = ">" if match.group(1) == "older" else "<"
+            conditions.append(
+                (match.start(), _condition(facts.columns[ages[0]].name, op, match.group(2)))
+            )
+            used.add(ages[0])
     for match in _YEAR.finditer(text):
         years = [
             i

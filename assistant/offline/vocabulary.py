@@ -65,6 +65,11 @@ METRIC_SETTING = re.compile(
     r"switch|go with|prefer|metric|instead|evaluate|evaluated|measure|care about|focus on|"
     r"set|change|by|with|please|pick|choose|target metric)\b"
 )
+BETTER_METRIC = re.compile(
+    r"\b(?:is|would be|seems|sounds like) (?:a |the )?(?:much )?better "
+    r"(?:measure|metric|choice|score|fit)(?: here| for this)?\b"
+)
+"""A metric called the better one: a metric change, not a wish to improve the model."""
 IMPROVE_WORDS = re.compile(
     r"\b(improve|improving|improvement|better|boost|higher|increase|raise|get more)\b"
 )
@@ -182,6 +187,7 @@ PREDICT_UNKNOWN = re.compile(
 LIKELY = re.compile(
     r"\b(?:who|which \S+)(?:'s| is| are| will be)?\s+(?:most\s+)?(?:likely|going|gonna|about|"
     r"at risk|in danger)\s+(?:to\s+|of\s+)?«(\d+)»|"
+    r"\bwhich \S+ (?:will|would|might|are going to|get|got|are|were)(?: being)? «(\d+)»|"
     r"\b(?:likelihood|chance|probability|risk|odds)\s+(?:of|to|(?:that\s+)?\S+(?:\s+\S+)?\s+(?:will|would))\s+"
     r"(?:\S+\s+)?«(\d+)»|\bwho will «(\d+)»"
 )
@@ -201,7 +207,8 @@ TUNE = re.compile(
     r"\b(tune|tuning|fine[- ]?tune|hyper ?parameters?|hpo|keep (?:improving|optimi[sz]ing|"
     r"searching|tuning|going)|squeeze|search (?:a (?:little|bit) |some )?(?:longer|more)|"
     r"optimi[sz]e (?:the |its )?(?:hyper ?)?param\w*|optimi[sz]ation|more trials|"
-    r"optimi[sz]e (?:the |its )?(?:best |top )?(?:model'?s? )?settings)\b"
+    r"optimi[sz]e (?:the |its )?(?:best |top )?(?:model'?s? )?settings|"
+    r"optimi[sz]e (?:the |its |my )?(?:best|top|winning|final) (?:model|one)\b)\b"
 )
 WHY = re.compile(
     r"\b(why|importance|important|matter|matters|mattering|effect|effects|impact|impacts|role|"
@@ -217,14 +224,16 @@ EXPLAIN = re.compile(
     r"important (?:features|columns|variables|factors)|feature importances?|importances?|"
     r"how (?:good|well|accurate|reliable|precise)|metrics|performance|perform|learn|learned|"
     r"learnt|key drivers|drivers|tell me about the model|about the model|how did (?:it|the model)"
-    r" do|results?|scores? of the (?:best )?model|evaluation|confusion matrix|roc curve|shap)\b"
+    r" do|results?|scores? of the (?:best )?model|evaluation|confusion matrix|roc curve|shap|"
+    r"break(?:ing)? (?:it |the model )?down|walk me through)\b"
 )
 BOARD = re.compile(
     r"\b(leader ?board|score ?board|rankings?|standings|how (?:did|do|does) (?:the )?others|runner[- ]?ups?|models compare|"
     r"second best|second place|next best|"
     r"which (?:algorithm|algo|method|approach)s? (?:won|was best|is best|did best|worked best)|"
     r"compare (?:the |all )?(?:the )?"
-    r"(?:models|candidates)|model comparison|other (?:candidates|models|ones)|all (?:the )?"
+    r"(?:models|candidates)|model comparison|all (?:the )?model (?:results|scores)|"
+    r"which (?:model|one|candidate) (?:is|was) the best(?: one)?|other (?:candidates|models|ones)|all (?:the )?"
     r"(?:models|candidates|scores|results)|every (?:model|candidate)|each (?:model|candidate)|"
     r"which (?:model|one|candidate) (?:won|wins|was best|is best|did best|performed best|came "
     r"first)|who won(?=\s*$)|models? (?:you|did you|were) (?:tried|try|trained|tested)|compare to the "
@@ -237,7 +246,8 @@ DOWNLOAD = re.compile(
     r"grab|send me)\b"
 )
 HAND_OVER = re.compile(
-    r"\b(?:give|send|get|hand) (?:me|us) (?:the|my|our|that) (?:trained |final |best )?model\b"
+    r"\b(?:give|send|get|hand) (?:me|us) (?:the |my |our |that )?(?:trained |final |best )?model"
+    r"\b(?! for\b| of\b| that\b| which\b| to predict\b)"
 )
 """Asking for the model itself (a download), not for a model to be built."""
 NOTEBOOK = re.compile(r"\b(notebook|jupyter|ipynb|colab)\b")

@@ -8,6 +8,7 @@ what the tool does, and argument names disappear.
 
 from __future__ import annotations
 
+import json
 import re
 
 _WHOLE: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -108,6 +109,30 @@ def for_person(tool: str, message: str) -> str:
         text = pattern.sub(lambda m, r=replacement: r.format(*m.groups()), text)
     text = _TOOL_NAME.sub(lambda m: _tool_words(m.group(0)).lower(), text)
     return text if text.endswith((".", "!", "?", "”")) else text + "."
+
+
+def summary_for_person(content: str) -> str:
+    """A successful result's ``summary`` (JSON) with what it says of "the user" said to them
+    ("Asked the user: ..." -> "Asked you: ..."); anything else is returned as it is."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return content
+    if not isinstance(value, dict) or not isinstance(value.get("summary"), str):
+        return content
+    summary = value["summary"]
+    for pattern, replacement in _ABOUT_THE_USER:
+        summary = pattern.sub(replacement, summary)
+    if summary == value["summary"]:
+        return content
+    return json.dumps({**value, "summary": summary}, ensure_ascii=False)
+
+
+_ABOUT_THE_USER = (
+    (re.compile(r"\bAsked the user\b"), "Asked you"),
+    (re.compile(r"\bthe user's\b"), "your"),
+    (re.compile(r"\b[Tt]he user\b"), "you"),
+)
 
 
 def _tool_words(name: str) -> str:

@@ -117,6 +117,14 @@ def is_strict_schema(schema: object) -> bool:
     return True
 
 
+def refuses_temperature(message: str) -> bool:
+    """Whether a 400's message says the model takes no ``temperature`` but its default
+    (reasoning models such as gpt-6-luna, on Chat Completions and the Responses API)."""
+    text = message.lower()
+    refuses = ("unsupported", "not support", "only the default")
+    return "temperature" in text and any(p in text for p in refuses)
+
+
 def says_context_exceeded(detail: str) -> bool:
     """Whether an HTTP 400's message says the prompt is longer than the model's context."""
     text = detail.lower()

@@ -34,6 +34,7 @@ from assistant.providers._assembly import (
     PartialCall,
     estimated_usage,
     is_strict_schema,
+    refuses_temperature,
     settle_calls,
 )
 from assistant.providers.base import (
@@ -204,12 +205,7 @@ class OpenAIProvider:
         if self._include_usage and "stream_options" in text:
             self._include_usage = False
             return "stream_options"
-        refuses = ("unsupported", "not support", "only the default")
-        if (
-            "temperature" in text
-            and any(p in text for p in refuses)
-            and model not in self._fixed_temperature_models
-        ):
+        if refuses_temperature(text) and model not in self._fixed_temperature_models:
             self._fixed_temperature_models.add(model)
             return "temperature"
         return None

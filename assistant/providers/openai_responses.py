@@ -33,6 +33,7 @@ from assistant.providers._assembly import (
     ANSWER_TOOL,
     PartialCall,
     is_strict_schema,
+    refuses_temperature,
     settle_calls,
 )
 from assistant.providers.base import (
@@ -114,8 +115,8 @@ class OpenAIResponsesProvider:
                     **self._request(messages, tools, settings)
                 )
             except openai.BadRequestError as exc:
-                text = str(exc.message).lower()
-                if "temperature" not in text or model in self._fixed_temperature_models:
+                refused = refuses_temperature(str(exc.message))
+                if not refused or model in self._fixed_temperature_models:
                     raise
                 log.info(
                     "option_rejected provider=%s model=%s option=temperature", self.name, model

@@ -156,8 +156,12 @@ def study_prefix(ctx: ToolContext, sha256: str) -> str:
     return f"{ctx.thread_id}-{sha256[:12]}"
 
 
-def history_path(ctx: ToolContext) -> Path:
-    """The warm-start history of past runs."""
+def history_path(ctx: ToolContext) -> Path | str:
+    """The warm-start history of past runs: in the store's PostgreSQL database when there is
+    one (tuning workers on other machines share it), else a SQLite file in the data folder."""
+    location = ctx.settings.store_location
+    if isinstance(location, str):
+        return location
     return ctx.settings.data_dir / "optuna" / "warmstart.db"
 
 

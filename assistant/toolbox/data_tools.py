@@ -74,7 +74,7 @@ def profile_dataset(
     payload = {
         "summary": summary,
         "dataset": record.id,
-        "file": record.name,
+        "file": cap(record.name),
         "rows": profile.n_rows,
         "columns": profile.n_columns,
         "column_kinds": {k: v[:60] for k, v in kinds.items()},
@@ -85,10 +85,10 @@ def profile_dataset(
         },
         "target": cap(profile.target) if profile.target else None,
         "task": profile.task,
-        "task_reason": profile.task_reason,
+        "task_reason": cap_names(profile.task_reason, columns),
         "target_summary": profile.target_summary,
         "warnings": [cap_names(w.message, columns) for w in profile.warnings],
-        "notes": list(loaded.notes),
+        "notes": [cap_names(note, columns) for note in loaded.notes],
         "sample_rows_quoted_data": sample.to_dict(orient="records")
         if profile.n_columns <= 30
         else "omitted (wide table)",

@@ -82,7 +82,7 @@ def query_data(
     outputs: tuple[Table | Figure, ...] = ()
     if query.by is not None:
         label = query.aggregate if query.column is None else f"{query.aggregate} of {query.column}"
-        names = tuple(n for n in (query.by, query.then_by) if n is not None)
+        names = tuple(_group_label(n) for n in (query.by, query.then_by) if n is not None)
         rows = [
             (*keys, round_sig(value), n)
             for keys, (_, value, n) in zip(answer.group_keys, answer.groups, strict=True)
@@ -109,6 +109,12 @@ def _chart(answer: Answer, names: tuple[str, ...], label: str, table: Table) -> 
         figure = px.bar(x=first, y=values, labels={"x": names[0], "y": label})
     figure.update_layout(title=table.title, template="plotly_white")
     return figure.to_json()
+
+
+def _group_label(name: str) -> str:
+    """``order_date:year`` as a table heading: ``year of order_date``."""
+    column, _, part = name.partition(":")
+    return f"{part} of {column}" if part else column
 
 
 def _group_column(columns: list[str], wanted: str) -> str:

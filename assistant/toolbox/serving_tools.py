@@ -18,7 +18,7 @@ from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.processes import die_with_parent
 from assistant.toolbox._format import for_model
-from assistant.toolkit import ToolResult
+from assistant.toolkit import ToolResult, changes_state
 
 _START_TIMEOUT_S = 60.0
 _SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "TOKEN", "DATABASE_URL")
@@ -35,6 +35,7 @@ _RUNNING: dict[str, _Service] = {}
 """The model service of each conversation (one at a time), while the app runs."""
 
 
+@changes_state  # starts a process that listens on a port: only when the user asks
 async def deploy_model(ctx: ToolContext, port: int | None = None) -> ToolResult:
     """Serve the conversation's current model over HTTP on this machine (a FastAPI service
     with JSON and CSV prediction endpoints, /health and an API schema at /docs) and return its

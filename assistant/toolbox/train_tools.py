@@ -14,7 +14,7 @@ from assistant.errors import ToolError
 from assistant.events import File
 from assistant.jobs import TrainRequest, TuneReport, train_job
 from assistant.plan_changes import checked, load_changes, save_changes
-from assistant.processes import current_owner
+from assistant.processes import run_owner
 from assistant.toolbox._format import (
     family_label,
     for_model,
@@ -139,7 +139,7 @@ async def train_models(
         thread_id=ctx.thread_id,
         dataset_id=record.id,
         plan={"target": chosen_target, **changes},
-        owner=current_owner(),
+        owner=run_owner(),
     )
     board: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
@@ -275,9 +275,7 @@ async def tune_model(
         started_at_s=called_at_s,
     )
     runs = ctx.services.runs
-    runs.start(
-        run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan, owner=current_owner()
-    )
+    runs.start(run_id, thread_id=ctx.thread_id, dataset_id=record.id, plan=plan, owner=run_owner())
     ctx.progress(f"Tuning {', '.join(family_label(f) for f in families)} for {budget_s} s")
 
     def on_message(message: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ class LocalCluster:
     scheduler: subprocess.Popen[bytes]
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_worker(self, name: str, *, preload: bool = False) -> None:
+    def start_worker(self, name: str, *, preload: bool = False, memory_limit: str = "0") -> None:
         """Start worker ``name`` (one ``cores`` resource, two threads) as its own process.
 
         ``preload`` imports the training jobs before the worker joins (as a deployment
@@ -58,7 +58,7 @@ class LocalCluster:
                 "--no-nanny",
                 "--no-dashboard",
                 "--memory-limit",
-                "0",
+                memory_limit,
                 "--host",
                 "127.0.0.1",
                 *(["--preload", "assistant.jobs"] if preload else []),
@@ -90,8 +90,11 @@ class LocalCluster:
             process.wait(10)
 
 
-def start_cluster(log_dir: Path, *, workers: int = 2) -> LocalCluster:
-    """A scheduler on a free loopback port and ``workers`` workers named w0, w1, ..."""
+def start_cluster(log_dir: Path, *, workers: int = 2, memory_limit: str = "0") -> LocalCluster:
+    """A scheduler on a free loopback port and ``workers`` workers named w0, w1, ...
+
+    ``memory_limit`` is each worker's (Dask's ``--memory-limit``; "0": none).
+    """
     port = _free_port()
     log = (log_dir / "scheduler.log").open("ab")
     scheduler = subprocess.Popen(
@@ -114,7 +117,7 @@ def start_cluster(log_dir: Path, *, workers: int = 2) -> LocalCluster:
     try:
         _wait_for_port(port, scheduler)
         for i in range(workers):
-            cluster.start_worker(f"w{i}", preload=True)
+            cluster.start_worker(f"w{i}", preload=True, memory_limit=memory_limit)
         cluster.wait_for_workers(workers)
     except BaseException:
         cluster.stop()

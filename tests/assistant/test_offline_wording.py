@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -48,3 +49,16 @@ def test_specific_errors_get_a_next_step_in_the_persons_terms() -> None:
 def test_a_message_already_for_a_person_is_kept() -> None:
     text = "The file has no column named “chrn”. Closest: churn"
     assert for_person("train_models", text) == text + "."
+
+
+def test_a_successful_summary_speaks_to_the_person_and_keeps_its_facts() -> None:
+    from assistant.offline.wording import summary_for_person
+
+    content = '{"summary": "Asked the user: Which column?", "options": ["predict churn"]}'
+    assert json.loads(summary_for_person(content)) == {
+        "summary": "Asked you: Which column?",
+        "options": ["predict churn"],
+    }
+    kept = '{"summary": "Plotted churn (value_counts) from 5 rows"}'
+    assert summary_for_person(kept) == kept
+    assert summary_for_person("not json") == "not json"

@@ -27,8 +27,8 @@ async def _step(name: str) -> None:
 
 
 @changes_state
-async def write_note(ctx: Any, label: str) -> ToolResult:
-    """Write a note into the conversation.
+async def set_plan(ctx: Any, label: str) -> ToolResult:
+    """A stand-in for the real set_plan (a state change without a rule at the door never runs).
 
     Args:
         label: Name of the note.
@@ -61,6 +61,7 @@ async def tune_model(ctx: Any, label: str) -> ToolResult:
 def test_the_toolbox_declares_which_tools_change_state() -> None:
     changing = {t.name for t in all_tools() if t.changes_state}
     assert changing == {
+        "deploy_model",
         "load_sql_table",
         "set_plan",
         "train_models",
@@ -76,22 +77,22 @@ async def test_writes_run_one_at_a_time_in_order_before_reads(tmp_path: Path) ->
         [
             batch(
                 ("read_note", "c1", {"label": "read1"}),
-                ("write_note", "c2", {"label": "write1"}),
+                ("set_plan", "c2", {"label": "write1"}),
                 ("read_note", "c3", {"label": "read2"}),
-                ("write_note", "c4", {"label": "write2"}),
+                ("set_plan", "c4", {"label": "write2"}),
             ),
             say("Done."),
         ]
     )
     agent = Agent(
         provider=model,
-        tools=[tool(write_note), tool(read_note)],
+        tools=[tool(set_plan), tool(read_note)],
         conversations=ConversationStore(Database(tmp_path / "mlchat.db")),
         make_context=lambda thread_id, call, emit: None,
         chat_settings=ChatSettings(model="scripted"),
         system_prompt="You are mlchat.",
     )
-    events = [e async for e in agent.run_turn("t", "go")]
+    events = [e async for e in agent.run_turn("t", "set the plan, go")]
 
     assert LOG[:4] == ["write1 start", "write1 end", "write2 start", "write2 end"]
     # the reads run together after the writes: both start before either ends

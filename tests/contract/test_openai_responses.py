@@ -17,7 +17,7 @@ from assistant.providers.base import (
 )
 from assistant.providers.openai_responses import OpenAIResponsesProvider
 from assistant.providers.router import Route, Router
-from tests.fakes.llm_servers import FakeCall, FakeLLMServer, Turn, text, tool_call
+from tests.fakes.llm_servers import FakeCall, FakeLLMServer, Turn, error, text, tool_call
 
 HISTORY = [Message("system", "You train models."), Message("user", "train on iris")]
 TOOLS = [ToolSpec("train_candidates", "Train.", {"type": "object", "properties": {}})]
@@ -47,6 +47,20 @@ async def test_text_streams_and_the_request_is_a_stateless_responses_request(
     assert body["input"] == [{"role": "user", "content": "train on iris"}]
     assert (body["store"], body["include"]) == (False, ["reasoning.encrypted_content"])
     assert body["tools"][0]["name"] == "train_candidates"
+
+
+async def test_a_reasoning_model_refusing_temperature_is_sent_without_it_from_then_on(
+    fake_openai: FakeLLMServer,
+) -> None:
+    refusal = "Unsupported parameter: 'temperature' is not supported with this model."
+    fake_openai.reply(error(400, refusal), text("hi"), text("again"))
+    luna = provider(fake_openai)
+
+    first = [d async for d in luna.stream(HISTORY, TOOLS, ChatSettings("gpt-6-luna"))]
+    [d async for d in luna.stream(HISTORY, TOOLS, ChatSettings("gpt-6-luna"))]
+
+    assert [d.text for d in first if isinstance(d, StreamText)] == ["hi"]
+    assert ["temperature" in r.body for r in fake_openai.requests] == [True, False, False]
 
 
 async def test_tool_calls_and_reasoning_items_are_kept_and_replayed_in_order(

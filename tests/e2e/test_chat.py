@@ -529,6 +529,9 @@ def test_offline_a_failed_tools_step_reads_for_a_person_and_a_choice_button_trai
     button = question.get_by_role("button", name="predict contract")
     expect(button).to_be_visible()
     assert question.get_by_role("button", name="predict customer_id").count() == 0
+    asking = page.locator("[data-step-type='tool']").filter(has_text="Asking you").last
+    asking.get_by_role("button").first.click()
+    expect(asking).to_contain_text("Asked you: Which column should I predict?")
     screenshot(page, "offline-choice", "2-buttons")
     button.click()
     expect(page.locator("[data-step-type='user_message']").last).to_contain_text("predict contract")

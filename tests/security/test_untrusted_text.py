@@ -127,6 +127,7 @@ async def test_a_hostile_upload_name_and_long_header_stay_capped_data(tmp_path: 
         assert request[0] == Message("system", render_prompt("system"))  # fixed, word for word
         assert all("NEW SYSTEM RULE" not in m.content for m in request if m.role == "system")
         assert all(HOSTILE_HEADER not in m.content for m in request)  # never at full length
+        assert all(HOSTILE_UPLOAD not in m.content for m in request)  # nor the file's name
     block = model.requests[0][1].content.split("<data>\n", 1)[1].split("\n</data>", 1)[0]
     assert json.loads(block)["attached_datasets"][0]["name"] == cap(HOSTILE_UPLOAD)
     results = {m.tool_call_id: m.content for m in model.requests[2] if m.role == "tool"}
@@ -135,4 +136,5 @@ async def test_a_hostile_upload_name_and_long_header_stay_capped_data(tmp_path: 
         json.dumps(cap(HOSTILE_HEADER), ensure_ascii=False) in error
     )  # the column list is quoted and capped
     assert json.loads(profile)["column_kinds"]["numeric"][0] == cap(HOSTILE_HEADER)
+    assert json.loads(profile)["file"] == cap(HOSTILE_UPLOAD)
     assert len(cap(HOSTILE_HEADER)) == MAX_NAME_CHARS
