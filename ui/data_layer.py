@@ -62,8 +62,8 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from assistant.connection_secrets import mask_urls
-from tools import safe_files
 from tools.errors import UserFacingError
+from tools.io import safe_files
 
 log = logging.getLogger(__name__)
 
