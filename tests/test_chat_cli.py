@@ -49,13 +49,24 @@ def churn_csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_one_turn_then_a_follow_up_in_the_same_thread(tmp_path: Path, churn_csv: Path) -> None:
-    first = mlchat(tmp_path, "--file", str(churn_csv), "train a model to predict churn")
+def test_interactive_turns_then_a_one_shot_follow_up_in_the_same_thread(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """Interactive: a failed call's text is the person's wording (issue 18), an unclear
+    target is asked as numbered choices and typing a number trains on that column; then a
+    one-shot follow-up continues the same thread."""
+    typed = "deploy the model\ntrain a model\n2\n"
+    first = mlchat(tmp_path, "--file", str(churn_csv), stdin=typed)
     assert first.returncode == 0, first.stderr
-    assert "Trained" in first.stdout and "Leaderboard" in first.stdout
-    assert "[file] Fitted pipeline (model.joblib)" in first.stdout
-    assert "Traceback" not in first.stdout + first.stderr
-    thread = re.search(r"thread: (\w+)", first.stdout)
+    out = first.stdout
+    assert "There is no trained model yet: train one first." in out
+    assert "(train_models)" not in out and "Ask the user" not in out
+    assert "Which column should I predict?\n  1. predict churn\n  2. predict plan\n" in out
+    assert "· train_models(target='plan'," in out
+    assert "Trained" in out and "Leaderboard" in out
+    assert "[file] Fitted pipeline (model.joblib)" in out
+    assert "Traceback" not in out + first.stderr
+    thread = re.search(r"thread: (\w+)", out)
     assert thread is not None
 
     second = mlchat(tmp_path, "--thread", thread.group(1), "show the leaderboard")
@@ -105,19 +116,3 @@ def test_a_question_is_printed_as_numbered_choices_and_a_number_picks_one(
     assert picked("2", renderer.offered) == "predict plan"
     assert picked("3", renderer.offered) == "3"
     assert picked("predict tenure", renderer.offered) == "predict tenure"
-
-
-def test_offline_errors_read_for_a_person_and_a_numbered_choice_trains_that_column(
-    tmp_path: Path, churn_csv: Path
-) -> None:
-    """Issue 18 in the terminal: a failed call's text is the person's wording, an unclear
-    target is asked as numbered choices, and typing a number trains on that column."""
-    typed = "deploy the model\ntrain a model\n2\n"
-    result = mlchat(tmp_path, "--file", str(churn_csv), stdin=typed)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "There is no trained model yet: train one first." in out
-    assert "(train_models)" not in out and "Ask the user" not in out
-    assert "Which column should I predict?\n  1. predict churn\n  2. predict plan\n" in out
-    assert "· train_models(target='plan'," in out
-    assert "Trained" in out and "Traceback" not in out + result.stderr

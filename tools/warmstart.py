@@ -2,8 +2,10 @@
 
 Two sources, tried in this order by :func:`warm_start_configs`:
 
-1. History (:class:`WarmStartStore`): a small SQLite database (path given by
-   the caller) holding, per finished run, the dataset's meta-features
+1. History (:class:`WarmStartStore`): two tables in a small SQLite file (path
+   given by the caller) or, given a ``postgresql://`` URL, in the schema
+   ``mlchat`` of that database (so tuning workers on other machines share it),
+   holding, per finished run, the dataset's meta-features
    (:attr:`tools.analyze.Profile.meta_features`) and the best configuration
    per model family. :meth:`WarmStartStore.similar` returns the best
    configurations of the k past datasets of the same task nearest to a new
@@ -14,7 +16,7 @@ Two sources, tried in this order by :func:`warm_start_configs`:
    kind that did well across the bundled and generated datasets.
 
 Configurations are trial parameters as an Optuna study stores them (for
-:meth:`optuna.Study.enqueue_trial`); :func:`tools.tune.trial_to_params` turns
+:meth:`optuna.Study.enqueue_trial`); :func:`tools.search.tune.trial_to_params` turns
 them into estimator parameters.
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.url import make_url
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +94,41 @@ def task_kind(task: str) -> str:
 
 
 class WarmStartStore:
-    """Meta-features and best configurations of finished runs, in one SQLite file."""
+    """Meta-features and best configurations of finished runs (SQLite file or PostgreSQL URL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, location: Path | str) -> None:
+        if isinstance(location, Path) or "://" not in str(location):
+            path = Path(location)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sqlalchemy.create_engine(
+                f"sqlite:///{path}", connect_args={"timeout": 30}, poolclass=sqlalchemy.NullPool
+            )
+            sqlalchemy.event.listen(self.engine, "connect", _sqlite_foreign_keys)
+            schema = _SCHEMA
+        else:
+            url = make_url(str(location))
+            if url.drivername in ("postgres", "postgresql", "postgresql+asyncpg"):
+                url = url.set(drivername="postgresql+psycopg2")
+            self.engine = sqlalchemy.create_engine(
+                url,
+                connect_args={"options": f"-csearch_path={_PG_SCHEMA}"},
+                poolclass=sqlalchemy.NullPool,
+            )
+            schema = _SCHEMA.replace(" REAL", " DOUBLE PRECISION")
         with self._connect() as db:
-            db.executescript(_SCHEMA)
+            if self.engine.dialect.name == "postgresql":
+                db.execute(
+                    sqlalchemy.text("SELECT pg_advisory_xact_lock(hashtext('mlchat.migrate'))")
+                )
+                db.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {_PG_SCHEMA}"))
+            for statement in schema.split(";"):
+                if statement.strip():
+                    db.execute(sqlalchemy.text(statement))
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA foreign_keys = ON")
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> Iterator[Connection]:
+        with self.engine.begin() as db:
+            yield db
 
     def record_run(
         self,
@@ -130,26 +152,38 @@ class WarmStartStore:
         """
         meta = {k: float(v) for k, v in meta_features.items() if _finite(v)}
         with self._connect() as db:
-            db.execute("DELETE FROM warmstart_config WHERE run_id = ?", (run_id,))
+            db.execute(_sql("DELETE FROM warmstart_config WHERE run_id = :run"), {"run": run_id})
+            db.execute(_sql("DELETE FROM warmstart_run WHERE run_id = :run"), {"run": run_id})
             db.execute(
-                "INSERT OR REPLACE INTO warmstart_run (run_id, task, meta_json, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (run_id, task, json.dumps(meta, sort_keys=True), time.time()),
+                _sql(
+                    "INSERT INTO warmstart_run (run_id, task, meta_json, created_at)"
+                    " VALUES (:run, :task, :meta, :at)"
+                ),
+                {
+                    "run": run_id,
+                    "task": task,
+                    "meta": json.dumps(meta, sort_keys=True),
+                    "at": time.time(),
+                },
             )
-            db.executemany(
-                "INSERT INTO warmstart_config (run_id, family, params_json, score, metric)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        family,
-                        json.dumps(_jsonable(params), sort_keys=True),
-                        (scores or {}).get(family),
-                        metric,
-                    )
-                    for family, params in best_configs.items()
-                ],
-            )
+            configs = [
+                {
+                    "run": run_id,
+                    "family": family,
+                    "params": json.dumps(_jsonable(params), sort_keys=True),
+                    "score": _plain((scores or {}).get(family)),
+                    "metric": metric,
+                }
+                for family, params in best_configs.items()
+            ]
+            if configs:
+                db.execute(
+                    _sql(
+                        "INSERT INTO warmstart_config (run_id, family, params_json, score, metric)"
+                        " VALUES (:run, :family, :params, :score, :metric)"
+                    ),
+                    configs,
+                )
 
     def similar(
         self, meta_features: Mapping[str, float], family: str, *, task: str, k: int = 3
@@ -157,10 +191,12 @@ class WarmStartStore:
         """The best ``family`` configurations of the ``k`` nearest past datasets of ``task``, nearest first."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT r.run_id, r.meta_json, c.params_json, c.score, c.metric"
-                " FROM warmstart_run r JOIN warmstart_config c ON c.run_id = r.run_id"
-                " WHERE r.task = ? AND c.family = ?",
-                (task, family),
+                _sql(
+                    "SELECT r.run_id, r.meta_json, c.params_json, c.score, c.metric"
+                    " FROM warmstart_run r JOIN warmstart_config c ON c.run_id = r.run_id"
+                    " WHERE r.task = :task AND c.family = :family ORDER BY r.created_at, r.run_id"
+                ),
+                {"task": task, "family": family},
             ).fetchall()
         if not rows:
             return []
@@ -185,7 +221,22 @@ class WarmStartStore:
     def count_runs(self) -> int:
         """How many runs are stored."""
         with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM warmstart_run").fetchone()[0])
+            return int(db.execute(_sql("SELECT COUNT(*) FROM warmstart_run")).scalar() or 0)
+
+
+_PG_SCHEMA = "mlchat"  # beside the store's tables (assistant/database.py)
+
+
+def _sql(statement: str) -> sqlalchemy.TextClause:
+    return sqlalchemy.text(statement)
+
+
+def _plain(value: Any) -> float | None:
+    return None if value is None else float(value)  # numpy floats are not bound by psycopg2
+
+
+def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
 
 def portfolio(family: str, task: str, *, path: Path = PORTFOLIO_PATH) -> list[dict[str, Any]]:

@@ -256,3 +256,41 @@ def test_usage_cache_and_spend_queries_run_on_both_engines(target: Path | str) -
     assert cache.get("k1") is None  # the oldest went when the row bound was passed
     assert cache.get("k2") == (StreamText("two"), StreamUsage(0, 0), StreamEnd("stop"))
     db.close()
+
+
+@pytest.mark.postgres
+async def test_a_training_turn_on_postgres_keeps_everything_there(
+    postgres_server_url: str, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from assistant.session import Assistant
+    from assistant.settings import Settings
+
+    url = new_database(postgres_server_url)
+    env = {"MLCHAT_DATA_DIR": str(tmp_path / "data"), "MLCHAT_DATABASE_URL": url}
+    env["MLCHAT_BUDGET_S"] = "3"
+    frame = pd.DataFrame(
+        {
+            "tenure": [(i * 7) % 72 for i in range(80)],
+            "contract": [("monthly", "yearly")[i % 2] for i in range(80)],
+            "churn": ["yes" if (i * 7) % 72 < 20 else "no" for i in range(80)],
+        }
+    )
+    frame.to_csv(tmp_path / "churn.csv", index=False)
+    assistant = Assistant(Settings.from_env(env, env_file=tmp_path / "none.env"))
+    assistant.attach_file("t1", tmp_path / "churn.csv")
+    [_ async for _ in assistant.run_turn("t1", "train a model to predict churn")]
+    await assistant.close()
+
+    db = Database(url)
+    counts = {
+        table: db.query(f"SELECT COUNT(*) FROM {table}")[0][0]
+        for table in ("threads", "messages", "datasets", "runs", "llm_calls", "warmstart_run")
+    }
+    assert counts["threads"] == counts["datasets"] == counts["runs"] == 1
+    assert counts["warmstart_run"] == 0  # created by the worker; a run this short tunes nothing
+    assert counts["messages"] >= 3 and counts["llm_calls"] >= 1
+    assert not (tmp_path / "data" / "mlchat.db").exists()
+    assert not (tmp_path / "data" / "optuna" / "warmstart.db").exists()
+    db.close()

@@ -1,19 +1,21 @@
-"""Warm starts: history of runs in SQLite, nearest datasets, the built-in portfolio."""
+"""Warm starts: history of runs (SQLite or PostgreSQL), nearest datasets, the built-in portfolio."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy
 from sklearn.datasets import make_classification
 
+from tests.postgres import new_database
 from tools.analyze import profile_table
 from tools.plan import build_plan
-from tools.tune import TrialReport, trial_to_params, tune
+from tools.search.studies import trial_to_params
+from tools.search.tune import TrialReport, tune
 from tools.warmstart import (
     PORTFOLIO_PATH,
     WarmStartStore,
@@ -31,10 +33,16 @@ def _wide_frame(n_rows: int, n_features: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture
-def store(tmp_path: Path, churn_frame: pd.DataFrame) -> WarmStartStore:
-    """Two past binary runs: a small mixed-type churn table and a wide numeric one."""
-    store = WarmStartStore(tmp_path / "history.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, churn_frame: pd.DataFrame
+) -> WarmStartStore:
+    """Two past binary runs: a small mixed-type churn table and a wide numeric one
+    (in a SQLite file, and in a PostgreSQL database)."""
+    if request.param == "sqlite":
+        store = WarmStartStore(tmp_path / "history.db")
+    else:
+        store = WarmStartStore(new_database(request.getfixturevalue("postgres_server_url")))
     churn_meta = profile_table(churn_frame, target="churn").meta_features
     wide_meta = profile_table(_wide_frame(800, 40, 0), target="label").meta_features
     store.record_run(
@@ -90,9 +98,9 @@ def test_recording_a_run_again_replaces_it(store: WarmStartStore, tmp_path: Path
         best_configs={"knn": {"n_neighbors": 5, "weights": "uniform"}},
     )
     assert store.count_runs() == 3
-    with sqlite3.connect(tmp_path / "history.db") as db:
+    with store.engine.connect() as db:
         rows = db.execute(
-            "SELECT params_json FROM warmstart_config WHERE run_id = 'wide-run'"
+            sqlalchemy.text("SELECT params_json FROM warmstart_config WHERE run_id = 'wide-run'")
         ).fetchall()
     assert [json.loads(r[0]) for r in rows] == [{"n_neighbors": 5, "weights": "uniform"}]
 
