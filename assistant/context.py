@@ -18,7 +18,7 @@ from assistant.settings import Settings
 from assistant.store import ConversationStore, DatasetRecord, RunStore
 from assistant.worker import WorkerHandle, set_worker_threads
 from assistant.workspace import Workspace
-from tools import safe_files
+from tools.io import safe_files
 
 
 @dataclass

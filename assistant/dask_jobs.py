@@ -8,15 +8,16 @@ plan's description says which path was taken.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
-from assistant.jobs import TrainRequest, _explain_and_export, leaderboard_rows, resolve_target
+from assistant.jobs import TrainRequest, resolve_target
 from assistant.worker import WorkerChannel
 from tools.deadline import Deadline
-from tools.metrics import resolve_metric
+from tools.pipeline import RunReport, explain_and_export, leaderboard_rows
 from tools.plan import Plan
-from tools.train import CandidateResult
+from tools.search.results import CandidateResult
 
 
 def dask_path_reason(request: TrainRequest) -> str | None:
@@ -46,7 +47,7 @@ def dask_path_reason(request: TrainRequest) -> str | None:
     )
 
 
-def dask_train_job(channel: WorkerChannel, request: TrainRequest, reason: str) -> dict[str, Any]:
+def dask_train_job(channel: WorkerChannel, request: TrainRequest, reason: str) -> RunReport:
     """Train through Dask on the worker's cluster; return what ``train_job`` returns."""
     from distributed import worker_client
 
@@ -102,29 +103,21 @@ def dask_train_job(channel: WorkerChannel, request: TrainRequest, reason: str) -
     result, plan = trained.result, trained.result.plan
     channel.send({"kind": "progress", "event": "explaining", "message": "Explaining the model"})
     notes = [*([target_note] if target_note else []), reason, *result.notes]
-    spec = resolve_metric(plan.metric, plan.task)
-    summary = _explain_and_export(
+    report = explain_and_export(
         result,
         trained.loaded,
         out_dir=request.out_dir,
-        data_sha256=request.data_sha256,
         notes=notes,
-        time_limit_s=min(20.0, plan.budget_s / 3),
         deadline=deadline,
+        data_sha256=request.data_sha256,
+        time_limit_s=min(20.0, plan.budget_s / 3),
     )
-    return {
-        **summary,
-        "n_rows": trained.n_rows,
-        "metric_label": spec.label,
-        "greater_is_better": spec.greater_is_better,
-        "plan_description": f"{plan.describe()}\n{reason}",
-        "n_columns": result.profile.n_columns,
-        "best_family": result.best_family,
-        "stopped": result.stopped,
-        "elapsed_s": result.elapsed_s,
-        "notes": notes,
-        "engine": "dask",
-    }
+    return dataclasses.replace(
+        report,
+        n_rows=trained.n_rows,
+        plan_description=f"{plan.describe()}\n{reason}",
+        engine="dask",
+    )
 
 
 def _header(request: TrainRequest) -> list[Any]:

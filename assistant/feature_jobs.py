@@ -15,12 +15,12 @@ from typing import Any
 
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
-from tools.data import load_table
-from tools.feature_selection import FeatureTrial, select_features
 from tools.features import DerivedFeature
+from tools.io.load import load_table
+from tools.io.raw_rows import label_target
 from tools.metrics import resolve_metric
 from tools.plan import Plan, task_choice, update_plan
-from tools.raw_parsing import label_target
+from tools.search.feature_selection import FeatureTrial, select_features
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.numbers import Number, numbers_in
-from tools.models import MODEL_FAMILIES
+from tools.models.families import MODEL_FAMILIES
 
 GROUNDING_CHECK = "grounding_check"
 """``name`` of the user-role message that asks the model to correct its numbers."""

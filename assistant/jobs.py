@@ -2,7 +2,8 @@
 
 Each job takes a :class:`~assistant.worker.WorkerChannel` and a small
 picklable request, reads the data itself (nothing large crosses the process
-boundary), sends progress messages, and returns a JSON-ready dict.
+boundary), sends progress messages, and returns a typed report (frozen dataclasses:
+:class:`tools.pipeline.RunReport`, :class:`TuneReport`).
 """
 
 from __future__ import annotations
@@ -18,18 +19,26 @@ from typing import Any
 from assistant.context import match_column
 from assistant.worker import WorkerChannel
 from tools.analyze import profile_table
-from tools.automl import TUNED_SUFFIX, base_family, candidate_label, finish_reserve_s, fit_automl
-from tools.data import file_sha256, load_table, resolve_column
 from tools.deadline import Deadline
 from tools.errors import TargetError
-from tools.explain import explain_result
-from tools.export import export_run
 from tools.imbalance import thresholded_f1
+from tools.io.load import load_table, resolve_column
+from tools.io.raw_rows import label_target
 from tools.metrics import resolve_metric
-from tools.plan import build_plan, task_choice, update_plan
-from tools.raw_parsing import label_target
-from tools.train import CandidateResult, TrainProgress
-from tools.tune import TrialReport
+from tools.pipeline import (
+    Loaded,
+    Planned,
+    RunOptions,
+    RunReport,
+    Searched,
+    explain_and_export,
+    leaderboard_rows,
+    run_training,
+)
+from tools.plan import task_choice
+from tools.search.automl import candidate_label, finish_reserve_s
+from tools.search.results import CandidateResult, TrainProgress
+from tools.search.tune import TrialReport
 from tools.warmstart import WarmStartStore
 
 log = logging.getLogger(__name__)
@@ -66,23 +75,6 @@ class TrainRequest:
     DataFrames (:mod:`assistant.dask_jobs`); None: never."""
 
 
-def study_key(prefix: str, target: str, metric: str) -> str:
-    """The name prefix of a thread's tuning studies for one dataset, target and metric."""
-    return f"{prefix}-{target}-{metric}"
-
-
-def leaderboard_rows(leaderboard: list[CandidateResult]) -> list[dict[str, Any]]:
-    """Leaderboard entries as plain dicts (NaN scores become ``None``)."""
-    rows = []
-    for candidate in leaderboard:
-        row = dataclasses.asdict(candidate)
-        for key in ("score", "std"):
-            if isinstance(row[key], float) and math.isnan(row[key]):
-                row[key] = None
-        rows.append(row)
-    return rows
-
-
 def resolve_target(columns: list[str], wanted: str) -> tuple[str, str | None]:
     """The column the user meant, and a note when it was a guess (typo, other case)."""
     found = match_column(columns, wanted)
@@ -103,28 +95,29 @@ def trial_line(report: TrialReport, metric_label: str) -> str:
     )
 
 
-def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
-    """Load, profile, plan, train, explain and export; return the run's summary."""
+def train_job(channel: WorkerChannel, request: TrainRequest) -> RunReport:
+    """Load, profile, plan, train, explain and export (:func:`tools.pipeline.run_training`);
+    progress goes to ``channel``, the typed report comes back."""
     from assistant.dask_jobs import dask_path_reason, dask_train_job
 
     if (reason := dask_path_reason(request)) is not None:
         return dask_train_job(channel, request, reason)
     started_s = time.time()
-    loaded = load_table(request.data_path, max_bytes=request.max_bytes)
-    target, target_note = resolve_target([str(c) for c in loaded.frame.columns], request.target)
-    loaded = dataclasses.replace(loaded, frame=label_target(loaded.frame, target, loaded.parser))
-    frame = loaded.frame
-    task = request.changes.get("task")  # "classification" / "regression" when the user said so
-    profile = profile_table(frame, target=target, seed=request.seed, task=task)
-    channel.send({"kind": "profile", "profile": profile.to_dict(), "summary": profile.summary()})
-
     base = {k: v for k, v in request.changes.items() if k in _PLAN_FIELDS and v is not None}
-    plan = build_plan(profile, target=target, seed=request.seed, **_build_args(base))
     extra = {k: v for k, v in request.changes.items() if k not in (*_PLAN_FIELDS, "task") and v}
-    if extra:
-        plan = update_plan(plan, profile, **extra)
-    channel.send({"kind": "plan", "plan": plan.model_dump(), "description": plan.describe()})
-    deadline = Deadline.from_wall_start(request.started_at_s or started_s, plan.budget_s)
+    labels: dict[str, Any] = {}
+
+    def on_loaded(loaded: Loaded) -> None:
+        profile = loaded.profile
+        channel.send(
+            {"kind": "profile", "profile": profile.to_dict(), "summary": profile.summary()}
+        )
+
+    def on_planned(planned: Planned) -> None:
+        labels["metric"] = planned.metric_label
+        labels["budget_s"] = planned.plan.budget_s
+        plan = planned.plan
+        channel.send({"kind": "plan", "plan": plan.model_dump(), "description": plan.describe()})
 
     def on_progress(progress: TrainProgress) -> None:
         message: dict[str, Any] = {
@@ -138,125 +131,44 @@ def train_job(channel: WorkerChannel, request: TrainRequest) -> dict[str, Any]:
             message["candidate"] = leaderboard_rows([progress.candidate])[0]
         channel.send(message)
 
-    spec = resolve_metric(plan.metric, plan.task)
-
     def on_trial(report: TrialReport) -> None:
         channel.send(
             {
                 "kind": "progress",
                 "event": "trial",
-                "message": trial_line(report, spec.label),
+                "message": trial_line(report, labels["metric"]),
                 "elapsed_s": report.elapsed_s,
-                "budget_s": plan.budget_s,
+                "budget_s": labels["budget_s"],
             }
         )
 
-    history = WarmStartStore(request.history_path) if request.history_path else None
-    result = fit_automl(
-        frame,
-        plan,
-        profile=profile,
+    def on_searched(searched: Searched) -> None:
+        channel.send({"kind": "progress", "event": "explaining", "message": "Explaining the model"})
+
+    return run_training(
+        request.data_path,
+        request.target,
+        out_dir=request.out_dir,
+        options=RunOptions(
+            plan_fields=_build_args(base),
+            plan_changes=extra,
+            task=request.changes.get("task"),
+            max_bytes=request.max_bytes,
+            seed=request.seed,
+            storage=request.storage,
+            study_prefix=request.study_prefix,
+            history_path=request.history_path,
+            data_sha256=request.data_sha256,
+        ),
+        started_at_s=request.started_at_s or started_s,
+        resolve_target=resolve_target,
+        on_loaded=on_loaded,
+        on_planned=on_planned,
         on_progress=on_progress,
         on_trial=on_trial,
+        on_searched=on_searched,
         should_stop=channel.should_stop,
-        storage=request.storage,
-        study_key=study_key(request.study_prefix, plan.target, plan.metric),
-        history=history,
-        deadline=deadline.sooner(finish_reserve_s(plan.budget_s)),
     )
-    if history is not None and result.tuned_configs:
-        scores = {
-            base_family(r.family): r.score
-            for r in result.leaderboard
-            if r.status == "ok" and r.family.endswith(TUNED_SUFFIX)
-        }
-        history.record_run(
-            study_key(request.study_prefix, plan.target, plan.metric),
-            task=plan.task,
-            meta_features=profile.meta_features,
-            best_configs=result.tuned_configs,
-            scores=scores,
-            metric=plan.metric,
-        )
-    channel.send({"kind": "progress", "event": "explaining", "message": "Explaining the model"})
-    notes = [*([target_note] if target_note else []), *loaded.notes, *result.notes]
-    return {
-        **_explain_and_export(
-            result,
-            loaded,
-            out_dir=request.out_dir,
-            data_sha256=request.data_sha256,
-            notes=notes,
-            time_limit_s=min(20.0, plan.budget_s / 3),
-            deadline=deadline,
-        ),
-        "metric_label": spec.label,
-        "greater_is_better": spec.greater_is_better,
-        "plan_description": plan.describe(),
-        "n_columns": profile.n_columns,
-        "best_family": result.best_family,
-        "stopped": result.stopped,
-        "elapsed_s": result.elapsed_s,
-        "notes": notes,
-    }
-
-
-def _explain_and_export(
-    result: Any,
-    loaded: Any,
-    *,
-    out_dir: Path,
-    data_sha256: str,
-    notes: list[str],
-    time_limit_s: float,
-    deadline: Deadline | None = None,
-) -> dict[str, Any]:
-    """Explain a run's winner, write its run folder, and describe both as plain data."""
-    plan, profile = result.plan, result.profile
-    explanation = explain_result(
-        result,
-        loaded.frame,
-        out_dir=out_dir / "figures",
-        time_limit_s=time_limit_s,
-        deadline=deadline,
-    )
-    exported = export_run(
-        result,
-        out_dir=out_dir,
-        frame=loaded.frame,
-        data_path=loaded.path,
-        data_sha256=data_sha256,
-        explanation=explanation,
-        notes=notes,
-        target_words=loaded.boolean_words.get(plan.target),
-        parser=loaded.parser,
-    )
-    return {
-        "target": plan.target,
-        "task": plan.task,
-        "metric": plan.metric,
-        "plan": plan.model_dump(),
-        "n_rows": profile.n_rows,
-        "rows_dropped": profile.n_rows_dropped_missing_target,
-        "warnings": [w.message for w in profile.warnings],
-        "leaderboard": leaderboard_rows(result.leaderboard),
-        "cv_metrics": dict(result.cv_metrics),
-        "expected_metrics": dict(result.expected_metrics),
-        "estimate_method": result.estimate_method,
-        "importance": [
-            {"column": i.column, "importance": i.mean, "rank": i.rank}
-            for i in explanation.importance[:10]
-        ],
-        "insights": list(explanation.insights),
-        "figures": [
-            {"name": f.name, "title": f.title, "json": str(f.json_path), "png": str(f.png_path)}
-            for f in explanation.figures
-        ],
-        "files": {k: str(v) for k, v in exported.files.items() if not k.startswith("figure:")},
-        "model_sha256": file_sha256(exported.files["model"]),
-        "meta_features": dict(profile.meta_features),
-        "run_dir": str(out_dir),
-    }
 
 
 def _build_args(fields: dict[str, Any]) -> dict[str, Any]:
@@ -284,16 +196,35 @@ class TuneRequest:
     loading, tuning, the refit, explaining and exporting. None: from when the job starts."""
 
 
-def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class TuneReport:
+    """What continued tuning produced; ``run`` is set when the tuned model won and was
+    explained and exported as the run's new model."""
+
+    metric_label: str
+    best_family: str
+    best_score: float
+    best_params: dict[str, Any]
+    previous_best_family: str | None
+    previous_best_score: float | None
+    n_trials: int
+    n_trials_total: int
+    improved: bool
+    stopped: bool
+    notes: tuple[str, ...]
+    run: RunReport | None = None
+
+
+def tune_job(channel: WorkerChannel, request: TuneRequest) -> TuneReport:
     """Tune the run's best families in persistent studies; export the tuned model if it wins."""
     started_s = time.time()
     import numpy as np
 
-    from tools.honest import CandidatePool, Choice, expected_metrics
     from tools.metrics import fold_mean_metrics
     from tools.plan import Plan
-    from tools.train import TrainResult
-    from tools.tune import tune
+    from tools.search.honest import CandidatePool, Choice, expected_metrics
+    from tools.search.results import TrainResult
+    from tools.search.tune import tune
     from tools.warmstart import warm_start_configs
 
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
@@ -346,9 +277,9 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         )
     best_score, cut = outcome.best_score, None
     if plan.task == "binary" and plan.metric == "f1" and outcome.oof is not None:
-        # ranked as training ranks F1: at the candidate's own threshold (tools.imbalance)
+        # tuning scores F1 at each trial's own cut, as training ranks it (tools.imbalance)
         is_positive = outcome.y.iloc[outcome.oof_rows].to_numpy() == outcome.classes[-1]
-        best_score, _, cut = thresholded_f1(is_positive, outcome.oof[:, -1])
+        best_score, _, cut = thresholded_f1(is_positive, outcome.oof[:, -1], outcome.oof_folds)
     previous_best = next(
         (
             r
@@ -360,20 +291,19 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
     improved = previous_best is None or spec.to_score(best_score) > spec.to_score(
         float(previous_best["score"])
     )
-    summary: dict[str, Any] = {
-        "metric_label": spec.label,
-        "best_family": outcome.best_family,
-        "best_score": best_score,
-        "best_params": outcome.best_params,
-        "previous_best_family": previous_best["family"] if previous_best else None,
-        "previous_best_score": previous_best["score"] if previous_best else None,
-        "n_trials": outcome.n_trials,
-        "n_trials_total": outcome.n_trials_total,
-        "improved": improved,
-        "stopped": outcome.stopped,
-        "notes": list(outcome.notes),
-        "exported": False,
-    }
+    summary = TuneReport(
+        metric_label=spec.label,
+        best_family=outcome.best_family,
+        best_score=best_score,
+        best_params=dict(outcome.best_params),
+        previous_best_family=previous_best["family"] if previous_best else None,
+        previous_best_score=previous_best["score"] if previous_best else None,
+        n_trials=outcome.n_trials,
+        n_trials_total=outcome.n_trials_total,
+        improved=improved,
+        stopped=outcome.stopped,
+        notes=tuple(outcome.notes),
+    )
     oof = outcome.oof
     if not improved or outcome.model is None or oof is None:
         return summary
@@ -438,16 +368,13 @@ def tune_job(channel: WorkerChannel, request: TuneRequest) -> dict[str, Any]:
         expected_metrics=estimate.metrics if estimate else {},
         estimate_method=estimate.method if estimate else "",
     )
-    summary.update(
-        _explain_and_export(
-            result,
-            loaded,
-            out_dir=request.out_dir,
-            data_sha256=request.data_sha256,
-            notes=[*loaded.notes, *outcome.notes],
-            time_limit_s=min(20.0, request.budget_s / 3),
-            deadline=deadline,
-        )
+    run = explain_and_export(
+        result,
+        loaded,
+        out_dir=request.out_dir,
+        notes=[*loaded.notes, *outcome.notes],
+        deadline=deadline,
+        data_sha256=request.data_sha256,
+        time_limit_s=min(20.0, request.budget_s / 3),
     )
-    summary["exported"] = True
-    return summary
+    return dataclasses.replace(summary, run=run)

@@ -37,10 +37,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from tools.data import load_table
 from tools.errors import UserFacingError
+from tools.io.columns import NULL_VALUES, RawTableParser, parse_column
+from tools.io.load import load_table
+from tools.io.raw_rows import parse_step
 from tools.predict import TrainingSchema, predict_frame
-from tools.raw_parsing import NULL_VALUES, RawTableParser, parse_column, parse_step
 
 log = logging.getLogger(__name__)
 

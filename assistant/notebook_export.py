@@ -42,13 +42,13 @@ import plotly.io as pio
 from IPython.display import display
 
 from tools.analyze import prepare_target, profile_table
-from tools.automl import candidate_label, fit_automl
-from tools.data import file_sha256, load_table
+from tools.search.automl import candidate_label, fit_automl
+from tools.io import file_sha256, load_table
 from tools.explain import explain_feature, explain_result
 from tools.export import export_run
 from tools.plan import Plan
 from tools.predict import load_model, predict_file
-from tools.raw_parsing import fitted_model, label_target
+from tools.io import fitted_model, label_target
 
 # The conversation's files; change a path here if you moved the file.
 DATA = {data}

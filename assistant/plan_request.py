@@ -25,7 +25,7 @@ from assistant.providers.structured import ask_structured
 from assistant.providers.usage import CallContext
 from assistant.untrusted import cap, data_block
 from tools.metrics import metric_names
-from tools.models import GROUPS, MODEL_FAMILIES
+from tools.models.families import GROUPS, MODEL_FAMILIES
 from tools.plan import MAX_BUDGET_S, MIN_BUDGET_S
 
 MAX_COLUMNS = 500

@@ -52,9 +52,9 @@ from assistant.toolbox import all_tools, load_dataset
 from assistant.untrusted import context_message
 from assistant.workspace import Workspace, safe_file_name
 from assistant.workspace_mirror import WorkspaceMirror
-from tools import safe_files
-from tools.data import file_sha256
 from tools.errors import DataError, MlchatError, UserFacingError
+from tools.io import safe_files
+from tools.io.load import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import joblib
 
 from assistant.store import RunRecord
 from assistant.workspace import Workspace
-from tools import safe_files
 from tools.errors import UserFacingError
+from tools.io import safe_files
 from tools.predict import MODEL_FILE, SCHEMA_FILE, TrainingSchema
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 _POLL_S = 0.05
 _CONTEXT = mp.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["numpy", "pandas", "sklearn", "tools.train"])
+_CONTEXT.set_forkserver_preload(["numpy", "pandas", "sklearn", "tools.search.train"])
 
 
 class WorkerDied(MlchatError):

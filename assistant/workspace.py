@@ -12,7 +12,7 @@ Layout of ``<data>/workspaces/<thread>/`` (the folder is the app's, mode 0700)::
 The sandbox can write only to ``scratch/``. Everything the app loads, serves
 or unpickles lives in the other folders, and every read and write below the
 workspace goes through :class:`Workspace`, which refuses links, escapes and
-special files (:mod:`tools.safe_files`). What the sandbox made for the user
+special files (:mod:`tools.io.safe_files`). What the sandbox made for the user
 is copied out of scratch by :meth:`Workspace.copy_out`: regular files only,
 size-capped, of an allowed type.
 """
@@ -27,10 +27,10 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import safe_files
-from tools.csv_safety import neutralise_csv_bytes
-from tools.data import file_sha256
 from tools.errors import DataError, UserFacingError
+from tools.io import safe_files
+from tools.io.csv_safety import neutralise_csv_bytes
+from tools.io.load import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def read_user_file(data_dir: Path, path: Path, *, max_bytes: int | None = None) 
     ``path`` must lie in an app folder of some conversation's workspace under
     ``data_dir`` and be reached without links; anything else (scratch, the login
     secrets, the databases, a planted link) is refused with
-    :class:`~tools.safe_files.UnsafePathError`.
+    :class:`~tools.io.safe_files.UnsafePathError`.
     """
     lexical = Path(os.path.normpath(path))
     for workspaces in (data_dir / "workspaces", Path(os.path.realpath(data_dir / "workspaces"))):

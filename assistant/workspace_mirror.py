@@ -13,7 +13,7 @@ The trust boundary holds on both sides. Only the app folders travel
 (:data:`~assistant.workspace.APP_FOLDERS`; never ``scratch/``, which the sandbox
 writes), and only regular files reached without links. A manifest of sha256
 digests says what changed. Pulled bytes are written through
-:func:`tools.safe_files.write_atomic` to a checked relative path inside an app folder,
+:func:`tools.io.safe_files.write_atomic` to a checked relative path inside an app folder,
 so a remote name with ``..``, a link, or a file of ``scratch/`` is never written; a
 model is still loaded only if its sha256 matches what the worker recorded.
 """
@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import fsspec
 
 from assistant.workspace import APP_FOLDERS
-from tools import safe_files
+from tools.io import safe_files
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,8 @@ from quality import Dataset  # noqa: E402
 from tools.analyze import profile_table  # noqa: E402
 from tools.metrics import resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
-from tools.tune import TuningError, tunable_families, tune  # noqa: E402
+from tools.search.studies import tunable_families  # noqa: E402
+from tools.search.tune import TuningError, tune  # noqa: E402
 from tools.warmstart import PORTFOLIO_PATH, task_kind  # noqa: E402
 
 SKIP_FAMILIES = {"svm", "mlp", "catboost"}

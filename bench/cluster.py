@@ -221,7 +221,7 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     from assistant.dask_worker import run_on_dask
     from assistant.jobs import TrainRequest, train_job
     from assistant.worker import run_in_worker
-    from tools.data import file_sha256
+    from tools.io.load import file_sha256
 
     base.mkdir(parents=True)
     tables = args.tables or base

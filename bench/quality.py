@@ -45,10 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.analyze import profile_table  # noqa: E402
-from tools.automl import fit_automl  # noqa: E402
 from tools.metrics import MetricSpec, default_metric, resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
-from tools.train import train  # noqa: E402
+from tools.search.automl import fit_automl  # noqa: E402
+from tools.search.train import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TIE = 0.005

@@ -45,7 +45,7 @@ from quality import SUITE, Dataset  # noqa: E402
 from assistant.cli import main as mlchat  # noqa: E402
 from tests.tools.raw_tables import TARGET as RAW_TARGET  # noqa: E402
 from tests.tools.raw_tables import make_raw_table  # noqa: E402
-from tools.raw_parsing import fitted_model  # noqa: E402
+from tools.io.raw_rows import fitted_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

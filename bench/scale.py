@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.analyze import profile_table  # noqa: E402
-from tools.automl import finish_reserve_s, fit_automl  # noqa: E402
-from tools.data import load_table  # noqa: E402
 from tools.deadline import Deadline  # noqa: E402
 from tools.explain import explain_result  # noqa: E402
 from tools.export import export_run  # noqa: E402
+from tools.io.load import load_table  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
+from tools.search.automl import finish_reserve_s, fit_automl  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GIB = 1024**3

@@ -59,7 +59,7 @@ from quality import SUITE, Dataset  # noqa: E402
 from tools.analyze import profile_table  # noqa: E402
 from tools.metrics import resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
-from tools.tune import TrialReport, tune  # noqa: E402
+from tools.search.tune import TrialReport, tune  # noqa: E402
 from tools.warmstart import WarmStartStore, warm_start_configs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from assistant.cli import main
-from tools.automl import base_family
+from tools.search.automl import base_family
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,8 @@ from scipy.stats import rankdata
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from tools.data import resolve_column
 from tools.errors import DataError, TargetError
+from tools.io.load import resolve_column
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ How it maps onto the single-machine path:
 - **Reading.** A sample of the file's first rows goes through ``load_table``, so the
   parse decisions (yes/no words, decimal commas, dates) and the profile are the ones
   the single-machine path would take; the whole file is read as a Dask DataFrame and
-  every partition is parsed with those decisions (:class:`~tools.raw_parsing.RawTableParser`).
+  every partition is parsed with those decisions (:class:`~tools.io.RawTableParser`).
 - **Plan.** :func:`~tools.plan.build_plan` on the sample's profile, with a holdout
   validation and the families that have a Dask interface (XGBoost, LightGBM).
 - **Preprocessing.** Each family's :class:`~tools.models.TabularModel` is fit on the
@@ -36,14 +36,15 @@ import numpy as np
 import pandas as pd
 
 from tools.analyze import profile_table
-from tools.data import LoadedTable, load_table
 from tools.deadline import Deadline
 from tools.errors import DataError
+from tools.io.columns import RawTableParser
+from tools.io.load import LoadedTable, load_table
+from tools.io.raw_rows import label_target
 from tools.metrics import evaluate_all, resolve_metric
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
 from tools.plan import Plan, build_plan, update_plan
-from tools.raw_parsing import RawTableParser, label_target
-from tools.train import CandidateResult, TrainResult
+from tools.search.results import CandidateResult, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def _dask_plan(profile: Any, *, target: str, seed: int, changes: dict[str, Any])
 
 
 def _features(profile: Any, plan: Plan) -> list[str]:
-    from tools.models import USED_KINDS
+    from tools.models.kinds import USED_KINDS
 
     excluded = {plan.target, *plan.drop_columns}
     return [

@@ -10,7 +10,7 @@ the same clock, which tests replace with a fake one.
 however deeply scikit-learn wraps them (a ``Pipeline`` inside a
 ``TransformedTargetRegressor``, an ensemble of such models):
 :func:`active_deadline` returns it, and the stoppable estimators of
-:mod:`tools.stoppable` check it between boosting rounds, epochs or batches of
+:mod:`tools.models.stoppable` check it between boosting rounds, epochs or batches of
 trees.
 """
 

@@ -10,7 +10,7 @@ Entry points:
 
 - :func:`explain_model` -- metrics, figures and insights from out-of-fold
   predictions plus permutation importance of the refit model.
-- :func:`explain_result` -- the same, fed from a :class:`tools.train.TrainResult`.
+- :func:`explain_result` -- the same, fed from a :class:`tools.search.train.TrainResult`.
 - :func:`explain_feature` -- "why is X important?": rank, relationship with the
   target in plain numbers and a partial-dependence figure.
 
@@ -311,13 +311,13 @@ def explain_result(
     max_rows: int = _MAX_IMPORTANCE_ROWS,
     deadline: Deadline | None = None,
 ) -> Explanation:
-    """:func:`explain_model` for a :class:`tools.train.TrainResult`.
+    """:func:`explain_model` for a :class:`tools.search.train.TrainResult`.
 
     Diagnostics use the winner's out-of-fold predictions; permutation importance
     uses the refit model on (a sample of) ``frame``'s rows that have a target.
 
     Args:
-        result: What :func:`tools.train.train` returned.
+        result: What :func:`tools.search.train.train` returned.
         frame: The table it was trained on (features and target).
         out_dir: Folder for the figures.
         time_limit_s: Wall-clock limit for permutation importance.

@@ -43,12 +43,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from tools.atomic import open_atomic, write_text_atomic
 from tools.errors import MlchatError
 from tools.explain import Explanation
+from tools.io.atomic import open_atomic, write_text_atomic
+from tools.io.columns import RawTableParser
+from tools.io.raw_rows import saved_pipeline
 from tools.metrics import resolve_metric
 from tools.predict import MODEL_FILE, SCHEMA_FILE, TrainingSchema, training_schema
-from tools.raw_parsing import RawTableParser, saved_pipeline
 
 RETRAINED_FILE = "retrained_model.joblib"
 """What the exported script saves its refit pipeline as; the run's ``model.joblib`` stays."""
@@ -110,7 +111,7 @@ def export_run(
     """Write every file of a finished training run into ``out_dir``.
 
     Args:
-        result: A :class:`tools.train.TrainResult`.
+        result: A :class:`tools.search.train.TrainResult`.
         out_dir: Folder to write (created if needed).
         frame: The table the run was trained on (features and target, as loaded).
         data_path: The file the table came from; the script reads it by default.
@@ -770,7 +771,7 @@ class _SourceWriter:
 
     def reference(self, obj: Any) -> str:
         """The name to use for a class or function, importing or copying it."""
-        if getattr(obj, "__module__", None) == "tools.stoppable" and inspect.isclass(obj):
+        if getattr(obj, "__module__", None) == "tools.models.stoppable" and inspect.isclass(obj):
             # The script trains without a deadline: the library's own estimator, same parameters.
             obj = obj.__mro__[1]
         module = getattr(obj, "__module__", None) or "builtins"

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tools.atomic import open_atomic, write_text_atomic
+from tools.io.atomic import open_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 

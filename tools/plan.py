@@ -27,7 +27,8 @@ from pydantic import (
 
 from tools.errors import PlanError
 from tools.features import DerivedFeature, check_features, check_name, parse_expression
-from tools.models import CLASSIFICATION, GROUPS, MODEL_FAMILIES, USED_KINDS, families_for
+from tools.models.families import GROUPS, MODEL_FAMILIES, families_for
+from tools.models.kinds import CLASSIFICATION, USED_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class Plan(BaseModel):
     """Columns computed from others (see :mod:`tools.features`), added in front of every model."""
     target_transform: TargetTransformChoice = "auto"
     """Regression only: "auto" tries a log and a quantile transform of a skewed target and
-    keeps one only when cross-validation says it helps (see :mod:`tools.target_transform`);
+    keeps one only when cross-validation says it helps (see :mod:`tools.search.target_transform`);
     "none", "log" or "quantile" force the choice."""
     class_weight: ClassWeightChoice = "auto"
     """Classification only: "balanced" weights classes equally where the model can; "auto"

@@ -29,10 +29,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from tools.csv_safety import write_csv
-from tools.data import DEFAULT_MAX_BYTES, load_table
 from tools.errors import DataError
-from tools.raw_parsing import parse_step
+from tools.io.csv_safety import write_csv
+from tools.io.load import DEFAULT_MAX_BYTES, load_table
+from tools.io.raw_rows import parse_step
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def predict_file(
     Args:
         model_or_dir: A run folder written by :func:`tools.export.export_run`, or a
             fitted model object taking a raw DataFrame.
-        path: The new table (any format :func:`tools.data.load_table` reads).
+        path: The new table (any format :func:`tools.io.load_table` reads).
         out: Where to write the predictions CSV.
         sheet: Excel sheet to read, when the file has several.
         schema: Training schema when passing a model object (read from the folder otherwise).

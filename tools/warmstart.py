@@ -16,7 +16,7 @@ Two sources, tried in this order by :func:`warm_start_configs`:
    kind that did well across the bundled and generated datasets.
 
 Configurations are trial parameters as an Optuna study stores them (for
-:meth:`optuna.Study.enqueue_trial`); :func:`tools.tune.trial_to_params` turns
+:meth:`optuna.Study.enqueue_trial`); :func:`tools.search.tune.trial_to_params` turns
 them into estimator parameters.
 """
 

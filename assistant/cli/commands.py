@@ -13,7 +13,6 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -252,15 +251,9 @@ def _apply_plan_words(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tools.analyze import profile_table
-    from tools.automl import candidate_label, finish_reserve_s, fit_automl
-    from tools.data import file_sha256, load_table, resolve_column
-    from tools.deadline import Deadline
-    from tools.explain import explain_result
-    from tools.export import export_run
-    from tools.metrics import resolve_metric
-    from tools.plan import build_plan, update_plan
-    from tools.raw_parsing import label_target
+    from tools.io.load import load_table
+    from tools.pipeline import Loaded, Planned, RunOptions, Searched, run_training
+    from tools.search.automl import candidate_label
 
     write = _writer(sys.stdout)
     if args.sql is not None or args.table is not None or args.query is not None:
@@ -273,78 +266,74 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not args.target:
         raise UserFacingError("Say which column to predict: --target COL (or name it in --plan).")
     budget_s = args.budget if args.budget is not None else _default_budget_s()
-    # The budget counts from process start and covers everything up to the last file written.
-    deadline = Deadline.from_wall_start(_process_started_at(), budget_s)
-    target = resolve_column(table.frame.columns, args.target)
-    table = dataclasses.replace(table, frame=label_target(table.frame, target, table.parser))
-    profile = profile_table(table.frame, target=target, seed=args.seed, task=args.task)
-    write(_profile_text(args.file.name, profile, table.notes))
-    plan = build_plan(
-        profile,
-        target=target,
-        metric=args.metric,
-        models=args.models,
-        budget_s=budget_s,
-        seed=args.seed,
-        positive_class=args.positive_class,
-    )
-    if args.feature:
-        plan = update_plan(plan, profile, derived_features=args.feature)
-    write("\nPlan\n" + _indent(plan.describe()))
-    spec = resolve_metric(plan.metric, plan.task)
-    write(
-        f"\nLeaderboard ({spec.label}, {'higher' if spec.greater_is_better else 'lower'} is better)"
-    )
     out_dir = args.out or _default_out_dir(args.file)
-    stop = _install_stop_handler(write)
+    printers: dict[str, Callable[[Any], None]] = {}
+    stops: list[threading.Event] = []
+
+    def on_loaded(loaded: Loaded) -> None:
+        write(_profile_text(loaded.file_name, loaded.profile, loaded.notes))
+
+    def on_planned(planned: Planned) -> None:
+        write("\nPlan\n" + _indent(planned.plan.describe()))
+        higher = "higher" if planned.greater_is_better else "lower"
+        write(f"\nLeaderboard ({planned.metric_label}, {higher} is better)")
+        printers["progress"] = _leaderboard_printer(write)
+        printers["trial"] = _trial_printer(write, planned.metric_label)
+        stops.append(_install_stop_handler(write))
+
+    def on_searched(searched: Searched) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        result = searched.result
+        for note in result.notes:
+            write(f"  note: {note}")
+        write(
+            f"\nBest model: {candidate_label(result.best_family)} (trained in "
+            f"{result.elapsed_s:.1f} s{', stopped early' if result.stopped else ''})"
+        )
+        if result.expected_metrics:
+            write("Expected on new data (rows that took no part in choosing the model):")
+            write(_indent(_metric_lines(result.expected_metrics)))
+        write("Cross-validation (the rows that chose the model, so optimistic):")
+        write(_indent(_metric_lines(result.cv_metrics)))
+
+    plan_fields: dict[str, Any] = {
+        "metric": args.metric,
+        "models": args.models,
+        "budget_s": budget_s,
+        "positive_class": args.positive_class,
+    }
     try:
-        result = fit_automl(
-            table.frame,
-            plan,
-            profile=profile,
-            on_progress=_leaderboard_printer(write),
-            on_trial=_trial_printer(write, spec.label),
-            should_stop=stop.is_set,
-            deadline=deadline.sooner(finish_reserve_s(budget_s)),
+        # The budget counts from process start and covers everything up to the last file written.
+        report = run_training(
+            args.file,
+            args.target,
+            out_dir=out_dir,
+            options=RunOptions(
+                plan_fields=plan_fields,
+                plan_changes={"derived_features": args.feature} if args.feature else {},
+                task=args.task,
+                sheet=args.sheet,
+                max_bytes=_max_upload_bytes(),
+                seed=args.seed,
+            ),
+            started_at_s=_process_started_at(),
+            table=table,
+            on_loaded=on_loaded,
+            on_planned=on_planned,
+            on_progress=lambda progress: printers["progress"](progress),
+            on_trial=lambda report: printers["trial"](report),
+            on_searched=on_searched,
+            should_stop=lambda: bool(stops) and stops[0].is_set(),
         )
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    for note in result.notes:
-        write(f"  note: {note}")
-    write(
-        f"\nBest model: {candidate_label(result.best_family)} (trained in {result.elapsed_s:.1f} s"
-        f"{', stopped early' if result.stopped else ''})"
-    )
-    if result.expected_metrics:
-        write("Expected on new data (rows that took no part in choosing the model):")
-        write(_indent(_metric_lines(result.expected_metrics)))
-    write("Cross-validation (the rows that chose the model, so optimistic):")
-    write(_indent(_metric_lines(result.cv_metrics)))
-    explanation = explain_result(
-        result,
-        table.frame,
-        out_dir=out_dir / "figures",
-        time_limit_s=min(20.0, max(plan.budget_s / 3, 5.0)),
-        deadline=deadline,
-    )
-    if explanation.insights:
+    if report.insights:
         write("\nInsights")
-        write(_indent("\n".join(f"- {sentence}" for sentence in explanation.insights)))
-    exported = export_run(
-        result,
-        out_dir=out_dir,
-        frame=table.frame,
-        data_path=args.file.resolve(),
-        data_sha256=file_sha256(args.file),
-        sheet=table.sheet,
-        explanation=explanation,
-        notes=[*table.notes, *result.notes],
-        target_words=table.boolean_words.get(result.plan.target),
-        parser=table.parser,
-    )
-    write(f"\nWrote {exported.out_dir}:")
-    for path in sorted(p for p in exported.out_dir.rglob("*") if p.is_file()):
-        write(f"  {path.relative_to(exported.out_dir)}")
+        write(_indent("\n".join(f"- {sentence}" for sentence in report.insights)))
+    run_dir = Path(report.run_dir)
+    write(f"\nWrote {run_dir}:")
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        write(f"  {path.relative_to(run_dir)}")
     return EXIT_OK
 
 
@@ -560,8 +549,8 @@ def _add_profile(commands: Any) -> None:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from tools.analyze import profile_table
-    from tools.data import load_table, resolve_column
-    from tools.raw_parsing import label_target
+    from tools.io.load import load_table, resolve_column
+    from tools.io.raw_rows import label_target
 
     table = load_table(args.file, sheet=args.sheet, max_bytes=_max_upload_bytes())
     target = resolve_column(table.frame.columns, args.target) if args.target else None

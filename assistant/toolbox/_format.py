@@ -9,7 +9,7 @@ from typing import Any
 
 from assistant.events import Table
 from assistant.untrusted import MAX_NAME_CHARS, cap
-from tools.automl import candidate_label
+from tools.search.automl import candidate_label
 
 MAX_MODEL_CHARS = 6_000
 """Upper bound of one tool result as the model sees it (about 1,500 tokens)."""

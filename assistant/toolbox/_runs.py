@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from assistant.context import ToolContext
 from assistant.dask_worker import run_on_dask
@@ -23,7 +23,8 @@ from assistant.events import Figure
 from assistant.store import RunRecord
 from assistant.worker import WorkerDied, WorkerStopped, run_in_worker
 from tools.errors import UserFacingError
-from tools.tune import tuning_storage
+from tools.pipeline import RunReport
+from tools.search.studies import tuning_storage
 
 _MAX_FIGURE_BYTES = 64 << 20
 FILE_TITLES = {
@@ -34,22 +35,26 @@ FILE_TITLES = {
 }
 
 
+Report = TypeVar("Report")
+"""What a job returns: a frozen dataclass (:class:`tools.pipeline.RunReport`, ...)."""
+
+
 def _ignore(_: Any) -> None:
     return None
 
 
 async def run_job(
     ctx: ToolContext,
-    job: Callable[..., Any],
+    job: Callable[[Any, Any], Report],
     request: Any,
     *,
     on_message: Callable[[dict[str, Any]], None],
-    on_stopped: Callable[[dict[str, Any] | None], None] = _ignore,
+    on_stopped: Callable[[Report | None], None] = _ignore,
     on_failed: Callable[[str], None] = _ignore,
     failure_hint: Callable[[], str] = lambda: "",
     keep_partial: bool = False,
-) -> dict[str, Any]:
-    """Run ``job(channel, request)`` in a worker process and return its outcome.
+) -> Report:
+    """Run ``job(channel, request)`` in a worker process and return its typed report.
 
     Args:
         ctx: The calling tool's context: its training slot, worker registry, progress.
@@ -66,7 +71,7 @@ async def run_job(
     Raises:
         ToolError: the worker died or had to be killed (the model may retry smaller).
     """
-    kept: list[dict[str, Any]] = []
+    kept: list[Report] = []
 
     def register(handle: Any) -> None:
         ctx.services.workers[ctx.thread_id] = handle
@@ -74,7 +79,7 @@ async def run_job(
     cluster = ctx.settings.cluster
     try:
         if cluster.scheduler:
-            outcome: dict[str, Any] = await run_on_dask(
+            outcome: Report = await run_on_dask(
                 job,
                 request,
                 scheduler=cluster.scheduler,
@@ -119,40 +124,22 @@ def latest_run(ctx: ToolContext, *, with_model: bool = False) -> RunRecord:
     return run
 
 
-def finish_run(ctx: ToolContext, run_id: str, outcome: dict[str, Any], *, status: str) -> None:
-    """Book a worker's outcome as the run's plan, leaderboard, metrics and files."""
-    metrics = {
-        key: outcome[key]
-        for key in (
-            "target",
-            "task",
-            "metric",
-            "metric_label",
-            "best_family",
-            "cv_metrics",
-            "importance",
-            "insights",
-            "figures",
-            "warnings",
-            "notes",
-            "n_rows",
-        )
-    }
-    metrics["expected_metrics"] = outcome.get("expected_metrics", {})
+def finish_run(ctx: ToolContext, run_id: str, outcome: RunReport, *, status: str) -> None:
+    """Book a worker's report as the run's plan, leaderboard, metrics and files."""
     artifacts = {
-        "run_dir": outcome["run_dir"],
-        "files": outcome["files"],
-        "model": outcome["files"].get("model"),
-        "model_sha256": outcome.get("model_sha256"),
+        "run_dir": outcome.run_dir,
+        "files": dict(outcome.files),
+        "model": outcome.files.get("model"),
+        "model_sha256": outcome.model_sha256,
     }
     ctx.services.runs.finish(
         run_id,
         status=status,
-        plan=outcome["plan"],
-        leaderboard=outcome["leaderboard"],
-        metrics=metrics,
+        plan=outcome.plan,
+        leaderboard=list(outcome.leaderboard),
+        metrics=outcome.metrics_record(),
         artifacts=artifacts,
-        meta_features=outcome["meta_features"],
+        meta_features=outcome.meta_features,
     )
 
 

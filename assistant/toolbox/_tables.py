@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 
 from assistant.store import DatasetRecord
-from tools.data import LoadedTable, load_table
+from tools.io.load import LoadedTable, load_table
 
 _CACHE: OrderedDict[tuple[str, str], LoadedTable] = OrderedDict()
 _LOCK = threading.Lock()

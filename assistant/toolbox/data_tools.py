@@ -16,7 +16,7 @@ from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolResult
 from assistant.untrusted import cap, quote
 from tools.analyze import profile_table
-from tools.raw_parsing import label_target
+from tools.io.raw_rows import label_target
 
 _SAMPLE_ROWS = 5
 _PLOT_POINTS = 5_000

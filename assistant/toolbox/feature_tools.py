@@ -16,11 +16,11 @@ from assistant.toolbox._runs import latest_run, run_job
 from assistant.toolbox.train_tools import train_models
 from assistant.toolkit import ToolResult, changes_state
 from assistant.verified_models import run_workspace
-from tools.automl import base_family
 from tools.errors import FeatureError, UserFacingError
 from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
-from tools.models import MODEL_FAMILIES
+from tools.models.families import MODEL_FAMILIES
 from tools.predict import SCHEMA_FILE
+from tools.search.automl import base_family
 
 MAX_PROPOSALS = 10
 MIN_SCORING_BUDGET_S = 60

@@ -32,8 +32,8 @@ from assistant.workspace import safe_file_name
 from tools.analyze import prepare_target
 from tools.errors import UserFacingError
 from tools.explain import FeatureImportance, explain_feature
+from tools.io.raw_rows import fitted_model, label_target
 from tools.predict import predict_file as predict_table
-from tools.raw_parsing import fitted_model, label_target
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from assistant.store import RunRecord
 from assistant.toolbox._format import family_label, for_model
 from assistant.toolkit import ToolResult, changes_state
 from tools.metrics import resolve_metric
-from tools.models import CLASSIFICATION
+from tools.models.kinds import CLASSIFICATION
 from tools.plan import expand_models
 
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]

@@ -14,8 +14,8 @@ from assistant.events import Table
 from assistant.toolbox._format import for_model, truncate
 from assistant.toolkit import ToolResult, changes_state
 from assistant.untrusted import cap
-from tools.data import file_sha256
 from tools.errors import DataError
+from tools.io.load import file_sha256
 from tools.sql_source import read_sql
 
 log = logging.getLogger(__name__)

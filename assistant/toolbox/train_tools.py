@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import File
-from assistant.jobs import TrainRequest, study_key, train_job
+from assistant.jobs import TrainRequest, TuneReport, train_job
 from assistant.plan_changes import checked, load_changes, save_changes
 from assistant.processes import run_owner
 from assistant.toolbox._format import (
@@ -36,9 +37,10 @@ from assistant.toolbox._runs import (
 from assistant.toolbox.plan_tools import TaskChoice, Validation, other_target
 from assistant.toolkit import ToolResult, changes_state
 from assistant.untrusted import cap
-from tools.automl import base_family
 from tools.metrics import resolve_metric
+from tools.pipeline import RunReport, study_key
 from tools.plan import expand_models
+from tools.search.automl import base_family
 
 _PHASES = {
     "profile": "reading and profiling the data",
@@ -183,7 +185,7 @@ async def train_models(
 
     ctx.progress("Reading the file", **live("profile"))
 
-    def stopped(partial: dict[str, Any] | None) -> None:
+    def stopped(partial: RunReport | None) -> None:
         if partial is not None:
             finish_run(ctx, run_id, partial, status="stopped")
         else:
@@ -212,12 +214,12 @@ async def train_models(
         failure_hint=hint,
         keep_partial=True,
     )
-    status = "stopped" if outcome["stopped"] else "finished"
+    status = "stopped" if outcome.stopped else "finished"
 
     def finish() -> ToolResult:  # database writes and figure files: off the event loop
         finish_run(ctx, run_id, outcome, status=status)
         save_changes(
-            ctx.services.conversations.db, ctx.thread_id, {**stored, "target": outcome["target"]}
+            ctx.services.conversations.db, ctx.thread_id, {**stored, "target": outcome.target}
         )
         return _train_result(ctx, run_id, outcome)
 
@@ -238,7 +240,7 @@ async def tune_model(
     """
     called_at_s = time.time()  # the budget counts from the tool call
     from assistant.jobs import TuneRequest, tune_job
-    from tools.tune import tunable_families
+    from tools.search.studies import tunable_families
 
     run = latest_run(ctx, with_model=True)
     plan = run.plan
@@ -286,9 +288,9 @@ async def tune_model(
             budget_s=budget_s,
         )
 
-    def stopped(partial: dict[str, Any] | None) -> None:
-        if partial is not None and partial.get("exported"):
-            finish_run(ctx, run_id, partial, status="stopped")
+    def stopped(partial: TuneReport | None) -> None:
+        if partial is not None and partial.run is not None:
+            finish_run(ctx, run_id, partial.run, status="stopped")
         else:
             runs.finish(run_id, status="stopped", error="Stopped by the user")
 
@@ -305,100 +307,100 @@ async def tune_model(
         failure_hint=lambda: "The current model is unchanged.",
         keep_partial=True,
     )
-    label = outcome["metric_label"]
-    best = family_label(outcome["best_family"])
-    trials = f"{outcome['n_trials']} trials this time, {outcome['n_trials_total']} in the study"
-    if outcome["exported"]:
-        finish_run(ctx, run_id, outcome, status="stopped" if outcome["stopped"] else "finished")
-        before = outcome["previous_best_score"]
+    label = outcome.metric_label
+    best = family_label(outcome.best_family)
+    trials = f"{outcome.n_trials} trials this time, {outcome.n_trials_total} in the study"
+    if outcome.run is not None:
+        finish_run(ctx, run_id, outcome.run, status="stopped" if outcome.stopped else "finished")
+        before = outcome.previous_best_score
         summary = (
             f"Tuning improved the model: tuned {best} reaches cross-validated {label} "
-            f"{round_sig(outcome['best_score'])}"
+            f"{round_sig(outcome.best_score)}"
             + (
-                f" (was {round_sig(before)} with {family_label(outcome['previous_best_family'])})"
+                f" (was {round_sig(before)} with {family_label(outcome.previous_best_family)})"
                 if before is not None
                 else ""
             )
             + f"; {trials}. The tuned model is now the current one."
         )
-        result = _train_result(ctx, run_id, outcome)
+        result = _train_result(ctx, run_id, outcome.run)
         payload = {
             **result.facts,
             "summary": summary,
-            "best_score": outcome["best_score"],
+            "best_score": outcome.best_score,
             "previous_best_score": before,
-            "previous_best_model": family_label(outcome["previous_best_family"])
+            "previous_best_model": family_label(outcome.previous_best_family)
             if before is not None
             else None,
-            "n_trials": outcome["n_trials"],
-            "n_trials_total": outcome["n_trials_total"],
-            "best_params": outcome["best_params"],
+            "n_trials": outcome.n_trials,
+            "n_trials_total": outcome.n_trials_total,
+            "best_params": outcome.best_params,
         }
         return ToolResult(for_model=for_model(payload), for_user=result.for_user, facts=payload)
     runs.finish(run_id, status="finished", error="tuning did not beat the current model")
     summary = (
         f"Tuning did not beat the current model: the best tuned configuration ({best}) reaches "
-        f"{label} {round_sig(outcome['best_score'])}, against {round_sig(outcome['previous_best_score'])} "
+        f"{label} {round_sig(outcome.best_score)}, against {round_sig(outcome.previous_best_score)} "
         f"now; {trials}. The current model is kept; tuning longer continues the same search."
     )
     payload = {
         "summary": summary,
         "metric": label,
         "tuned_model": best,
-        "best_score": outcome["best_score"],
-        "previous_best_score": outcome["previous_best_score"],
-        "best_params": outcome["best_params"],
-        "n_trials": outcome["n_trials"],
-        "n_trials_total": outcome["n_trials_total"],
+        "best_score": outcome.best_score,
+        "previous_best_score": outcome.previous_best_score,
+        "best_params": outcome.best_params,
+        "n_trials": outcome.n_trials,
+        "n_trials_total": outcome.n_trials_total,
     }
     return ToolResult(for_model=for_model(payload), facts=payload)
 
 
-def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> ToolResult:
-    label = outcome["metric_label"]
-    best = family_label(outcome["best_family"])
-    best_row = next(r for r in outcome["leaderboard"] if r["family"] == outcome["best_family"])
+def _train_result(ctx: ToolContext, run_id: str, outcome: RunReport) -> ToolResult:
+    label = outcome.metric_label
+    best = family_label(outcome.best_family)
+    best_row = next(r for r in outcome.leaderboard if r["family"] == outcome.best_family)
     score = round_sig(best_row["score"])
     spread = "" if best_row["std"] is None else f" ± {round_sig(best_row['std'], 2)}"
     stopped = (
-        " Training was stopped early; this is the best model so far." if outcome["stopped"] else ""
+        " Training was stopped early; this is the best model so far." if outcome.stopped else ""
     )
     summary = (
-        f"Trained {sum(1 for r in outcome['leaderboard'] if r['status'] == 'ok')} models on "
-        f"{outcome['n_rows']:,} rows to predict {quoted(outcome['target'])} ({outcome['task']}). "
+        f"Trained {sum(1 for r in outcome.leaderboard if r['status'] == 'ok')} models on "
+        f"{outcome.n_rows:,} rows to predict {quoted(outcome.target)} ({outcome.task}). "
         f"Best: {best} with cross-validated {label} {score}{spread}.{stopped}"
     )
-    expected = outcome.get("expected_metrics", {}).get(outcome["metric"])
+    expected = outcome.expected_metrics.get(outcome.metric)
     if expected is not None:
         summary += (
             f" Expected {label} on new data: {round_sig(expected)} (measured on rows that took "
             "no part in choosing the model; the cross-validated score ranks the models)."
         )
-    positive = outcome["plan"].get("positive_class")
+    positive = outcome.plan.get("positive_class")
     meaning = score_meaning(
-        outcome["plan"]["metric"],
+        outcome.plan["metric"],
         float(best_row["score"]),
-        target=outcome["target"],
+        target=outcome.target,
         positive_class=positive,
     )
     if meaning:
         summary += f" {meaning}"
     if positive is not None:
         summary += f" Positive class (F1, threshold, ROC and PR curves): {quoted(positive)}."
-    if outcome["rows_dropped"]:
-        summary += f" {outcome['rows_dropped']:,} rows with a missing target were dropped."
+    if outcome.rows_dropped:
+        summary += f" {outcome.rows_dropped:,} rows with a missing target were dropped."
     top = [
-        {"column": cap(i["column"]), "importance": round_sig(i["importance"], 3)}
-        for i in outcome["importance"][:5]
+        {"column": cap(i.column), "importance": round_sig(i.importance, 3)}
+        for i in outcome.importance[:5]
     ]
     payload = {
         "summary": summary,
         "run_id": run_id,
         "best_model": best,
         "metric": label,
-        "models_trained": sum(1 for r in outcome["leaderboard"] if r["status"] == "ok"),
-        "rows": outcome["n_rows"],
-        "rows_dropped": outcome["rows_dropped"],
+        "models_trained": sum(1 for r in outcome.leaderboard if r["status"] == "ok"),
+        "rows": outcome.n_rows,
+        "rows_dropped": outcome.rows_dropped,
         "leaderboard": [
             {
                 "model": family_label(r["family"]),
@@ -406,30 +408,28 @@ def _train_result(ctx: ToolContext, run_id: str, outcome: dict[str, Any]) -> Too
                 "std": round_sig(r["std"], 2),
                 "status": r["status"],
             }
-            for r in outcome["leaderboard"][:10]
+            for r in outcome.leaderboard[:10]
         ],
-        "cv_metrics": {k: round_sig(v) for k, v in outcome["cv_metrics"].items()},
-        "expected_metrics": {
-            k: round_sig(v) for k, v in outcome.get("expected_metrics", {}).items()
-        },
+        "cv_metrics": {k: round_sig(v) for k, v in outcome.cv_metrics.items()},
+        "expected_metrics": {k: round_sig(v) for k, v in outcome.expected_metrics.items()},
         "top_features": top,
-        "warnings": outcome["warnings"],
-        "notes": outcome["notes"],
-        "files": [Path(p).name for p in outcome["files"].values()],
+        "warnings": list(outcome.warnings),
+        "notes": list(outcome.notes),
+        "files": [Path(p).name for p in outcome.files.values()],
     }
     cv_table = metrics_table(
         f"{best}: metrics",
-        outcome["cv_metrics"],
-        outcome.get("expected_metrics", {}),
+        outcome.cv_metrics,
+        outcome.expected_metrics,
         name=f"metrics-{run_id}",
     )
-    figures = run_figures(ctx, outcome["figures"])
+    figures = run_figures(ctx, [dataclasses.asdict(f) for f in outcome.figures])
     files = tuple(
-        File(Path(outcome["files"][key]), *FILE_TITLES[key])
+        File(Path(outcome.files[key]), *FILE_TITLES[key])
         for key in ("model", "card", "script")
-        if key in outcome["files"]
+        if key in outcome.files
     )
-    board = leaderboard_table(outcome["leaderboard"], label)
+    board = leaderboard_table(list(outcome.leaderboard), label)
     return ToolResult(
         for_model=for_model(payload), for_user=(board, cv_table, *figures, *files), facts=payload
     )

@@ -34,7 +34,7 @@ from assistant.events import (
 from assistant.offline.replies import PICK_ONE
 from assistant.session import Assistant
 from assistant.settings import Settings
-from tools.automl import base_family
+from tools.search.automl import base_family
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 THREAD = "conversation"
@@ -165,7 +165,7 @@ async def test_tuning_continues_the_same_study_and_keeps_the_better_model(
 
 
 def _tuned_family(summary: str) -> str:
-    from tools.models import MODEL_FAMILIES
+    from tools.models.families import MODEL_FAMILIES
 
     return next(
         name

@@ -26,8 +26,8 @@ from assistant.settings import Settings
 from assistant.worker import WorkerDied, WorkerHandle
 from tests.assistant import worker_jobs
 from tests.assistant.dask_cluster import LocalCluster, start_cluster
-from tools.data import file_sha256
 from tools.errors import UserFacingError
+from tools.io.load import file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,10 @@ async def test_a_training_job_streams_progress_and_stops_keeping_what_finished(
         grace_s=30.0,
     )
     assert kinds[:2] == ["profile", "plan"] and "progress" in kinds
-    assert outcome["stopped"] is True
-    finished = [row for row in outcome["leaderboard"] if row["status"] == "ok"]
-    assert 1 <= len(finished) < len(outcome["plan"]["models"])
-    assert Path(outcome["files"]["model"]).is_file()
+    assert outcome.stopped is True
+    finished = [row for row in outcome.leaderboard if row["status"] == "ok"]
+    assert 1 <= len(finished) < len(outcome.plan["models"])
+    assert Path(outcome.files["model"]).is_file()
     assert time.monotonic() - started < 45
 
 
@@ -227,16 +227,16 @@ async def test_a_file_above_the_threshold_trains_through_dask_and_ships_a_raw_ro
     )
     assert len(plans) == 1 and "Validation: a holdout of 20% of the rows." in plans[0]
     assert "MB, above the 0.01 MB threshold MLCHAT_DASK_ABOVE_MB" in plans[0]
-    assert outcome["plan_description"] == plans[0]
-    assert sorted(row["family"] for row in outcome["leaderboard"]) == ["lightgbm", "xgboost"]
-    assert all(row["status"] == "ok" for row in outcome["leaderboard"])
-    assert "partitions, 2,000 rows" in " ".join(outcome["notes"])
-    assert outcome["cv_metrics"]["roc_auc"] > 0.9
-    saved = joblib.load(outcome["files"]["model"])
+    assert outcome.plan_description == plans[0]
+    assert sorted(row["family"] for row in outcome.leaderboard) == ["lightgbm", "xgboost"]
+    assert all(row["status"] == "ok" for row in outcome.leaderboard)
+    assert "partitions, 2,000 rows" in " ".join(outcome.notes)
+    assert outcome.cv_metrics["roc_auc"] > 0.9
+    saved = joblib.load(outcome.files["model"])
     raw = pd.read_csv(data)
     predicted = saved.predict(raw.drop(columns=["churn"]))
     assert set(predicted) == {"yes", "no"} and (predicted == raw["churn"]).mean() > 0.85
-    assert Path(outcome["files"]["report"]).is_file() and Path(outcome["files"]["card"]).is_file()
+    assert Path(outcome.files["report"]).is_file() and Path(outcome.files["card"]).is_file()
 
 
 def test_small_files_and_jobs_off_the_cluster_take_the_single_machine_path(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from assistant.offline import Intent, narrate, parse_request
 from assistant.session import Assistant
 from tests.assistant.scripted import ScriptedProvider, call, say
 from tests.reliability.common import offline_settings, turn
-from tools.automl import base_family
+from tools.search.automl import base_family
 
 
 def _ratio_table(n: int = 240, seed: int = 0) -> pd.DataFrame:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from assistant.workspace import Workspace, read_user_file, safe_file_name
-from tools import safe_files
 from tools.errors import UserFacingError
+from tools.io import safe_files
 
 
 @pytest.mark.parametrize(

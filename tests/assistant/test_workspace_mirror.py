@@ -55,7 +55,7 @@ def test_a_hostile_remote_cannot_write_outside_the_app_folders(url: str, tmp_pat
     }
     for name, data in files.items():
         fs.pipe_file(f"{remote}/{name}", data)
-    from tools.safe_files import sha256_hex
+    from tools.io.safe_files import sha256_hex
 
     manifest = {name: sha256_hex(data) for name, data in files.items()}
     manifest["uploads/tampered.csv"] = sha256_hex(b"the original")

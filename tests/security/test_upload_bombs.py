@@ -2,15 +2,15 @@
 
 | attack | expected result | where it is enforced |
 |---|---|---|
-| 350 KB Parquet of a repeated 1 KB string, 3 GiB decoded | refused from metadata, one sentence naming the limit and MLCHAT_MAX_UPLOAD_MB | ``tools.input_limits.parquet_estimate`` via ``load_table`` |
-| the same with no column statistics (metadata understates it) | refused while reading, after the limit's worth of batches | ``tools.input_limits.read_parquet_counted`` |
+| 350 KB Parquet of a repeated 1 KB string, 3 GiB decoded | refused from metadata, one sentence naming the limit and MLCHAT_MAX_UPLOAD_MB | ``tools.io.input_limits.parquet_estimate`` via ``load_table`` |
+| the same with no column statistics (metadata understates it) | refused while reading, after the limit's worth of batches | ``tools.io.input_limits.read_parquet_counted`` |
 | ``mlchat profile`` on the bomb | refused, peak RSS of the command under 600 MB | the CLI passes ``MLCHAT_MAX_UPLOAD_MB`` to ``load_table`` |
 | the bomb attached in the chat, then "profile" | the chat answers with the refusal | ``load_dataset`` with ``Settings.max_upload_mb`` |
-| CSV with more cells than the limit allows | refused after counting lines, before parsing | ``tools.input_limits.delimited_estimate`` |
-| 1.5 KB xlsx whose one far cell (``CV1048576``) spans 100M cells | the reading child hits its memory cap; one sentence naming the limit; the app process stays small | ``tools.excel_child.read_in_child`` (``RLIMIT_AS``, ``PR_SET_PDEATHSIG``, 120 s) |
+| CSV with more cells than the limit allows | refused after counting lines, before parsing | ``tools.io.input_limits.delimited_estimate`` |
+| 1.5 KB xlsx whose one far cell (``CV1048576``) spans 100M cells | the reading child hits its memory cap; one sentence naming the limit; the app process stays small | ``tools.io.excel_child.read_in_child`` (``RLIMIT_AS``, ``PR_SET_PDEATHSIG``, 120 s) |
 | ``mlchat profile`` on that xlsx | refused, peak RSS of the command itself under 600 MB | the same, the CLI passing ``MLCHAT_MAX_UPLOAD_MB`` |
-| xlsx with 20,000 zip members | refused from the zip directory, nothing unpacked | ``tools.excel_child.check_zip_directory`` |
-| a normal workbook too big for the in-process path (inline XML, and one openpyxl wrote: shared strings, dates, two sheets) | read by the child with the same frame, types and notes as in process | ``tools.excel_child.to_arrow`` (Arrow IPC back) |
+| xlsx with 20,000 zip members | refused from the zip directory, nothing unpacked | ``tools.io.excel_child.check_zip_directory`` |
+| a normal workbook too big for the in-process path (inline XML, and one openpyxl wrote: shared strings, dates, two sheets) | read by the child with the same frame, types and notes as in process | ``tools.io.excel_child.to_arrow`` (Arrow IPC back) |
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tools.data import load_table
 from tools.errors import DataError
+from tools.io.load import load_table
 
 ROOT = Path(__file__).resolve().parents[2]
 _ROWS_PER_GROUP = 1 << 20
@@ -250,7 +250,7 @@ def test_xlsx_dense_range_bomb_is_refused_by_the_childs_memory_cap(
     bomb = _dense_bomb(tmp_path / "dense.xlsx")
     assert bomb.stat().st_size < 4096
     with (
-        caplog.at_level(logging.INFO, logger="tools.excel_child"),
+        caplog.at_level(logging.INFO, logger="tools.io.excel_child"),
         pytest.raises(DataError) as caught,
     ):
         load_table(bomb, max_decoded_bytes=64 << 20)
@@ -307,7 +307,7 @@ def test_a_normal_workbook_reads_the_same_in_the_child(
     rows = _varied_rows(12_000)
     small = _workbook(tmp_path / "small.xlsx", rows[:41])  # in process: tiny and bounded
     large = _workbook(tmp_path / "large.xlsx", rows)  # > 1 MiB of XML: read in the child
-    with caplog.at_level(logging.INFO, logger="tools.excel_child"):
+    with caplog.at_level(logging.INFO, logger="tools.io.excel_child"):
         in_process = load_table(small)
         assert "excel_child exit" not in caplog.text
         in_child = load_table(large)
@@ -363,7 +363,7 @@ def test_an_excel_written_workbook_reads_the_same_in_the_child(
 ) -> None:
     small = _excel_written(tmp_path / "small.xlsx", 40)
     large = _excel_written(tmp_path / "large.xlsx", 12_000)
-    with caplog.at_level(logging.INFO, logger="tools.excel_child"):
+    with caplog.at_level(logging.INFO, logger="tools.io.excel_child"):
         in_process = load_table(small)
         assert "excel_child exit" not in caplog.text
         in_child = load_table(large)
@@ -376,7 +376,7 @@ def test_an_excel_written_workbook_reads_the_same_in_the_child(
 
 
 def test_a_workbook_that_reads_too_long_is_stopped(tmp_path: Path) -> None:
-    from tools.excel_child import read_in_child
+    from tools.io.excel_child import read_in_child
 
     book = _workbook(tmp_path / "slow.xlsx", [["a", "b"], [1, 2]])
     with pytest.raises(DataError) as caught:

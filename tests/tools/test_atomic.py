@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.atomic import open_atomic, write_text_atomic
+from tools.io.atomic import open_atomic, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

@@ -13,15 +13,15 @@ import pytest
 
 from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
-from tools.automl import ENSEMBLE_KEY, TUNED_SUFFIX, base_family, fit_automl
-from tools.data import file_sha256, load_table
-from tools.ensemble import EnsembleModel
 from tools.explain import explain_result
 from tools.export import export_run
+from tools.io.load import file_sha256, load_table
 from tools.metrics import resolve_metric
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
 from tools.plan import build_plan
-from tools.tune import tune
+from tools.search.automl import ENSEMBLE_KEY, TUNED_SUFFIX, base_family, fit_automl
+from tools.search.ensemble import EnsembleModel
+from tools.search.tune import tune
 
 _CHEAP = ["logistic_regression", "naive_bayes", "knn", "random_forest"]
 

@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 
-import tools.automl as automl
+import tools.search.automl as automl
 from tools.analyze import profile_table
-from tools.ensemble import EnsembleModel
+from tools.deadline import Deadline
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.ensemble import EnsembleModel
+from tools.search.refit import refit_ratio, rows_exponent
+from tools.search.train import train
 
 
 def _table(n: int = 600) -> pd.DataFrame:
@@ -42,7 +45,7 @@ def test_automl_ships_the_bagged_folds_when_the_refit_would_not_fit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # As on 1M rows with a short budget: every refit is estimated to take far too long.
-    monkeypatch.setattr(automl, "_refit_ratio", lambda result: 1e6)
+    monkeypatch.setattr(automl, "refit_ratio", lambda n_rows, n_fold, exponent: 1e6)
     frame = _table()
     profile = profile_table(frame, target="churn")
     plan = build_plan(profile, models=["logistic_regression", "random_forest"], budget_s=6)
@@ -56,3 +59,36 @@ def test_automl_ships_the_bagged_folds_when_the_refit_would_not_fit(
     predicted = result.model.predict(frame.drop(columns="churn"))
     assert set(predicted) <= {"yes", "no"}
     assert np.mean(predicted == frame["churn"]) > 0.75
+
+
+_NOW = [0.0]
+"""The fake clock of :class:`_SublinearFit` (a module global: ``clone`` copies parameters)."""
+
+
+class _SublinearFit(BaseEstimator):
+    """Its fit "takes" ``0.01 * rows ** 0.6`` seconds of the fake clock."""
+
+    def fit(self, X: pd.DataFrame, y: pd.Series, *, deadline: object = None) -> _SublinearFit:
+        _NOW[0] += 0.01 * len(X) ** 0.6
+        return self
+
+
+def test_the_refit_estimate_uses_measured_growth_with_rows() -> None:
+    frame = _table()
+    profile = profile_table(frame, target="churn")
+    plan = build_plan(profile, budget_s=60)
+    n_fold = 480
+    exponent = rows_exponent(
+        _SublinearFit(),
+        frame,
+        frame["churn"],
+        n_fold=n_fold,
+        fold_s=0.01 * n_fold**0.6,
+        plan=plan,
+        deadline=Deadline(_NOW[0] + 100.0, lambda: _NOW[0]),
+    )
+
+    assert exponent == pytest.approx(0.6, abs=0.01)
+    # 200,000 rows after a 9,600-row fold: about 6x the fold time, not the 21x of a linear guess.
+    assert refit_ratio(200_000, 9_600, exponent) == pytest.approx((200_000 / 9_600) ** 0.6)
+    assert refit_ratio(200_000, 9_600, None) == pytest.approx(200_000 / 9_600)

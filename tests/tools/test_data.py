@@ -1,4 +1,4 @@
-"""Loading tables (tools/data.py): every format, clean typing, and every bad input."""
+"""Loading tables (tools/io/): every format, clean typing, and every bad input."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tools.data import file_sha256, load_table, resolve_column
 from tools.errors import DataError, TargetError
+from tools.io.load import file_sha256, load_table, resolve_column
 
 # --- formats -----------------------------------------------------------------------------
 

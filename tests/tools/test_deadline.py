@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.automl import fit_automl
 from tools.deadline import Deadline, active_deadline, fitting_until
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
+from tools.models.stoppable import EARLY_STOPPING_ROWS, TREES_PER_CHECK
 from tools.plan import build_plan
-from tools.stoppable import EARLY_STOPPING_ROWS, TREES_PER_CHECK
+from tools.search.automl import fit_automl
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from tools.encoders import CategoryText, target_type_for
-from tools.models import TabularModel
+from tools.models.encoders import CategoryText, target_type_for
+from tools.models.estimator import TabularModel
 
 
 def _table(n: int = 2000, seed: int = 0) -> pd.DataFrame:

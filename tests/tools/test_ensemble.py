@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.ensemble import EnsembleModel, blend, fit_ensemble, select_ensemble
 from tools.errors import DataError
 from tools.metrics import resolve_metric
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
 from tools.plan import build_plan
-from tools.train import train
-from tools.tune import tune
+from tools.search.ensemble import EnsembleModel, blend, fit_ensemble, select_ensemble
+from tools.search.train import train
+from tools.search.tune import tune
 
 
 def test_averaging_independent_errors_beats_each_member() -> None:

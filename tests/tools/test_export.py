@@ -16,12 +16,13 @@ from sklearn import config_context
 
 from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
-from tools.data import file_sha256, load_table
 from tools.explain import explain_result
 from tools.export import estimator_source, export_run
-from tools.models import MODEL_FAMILIES, build_pipeline
+from tools.io.load import file_sha256, load_table
+from tools.models.families import MODEL_FAMILIES
+from tools.models.preprocessing import build_pipeline
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.train import train
 
 
 def _train_and_export(csv: Path, target: str, models: list[str], out_dir: Path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.fast_scores import bind_metric
 from tools.metrics import metric_names, resolve_metric
+from tools.search.fast_scores import bind_metric
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])

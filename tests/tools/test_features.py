@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 import re
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,10 +14,8 @@ import pytest
 
 from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
-from tools.data import load_table
 from tools.errors import FeatureError
 from tools.export import export_run
-from tools.feature_selection import select_features
 from tools.features import (
     DerivedFeature,
     DerivedFeatures,
@@ -24,9 +24,13 @@ from tools.features import (
     parse_feature,
     referenced_columns,
 )
-from tools.plan import build_plan, update_plan
+from tools.io.load import load_table
+from tools.plan import Plan, build_plan, update_plan
 from tools.predict import predict_file
-from tools.train import train
+from tools.search import feature_selection
+from tools.search.feature_selection import select_features
+from tools.search.results import CandidateResult
+from tools.search.train import train
 
 KINDS = {
     "income": "numeric",
@@ -231,7 +235,7 @@ def test_kept_features_live_in_the_model_card_and_the_exported_script(tmp_path: 
 
 
 def test_automl_tunes_and_ensembles_with_the_derived_features() -> None:
-    from tools.automl import fit_automl
+    from tools.search.automl import fit_automl
 
     frame = _ratio_table(240)
     profile = profile_table(frame, target="y")
@@ -248,3 +252,31 @@ def test_automl_tunes_and_ensembles_with_the_derived_features() -> None:
         new_rows["a"] / new_rows["b"],
         atol=0.3,
     )
+
+
+def test_feature_selection_shares_its_budget_and_stops_at_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frame = _ratio_table()
+    profile = profile_table(frame, target="y")
+    plan = build_plan(profile, models=["ridge"], budget_s=60)
+    now = [0.0]
+    calls: list[tuple[float, float]] = []
+
+    def four_seconds_of_training(frame: object, plan: Plan, **kwargs: Any) -> Any:
+        calls.append((plan.budget_s, kwargs["deadline"].at_s))
+        now[0] += 4.0
+        row = CandidateResult("ridge", 1.0, 0.0, 4.0, "ok", n_folds=3)
+        return SimpleNamespace(leaderboard=[row], oof_rows=np.arange(len(calls)))
+
+    monkeypatch.setattr(feature_selection, "train", four_seconds_of_training)
+    proposals = [DerivedFeature(f"f{i}", f"a * {i + 2}") for i in range(5)]
+    selection = select_features(
+        frame, plan, proposals, family="ridge", profile=profile, budget_s=10, clock=lambda: now[0]
+    )
+
+    # The baseline and each proposal get an equal share of what is left, never past 10 s.
+    assert [budget for budget, _ in calls] == pytest.approx([10 / 6, 6 / 5, 1.0])
+    assert all(at <= 10.0 for _, at in calls)
+    reasons = [trial.reason for trial in selection.trials]
+    assert reasons[2:] == ["not evaluated: time budget used up"] * 3

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.automl import fit_automl
 from tools.explain import explain_result
 from tools.export import export_run
-from tools.honest import CandidatePool, Choice, expected_metrics, fold_scores
 from tools.metrics import resolve_metric
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.automl import fit_automl
+from tools.search.honest import CandidatePool, Choice, expected_metrics, fold_scores
+from tools.search.train import train
 
 CLASSES = np.array(["a", "b"])
 

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.automl import fit_automl
-from tools.ensemble import EnsembleModel
 from tools.export import train_script
 from tools.imbalance import class_weight_params, f1_threshold
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
 from tools.plan import build_plan
 from tools.predict import training_schema
-from tools.train import train
-from tools.tune import tune
+from tools.search.automl import fit_automl
+from tools.search.ensemble import EnsembleModel
+from tools.search.train import train
+from tools.search.tune import tune
 
 COLUMNS = (("x1", "numeric"), ("x2", "numeric"), ("x3", "numeric"))
 

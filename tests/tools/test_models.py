@@ -11,16 +11,9 @@ import pytest
 
 from tools.analyze import profile_table
 from tools.errors import DataError, PlanError
-from tools.models import (
-    GROUPS,
-    MODEL_FAMILIES,
-    CategoryEncoder,
-    DatetimeExpander,
-    TabularModel,
-    build_pipeline,
-    families_for,
-    get_family,
-)
+from tools.models.estimator import TabularModel
+from tools.models.families import GROUPS, MODEL_FAMILIES, families_for, get_family
+from tools.models.preprocessing import CategoryEncoder, DatetimeExpander, build_pipeline
 
 COLUMNS = (
     ("x1", "numeric"),

@@ -10,11 +10,11 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tools.analyze import profile_table
-from tools.automl import fit_automl
 from tools.classes import class_order, match_class, minority_class
 from tools.errors import PlanError, TargetError
 from tools.plan import build_plan, update_plan
-from tools.train import train
+from tools.search.automl import fit_automl
+from tools.search.train import train
 
 
 def _fraud(n_rows: int = 500, seed: int = 0) -> pd.DataFrame:

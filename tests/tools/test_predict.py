@@ -12,7 +12,8 @@ import pytest
 
 from tools.analyze import profile_table
 from tools.errors import DataError
-from tools.models import TabularModel, column_kinds
+from tools.models.estimator import TabularModel
+from tools.models.preprocessing import column_kinds
 from tools.predict import predict_file, training_schema
 
 FEATURES = ["tenure_months", "monthly_charges", "contract", "support_calls"]
@@ -126,11 +127,11 @@ def test_predictions_use_the_training_files_yes_no_words(tmp_path: Path) -> None
     import pandas as pd
 
     from tools.analyze import profile_table
-    from tools.data import load_table
     from tools.export import export_run
+    from tools.io.load import load_table
     from tools.plan import build_plan
     from tools.predict import predict_file
-    from tools.train import train
+    from tools.search.train import train
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"tenure": rng.integers(1, 72, 120), "plan": rng.choice(["a", "b"], 120)})

@@ -17,12 +17,13 @@ from assistant.cli import main
 from tests.tools.raw_tables import TARGET, make_raw_table
 from tests.tools.scripts import run_exported_script
 from tools.analyze import profile_table
-from tools.data import load_table
 from tools.explain import explain_feature
 from tools.export import export_run
+from tools.io.columns import ColumnParse, RawTableParser
+from tools.io.load import load_table
+from tools.io.raw_rows import fitted_model, label_target
 from tools.plan import build_plan
-from tools.raw_parsing import ColumnParse, RawTableParser, fitted_model, label_target
-from tools.train import train
+from tools.search.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 

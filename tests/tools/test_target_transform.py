@@ -12,14 +12,15 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import KFold
 
 from tools.analyze import profile_table
-from tools.automl import fit_automl
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
-from tools.models import TabularModel
+from tools.models.estimator import TabularModel
+from tools.models.target import SignedLog1p
 from tools.plan import build_plan, update_plan
-from tools.target_transform import SignedLog1p, compare_target_transforms
-from tools.train import train
-from tools.tune import tune
+from tools.search.automl import fit_automl
+from tools.search.target_transform import compare_target_transforms
+from tools.search.train import train
+from tools.search.tune import tune
 
 COLUMNS = (("x1", "numeric"), ("x2", "numeric"), ("shop", "categorical"))
 RMSE = resolve_metric("rmse", "regression")

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from tools.analyze import profile_table
-from tools.models import TextNgrams
+from tools.models.preprocessing import TextNgrams
 from tools.plan import build_plan
-from tools.train import train
+from tools.search.train import train
 
 _WORDS = np.array(
     ["the", "order", "arrived", "late", "and", "box", "was", "open", "please", "call", "me"]

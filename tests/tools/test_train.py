@@ -14,7 +14,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from tools.analyze import profile_table
 from tools.metrics import resolve_metric
 from tools.plan import build_plan
-from tools.train import TrainingError, TrainProgress, train
+from tools.search.results import TrainingError, TrainProgress
+from tools.search.train import train
 
 
 @pytest.fixture(scope="module")

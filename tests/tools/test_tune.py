@@ -19,9 +19,11 @@ from sklearn.datasets import load_breast_cancer
 from tests.postgres import new_database
 from tools.analyze import profile_table
 from tools.errors import PlanError
+from tools.imbalance import f1_of, thresholded_f1
 from tools.metrics import resolve_metric
 from tools.plan import Plan, build_plan
-from tools.tune import TrialReport, open_storage, trial_to_params, tune, tuning_storage
+from tools.search.studies import open_storage, trial_to_params, tuning_storage
+from tools.search.tune import TrialReport, tune
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -298,7 +300,7 @@ _WORKER = """
 import json, sys
 from tools.analyze import profile_table
 from tools.plan import build_plan
-from tools.tune import tune
+from tools.search.tune import tune
 from sklearn.datasets import load_iris
 frame = load_iris(as_frame=True).frame
 profile = profile_table(frame, target="target")
@@ -347,3 +349,33 @@ def _check_two_workers(storage: str) -> None:
     assert min(o["best"] for o in outputs) == pytest.approx(study_best)
     best_report = outputs[int(np.argmin([o["best"] for o in outputs]))]
     assert best_report["params"] == study.best_params
+
+
+def test_f1_trials_are_scored_at_their_own_threshold(tmp_path: Path) -> None:
+    # A rare positive class: F1 at a 0.5 cut and at the trial's best cut differ.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3))
+    label = np.where(x[:, 0] + 0.8 * rng.normal(size=400) > 1.3, "fraud", "ok")
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(label=label)
+    plan, profile = _plan(frame, "label", metric="f1", folds=3, positive_class="fraud")
+    result = tune(
+        frame,
+        plan,
+        profile=profile,
+        storage=None,
+        study_key="f1",
+        families=["logistic_regression"],
+        n_trials=2,
+        budget_s=30,
+        refit=False,
+    )
+    truth = result.y.iloc[result.oof_rows].to_numpy() == "fraud"
+    at_half = []
+    for candidate in result.candidates:
+        expected = thresholded_f1(truth, candidate.oof[:, -1], result.oof_folds)[0]
+        assert candidate.score == pytest.approx(expected)
+        folds = result.oof_folds
+        half = [f1_of(truth[folds == f], candidate.oof[folds == f, -1] >= 0.5) for f in set(folds)]
+        at_half.append(float(np.mean(half)))
+    assert result.best_score == pytest.approx(max(c.score for c in result.candidates))
+    assert any(c.score != pytest.approx(h) for c, h in zip(result.candidates, at_half, strict=True))

@@ -14,7 +14,8 @@ from sklearn.datasets import make_classification
 from tests.postgres import new_database
 from tools.analyze import profile_table
 from tools.plan import build_plan
-from tools.tune import TrialReport, trial_to_params, tune
+from tools.search.studies import trial_to_params
+from tools.search.tune import TrialReport, tune
 from tools.warmstart import (
     PORTFOLIO_PATH,
     WarmStartStore,

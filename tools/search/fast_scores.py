@@ -1,6 +1,6 @@
 """Metrics bound to fixed true values, for scoring many predictions of the same rows.
 
-Greedy ensemble selection and the nested replay of the search (:mod:`tools.honest`)
+Greedy ensemble selection and the nested replay of the search (:mod:`tools.search.honest`)
 score hundreds of blends of out-of-fold predictions. scikit-learn's metrics validate
 and re-encode the (often text) labels on every call; on 36,000 rows that made one
 ensemble selection take 11 s. :func:`bind_metric` encodes the labels once and
@@ -28,7 +28,7 @@ def bind_metric(spec: MetricSpec, y_true: Any, classes: Sequence[Any] | None) ->
     """``spec`` on the rows of ``y_true``, as a function of the predictions alone.
 
     Classification predictions are probabilities with columns in ``classes`` order;
-    labels are their argmax, as :func:`tools.ensemble.select_ensemble` reads them.
+    labels are their argmax, as :func:`tools.search.ensemble.select_ensemble` reads them.
     """
     y = np.asarray(y_true)
     if classes is None:

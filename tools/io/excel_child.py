@@ -8,7 +8,7 @@ first (:func:`check_zip_directory`), then either
 - reads in process when the workbook is tiny *and* its worst case is bounded
   from its XML (:func:`fits_in_process`: every cell addressed, a small used
   range, short shared strings), or
-- starts ``python -m tools.excel_child`` with an address-space limit
+- starts ``python -m tools.io.excel_child`` with an address-space limit
   (``RLIMIT_AS``), ``PR_SET_PDEATHSIG`` (it dies with the parent) and a
   timeout. The child sends the table back as an Arrow IPC file and a small
   JSON file of names and notes: no pickle crosses from the process that parsed
@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from tools.errors import DataError
-from tools.input_limits import LIMIT_SETTING, human_bytes
+from tools.io.input_limits import LIMIT_SETTING, human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def read_in_child(
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "tools.excel_child", str(out / "request.json")],
+            [sys.executable, "-m", "tools.io.excel_child", str(out / "request.json")],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -251,10 +251,10 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """The frame as Arrow with positional column names (real names may repeat).
 
     Object columns holding anything but text become text exactly as
-    :func:`tools.data.load_table` would type them (``cell_text``), missing
+    :func:`tools.io.load_table` would type them (``cell_text``), missing
     cells kept missing, so the parent's result matches reading in process.
     """
-    from tools.data import cell_text
+    from tools.io.columns import cell_text
 
     arrays = []
     for position in range(frame.shape[1]):
@@ -290,7 +290,7 @@ def _child(request_path: Path) -> int:
     request = json.loads(request_path.read_text(encoding="utf-8"))
     import python_calamine  # noqa: F401 - mapped before the cap, like the rest of the stack
 
-    from tools.data import read_excel_in_process
+    from tools.io.excel import read_excel_in_process
 
     _limit_self(int(request["memory_bytes"]), int(request["parent_pid"]))
     out = Path(request["out"])
@@ -304,7 +304,7 @@ def _child(request_path: Path) -> int:
         )
         table = to_arrow(frame)
         if table.nbytes > int(request["decoded_limit"]):
-            from tools.input_limits import too_large
+            from tools.io.input_limits import too_large
 
             raise too_large(Path(request["path"]).name, table.nbytes, int(request["decoded_limit"]))
         with (

@@ -1,4 +1,4 @@
-"""Parse a table's columns the way :func:`tools.data.load_table` does, and again on new rows.
+"""Parse a table's columns the way :func:`tools.io.load_table` does, and again on new rows.
 
 ``load_table`` decides once, on the training file, how each column is read: numbers
 (thousands separators, decimal commas, currency and % signs), yes/no words,
@@ -15,7 +15,6 @@ with the model and load in a fresh interpreter that can import :mod:`tools`.
 from __future__ import annotations
 
 import datetime
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,9 +24,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.pipeline import Pipeline
-
-log = logging.getLogger(__name__)
 
 NULL_VALUES: list[str] = [
     "",
@@ -58,12 +54,19 @@ NULL_VALUES: list[str] = [
 ParseKind = Literal["number", "boolean", "date", "text", "as_is"]
 
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
+
 _FALSE_WORDS = frozenset({"no", "false", "n", "f"})
+
 _CURRENCY = "[$€£¥]"
+
 _DECORATION = "[$€£¥( \\x{00A0}\\x{202F}]"  # what _bare_number_text removes
+
 _NUMBER_RE = r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?%?$"  # 1,234.5  12%  (after _bare_number_text)
+
 _DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$"  # 1.234,5  3,75
+
 _DECIMAL_COMMA_HINT = r"(,\d{1,2}|,\d{4,})%?$|\.\d{3},"
+
 _DATE_FORMATS: tuple[tuple[str, str], ...] = (
     ("%Y-%m-%d", "2024-01-31"),
     ("%d/%m/%y", "31/01/24"),
@@ -86,8 +89,11 @@ _DATE_FORMATS: tuple[tuple[str, str], ...] = (
     ("%B %d, %Y", "January 5, 2024"),
     ("%d %B %Y", "5 January 2024"),
 )
+
 _DATE_MIN_SHARE = 0.9
+
 _NUMBER_MIN_SHARE = 0.98
+
 _TYPE_SAMPLE = 2_000
 
 
@@ -161,57 +167,6 @@ class RawTableParser(TransformerMixin, BaseEstimator):
         return decision.words if decision is not None and decision.kind == "boolean" else None
 
 
-class RawRowsModel(Pipeline):
-    """What ``model.joblib`` holds: a :class:`RawTableParser` step, then the fitted model.
-
-    ``predict``, ``predict_proba`` and ``classes_`` take raw rows. The model's own
-    fitted attributes (``input_columns_``, ``threshold_``, ``pipeline_``, ...) read
-    through, so code written for the bare model keeps working.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        steps = self.__dict__.get("steps")
-        if steps and name.endswith("_") and not name.startswith("_"):
-            return getattr(steps[-1][1], name)
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-
-def saved_pipeline(model: Any, parser: RawTableParser) -> RawRowsModel:
-    """``model`` behind ``parser`` (restricted to the model's input columns)."""
-    columns = getattr(model, "input_columns_", None)
-    parse = parser.only(columns) if columns is not None else parser
-    return RawRowsModel([("parse", parse), ("model", model)])
-
-
-def parse_step(saved: Any) -> RawTableParser | None:
-    """The parse step of a saved :class:`RawRowsModel` (``None`` for older runs)."""
-    return saved.steps[0][1] if isinstance(saved, RawRowsModel) else None
-
-
-def fitted_model(saved: Any) -> Any:
-    """The model inside a saved :class:`RawRowsModel` (or ``saved`` itself, for older runs)."""
-    return saved.steps[-1][1] if isinstance(saved, RawRowsModel) else saved
-
-
-def label_target(frame: pd.DataFrame, target: str, parser: RawTableParser | None) -> pd.DataFrame:
-    """``frame`` with a yes/no target written back in the file's words.
-
-    ``load_table`` reads yes/no columns as booleans; a target keeps the labels the
-    file uses ("no"/"yes", not False/True), so the model's ``classes_``, its
-    predictions, the figures and the chat all speak them. Other targets are
-    returned unchanged.
-    """
-    words = parser.words(target) if parser is not None and target in frame.columns else None
-    if words is None or not pd.api.types.is_bool_dtype(frame[target].dtype):
-        return frame
-    truth = frame[target]
-    labels = np.where(truth.fillna(False).to_numpy(dtype=bool), words[1], words[0]).astype(object)
-    labels[truth.isna().to_numpy()] = None
-    labelled = frame.copy(deep=False)
-    labelled[target] = pd.Series(labels, index=frame.index, dtype=object)
-    return labelled
-
-
 def clean_types(
     frame: pd.DataFrame, notes: list[str], *, decided: RawTableParser | None = None
 ) -> tuple[pd.DataFrame, RawTableParser]:
@@ -275,9 +230,6 @@ def parse_column(series: pd.Series, decision: ColumnParse) -> Any:
             return _iso_values(array)
         return _date_values(array, decision.date_format)
     return array.to_pandas().array
-
-
-# --- deciding a column's type (load time) --------------------------------------------
 
 
 def _listed(names: list[str], limit: int = 6) -> str:
@@ -376,9 +328,6 @@ def _finite(values: Any) -> Any:
         if is_infinite.any():
             return np.where(is_infinite, np.nan, numbers)
     return values
-
-
-# --- numbers ---------------------------------------------------------------------------
 
 
 def _has_long_integer(array: pa.ChunkedArray) -> bool:
@@ -514,9 +463,6 @@ def _bare_number_text(array: pa.ChunkedArray) -> pa.ChunkedArray:
     return bare
 
 
-# --- yes/no ----------------------------------------------------------------------------
-
-
 def _boolean_words(array: pa.ChunkedArray) -> tuple[str, str] | None:
     """The (false word, true word) of a column holding only yes/no words, else None."""
     lowered = pc.utf8_lower(array)
@@ -545,9 +491,6 @@ def _truth_values(truth: pa.ChunkedArray) -> np.ndarray | pd.arrays.BooleanArray
     if truth.null_count == 0:
         return truth.to_numpy(zero_copy_only=False).astype(bool)
     return pd.array(truth.to_pylist(), dtype="boolean")
-
-
-# --- dates -----------------------------------------------------------------------------
 
 
 def _as_dates(array: pa.ChunkedArray, n_valid: int) -> tuple[np.ndarray, str | None, str] | None:
@@ -603,18 +546,3 @@ def _sample(array: pa.ChunkedArray) -> pa.ChunkedArray:
         return array
     step = len(array) // _TYPE_SAMPLE
     return pc.take(array, pa.array(np.arange(0, len(array), step)[:_TYPE_SAMPLE]))
-
-
-__all__ = [
-    "NULL_VALUES",
-    "ColumnParse",
-    "RawRowsModel",
-    "RawTableParser",
-    "cell_text",
-    "clean_types",
-    "fitted_model",
-    "label_target",
-    "parse_column",
-    "parse_step",
-    "saved_pipeline",
-]

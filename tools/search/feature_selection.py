@@ -9,7 +9,7 @@ one by more than ``min_gain`` of the score *and* by more than
 of the out-of-fold predictions of both (same rows), so noise does not pass as
 a gain.
 
-Every evaluation calls :func:`tools.train.train` with one family and the same
+Every evaluation calls :func:`tools.search.train.train` with one family and the same
 plan (validation scheme, folds, seed, rows), so the folds are the ones
 training uses and the features are computed inside each fold's pipeline.
 """
@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.deadline import Deadline
 from tools.features import DerivedFeature
 from tools.metrics import resolve_metric
-from tools.plan import Plan
-from tools.train import train
+from tools.plan import MIN_BUDGET_S, Plan
+from tools.search.train import train
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def select_features(
     should_stop: Callable[[], bool] | None = None,
     on_trial: Callable[[FeatureTrial], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    deadline: Deadline | None = None,
 ) -> FeatureSelection:
     """Score each proposal with ``family`` on the plan's folds and keep the ones that help.
 
@@ -100,6 +102,9 @@ def select_features(
         should_stop: Polled between evaluations.
         on_trial: Called with each verdict as it is reached.
         clock: Monotonic seconds.
+        deadline: When every fit must stop; default ``budget_s`` from now. Each
+            evaluation gets an equal share of the time left (the baseline and each
+            proposal still to score), and no fit runs past the deadline.
 
     Raises:
         TrainingError: the starting features cannot be scored at all.
@@ -107,11 +112,17 @@ def select_features(
     spec = resolve_metric(plan.metric, plan.task)
     stop = should_stop or (lambda: False)
     notify = on_trial or (lambda trial: None)
-    deadline = clock() + budget_s
+    hard = Deadline(clock() + budget_s, clock).earlier(deadline)
     kept = list(plan.derived_features)
 
-    def evaluate(features: list[DerivedFeature]) -> _Scored:
-        fields = {**plan.model_dump(), "models": [family], "derived_features": features}
+    def evaluate(features: list[DerivedFeature], evaluations_left: int) -> _Scored:
+        share = max(hard.left_s() / max(evaluations_left, 1), MIN_BUDGET_S)
+        fields = {
+            **plan.model_dump(),
+            "models": [family],
+            "derived_features": features,
+            "budget_s": share,
+        }
         result = train(
             frame,
             Plan(**fields),
@@ -119,25 +130,27 @@ def select_features(
             params={family: dict(params or {})},
             should_stop=stop,
             refit=False,
+            clock=clock,
+            deadline=hard.earlier(Deadline(clock() + share, clock)),
         )
         row = result.leaderboard[0]
         if row.status != "ok":
             return _Scored(math.nan, 0, None)
         return _Scored(float(row.score), int(row.n_folds), result)
 
-    best = evaluate(kept)
+    best = evaluate(kept, len(proposals) + 1)
     current = baseline = best.score
     trials: list[FeatureTrial] = []
     stopped = False
-    for proposal in proposals:
-        if stop() or clock() > deadline:
+    for number, proposal in enumerate(proposals):
+        if stop() or hard.left_s() <= 0:
             stopped = stop()
             reason = "not evaluated: stopped" if stopped else "not evaluated: time budget used up"
             trial = FeatureTrial(
                 proposal.name, proposal.expression, current, math.nan, False, reason
             )
         else:
-            scored = evaluate([*kept, proposal])
+            scored = evaluate([*kept, proposal], len(proposals) - number)
             noise = _gain_noise(best, scored, spec=spec, seed=plan.seed)
             trial = _verdict(
                 proposal, current, scored, best.n_folds, noise, spec=spec, min_gain=min_gain
@@ -169,7 +182,7 @@ class _Scored:
     score: float
     n_folds: int
     result: Any
-    """The :class:`tools.train.TrainResult` (``None`` when the family failed)."""
+    """The :class:`tools.search.train.TrainResult` (``None`` when the family failed)."""
 
 
 def _gain_noise(before: _Scored, after: _Scored, *, spec: Any, seed: int) -> float:

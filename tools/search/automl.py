@@ -2,20 +2,20 @@
 
 :func:`fit_automl` splits ``plan.budget_s`` three ways:
 
-1. **breadth**: :func:`tools.train.train` cross-validates the plan's model
+1. **breadth**: :func:`tools.search.train.train` cross-validates the plan's model
    families, cheapest first, in at most :data:`BREADTH_SHARE` of the budget,
    without refitting its winner;
-2. **depth**: :func:`tools.tune.tune` tunes the best :data:`TUNE_TOP` tunable
+2. **depth**: :func:`tools.search.tune.tune` tunes the best :data:`TUNE_TOP` tunable
    families on the same rows with the time left, minus a reserve for the
    final refit; the first trials come from similar past runs and the built-in
    portfolio (:mod:`tools.warmstart`);
-3. **finish**: greedy ensemble selection (:mod:`tools.ensemble`) over every
+3. **finish**: greedy ensemble selection (:mod:`tools.search.ensemble`) over every
    out-of-fold prediction (breadth candidates and tuned trials); the ensemble
    is kept only when it beats the best single model in cross-validation by
    :data:`MIN_ENSEMBLE_GAIN`, and the winner (its members, or the best single
    model) is refit on all rows if that fits in the time left.
 
-The result is a :class:`tools.train.TrainResult`, so explain, export and
+The result is a :class:`tools.search.train.TrainResult`, so explain, export and
 predict need nothing new. Its leaderboard gains a row per tuned family (key
 ``"<family>:tuned"``) and one for the ensemble (key ``"ensemble"``); ``oof``
 has the same keys. Total wall time stays within about ``1.1 x budget + 2 s``:
@@ -40,25 +40,22 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.deadline import ESTIMATE_SAFETY, Deadline
-from tools.ensemble import (
+from tools.metrics import resolve_metric
+from tools.models.estimator import TabularModel
+from tools.models.families import MODEL_FAMILIES
+from tools.plan import MIN_BUDGET_S, Plan
+from tools.search.cv import sample_rows
+from tools.search.ensemble import (
     EnsembleModel,
     EnsembleSelection,
     ensemble_is_worth_it,
     select_ensemble,
 )
-from tools.honest import CandidatePool, Choice, expected_metrics, fold_scores
-from tools.metrics import resolve_metric
-from tools.models import MODEL_FAMILIES, TabularModel
-from tools.plan import MIN_BUDGET_S, Plan
-from tools.train import (
-    CandidateResult,
-    TrainProgress,
-    TrainResult,
-    rank_candidates,
-    sample_rows,
-    train,
-    winner_metrics,
-)
+from tools.search.honest import CandidatePool, Choice, expected_metrics, fold_scores
+from tools.search.refit import refit_ratio, rows_exponent
+from tools.search.results import CandidateResult, TrainProgress, TrainResult
+from tools.search.train import train
+from tools.search.winner import rank_candidates, winner_metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +109,13 @@ def fit_automl(
         plan: What to train (see :func:`tools.plan.build_plan`).
         profile: The table's profile for ``plan.target``; computed when omitted.
         on_progress: Called with each :class:`TrainProgress` (breadth search and finish).
-        on_trial: Called with each :class:`tools.tune.TrialReport` while tuning.
+        on_trial: Called with each :class:`tools.search.tune.TrialReport` while tuning.
         should_stop: Polled between folds, candidates and trials; True stops early
             and keeps what is finished.
         clock: Monotonic seconds; the budget is measured with it.
-        storage: Where tuning studies live (see :func:`tools.tune.open_storage`);
+        storage: Where tuning studies live (see :func:`tools.search.tune.open_storage`);
             None keeps them in memory. With a storage, ``study_key`` names the
-            studies so a later :func:`tools.tune.tune` call continues them.
+            studies so a later :func:`tools.search.tune.tune` call continues them.
         study_key: Prefix of the study names.
         history: A :class:`tools.warmstart.WarmStartStore` of past runs to
             warm-start from; the built-in portfolio is used either way.
@@ -130,10 +127,11 @@ def fit_automl(
             and export passes its own; the search then plans with the time left.
 
     Raises:
-        TargetError, DataError, TrainingError: as :func:`tools.train.train`.
+        TargetError, DataError, TrainingError: as :func:`tools.search.train.train`.
     """
-    from tools.tune import TuningError, tunable_families
-    from tools.tune import tune as run_tuning
+    from tools.search.studies import tunable_families
+    from tools.search.tune import TuningError
+    from tools.search.tune import tune as run_tuning
 
     start = clock()
     run_deadline = deadline or Deadline(start + float(plan.budget_s), clock)
@@ -168,10 +166,27 @@ def fit_automl(
     tuned_configs: dict[str, dict[str, Any]] = {}
     trial_oofs: dict[str, list[np.ndarray]] = {}
     notes = list(result.notes)
-    refit_ratio = _refit_ratio(result)
+    training_frame = _training_frame(frame, result)
+    n_fold = _train_fold_rows(result)
+    exponent = None
+    if len(result.y) > 2 * n_fold and result.best_family in templates and not stopped:
+        # A sampled search: measure how the winner's fit time grows with rows instead of
+        # assuming it is linear (a linear guess overstates boosting refits several times).
+        exponent = rows_exponent(
+            templates[result.best_family],
+            training_frame,
+            result.y,
+            n_fold=n_fold,
+            fold_s=fit_s[result.best_family],
+            plan=plan,
+            deadline=run_deadline,
+        )
+        if exponent is not None:
+            log.info("refit_exponent family=%s exponent=%.2f", result.best_family, exponent)
+    ratio = refit_ratio(len(result.y), n_fold, exponent)
 
     def refit_s(keys: Sequence[str]) -> float:
-        return sum(fit_s.get(key, 0.0) for key in keys) * refit_ratio * ESTIMATE_SAFETY + 0.2
+        return sum(fit_s.get(key, 0.0) for key in keys) * ratio * ESTIMATE_SAFETY + 0.2
 
     def emit(kind: Any, message: str, candidate: CandidateResult | None = None) -> None:
         notify(TrainProgress(kind, candidate, clock() - start, budget, message))
@@ -207,11 +222,6 @@ def fit_automl(
         else:
             stopped = stopped or tuned.stopped
             if _aligned(tuned, result):
-                if _choice(result, False).binary_f1:  # rank trials by F1 at their own threshold
-                    tuned.candidates = [
-                        replace(c, score=float(np.mean(_fold_scores(result, c.oof) or [math.nan])))
-                        for c in tuned.candidates
-                    ]
                 for row in _tuned_rows(tuned, spec, result):
                     rows.append(row)
                     emit(
@@ -260,7 +270,7 @@ def fit_automl(
             selection = None
 
     model, winner, refit_rows = _finish(
-        _training_frame(frame, result),
+        training_frame,
         result,
         best_key=best_key,
         selection=selection,
@@ -390,16 +400,14 @@ def _columns(result: TrainResult) -> tuple[tuple[str, str], ...]:
     return tuple(getattr(result.model, "columns", ()))
 
 
-def _refit_ratio(result: TrainResult) -> float:
-    """How much longer a fit on all rows takes than one on a training fold (rows ratio)."""
+def _train_fold_rows(result: TrainResult) -> int:
+    """How many rows each cross-validation model was fit on."""
     n_valid = max(len(result.oof_rows), 1)
     folds = max((r.n_folds for r in result.leaderboard if r.status == "ok"), default=1)
     if folds >= 2:
-        n_train_fold = n_valid * (folds - 1) / folds
-    else:
-        fraction = result.plan.holdout_fraction
-        n_train_fold = n_valid * (1 - fraction) / fraction
-    return max(len(result.y) / max(n_train_fold, 1.0), 1.0)
+        return max(round(n_valid * (folds - 1) / folds), 1)
+    fraction = result.plan.holdout_fraction
+    return max(round(n_valid * (1 - fraction) / fraction), 1)
 
 
 def _warm_starts(
@@ -519,7 +527,7 @@ def _finish(
 
 
 def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
-    """The rows :func:`tools.train.train` learned from, positionally aligned with ``result.y``."""
+    """The rows :func:`tools.search.train.train` learned from, positionally aligned with ``result.y``."""
     from tools.analyze import prepare_target
 
     table, _ = prepare_target(frame, result.plan.target)

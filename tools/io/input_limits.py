@@ -1,7 +1,7 @@
 """How much memory a table may take once decoded, estimated before it is read.
 
 A file's size on disk says little about its size in memory: a 300 KB Parquet
-file of one repeated string can decode to gigabytes. :func:`tools.data.load_table`
+file of one repeated string can decode to gigabytes. :func:`tools.io.load_table`
 estimates each format's decoded size from what is cheap to read first (Parquet
 metadata, a count of lines, the file size) and refuses the file above
 :func:`decoded_limit` before decoding it; Parquet is also counted batch by batch

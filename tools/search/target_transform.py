@@ -30,73 +30,26 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import TransformedTargetRegressor
-from sklearn.preprocessing import QuantileTransformer
 
 from tools.deadline import ESTIMATE_SAFETY
 
 log = logging.getLogger(__name__)
 
-TargetTransform = Literal["none", "log", "quantile"]
-TARGET_TRANSFORMS: tuple[str, ...] = ("none", "log", "quantile")
-
 SKEW_TO_TRY = 1.0
 """A regression target with at least this absolute skew gets the transform comparison."""
+
 MIN_GAIN = 0.01
 """A transform is kept only if it improves the mean CV score by at least this share, and
 beats no transform on every compared fold (a noisy one-fold win does not count)."""
+
 COMPARE_FAMILY_PARAMS = {"n_estimators": 100, "learning_rate": 0.1}
 """Cheaper settings of the family used for the comparison (LightGBM by default)."""
+
 COMPARE_FOLDS = 3
-_MAX_LOG = 700.0
-"""``expm1`` overflows float64 a little above 709."""
-
-
-class SignedLog1p(TransformerMixin, BaseEstimator):
-    """``sign(y) * log1p(|y|)`` and its inverse, for a target given as one column."""
-
-    def fit(self, X: Any, y: Any = None) -> SignedLog1p:
-        self.n_features_in_ = np.asarray(X).reshape(len(X), -1).shape[1]
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        values = np.asarray(X, dtype=np.float64)
-        return np.sign(values) * np.log1p(np.abs(values))
-
-    def inverse_transform(self, X: Any) -> np.ndarray:
-        values = np.asarray(X, dtype=np.float64)
-        return np.sign(values) * np.expm1(np.minimum(np.abs(values), _MAX_LOG))
-
-
-def wrap_regressor(estimator: Any, transform: str, *, n_rows: int, seed: int) -> Any:
-    """``estimator`` fitted on the transformed target, predicting on the original scale.
-
-    Args:
-        estimator: An unfitted regressor or pipeline.
-        transform: One of :data:`TARGET_TRANSFORMS`; ``"none"`` returns ``estimator``.
-        n_rows: Training rows (caps the quantile transform's quantiles).
-        seed: Seeds the quantile transform's subsampling.
-    """
-    if transform == "none":
-        return estimator
-    if transform == "log":
-        transformer: Any = SignedLog1p()
-    elif transform == "quantile":
-        transformer = QuantileTransformer(
-            n_quantiles=max(10, min(1000, n_rows)),
-            output_distribution="normal",
-            random_state=seed,
-        )
-    else:
-        raise ValueError(f"unknown target transform {transform!r}")
-    return TransformedTargetRegressor(
-        regressor=estimator, transformer=transformer, check_inverse=False
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +97,7 @@ def compare_target_transforms(
             :mod:`tools.features`), listed in ``columns`` as numeric.
     """
     from tools.deadline import Deadline
-    from tools.models import TabularModel
+    from tools.models.estimator import TabularModel
 
     now = clock or (lambda: 0.0)
     fit_deadline = Deadline(deadline, now) if math.isfinite(deadline) else None
@@ -199,6 +152,7 @@ def compare_target_transforms(
 
 COMPARE_WITH = {"tree": "lightgbm", "scaled": "ridge"}
 """The cheap strong family that decides the target transform for each preprocessing style."""
+
 TRANSFORM_SHARE = 0.2
 """The comparison runs only if it should take at most this share of the budget."""
 
@@ -228,7 +182,9 @@ def choose_target_transforms(
     :data:`TRANSFORM_SHARE` of ``plan.budget_s`` is skipped (no transform).
     Sentences for the run's notes are appended to ``notes``.
     """
-    from tools.models import CLASSIFICATION, MODEL_FAMILIES, encoded_width
+    from tools.models.families import MODEL_FAMILIES
+    from tools.models.kinds import CLASSIFICATION
+    from tools.models.preprocessing import encoded_width
 
     notes = notes if notes is not None else []
     styles = sorted({MODEL_FAMILIES[name].preprocessing for name in plan.models})
@@ -280,20 +236,6 @@ def choose_target_transforms(
 
 def transforms_by_family(styles: Mapping[str, str], families: Sequence[str]) -> dict[str, str]:
     """Family -> transform, from the per-style choice of :func:`choose_target_transforms`."""
-    from tools.models import MODEL_FAMILIES
+    from tools.models.families import MODEL_FAMILIES
 
     return {name: styles.get(MODEL_FAMILIES[name].preprocessing, "none") for name in families}
-
-
-__all__ = [
-    "SKEW_TO_TRY",
-    "TARGET_TRANSFORMS",
-    "TRANSFORM_SHARE",
-    "SignedLog1p",
-    "TargetTransform",
-    "TransformChoice",
-    "choose_target_transforms",
-    "compare_target_transforms",
-    "transforms_by_family",
-    "wrap_regressor",
-]

@@ -8,14 +8,14 @@ lifts ROC AUC well above 0.5.
 :func:`expected_metrics` replays the whole choice once per validation group with
 that group left out. It picks the best trial per tuned family, the best candidate,
 the ensemble (kept only if it beats the best single model, as
-:func:`tools.automl.fit_automl` does) and the F1 cut on the other groups' rows, then
+:func:`tools.search.automl.fit_automl` does) and the F1 cut on the other groups' rows, then
 scores what it picked on the left-out group. Every out-of-fold prediction comes from
 a model that never saw its row, so the left-out group was used neither to fit nor
 to choose. The estimate is the mean over groups: the same definition as every other
 metric here (:func:`tools.metrics.fold_mean_metrics`).
 
 Left in: tuning proposes its next configurations from scores that include every
-group, and only the best :data:`tools.tune.KEEP_CANDIDATES` trials keep their
+group, and only the best :data:`tools.search.tune.KEEP_CANDIDATES` trials keep their
 predictions; both are second-order and say so in :data:`METHOD`.
 """
 
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tools.analyze import Task
-from tools.ensemble import ensemble_is_worth_it, select_ensemble
-from tools.fast_scores import bind_metric
 from tools.imbalance import f1_of, f1_threshold
 from tools.metrics import MetricSpec, fold_mean_metrics
+from tools.search.ensemble import ensemble_is_worth_it, select_ensemble
+from tools.search.fast_scores import bind_metric
 
 MIN_GROUPS = 3
 """With fewer validation folds (a holdout or a time split) the held-out rows are cut into

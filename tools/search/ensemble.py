@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, clone
 
 from tools.deadline import Deadline
 from tools.errors import DataError
-from tools.fast_scores import bind_metric
+from tools.search.fast_scores import bind_metric
 
 log = logging.getLogger(__name__)
 

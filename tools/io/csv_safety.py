@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tools.atomic import write_bytes_atomic
+from tools.io.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` to ``path`` as a safe CSV (see :func:`csv_text`): atomically, mode 0600,
-    its folder created when missing (:func:`tools.atomic.write_bytes_atomic`)."""
+    its folder created when missing (:func:`tools.io.atomic.write_bytes_atomic`)."""
     data = csv_text(frame).encode("utf-8")
     written = write_bytes_atomic(path, data)
     log.info("csv_written rows=%d columns=%d bytes=%d", len(frame), frame.shape[1], len(data))

@@ -6,7 +6,7 @@ the same studies ("tune it for 2 more minutes") and several processes given
 the same key and storage share them. Families take turns, one trial each.
 
 Each trial cross-validates one configuration from the family's search space
-(:mod:`tools.models`) on the same folds :func:`tools.train.train` uses, reports
+(:mod:`tools.models`) on the same folds :func:`tools.search.train.train` uses, reports
 the running mean score after every fold (``trial.report(score, fold)``) and
 is pruned when a :class:`optuna.pruners.MedianPruner` calls it hopeless, or
 abandoned between folds when the rest would not fit in the budget. Scores are
@@ -26,7 +26,7 @@ Storage (:func:`open_storage`):
 
 Hard cases: every model is built with the run's target transform per family
 (``target_transforms``, e.g. ``TrainResult.target_transforms``; resolved as
-:func:`tools.train.train` does when omitted) and class weighting. When the
+:func:`tools.search.train.train` does when omitted) and class weighting. When the
 smallest class is rare (< 10 % of rows), ``plan.class_weight`` is "auto" and
 the metric is not log loss, ``class_weight`` ("none" / "balanced") joins the
 search space of families that can weight classes. A binary F1 run's refit
@@ -58,32 +58,41 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tools.deadline import ESTIMATE_SAFETY, Deadline
 from tools.errors import PlanError, UserFacingError
-from tools.features import derived_columns
 from tools.imbalance import (
-    IMBALANCED_SHARE,
-    f1_threshold,
-    minority_share,
     supports_class_weight,
 )
-from tools.models import CLASSIFICATION, MODEL_FAMILIES, USED_KINDS, TabularModel, column_kinds
+from tools.models.estimator import TabularModel
 from tools.plan import Plan
-from tools.target_transform import (
-    TRANSFORM_SHARE,
-    choose_target_transforms,
-    transforms_by_family,
+from tools.search.cv import prepare
+from tools.search.cv import splits as cv_splits
+from tools.search.studies import (
+    _families,
+    _natural,
+    _space,
+    _study_best,
+    open_storage,
+    trial_to_params,
+)
+from tools.search.trials import (
+    TrialCandidate,
+    _best_candidate,
+    _candidate,
+    _class_weighting,
+    _Evaluator,
+    _refit,
+    _set_threshold,
+    _target_transforms,
 )
 
 log = logging.getLogger(__name__)
 
 """Multiplier on time estimates before comparing them with the time left."""
+
 KEEP_CANDIDATES = 10
 """Out-of-fold predictions kept for the best this many trials (for ensembling)."""
-
-_SCHEMA_ATTEMPTS = 5
 
 TrialState = Literal["complete", "pruned", "failed"]
 
@@ -111,25 +120,6 @@ class TrialReport:
     time_left_s: float
     message: str = ""
     """Why a trial was pruned or failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrialCandidate:
-    """A completed trial with its out-of-fold predictions (an ensemble candidate)."""
-
-    key: str
-    """``"{family}#{number}"``."""
-    family: str
-    number: int
-    params: dict[str, Any]
-    """Estimator parameters (pass to ``TabularModel(params=...)``)."""
-    trial_params: dict[str, Any]
-    """Parameters as the study stores them (use for warm starts)."""
-    score: float
-    """Natural units."""
-    oof: np.ndarray
-    """Probabilities (``len(oof_rows) x len(classes)``) or predictions, as in ``TrainResult.oof``."""
-    fit_s_per_fold: float
 
 
 @dataclass
@@ -176,73 +166,6 @@ class TuneResult:
             if candidate.family == self.best_family and candidate.number == self.best_number:
                 return candidate.oof
         return None
-
-
-def open_storage(storage: str | Path | None) -> Any:
-    """An Optuna storage for a file path (journal file) or a database URL (RDB).
-
-    Args:
-        storage: ``Path``/plain path -> ``JournalStorage`` (safe for several
-            processes on one machine); ``sqlite:///...`` or ``postgresql://...``
-            -> ``RDBStorage`` (PostgreSQL for workers on several machines);
-            None -> an in-memory storage that ends with the process.
-    """
-    import optuna
-    import sqlalchemy.exc
-    from optuna.storages.journal import JournalFileBackend
-
-    if storage is None:
-        return optuna.storages.InMemoryStorage()
-    text = str(storage)
-    if isinstance(storage, Path) or "://" not in text:
-        path = Path(text)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    url = text
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-        engine_kwargs = {"pool_pre_ping": True}
-    elif url.startswith("sqlite"):
-        engine_kwargs = {"connect_args": {"timeout": 30}}
-    for attempt in range(_SCHEMA_ATTEMPTS):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except sqlalchemy.exc.DBAPIError:
-            # Workers starting together race to create Optuna's tables; the loser retries
-            # and finds them made.
-            if attempt == _SCHEMA_ATTEMPTS - 1:
-                raise
-            log.info("storage_schema_race attempt=%d", attempt + 1)
-    raise AssertionError("unreachable")
-
-
-def tuning_storage(url: str | None, data_dir: Path) -> str | Path:
-    """The storage to tune in: ``url`` when set (e.g. ``MLCHAT_TUNING_STORAGE``), else
-    the journal file ``data_dir / "optuna" / "studies.journal"``."""
-    if url and url.strip():
-        return url.strip()
-    return Path(data_dir) / "optuna" / "studies.journal"
-
-
-def trial_to_params(family: str, trial_params: Mapping[str, Any]) -> dict[str, Any]:
-    """Estimator parameters for a family from parameters as a study stores them."""
-    import optuna
-
-    space = _space(family)
-    params = dict(space(optuna.trial.FixedTrial(dict(trial_params))))
-    if trial_params.get("class_weight") is not None:  # the imbalance entry of the space
-        params["class_weight"] = trial_params["class_weight"]
-    return params
-
-
-def tunable_families(task: str) -> list[str]:
-    """Families with a search space that handle ``task``, cheapest first."""
-    return [
-        name
-        for name, spec in sorted(MODEL_FAMILIES.items(), key=lambda kv: (kv[1].cost_rank, kv[0]))
-        if spec.search_space is not None and spec.supports(task)
-    ]
 
 
 def tune(
@@ -307,8 +230,6 @@ def tune(
     """
     import optuna
 
-    from tools.analyze import prepare_target, profile_table
-    from tools.classes import class_order
     from tools.metrics import fold_numbers, resolve_metric
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -322,22 +243,13 @@ def tune(
     names = _families(families, plan)
     spec = resolve_metric(plan.metric, task)
 
-    table, _ = prepare_target(frame, plan.target)
-    if profile is None or profile.target != plan.target:
-        profile = profile_table(table, target=plan.target, seed=plan.seed)
-    table = table.reset_index(drop=True)
-    features = _features(profile, plan)
-    columns = column_kinds(profile, features) + derived_columns(plan.derived_features)
-    derived = tuple((f.name, f.expression) for f in plan.derived_features)
-    y = table[plan.target]
-    if task in CLASSIFICATION:
-        classes: np.ndarray | None = class_order(y, task=task, positive=plan.positive_class)
-    else:
-        y = pd.Series(pd.to_numeric(y, errors="coerce"), name=plan.target).astype(np.float64)
-        classes = None
+    data = prepare(frame, plan, profile=profile, notes=[])
+    table, y, classes, profile = data.table, data.y, data.classes, data.profile
+    features, columns, derived = data.features, data.columns, data.derived
     X = table.loc[:, features]
     rows = np.arange(len(y)) if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
-    splits = _splits(table, y, rows, plan)
+    time_values = table[plan.time_column] if plan.time_column in table.columns else None
+    splits = [(s.train, s.valid) for s in cv_splits(time_values, y, rows, plan, [])]
     oof_rows = np.sort(np.concatenate([valid for _, valid in splits]))
     n_train_fold = int(np.mean([len(train) for train, _ in splits]))
     transforms = _target_transforms(
@@ -566,349 +478,3 @@ def tune(
         notes=notes,
         oof_folds=fold_numbers([valid for _, valid in splits], oof_rows),
     )
-
-
-# --- pieces --------------------------------------------------------------------------
-
-
-def _space(family: str) -> Callable[[Any], dict[str, Any]]:
-    spec = MODEL_FAMILIES.get(family)
-    if spec is None:
-        raise PlanError(f"Unknown model family “{family}”. Known: {', '.join(MODEL_FAMILIES)}.")
-    if spec.search_space is None:
-        raise PlanError(f"{spec.label} has no parameters to tune.")
-    return spec.search_space
-
-
-def _families(families: Sequence[str] | None, plan: Plan) -> list[str]:
-    if families is None:
-        chosen = [name for name in plan.models if name in tunable_families(plan.task)]
-        if not chosen:
-            raise PlanError(
-                "None of the plan's models has parameters to tune; "
-                f"tunable models for this task: {', '.join(tunable_families(plan.task))}."
-            )
-        return chosen
-    for name in families:
-        _space(name)
-        if not MODEL_FAMILIES[name].supports(plan.task):
-            raise PlanError(f"{MODEL_FAMILIES[name].label} cannot be used for {plan.task} tasks.")
-    if not families:
-        raise PlanError("Name at least one model family to tune.")
-    return list(dict.fromkeys(families))
-
-
-def _features(profile: Any, plan: Plan) -> list[str]:
-    excluded = {plan.target, *plan.drop_columns}
-    features = [
-        name
-        for name in profile.feature_columns()
-        if name not in excluded and profile.column(name).kind in USED_KINDS
-    ]
-    if not features:
-        raise PlanError("No usable feature columns are left to tune on.")
-    return features
-
-
-def _splits(
-    table: pd.DataFrame, y: pd.Series, rows: np.ndarray, plan: Plan
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The folds :func:`tools.train.train` uses for the same rows and plan."""
-    y_rows = y.iloc[rows]
-    is_classification = plan.task in CLASSIFICATION
-    if plan.validation == "time_split":
-        if plan.time_column in table.columns:
-            when = pd.to_datetime(table[plan.time_column].iloc[rows], errors="coerce", utc=True)
-            order = np.argsort(when.to_numpy(), kind="stable")
-        else:
-            order = np.arange(len(rows))
-        ordered = rows[order]
-        cut = min(max(round(len(ordered) * (1 - plan.holdout_fraction)), 1), len(ordered) - 1)
-        return [(np.sort(ordered[:cut]), np.sort(ordered[cut:]))]
-    if plan.validation == "holdout":
-        stratify = y_rows if is_classification and y_rows.value_counts().min() >= 2 else None
-        train_rows, valid_rows = train_test_split(
-            rows, test_size=plan.holdout_fraction, random_state=plan.seed, stratify=stratify
-        )
-        return [(np.sort(train_rows), np.sort(valid_rows))]
-    folds = min(plan.folds, len(rows))
-    if plan.validation == "stratified_kfold" and is_classification:
-        folds = max(min(folds, int(y_rows.value_counts().min())), 2)
-        splitter: Any = StratifiedKFold(n_splits=folds, shuffle=True, random_state=plan.seed)
-        parts = splitter.split(np.zeros(len(rows)), y_rows.to_numpy())
-    else:
-        splitter = KFold(n_splits=folds, shuffle=True, random_state=plan.seed)
-        parts = splitter.split(np.zeros(len(rows)))
-    return [(rows[train], rows[valid]) for train, valid in parts]
-
-
-@dataclass
-class _Outcome:
-    score: float | None
-    """Mean fold score (natural units) when every fold finished; else None."""
-    oof: np.ndarray
-    fit_s_per_fold: float
-    message: str = ""
-    failed: bool = False
-    stopped: bool = False
-
-
-@dataclass
-class _Evaluator:
-    X: pd.DataFrame
-    y: pd.Series
-    splits: list[tuple[np.ndarray, np.ndarray]]
-    oof_rows: np.ndarray
-    columns: tuple[tuple[str, str], ...]
-    task: str
-    classes: np.ndarray | None
-    spec: Any
-    seed: int
-    derived: tuple[tuple[str, str], ...] = ()
-    transforms: Mapping[str, str] = field(default_factory=dict)
-    class_weight: str | None = None
-
-    def options(self, family: str) -> dict[str, Any]:
-        """Target transform and class weighting of ``family``'s models."""
-        return {
-            "target_transform": self.transforms.get(family, "none"),
-            "class_weight": self.class_weight,
-            "positive_class": str(self.classes[-1]) if self.task == "binary" else None,  # type: ignore[index]
-        }
-
-    def run(
-        self,
-        family: str,
-        params: Mapping[str, Any],
-        clock: Callable[[], float],
-        deadline: float,
-        stop: Callable[[], bool],
-        *,
-        on_fold: Callable[[int, float], str] | None = None,
-        reserve: float = 0.0,
-        hard: Deadline | None = None,
-    ) -> _Outcome:
-        classes = self.classes
-        n = len(self.oof_rows)
-        oof = np.full((n, len(classes)), np.nan) if classes is not None else np.full(n, np.nan)
-        slot = np.searchsorted(self.oof_rows, np.arange(len(self.y)))
-        index = {label: i for i, label in enumerate(classes)} if classes is not None else {}
-        scores: list[float] = []
-        started = clock()
-        fit_times: list[float] = []
-        fit_deadline = Deadline(deadline, clock).earlier(hard)
-
-        def outcome(message: str, *, failed: bool = False, stopped: bool = False) -> _Outcome:
-            per_fold = float(np.mean(fit_times)) if fit_times else 0.0
-            return _Outcome(None, oof, per_fold, message, failed, stopped)
-
-        for number, (train, valid) in enumerate(self.splits):
-            fold_start = clock()
-            try:
-                model = TabularModel(
-                    family,
-                    self.task,  # type: ignore[arg-type]
-                    self.columns,
-                    params=dict(params),
-                    seed=self.seed,
-                    n_jobs=1,
-                    derived=self.derived,
-                    **self.options(family),
-                )
-                model.fit(self.X.iloc[train], self.y.iloc[train], deadline=fit_deadline)
-                X_valid, y_valid = self.X.iloc[valid], self.y.iloc[valid]
-                if classes is not None:
-                    proba = np.zeros((len(valid), len(classes)))
-                    proba[:, [index[label] for label in model.classes_]] = model.predict_proba(
-                        X_valid
-                    )
-                    oof[slot[valid]] = proba
-                    y_pred = classes[np.argmax(proba, axis=1)]
-                    score = self.spec.compute(y_valid, y_pred, proba, classes=classes)
-                else:
-                    proba = None
-                    y_pred = model.predict(X_valid)
-                    oof[slot[valid]] = y_pred
-                    score = self.spec.compute(y_valid, y_pred, None, classes=None)
-            except Exception as exc:  # a configuration's failure is a failed trial, not a crash
-                log.warning("trial_failed family=%s fold=%d", family, number, exc_info=True)
-                fit_times.append(clock() - fold_start)
-                return outcome(f"{type(exc).__name__}: {str(exc)[:200]}", failed=True)
-            fit_times.append(clock() - fold_start)
-            scores.append(float(score))
-            if not np.isfinite(scores[-1]):
-                return outcome(f"{self.spec.label} is undefined on a fold.", failed=True)
-            if number == len(self.splits) - 1:
-                break
-            if on_fold is not None:
-                running = self.spec.to_score(float(np.mean(scores)))
-                if message := on_fold(number, running):
-                    return outcome(message)
-            if stop():
-                return outcome("stopped", stopped=True)
-            per_fold = (clock() - started) / (number + 1)
-            if clock() + per_fold * (len(self.splits) - number - 1) + reserve > deadline:
-                return outcome("abandoned: the remaining folds would not fit in the budget")
-        return _Outcome(float(np.mean(scores)), oof, float(np.mean(fit_times)))
-
-
-def _candidate(
-    family: str,
-    number: int,
-    trial_params: Mapping[str, Any],
-    outcome: _Outcome,
-    spec: Any,
-    evaluator: _Evaluator,
-) -> TrialCandidate:
-    assert outcome.score is not None
-    return TrialCandidate(
-        key=f"{family}#{number}",
-        family=family,
-        number=number,
-        params=trial_to_params(family, trial_params),
-        trial_params=dict(trial_params),
-        score=outcome.score,
-        oof=outcome.oof,
-        fit_s_per_fold=outcome.fit_s_per_fold,
-    )
-
-
-def _best_candidate(candidates: Sequence[TrialCandidate]) -> TrialCandidate | None:
-    return candidates[0] if candidates else None
-
-
-def _study_best(studies: Mapping[str, Any]) -> tuple[str, Any] | None:
-    import optuna
-
-    best: tuple[str, Any] | None = None
-    for name, study in studies.items():
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        for trial in complete:
-            if best is None or trial.value > best[1].value:
-                best = (name, trial)
-    return best
-
-
-def _natural(spec: Any, value: float) -> float:
-    return float(value if spec.greater_is_better else -value)
-
-
-def _refit(
-    family: str,
-    params: dict[str, Any],
-    candidates: Sequence[TrialCandidate],
-    X: pd.DataFrame,
-    y: pd.Series,
-    *,
-    columns: tuple[tuple[str, str], ...],
-    task: str,
-    seed: int,
-    left: float,
-    fit_deadline: Deadline,
-    n_train_fold: int,
-    notes: list[str],
-    derived: tuple[tuple[str, str], ...] = (),
-    options: Mapping[str, Any],
-) -> TabularModel | None:
-    timed = [c.fit_s_per_fold for c in candidates if c.family == family and c.params == params]
-    if timed:
-        needed = timed[0] * len(y) / max(n_train_fold, 1) * ESTIMATE_SAFETY
-        if needed > left:
-            notes.append(
-                f"The best {MODEL_FAMILIES[family].label} configuration was not refit: "
-                f"it needs about {needed:.0f} s and {max(left, 0):.0f} s were left."
-            )
-            return None
-    model = TabularModel(
-        family,
-        task,  # type: ignore[arg-type]
-        columns,
-        params=params,
-        seed=seed,
-        n_jobs=1,
-        derived=derived,
-        **options,
-    )
-    return model.fit(X, y, deadline=fit_deadline)
-
-
-def _target_transforms(
-    given: Mapping[str, str] | str | None,
-    X: pd.DataFrame,
-    y: pd.Series,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    plan: Plan,
-    names: Sequence[str],
-    profile: Any,
-    columns: tuple[tuple[str, str], ...],
-    spec: Any,
-    clock: Callable[[], float],
-    notes: list[str],
-) -> dict[str, str]:
-    if plan.task in CLASSIFICATION:
-        return dict.fromkeys(names, "none")
-    if isinstance(given, str):
-        return dict.fromkeys(names, given)
-    if given is not None:
-        return {name: given.get(name, "none") for name in names}
-    tuned = plan.model_copy(update={"models": list(names)})
-    styles, _ = choose_target_transforms(
-        X,
-        y,
-        splits,
-        plan=tuned,
-        profile=profile,
-        columns=columns,
-        spec=spec,
-        clock=clock,
-        deadline=clock() + 1.5 * TRANSFORM_SHARE * plan.budget_s,
-        notes=notes,
-    )
-    return transforms_by_family(styles, names)
-
-
-def _class_weighting(
-    given: str | None, plan: Plan, y: pd.Series, metric: str
-) -> tuple[str | None, bool]:
-    """The fixed class weighting, and whether to search it (imbalanced, "auto")."""
-    if plan.task not in CLASSIFICATION:
-        return None, False
-    if given is not None:
-        return (None if given == "none" else given), False
-    if plan.class_weight != "auto":
-        return (None if plan.class_weight == "none" else plan.class_weight), False
-    rare = minority_share(pd.factorize(y, sort=True)[0]) < IMBALANCED_SHARE
-    return None, rare and metric != "log_loss"
-
-
-def _set_threshold(
-    model: TabularModel,
-    family: str,
-    number: int,
-    candidates: Sequence[TrialCandidate],
-    y: pd.Series,
-    oof_rows: np.ndarray,
-    spec: Any,
-) -> None:
-    """Give a binary F1 model the F1-best cut of its trial's out-of-fold probabilities."""
-    if model.task_ != "binary" or spec.name != "f1":
-        return
-    oof = next((c.oof for c in candidates if c.family == family and c.number == number), None)
-    if oof is None:
-        return
-    truth = y.iloc[oof_rows].to_numpy() == model.classes_[1]
-    model.threshold_ = f1_threshold(truth, oof[:, 1])[0]
-
-
-__all__ = [
-    "KEEP_CANDIDATES",
-    "TrialCandidate",
-    "TrialReport",
-    "TuneResult",
-    "TuningError",
-    "open_storage",
-    "trial_to_params",
-    "tunable_families",
-    "tune",
-    "tuning_storage",
-]

@@ -5,7 +5,7 @@ one, never half of one. The temporary file is created with ``O_EXCL |
 O_NOFOLLOW`` (mode 0600) and ``fsync``-ed before :func:`os.replace`; a link
 planted at the final name is replaced, never written through. The folder
 itself is trusted (the caller made it); for files below a workspace root,
-:func:`tools.safe_files.write_atomic` also refuses links on the way there.
+:func:`tools.io.safe_files.write_atomic` also refuses links on the way there.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from tools import safe_files
+from tools.io import safe_files
 
 
 @contextlib.contextmanager
@@ -60,7 +60,7 @@ def open_atomic(path: Path, *, text: bool = False) -> Iterator[IO[Any]]:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`tools.safe_files.write_atomic`)."""
+    """Write ``data`` to ``path`` atomically (see :func:`tools.io.safe_files.write_atomic`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return safe_files.write_atomic(path.parent, path.name, data)
 

@@ -1,0 +1,59 @@
+"""The search: one cross-validation core and everything built on it.
+
+Modules: ``cv`` (features, searched rows, single-row classes, folds: the one place
+training, tuning, the target-transform choice and feature selection take their rows
+from), ``candidates`` (one family cross-validated under the deadline), ``train``
+(the breadth search over the plan's families), ``refit`` (the winner's final model, or
+its bagged fold models), ``winner`` (ranking, class weighting, the winner's metrics and
+F1 threshold), ``results`` (``TrainResult`` and friends), ``studies`` / ``trials`` /
+``tune`` (Optuna tuning), ``ensemble`` (greedy weighted ensembles), ``target_transform``
+(the target-transform choice), ``feature_selection``, ``honest`` (expected scores on
+new data by nested selection), ``fast_scores``, ``automl`` (breadth, tuning, ensemble,
+refit within one budget).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "TrainingError": "tools.search.results",
+    "CandidateResult": "tools.search.results",
+    "TrainProgress": "tools.search.results",
+    "TrainResult": "tools.search.results",
+    "sample_rows": "tools.search.cv",
+    "bagged_folds": "tools.search.refit",
+    "rank_candidates": "tools.search.winner",
+    "winner_metrics": "tools.search.winner",
+    "open_storage": "tools.search.studies",
+    "tuning_storage": "tools.search.studies",
+    "trial_to_params": "tools.search.studies",
+    "tunable_families": "tools.search.studies",
+    "TuningError": "tools.search.tune",
+    "TrialReport": "tools.search.tune",
+    "TuneResult": "tools.search.tune",
+    "KEEP_CANDIDATES": "tools.search.tune",
+    "TrialCandidate": "tools.search.trials",
+    "EnsembleModel": "tools.search.ensemble",
+    "EnsembleSelection": "tools.search.ensemble",
+    "select_ensemble": "tools.search.ensemble",
+    "fit_ensemble": "tools.search.ensemble",
+    "fit_automl": "tools.search.automl",
+    "candidate_label": "tools.search.automl",
+    "base_family": "tools.search.automl",
+    "finish_reserve_s": "tools.search.automl",
+    "TUNED_SUFFIX": "tools.search.automl",
+    "ENSEMBLE_KEY": "tools.search.automl",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from the module that defines it, on first use (no import cycles,
+    no heavy imports for callers that need one helper)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
