@@ -55,7 +55,9 @@ chainlit_server.add_middleware(
 )
 LOGIN = prepare_data_dir(SETTINGS)
 mount_login_link(OneTimeLogin.from_environment(os.environ), username=LOGIN.username)
-DATA_LAYER = build_data_layer(SETTINGS.data_dir, database_url=SETTINGS.database_url)
+DATA_LAYER = build_data_layer(
+    SETTINGS.data_dir, database_url=SETTINGS.database_url, files_dir=SETTINGS.chat_files_dir
+)
 mount_file_route(DATA_LAYER)
 use_upload_folder(SETTINGS.data_dir / "tmp" / "uploads")
 ASSISTANT = Assistant(SETTINGS)

@@ -310,6 +310,15 @@ class Settings:
         """Whether the store exists already (a PostgreSQL one always may)."""
         return not isinstance(self.store_location, Path) or self.database_path.is_file()
 
+    @property
+    def chat_files_dir(self) -> Path:
+        """Where Chainlit's stored elements live: beside the workspaces on a shared mount (so
+        every app instance serves them), else ``files/`` in the data folder."""
+        url = self.workspace_url
+        if url and ("://" not in url or url.startswith("file://")):
+            return Path(url.removeprefix("file://")).expanduser() / ".chat-files"
+        return self.data_dir / "files"
+
     def workspace_for(self, thread_id: str) -> Path:
         """The per-conversation workspace folder (uploads, models, figures)."""
         safe = "".join(c for c in thread_id if c.isalnum() or c in "-_") or "default"

@@ -169,12 +169,12 @@ def chat_database_url(database_url: str | None, data_dir: Path) -> str:
 
     Args:
         database_url: ``MLCHAT_DATABASE_URL``; ``None`` means SQLite in ``data_dir``.
-            ``postgresql://`` and ``postgres://`` URLs are given the asyncpg driver.
+            ``postgresql://``, ``postgres://`` and psycopg2 URLs are given the asyncpg driver.
         data_dir: The data folder holding ``chainlit.db`` when no URL is set.
     """
     if not database_url:
         return f"sqlite+aiosqlite:///{data_dir / 'chainlit.db'}"
-    for prefix in ("postgresql://", "postgres://"):
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
         if database_url.startswith(prefix):
             return "postgresql+asyncpg://" + database_url[len(prefix) :]
     if database_url.startswith("sqlite:///"):
@@ -196,6 +196,10 @@ async def create_schema(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
+            if not _is_sqlite(url):  # instances starting together would race on CREATE TABLE
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext('chainlit.schema'))")
+                )
             for statement in _statements(url):
                 await conn.execute(text(statement))
     except ModuleNotFoundError as exc:
@@ -501,7 +505,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def build_data_layer(
-    data_dir: Path, *, database_url: str | None = None, url_prefix: str = FILE_ROUTE
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    url_prefix: str = FILE_ROUTE,
+    files_dir: Path | None = None,
 ) -> MlchatDataLayer:
     """Create the schema if needed and return the data layer for ``data_dir``.
 
@@ -512,11 +520,13 @@ def build_data_layer(
         data_dir: The data folder (database file, ``files/`` storage).
         database_url: ``MLCHAT_DATABASE_URL``; ``None`` means SQLite in the data folder.
         url_prefix: Path of the file route, with Chainlit's root path if any.
+        files_dir: Where stored elements live; ``<data>/files`` when omitted (a shared
+            folder lets several app instances serve each other's elements).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     url = chat_database_url(database_url, data_dir)
     _run_coroutine_sync(lambda: create_schema(url))
-    storage = LocalStorageClient(data_dir / "files", url_prefix=url_prefix)
+    storage = LocalStorageClient(files_dir or data_dir / "files", url_prefix=url_prefix)
     return MlchatDataLayer(url, storage=storage, readable_roots=(upload_folder(data_dir),))
 
 

@@ -22,8 +22,11 @@ _AS_FEATURE = re.compile(
     re.I | re.S,
 )
 _NEW_FEATURE = re.compile(
-    r"^\s*(?:new|another|extra)\s+(?:features?|columns?|variables?)\s*:?\s*(.+)$", re.I | re.S
+    r"^\s*(?:(?:new|another|extra)\s+(?:features?|columns?|variables?)\s*:?"
+    r"|(?:features?|columns?|variables?)\s*:)\s*(.+)$",
+    re.I | re.S,
 )
+""""new feature x = a / b", and a labelled "feature: x = a / b" (its name wins over words)."""
 _OPERATOR = re.compile(r"=|[+*/()<>]|\s-\s")
 _POLITE_END = re.compile(r"[\s,]*(?:please|pls|thanks|thank you)?[\s.!?]*$", re.I)
 

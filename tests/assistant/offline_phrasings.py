@@ -447,6 +447,11 @@ CASES: tuple[Case, ...] = (
         "new feature x = tenure_months * support_calls please",
         _features("x = tenure_months * support_calls"),
     ),
+    Case(
+        "feature",
+        "feature: charge_per_month = monthly_charges / tenure_months",
+        _features("charge_per_month = monthly_charges / tenure_months"),
+    ),
     # data questions, answered without a language model
     Case(
         "data",

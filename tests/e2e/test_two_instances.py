@@ -18,7 +18,7 @@ import sqlalchemy
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ChainlitServer, log_in, screenshot
-from tests.e2e.test_chat import _churn_csv, _reply_with, _send
+from tests.e2e.test_chat import _churn_csv, _cookie, _get, _reply_with, _send
 from tests.postgres import new_database
 
 # slow: two real app processes (about 60 s) are what this test is about
@@ -49,6 +49,16 @@ def instances(postgres_server_url: str) -> Iterator[tuple[ChainlitServer, Chainl
         second.stop()
         first.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _element_url(url: str, name: str) -> str:
+    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.connect() as conn:
+        rows = conn.execute(sqlalchemy.text('SELECT "name", "url" FROM public.elements')).fetchall()
+    engine.dispose()
+    found = [url for stored, url in rows if stored == name]
+    assert found, f"no element named {name}: {sorted(r[0] for r in rows)}"
+    return str(found[0])
 
 
 def _thread_ids(url: str) -> list[str]:
@@ -84,3 +94,7 @@ def test_a_conversation_started_on_one_instance_continues_on_the_other(
     expect(page.locator(".js-plotly-plot").last).to_be_visible(timeout=30_000)
     screenshot(page, "two-instances", "continued")
     assert _thread_ids(url) == [thread_id]
+
+    # The attachment the first instance stored is served by the second (shared element files).
+    status, body = _get(second, _element_url(url, "churn.csv"), _cookie(page))
+    assert (status, body) == (200, upload.read_bytes())
