@@ -21,7 +21,7 @@ from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.preprocessing import label_binarize
 
-from tools.analyze import Task
+from tools.analyze.kinds import Task
 from tools.errors import PlanError
 
 log = logging.getLogger(__name__)
