@@ -283,7 +283,7 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
         )
         result["dask_train_s"] = round(time.monotonic() - started, 1)
         result["dask_plan_path_line"] = plans[-1].splitlines()[-1] if plans else None
-        result["dask_holdout_roc_auc"] = round(outcome["cv_metrics"]["roc_auc"], 4)
+        result["dask_holdout_roc_auc"] = round(outcome.cv_metrics["roc_auc"], 4)
     finally:
         watching = False
         await watcher
@@ -301,12 +301,12 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     local_outcome = await run_in_worker(train_job, local)
     result["sample_rows"] = args.sample_rows
     result["single_machine_train_s"] = round(time.monotonic() - started, 1)
-    result["single_machine_best"] = local_outcome["best_family"]
-    result["single_machine_cv_roc_auc"] = round(local_outcome["cv_metrics"]["roc_auc"], 4)
+    result["single_machine_best"] = local_outcome.best_family
+    result["single_machine_cv_roc_auc"] = round(local_outcome.cv_metrics["roc_auc"], 4)
     scored = pd.read_csv(test)
     truth = (scored.pop("label") == "yes").to_numpy()
     for name, run in (("dask", outcome), ("single_machine", local_outcome)):
-        model = joblib.load(run["files"]["model"])
+        model = joblib.load(run.files["model"])
         positive = list(model.classes_).index("yes")
         result[f"{name}_test_roc_auc"] = round(
             float(roc_auc_score(truth, model.predict_proba(scored)[:, positive])), 4
