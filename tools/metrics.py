@@ -192,6 +192,14 @@ def _scores(estimator: Any, x: Any, name: str) -> np.ndarray:
     raise ValueError(f"{_LABELS[name]} needs class probabilities, and this model has none")
 
 
+def metric_spellings() -> dict[str, str]:
+    """Every name, label and alias the engine knows for a metric (casefolded) -> its name."""
+    spellings = {name: name for name in _LABELS}
+    spellings.update({label.casefold(): name for name, label in _LABELS.items()})
+    spellings.update(_ALIASES)
+    return spellings
+
+
 def metric_names(task: Task) -> list[str]:
     """Canonical names of every metric reported for a task, in display order."""
     return list(_TASK_METRICS[task])
@@ -463,5 +471,6 @@ __all__ = [
     "default_metric_reason",
     "evaluate_all",
     "metric_names",
+    "metric_spellings",
     "resolve_metric",
 ]
