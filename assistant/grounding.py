@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.numbers import Number, numbers_in
+from tools.metrics import metric_spellings
 from tools.models.families import MODEL_FAMILIES
 
 GROUNDING_CHECK = "grounding_check"
@@ -69,17 +70,9 @@ _SCORE_KEYS = frozenset(
 )
 _SPREAD_KEYS = frozenset({"std"})
 """Scores' spreads: compared with each other they say nothing about which model is better."""
-_METRIC_ALIASES: dict[str, tuple[str, ...]] = {
-    "roc_auc": ("roc auc", "roc-auc", "roc_auc", "auc", "roc auc (one-vs-rest)", "roc_auc_ovr"),
-    "average_precision": ("pr auc", "average precision", "average_precision"),
-    "balanced_accuracy": ("balanced accuracy", "balanced_accuracy"),
-    "accuracy": ("accuracy",),
-    "f1": ("f1", "f1 score", "f1-score", "f1 (macro)", "f1_macro", "macro f1"),
-    "log_loss": ("log loss", "log-loss", "logloss", "log_loss", "cross-entropy"),
-    "rmse": ("rmse", "root mean squared error", "root_mean_squared_error"),
-    "mae": ("mae", "mean absolute error", "mean_absolute_error"),
-    "r2": ("r2", "r²", "r-squared", "r squared"),
-    "mape": ("mape", "mean absolute percentage error", "mean_absolute_percentage_error"),
+_SAME_METRIC = {"roc_auc_ovr": "roc_auc", "f1_macro": "f1"}
+"""A metric's multiclass form reads as the metric ("F1" for F1 (macro)): one name for both."""
+_PROSE_METRICS: dict[str, tuple[str, ...]] = {
     "precision": ("precision",),
     "recall": ("recall",),
     "importance": ("importance", "permutation importance"),
@@ -93,7 +86,24 @@ _METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "*": ("score", "scores", "scored", "scoring"),
 }
-_METRIC_OF = {alias: name for name, aliases in _METRIC_ALIASES.items() for alias in aliases}
+"""Words for numbers that are not the engine's metrics; "*" is any score."""
+
+
+def _metric_spellings() -> dict[str, str]:
+    """The engine's own metric names, labels and aliases (``tools.metrics``), each also
+    with spaces and hyphens for underscores, plus the prose words above."""
+    spelled: dict[str, str] = {}
+    for spelling, name in metric_spellings().items():
+        if len(spelling) <= 2 and spelling != name and spelling != "r²":
+            continue  # "ap", "l1": too short to mean a metric in a sentence
+        for form in {spelling, spelling.replace("_", " "), spelling.replace("_", "-")}:
+            spelled[form] = _SAME_METRIC.get(name, name)
+    for name, words in _PROSE_METRICS.items():
+        spelled.update(dict.fromkeys(words, name))
+    return spelled
+
+
+_METRIC_OF = _metric_spellings()
 _MODEL_ALIASES: dict[str, set[str]] = {
     key: {family.label.lower(), key.replace("_", " ")} for key, family in MODEL_FAMILIES.items()
 }
@@ -711,7 +721,7 @@ def _derived(
     facts: list[Fact], number: Number, sides: tuple[frozenset[str], frozenset[str]]
 ) -> Iterable[float]:
     """Ratios and differences of two scores of the same metric and kind, one about a model
-    of ``sides[0]`` and the other about one of ``sides[1]`` (either way round)."""
+    of ``sides[0]`` and the other about another model of ``sides[1]`` (either way round)."""
     groups: dict[tuple[str, str], list[Fact]] = {}
     for fact in facts:
         if fact.metric is not None and not fact.is_text and fact.key not in _SPREAD_KEYS:
@@ -719,7 +729,8 @@ def _derived(
     first, second = sides
 
     def about(fact: Fact, models: frozenset[str]) -> bool:
-        return not models or fact.model is None or fact.model in models
+        # a fact about no model (a column's importance) is no side of a models' comparison
+        return not models or fact.model in models
 
     for group in groups.values():
         unique = list({(f.value, f.model): f for f in group}.values())[:60]
@@ -731,6 +742,8 @@ def _derived(
                     (about(a, first) and about(b, second)) or (about(b, first) and about(a, second))
                 ):
                     continue
+                if (first or second) and a.model == b.model:
+                    continue  # two figures of one model compare nothing between models
                 if number.kind == "ratio":
                     if b.value != 0:
                         yield a.value / b.value

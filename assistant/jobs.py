@@ -18,7 +18,7 @@ from typing import Any
 
 from assistant.context import match_column
 from assistant.worker import WorkerChannel
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.deadline import Deadline
 from tools.errors import TargetError
 from tools.imbalance import thresholded_f1

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from portfolio_data import PORTFOLIO_SUITE  # noqa: E402
 from quality import Dataset  # noqa: E402
 
-from tools.analyze import profile_table  # noqa: E402
+from tools.analyze.profile import profile_table  # noqa: E402
 from tools.metrics import resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
 from tools.search.studies import tunable_families  # noqa: E402

@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -223,11 +224,14 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     from tools.io.load import file_sha256
 
     base.mkdir(parents=True)
-    big, sample, test = base / "big.csv", base / "sample.csv", base / "test.csv"
+    tables = args.tables or base
+    tables.mkdir(parents=True, exist_ok=True)
+    big, sample, test = tables / "big.csv", tables / "sample.csv", tables / "test.csv"
     started = time.monotonic()
-    _write_table(big, args.big_rows, seed=1)
-    _write_table(sample, args.sample_rows, seed=2)
-    _write_table(test, 200_000, seed=3)
+    if not big.is_file():  # --tables reuses the files of an earlier run with the same sizes
+        _write_table(big, args.big_rows, seed=1)
+        _write_table(sample, args.sample_rows, seed=2)
+        _write_table(test, 200_000, seed=3)
     result: dict[str, Any] = {
         "rows": args.big_rows,
         "file_mb": round(big.stat().st_size / 2**20),
@@ -235,6 +239,10 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
         "worker_memory_limit": args.worker_memory,
         "generate_s": round(time.monotonic() - started, 1),
     }
+    if not args.pause:
+        # A worker above 80% of its limit pauses: with every worker paused, the tasks the
+        # distributed fit waits for never run (seen with 1 GiB workers). Spilling stays on.
+        os.environ["DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE"] = "False"
     cluster = start_cluster(base, memory_limit=args.worker_memory)
     peak = {"rss_mb": 0.0}
     watching = True
@@ -261,16 +269,21 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
             dask_above_bytes=0,
         )
         started = time.monotonic()
-        outcome = await run_on_dask(
-            train_job,
-            request,
-            scheduler=cluster.address,
-            on_message=lambda m: plans.append(m["description"]) if m["kind"] == "plan" else None,
-            wait_for_worker_s=600,
+        outcome = await asyncio.wait_for(
+            run_on_dask(
+                train_job,
+                request,
+                scheduler=cluster.address,
+                on_message=lambda m: (
+                    plans.append(m["description"]) if m["kind"] == "plan" else None
+                ),
+                wait_for_worker_s=600,
+            ),
+            args.big_timeout_s,
         )
         result["dask_train_s"] = round(time.monotonic() - started, 1)
         result["dask_plan_path_line"] = plans[-1].splitlines()[-1] if plans else None
-        result["dask_holdout_roc_auc"] = round(outcome["cv_metrics"]["roc_auc"], 4)
+        result["dask_holdout_roc_auc"] = round(outcome.cv_metrics["roc_auc"], 4)
     finally:
         watching = False
         await watcher
@@ -288,12 +301,12 @@ async def phase_big(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     local_outcome = await run_in_worker(train_job, local)
     result["sample_rows"] = args.sample_rows
     result["single_machine_train_s"] = round(time.monotonic() - started, 1)
-    result["single_machine_best"] = local_outcome["best_family"]
-    result["single_machine_cv_roc_auc"] = round(local_outcome["cv_metrics"]["roc_auc"], 4)
+    result["single_machine_best"] = local_outcome.best_family
+    result["single_machine_cv_roc_auc"] = round(local_outcome.cv_metrics["roc_auc"], 4)
     scored = pd.read_csv(test)
     truth = (scored.pop("label") == "yes").to_numpy()
     for name, run in (("dask", outcome), ("single_machine", local_outcome)):
-        model = joblib.load(run["files"]["model"])
+        model = joblib.load(run.files["model"])
         positive = list(model.classes_).index("yes")
         result[f"{name}_test_roc_auc"] = round(
             float(roc_auc_score(truth, model.predict_proba(scored)[:, positive])), 4
@@ -329,6 +342,9 @@ def main() -> int:
     parser.add_argument("--sample-rows", type=int, default=200_000)
     parser.add_argument("--big-budget-s", type=int, default=120)
     parser.add_argument("--worker-memory", default="1GiB")
+    parser.add_argument("--pause", action="store_true", help="keep Dask's pause at 80%% memory")
+    parser.add_argument("--big-timeout-s", type=float, default=1800)
+    parser.add_argument("--tables", type=Path, help="folder to keep and reuse phase 3's CSVs")
     parser.add_argument("--skip-phase1", action="store_true")
     parser.add_argument("--skip-phase2", action="store_true")
     parser.add_argument("--skip-phase3", action="store_true")

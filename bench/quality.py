@@ -44,7 +44,7 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.analyze import profile_table  # noqa: E402
+from tools.analyze.profile import profile_table  # noqa: E402
 from tools.metrics import MetricSpec, default_metric, resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
 from tools.search.automl import fit_automl  # noqa: E402

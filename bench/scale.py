@@ -37,10 +37,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.analyze import profile_table  # noqa: E402
+from tools.analyze.profile import profile_table  # noqa: E402
 from tools.deadline import Deadline  # noqa: E402
-from tools.explain import explain_result  # noqa: E402
-from tools.export import export_run  # noqa: E402
+from tools.explain.model import explain_result  # noqa: E402
+from tools.export.folder import export_run  # noqa: E402
 from tools.io.load import load_table  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
 from tools.search.automl import finish_reserve_s, fit_automl  # noqa: E402

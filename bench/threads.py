@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tools.search.train as train_module  # noqa: E402
-from tools.analyze import profile_table  # noqa: E402
+from tools.analyze.profile import profile_table  # noqa: E402
 from tools.models.estimator import TabularModel  # noqa: E402
 from tools.models.preprocessing import column_kinds  # noqa: E402
 from tools.plan import build_plan  # noqa: E402

@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from quality import SUITE, Dataset  # noqa: E402
 
-from tools.analyze import profile_table  # noqa: E402
+from tools.analyze.profile import profile_table  # noqa: E402
 from tools.metrics import resolve_metric  # noqa: E402
 from tools.plan import build_plan  # noqa: E402
 from tools.search.tune import TrialReport, tune  # noqa: E402

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.deadline import Deadline
 from tools.errors import DataError
 from tools.io.columns import RawTableParser

@@ -21,7 +21,7 @@ from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.preprocessing import label_binarize
 
-from tools.analyze import Task
+from tools.analyze.kinds import Task
 from tools.errors import PlanError
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,14 @@ def _scores(estimator: Any, x: Any, name: str) -> np.ndarray:
         shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
     raise ValueError(f"{_LABELS[name]} needs class probabilities, and this model has none")
+
+
+def metric_spellings() -> dict[str, str]:
+    """Every name, label and alias the engine knows for a metric (casefolded) -> its name."""
+    spellings = {name: name for name in _LABELS}
+    spellings.update({label.casefold(): name for name, label in _LABELS.items()})
+    spellings.update(_ALIASES)
+    return spellings
 
 
 def metric_names(task: Task) -> list[str]:
@@ -463,5 +471,6 @@ __all__ = [
     "default_metric_reason",
     "evaluate_all",
     "metric_names",
+    "metric_spellings",
     "resolve_metric",
 ]

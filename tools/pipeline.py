@@ -174,7 +174,7 @@ def run_training(
         DataError, TargetError, PlanError: the file, the target or the plan is unusable.
         TrainingError: no candidate finished.
     """
-    from tools.analyze import profile_table
+    from tools.analyze.profile import profile_table
     from tools.io.load import load_table
     from tools.io.raw_rows import label_target
     from tools.metrics import resolve_metric
@@ -253,8 +253,8 @@ def explain_and_export(
 
     ``loaded`` is the :class:`tools.io.load.LoadedTable` the search learned from.
     """
-    from tools.explain import explain_result
-    from tools.export import export_run
+    from tools.explain.model import explain_result
+    from tools.export.folder import export_run
     from tools.io.load import file_sha256
     from tools.metrics import resolve_metric
 

@@ -169,12 +169,12 @@ def chat_database_url(database_url: str | None, data_dir: Path) -> str:
 
     Args:
         database_url: ``MLCHAT_DATABASE_URL``; ``None`` means SQLite in ``data_dir``.
-            ``postgresql://`` and ``postgres://`` URLs are given the asyncpg driver.
+            ``postgresql://``, ``postgres://`` and psycopg2 URLs are given the asyncpg driver.
         data_dir: The data folder holding ``chainlit.db`` when no URL is set.
     """
     if not database_url:
         return f"sqlite+aiosqlite:///{data_dir / 'chainlit.db'}"
-    for prefix in ("postgresql://", "postgres://"):
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
         if database_url.startswith(prefix):
             return "postgresql+asyncpg://" + database_url[len(prefix) :]
     if database_url.startswith("sqlite:///"):

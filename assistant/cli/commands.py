@@ -553,7 +553,7 @@ def _add_profile(commands: Any) -> None:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from tools.analyze import profile_table
+    from tools.analyze.profile import profile_table
     from tools.io.load import load_table, resolve_column
     from tools.io.raw_rows import label_target
 

@@ -15,7 +15,7 @@ from assistant.toolbox._format import cap_names, for_model, quoted, quoted_list,
 from assistant.toolbox._tables import load_dataset
 from assistant.toolkit import ToolResult
 from assistant.untrusted import cap, quote
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.io.raw_rows import label_target
 
 _SAMPLE_ROWS = 5

@@ -29,9 +29,10 @@ from assistant.toolkit import ToolResult
 from assistant.untrusted import cap
 from assistant.verified_models import load_run_model, run_workspace
 from assistant.workspace import safe_file_name
-from tools.analyze import prepare_target
+from tools.analyze.task import prepare_target
 from tools.errors import UserFacingError
-from tools.explain import FeatureImportance, explain_feature
+from tools.explain.feature import explain_feature
+from tools.explain.importance import FeatureImportance
 from tools.io.raw_rows import fitted_model, label_target
 from tools.predict import predict_file as predict_table
 

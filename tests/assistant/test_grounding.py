@@ -60,6 +60,7 @@ def test_true_claims_are_grounded(reply: str) -> None:
         ("ROC AUC of ninety-seven percent.", "ninety-seven percent"),
         ("An accuracy of 97%.", "97%"),
         ("LightGBM is 5x better than logistic regression.", "5x"),
+        ("LightGBM is 2.7x better than logistic regression.", "2.7x"),  # tenure / age importance
         ("age correlates at +0.42 with the target.", "+0.42"),  # sign flipped
         ("I trained 4 models.", "4"),  # small integers are claims
         ("`age` has an importance of 0.123.", "0.123"),  # tenure's, not age's

@@ -51,3 +51,15 @@ def test_spend_settings_are_read_with_the_rest_under_their_documented_names(
     assert settings.with_changes(budget_s=5).spend == settings.spend
     with pytest.raises(ValueError, match="MLCHAT_BUDGET_S must be a whole number"):
         Settings.from_env({"MLCHAT_BUDGET_S": "soon"}, env_file=env_file)
+
+
+def test_database_passwords_are_secrets_kept_out_of_the_repr() -> None:
+    env = {
+        "MLCHAT_DATABASE_URL": "postgresql://app:store-pw-1@db/mlchat",
+        "MLCHAT_SQL_URL": "postgresql://analyst:sql-pw-2@warehouse/sales",
+        "MLCHAT_SQL_MAX_ROWS": "5000",
+    }
+    settings = Settings.from_env(env, env_file=Path("/nonexistent/.env"))
+    assert {"store-pw-1", "sql-pw-2"} <= set(settings.secrets)
+    assert "store-pw-1" not in repr(settings) and "sql-pw-2" not in repr(settings)
+    assert (settings.sql_max_rows, settings.store_location) == (5000, env["MLCHAT_DATABASE_URL"])

@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.io.csv_safety import neutralise_cell, neutralise_csv_bytes
 from tools.models.estimator import TabularModel
 from tools.models.preprocessing import column_kinds

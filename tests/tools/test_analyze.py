@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import infer_task, prepare_target, profile_table
+from tools.analyze.profile import profile_table
+from tools.analyze.task import infer_task, prepare_target
 from tools.errors import DataError, TargetError
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from tests.tools.scripts import run_exported_script
-from tools.analyze import profile_table
-from tools.explain import explain_result
-from tools.export import export_run
+from tools.analyze.profile import profile_table
+from tools.explain.model import explain_result
+from tools.export.folder import export_run
 from tools.io.load import file_sha256, load_table
 from tools.metrics import resolve_metric
 from tools.models.estimator import TabularModel

@@ -10,7 +10,7 @@ import pytest
 from sklearn.base import BaseEstimator
 
 import tools.search.automl as automl
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.deadline import Deadline
 from tools.plan import build_plan
 from tools.search.ensemble import EnsembleModel

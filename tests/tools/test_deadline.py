@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.deadline import Deadline, active_deadline, fitting_until
 from tools.models.estimator import TabularModel
 from tools.models.stoppable import EARLY_STOPPING_ROWS, TREES_PER_CHECK

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.errors import DataError
 from tools.metrics import resolve_metric
 from tools.models.estimator import TabularModel

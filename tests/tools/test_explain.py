@@ -19,7 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from tools.errors import UserFacingError
-from tools.explain import explain_feature, explain_model, permutation_importance_table
+from tools.explain.feature import explain_feature
+from tools.explain.importance import permutation_importance_table
+from tools.explain.model import explain_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,9 +15,10 @@ import pytest
 from sklearn import config_context
 
 from tests.tools.scripts import run_exported_script
-from tools.analyze import profile_table
-from tools.explain import explain_result
-from tools.export import estimator_source, export_run
+from tools.analyze.profile import profile_table
+from tools.explain.model import explain_result
+from tools.export.folder import export_run
+from tools.export.script import estimator_source
 from tools.io.load import file_sha256, load_table
 from tools.models.families import MODEL_FAMILIES
 from tools.models.preprocessing import build_pipeline

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from tests.tools.scripts import run_exported_script
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.errors import FeatureError
-from tools.export import export_run
+from tools.export.folder import export_run
 from tools.features import (
     DerivedFeature,
     DerivedFeatures,

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
-from tools.explain import explain_result
-from tools.export import export_run
+from tools.analyze.profile import profile_table
+from tools.explain.model import explain_result
+from tools.export.folder import export_run
 from tools.metrics import resolve_metric
 from tools.plan import build_plan
 from tools.search.automl import fit_automl

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
-from tools.export import train_script
+from tools.analyze.profile import profile_table
+from tools.export.script import train_script
 from tools.imbalance import class_weight_params, f1_threshold
 from tools.models.estimator import TabularModel
 from tools.plan import build_plan

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.errors import DataError, PlanError
 from tools.models.estimator import TabularModel
 from tools.models.families import GROUPS, MODEL_FAMILIES, families_for, get_family

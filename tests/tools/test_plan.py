@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
-from tools.analyze import Profile, profile_table
+from tools.analyze.profile import Profile, profile_table
 from tools.errors import PlanError
 from tools.models.families import families_for
 from tools.plan import Plan, build_plan, parse_budget_s, update_plan

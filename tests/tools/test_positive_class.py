@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.classes import class_order, match_class, minority_class
 from tools.errors import PlanError, TargetError
 from tools.plan import build_plan, update_plan

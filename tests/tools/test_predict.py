@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.errors import DataError
 from tools.models.estimator import TabularModel
 from tools.models.preprocessing import column_kinds
@@ -126,8 +126,8 @@ def test_predictions_use_the_training_files_yes_no_words(tmp_path: Path) -> None
     import numpy as np
     import pandas as pd
 
-    from tools.analyze import profile_table
-    from tools.export import export_run
+    from tools.analyze.profile import profile_table
+    from tools.export.folder import export_run
     from tools.io.load import load_table
     from tools.plan import build_plan
     from tools.predict import predict_file

@@ -16,9 +16,9 @@ import pytest
 from assistant.cli import main
 from tests.tools.raw_tables import TARGET, make_raw_table
 from tests.tools.scripts import run_exported_script
-from tools.analyze import profile_table
-from tools.explain import explain_feature
-from tools.export import export_run
+from tools.analyze.profile import profile_table
+from tools.explain.feature import explain_feature
+from tools.export.folder import export_run
 from tools.io.columns import ColumnParse, RawTableParser
 from tools.io.load import load_table
 from tools.io.raw_rows import fitted_model, label_target

@@ -11,7 +11,7 @@ import pytest
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import KFold
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.errors import PlanError
 from tools.metrics import resolve_metric
 from tools.models.estimator import TabularModel

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.models.preprocessing import TextNgrams
 from tools.plan import build_plan
 from tools.search.train import train

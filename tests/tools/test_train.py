@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.metrics import resolve_metric
 from tools.plan import build_plan
 from tools.search.results import TrainingError, TrainProgress

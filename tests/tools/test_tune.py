@@ -17,7 +17,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from tests.postgres import new_database
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.errors import PlanError
 from tools.imbalance import f1_of, thresholded_f1
 from tools.metrics import resolve_metric

@@ -12,7 +12,7 @@ import sqlalchemy
 from sklearn.datasets import make_classification
 
 from tests.postgres import new_database
-from tools.analyze import profile_table
+from tools.analyze.profile import profile_table
 from tools.plan import build_plan
 from tools.search.studies import trial_to_params
 from tools.search.tune import TrialReport, tune

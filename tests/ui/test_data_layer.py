@@ -275,6 +275,7 @@ async def test_storage_does_not_serve_a_symlink(tmp_path: Path) -> None:
         ("postgres://u@db/chat", "postgresql+asyncpg://u@db/chat"),
         ("sqlite:////var/chat.db", "sqlite+aiosqlite:////var/chat.db"),
         ("postgresql+asyncpg://u@db/chat", "postgresql+asyncpg://u@db/chat"),
+        ("postgresql+psycopg2://u@db/chat", "postgresql+asyncpg://u@db/chat"),
     ],
 )
 def test_chat_database_url(configured: str | None, expected: str) -> None:

@@ -27,6 +27,9 @@ from tools.models.preprocessing import TARGET_ENCODE_ABOVE_LEVELS, _pipeline_for
 from tools.models.target import TARGET_TRANSFORMS, wrap_regressor
 from tools.threads import capped
 
+NATIVE_CATEGORICAL_FAMILIES = frozenset({"lightgbm"})
+"""Families that can split on categories themselves (``params["native_categoricals"]``)."""
+
 
 class TabularModel(BaseEstimator):
     """A fitted model that takes a raw DataFrame with the original columns.
@@ -157,6 +160,7 @@ class TabularModel(BaseEstimator):
             )
         params = dict(self.params or {})
         weighting = params.pop("class_weight", self.class_weight)
+        native = bool(params.pop("native_categoricals", False))
         if self.task in CLASSIFICATION:
             params.update(class_weight_params(self.family, self.task, weighting, encoded))
         limit = TARGET_ENCODE_ABOVE_LEVELS[get_family(self.family).preprocessing]
@@ -173,6 +177,13 @@ class TabularModel(BaseEstimator):
             n_rows=len(frame),
             target_encoded=self.target_encoded_,
         )
+        if native and self.family in NATIVE_CATEGORICAL_FAMILIES:
+            # The tree preprocessing puts numeric columns first, then one ordinal code per
+            # categorical column; LightGBM is told those codes are categories, not numbers.
+            n_numeric = sum(1 for _, kind in used if kind == "numeric")
+            coded = [name for name in categorical if name not in self.target_encoded_]
+            estimator = pipeline.steps[-1][1]
+            estimator.categorical_columns_ = list(range(n_numeric, n_numeric + len(coded)))
         if self.derived:
             derive = ("derive", DerivedFeatures(tuple(self.derived)))
             pipeline = Pipeline([derive, *pipeline.steps])

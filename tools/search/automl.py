@@ -528,7 +528,7 @@ def _finish(
 
 def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
     """The rows :func:`tools.search.train.train` learned from, positionally aligned with ``result.y``."""
-    from tools.analyze import prepare_target
+    from tools.analyze.task import prepare_target
 
     table, _ = prepare_target(frame, result.plan.target)
     table = table.reset_index(drop=True)

@@ -58,7 +58,8 @@ def prepare(frame: pd.DataFrame, plan: Plan, *, profile: Any, notes: list[str]) 
     """Rows with a missing target dropped (noted), the profile for ``plan.target``, the
     feature columns, classes with a single row dropped (noted: they cannot be validated),
     and the target as numbers (regression) or labels in class order (classification)."""
-    from tools.analyze import prepare_target, profile_table
+    from tools.analyze.profile import profile_table
+    from tools.analyze.task import prepare_target
     from tools.classes import class_order
     from tools.features import derived_columns
     from tools.models.preprocessing import column_kinds

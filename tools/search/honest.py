@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tools.analyze import Task
+from tools.analyze.kinds import Task
 from tools.imbalance import f1_of, f1_threshold
 from tools.metrics import MetricSpec, fold_mean_metrics
 from tools.search.ensemble import ensemble_is_worth_it, select_ensemble

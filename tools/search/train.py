@@ -39,9 +39,9 @@ import pandas as pd
 from sklearn.base import clone
 
 from tools.deadline import ESTIMATE_SAFETY, Deadline
-from tools.models.estimator import TabularModel
+from tools.models.estimator import NATIVE_CATEGORICAL_FAMILIES, TabularModel
 from tools.models.families import MODEL_FAMILIES
-from tools.models.preprocessing import encoded_width
+from tools.models.preprocessing import TARGET_ENCODE_ABOVE_LEVELS, encoded_width
 from tools.plan import Plan
 from tools.search.candidates import _calibration, _describe, _run_candidate
 from tools.search.cv import (
@@ -69,6 +69,43 @@ log = logging.getLogger(__name__)
 OVERRUN_SHARE = 0.1
 """A candidate after the first is stopped this share of the search budget after the search's
 deadline, however far its fit runs over the estimate it started on."""
+
+
+NATIVE_SHARE = 0.3
+"""The native-categories variant runs only if it needs at most this share of the time left."""
+
+
+def _native_or_encoded(
+    encoded: Any,
+    run_native: Callable[[], Any],
+    *,
+    time_left_s: float,
+    needed_s: float,
+    finish: Callable[[Any], CandidateResult],
+    spec: Any,
+    label: str,
+    notes: list[str],
+) -> Any:
+    """The family's outcome with its native categorical handling when that scores better on
+    the same folds than the encoders did (``encoded``), else ``encoded``."""
+    if needed_s > NATIVE_SHARE * time_left_s:
+        return encoded
+    native = run_native()
+    if native.result.status != "ok" or native.result.n_folds != encoded.result.n_folds:
+        return encoded
+    native.result = finish(native)
+    with_codes, with_categories = encoded.result.score, native.result.score
+    if spec.to_score(with_categories) > spec.to_score(with_codes):
+        notes.append(
+            f"{label} split on the categorical columns' categories itself: cross-validated "
+            f"{spec.label} {with_categories:.4g} vs {with_codes:.4g} with ordinal codes."
+        )
+        return native
+    notes.append(
+        f"{label} kept ordinal codes for the categorical columns: cross-validated "
+        f"{spec.label} {with_codes:.4g} vs {with_categories:.4g} with its native categories."
+    )
+    return encoded
 
 
 def _n_jobs(n_rows: int) -> int:
@@ -212,6 +249,43 @@ def train(
             return refit_estimate(fit_s_per_fold)
         return fit_s_per_fold * ESTIMATE_SAFETY + 0.2
 
+    def evaluate(name: str, overrides: dict[str, Any], *, first: bool, held: float) -> Any:
+        return _run_candidate(
+            name,
+            X,
+            y,
+            splits,
+            columns=columns,
+            task=task,
+            classes=classes,
+            spec=spec,
+            seed=plan.seed,
+            n_jobs=n_jobs,
+            clock=clock,
+            deadline=deadline_s,
+            # The first candidate may use the whole run (a result beats none); later ones
+            # are cut soon after the search's own deadline, so tuning and the refit keep
+            # their time when a fit runs far over its estimate.
+            fit_deadline=hard
+            if first
+            else hard.earlier(Deadline(deadline_s + OVERRUN_SHARE * plan.budget_s, clock)),
+            reserve=lambda fold_s: max(held, refit_reserve(fold_s)),
+            stop=stop,
+            n_oof=len(oof_rows),
+            slot=slot,
+            must_finish=first,
+            overrides=overrides,
+            derived=derived,
+            options=options(name),
+        )
+
+    # Categorical columns the tree preprocessing codes as ordinals (few enough levels not to
+    # be target-encoded): LightGBM may split on their categories instead.
+    has_categories = any(
+        kind in {"categorical", "boolean"}
+        and n_unique.get(name, 0) <= TARGET_ENCODE_ABOVE_LEVELS["tree"]
+        for name, kind in columns
+    )
     for name in order:
         family = MODEL_FAMILIES[name]
         if stop():
@@ -241,34 +315,8 @@ def train(
 
         emit("candidate_started", f"{family.label}: {len(splits)} fold(s).")
         best_reserve = refit_reserve(best.fit_s_per_fold) if best else 0.0
-        outcome = _run_candidate(
-            name,
-            X,
-            y,
-            splits,
-            columns=columns,
-            task=task,
-            classes=classes,
-            spec=spec,
-            seed=plan.seed,
-            n_jobs=n_jobs,
-            clock=clock,
-            deadline=deadline_s,
-            # The first candidate may use the whole run (a result beats none); later ones
-            # are cut soon after the search's own deadline, so tuning and the refit keep
-            # their time when a fit runs far over its estimate.
-            fit_deadline=hard
-            if best is None
-            else hard.earlier(Deadline(deadline_s + OVERRUN_SHARE * plan.budget_s, clock)),
-            reserve=lambda fold_s, held=best_reserve: max(held, refit_reserve(fold_s)),
-            stop=stop,
-            n_oof=len(oof_rows),
-            slot=slot,
-            must_finish=best is None,
-            overrides=dict((params or {}).get(name, {})),
-            derived=derived,
-            options=options(name),
-        )
+        overrides = dict((params or {}).get(name, {}))
+        outcome = evaluate(name, overrides, first=best is None, held=best_reserve)
         if outcome.result.status == "ok" and outcome.result.n_folds < len(splits):
             # Every later candidate is validated on the same, fewer folds.
             splits = splits[: outcome.result.n_folds]
@@ -288,6 +336,37 @@ def train(
                 classes,
                 fold_numbers([s.valid for s in splits], oof_rows),
             )
+        if (
+            outcome.result.status == "ok"
+            and name in NATIVE_CATEGORICAL_FAMILIES
+            and has_categories
+            and not outcome.stopped
+            and not stop()
+        ):
+            folds_now = fold_numbers([s.valid for s in splits], oof_rows)
+            y_now = y.iloc[oof_rows]
+            outcome = _native_or_encoded(
+                outcome,
+                lambda name=name, overrides=overrides, fold_s=outcome.fit_s_per_fold: evaluate(
+                    name,
+                    {**overrides, "native_categoricals": True},
+                    first=False,
+                    held=refit_reserve(fold_s),
+                ),
+                time_left_s=deadline_s - clock(),
+                needed_s=outcome.fit_s_per_fold * len(splits) * ESTIMATE_SAFETY
+                + refit_reserve(outcome.fit_s_per_fold),
+                finish=lambda o, y_now=y_now, folds_now=folds_now: (
+                    _thresholded(o.result, o.oof, y_now, classes, folds_now)
+                    if task == "binary" and spec.name == "f1"
+                    else o.result
+                ),
+                spec=spec,
+                label=family.label,
+                notes=notes,
+            )
+            if outcome.result.params.get("native_categoricals"):
+                overrides = {**overrides, "native_categoricals": True}
         results.append(outcome.result)
         if outcome.stopped:
             stopped = True
@@ -305,7 +384,7 @@ def train(
                     outcome.result.score,
                     outcome.fit_s_per_fold,
                     outcome.fold_model,
-                    dict((params or {}).get(name, {})),
+                    dict(overrides),
                     outcome.fold_models,
                 )
         emit(

@@ -1,0 +1,38 @@
+"""A run folder: the saved model, its schema, ``report.json``, the model card and a
+reproducible ``train.py``.
+
+Modules: ``folder`` (:func:`export_run`, the report), ``files`` (file names), ``card``
+(the model card), ``script`` (the training script as Python source).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ExportedRun": "tools.export.folder",
+    "export_run": "tools.export.folder",
+    "build_report": "tools.export.folder",
+    "library_versions": "tools.export.folder",
+    "RETRAINED_FILE": "tools.export.files",
+    "REPORT_FILE": "tools.export.files",
+    "CARD_FILE": "tools.export.files",
+    "SCRIPT_FILE": "tools.export.files",
+    "FIGURES_DIR": "tools.export.files",
+    "model_card": "tools.export.card",
+    "ExportError": "tools.export.script",
+    "train_script": "tools.export.script",
+    "estimator_source": "tools.export.script",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from the module that defines it, on first use (no import cycles,
+    no heavy imports for callers that need one helper)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
