@@ -37,9 +37,8 @@ from assistant.events import (
     TurnFinished,
     Usage,
 )
-from assistant.private_files import restrict_new_files
+from assistant.private_files import restrict_data_dir, restrict_new_files
 from assistant.settings import Settings
-from assistant.workspace import Workspace
 from tools.errors import UserFacingError
 
 if TYPE_CHECKING:
@@ -150,19 +149,20 @@ async def _chat(
     *,
     approver: TerminalApprover | None = None,
 ) -> int:
-    from assistant.session import Assistant  # heavy (SDKs, engine): only for this command
-
     restrict_new_files()
+    # Bad input is refused before the heavy import below, so a typo fails in a second.
     for path in files:
         if not path.is_file():
             raise UserFacingError(f"There is no file “{path}”.")
+    if thread is not None and not _thread_exists(settings, thread):
+        raise UserFacingError(
+            f"There is no conversation “{thread}” in {settings.data_dir}. "
+            "Leave out --thread to start a new one."
+        )
+    from assistant.session import Assistant  # heavy (SDKs, engine): only for this command
+
     assistant = Assistant(settings)
     try:
-        if thread is not None and not assistant.conversations.thread_exists(thread):
-            raise UserFacingError(
-                f"There is no conversation “{thread}” in {settings.data_dir}. "
-                "Leave out --thread to start a new one."
-            )
         thread_id = thread or uuid.uuid4().hex[:12]
         interrupted = assistant.take_interrupted_notice(thread_id) if thread else None
         if interrupted is not None:
@@ -183,6 +183,18 @@ async def _chat(
         return status
     finally:
         await assistant.close()
+
+
+def _thread_exists(settings: Settings, thread: str) -> bool:
+    """Whether the store holds conversation ``thread``, read without the assistant's stack."""
+    from assistant.store import ConversationStore, Database  # only this command needs the store
+
+    restrict_data_dir(settings.data_dir)
+    db = Database(settings.store_location)
+    try:
+        return ConversationStore(db).thread_exists(thread)
+    finally:
+        db.close()
 
 
 async def _interactive(
@@ -311,6 +323,8 @@ class _Renderer:
     def _save_plotly(self, title: str, plotly: str | None) -> str:
         if plotly is None:
             return "(no file)"
+        from assistant.workspace import Workspace  # pulls in the engine: not for `mlchat --help`
+
         name = re.sub(r"[^\w-]+", "_", title).strip("_")[:60] + ".plotly.json"
         path = Workspace.at(self.workspace).write_bytes(Path("figures") / name, plotly.encode())
         return str(path)
