@@ -6,7 +6,8 @@ The whole model-call stack lives in this package, outermost first::
       OfflineAtCap (spend_gate.py)    the offline assistant once a spend cap is reached
         Router (router.py)            rate limits, retry, fallback, response cache (cache.py)
           a provider                  openai.py, openai_responses.py, anthropic.py,
-                                      gemini.py, local.py; SDK errors mapped in sdk_errors.py
+                                      gemini.py, local.py (their shared base in _adapter.py);
+                                      SDK errors mapped in sdk_errors.py
 
 Each layer implements :class:`Model`, so the agent loop holds any of them.
 Build a router from settings with :func:`build_router`; the loop calls

@@ -16,7 +16,7 @@ from assistant.providers.base import (
     StreamUsage,
     ToolCall,
 )
-from assistant.providers.sdk_errors import SdkFamily, sdk_errors
+from assistant.providers.sdk_errors import SdkFamily, sdk_errors, stainless
 
 
 class SdkAdapter:
@@ -57,22 +57,42 @@ class SdkAdapter:
             return [model.id async for model in page]
 
 
-def stainless_client(
-    sdk: ModuleType,
-    client_class: Callable[..., Any],
-    *,
-    api_key: str,
-    base_url: str | None,
-    timeout_s: float,
-    connect_timeout_s: float,
-) -> Any:
-    """A client of the Stainless ``sdk`` that never retries on its own (the router retries)."""
-    return client_class(
-        api_key=api_key,
-        base_url=base_url,
-        max_retries=0,
-        timeout=sdk.Timeout(timeout_s, connect=connect_timeout_s),
-    )
+class StainlessAdapter(SdkAdapter):
+    """Base of the adapters over a Stainless-generated SDK (``openai``, ``anthropic``).
+
+    The client never retries on its own: retries belong to the router (``retry.py``).
+
+    Args:
+        sdk: The SDK module.
+        client_class: Its async client class.
+        default_endpoint: The vendor's own server, used when ``base_url`` is ``None``.
+        The others as in the adapters.
+    """
+
+    def __init__(
+        self,
+        sdk: ModuleType,
+        client_class: Callable[..., Any],
+        *,
+        default_endpoint: str,
+        api_key: str,
+        base_url: str | None,
+        name: str,
+        timeout_s: float,
+        connect_timeout_s: float,
+    ) -> None:
+        super().__init__(
+            sdk=stainless(sdk),
+            name=name,
+            endpoint=base_url or default_endpoint,
+            api_key=api_key,
+        )
+        self._client = client_class(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=sdk.Timeout(timeout_s, connect=connect_timeout_s),
+        )
 
 
 def reported_usage(

@@ -49,7 +49,7 @@ from assistant.errors import (
     ProviderStreamError,
 )
 from assistant.providers import stops
-from assistant.providers._adapter import SdkAdapter, stainless_client
+from assistant.providers._adapter import StainlessAdapter
 from assistant.providers._assembly import (
     ANSWER_TOOL,
     CUT_CALL,
@@ -66,14 +66,11 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import stainless
 
 log = logging.getLogger(__name__)
 
-_SDK = stainless(anthropic)
 
-
-class AnthropicProvider(SdkAdapter):
+class AnthropicProvider(StainlessAdapter):
     """Claude over the ``anthropic`` SDK.
 
     Args:
@@ -94,16 +91,12 @@ class AnthropicProvider(SdkAdapter):
         connect_timeout_s: float = 5.0,
     ) -> None:
         super().__init__(
-            sdk=_SDK,
-            name=name,
-            endpoint=base_url or "https://api.anthropic.com",
-            api_key=api_key,
-        )
-        self._client = stainless_client(
             anthropic,
             anthropic.AsyncAnthropic,
+            default_endpoint="https://api.anthropic.com",
             api_key=api_key,
             base_url=base_url,
+            name=name,
             timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s,
         )

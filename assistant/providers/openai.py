@@ -30,10 +30,9 @@ import openai
 
 from assistant.providers import stops
 from assistant.providers._adapter import (
-    SdkAdapter,
+    StainlessAdapter,
     closing_deltas,
     reported_usage,
-    stainless_client,
 )
 from assistant.providers._assembly import (
     ANSWER_TOOL,
@@ -51,16 +50,13 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import stainless
 
 log = logging.getLogger(__name__)
-
-_SDK = stainless(openai)
 
 _T = TypeVar("_T")
 
 
-class OpenAIProvider(SdkAdapter):
+class OpenAIProvider(StainlessAdapter):
     """Chat completions over the ``openai`` SDK.
 
     Args:
@@ -83,23 +79,19 @@ class OpenAIProvider(SdkAdapter):
         include_usage: bool = True,
     ) -> None:
         super().__init__(
-            sdk=_SDK,
-            name=name,
-            endpoint=base_url or "https://api.openai.com/v1",
+            openai,
+            openai.AsyncOpenAI,
+            default_endpoint="https://api.openai.com/v1",
             api_key=api_key,
+            base_url=base_url,
+            name=name,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
         )
         self._is_official = base_url is None
         self._include_usage = include_usage
         self._fixed_temperature_models: set[str] = set()
         """Models that refused ``temperature`` (reasoning models accept only the default)."""
-        self._client = stainless_client(
-            openai,
-            openai.AsyncOpenAI,
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            connect_timeout_s=connect_timeout_s,
-        )
 
     async def stream(
         self,
@@ -211,7 +203,7 @@ class OpenAIProvider(SdkAdapter):
 
 
 async def create_resending(
-    adapter: SdkAdapter,
+    adapter: StainlessAdapter,
     model: str,
     create: Callable[[], Awaitable[_T]],
     rejected_option: Callable[[str], str | None],

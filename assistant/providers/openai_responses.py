@@ -29,10 +29,9 @@ import openai
 
 from assistant.errors import ProviderStreamError
 from assistant.providers._adapter import (
-    SdkAdapter,
+    StainlessAdapter,
     closing_deltas,
     reported_usage,
-    stainless_client,
 )
 from assistant.providers._assembly import (
     ANSWER_TOOL,
@@ -50,9 +49,6 @@ from assistant.providers.base import (
     ToolSpec,
 )
 from assistant.providers.openai import create_resending
-from assistant.providers.sdk_errors import stainless
-
-_SDK = stainless(openai)
 
 _INCOMPLETE: dict[str, FinishReason] = {
     "max_output_tokens": "length",
@@ -60,7 +56,7 @@ _INCOMPLETE: dict[str, FinishReason] = {
 }
 
 
-class OpenAIResponsesProvider(SdkAdapter):
+class OpenAIResponsesProvider(StainlessAdapter):
     """OpenAI's Responses API over the ``openai`` SDK.
 
     Args:
@@ -81,20 +77,16 @@ class OpenAIResponsesProvider(SdkAdapter):
         connect_timeout_s: float = 5.0,
     ) -> None:
         super().__init__(
-            sdk=_SDK,
-            name=name,
-            endpoint=base_url or "https://api.openai.com/v1",
-            api_key=api_key,
-        )
-        self._fixed_temperature_models: set[str] = set()
-        self._client = stainless_client(
             openai,
             openai.AsyncOpenAI,
+            default_endpoint="https://api.openai.com/v1",
             api_key=api_key,
             base_url=base_url,
+            name=name,
             timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s,
         )
+        self._fixed_temperature_models: set[str] = set()
 
     async def stream(
         self,

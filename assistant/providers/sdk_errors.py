@@ -1,8 +1,8 @@
 """One map from every provider SDK's exceptions to ours.
 
-Each provider module names its SDK's family once (:func:`stainless` for the
+Each adapter names its SDK's family once (:func:`stainless` for the
 OpenAI and Anthropic SDKs, :func:`google_genai` for Gemini) and wraps its
-calls in :func:`sdk_errors`. The families differ only in where they put the
+calls in :func:`sdk_errors` (bound as ``SdkAdapter._errors`` in ``_adapter.py``). The families differ only in where they put the
 HTTP status, the error body and the response; what a status means, which
 transport failures are worth retrying, and how long a 429 asks us to wait
 are decided here, once::
