@@ -20,6 +20,7 @@ from assistant.store import RunRecord
 from assistant.workspace import Workspace
 from tools.errors import UserFacingError
 from tools.io import safe_files
+from tools.legacy_pickles import install as install_legacy_pickles
 from tools.predict import MODEL_FILE, SCHEMA_FILE, TrainingSchema
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def load_run_model(run: RunRecord) -> tuple[Any, TrainingSchema | None]:
             f"The saved model of run {run.id} is not the file training wrote (its checksum "
             "does not match), so I will not load it; train again to get a fresh model."
         )
+    install_legacy_pickles()  # runs saved before the engine's modules moved
     model = joblib.load(io.BytesIO(data))
     schema = None
     if safe_files.is_regular_beneath(workspace.root, run_dir / SCHEMA_FILE):

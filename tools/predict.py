@@ -33,6 +33,7 @@ from tools.errors import DataError
 from tools.io.csv_safety import write_csv
 from tools.io.load import DEFAULT_MAX_BYTES, load_table
 from tools.io.raw_rows import parse_step
+from tools.legacy_pickles import install as install_legacy_pickles
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def load_model(model_dir: Path) -> tuple[Any, TrainingSchema | None]:
             f"No saved model in “{model_dir.name}”: expected a file named {MODEL_FILE}. "
             "Pass the folder that `mlchat train` wrote."
         )
+    install_legacy_pickles()
     model = joblib.load(model_path)
     schema_path = model_dir / SCHEMA_FILE
     schema = None
