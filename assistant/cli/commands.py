@@ -154,6 +154,11 @@ def _feature(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_sheet(parser: argparse.ArgumentParser) -> None:
+    """``--sheet``, which every command that reads a table takes (for Excel files)."""
+    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+
+
 # ---------------------------------------------------------------------------
 # mlchat train
 # ---------------------------------------------------------------------------
@@ -219,7 +224,7 @@ def _add_train(commands: Any) -> None:
         help="the class F1, the threshold and the ROC/PR curves are about "
         "(binary targets; default: the rarer class)",
     )
-    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+    _add_sheet(parser)
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     parser.add_argument(
         "--feature",
@@ -458,7 +463,7 @@ def _add_predict(commands: Any) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="CSV", help="output CSV (default <file>-predictions.csv)"
     )
-    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+    _add_sheet(parser)
     parser.set_defaults(handler=_cmd_predict)
 
 
@@ -542,7 +547,7 @@ def _add_profile(commands: Any) -> None:
     )
     parser.add_argument("file", type=_existing_file, metavar="FILE", help="table to profile")
     parser.add_argument("--target", metavar="COL", help="column you want to predict")
-    parser.add_argument("--sheet", metavar="NAME", help="Excel sheet to read")
+    _add_sheet(parser)
     parser.add_argument("--json", action="store_true", help="print the full profile as JSON")
     parser.set_defaults(handler=_cmd_profile)
 

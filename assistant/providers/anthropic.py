@@ -49,6 +49,7 @@ from assistant.errors import (
     ProviderStreamError,
 )
 from assistant.providers import stops
+from assistant.providers._adapter import SdkAdapter, stainless_client
 from assistant.providers._assembly import (
     ANSWER_TOOL,
     CUT_CALL,
@@ -65,14 +66,14 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors, stainless
+from assistant.providers.sdk_errors import stainless
 
 log = logging.getLogger(__name__)
 
 _SDK = stainless(anthropic)
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkAdapter):
     """Claude over the ``anthropic`` SDK.
 
     Args:
@@ -92,26 +93,20 @@ class AnthropicProvider:
         timeout_s: float = 60.0,
         connect_timeout_s: float = 5.0,
     ) -> None:
-        self.name = name
-        self.endpoint = (base_url or "https://api.anthropic.com").rstrip("/")
-        """The server this provider talks to (part of the response cache key)."""
-        self._api_key = api_key
-        self._client = anthropic.AsyncAnthropic(
+        super().__init__(
+            sdk=_SDK,
+            name=name,
+            endpoint=base_url or "https://api.anthropic.com",
+            api_key=api_key,
+        )
+        self._client = stainless_client(
+            anthropic,
+            anthropic.AsyncAnthropic,
             api_key=api_key,
             base_url=base_url,
-            max_retries=0,
-            timeout=anthropic.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
         )
-
-    async def aclose(self) -> None:
-        """Close the SDK's HTTP connections (at shutdown)."""
-        await self._client.close()
-
-    async def models(self) -> list[str]:
-        """The model ids the key can use (``GET /v1/models``), newest first."""
-        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
-            page = await self._client.models.list()
-            return [model.id async for model in page]
 
     async def stream(
         self,
@@ -146,7 +141,7 @@ class AnthropicProvider:
             request["tools"][-1]["cache_control"] = _EPHEMERAL
             if settings.tool_choice:
                 request["tool_choice"] = {"type": "tool", "name": settings.tool_choice}
-        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
+        with self._errors(model, started=False):
             response = await self._client.messages.create(**request)
         blocks: dict[int, dict[str, Any]] = {}
         calls: dict[int, PartialCall] = {}
@@ -156,7 +151,7 @@ class AnthropicProvider:
         finished = 0
         problems: list[str] = []
         try:
-            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
+            with self._errors(model, started=True):
                 async for event in response:
                     match event.type:
                         case "message_start":

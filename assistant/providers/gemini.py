@@ -34,6 +34,7 @@ from google.genai import types
 
 from assistant.errors import ProviderStreamError
 from assistant.providers import stops
+from assistant.providers._adapter import SdkAdapter
 from assistant.providers._assembly import (
     PartialCall,
     estimated_usage,
@@ -50,7 +51,7 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import google_genai, sdk_errors
+from assistant.providers.sdk_errors import google_genai
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ _SDK = google_genai()
 _SYNTHETIC_ID_PREFIX = "gcall_"
 
 
-class GeminiProvider:
+class GeminiProvider(SdkAdapter):
     """Gemini over the ``google-genai`` SDK (Gemini Developer API).
 
     Args:
@@ -77,10 +78,12 @@ class GeminiProvider:
         name: str = "gemini",
         timeout_s: float = 120.0,
     ) -> None:
-        self.name = name
-        self.endpoint = (base_url or "https://generativelanguage.googleapis.com").rstrip("/")
-        """The server this provider talks to (part of the response cache key)."""
-        self._api_key = api_key
+        super().__init__(
+            sdk=_SDK,
+            name=name,
+            endpoint=base_url or "https://generativelanguage.googleapis.com",
+            api_key=api_key,
+        )
         options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout_s * 1000),
@@ -94,7 +97,7 @@ class GeminiProvider:
 
     async def models(self) -> list[str]:
         """The models that can generate content (``GET /v1beta/models``), without ``models/``."""
-        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
+        with self._errors("models", started=False):
             pager = await self._client.aio.models.list()
             return [
                 (model.name or "").removeprefix("models/")
@@ -141,7 +144,7 @@ class GeminiProvider:
                         allowed_function_names=[settings.tool_choice],
                     )
                 )
-        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
+        with self._errors(model, started=False):
             response = await self._client.aio.models.generate_content_stream(
                 model=model, contents=_contents_to_wire(messages, model), config=config
             )
@@ -152,7 +155,7 @@ class GeminiProvider:
         finish: str | None = None
         blocked: str | None = None
         try:
-            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
+            with self._errors(model, started=True):
                 async for chunk in response:
                     if chunk.usage_metadata is not None and chunk.usage_metadata.prompt_token_count:
                         usage = _usage_from_wire(chunk.usage_metadata)

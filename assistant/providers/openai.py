@@ -23,39 +23,44 @@ ways this adapter tolerates:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import openai
 
 from assistant.providers import stops
+from assistant.providers._adapter import (
+    SdkAdapter,
+    closing_deltas,
+    reported_usage,
+    stainless_client,
+)
 from assistant.providers._assembly import (
     ANSWER_TOOL,
     PartialCall,
     estimated_usage,
     is_strict_schema,
     refuses_temperature,
-    settle_calls,
 )
 from assistant.providers.base import (
     ChatSettings,
     Delta,
     Message,
-    StreamEnd,
     StreamText,
-    StreamToolCall,
     StreamUsage,
     ToolCall,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors, stainless
+from assistant.providers.sdk_errors import stainless
 
 log = logging.getLogger(__name__)
 
 _SDK = stainless(openai)
 
+_T = TypeVar("_T")
 
-class OpenAIProvider:
+
+class OpenAIProvider(SdkAdapter):
     """Chat completions over the ``openai`` SDK.
 
     Args:
@@ -77,30 +82,24 @@ class OpenAIProvider:
         connect_timeout_s: float = 5.0,
         include_usage: bool = True,
     ) -> None:
-        self.name = name
-        self.endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
-        """The server this provider talks to (part of the response cache key)."""
-        self._api_key = api_key
+        super().__init__(
+            sdk=_SDK,
+            name=name,
+            endpoint=base_url or "https://api.openai.com/v1",
+            api_key=api_key,
+        )
         self._is_official = base_url is None
         self._include_usage = include_usage
         self._fixed_temperature_models: set[str] = set()
         """Models that refused ``temperature`` (reasoning models accept only the default)."""
-        self._client = openai.AsyncOpenAI(
+        self._client = stainless_client(
+            openai,
+            openai.AsyncOpenAI,
             api_key=api_key,
             base_url=base_url,
-            max_retries=0,
-            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
         )
-
-    async def aclose(self) -> None:
-        """Close the SDK's HTTP connections (at shutdown)."""
-        await self._client.close()
-
-    async def models(self) -> list[str]:
-        """The model ids the server offers (``GET /v1/models``), in its order."""
-        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
-            page = await self._client.models.list()
-            return [model.id async for model in page]
 
     async def stream(
         self,
@@ -110,31 +109,28 @@ class OpenAIProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one chat completion as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
-            try:
-                response = await self._client.chat.completions.create(
-                    **self._request(messages, tools, settings)
-                )
-            except openai.BadRequestError as exc:
-                rejected = self._rejected_option(model, str(exc.message))
-                if rejected is None:
-                    raise
-                log.info(
-                    "option_rejected provider=%s model=%s option=%s", self.name, model, rejected
-                )
-                response = await self._client.chat.completions.create(
-                    **self._request(messages, tools, settings)
-                )
+        response = await create_resending(
+            self,
+            model,
+            lambda: self._client.chat.completions.create(
+                **self._request(messages, tools, settings)
+            ),
+            lambda message: self._rejected_option(model, message),
+        )
         calls: dict[int, PartialCall] = {}
         text_parts: list[str] = []
         usage: StreamUsage | None = None
         finish: str | None = None
         refused = False
         try:
-            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
+            with self._errors(model, started=True):
                 async for chunk in response:
                     if chunk.usage is not None:
-                        usage = _usage_from_wire(chunk.usage)
+                        usage = reported_usage(
+                            chunk.usage.prompt_tokens,
+                            chunk.usage.completion_tokens,
+                            getattr(chunk.usage, "prompt_tokens_details", None),
+                        )
                     for choice in chunk.choices or ():
                         delta = choice.delta
                         if delta is not None and delta.content:
@@ -153,17 +149,20 @@ class OpenAIProvider:
         finally:
             await response.close()
         wire_reason = "refusal" if refused else stops.map_reason(stops.OPENAI, finish)
-        finished, reason, detail = settle_calls(
-            self.name, model, [calls[key] for key in sorted(calls)], wire_reason
-        )
-        for call in finished:
-            yield StreamToolCall(call)
-        if usage is None:
-            usage = estimated_usage(
-                messages, tools, model=model, output_text="".join(text_parts), calls=finished
-            )
-        yield usage
-        yield StreamEnd(reason, detail=detail or (finish if reason == "error" else "") or "")
+        for closing in closing_deltas(
+            self.name,
+            model,
+            [calls[key] for key in sorted(calls)],
+            wire_reason,
+            usage=lambda finished: (
+                usage
+                or estimated_usage(
+                    messages, tools, model=model, output_text="".join(text_parts), calls=finished
+                )
+            ),
+            wire_detail=finish,
+        ):
+            yield closing
 
     def _request(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
@@ -211,6 +210,30 @@ class OpenAIProvider:
         return None
 
 
+async def create_resending(
+    adapter: SdkAdapter,
+    model: str,
+    create: Callable[[], Awaitable[_T]],
+    rejected_option: Callable[[str], str | None],
+) -> _T:
+    """``create()``, sent once more after a 400 whose option ``rejected_option`` stops sending.
+
+    ``rejected_option`` gets the error's message and names the option it
+    dropped, or ``None`` to let the error stand.
+    """
+    with adapter._errors(model, started=False):
+        try:
+            return await create()
+        except openai.BadRequestError as exc:
+            rejected = rejected_option(str(exc.message))
+            if rejected is None:
+                raise
+            log.info(
+                "option_rejected provider=%s model=%s option=%s", adapter.name, model, rejected
+            )
+            return await create()
+
+
 def _add_fragment(calls: dict[int, PartialCall], fragment: Any) -> None:
     """Merge one streamed tool-call fragment; tolerate a missing ``index``."""
     index = getattr(fragment, "index", None)
@@ -228,12 +251,6 @@ def _add_fragment(calls: dict[int, PartialCall], fragment: Any) -> None:
             partial.name = function.name
         if getattr(function, "arguments", None):
             partial.argument_parts.append(function.arguments)
-
-
-def _usage_from_wire(usage: Any) -> StreamUsage:
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
-    return StreamUsage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cached)
 
 
 def _message_to_wire(message: Message) -> dict[str, Any]:

@@ -22,34 +22,35 @@ request again without it, once, and not sent one again.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import openai
 
 from assistant.errors import ProviderStreamError
+from assistant.providers._adapter import (
+    SdkAdapter,
+    closing_deltas,
+    reported_usage,
+    stainless_client,
+)
 from assistant.providers._assembly import (
     ANSWER_TOOL,
     PartialCall,
     is_strict_schema,
     refuses_temperature,
-    settle_calls,
 )
 from assistant.providers.base import (
     ChatSettings,
     Delta,
     FinishReason,
     Message,
-    StreamEnd,
     StreamText,
-    StreamToolCall,
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.sdk_errors import sdk_errors, stainless
-
-log = logging.getLogger(__name__)
+from assistant.providers.openai import create_resending
+from assistant.providers.sdk_errors import stainless
 
 _SDK = stainless(openai)
 
@@ -59,7 +60,7 @@ _INCOMPLETE: dict[str, FinishReason] = {
 }
 
 
-class OpenAIResponsesProvider:
+class OpenAIResponsesProvider(SdkAdapter):
     """OpenAI's Responses API over the ``openai`` SDK.
 
     Args:
@@ -79,27 +80,21 @@ class OpenAIResponsesProvider:
         timeout_s: float = 60.0,
         connect_timeout_s: float = 5.0,
     ) -> None:
-        self.name = name
-        self.endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
-        """The server this provider talks to (part of the response cache key)."""
-        self._api_key = api_key
+        super().__init__(
+            sdk=_SDK,
+            name=name,
+            endpoint=base_url or "https://api.openai.com/v1",
+            api_key=api_key,
+        )
         self._fixed_temperature_models: set[str] = set()
-        self._client = openai.AsyncOpenAI(
+        self._client = stainless_client(
+            openai,
+            openai.AsyncOpenAI,
             api_key=api_key,
             base_url=base_url,
-            max_retries=0,
-            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
         )
-
-    async def aclose(self) -> None:
-        """Close the SDK's HTTP connections (at shutdown)."""
-        await self._client.close()
-
-    async def models(self) -> list[str]:
-        """The model ids the key can use (``GET /v1/models``)."""
-        with sdk_errors(_SDK, self.name, "models", started=False, secrets=[self._api_key]):
-            page = await self._client.models.list()
-            return [model.id async for model in page]
 
     async def stream(
         self,
@@ -109,22 +104,12 @@ class OpenAIResponsesProvider:
     ) -> AsyncIterator[Delta]:
         """Stream one response as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        with sdk_errors(_SDK, self.name, model, started=False, secrets=[self._api_key]):
-            try:
-                response = await self._client.responses.create(
-                    **self._request(messages, tools, settings)
-                )
-            except openai.BadRequestError as exc:
-                refused = refuses_temperature(str(exc.message))
-                if not refused or model in self._fixed_temperature_models:
-                    raise
-                log.info(
-                    "option_rejected provider=%s model=%s option=temperature", self.name, model
-                )
-                self._fixed_temperature_models.add(model)
-                response = await self._client.responses.create(
-                    **self._request(messages, tools, settings)
-                )
+        response = await create_resending(
+            self,
+            model,
+            lambda: self._client.responses.create(**self._request(messages, tools, settings)),
+            lambda message: self._rejected_temperature(model, message),
+        )
         calls: list[PartialCall] = []
         reasoning: list[dict[str, Any]] = []
         usage: StreamUsage | None = None
@@ -132,7 +117,7 @@ class OpenAIResponsesProvider:
         incomplete: str | None = None
         refused = False
         try:
-            with sdk_errors(_SDK, self.name, model, started=True, secrets=[self._api_key]):
+            with self._errors(model, started=True):
                 async for event in response:
                     match event.type:
                         case "response.output_text.delta":
@@ -170,16 +155,24 @@ class OpenAIResponsesProvider:
             if incomplete
             else "stop"
         )
-        finished, reason, detail = settle_calls(self.name, model, calls, wire)
-        for call in finished:
-            yield StreamToolCall(call)
-        yield usage or StreamUsage(0, 0, is_estimate=True)
         state = {"model": model, "openai_reasoning": reasoning} if reasoning else {}
-        yield StreamEnd(
-            reason,
+        for closing in closing_deltas(
+            self.name,
+            model,
+            calls,
+            wire,
+            usage=lambda _: usage or StreamUsage(0, 0, is_estimate=True),
+            wire_detail=incomplete,
             provider_state=state,
-            detail=detail or (incomplete if reason == "error" else "") or "",
-        )
+        ):
+            yield closing
+
+    def _rejected_temperature(self, model: str, message: str) -> str | None:
+        """Stop sending ``temperature`` to a model that refused it (400); ``None`` if it did not."""
+        if not refuses_temperature(message) or model in self._fixed_temperature_models:
+            return None
+        self._fixed_temperature_models.add(model)
+        return "temperature"
 
     def _request(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
@@ -226,8 +219,7 @@ def _usage_from_wire(usage: Any) -> StreamUsage | None:
     if usage is None:
         return None
     details = getattr(usage, "input_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
-    return StreamUsage(usage.input_tokens or 0, usage.output_tokens or 0, cached)
+    return reported_usage(usage.input_tokens, usage.output_tokens, details)
 
 
 def _input_items(messages: Sequence[Message], model: str) -> list[dict[str, Any]]:
