@@ -24,12 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from assistant.providers.anthropic import AnthropicProvider
 from assistant.providers.base import OFFLINE_MODEL, Provider
-from assistant.providers.gemini import GeminiProvider
-from assistant.providers.local import LocalProvider
-from assistant.providers.openai import OpenAIProvider
-from assistant.providers.openai_responses import OpenAIResponsesProvider
 from assistant.providers.retry import RetryPolicy
 from assistant.providers.router import Limiter, Route, Router
 from assistant.settings import ProviderName, Settings
@@ -83,35 +78,48 @@ def build_provider(
 ) -> Provider:
     """The provider ``provider`` configured from ``settings`` (keys and base URLs).
 
+    Each SDK is imported only when its provider is built: importing them all cost
+    seconds in every process, offline ones included.
+
     ``offline`` is the offline provider to use; without it, a new
     :class:`~assistant.offline.OfflineAssistant` (the built-in rules).
     """
     match provider:
         case "openai" if settings.openai_api == "responses":
+            from assistant.providers.openai_responses import OpenAIResponsesProvider
+
             return OpenAIResponsesProvider(
                 api_key=settings.openai_api_key or _LOCAL_SERVER_KEY,
                 base_url=settings.openai_base_url,
                 timeout_s=timeout_s,
             )
         case "openai":
+            from assistant.providers.openai import OpenAIProvider
+
             return OpenAIProvider(
                 api_key=settings.openai_api_key or _LOCAL_SERVER_KEY,
                 base_url=settings.openai_base_url,
                 timeout_s=timeout_s,
             )
         case "anthropic":
+            from assistant.providers.anthropic import AnthropicProvider
+
             return AnthropicProvider(
                 api_key=settings.anthropic_api_key or "",
                 base_url=settings.anthropic_base_url,
                 timeout_s=timeout_s,
             )
         case "gemini":
+            from assistant.providers.gemini import GeminiProvider
+
             return GeminiProvider(
                 api_key=settings.gemini_api_key or "",
                 base_url=settings.gemini_base_url,
                 timeout_s=max(timeout_s, settings.turn_deadline_s),  # a total, not per read
             )
         case "local":
+            from assistant.providers.local import LocalProvider
+
             return LocalProvider(
                 base_url=settings.local_base_url or "",
                 api_key=settings.local_api_key,

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from assistant.sandbox.base import Execution, Executor, OutputCallback
 from assistant.sandbox.confinement import ConfinementReport, Limits, detect_confinement
-from assistant.sandbox.e2b import E2BExecutor
 from assistant.sandbox.errors import SandboxStartError
 from assistant.sandbox.local import LocalExecutor
 from assistant.settings import SandboxName, Settings
@@ -160,6 +159,8 @@ class SandboxPool:
                     "The E2B sandbox is selected but no E2B_API_KEY is set. Set the key, or "
                     "set MLCHAT_SANDBOX=local to run code on this machine."
                 )
+            from assistant.sandbox.e2b import E2BExecutor  # the SDK: only when E2B is used
+
             return E2BExecutor(
                 workspace,
                 api_key=self.settings.e2b_api_key,
