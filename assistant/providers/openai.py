@@ -56,7 +56,71 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class OpenAIProvider(StainlessAdapter):
+class OpenAIFamily(StainlessAdapter):
+    """Base of the adapters over the ``openai`` SDK: its client, and the options a model refused.
+
+    Args:
+        api_key: The key.
+        base_url: A server's URL ending in ``/v1``; ``None`` for OpenAI's.
+        name: Provider name used in errors, usage rows and cache keys.
+        timeout_s: Longest wait for the response to start or for the next chunk or event.
+        connect_timeout_s: Longest wait to connect.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "openai",
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(
+            openai,
+            openai.AsyncOpenAI,
+            default_endpoint="https://api.openai.com/v1",
+            api_key=api_key,
+            base_url=base_url,
+            name=name,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+        )
+        self._fixed_temperature_models: set[str] = set()
+        """Models that refused ``temperature`` (reasoning models accept only the default)."""
+
+    async def _create_resending(
+        self,
+        model: str,
+        create: Callable[[], Awaitable[_T]],
+        rejected_option: Callable[[str], str | None],
+    ) -> _T:
+        """``create()``, sent once more after a 400 whose option ``rejected_option`` stops sending.
+
+        ``rejected_option`` gets the error's message and names the option it
+        dropped, or ``None`` to let the error stand.
+        """
+        with self._errors(model, started=False):
+            try:
+                return await create()
+            except openai.BadRequestError as exc:
+                rejected = rejected_option(str(exc.message))
+                if rejected is None:
+                    raise
+                log.info(
+                    "option_rejected provider=%s model=%s option=%s", self.name, model, rejected
+                )
+                return await create()
+
+    def _rejected_temperature(self, model: str, message: str) -> str | None:
+        """Stop sending ``temperature`` to a model that refused it (400); ``None`` if it did not."""
+        if not refuses_temperature(message) or model in self._fixed_temperature_models:
+            return None
+        self._fixed_temperature_models.add(model)
+        return "temperature"
+
+
+class OpenAIProvider(OpenAIFamily):
     """Chat completions over the ``openai`` SDK.
 
     Args:
@@ -79,9 +143,6 @@ class OpenAIProvider(StainlessAdapter):
         include_usage: bool = True,
     ) -> None:
         super().__init__(
-            openai,
-            openai.AsyncOpenAI,
-            default_endpoint="https://api.openai.com/v1",
             api_key=api_key,
             base_url=base_url,
             name=name,
@@ -90,8 +151,6 @@ class OpenAIProvider(StainlessAdapter):
         )
         self._is_official = base_url is None
         self._include_usage = include_usage
-        self._fixed_temperature_models: set[str] = set()
-        """Models that refused ``temperature`` (reasoning models accept only the default)."""
 
     async def stream(
         self,
@@ -101,8 +160,7 @@ class OpenAIProvider(StainlessAdapter):
     ) -> AsyncIterator[Delta]:
         """Stream one chat completion as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        response = await create_resending(
-            self,
+        response = await self._create_resending(
             model,
             lambda: self._client.chat.completions.create(
                 **self._request(messages, tools, settings)
@@ -196,34 +254,7 @@ class OpenAIProvider(StainlessAdapter):
         if self._include_usage and "stream_options" in text:
             self._include_usage = False
             return "stream_options"
-        if refuses_temperature(text) and model not in self._fixed_temperature_models:
-            self._fixed_temperature_models.add(model)
-            return "temperature"
-        return None
-
-
-async def create_resending(
-    adapter: StainlessAdapter,
-    model: str,
-    create: Callable[[], Awaitable[_T]],
-    rejected_option: Callable[[str], str | None],
-) -> _T:
-    """``create()``, sent once more after a 400 whose option ``rejected_option`` stops sending.
-
-    ``rejected_option`` gets the error's message and names the option it
-    dropped, or ``None`` to let the error stand.
-    """
-    with adapter._errors(model, started=False):
-        try:
-            return await create()
-        except openai.BadRequestError as exc:
-            rejected = rejected_option(str(exc.message))
-            if rejected is None:
-                raise
-            log.info(
-                "option_rejected provider=%s model=%s option=%s", adapter.name, model, rejected
-            )
-            return await create()
+        return self._rejected_temperature(model, text)
 
 
 def _add_fragment(calls: dict[int, PartialCall], fragment: Any) -> None:

@@ -25,11 +25,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import openai
-
 from assistant.errors import ProviderStreamError
 from assistant.providers._adapter import (
-    StainlessAdapter,
     closing_deltas,
     reported_usage,
 )
@@ -37,7 +34,6 @@ from assistant.providers._assembly import (
     ANSWER_TOOL,
     PartialCall,
     is_strict_schema,
-    refuses_temperature,
 )
 from assistant.providers.base import (
     ChatSettings,
@@ -48,7 +44,7 @@ from assistant.providers.base import (
     StreamUsage,
     ToolSpec,
 )
-from assistant.providers.openai import create_resending
+from assistant.providers.openai import OpenAIFamily
 
 _INCOMPLETE: dict[str, FinishReason] = {
     "max_output_tokens": "length",
@@ -56,7 +52,7 @@ _INCOMPLETE: dict[str, FinishReason] = {
 }
 
 
-class OpenAIResponsesProvider(StainlessAdapter):
+class OpenAIResponsesProvider(OpenAIFamily):
     """OpenAI's Responses API over the ``openai`` SDK.
 
     Args:
@@ -67,27 +63,6 @@ class OpenAIResponsesProvider(StainlessAdapter):
         connect_timeout_s: Longest wait to connect.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        name: str = "openai",
-        timeout_s: float = 60.0,
-        connect_timeout_s: float = 5.0,
-    ) -> None:
-        super().__init__(
-            openai,
-            openai.AsyncOpenAI,
-            default_endpoint="https://api.openai.com/v1",
-            api_key=api_key,
-            base_url=base_url,
-            name=name,
-            timeout_s=timeout_s,
-            connect_timeout_s=connect_timeout_s,
-        )
-        self._fixed_temperature_models: set[str] = set()
-
     async def stream(
         self,
         messages: Sequence[Message],
@@ -96,8 +71,7 @@ class OpenAIResponsesProvider(StainlessAdapter):
     ) -> AsyncIterator[Delta]:
         """Stream one response as deltas (see :class:`~assistant.providers.base.Provider`)."""
         model = settings.model
-        response = await create_resending(
-            self,
+        response = await self._create_resending(
             model,
             lambda: self._client.responses.create(**self._request(messages, tools, settings)),
             lambda message: self._rejected_temperature(model, message),
@@ -158,13 +132,6 @@ class OpenAIResponsesProvider(StainlessAdapter):
             provider_state=state,
         ):
             yield closing
-
-    def _rejected_temperature(self, model: str, message: str) -> str | None:
-        """Stop sending ``temperature`` to a model that refused it (400); ``None`` if it did not."""
-        if not refuses_temperature(message) or model in self._fixed_temperature_models:
-            return None
-        self._fixed_temperature_models.add(model)
-        return "temperature"
 
     def _request(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ChatSettings
