@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,14 @@ from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from tools.deadline import Deadline
 from tools.errors import UserFacingError
 from tools.explain.feature import explain_feature
-from tools.explain.importance import permutation_importance_table
+from tools.explain.importance import (
+    MIN_IMPORTANCE_ROWS,
+    MIN_IMPORTANCE_S,
+    permutation_importance_table,
+)
 from tools.explain.model import explain_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -192,6 +198,21 @@ def test_importance_stops_at_its_time_limit_and_lists_the_columns_left(tmp_path:
     assert table == []
     assert unscored == list(frame.columns)
     assert rows == 100
+
+
+def test_a_run_out_of_time_still_ranks_every_column_once_on_a_small_sample() -> None:
+    frame, labels = _breast_cancer()
+    model = _pipeline(frame, LogisticRegression(max_iter=500)).fit(frame, labels)
+    late = Deadline.after(-2.0)  # the search overran its share of the budget
+
+    started = time.monotonic()
+    table, unscored, rows = permutation_importance_table(
+        model, frame, labels, task="binary", deadline=late
+    )
+
+    assert unscored == [] and {i.column for i in table} == set(frame.columns)
+    assert rows == MIN_IMPORTANCE_ROWS
+    assert time.monotonic() - started < MIN_IMPORTANCE_S + 2.0  # wide: a loaded machine
 
 
 def test_explain_feature_numeric_reports_rank_trend_and_partial_dependence(tmp_path: Path) -> None:

@@ -25,6 +25,11 @@ figures and the export need the rest)."""
 
 MIN_IMPORTANCE_ROWS = 200
 
+MIN_IMPORTANCE_S = 0.5
+"""A run whose deadline is this close (or past) still ranks every column once on
+:data:`MIN_IMPORTANCE_ROWS` rows within this many seconds: an explanation without any
+importance cannot answer "why does X matter?" (the run's 1.1 x budget + 2 s bound has room)."""
+
 MIN_HELD_OUT_S = 1.0
 """Below this much time left, importance is measured in-sample instead (some families
 cannot be stopped mid-fit)."""
@@ -135,6 +140,9 @@ def permutation_importance_table(
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
     names = list(columns) if columns is not None else _input_columns(model, frame)
+    if deadline is not None and deadline.left_s() < MIN_IMPORTANCE_S:
+        deadline = Deadline.after(MIN_IMPORTANCE_S)
+        max_rows, n_repeats = min(max_rows, MIN_IMPORTANCE_ROWS), 1
     limit = Deadline.after(time_limit_s).earlier(deadline)
     sample, y_sample = _importance_sample(frame, y, max_rows, rng)
     started = time.monotonic()
