@@ -42,6 +42,25 @@ def _last_reply(page: Page) -> Locator:
     return page.locator("[data-step-type='assistant_message']").last
 
 
+def _open_step(step: Locator, text: str) -> None:
+    """Expand a tool step until it shows ``text``.
+
+    Chainlit re-renders a step when its last update arrives, which can undo (or come before)
+    a click made a moment earlier; so the header is clicked again while the text is missing.
+    """
+    header = step.get_by_role("button").first
+    for _ in range(4):
+        if text in step.inner_text():
+            return
+        header.click()
+        try:
+            expect(step).to_contain_text(text, timeout=3_000)
+            return
+        except AssertionError:
+            continue
+    expect(step).to_contain_text(text)
+
+
 def _reply_with(page: Page, text: str) -> Locator:
     """The latest assistant message containing ``text`` (a reply's text comes first, its
     tables, figures and files in messages after it)."""
@@ -518,8 +537,7 @@ def test_offline_a_failed_tools_step_reads_for_a_person_and_a_choice_button_trai
         timeout=60_000
     )
     step = page.locator("[data-step-type='tool']").filter(has_text="Starting the model service")
-    step.get_by_role("button").first.click()
-    expect(step).to_contain_text("There is no trained model yet: train one first.")
+    _open_step(step, "There is no trained model yet: train one first.")
     expect(step).not_to_contain_text("train_models")
     screenshot(page, "offline-choice", "1-error-step")
 
@@ -530,8 +548,7 @@ def test_offline_a_failed_tools_step_reads_for_a_person_and_a_choice_button_trai
     expect(button).to_be_visible()
     assert question.get_by_role("button", name="predict customer_id").count() == 0
     asking = page.locator("[data-step-type='tool']").filter(has_text="Asking you").last
-    asking.get_by_role("button").first.click()
-    expect(asking).to_contain_text("Asked you: Which column should I predict?")
+    _open_step(asking, "Asked you: Which column should I predict?")
     screenshot(page, "offline-choice", "2-buttons")
     button.click()
     expect(page.locator("[data-step-type='user_message']").last).to_contain_text("predict contract")
