@@ -87,7 +87,9 @@ def _search_s(
     """Wall time of a search over ``models`` (no refit), of its first candidate's folds, and
     the CPU time of the search (all threads)."""
     saved_families, saved_threads = fold_pool.PARALLEL_FOLD_FAMILIES, train_module.threads_for
+    saved_free = fold_pool.cores_free
     fold_pool.PARALLEL_FOLD_FAMILIES = frozenset(models) if side_by_side else frozenset()
+    fold_pool.cores_free = lambda: True  # measure side by side whatever the load
     if side_by_side:
         train_module.threads_for = lambda n_rows: 1
     try:
@@ -98,7 +100,15 @@ def _search_s(
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         fold_pool.PARALLEL_FOLD_FAMILIES, train_module.threads_for = saved_families, saved_threads
+        fold_pool.cores_free = saved_free
     return total, result.leaderboard[0].fit_time_s, cpu
+
+
+def _idle_ticks() -> tuple[int, int]:
+    """Idle and total CPU ticks of the whole machine so far (``/proc/stat``)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)
 
 
 def _fold_rows(repeats: int, shapes: list[tuple[int, int]]) -> list[str]:
@@ -108,19 +118,23 @@ def _fold_rows(repeats: int, shapes: list[tuple[int, int]]) -> list[str]:
         for models in [[family] for family in FAMILIES] + [list(FAMILIES)]:
             times: dict[bool, list[float]] = {False: [], True: []}
             cores: list[float] = []
-            loads = []
+            loads, idle = [], []
             for _ in range(repeats):
                 for side_by_side in (False, True):  # interleaved: both see the same load
                     loads.append(os.getloadavg()[0])
+                    idle0, all0 = _idle_ticks()
                     total, first, cpu = _search_s(frame, models, side_by_side)
+                    idle1, all1 = _idle_ticks()
                     times[side_by_side].append(total if len(models) > 1 else first)
                     if side_by_side:
                         cores.append(cpu / total)
+                        idle.append(100 * (idle1 - idle0) / max(all1 - all0, 1))
             one, two = statistics.median(times[False]), statistics.median(times[True])
             label = "search, 4 families" if len(models) > 1 else models[0]
             rows.append(
                 f"| {n:,} x {width} | {label} | {one:.2f} s | {two:.2f} s | {one / two:.2f}x "
-                f"| {statistics.median(cores):.2f} | {statistics.median(loads):.1f} |"
+                f"| {statistics.median(cores):.2f} | {statistics.median(idle):.0f}% "
+                f"| {statistics.median(loads):.1f} |"
             )
             print(rows[-1], flush=True)
     return rows
@@ -131,11 +145,12 @@ def _fold_table(repeats: int, shapes: list[tuple[int, int]]) -> list[str]:
         "",
         f"## Folds side by side (5-fold CV, median of {repeats}, interleaved runs)",
         "",
-        "Cores used: CPU time over wall time of the side-by-side search (at most 2 here).",
+        "Cores used: CPU time over wall time of the side-by-side search; idle: the whole",
+        "machine's idle CPU share meanwhile (0% means other work took the free core).",
         "",
         "| rows x columns | candidate | one after another | side by side | speed-up "
-        "| cores used | load |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| cores used | idle | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
         *_fold_rows(repeats, shapes),
     ]
 

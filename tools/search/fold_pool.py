@@ -8,13 +8,17 @@ cores) and :func:`in_order` runs them on a thread pool, handing the results back
 fold order, so the caller scores, stops and reports exactly as it does sequentially.
 
 Threads are enough: LightGBM, XGBoost and scikit-learn's tree building release the GIL.
-Only the families in :data:`PARALLEL_FOLD_FAMILIES` run side by side; they measured
-faster that way in ``bench/threads.py`` (figures in ``bench/README.md``).
+Only the families in :data:`PARALLEL_FOLD_FAMILIES` run side by side, and only while the
+machine has a core to spare (:func:`cores_free`): on the shared 2-core box random forest
+folds ran 1.49x faster side by side at load ~2, but every family ran slower (0.74-0.97x)
+at load ~6, where the second thread only competes with other work (``bench/threads.py``,
+figures in ``bench/README.md``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,10 +36,28 @@ PARALLEL_FOLD_FAMILIES: frozenset[str] = frozenset({"random_forest", "lightgbm",
 """Families whose folds measured faster fitted two at a time with one thread each."""
 
 
+BUSY_ABOVE_LOAD = 1.0
+"""The machine has no core to spare when its 1-minute load average is above its cores plus
+this (our own training counts for about one)."""
+
+
+def cores_free() -> bool:
+    """Whether the machine's load leaves a core for a second fold (True where the load
+    cannot be read)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return True
+    return load <= (os.cpu_count() or 1) + BUSY_ABOVE_LOAD
+
+
 def fold_workers(family: str, n_folds: int, threads_per_fit: int) -> int:
     """How many folds of ``family`` to fit at once when each fit uses ``threads_per_fit``
-    threads: as many as the process's cores hold (1 outside :data:`PARALLEL_FOLD_FAMILIES`)."""
-    if family not in PARALLEL_FOLD_FAMILIES or n_folds < 2:
+    threads: as many as the process's cores hold (1 outside :data:`PARALLEL_FOLD_FAMILIES`
+    or while the machine is busy)."""
+    if family not in PARALLEL_FOLD_FAMILIES or n_folds < 2 or threads_per_fit >= allowed_threads():
+        return 1
+    if not cores_free():
         return 1
     return max(1, min(n_folds, allowed_threads() // max(int(threads_per_fit), 1)))
 
