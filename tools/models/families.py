@@ -70,6 +70,14 @@ class ModelFamily:
     search_space: Callable[[Any], Params] | None = None
     fit_to_rows: Callable[[Params, int], Params] | None = None
     """Adjust parameters to the number of training rows (see :meth:`estimator`)."""
+    native_categories: bool = False
+    """Handles categorical columns itself when they arrive as pandas categories (tried where
+    ``params["native_categoricals"]``; see :class:`tools.models.preprocessing.CategoryColumns`)."""
+    categories_param: str | None = None
+    """The constructor parameter that must list those columns' positions (CatBoost's
+    ``cat_features``; LightGBM reads the dtype)."""
+    native_cost: float = 1.0
+    """Fit time with native categories over fit time with ordinal codes, for budgeting."""
 
     def supports(self, task: str) -> bool:
         """Whether this family can be trained for ``task``."""
@@ -343,6 +351,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
                 "min_child_samples": 10,
             },
             seconds_per_million_cells=5.0,
+            native_categories=True,
             search_space=_space_lightgbm,
         ),
         _family(
@@ -409,6 +418,9 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             default_params={"iterations": 300, "depth": 6},
             seconds_per_million_cells=20.0,
             search_space=_space_catboost,
+            native_categories=True,
+            categories_param="cat_features",
+            native_cost=5.0,  # ordered target statistics: 4.6x on 2,000 rows, 1 of 2 columns
         ),
         _family(
             "mlp",
