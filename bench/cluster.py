@@ -50,7 +50,16 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import LoadServer, Session, chatter, login, percentile, small_csv  # noqa: E402
+from bench.load import (  # noqa: E402
+    LoadServer,
+    Session,
+    bench_parser,
+    chatter,
+    login,
+    percentile,
+    run_and_report,
+    small_csv,
+)
 from tests.assistant.dask_cluster import start_cluster  # noqa: E402
 from tests.postgres import new_database, postgres_server  # noqa: E402
 
@@ -333,11 +342,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--sessions", type=int, default=40)
+    parser = bench_parser(__doc__, sessions=40, turn_timeout_s=900)
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--budget-s", type=int, default=10)
-    parser.add_argument("--turn-timeout-s", type=float, default=900)
     parser.add_argument("--big-rows", type=int, default=16_000_000)
     parser.add_argument("--sample-rows", type=int, default=200_000)
     parser.add_argument("--big-budget-s", type=int, default=120)
@@ -348,14 +355,7 @@ def main() -> int:
     parser.add_argument("--skip-phase1", action="store_true")
     parser.add_argument("--skip-phase2", action="store_true")
     parser.add_argument("--skip-phase3", action="store_true")
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--keep", action="store_true", help="keep the folders and logs")
-    args = parser.parse_args()
-    results = asyncio.run(run(args))
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    results = run_and_report(run, parser.parse_args())
     cluster = results.get("cluster", {})
     return 0 if not cluster or cluster.get("lost_messages") == 0 else 1
 

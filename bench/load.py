@@ -43,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -394,20 +395,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--big-mb", type=int, default=256, help="0 skips phase 2")
-    parser.add_argument("--gap-s", type=float, default=0.5, help="pause between plain messages")
-    parser.add_argument("--turn-timeout-s", type=float, default=240)
+def bench_parser(doc: str, *, sessions: int, turn_timeout_s: float) -> argparse.ArgumentParser:
+    """The options every load bench takes: sessions, the turn timeout, --json and --keep."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--sessions", type=int, default=sessions)
+    parser.add_argument("--turn-timeout-s", type=float, default=turn_timeout_s)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--keep", action="store_true", help="keep the data folder and log")
-    args = parser.parse_args()
+    parser.add_argument("--keep", action="store_true", help="keep the folders and logs")
+    return parser
+
+
+def run_and_report(
+    run: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run a bench, print its results as JSON and, with ``--json``, write them there."""
     results = asyncio.run(run(args))
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def main() -> int:
+    parser = bench_parser(__doc__, sessions=20, turn_timeout_s=240)
+    parser.add_argument("--big-mb", type=int, default=256, help="0 skips phase 2")
+    parser.add_argument("--gap-s", type=float, default=0.5, help="pause between plain messages")
+    args = parser.parse_args()
+    results = run_and_report(run, args)
     phase1 = results.get("phase1", {})
     ok = (
         phase1.get("threads_with_a_finished_run") == args.sessions

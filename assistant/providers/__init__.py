@@ -27,6 +27,7 @@ from assistant.providers.base import (
     ToolCall,
     ToolSpec,
 )
+from tools._lazy import lazy_exports
 
 # The SDK-backed parts load on first use: importing ``assistant.providers.base``
 # (as most of the assistant does) must not pay for importing three LLM SDKs.
@@ -49,13 +50,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'assistant.providers' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

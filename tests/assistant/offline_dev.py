@@ -13,10 +13,12 @@ from tests.assistant.offline_scoring import (
     BOARD,
     EXPLAIN,
     FILES,
+    FRESH,
     IMPROVE,
     PREDICT,
     PROFILE,
     Case,
+    cases_on,
     features,
     plan,
     plot,
@@ -68,20 +70,13 @@ WARDS = FileFacts(
         ColumnFacts("Readmitted", False, ("No", "Yes")),
     ),
 )
-FRESH = Situation()
 WARDS_TRAINED = Situation(has_model=True, target="Readmitted")
 LOANS_TRAINED = Situation(has_model=True, target="defaulted")
 CARS_TRAINED = Situation(has_model=True, target="price")
 LOANS_NEW = Situation(has_model=True, target="defaulted", new_file="d2")
 ATTACHED = '\n\n[Attached: "applications_june.csv" (dataset d2)]'
-
-
-def _loans(intent: str, text: str, calls: tuple, situation: Situation = LOANS_TRAINED) -> Case:
-    return Case(intent, text, calls, LOANS, situation)
-
-
-def _cars(intent: str, text: str, calls: tuple, situation: Situation = CARS_TRAINED) -> Case:
-    return Case(intent, text, calls, CARS, situation)
+_loans = cases_on(LOANS, LOANS_TRAINED)
+_cars = cases_on(CARS, CARS_TRAINED)
 
 
 CASES: tuple[Case, ...] = (

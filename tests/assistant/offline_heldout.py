@@ -16,10 +16,12 @@ from tests.assistant.offline_scoring import (
     BOARD,
     EXPLAIN,
     FILES,
+    FRESH,
     IMPROVE,
     PREDICT,
     PROFILE,
     Case,
+    cases_on,
     features,
     plan,
     plot,
@@ -58,19 +60,12 @@ HOMES = FileFacts(
         ColumnFacts("sale_price", True),
     ),
 )
-FRESH = Situation()
 HR_TRAINED = Situation(has_model=True, target="attrition")
 HOMES_TRAINED = Situation(has_model=True, target="sale_price")
 HR_NEW = Situation(has_model=True, target="attrition", new_file="d2")
 ATTACHED = '\n\n[Attached: "q3_staff.csv" (dataset d2)]'
-
-
-def _hr(intent: str, text: str, calls: tuple, situation: Situation = HR_TRAINED) -> Case:
-    return Case(intent, text, calls, HR, situation)
-
-
-def _homes(intent: str, text: str, calls: tuple, situation: Situation = HOMES_TRAINED) -> Case:
-    return Case(intent, text, calls, HOMES, situation)
+_hr = cases_on(HR, HR_TRAINED)
+_homes = cases_on(HOMES, HOMES_TRAINED)
 
 
 CASES: tuple[Case, ...] = (

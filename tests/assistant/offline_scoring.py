@@ -6,13 +6,15 @@ request: a plan change followed by training equals training with those
 settings, and a plot's two columns may come in either order; the model
 families are compared as a set.
 
-Run ``python -m tests.assistant.offline_scoring`` to print the held-out and
-dev tables.
+The phrasing sets (``offline_phrasings``, ``offline_dev``, ``offline_heldout``)
+build their cases from the helpers here. Run
+``python -m tests.assistant.offline_scoring`` to print the held-out and dev tables.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +43,7 @@ TOOLS = frozenset(
     }
 )
 _FAMILY_LISTS = ("models", "add_models", "remove_models")
+FRESH = Situation()
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,17 @@ class Case:
     calls: tuple[Call, ...]
     facts: FileFacts
     situation: Situation = field(default_factory=Situation)
+
+
+def cases_on(facts: FileFacts, trained: Situation) -> Callable[..., Case]:
+    """A builder of cases said about ``facts``, in the ``trained`` situation unless told."""
+
+    def case(
+        intent: str, text: str, calls: tuple[Call, ...], situation: Situation = trained
+    ) -> Case:
+        return Case(intent, text, calls, facts, situation)
+
+    return case
 
 
 def train(**arguments: Any) -> tuple[Call, ...]:

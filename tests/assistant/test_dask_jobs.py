@@ -46,6 +46,19 @@ def _churn_csv(path: Path, n: int = 300) -> Path:
     return path
 
 
+def _churn_request(data: Path, out_dir: Path, **options: Any) -> TrainRequest:
+    """A 60 s training job predicting ``churn`` in ``data``."""
+    return TrainRequest(
+        data_path=data,
+        data_name=data.name,
+        data_sha256=file_sha256(data),
+        target="churn",
+        out_dir=out_dir,
+        changes={"budget_s": 60},
+        **options,
+    )
+
+
 async def test_a_job_runs_on_a_remote_worker_and_its_progress_streams_in_order(
     cluster: LocalCluster,
 ) -> None:
@@ -62,14 +75,7 @@ async def test_a_training_job_streams_progress_and_stops_keeping_what_finished(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     data = _churn_csv(tmp_path / "churn.csv")
-    request = TrainRequest(
-        data_path=data,
-        data_name="churn.csv",
-        data_sha256=file_sha256(data),
-        target="churn",
-        out_dir=tmp_path / "run",
-        changes={"budget_s": 60},
-    )
+    request = _churn_request(data, tmp_path / "run")
     handles: list[WorkerHandle] = []
     kinds: list[str] = []
 
@@ -209,15 +215,7 @@ async def test_a_file_above_the_threshold_trains_through_dask_and_ships_a_raw_ro
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     data = _bigger_churn_csv(tmp_path / "churn.csv")
-    request = TrainRequest(
-        data_path=data,
-        data_name="churn.csv",
-        data_sha256=file_sha256(data),
-        target="churn",
-        out_dir=tmp_path / "run",
-        changes={"budget_s": 60},
-        dask_above_bytes=10_000,  # the file is ~100 kB
-    )
+    request = _churn_request(data, tmp_path / "run", dask_above_bytes=10_000)  # the file is ~100 kB
     plans: list[str] = []
     outcome = await run_on_dask(
         train_job,

@@ -2,57 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Any
-
 import pytest
 
 from assistant.offline.intents import read_message
-from tests.assistant.offline_phrasings import CASES, CHURN, FRESH, TRAINED, Case
+from tests.assistant.offline_phrasings import CASES, CHURN, FRESH, TRAINED
+from tests.assistant.offline_scoring import TOOLS, calls_of, table, verdict
 
-TOOLS = {
-    "profile_dataset",
-    "set_plan",
-    "train_models",
-    "tune_model",
-    "engineer_features",
-    "show_leaderboard",
-    "explain_model",
-    "suggest_improvements",
-    "predict_file",
-    "list_artifacts",
-    "plot_columns",
-    "run_code",
-    "query_data",
-    "ask_user",
-    "deploy_model",
-    "export_notebook",
-}
 TARGET = 0.95
-
-
-def _calls(case: Case) -> list[tuple[str, dict[str, Any]]]:
-    intents = read_message(case.text, facts=case.facts, situation=case.situation, available=TOOLS)
-    return [(i.tool, i.arguments) for i in intents]
-
-
-def _matches(case: Case, calls: list[tuple[str, dict[str, Any]]]) -> bool:
-    if [tool for tool, _ in calls] != [tool for tool, _ in case.calls]:
-        return False
-    return all(
-        got.get(key) == value
-        for (_, expected), (_, got) in zip(case.calls, calls, strict=True)
-        for key, value in expected.items()
-    )
-
-
-def accuracy_by_intent() -> dict[str, tuple[int, int]]:
-    """``intent -> (understood, asked)`` over the suite."""
-    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for case in CASES:
-        tally[case.intent][0] += _matches(case, _calls(case))
-        tally[case.intent][1] += 1
-    return {intent: (right, total) for intent, (right, total) in tally.items()}
 
 
 def test_the_suite_is_large_and_covers_every_intent() -> None:
@@ -66,19 +22,19 @@ def test_the_suite_is_large_and_covers_every_intent() -> None:
 
 
 def test_each_intent_is_understood_at_least_95_percent_of_the_time() -> None:
-    shortfalls = {
-        intent: f"{right}/{total}"
-        for intent, (right, total) in accuracy_by_intent().items()
-        if right < TARGET * total
-    }
+    shortfalls = {}
+    for intent, counts in table(CASES).items():
+        total = sum(counts.values())
+        if counts["right"] < TARGET * total:
+            shortfalls[intent] = f"{counts['right']}/{total}"
     assert shortfalls == {}
 
 
 def test_every_miss_asks_back_instead_of_guessing() -> None:
     wrong_guesses = []
     for case in CASES:
-        calls = _calls(case)
-        if not _matches(case, calls) and [tool for tool, _ in calls] != ["ask_user"]:
+        calls = calls_of(case)
+        if verdict(case, calls) == "wrong":
             wrong_guesses.append((case.text, calls))
     assert wrong_guesses == []
 

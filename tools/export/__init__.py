@@ -7,8 +7,7 @@ Modules: ``folder`` (:func:`export_run`, the report), ``files`` (file names), ``
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tools._lazy import lazy_exports
 
 _WHERE = {
     "ExportedRun": "tools.export.folder",
@@ -28,11 +27,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name from the module that defines it, on first use (no import cycles,
-    no heavy imports for callers that need one helper)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _WHERE)
