@@ -67,6 +67,9 @@ class ModelFamily:
     """Above this many training rows the family is skipped as too slow."""
     cost_per_class: bool = False
     """Multiclass fits build one model per class (boosting), so cost grows with the classes."""
+    stops_at_deadline: bool = False
+    """Its estimator stops at the active deadline and keeps what it learned
+    (:mod:`tools.models.stoppable`); other families' fits run to the end."""
     search_space: Callable[[Any], Params] | None = None
     fit_to_rows: Callable[[Params, int], Params] | None = None
     """Adjust parameters to the number of training rows (see :meth:`estimator`)."""
@@ -352,6 +355,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
                 "min_child_samples": 10,
             },
             seconds_per_million_cells=5.0,
+            stops_at_deadline=True,
             search_space=_space_lightgbm,
         ),
         _family(
@@ -364,6 +368,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             _extra_trees,
             default_params={"n_estimators": 200},
             seconds_per_million_cells=40.0,
+            stops_at_deadline=True,
             search_space=_space_forest,
         ),
         _family(
@@ -376,6 +381,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             _random_forest,
             default_params={"n_estimators": 200},
             seconds_per_million_cells=90.0,
+            stops_at_deadline=True,
             search_space=_space_forest,
         ),
         _family(
@@ -389,6 +395,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             cost_per_class=True,
             default_params={"n_estimators": 200, "learning_rate": 0.08, "max_depth": 6},
             seconds_per_million_cells=8.0,
+            stops_at_deadline=True,
             search_space=_space_xgboost,
         ),
         _family(
@@ -420,6 +427,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             cost_per_class=True,
             default_params={"iterations": 300, "depth": 6},
             seconds_per_million_cells=20.0,
+            stops_at_deadline=True,
             search_space=_space_catboost,
         ),
         _family(
@@ -432,6 +440,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             _mlp,
             default_params={"hidden_layer_sizes": (64,), "max_iter": 200, "alpha": 1e-4},
             seconds_per_million_cells=60.0,
+            stops_at_deadline=True,
             search_space=_space_mlp,
             fit_to_rows=_mlp_rows,
         ),

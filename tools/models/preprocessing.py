@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tools.errors import DataError
 from tools.models.encoders import target_encoding_pipeline
 from tools.models.families import get_family
+from tools.models.imputer import MedianImputer
 from tools.models.kinds import USED_KINDS, Preprocessing, Task
 
 MAX_ONE_HOT_LEVELS = 20
@@ -85,7 +85,11 @@ class NumericCoercer(_FrameTransformer):
         frame = _as_frame(X)
         out = np.empty(frame.shape, dtype=np.float64)
         for i, name in enumerate(frame.columns):
-            values = pd.to_numeric(frame[name], errors="coerce")
+            column = frame[name]
+            if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":  # no parsing
+                out[:, i] = column.to_numpy(dtype=np.float64)
+                continue
+            values = pd.to_numeric(column, errors="coerce")
             out[:, i] = (
                 pd.Series(values).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
             )
@@ -366,10 +370,7 @@ def _preprocessor(
         steps: list[tuple[str, Any]] = [("to_float", NumericCoercer())]
         if scaled:
             steps += [
-                (
-                    "impute",
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                ),
+                ("impute", MedianImputer(add_indicator=True)),
                 ("scale", StandardScaler()),
             ]
         transformers.append(("numeric", Pipeline(steps), names))
@@ -388,7 +389,7 @@ def _preprocessor(
             steps = [("expand", expander())]
             if scaled:
                 steps += [
-                    ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                    ("impute", MedianImputer()),
                     ("scale", StandardScaler()),
                 ]
             transformers.append((kind, Pipeline(steps), names))

@@ -44,15 +44,19 @@ from tools.metrics import resolve_metric
 from tools.models.estimator import TabularModel
 from tools.models.families import MODEL_FAMILIES
 from tools.plan import MIN_BUDGET_S, Plan
-from tools.search.cv import sample_rows
 from tools.search.ensemble import (
-    EnsembleModel,
     EnsembleSelection,
     ensemble_is_worth_it,
     select_ensemble,
 )
 from tools.search.honest import CandidatePool, Choice, expected_metrics, fold_scores
-from tools.search.refit import refit_ratio, rows_exponent
+from tools.search.refit import (
+    STOP_REFIT_MAX_S,
+    Fallback,
+    refit_final,
+    refit_ratio,
+    rows_exponent,
+)
 from tools.search.results import CandidateResult, TrainProgress, TrainResult
 from tools.search.train import train
 from tools.search.winner import rank_candidates, winner_metrics
@@ -65,8 +69,6 @@ TUNE_TOP = 3
 """How many of the best tunable families are tuned."""
 MIN_TUNE_S = 2.0
 """Tuning is skipped when less than this is left for it."""
-STOP_REFIT_MAX_S = 5.0
-"""After a stop request the winner is refit only if that takes at most this long."""
 ENSEMBLE_KEY = "ensemble"
 TUNED_SUFFIX = ":tuned"
 
@@ -168,6 +170,7 @@ def fit_automl(
     notes = list(result.notes)
     training_frame = _training_frame(frame, result)
     n_fold = _train_fold_rows(result)
+    winner_stops = _stops(result.best_family)
     exponent = None
     if len(result.y) > 2 * n_fold and result.best_family in templates and not stopped:
         # A sampled search: measure how the winner's fit time grows with rows instead of
@@ -180,13 +183,20 @@ def fit_automl(
             fold_s=fit_s[result.best_family],
             plan=plan,
             deadline=run_deadline,
+            stops=winner_stops,
         )
         if exponent is not None:
             log.info("refit_exponent family=%s exponent=%.2f", result.best_family, exponent)
-    ratio = refit_ratio(len(result.y), n_fold, exponent)
 
     def refit_s(keys: Sequence[str]) -> float:
-        return sum(fit_s.get(key, 0.0) for key in keys) * ratio * ESTIMATE_SAFETY + 0.2
+        # The measured growth applies to families that stop at the deadline as the winner
+        # does or not; the others are estimated as linear in rows.
+        seconds = sum(
+            fit_s.get(key, 0.0)
+            * refit_ratio(len(result.y), n_fold, exponent if _stops(key) == winner_stops else None)
+            for key in keys
+        )
+        return seconds * ESTIMATE_SAFETY + 0.2
 
     def emit(kind: Any, message: str, candidate: CandidateResult | None = None) -> None:
         notify(TrainProgress(kind, candidate, clock() - start, budget, message))
@@ -471,59 +481,83 @@ def _finish(
     emit: Callable[..., None],
     notes: list[str],
 ) -> tuple[Any, str, int]:
-    """The final model: the ensemble's members or the best single model refit on all rows."""
-    left = deadline.left_s()
-    allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
+    """The final model: the ensemble's members or the best single model refit on all rows
+    (:func:`tools.search.refit.refit_final`), else the breadth winner's fold models."""
+    fallback = Fallback(
+        result.model,
+        "bagged" if result.model_source == "bagged" else "fold",
+        result.refit_rows,
+        _kept_words(result),
+    )
     y = result.y
     if selection is not None:
         keys = list(selection.weights)
+        allowed = min(deadline.left_s(), STOP_REFIT_MAX_S) if stopped else deadline.left_s()
         if refit_s(keys) <= allowed:
-            emit("refit_started", f"Refitting the ensemble of {len(keys)} models on all rows.")
-            members = [clone(templates[key]).fit(frame, y, deadline=deadline) for key in keys]
-            model = EnsembleModel.from_fitted(members, list(selection.weights.values()))
-            return model, ENSEMBLE_KEY, len(y)
+            final = refit_final(
+                [templates[key] for key in keys],
+                frame,
+                y,
+                weights=list(selection.weights.values()),
+                label=f"the ensemble of {len(keys)} models",
+                estimate_s=refit_s(keys),
+                plan=result.plan,
+                deadline=deadline,
+                stopped=stopped,
+                fallback=fallback,
+                partial=False,
+                emit=emit,
+                notes=notes,
+            )
+            winner = ENSEMBLE_KEY if final.source == "refit" else result.best_family
+            return final.model, winner, final.rows
         notes.append(
             "An ensemble scored better in cross-validation but there was no time to refit it; "
             "the best single model is used."
         )
-    if refit_s([best_key]) <= allowed and best_key in templates:
-        emit("refit_started", f"Refitting {candidate_label(best_key)} on {len(y):,} rows.")
-        model = clone(templates[best_key]).fit(frame, y, deadline=deadline)
-        if not (deadline.passed() and result.model_source == "bagged"):
-            return model, best_key, len(y)
-        # The refit ran into the deadline and was cut short: the fully trained fold
-        # models, averaged, are the better model.
-        notes.append(
-            f"The refit of {candidate_label(best_key)} on all rows was cut short by the "
-            f"budget; the average of {candidate_label(result.best_family)}'s "
-            f"{len(result.fold_models)} cross-validation models is used."
-        )
+    if best_key not in templates:
+        notes.append(_not_refit_note(result))
         return result.model, result.best_family, result.refit_rows
-    if result.model_source != "bagged" and best_key in templates:
-        # One fold's model is all there is: refit on as many rows as the time left allows.
-        affordable = int(len(y) * max(allowed - 0.2, 0.0) / max(refit_s([best_key]), 1e-9))
-        if affordable >= 2 * max(result.refit_rows, 1):
-            rows = sample_rows(y, result.plan.task, result.plan, affordable)
-            label = candidate_label(best_key)
-            emit("refit_started", f"Refitting {label} on {len(rows):,} rows.")
-            model = clone(templates[best_key]).fit(
-                frame.iloc[rows].reset_index(drop=True),
-                y.iloc[rows].reset_index(drop=True),
-                deadline=deadline,
-            )
-            notes.append(
-                f"{label} was refit on {len(rows):,} of {len(y):,} rows to stay within the budget."
-            )
-            return model, best_key, len(rows)
-    kept = (
-        f"the average of its {len(result.fold_models)} cross-validation models is used"
-        if result.model_source == "bagged"
-        else "its first cross-validation model is used"
+    fallback = replace(fallback, words=_kept_words(result, best_key))
+    final = refit_final(
+        [templates[best_key]],
+        frame,
+        y,
+        label=candidate_label(best_key),
+        estimate_s=refit_s([best_key]),
+        plan=result.plan,
+        deadline=deadline,
+        stopped=stopped,
+        # Bagged fold models beat a sample; one fold's model does not.
+        fallback=fallback,
+        partial=result.model_source != "bagged",
+        emit=emit,
+        notes=notes,
     )
-    notes.append(
-        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); {kept}."
+    winner = best_key if final.source == "refit" else result.best_family
+    return final.model, winner, final.rows
+
+
+def _stops(key: str) -> bool:
+    family = MODEL_FAMILIES.get(base_family(key))
+    return family is not None and family.stops_at_deadline
+
+
+def _kept_words(result: TrainResult, refit_key: str | None = None) -> str:
+    """How a note on the breadth winner's fold models ends, said of ``refit_key``'s refit."""
+    label = "its" if refit_key == result.best_family else f"{candidate_label(result.best_family)}'s"
+    if result.model_source == "bagged":
+        return (
+            f"the average of {label}'s {len(result.fold_models)} cross-validation models is used."
+        )
+    return f"{label}'s first cross-validation model is used."
+
+
+def _not_refit_note(result: TrainResult) -> str:
+    return (
+        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); "
+        f"{_kept_words(result, result.best_family)}"
     )
-    return result.model, result.best_family, result.refit_rows
 
 
 def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:

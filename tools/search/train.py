@@ -52,7 +52,7 @@ from tools.search.cv import (
     sample_rows,
 )
 from tools.search.cv import splits as cv_splits
-from tools.search.refit import _Best, _final_model, bagged_folds
+from tools.search.refit import _Best, bagged_folds, fold_fallback, refit_final
 from tools.search.results import (
     CandidateResult,
     ProgressKind,
@@ -413,24 +413,32 @@ def train(
     if not refit:
         model, source, refit_rows = bagged_folds(best.fold_models, best.fold_model, n_train_fold)
     else:
-        model, source, refit_rows = _final_model(
-            best,
+        final = refit_final(
+            [
+                TabularModel(
+                    best.family,
+                    task,
+                    columns,
+                    params=dict(best.overrides) or None,
+                    seed=plan.seed,
+                    n_jobs=_n_jobs(len(y)),
+                    derived=derived,
+                    **options(best.family),
+                )
+            ],
             X,
             y,
-            columns=columns,
-            task=task,
+            label=MODEL_FAMILIES[best.family].label,
+            estimate_s=refit_estimate(best.fit_s_per_fold),
             plan=plan,
-            n_jobs=_n_jobs(len(y)),
-            left=deadline_s - clock(),
-            fit_deadline=hard,
+            deadline=hard,
             stopped=stopped,
-            refit_s=refit_estimate(best.fit_s_per_fold),
-            n_train_fold=n_train_fold,
+            fallback=fold_fallback(best.fold_models, best.fold_model, n_train_fold),
+            partial=True,
             emit=emit,
             notes=notes,
-            derived=derived,
-            options=options(best.family),
         )
+        model, source, refit_rows = final.model, final.source, final.rows
     model.target_ = plan.target
 
     oof_folds = fold_numbers([s.valid for s in splits], oof_rows)

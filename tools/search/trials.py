@@ -18,7 +18,6 @@ from tools.imbalance import (
     thresholded_f1,
 )
 from tools.models.estimator import TabularModel
-from tools.models.families import MODEL_FAMILIES
 from tools.models.kinds import CLASSIFICATION
 from tools.plan import Plan
 from tools.search.studies import trial_to_params
@@ -27,6 +26,7 @@ from tools.search.target_transform import (
     choose_target_transforms,
     transforms_by_family,
 )
+from tools.threads import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -199,43 +199,34 @@ def _best_candidate(candidates: Sequence[TrialCandidate]) -> TrialCandidate | No
     return candidates[0] if candidates else None
 
 
-def _refit(
+def refit_template(
     family: str,
     params: dict[str, Any],
     candidates: Sequence[TrialCandidate],
-    X: pd.DataFrame,
-    y: pd.Series,
     *,
     columns: tuple[tuple[str, str], ...],
     task: str,
     seed: int,
-    left: float,
-    fit_deadline: Deadline,
+    n_rows: int,
     n_train_fold: int,
-    notes: list[str],
     derived: tuple[tuple[str, str], ...] = (),
     options: Mapping[str, Any],
-) -> TabularModel | None:
+) -> tuple[TabularModel, float]:
+    """The best configuration as an unfitted model, and its refit estimate on ``n_rows``
+    (0 when no trial of it was timed)."""
     timed = [c.fit_s_per_fold for c in candidates if c.family == family and c.params == params]
-    if timed:
-        needed = timed[0] * len(y) / max(n_train_fold, 1) * ESTIMATE_SAFETY
-        if needed > left:
-            notes.append(
-                f"The best {MODEL_FAMILIES[family].label} configuration was not refit: "
-                f"it needs about {needed:.0f} s and {max(left, 0):.0f} s were left."
-            )
-            return None
+    estimate = timed[0] * n_rows / max(n_train_fold, 1) * ESTIMATE_SAFETY if timed else 0.0
     model = TabularModel(
         family,
         task,  # type: ignore[arg-type]
         columns,
         params=params,
         seed=seed,
-        n_jobs=1,
+        n_jobs=threads_for(n_rows),
         derived=derived,
         **options,
     )
-    return model.fit(X, y, deadline=fit_deadline)
+    return model, estimate
 
 
 def _target_transforms(

@@ -65,9 +65,11 @@ from tools.imbalance import (
     supports_class_weight,
 )
 from tools.models.estimator import TabularModel
+from tools.models.families import MODEL_FAMILIES
 from tools.plan import Plan
 from tools.search.cv import prepare
 from tools.search.cv import splits as cv_splits
+from tools.search.refit import Fallback, refit_final
 from tools.search.studies import (
     _families,
     _natural,
@@ -82,9 +84,9 @@ from tools.search.trials import (
     _candidate,
     _class_weighting,
     _Evaluator,
-    _refit,
     _set_threshold,
     _target_transforms,
+    refit_template,
 )
 
 log = logging.getLogger(__name__)
@@ -429,22 +431,32 @@ def tune(
     best_params = trial_to_params(best_family, best_trial.params)
     model = None
     if refit:
-        model = _refit(
+        template, estimate = refit_template(
             best_family,
             best_params,
             candidates,
-            X,
-            y,
             columns=columns,
             task=task,
             seed=plan.seed,
-            left=deadline_s - clock(),
-            fit_deadline=hard,
+            n_rows=len(y),
             n_train_fold=n_train_fold,
-            notes=notes,
             derived=derived,
             options=evaluator.options(best_family),
         )
+        model = refit_final(
+            [template],
+            X,
+            y,
+            label=f"The best {MODEL_FAMILIES[best_family].label} configuration",
+            estimate_s=estimate,
+            plan=plan,
+            deadline=hard,
+            stopped=False,
+            fallback=Fallback(None, "fold", n_train_fold, "the current model is kept."),
+            partial=False,
+            emit=lambda *_: None,
+            notes=notes,
+        ).model
         if model is not None:
             model.target_ = plan.target
             _set_threshold(model, best_family, best_trial.number, candidates, y, oof_rows, spec)
