@@ -51,8 +51,11 @@ def dask_train_job(channel: WorkerChannel, request: TrainRequest, reason: str) -
     """Train through Dask on the worker's cluster; return what ``train_job`` returns."""
     from distributed import worker_client
 
+    from assistant.dask_worker import DaskChannel
     from tools.dask_train import train_on_dask
 
+    if isinstance(channel, DaskChannel):  # the app now watches for paused workers
+        channel.spread_over_cluster()
     started_s = time.time()
     head = [str(c) for c in _header(request)]
     target, target_note = resolve_target(head, request.target)

@@ -18,7 +18,17 @@ The app watches where the task runs; when that worker leaves the cluster it
 tells the user the job starts again, and when the second worker dies too it
 cancels the task and fails with a clear message, so a job is retried once. A
 task that no worker takes within ``wait_for_worker_s`` (no worker with enough
-free cores, or none left) fails the same way: nothing waits forever.
+free cores, none left, or all paused) fails the same way: nothing waits forever.
+
+A paused worker (Dask pauses a worker above 80% of its memory limit) starts no
+task. A job that runs in its own thread does not notice; a job that spreads
+its work over the cluster (the big-data path says so with
+:meth:`DaskChannel.spread_over_cluster`) waits for tasks that never start. The
+app watches the workers' status while such a job runs, and a worker paused for
+longer than ``paused_limit_s`` ends the job with a message. The app does not
+change the workers' pause threshold: it is each worker's protection against
+running out of memory, set by whoever runs the cluster, and shared by every
+job on it. A scheduler that stops answering ends the job with a message too.
 
 A stop cannot kill a thread on a Dask worker: a job that ignores the stop past
 the grace period is cancelled (its cores are freed and the caller gets
@@ -36,6 +46,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from assistant.worker import WorkerChannel, WorkerDied, WorkerHandle, WorkerStopped
@@ -54,6 +65,22 @@ _STOP_CHECK_S = 0.2
 """A job asks the scheduler about a stop at most this often (each ask is a round trip)."""
 
 
+_ANSWER_S = 10.0
+"""The longest the app waits for one answer from the scheduler."""
+
+
+def _why_none_free(workers: dict[str, Any]) -> str:
+    if not workers:
+        return "none left in the cluster"
+    paused = sum(info.get("status") == "paused" for info in workers.values())
+    if paused == len(workers):
+        return (
+            "every worker is paused: their memory use passed Dask's pause threshold, 80% of "
+            "the worker memory limit"
+        )
+    return "all busy" + (f", {paused} paused for lack of memory" if paused else "")
+
+
 class _ThrottledStop:
     """A ``distributed.Event`` whose ``is_set`` asks the scheduler at most every 0.2 s."""
 
@@ -69,6 +96,15 @@ class _ThrottledStop:
         return self._is_set
 
 
+class DaskChannel(WorkerChannel):
+    """The channel of a job on a Dask worker: also says when the job spreads over the cluster."""
+
+    def spread_over_cluster(self) -> None:
+        """Tell the app this job now waits on tasks across the cluster (a paused worker can
+        stall it), so the app watches the workers' status until the job ends."""
+        self._queue.put(("spread", None))
+
+
 def _task_main(
     fn: Callable[..., Any], job_id: str, args: tuple[Any, ...], threads: int
 ) -> tuple[str, Any]:
@@ -76,7 +112,7 @@ def _task_main(
     from distributed import Event, Queue, get_worker
 
     messages = Queue(_queue_name(job_id))
-    channel = WorkerChannel(messages, _ThrottledStop(Event(_stop_name(job_id))))  # type: ignore[arg-type]
+    channel = DaskChannel(messages, _ThrottledStop(Event(_stop_name(job_id))))  # type: ignore[arg-type]
     messages.put(("started", get_worker().address))
     os.environ[THREADS_ENV] = str(threads)  # the job's fits use the cores it reserved
     try:
@@ -101,6 +137,8 @@ async def run_on_dask(
     scheduler: str,
     job_cores: int = 1,
     wait_for_worker_s: float = 120.0,
+    paused_limit_s: float = 60.0,
+    scheduler_gone_s: float = 20.0,
     on_message: Callable[[Any], None] | None = None,
     handle_ready: Callable[[WorkerHandle], None] | None = None,
     on_cancelled_result: Callable[[Any], None] | None = None,
@@ -113,10 +151,13 @@ async def run_on_dask(
     ``fn`` and ``args`` must be importable/picklable on the workers (a module-level
     function of this project, paths the workers can read). ``report`` receives
     notices for the user: waiting for a worker, a lost worker and the retry.
+    ``paused_limit_s``: how long a job spread over the cluster may wait on a paused worker;
+    ``scheduler_gone_s``: how long the scheduler may not answer before the job is abandoned.
 
     Raises:
         UserFacingError: the job raised one, or the scheduler cannot be reached.
-        WorkerDied: the job crashed, its worker died twice, or no worker took it in time.
+        WorkerDied: the job crashed, its worker died twice, no worker took it in time, a
+            worker it waits on stayed paused, or the scheduler stopped answering.
         WorkerStopped: a stop was requested and the job did not return within ``grace_s``.
     """
     from distributed import Client
@@ -137,13 +178,15 @@ async def run_on_dask(
             "start. Check that it is running (MLCHAT_DASK_SCHEDULER), or unset the setting "
             "to train on this machine."
         ) from exc
-    job = _DaskJob(client, job_cores, handle, report or (lambda _: None))
+    job = _DaskJob(client, scheduler, job_cores, handle, report or (lambda _: None))
     try:
         await job.submit(fn, args)
         return await job.run(
             on_message=on_message,
             on_cancelled_result=on_cancelled_result,
             wait_for_worker_s=wait_for_worker_s,
+            paused_limit_s=paused_limit_s,
+            scheduler_gone_s=scheduler_gone_s,
             grace_s=grace_s,
         )
     finally:
@@ -152,13 +195,33 @@ async def run_on_dask(
             await client.close()
 
 
+@dataclass
+class _Watch:
+    """The app's running watch over one job: timers and limits."""
+
+    waiting_since: float | None
+    wait_for_worker_s: float
+    paused_limit_s: float
+    grace_s: float
+    watched_at: float = 0.0
+    poll_s: float = _POLL_S
+    stop_sent: bool = False
+    unanswered_since: float | None = None
+
+
 class _DaskJob:
     """One submitted task and the app's watch over it."""
 
     def __init__(
-        self, client: Any, job_cores: int, handle: WorkerHandle, report: Callable[[str], None]
+        self,
+        client: Any,
+        scheduler: str,
+        job_cores: int,
+        handle: WorkerHandle,
+        report: Callable[[str], None],
     ) -> None:
         self.client = client
+        self.scheduler = scheduler
         self.job_id = uuid.uuid4().hex
         self.key = f"mlchat-job-{self.job_id}"
         self.handle = handle
@@ -171,6 +234,12 @@ class _DaskJob:
         self.starts: list[str] = []
         """The worker of each start of the task, in order (a restart means a lost worker)."""
         self.lost: set[str] = set()
+        self.answer_s = _ANSWER_S
+        """The longest the app waits for one answer from the scheduler."""
+        self.spread = False
+        """The job waits on tasks across the cluster (:meth:`DaskChannel.spread_over_cluster`)."""
+        self.paused_since: dict[str, float] = {}
+        """Each paused worker and when the app first saw it paused."""
 
     async def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Create the job's queue and stop event in the scheduler, then submit the task."""
@@ -201,44 +270,31 @@ class _DaskJob:
         on_message: Callable[[Any], None] | None,
         on_cancelled_result: Callable[[Any], None] | None,
         wait_for_worker_s: float,
+        paused_limit_s: float,
+        scheduler_gone_s: float,
         grace_s: float,
     ) -> Any:
-        stop_sent = False
-        waiting_since: float | None = time.monotonic()
-        watched_at = 0.0
-        poll_s = _POLL_S
+        watch = _Watch(time.monotonic(), wait_for_worker_s, paused_limit_s, grace_s)
+        self.answer_s = min(_ANSWER_S, scheduler_gone_s)
         try:
             while True:
-                relayed = await self._relay(on_message)
-                poll_s = _POLL_S if relayed else min(_MAX_POLL_S, poll_s * 1.5)
-                if self.future.done():
-                    await self._relay(on_message)
-                    return await self._outcome()
-                if self.handle.stop_requested_at is not None:
-                    poll_s = _POLL_S
-                    if not stop_sent:
-                        await self.stop.set()
-                        stop_sent = True
-                    if time.monotonic() - self.handle.stop_requested_at > grace_s:
-                        await self._cancel()
-                        raise WorkerStopped(self.seen)
-                if time.monotonic() - watched_at >= _WATCH_S:
-                    watched_at = time.monotonic()
-                    running = await self._watch()
-                    if running:
-                        waiting_since = None
-                    elif waiting_since is None:
-                        waiting_since = time.monotonic()
-                    elif time.monotonic() - waiting_since > wait_for_worker_s:
-                        await self._cancel()
-                        raise WorkerDied(
-                            f"No Dask worker with {self.job_cores} free core(s) took the job "
-                            f"within {wait_for_worker_s:.0f} s (all busy, or none left in the "
-                            "cluster), so it was cancelled.",
-                            exitcode=None,
-                            messages=self.seen,
-                        )
-                await asyncio.sleep(poll_s)
+                try:
+                    finished, outcome = await self._step(watch, on_message)
+                    watch.unanswered_since = None
+                except Exception as exc:
+                    if self.client.status in {"closing", "closed"}:  # gave up reconnecting
+                        raise self._scheduler_gone(scheduler_gone_s) from None
+                    if not isinstance(exc, (TimeoutError, OSError)):
+                        raise
+                    # OSError covers distributed's CommClosedError: the scheduler went away
+                    watch.unanswered_since = watch.unanswered_since or time.monotonic()
+                    if time.monotonic() - watch.unanswered_since > scheduler_gone_s:
+                        raise self._scheduler_gone(scheduler_gone_s) from None
+                    await asyncio.sleep(_MAX_POLL_S)
+                    continue
+                if finished:
+                    return outcome
+                await asyncio.sleep(watch.poll_s)
         except asyncio.CancelledError:
             self.handle.request_stop()
             late = await asyncio.shield(self._late_result(grace_s))
@@ -249,6 +305,46 @@ class _DaskJob:
             if not self.future.done():
                 await self._cancel()
 
+    async def _step(
+        self, watch: _Watch, on_message: Callable[[Any], None] | None
+    ) -> tuple[bool, Any]:
+        """One look at the job: relay its messages, pass on a stop, watch the cluster.
+
+        Returns whether the job finished and, if so, its result.
+        """
+        relayed = await asyncio.wait_for(self._relay(on_message), self.answer_s)
+        watch.poll_s = _POLL_S if relayed else min(_MAX_POLL_S, watch.poll_s * 1.5)
+        if self.future.done():
+            await self._relay(on_message)
+            return True, await self._outcome()
+        if self.handle.stop_requested_at is not None:
+            watch.poll_s = _POLL_S
+            if not watch.stop_sent:
+                await self.stop.set()
+                watch.stop_sent = True
+            if time.monotonic() - self.handle.stop_requested_at > watch.grace_s:
+                await self._cancel()
+                raise WorkerStopped(self.seen)
+        if time.monotonic() - watch.watched_at >= _WATCH_S:
+            watch.watched_at = time.monotonic()
+            running, workers = await self._watch()
+            if running:
+                watch.waiting_since = None
+                if self.spread:
+                    await self._check_paused(workers, watch.paused_limit_s)
+            elif watch.waiting_since is None:
+                watch.waiting_since = time.monotonic()
+            elif time.monotonic() - watch.waiting_since > watch.wait_for_worker_s:
+                await self._cancel()
+                raise WorkerDied(
+                    f"No Dask worker with {self.job_cores} free core(s) took the job "
+                    f"within {watch.wait_for_worker_s:.0f} s ({_why_none_free(workers)}), "
+                    "so it was cancelled.",
+                    exitcode=None,
+                    messages=self.seen,
+                )
+        return False, None
+
     async def _relay(self, on_message: Callable[[Any], None] | None) -> int:
         """Hand every message that arrived to ``on_message``; note each start of the task.
 
@@ -256,6 +352,9 @@ class _DaskJob:
         """
         arrived = await self.messages.get(batch=True)
         for kind, payload in arrived:
+            if kind == "spread":
+                self.spread = True
+                continue
             if kind == "started":
                 log.info("dask_job_started job=%s worker=%s", self.job_id, payload)
                 if self.starts:  # started again: the scheduler gave up on the last worker
@@ -267,16 +366,56 @@ class _DaskJob:
                 on_message(payload)
         return len(arrived)
 
-    async def _watch(self) -> bool:
-        """Whether the task runs on a worker now; notice when its worker left the cluster."""
-        processing = await self.client.scheduler.processing()
+    async def _watch(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the task runs on a worker now, and the cluster's workers (address: info);
+        notice when the task's worker left the cluster."""
+        processing = await asyncio.wait_for(self.client.scheduler.processing(), self.answer_s)
+        identity = await asyncio.wait_for(self.client.scheduler.identity(), self.answer_s)
+        workers: dict[str, Any] = identity.get("workers", {})
         if any(self.key in keys for keys in processing.values()):
-            return True
-        if self.starts and self.starts[-1] not in self.lost and not self.future.done():
-            identity = await self.client.scheduler.identity()
-            if self.starts[-1] not in identity.get("workers", {}):
-                await self._lost(self.starts[-1])
-        return False
+            return True, workers
+        last = self.starts[-1] if self.starts else None
+        if last and last not in self.lost and not self.future.done() and last not in workers:
+            await self._lost(last)
+        return False, workers
+
+    async def _check_paused(self, workers: dict[str, Any], limit_s: float) -> None:
+        """End the job when a worker has stayed paused for ``limit_s``: the cluster-wide
+        tasks the job waits on do not start on a paused worker."""
+        now = time.monotonic()
+        paused = {a for a, info in workers.items() if info.get("status") == "paused"}
+        self.paused_since = {a: self.paused_since.get(a, now) for a in paused}
+        stuck = sorted(a for a, since in self.paused_since.items() if now - since > limit_s)
+        if not stuck:
+            return
+        log.warning("dask_job_paused job=%s workers=%s", self.job_id, stuck)
+        with contextlib.suppress(Exception):
+            await self.stop.set()
+        await self._cancel()
+        limits = {
+            f"{workers[a].get('memory_limit', 0) / 2**30:.3g} GiB"
+            for a in stuck
+            if workers[a].get("memory_limit")
+        }
+        limit = f" (limit {', '.join(sorted(limits))})" if limits else ""
+        raise WorkerDied(
+            f"The training was cancelled after {limit_s:.0f} s without progress: "
+            f"{len(stuck)} of the {len(workers)} Dask worker(s) it runs on paused because "
+            f"their memory use passed Dask's pause threshold (80% of the worker memory "
+            f"limit{limit}), and a paused worker starts no task. Give the workers a higher "
+            "memory limit or add workers, or train on a smaller extract of the file.",
+            exitcode=None,
+            messages=self.seen,
+        )
+
+    def _scheduler_gone(self, waited_s: float) -> UserFacingError:
+        log.warning("dask_scheduler_gone job=%s", self.job_id)
+        return UserFacingError(
+            f"The Dask scheduler at {self.scheduler} stopped answering for "
+            f"{waited_s:.0f} s, so the training was abandoned. Check that the "
+            "scheduler is running (MLCHAT_DASK_SCHEDULER) and train again, or unset the setting "
+            "to train on this machine."
+        )
 
     async def _lost(self, worker: str) -> None:
         """The worker running the job died: tell the user it starts again, or give up."""
@@ -330,4 +469,4 @@ class _DaskJob:
 
     async def _cancel(self) -> None:
         with contextlib.suppress(Exception):
-            await self.client.cancel([self.future], force=True)
+            await asyncio.wait_for(self.client.cancel([self.future], force=True), self.answer_s)

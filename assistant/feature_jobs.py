@@ -2,13 +2,12 @@
 
 Like :mod:`assistant.jobs`, it takes a :class:`~assistant.worker.WorkerChannel`
 and a small picklable request, reads the data itself, sends one progress
-message per verdict and returns a JSON-ready dict.
+message per verdict and returns a :class:`FeatureReport` (plain frozen dataclasses, so
+it crosses the worker boundary as is, like the train and tune reports).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,25 @@ class FeatureRequest:
     max_bytes: int = 1 << 30
 
 
-def feature_job(channel: WorkerChannel, request: FeatureRequest) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class FeatureReport:
+    """What scoring the proposed features found."""
+
+    family: str
+    """The model family the features were scored with."""
+    metric_label: str
+    baseline: float
+    """Score with only the features the plan already had (NaN when not evaluated)."""
+    final: float
+    """Score with every kept feature (NaN when not evaluated)."""
+    trials: tuple[FeatureTrial, ...]
+    """The verdict on each proposal, in order."""
+    kept: tuple[DerivedFeature, ...]
+    """The plan's earlier derived features plus the newly kept ones, in order."""
+    stopped: bool
+
+
+def feature_job(channel: WorkerChannel, request: FeatureRequest) -> FeatureReport:
     """Check the proposals against the table, then keep those that cross-validation favours."""
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     plan = Plan(**request.plan)
@@ -67,21 +84,12 @@ def feature_job(channel: WorkerChannel, request: FeatureRequest) -> dict[str, An
         should_stop=channel.should_stop,
         on_trial=on_trial,
     )
-    return {
-        "family": selection.family,
-        "metric_label": spec.label,
-        "baseline": _number(selection.baseline),
-        "final": _number(selection.final),
-        "trials": [
-            {k: _number(v) for k, v in dataclasses.asdict(trial).items()}
-            for trial in selection.trials
-        ],
-        "kept": [dataclasses.asdict(feature) for feature in selection.kept],
-        "stopped": selection.stopped,
-    }
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+    return FeatureReport(
+        family=selection.family,
+        metric_label=spec.label,
+        baseline=selection.baseline,
+        final=selection.final,
+        trials=selection.trials,
+        kept=selection.kept,
+        stopped=selection.stopped,
+    )

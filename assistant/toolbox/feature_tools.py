@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from typing import Any
 
 from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import Table
-from assistant.feature_jobs import FeatureRequest, feature_job
+from assistant.feature_jobs import FeatureReport, FeatureRequest, feature_job
 from assistant.plan_changes import load_changes, save_changes
 from assistant.store import RunRecord
 from assistant.toolbox._format import family_label, for_model, round_sig
@@ -82,21 +84,21 @@ async def engineer_features(
     table = _verdict_table(outcome, run.id)
     rows = [
         {
-            "feature": t["name"],
-            "expression": t["expression"],
-            "score_without": round_sig(t["score_without"]),
-            "score_with": round_sig(t["score_with"]),
-            "kept": t["kept"],
-            "why": t["reason"],
+            "feature": t.name,
+            "expression": t.expression,
+            "score_without": _score(t.score_without),
+            "score_with": _score(t.score_with),
+            "kept": t.kept,
+            "why": t.reason,
         }
-        for t in outcome["trials"]
+        for t in outcome.trials
     ]
     known = {f.name for f in existing}
-    added = [f["name"] for f in outcome["kept"] if f["name"] not in known]
-    label = outcome["metric_label"]
+    added = [f.name for f in outcome.kept if f.name not in known]
+    label = outcome.metric_label
     scored = (
-        f"Scored {len(rows)} feature(s) with {family_label(outcome['family'])} on the run's "
-        f"cross-validation folds ({label} {round_sig(outcome['baseline'])} with the current features)."
+        f"Scored {len(rows)} feature(s) with {family_label(outcome.family)} on the run's "
+        f"cross-validation folds ({label} {_score(outcome.baseline)} with the current features)."
     )
     if not added:
         summary = (
@@ -106,15 +108,18 @@ async def engineer_features(
         return ToolResult(for_model=for_model(payload), for_user=(table,), facts=payload)
 
     stored = load_changes(ctx.services.conversations.db, ctx.thread_id).as_dict()
-    kept_changes = {"derived_features": outcome["kept"], "derived_dataset": record.id}
+    kept_changes = {
+        "derived_features": [dataclasses.asdict(f) for f in outcome.kept],
+        "derived_dataset": record.id,
+    }
     save_changes(ctx.services.conversations.db, ctx.thread_id, {**stored, **kept_changes})
     ctx.show(table)
     ctx.progress(f"Kept {', '.join(added)}; retraining the models with the kept features")
     trained = await train_models(ctx)
     retrained = trained.facts
     summary = (
-        f"{scored} Kept {', '.join(added)} ({label} {round_sig(outcome['final'])} with "
-        f"{family_label(outcome['family'])}); every model was retrained with the kept features. "
+        f"{scored} Kept {', '.join(added)} ({label} {_score(outcome.final)} with "
+        f"{family_label(outcome.family)}); every model was retrained with the kept features. "
         + str(retrained.get("summary", ""))
     )
     payload = {**retrained, "summary": summary, "features": rows, "kept": added}
@@ -172,21 +177,26 @@ def _scoring_family(run: RunRecord) -> tuple[str, dict[str, Any]]:
     raise ToolError("The latest run has no single model to score features with; train first.")
 
 
-def _verdict_table(outcome: dict[str, Any], run_id: str) -> Table:
-    label = outcome["metric_label"]
+def _verdict_table(outcome: FeatureReport, run_id: str) -> Table:
+    label = outcome.metric_label
     return Table(
         f"Derived features: {label} by cross-validation",
         ("feature", "expression", f"{label} without", f"{label} with", "kept", "why"),
         tuple(
             (
-                t["name"],
-                t["expression"],
-                round_sig(t["score_without"]),
-                round_sig(t["score_with"]),
-                "yes" if t["kept"] else "no",
-                t["reason"],
+                t.name,
+                t.expression,
+                _score(t.score_without),
+                _score(t.score_with),
+                "yes" if t.kept else "no",
+                t.reason,
             )
-            for t in outcome["trials"]
+            for t in outcome.trials
         ),
         name=f"features-{run_id}",
     )
+
+
+def _score(value: float) -> float | None:
+    """A score rounded for display; None when it was not evaluated (NaN is not JSON)."""
+    return None if math.isnan(value) else round_sig(value)

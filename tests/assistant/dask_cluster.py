@@ -90,10 +90,13 @@ class LocalCluster:
             process.wait(10)
 
 
-def start_cluster(log_dir: Path, *, workers: int = 2, memory_limit: str = "0") -> LocalCluster:
+def start_cluster(
+    log_dir: Path, *, workers: int = 2, memory_limit: str = "0", preload: bool = True
+) -> LocalCluster:
     """A scheduler on a free loopback port and ``workers`` workers named w0, w1, ...
 
-    ``memory_limit`` is each worker's (Dask's ``--memory-limit``; "0": none).
+    ``memory_limit`` is each worker's (Dask's ``--memory-limit``; "0": none); ``preload``
+    imports the training jobs in each worker before it joins (off: a faster start).
     """
     port = _free_port()
     log = (log_dir / "scheduler.log").open("ab")
@@ -117,7 +120,7 @@ def start_cluster(log_dir: Path, *, workers: int = 2, memory_limit: str = "0") -
     try:
         _wait_for_port(port, scheduler)
         for i in range(workers):
-            cluster.start_worker(f"w{i}", preload=True, memory_limit=memory_limit)
+            cluster.start_worker(f"w{i}", preload=preload, memory_limit=memory_limit)
         cluster.wait_for_workers(workers)
     except BaseException:
         cluster.stop()

@@ -117,6 +117,86 @@ async def test_a_job_no_worker_can_take_fails_clearly_instead_of_waiting(
     assert time.monotonic() - started < 10
 
 
+def _set_status(address: str, status: str) -> None:
+    """Put every worker in ``status`` as Dask's memory monitor does (the same setter)."""
+    from distributed import Client
+
+    def apply(dask_worker: Any, status: str) -> None:
+        from distributed.core import Status
+
+        dask_worker.status = Status[status]
+
+    with Client(address, set_as_default=False) as client:
+        client.run(apply, status=status)
+
+
+async def test_a_job_spread_over_the_cluster_ends_when_the_workers_stay_paused(
+    cluster: LocalCluster,
+) -> None:
+    from distributed import Client, Event
+
+    go = f"go-{time.monotonic_ns()}"
+    spread = asyncio.Event()
+    job = asyncio.create_task(
+        run_on_dask(
+            worker_jobs.spread_then_wait,
+            go,
+            scheduler=cluster.address,
+            on_message=lambda m: spread.set(),
+            paused_limit_s=1.0,
+        )
+    )
+    try:
+        await asyncio.wait_for(spread.wait(), 30)
+        await asyncio.to_thread(_set_status, cluster.address, "paused")
+        async with Client(cluster.address, asynchronous=True, set_as_default=False) as client:
+            await Event(go, client=client).set()
+        started = time.monotonic()
+        with pytest.raises(WorkerDied, match=r"paused because their memory use passed") as exc:
+            await asyncio.wait_for(job, 30)
+        assert time.monotonic() - started < 8
+        assert "Give the workers a higher memory limit or add workers" in str(exc.value)
+    finally:
+        await asyncio.to_thread(_set_status, cluster.address, "running")
+
+
+async def test_a_job_no_worker_takes_because_all_are_paused_says_so(
+    cluster: LocalCluster,
+) -> None:
+    await asyncio.to_thread(_set_status, cluster.address, "paused")
+    try:
+        with pytest.raises(WorkerDied, match=r"within 1 s \(every worker is paused"):
+            await run_on_dask(
+                worker_jobs.count_to, 1, scheduler=cluster.address, wait_for_worker_s=1.0
+            )
+    finally:
+        await asyncio.to_thread(_set_status, cluster.address, "running")
+
+
+async def test_a_job_whose_scheduler_goes_away_ends_with_a_message(tmp_path: Path) -> None:
+    alone = start_cluster(tmp_path, workers=1, preload=False)
+    try:
+        seen = asyncio.Event()
+        job = asyncio.create_task(
+            run_on_dask(
+                worker_jobs.where_am_i,
+                300,
+                0.1,
+                scheduler=alone.address,
+                on_message=lambda m: seen.set(),
+                scheduler_gone_s=2.0,
+            )
+        )
+        await asyncio.wait_for(seen.wait(), 30)
+        alone.scheduler.kill()
+        started = time.monotonic()
+        with pytest.raises(UserFacingError, match=r"stopped answering for 2 s"):
+            await asyncio.wait_for(job, 30)
+        assert time.monotonic() - started < 8
+    finally:
+        alone.stop()
+
+
 async def test_an_unreachable_scheduler_is_a_clear_message() -> None:
     with pytest.raises(UserFacingError, match="cannot be reached"):
         await run_on_dask(

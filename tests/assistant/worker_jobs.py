@@ -48,3 +48,17 @@ def where_am_i(channel: WorkerChannel, steps: int, pause_s: float = 0.0) -> dict
         channel.send({"step": i, "worker": name})
         time.sleep(pause_s)
     return {"pid": os.getpid(), "worker": name}
+
+
+def spread_then_wait(channel: WorkerChannel, go_event: str) -> int:
+    """Say the job spreads over the cluster, wait for ``go_event``, then wait on a sub-task."""
+    from distributed import Event, worker_client
+
+    from assistant.dask_worker import DaskChannel
+
+    assert isinstance(channel, DaskChannel)
+    channel.spread_over_cluster()
+    channel.send({"step": "spread"})
+    Event(go_event).wait(30)
+    with worker_client() as client:
+        return int(client.submit(pow, 2, 5, pure=False).result())

@@ -59,7 +59,7 @@ from tools.search.refit import (
 )
 from tools.search.results import CandidateResult, TrainProgress, TrainResult
 from tools.search.train import train
-from tools.search.winner import rank_candidates, winner_metrics
+from tools.search.winner import rank_candidates, rank_value, winner_metrics
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ def fit_automl(
                 log.warning("automl_tuning_misaligned")
 
     singles = {r.family: r.score for r in rows if r.status == "ok" and r.family in oof}
-    best_key = max(singles, key=lambda key: spec.to_score(singles[key]))
+    best_key = max(singles, key=lambda key: rank_value(spec, singles[key]))
     selection: EnsembleSelection | None = None
     ensemble_score = math.nan
     ensemble_folds: list[float] = []
@@ -440,7 +440,7 @@ def _best_per_family(candidates: Sequence[Any], spec: Any) -> list[Any]:
     best: dict[str, Any] = {}
     for candidate in candidates:
         held = best.get(candidate.family)
-        if held is None or spec.to_score(candidate.score) > spec.to_score(held.score):
+        if held is None or rank_value(spec, candidate.score) > rank_value(spec, held.score):
             best[candidate.family] = candidate
     return list(best.values())
 

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, clone
 from tools.deadline import Deadline
 from tools.errors import DataError
 from tools.search.fast_scores import bind_metric
+from tools.search.winner import rank_value
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def select_ensemble(
     score = bind_metric(spec, y_true, classes)
 
     singles = [score(a) for a in arrays]
-    best_index = int(np.argmax([_rankable(spec, s) for s in singles]))
+    best_index = int(np.argmax([rank_value(spec, s) for s in singles]))
 
     total = np.zeros_like(arrays[0])
     counts = [0] * len(arrays)
@@ -127,7 +128,7 @@ def select_ensemble(
     best_counts = list(counts)
     stale = 0
     for round_number in range(1, max_rounds + 1):
-        trials = [_rankable(spec, score((total + a) / round_number)) for a in arrays]
+        trials = [rank_value(spec, score((total + a) / round_number)) for a in arrays]
         pick = int(np.argmax(trials))
         total = total + arrays[pick]
         counts[pick] += 1
@@ -144,7 +145,7 @@ def select_ensemble(
     weights = {names[i]: count / n_picked for i, count in enumerate(best_counts) if count > 0}
     ensemble_score = _natural(spec, best_round_score)
     single_score = singles[best_index]
-    beats = best_round_score > _rankable(spec, single_score) + min_gain
+    beats = best_round_score > rank_value(spec, single_score) + min_gain
     log.info(
         "ensemble_selected members=%d score=%.5g best_single=%.5g beats=%s",
         len(weights),
@@ -313,11 +314,6 @@ class EnsembleModel(BaseEstimator):
             for m, w in zip(self.members_, self.weights_, strict=True)
         )
         return np.asarray(values, dtype=np.float64)
-
-
-def _rankable(spec: Any, value: float) -> float:
-    """Higher is better; NaN ranks last."""
-    return -math.inf if not math.isfinite(value) else float(spec.to_score(value))
 
 
 def _natural(spec: Any, rankable: float) -> float:

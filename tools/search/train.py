@@ -61,7 +61,13 @@ from tools.search.results import (
     TrainResult,
 )
 from tools.search.target_transform import TRANSFORM_SHARE, choose_target_transforms
-from tools.search.winner import _choose_class_weight, _thresholded, rank_candidates, winner_metrics
+from tools.search.winner import (
+    _choose_class_weight,
+    _thresholded,
+    rank_candidates,
+    rank_value,
+    winner_metrics,
+)
 from tools.threads import threads_for
 
 log = logging.getLogger(__name__)
@@ -382,7 +388,9 @@ def train(
             )
             if prior > 0 and outcome.fit_s_per_fold > 0.5:  # too short to measure speed
                 calibration.append(outcome.fit_s_per_fold / prior)
-            if best is None or spec.to_score(outcome.result.score) > spec.to_score(best.score):
+            if best is None or rank_value(spec, outcome.result.score) > rank_value(
+                spec, best.score
+            ):
                 best = _Best(
                     name,
                     outcome.result.score,

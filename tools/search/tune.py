@@ -88,6 +88,7 @@ from tools.search.trials import (
     _target_transforms,
     refit_template,
 )
+from tools.search.winner import rank_value
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +384,7 @@ def tune(
             candidates.append(
                 _candidate(name, trial.number, trial.params, outcome, spec, evaluator)
             )
-            candidates.sort(key=lambda c: -spec.to_score(c.score))
+            candidates.sort(key=lambda c: -rank_value(spec, c.score))
             del candidates[max(keep_candidates, 1) :]
             state: TrialState = "complete"
         elif outcome.failed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -112,9 +113,15 @@ def _thresholded(
     return replace(result, score=score, std=std, message=message)
 
 
+def rank_value(spec: Any, value: float) -> float:
+    """The one ranking key of a metric value: higher is better, and NaN (or infinity) ranks
+    last. Every choice between candidates, trials and ensembles sorts by it."""
+    return -math.inf if not math.isfinite(value) else float(spec.to_score(value))
+
+
 def rank_candidates(results: list[CandidateResult], spec: Any) -> list[CandidateResult]:
     """Best first by ``spec``; then the skipped candidates, then the failed ones."""
-    ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -spec.to_score(r.score))
+    ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -rank_value(spec, r.score))
     skipped = [r for r in results if r.status == "skipped"]
     failed = [r for r in results if r.status == "failed"]
     return [*ok, *skipped, *failed]
