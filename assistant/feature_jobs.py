@@ -14,7 +14,7 @@ from typing import Any
 
 from assistant.worker import WorkerChannel
 from tools.analyze.profile import profile_table
-from tools.features import DerivedFeature
+from tools.feature_grammar import DerivedFeature
 from tools.io.load import load_table
 from tools.io.raw_rows import label_target
 from tools.metrics import resolve_metric

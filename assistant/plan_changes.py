@@ -32,7 +32,7 @@ PLAN_KEY = "plan_changes"
 
 
 class DerivedFeatureSpec(BaseModel):
-    """A kept derived feature: its name and expression (``tools/features.py`` grammar)."""
+    """A kept derived feature: its name and expression (``tools/feature_grammar.py``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from tools.errors import PlanError
-from tools.features import DerivedFeature, check_features, check_name, parse_expression
+from tools.feature_grammar import DerivedFeature, check_features, check_name, parse_expression
 from tools.models.families import GROUPS, MODEL_FAMILIES, families_for
 from tools.models.kinds import CLASSIFICATION, USED_KINDS
 

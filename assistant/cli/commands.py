@@ -146,7 +146,7 @@ def _names(text: str) -> list[str]:
 
 def _feature(text: str) -> Any:
     from tools.errors import FeatureError
-    from tools.features import parse_feature
+    from tools.feature_grammar import parse_feature
 
     try:
         return parse_feature(text)

@@ -19,7 +19,7 @@ from assistant.toolbox.train_tools import train_models
 from assistant.toolkit import ToolResult, changes_state
 from assistant.verified_models import run_workspace
 from tools.errors import FeatureError, UserFacingError
-from tools.features import ALLOWED, DerivedFeature, check_features, parse_feature
+from tools.feature_grammar import ALLOWED, DerivedFeature, check_features, parse_feature
 from tools.models.families import MODEL_FAMILIES
 from tools.predict import SCHEMA_FILE
 from tools.search.automl import base_family

@@ -13,7 +13,7 @@ import pandas as pd
 from assistant.feature_jobs import FeatureReport, FeatureRequest, feature_job
 from assistant.worker import WorkerChannel
 from tools.analyze.profile import profile_table
-from tools.features import DerivedFeature
+from tools.feature_grammar import DerivedFeature
 from tools.plan import build_plan
 from tools.search.feature_selection import FeatureTrial
 

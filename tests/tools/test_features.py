@@ -16,14 +16,13 @@ from tests.tools.scripts import run_exported_script
 from tools.analyze.profile import profile_table
 from tools.errors import FeatureError
 from tools.export.folder import export_run
-from tools.features import (
+from tools.feature_grammar import (
     DerivedFeature,
-    DerivedFeatures,
     check_features,
-    input_columns,
     parse_feature,
     referenced_columns,
 )
+from tools.features import DerivedFeatures, input_columns
 from tools.io.load import load_table
 from tools.plan import Plan, build_plan, update_plan
 from tools.predict import predict_file

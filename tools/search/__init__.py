@@ -8,8 +8,9 @@ its bagged fold models), ``winner`` (ranking, class weighting, the winner's metr
 F1 threshold), ``results`` (``TrainResult`` and friends), ``studies`` / ``trials`` /
 ``tune`` (Optuna tuning), ``ensemble`` (greedy weighted ensembles), ``target_transform``
 (the target-transform choice), ``feature_selection``, ``honest`` (expected scores on
-new data by nested selection), ``fast_scores``, ``automl`` (breadth, tuning, ensemble,
-refit within one budget).
+new data by nested selection), ``fast_scores``, ``keys`` (leaderboard keys),
+``finish`` (the model an automl run ships), ``automl`` (breadth, tuning, ensemble, refit
+within one budget).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ _WHERE = {
     "select_ensemble": "tools.search.ensemble",
     "fit_ensemble": "tools.search.ensemble",
     "fit_automl": "tools.search.automl",
-    "candidate_label": "tools.search.automl",
-    "base_family": "tools.search.automl",
+    "candidate_label": "tools.search.keys",
+    "base_family": "tools.search.keys",
     "finish_reserve_s": "tools.search.automl",
-    "TUNED_SUFFIX": "tools.search.automl",
-    "ENSEMBLE_KEY": "tools.search.automl",
+    "TUNED_SUFFIX": "tools.search.keys",
+    "ENSEMBLE_KEY": "tools.search.keys",
 }
 
 __all__ = sorted(_WHERE)

@@ -49,11 +49,11 @@ from tools.search.ensemble import (
     ensemble_is_worth_it,
     select_ensemble,
 )
+from tools.search.finish import final_model, rows_learned_from, stops_at_deadline
 from tools.search.honest import CandidatePool, Choice, expected_metrics, fold_scores
+from tools.search.keys import ENSEMBLE_KEY, TUNED_SUFFIX, candidate_label
+from tools.search.keys import base_family as base_family  # re-exported: callers import it here
 from tools.search.refit import (
-    STOP_REFIT_MAX_S,
-    Fallback,
-    refit_final,
     refit_ratio,
     rows_exponent,
 )
@@ -69,8 +69,6 @@ TUNE_TOP = 3
 """How many of the best tunable families are tuned."""
 MIN_TUNE_S = 2.0
 """Tuning is skipped when less than this is left for it."""
-ENSEMBLE_KEY = "ensemble"
-TUNED_SUFFIX = ":tuned"
 
 
 FINISH_SHARE = 0.12
@@ -81,11 +79,6 @@ most 30 s): the search gets a deadline that much earlier than the run's."""
 def finish_reserve_s(budget_s: float) -> float:
     """Seconds of a ``budget_s`` run kept after the search for explain and export."""
     return min(max(FINISH_SHARE * budget_s, 1.0), 30.0)
-
-
-def base_family(key: str) -> str:
-    """The model family of a leaderboard key (``"lightgbm:tuned"`` -> ``"lightgbm"``)."""
-    return key.removesuffix(TUNED_SUFFIX)
 
 
 def fit_automl(
@@ -168,9 +161,9 @@ def fit_automl(
     tuned_configs: dict[str, dict[str, Any]] = {}
     trial_oofs: dict[str, list[np.ndarray]] = {}
     notes = list(result.notes)
-    training_frame = _training_frame(frame, result)
+    training_frame = rows_learned_from(frame, result)
     n_fold = _train_fold_rows(result)
-    winner_stops = _stops(result.best_family)
+    winner_stops = stops_at_deadline(result.best_family)
     exponent = None
     if len(result.y) > 2 * n_fold and result.best_family in templates and not stopped:
         # A sampled search: measure how the winner's fit time grows with rows instead of
@@ -193,7 +186,9 @@ def fit_automl(
         # does or not; the others are estimated as linear in rows.
         seconds = sum(
             fit_s.get(key, 0.0)
-            * refit_ratio(len(result.y), n_fold, exponent if _stops(key) == winner_stops else None)
+            * refit_ratio(
+                len(result.y), n_fold, exponent if stops_at_deadline(key) == winner_stops else None
+            )
             for key in keys
         )
         return seconds * ESTIMATE_SAFETY + 0.2
@@ -279,7 +274,7 @@ def fit_automl(
         if not ensemble_is_worth_it(selection, ensemble_score, singles[best_key], spec):
             selection = None
 
-    model, winner, refit_rows = _finish(
+    model, winner, refit_rows = final_model(
         training_frame,
         result,
         best_key=best_key,
@@ -397,15 +392,6 @@ def _std(values: Sequence[float]) -> float:
     return float(np.std(values)) if values else math.nan
 
 
-def candidate_label(key: str) -> str:
-    """A leaderboard key as people read it ("lightgbm:tuned" -> "LightGBM (tuned)")."""
-    if key == ENSEMBLE_KEY:
-        return "Ensemble"
-    family = MODEL_FAMILIES.get(base_family(key))
-    label = family.label if family is not None else key
-    return f"{label} (tuned)" if key.endswith(TUNED_SUFFIX) else label
-
-
 def _columns(result: TrainResult) -> tuple[tuple[str, str], ...]:
     return tuple(getattr(result.model, "columns", ()))
 
@@ -466,107 +452,3 @@ def _tuned_rows(tuned: Any, spec: Any, result: TrainResult) -> list[CandidateRes
             )
         )
     return rows
-
-
-def _finish(
-    frame: pd.DataFrame,
-    result: TrainResult,
-    *,
-    best_key: str,
-    selection: EnsembleSelection | None,
-    templates: Mapping[str, Any],
-    deadline: Deadline,
-    stopped: bool,
-    refit_s: Callable[[Sequence[str]], float],
-    emit: Callable[..., None],
-    notes: list[str],
-) -> tuple[Any, str, int]:
-    """The final model: the ensemble's members or the best single model refit on all rows
-    (:func:`tools.search.refit.refit_final`), else the breadth winner's fold models."""
-    fallback = Fallback(
-        result.model,
-        "bagged" if result.model_source == "bagged" else "fold",
-        result.refit_rows,
-        _kept_words(result),
-    )
-    y = result.y
-    if selection is not None:
-        keys = list(selection.weights)
-        allowed = min(deadline.left_s(), STOP_REFIT_MAX_S) if stopped else deadline.left_s()
-        if refit_s(keys) <= allowed:
-            final = refit_final(
-                [templates[key] for key in keys],
-                frame,
-                y,
-                weights=list(selection.weights.values()),
-                label=f"the ensemble of {len(keys)} models",
-                estimate_s=refit_s(keys),
-                plan=result.plan,
-                deadline=deadline,
-                stopped=stopped,
-                fallback=fallback,
-                partial=False,
-                emit=emit,
-                notes=notes,
-            )
-            winner = ENSEMBLE_KEY if final.source == "refit" else result.best_family
-            return final.model, winner, final.rows
-        notes.append(
-            "An ensemble scored better in cross-validation but there was no time to refit it; "
-            "the best single model is used."
-        )
-    if best_key not in templates:
-        notes.append(_not_refit_note(result))
-        return result.model, result.best_family, result.refit_rows
-    fallback = replace(fallback, words=_kept_words(result, best_key))
-    final = refit_final(
-        [templates[best_key]],
-        frame,
-        y,
-        label=candidate_label(best_key),
-        estimate_s=refit_s([best_key]),
-        plan=result.plan,
-        deadline=deadline,
-        stopped=stopped,
-        # Bagged fold models beat a sample; one fold's model does not.
-        fallback=fallback,
-        partial=result.model_source != "bagged",
-        emit=emit,
-        notes=notes,
-    )
-    winner = best_key if final.source == "refit" else result.best_family
-    return final.model, winner, final.rows
-
-
-def _stops(key: str) -> bool:
-    family = MODEL_FAMILIES.get(base_family(key))
-    return family is not None and family.stops_at_deadline
-
-
-def _kept_words(result: TrainResult, refit_key: str | None = None) -> str:
-    """How a note on the breadth winner's fold models ends, said of ``refit_key``'s refit."""
-    label = "its" if refit_key == result.best_family else f"{candidate_label(result.best_family)}'s"
-    if result.model_source == "bagged":
-        return (
-            f"the average of {label}'s {len(result.fold_models)} cross-validation models is used."
-        )
-    return f"{label}'s first cross-validation model is used."
-
-
-def _not_refit_note(result: TrainResult) -> str:
-    return (
-        f"{candidate_label(result.best_family)} was not refit on all rows (no time left); "
-        f"{_kept_words(result, result.best_family)}"
-    )
-
-
-def _training_frame(frame: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
-    """The rows :func:`tools.search.train.train` learned from, positionally aligned with ``result.y``."""
-    from tools.analyze.task import prepare_target
-
-    table, _ = prepare_target(frame, result.plan.target)
-    table = table.reset_index(drop=True)
-    if len(table) != len(result.y) and result.classes is not None:
-        # train() dropped classes with a single row
-        table = table.loc[table[result.plan.target].isin(result.classes)].reset_index(drop=True)
-    return table

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tools.deadline import Deadline
-from tools.features import DerivedFeature
+from tools.feature_grammar import DerivedFeature
 from tools.metrics import resolve_metric
 from tools.plan import MIN_BUDGET_S, Plan
 from tools.search.train import train
