@@ -17,26 +17,32 @@ How it maps onto the single-machine path:
   ``model.joblib`` that takes raw rows and returns the file's labels, as usual.
 - **Metrics.** Every metric of the task on the holdout rows (the same
   :func:`~tools.metrics.evaluate_all`), computed through Dask.
+- **Deadline.** Each family's fit gets its share of the budget left (a quarter of the
+  budget is held back for scoring, explaining and export) and stops at it mid-fit,
+  on the same boosting round on every worker (:class:`ClusterDeadline`).
 
 Only CSV, TSV and Parquet files are read this way (:func:`can_read`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from xgboost.callback import TrainingCallback
 
 from tools.analyze.profile import profile_table
-from tools.deadline import Deadline
+from tools.deadline import Deadline, fitting_until
 from tools.errors import DataError
 from tools.io.columns import RawTableParser
 from tools.io.load import LoadedTable, load_table
@@ -54,6 +60,11 @@ SAMPLE_ROWS = 20_000
 """Rows read with ``load_table`` to decide parsing, profile the table and fit preprocessing."""
 _MAX_BLOCK_BYTES = 32 << 20
 _MIN_BLOCK_BYTES = 48 << 10
+_RESERVE_FRACTION = 0.25
+"""Of the budget, held back after the fits for holdout scoring, explaining and export."""
+_SKEW_S = 2.0
+"""From this long before a fit's deadline, every worker reads the agreed stopping round each
+round: it covers the clocks of different machines and a round in flight."""
 _SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ",", ".parquet": None, ".pq": None}
 
 
@@ -137,7 +148,7 @@ def train_on_dask(
         task: "classification" / "regression" when the user said so.
         seed: The plan's seed: holdout split, samples and estimators.
         max_bytes: Size limit of the sample ``load_table`` reads.
-        deadline: When training must end (checked between families).
+        deadline: When the run must end: each family's fit stops at its share of it.
         on_plan: Called with the plan and the sample's profile before training.
         on_candidate: Called with each family's holdout result.
         should_stop: Checked between families.
@@ -159,8 +170,10 @@ def train_on_dask(
     fitted: dict[str, TabularModel] = {}
     metrics_of: dict[str, dict[str, float]] = {}
     stopped = False
-    for family in plan.models:
-        if should_stop() or deadline.passed():
+    fits_end = deadline.sooner(_RESERVE_FRACTION * plan.budget_s)
+    for index, family in enumerate(plan.models):
+        fit_deadline = fits_end.share(1 / (len(plan.models) - index))
+        if should_stop() or deadline.passed() or fit_deadline.left_s() <= 0:
             stopped = should_stop()
             board.append(_skipped(family, "stopped" if stopped else "out of time"))
             continue
@@ -174,8 +187,16 @@ def train_on_dask(
         )
         if plan.task == "binary":
             model.set_params(positive_class=plan.positive_class)
-        model.fit(sample_rows.drop(columns=[target]), sample_rows[target])
-        local = _fit_distributed(model, train_rows, target, client, example=sample_rows.head(1))
+        with fitting_until(fit_deadline):
+            model.fit(sample_rows.drop(columns=[target]), sample_rows[target])
+        local = _fit_distributed(
+            model,
+            train_rows,
+            target,
+            client,
+            example=sample_rows.head(1),
+            deadline=fit_deadline,
+        )
         model.pipeline_.steps[-1] = ("model", local)
         metrics = _holdout_metrics(model, holdout_rows, target)
         fitted[family], metrics_of[family] = model, metrics
@@ -185,7 +206,8 @@ def train_on_dask(
             std=float("nan"),
             fit_time_s=time.monotonic() - fit_started,
             status="ok",
-            message=f"trained with Dask on {parsed.npartitions} partition(s)",
+            message=f"trained with Dask on {parsed.npartitions} partition(s), "
+            + _rounds_note(local),
             params={},
             n_folds=1,
         )
@@ -300,34 +322,169 @@ def _design(model: TabularModel, rows: Any, target: str, example: pd.DataFrame) 
 
 
 def _fit_distributed(
-    model: TabularModel, rows: Any, target: str, client: Any, *, example: pd.DataFrame
+    model: TabularModel,
+    rows: Any,
+    target: str,
+    client: Any,
+    *,
+    example: pd.DataFrame,
+    deadline: Deadline,
 ) -> Any:
-    """The family's estimator trained on every row of ``rows`` through Dask, as a local model."""
+    """The family's estimator trained on every row of ``rows`` through Dask, as a local model;
+    the fit stops at ``deadline`` (with the rounds it finished)."""
     local = model.pipeline_.steps[-1][1]
     x, y = _design(model, rows, target, example)
-    classification = getattr(model, "classes_", None) is not None
-    if model.family_ == "xgboost":
+    classes = getattr(model, "classes_", None)
+    params = _shared_params(local, _plain_estimator(model.family_, classes is not None))
+    with ClusterDeadline.until(deadline, client) as stop:
+        return fit_on_cluster(
+            model.family_,
+            x,
+            y,
+            client,
+            params,
+            n_classes=None if classes is None else len(classes),
+            stop=stop,
+        )
+
+
+def _plain_estimator(family: str, classification: bool) -> Any:
+    if family == "xgboost":
+        import xgboost as xgb
+
+        return xgb.XGBClassifier() if classification else xgb.XGBRegressor()
+    import lightgbm as lgb
+
+    return lgb.LGBMClassifier() if classification else lgb.LGBMRegressor()
+
+
+def fit_on_cluster(
+    family: str,
+    x: Any,
+    y: Any,
+    client: Any,
+    params: dict[str, Any],
+    *,
+    n_classes: int | None,
+    stop: ClusterDeadline | None = None,
+) -> Any:
+    """``family`` ("xgboost" / "lightgbm") trained on the Dask collections ``x``, ``y`` with
+    ``params``, stopping at ``stop``; returned as the plain (local) library estimator.
+
+    ``n_classes``: the number of classes (codes 0..n-1 in ``y``), None for a regression.
+    """
+    classification = n_classes is not None
+    if family == "xgboost":
         import xgboost as xgb
         from xgboost import dask as dxgb
 
-        params = _shared_params(
-            local, xgb.XGBClassifier() if classification else xgb.XGBRegressor()
+        callbacks = [_XGBoostStop(stop)] if stop is not None else None
+        trainer = (dxgb.DaskXGBClassifier if classification else dxgb.DaskXGBRegressor)(
+            **params, callbacks=callbacks
         )
-        trainer = (dxgb.DaskXGBClassifier if classification else dxgb.DaskXGBRegressor)(**params)
         trainer.client = client
         trainer.fit(x, y)
         plain = xgb.XGBClassifier(**params) if classification else xgb.XGBRegressor(**params)
         plain.load_model(bytearray(trainer.get_booster().save_raw("json")))
         if classification:
-            plain.n_classes_ = len(model.classes_)
+            plain.n_classes_ = n_classes
         return plain
     import lightgbm as lgb
 
-    params = _shared_params(local, lgb.LGBMClassifier() if classification else lgb.LGBMRegressor())
     trainer_class = lgb.DaskLGBMClassifier if classification else lgb.DaskLGBMRegressor
     trainer = trainer_class(client=client, **params)
-    trainer.fit(x, y)
+    trainer.fit(x, y, callbacks=[_LightGBMStop(stop)] if stop is not None else None)
     return trainer.to_local()
+
+
+class ClusterDeadline:
+    """Stops a distributed fit at its deadline, after the same boosting round on every worker.
+
+    Each worker of the fit runs its own copy, and the workers move round by round in
+    lockstep (each round ends in an allreduce): a worker that stopped alone would leave the
+    others waiting for it. So the first worker past the deadline writes a stopping round
+    two rounds ahead into a Dask ``Variable`` (under a Dask ``Lock``, so only one is
+    written); from ``_SKEW_S`` before the deadline every worker reads it after each round,
+    and no worker can be a whole round ahead of the writer, so every worker reads it before
+    that round and stops after it. Before that window a round costs no scheduler call.
+    """
+
+    def __init__(self, at_wall_s: float, name: str) -> None:
+        self.at_wall_s = at_wall_s
+        """The deadline in ``time.time()`` seconds (workers may be other machines)."""
+        self.name = name
+
+    @classmethod
+    @contextlib.contextmanager
+    def until(cls, deadline: Deadline, client: Any) -> Iterator[ClusterDeadline]:
+        """A stop at ``deadline`` for one fit through ``client``'s cluster."""
+        from distributed import Variable
+
+        stop = cls(time.time() + deadline.left_s(), f"mlchat-stop-round-{uuid.uuid4().hex}")
+        variable = Variable(stop.name, client=client)
+        variable.set(-1)
+        try:
+            yield stop
+        finally:
+            with contextlib.suppress(Exception):
+                variable.delete()
+
+    def stop_after(self, round_index: int) -> bool:
+        """Whether the fit stops after round ``round_index`` (0-based): the same on every worker."""
+        if time.time() < self.at_wall_s - _SKEW_S:
+            return False
+        from distributed import Lock, Variable
+
+        variable = Variable(self.name)
+        stop_at = int(variable.get())
+        if stop_at < 0 and time.time() >= self.at_wall_s:
+            with Lock(f"{self.name}-lock"):
+                stop_at = int(variable.get())
+                if stop_at < 0:
+                    stop_at = round_index + 2
+                    variable.set(stop_at)
+                    log.info("dask_fit_deadline stop_after_round=%d", stop_at + 1)
+        return 0 <= stop_at <= round_index
+
+
+class _LightGBMStop:
+    """LightGBM's side of :class:`ClusterDeadline` (a callback after each round)."""
+
+    order = 40  # after early stopping (30), as the single-machine deadline
+
+    def __init__(self, stop: ClusterDeadline) -> None:
+        self.stop = stop
+
+    def __call__(self, env: Any) -> None:
+        from lightgbm.callback import EarlyStopException
+
+        if self.stop.stop_after(env.iteration - env.begin_iteration):
+            raise EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+
+class _XGBoostStop(TrainingCallback):
+    """XGBoost's side of :class:`ClusterDeadline` (``after_iteration`` returns True to stop)."""
+
+    def __init__(self, stop: ClusterDeadline) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return self.stop.stop_after(epoch)
+
+
+def boosted_rounds(local: Any) -> int:
+    """How many boosting rounds the local XGBoost / LightGBM estimator holds."""
+    if hasattr(local, "booster_"):
+        return int(local.booster_.current_iteration())
+    return int(local.get_booster().num_boosted_rounds())
+
+
+def _rounds_note(local: Any) -> str:
+    rounds, planned = boosted_rounds(local), local.get_params().get("n_estimators")
+    if planned and rounds < planned:
+        return f"{rounds} of {planned} rounds (stopped at its share of the budget)"
+    return f"{rounds} rounds"
 
 
 def _shared_params(fitted: Any, plain: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from assistant.toolbox._format import family_label, for_model
 from assistant.toolkit import ToolResult, changes_state
 from tools.metrics import resolve_metric
 from tools.models.kinds import CLASSIFICATION
-from tools.plan import expand_models
+from tools.plan_words import expand_models
 
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
 TargetTransform = Literal["auto", "none", "log", "quantile"]

@@ -39,7 +39,7 @@ from assistant.toolkit import ToolResult, changes_state
 from assistant.untrusted import cap
 from tools.metrics import resolve_metric
 from tools.pipeline import RunReport, study_key
-from tools.plan import expand_models
+from tools.plan_words import expand_models
 from tools.search.automl import base_family
 
 _PHASES = {

@@ -317,6 +317,40 @@ async def test_a_file_above_the_threshold_trains_through_dask_and_ships_a_raw_ro
     assert Path(outcome.files["report"]).is_file() and Path(outcome.files["card"]).is_file()
 
 
+def test_the_dask_path_stops_long_fits_mid_fit_and_ends_the_run_on_time(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client
+
+    from tools import dask_train
+    from tools.deadline import Deadline
+
+    planned = 100_000  # rounds no fit finishes in the budget: the deadline must stop it
+    shared = dask_train._shared_params
+    monkeypatch.setattr(
+        dask_train, "_shared_params", lambda f, p: {**shared(f, p), "n_estimators": planned}
+    )
+    data = _bigger_churn_csv(tmp_path / "churn.csv")
+    budget_s = 6.0
+    started = time.monotonic()
+    with Client(cluster.address) as client:  # the default client, as on a worker
+        trained = dask_train.train_on_dask(
+            data,
+            target="churn",
+            client=client,
+            changes={"budget_s": budget_s},
+            max_bytes=10**9,
+            deadline=Deadline.after(budget_s),
+        )
+    wall_s = time.monotonic() - started
+    assert wall_s <= 1.1 * budget_s + 2.0
+    board = trained.result.leaderboard
+    assert [row.status for row in board] == ["ok", "ok"], board
+    assert all(f"of {planned} rounds (stopped at its share" in row.message for row in board)
+    assert 1 <= dask_train.boosted_rounds(trained.result.model.pipeline_.steps[-1][1]) < planned
+    assert trained.result.cv_metrics["roc_auc"] > 0.8
+
+
 def test_small_files_and_jobs_off_the_cluster_take_the_single_machine_path(tmp_path: Path) -> None:
     data = _churn_csv(tmp_path / "churn.csv")
     request = TrainRequest(

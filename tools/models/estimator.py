@@ -21,14 +21,16 @@ from tools.errors import DataError, PlanError
 from tools.features import DerivedFeatures, input_columns
 from tools.imbalance import class_weight_params
 from tools.models.encoders import count_levels
-from tools.models.families import get_family
+from tools.models.families import MODEL_FAMILIES, get_family
 from tools.models.kinds import ALL_TASKS, CLASSIFICATION, USED_KINDS, Task
 from tools.models.preprocessing import TARGET_ENCODE_ABOVE_LEVELS, _pipeline_for_kinds, column_kinds
 from tools.models.target import TARGET_TRANSFORMS, wrap_regressor
 from tools.threads import capped
 
-NATIVE_CATEGORICAL_FAMILIES = frozenset({"lightgbm"})
-"""Families that can split on categories themselves (``params["native_categoricals"]``)."""
+NATIVE_CATEGORICAL_FAMILIES = frozenset(
+    name for name, family in MODEL_FAMILIES.items() if family.native_categories
+)
+"""Families that can handle categories themselves (``params["native_categoricals"]``)."""
 
 
 class TabularModel(BaseEstimator):
@@ -41,7 +43,8 @@ class TabularModel(BaseEstimator):
     (classification only, original labels, the column order of
     :meth:`predict_proba`), ``task_``, ``target_``, ``family_``,
     ``target_encoded_`` (categorical columns target-encoded for having many
-    levels), ``target_transform_``.
+    levels), ``native_categories_`` (categorical columns the family handled itself,
+    ``params["native_categoricals"]``), ``target_transform_``.
 
     ``target_transform`` (regression: ``"none"``, ``"log"``, ``"quantile"``,
     see :mod:`tools.search.target_transform`) fits the whole pipeline on the
@@ -176,14 +179,14 @@ class TabularModel(BaseEstimator):
             n_jobs=self.n_jobs,
             n_rows=len(frame),
             target_encoded=self.target_encoded_,
+            native_categories=native,
         )
-        if native and self.family in NATIVE_CATEGORICAL_FAMILIES:
-            # The tree preprocessing puts numeric columns first, then one ordinal code per
-            # categorical column; LightGBM is told those codes are categories, not numbers.
-            n_numeric = sum(1 for _, kind in used if kind == "numeric")
-            coded = [name for name in categorical if name not in self.target_encoded_]
-            estimator = pipeline.steps[-1][1]
-            estimator.categorical_columns_ = list(range(n_numeric, n_numeric + len(coded)))
+        # The ordinally coded columns the family was given as categories (none unless native).
+        self.native_categories_ = (
+            [name for name in categorical if name not in self.target_encoded_]
+            if "categories" in pipeline.named_steps
+            else []
+        )
         if self.derived:
             derive = ("derive", DerivedFeatures(tuple(self.derived)))
             pipeline = Pipeline([derive, *pipeline.steps])

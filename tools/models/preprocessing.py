@@ -302,6 +302,53 @@ def _text_values(column: pd.Series) -> list[str]:
     return column.astype("string").fillna("").tolist()
 
 
+class CategoryColumns(TransformerMixin, BaseEstimator):
+    """Mark the ordinal-code columns of the tree preprocessing's output as pandas categories,
+    for boosters that handle categories themselves (LightGBM reads the dtype; CatBoost is
+    also told their positions, ``cat_features``).
+
+    ``columns`` are the positions of the codes. Each becomes a categorical column whose
+    categories are the codes seen in fitting plus one spare, for the encoder's "other"
+    code of levels first seen at predict time; larger codes fall into the spare too.
+    """
+
+    def __init__(self, columns: tuple[int, ...] = ()) -> None:
+        self.columns = columns
+
+    def fit(self, X: Any, y: Any = None) -> CategoryColumns:
+        matrix = np.asarray(X, dtype=np.float64)
+        self.n_features_in_ = matrix.shape[1]
+        self.n_codes_ = [int(np.nanmax(matrix[:, i], initial=0)) + 2 for i in self.columns]
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        matrix = np.asarray(X, dtype=np.float64)
+        frame = pd.DataFrame(matrix, columns=[f"x{i}" for i in range(matrix.shape[1])])
+        for i, n_codes in zip(self.columns, self.n_codes_, strict=True):
+            codes = np.clip(np.nan_to_num(matrix[:, i], nan=n_codes - 1), 0, n_codes - 1)
+            frame[f"x{i}"] = pd.Categorical.from_codes(
+                codes.astype(np.int64), categories=pd.RangeIndex(n_codes)
+            )
+        return frame
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        if input_features is not None:
+            return np.asarray(input_features, dtype=object)
+        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+
+
+def _category_positions(prep: ColumnTransformer) -> tuple[int, ...]:
+    """Positions of the ordinal category codes in the tree preprocessing's output."""
+    offset = 0
+    for name, _, names in prep.transformers:
+        if name == "categorical":
+            return tuple(range(offset, offset + len(names)))
+        if name != "numeric":  # only numeric columns (one output each, unscaled) come first
+            return ()
+        offset += len(names)
+    return ()
+
+
 def _preprocessor(
     style: Preprocessing,
     columns: Sequence[tuple[str, str]],
@@ -366,13 +413,22 @@ def _pipeline_for_kinds(
     n_jobs: int,
     n_rows: int | None = None,
     target_encoded: Sequence[str] = (),
+    native_categories: bool = False,
 ) -> Pipeline:
+    """``native_categories``: the family (one with ``native_categories``) handles the
+    ordinally coded categorical columns itself, through a :class:`CategoryColumns` step."""
     spec = get_family(family)
-    estimator = spec.estimator(task, params=params, seed=seed, n_jobs=n_jobs, n_rows=n_rows)
     prep = _preprocessor(
         spec.preprocessing, columns, target_encoded=target_encoded, task=task, seed=seed
     )
-    return Pipeline([("prep", prep), ("model", estimator)])
+    positions = _category_positions(prep) if native_categories and spec.native_categories else ()
+    if positions and spec.categories_param:
+        params = {**(params or {}), spec.categories_param: positions}
+    estimator = spec.estimator(task, params=params, seed=seed, n_jobs=n_jobs, n_rows=n_rows)
+    steps: list[tuple[str, Any]] = [("prep", prep)]
+    if positions:
+        steps.append(("categories", CategoryColumns(positions)))
+    return Pipeline([*steps, ("model", estimator)])
 
 
 def build_pipeline(

@@ -100,8 +100,6 @@ def _fit_lightgbm(
 ) -> Any:
     deadline = active_deadline()
     callbacks = list(kw.pop("callbacks", None) or [])
-    # Set by TabularModel when the family's native categorical handling was chosen.
-    kw.setdefault("categorical_feature", getattr(model, "categorical_columns_", None) or "auto")
     split = _inner_split(y, is_classification=is_classification, seed=_seed(model.random_state))
     if deadline is not None:
         callbacks.append(_lightgbm_deadline(deadline))

@@ -104,13 +104,14 @@ def _native_or_encoded(
     with_codes, with_categories = encoded.result.score, native.result.score
     if spec.to_score(with_categories) > spec.to_score(with_codes):
         notes.append(
-            f"{label} split on the categorical columns' categories itself: cross-validated "
+            f"{label} handled the categorical columns itself: cross-validated "
             f"{spec.label} {with_categories:.4g} vs {with_codes:.4g} with ordinal codes."
         )
         return native
     notes.append(
         f"{label} kept ordinal codes for the categorical columns: cross-validated "
-        f"{spec.label} {with_codes:.4g} vs {with_categories:.4g} with its native categories."
+        f"{spec.label} {with_codes:.4g} vs {with_categories:.4g} with its own categorical "
+        "handling."
     )
     return encoded
 
@@ -287,7 +288,7 @@ def train(
         )
 
     # Categorical columns the tree preprocessing codes as ordinals (few enough levels not to
-    # be target-encoded): LightGBM may split on their categories instead.
+    # be target-encoded): LightGBM and CatBoost may handle their categories themselves.
     has_categories = any(
         kind in {"categorical", "boolean"}
         and n_unique.get(name, 0) <= TARGET_ENCODE_ABOVE_LEVELS["tree"]
@@ -362,8 +363,11 @@ def train(
                     held=refit_reserve(fold_s),
                 ),
                 time_left_s=deadline_s - clock(),
-                needed_s=outcome.fit_s_per_fold * len(splits) * ESTIMATE_SAFETY
-                + refit_reserve(outcome.fit_s_per_fold),
+                needed_s=family.native_cost
+                * (
+                    outcome.fit_s_per_fold * len(splits) * ESTIMATE_SAFETY
+                    + refit_reserve(outcome.fit_s_per_fold)
+                ),
                 finish=lambda o, y_now=y_now, folds_now=folds_now: (
                     _thresholded(o.result, o.oof, y_now, classes, folds_now)
                     if task == "binary" and spec.name == "f1"
