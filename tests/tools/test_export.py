@@ -196,6 +196,7 @@ def test_a_log_target_and_target_encoding_survive_the_script(tmp_path: Path) -> 
         "threshold": None,
         "positive_class": None,
         "target_encoded": ["street"],
+        "native_categories": [],
     }
 
 

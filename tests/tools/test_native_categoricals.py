@@ -40,6 +40,7 @@ def test_the_native_flag_makes_lightgbm_split_on_categories() -> None:
         booster = model.pipeline_.steps[-1][1].booster_
         infos[native] = list(booster.dump_model()["feature_infos"].values())[1]["values"]
         assert set(model.predict(frame.head(20))) <= {"yes", "no"}
+        assert model.native_categories_ == (["city"] if native else [])
     assert infos[False] == [] and len(infos[True]) >= 10  # categories, not a numeric range
 
 
@@ -50,6 +51,7 @@ def test_the_native_flag_gives_catboost_the_categories() -> None:
     ).fit(frame[["city", "noise"]], frame["y"])
     # The numeric column comes first, then the city's codes, which CatBoost treats as categories.
     assert model.pipeline_.steps[-1][1].get_cat_feature_indices() == [1]
+    assert model.native_categories_ == ["city"]
     unseen = pd.DataFrame({"city": ["city_03", "nowhere", None], "noise": [0.0, 1.0, 2.0]})
     assert set(model.predict(unseen)) <= {"yes", "no"}  # new and missing levels still predict
     assert model.predict_proba(unseen).shape == (3, 2)

@@ -3,6 +3,7 @@ the exported ``train.py`` and its ``retrained_model.joblib`` all carry it (issue
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,12 @@ def test_the_script_rebuilds_the_shipped_native_pipeline(native_run) -> None:
     assert "class CategoryColumns" in source and "CategoryColumns(columns=(1, 2))" in source
     assert ("cat_features=(1, 2)" in source) == (family == "catboost")
     assert abs(score - result.leaderboard[0].score) <= 0.03
+    report = json.loads((run / "report.json").read_text())
+    assert report["choices"]["native_categories"] == ["city", "garden"]
+    assert (
+        "handled by the model itself (cross-validation preferred it to ordinal codes): `city`, `garden`"
+        in (run / "model_card.md").read_text()
+    )
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     rebuilt, n_predicted = fresh.stdout.split()
     assert rebuilt == _repr(clone(shipped)).replace("Stoppable", "")

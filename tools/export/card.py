@@ -133,6 +133,12 @@ def _choice_lines(choices: Mapping[str, Any]) -> list[str]:
     if choices.get("target_encoded"):
         names = ", ".join(f"`{name}`" for name in choices["target_encoded"])
         lines.append(f"- Target-encoded (many categories, cross-fitted): {names}")
+    if choices.get("native_categories"):
+        names = ", ".join(f"`{name}`" for name in choices["native_categories"])
+        lines.append(
+            f"- Categories handled by the model itself (cross-validation preferred it to "
+            f"ordinal codes): {names}"
+        )
     if choices.get("class_weight", "none") != "none":
         lines.append("- Classes weighted equally (balanced class weights)")
     if choices.get("positive_class") is not None:

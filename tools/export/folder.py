@@ -182,6 +182,7 @@ def build_report(
             "threshold": getattr(result, "threshold", None),
             "positive_class": getattr(result, "positive_class", None),
             "target_encoded": list(getattr(result.model, "target_encoded_", [])),
+            "native_categories": list(getattr(result.model, "native_categories_", [])),
         },
         "timings": {
             "train_s": float(result.elapsed_s),

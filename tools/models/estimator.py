@@ -43,7 +43,8 @@ class TabularModel(BaseEstimator):
     (classification only, original labels, the column order of
     :meth:`predict_proba`), ``task_``, ``target_``, ``family_``,
     ``target_encoded_`` (categorical columns target-encoded for having many
-    levels), ``target_transform_``.
+    levels), ``native_categories_`` (categorical columns the family handled itself,
+    ``params["native_categoricals"]``), ``target_transform_``.
 
     ``target_transform`` (regression: ``"none"``, ``"log"``, ``"quantile"``,
     see :mod:`tools.search.target_transform`) fits the whole pipeline on the
@@ -179,6 +180,12 @@ class TabularModel(BaseEstimator):
             n_rows=len(frame),
             target_encoded=self.target_encoded_,
             native_categories=native,
+        )
+        # The ordinally coded columns the family was given as categories (none unless native).
+        self.native_categories_ = (
+            [name for name in categorical if name not in self.target_encoded_]
+            if "categories" in pipeline.named_steps
+            else []
         )
         if self.derived:
             derive = ("derive", DerivedFeatures(tuple(self.derived)))
