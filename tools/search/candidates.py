@@ -16,6 +16,7 @@ from tools.errors import UserFacingError
 from tools.models.estimator import TabularModel
 from tools.models.families import MODEL_FAMILIES
 from tools.search.cv import Split
+from tools.search.fold_pool import fold_workers, in_order
 from tools.search.results import CandidateResult
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ def _run_candidate(
             fold_models,
         )
 
-    for number, split in enumerate(splits, start=1):
-        try:
+    def fold(split: Split) -> Callable[[Deadline], tuple[TabularModel, float, np.ndarray]]:
+        def fit_and_predict(until: Deadline) -> tuple[TabularModel, float, np.ndarray]:
             fold_start = clock()
             model = TabularModel(
                 name,
@@ -106,50 +107,70 @@ def _run_candidate(
                 derived=derived,
                 **options,
             )
-            model.fit(X.iloc[split.train], y.iloc[split.train], deadline=fit_deadline)
-            fit_times.append(clock() - fold_start)
+            model.fit(X.iloc[split.train], y.iloc[split.train], deadline=until)
+            fit_s = clock() - fold_start
             X_valid = X.iloc[split.valid]
-            y_valid = y.iloc[split.valid]
-            positions = (
-                split.valid if slot is None else np.array([slot[int(r)] for r in split.valid])
+            predicted = (
+                model.predict_proba(X_valid) if classes is not None else model.predict(X_valid)
             )
-            if classes is not None:
-                fold_proba = model.predict_proba(X_valid)
-                proba = np.zeros((len(split.valid), len(classes)))
-                proba[:, [index[label] for label in model.classes_]] = fold_proba
-                y_pred = classes[np.argmax(proba, axis=1)]
-                oof[positions] = proba
-                score = _score(spec, y_valid, y_pred, proba, classes)
-            else:
-                y_pred = model.predict(X_valid)
-                oof[positions] = y_pred
-                score = _score(spec, y_valid, y_pred, None, None)
-            scores.append(float(score))
-            fold_models.append(model)
-            if first_model is None:
-                first_model = model
-        except UserFacingError as exc:
-            return finish("failed", str(exc))
-        except Exception as exc:  # a candidate's failure must not end the run; it is reported
-            log.warning("candidate_failed family=%s fold=%d", name, number, exc_info=True)
-            return finish("failed", f"{type(exc).__name__}: {str(exc)[:300]}")
-        if number == len(splits):
-            break
-        if stop():
-            return finish(
-                "skipped", f"stopped after {number} of {len(splits)} folds.", stopped=True
-            )
-        per_fold = (clock() - started) / number
-        needed = per_fold * (len(splits) - number) + reserve(float(np.mean(fit_times)))
-        if clock() + needed > deadline:
-            if must_finish:  # the first candidate: keep its finished folds rather than nothing
-                return finish(
-                    "ok", f"scored on {number} of {len(splits)} folds to stay within the budget."
+            return model, fit_s, predicted
+
+        return fit_and_predict
+
+    workers = fold_workers(name, len(splits), n_jobs)
+    with in_order(
+        [fold(split) for split in splits],
+        workers=workers,
+        threads_per_fit=n_jobs,
+        deadline=fit_deadline,
+    ) as folds:
+        for number, split in enumerate(splits, start=1):
+            try:
+                model, fit_s, predicted = next(folds)
+                fit_times.append(fit_s)
+                y_valid = y.iloc[split.valid]
+                positions = (
+                    split.valid if slot is None else np.array([slot[int(r)] for r in split.valid])
                 )
-            return finish(
-                "skipped",
-                f"abandoned after {number} of {len(splits)} folds: the rest would not fit in the budget.",
+                if classes is not None:
+                    proba = np.zeros((len(split.valid), len(classes)))
+                    proba[:, [index[label] for label in model.classes_]] = predicted
+                    y_pred = classes[np.argmax(proba, axis=1)]
+                    oof[positions] = proba
+                    score = _score(spec, y_valid, y_pred, proba, classes)
+                else:
+                    oof[positions] = predicted
+                    score = _score(spec, y_valid, predicted, None, None)
+                scores.append(float(score))
+                fold_models.append(model)
+                if first_model is None:
+                    first_model = model
+            except UserFacingError as exc:
+                return finish("failed", str(exc))
+            except Exception as exc:  # a candidate's failure must not end the run; it is reported
+                log.warning("candidate_failed family=%s fold=%d", name, number, exc_info=True)
+                return finish("failed", f"{type(exc).__name__}: {str(exc)[:300]}")
+            if number == len(splits):
+                break
+            if stop():
+                return finish(
+                    "skipped", f"stopped after {number} of {len(splits)} folds.", stopped=True
+                )
+            # With folds side by side, the ones left finish `workers` at a time.
+            per_fold = (clock() - started) / number
+            needed = per_fold * (len(splits) - number) / workers + reserve(
+                float(np.mean(fit_times))
             )
+            if clock() + needed > deadline:
+                if must_finish:  # the first candidate: keep its finished folds rather than nothing
+                    return finish(
+                        "ok",
+                        f"scored on {number} of {len(splits)} folds to stay within the budget.",
+                    )
+                return finish(
+                    "skipped",
+                    f"abandoned after {number} of {len(splits)} folds: the rest would not fit in the budget.",
+                )
     if not np.isfinite(scores).any():
         return finish("failed", f"{spec.label} could not be computed on the validation rows.")
     return finish("ok", "")

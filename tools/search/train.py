@@ -52,6 +52,7 @@ from tools.search.cv import (
     sample_rows,
 )
 from tools.search.cv import splits as cv_splits
+from tools.search.fold_pool import fold_workers
 from tools.search.refit import _Best, bagged_folds, fold_fallback, refit_final
 from tools.search.results import (
     CandidateResult,
@@ -304,7 +305,8 @@ def train(
             family.estimate_fit_s(n_train_fold, width, n_columns=len(columns), n_classes=n_classes)
             * factor
         )
-        est_total = est_fold * len(splits) * ESTIMATE_SAFETY
+        rounds = math.ceil(len(splits) / fold_workers(name, len(splits), n_jobs))
+        est_total = est_fold * rounds * ESTIMATE_SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
         left = deadline_s - clock()
         reason = ""

@@ -1,0 +1,115 @@
+"""Fit a candidate's cross-validation folds side by side where one fit leaves cores idle.
+
+A fit on small data gets one thread (:func:`tools.threads.threads_for`), so on a process
+allowed two cores the other one idles while the folds run one after another.
+:func:`fold_workers` says how many folds of a family to fit at once (never more than
+``allowed_threads() // threads_per_fit``, so folds x threads stay within the process's
+cores) and :func:`in_order` runs them on a thread pool, handing the results back in
+fold order, so the caller scores, stops and reports exactly as it does sequentially.
+
+Threads are enough: LightGBM, XGBoost and scikit-learn's tree building release the GIL.
+Only the families in :data:`PARALLEL_FOLD_FAMILIES` run side by side, and only while the
+machine has a core to spare (:func:`cores_free`): on the shared 2-core box random forest
+folds ran 1.49x faster side by side at load ~2, but every family ran slower (0.74-0.97x)
+at load ~6, where the second thread only competes with other work (``bench/threads.py``,
+figures in ``bench/README.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import copy_context
+from typing import TypeVar
+
+from tools.deadline import Deadline
+from tools.threads import allowed_threads, capped
+
+T = TypeVar("T")
+
+PARALLEL_FOLD_FAMILIES: frozenset[str] = frozenset({"random_forest", "lightgbm", "xgboost"})
+"""Families whose folds measured faster fitted two at a time with one thread each."""
+
+
+BUSY_ABOVE_LOAD = 1.0
+"""The machine has no core to spare when its 1-minute load average is above its cores plus
+this (our own training counts for about one)."""
+
+
+def cores_free() -> bool:
+    """Whether the machine's load leaves a core for a second fold (True where the load
+    cannot be read)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return True
+    return load <= (os.cpu_count() or 1) + BUSY_ABOVE_LOAD
+
+
+def fold_workers(family: str, n_folds: int, threads_per_fit: int) -> int:
+    """How many folds of ``family`` to fit at once when each fit uses ``threads_per_fit``
+    threads: as many as the process's cores hold (1 outside :data:`PARALLEL_FOLD_FAMILIES`
+    or while the machine is busy)."""
+    if family not in PARALLEL_FOLD_FAMILIES or n_folds < 2 or threads_per_fit >= allowed_threads():
+        return 1
+    if not cores_free():
+        return 1
+    return max(1, min(n_folds, allowed_threads() // max(int(threads_per_fit), 1)))
+
+
+class _Stoppable:
+    """A clock that reads as the end of time once stopped, so every fit under a deadline
+    on it stops at its next check (the pool's way to end the folds nobody will use)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._stopped = threading.Event()
+
+    def __call__(self) -> float:
+        return math.inf if self._stopped.is_set() else self._clock()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+@contextmanager
+def in_order(
+    tasks: Sequence[Callable[[Deadline], T]],
+    *,
+    workers: int,
+    threads_per_fit: int,
+    deadline: Deadline,
+) -> Iterator[Iterator[T]]:
+    """Within the block, an iterator over the results of ``tasks`` in their order.
+
+    Each task is called with the deadline its fit must stop at. With ``workers`` above 1,
+    up to that many tasks run at once on threads; a task's exception is raised when its
+    result is reached. Leaving the block early (the caller stops after some folds) cancels
+    the tasks not yet started, stops the running ones at their next deadline check and
+    waits for them, so no fit outlives the block.
+    """
+    if workers <= 1 or len(tasks) < 2:
+        yield (task(deadline) for task in tasks)
+        return
+    stoppable = _Stoppable(deadline.clock)
+    shared = Deadline(deadline.at_s, stoppable)
+    # Native thread caps (OpenBLAS's is process-wide) and warning filters are global:
+    # fits that enter and leave them concurrently restore each other's state. Holding both
+    # here, at the value every fit sets, leaves the process as it was once the block ends.
+    with warnings.catch_warnings(), capped(threads_per_fit):
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fold")
+        try:
+            # Each task runs in its own copy of the caller's context (an outer
+            # fitting_until deadline stays visible to it).
+            futures: list[Future[T]] = [
+                pool.submit(copy_context().run, task, shared) for task in tasks
+            ]
+            yield (future.result() for future in futures)
+        finally:
+            stoppable.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
