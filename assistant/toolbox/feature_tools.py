@@ -13,6 +13,7 @@ from assistant.events import Table
 from assistant.feature_jobs import FeatureReport, FeatureRequest, feature_job
 from assistant.plan_changes import load_changes, save_changes
 from assistant.store import RunRecord
+from assistant.toolbox._cluster_size import refuse_beyond_one_worker
 from assistant.toolbox._format import family_label, for_model, round_sig
 from assistant.toolbox._runs import latest_run, run_job
 from assistant.toolbox.train_tools import train_models
@@ -58,6 +59,7 @@ async def engineer_features(
     existing = [DerivedFeature(**f) for f in plan.get("derived_features") or []]
     proposals = _checked(features, existing, _column_kinds(run), target=plan["target"])
     record = ctx.dataset(run.dataset_id)
+    refuse_beyond_one_worker(ctx.settings.cluster, record.path, "features")
     family, params = _scoring_family(run)
     request = FeatureRequest(
         data_path=record.path,

@@ -382,3 +382,28 @@ def test_the_cluster_settings_come_from_the_environment(tmp_path: Path) -> None:
     assert Settings.from_env({}, env_file=tmp_path / "none.env").cluster.scheduler is None
     with pytest.raises(ValueError, match="MLCHAT_DASK_SCHEDULER must look like tcp://host:port"):
         Settings.from_env({"MLCHAT_DASK_SCHEDULER": "somewhere"}, env_file=tmp_path / "none.env")
+
+
+def test_work_that_would_load_a_big_file_into_one_worker_is_refused(tmp_path: Path) -> None:
+    from assistant.errors import ToolError
+    from assistant.settings import ClusterSettings
+    from assistant.toolbox._cluster_size import refuse_beyond_one_worker
+
+    csv, excel = tmp_path / "big.csv", tmp_path / "big.xlsx"
+    for path in (csv, excel):
+        path.write_bytes(b"x" * (2 << 20))  # 2 MB, above a 1 MB threshold
+    cluster = ClusterSettings(scheduler="tcp://127.0.0.1:8786", dask_above_mb=1)
+    refuse_beyond_one_worker(cluster, csv, "train")  # read in pieces: allowed
+    with pytest.raises(ToolError, match=r"^This \.xlsx file cannot be trained on the cluster"):
+        refuse_beyond_one_worker(cluster, excel, "train")
+    with pytest.raises(ToolError, match=r"^Tuning is not available for this file: at 2 MB"):
+        refuse_beyond_one_worker(cluster, csv, "tune")
+    with pytest.raises(ToolError, match=r"does not use derived features yet") as exc:
+        refuse_beyond_one_worker(cluster, csv, "features")
+    assert "attach an extract of the file below 1 MB" in str(exc.value)
+    for fine in (
+        dataclasses.replace(cluster, dask_above_mb=2),  # not above the threshold
+        dataclasses.replace(cluster, scheduler=None),  # one machine: no Dask path
+    ):
+        for action in ("train", "tune", "features"):
+            refuse_beyond_one_worker(fine, excel, action)  # type: ignore[arg-type]
