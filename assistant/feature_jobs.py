@@ -2,8 +2,9 @@
 
 Like :mod:`assistant.jobs`, it takes a :class:`~assistant.worker.WorkerChannel`
 and a small picklable request, reads the data itself, sends one progress
-message per verdict and returns a :class:`FeatureReport` (plain frozen dataclasses, so
-it crosses the worker boundary as is, like the train and tune reports).
+message per verdict and returns the
+:class:`~tools.search.feature_selection.FeatureSelection` (plain frozen dataclasses, so it
+crosses the worker boundary as is, like the train and tune reports).
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from tools.analyze.profile import profile_table
 from tools.feature_grammar import DerivedFeature
 from tools.io.load import load_table
 from tools.io.raw_rows import label_target
-from tools.metrics import resolve_metric
 from tools.plan import Plan, task_choice, update_plan
-from tools.search.feature_selection import FeatureTrial, select_features
+from tools.search.feature_selection import FeatureSelection, FeatureTrial, select_features
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +37,7 @@ class FeatureRequest:
     max_bytes: int = 1 << 30
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureReport:
-    """What scoring the proposed features found."""
-
-    family: str
-    """The model family the features were scored with."""
-    metric_label: str
-    baseline: float
-    """Score with only the features the plan already had (NaN when not evaluated)."""
-    final: float
-    """Score with every kept feature (NaN when not evaluated)."""
-    trials: tuple[FeatureTrial, ...]
-    """The verdict on each proposal, in order."""
-    kept: tuple[DerivedFeature, ...]
-    """The plan's earlier derived features plus the newly kept ones, in order."""
-    stopped: bool
-
-
-def feature_job(channel: WorkerChannel, request: FeatureRequest) -> FeatureReport:
+def feature_job(channel: WorkerChannel, request: FeatureRequest) -> FeatureSelection:
     """Check the proposals against the table, then keep those that cross-validation favours."""
     loaded = load_table(request.data_path, max_bytes=request.max_bytes)
     plan = Plan(**request.plan)
@@ -64,7 +46,6 @@ def feature_job(channel: WorkerChannel, request: FeatureRequest) -> FeatureRepor
     proposals = [DerivedFeature(name, expression) for name, expression in request.proposals]
     # Raises FeatureError (a user-facing error the model sees) on a column that does not fit.
     update_plan(plan, profile, derived_features=[*plan.derived_features, *proposals])
-    spec = resolve_metric(plan.metric, plan.task)
 
     def on_trial(trial: FeatureTrial) -> None:
         verdict = "kept" if trial.kept else "not kept"
@@ -84,12 +65,4 @@ def feature_job(channel: WorkerChannel, request: FeatureRequest) -> FeatureRepor
         should_stop=channel.should_stop,
         on_trial=on_trial,
     )
-    return FeatureReport(
-        family=selection.family,
-        metric_label=spec.label,
-        baseline=selection.baseline,
-        final=selection.final,
-        trials=selection.trials,
-        kept=selection.kept,
-        stopped=selection.stopped,
-    )
+    return selection

@@ -23,6 +23,7 @@ from sklearn.preprocessing import label_binarize
 
 from tools.analyze.kinds import Task
 from tools.errors import PlanError
+from tools.models.kinds import TASK_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def resolve_metric(name: str, task: Task) -> MetricSpec:
     if canonical not in valid:
         kind = "a regression" if canonical in _TASK_METRICS["regression"] else "a classification"
         raise PlanError(
-            f"{_LABELS[canonical]} is {kind} metric, but this is {_task_words(task)}. "
+            f"{_LABELS[canonical]} is {kind} metric, but this is {TASK_WORDS[task]}. "
             f"{_choices(task)}"
         )
     return _spec(canonical)
@@ -453,15 +454,7 @@ _COMPUTE: dict[str, Callable[[np.ndarray, Any, Any, Any], float]] = {
 
 def _choices(task: Task) -> str:
     listed = ", ".join(f"{n} ({_LABELS[n]})" for n in _TASK_METRICS[task])
-    return f"For {_task_words(task)} choose one of: {listed}."
-
-
-def _task_words(task: Task) -> str:
-    return {
-        "binary": "binary classification",
-        "multiclass": "multiclass classification",
-        "regression": "regression",
-    }[task]
+    return f"For {TASK_WORDS[task]} choose one of: {listed}."
 
 
 __all__ = [

@@ -30,12 +30,11 @@ from pydantic import (
 from tools.errors import PlanError
 from tools.feature_grammar import DerivedFeature, check_features, check_name, parse_expression
 from tools.models.families import MODEL_FAMILIES, families_for
-from tools.models.kinds import CLASSIFICATION, USED_KINDS
+from tools.models.kinds import CLASSIFICATION, TASK_WORDS, USED_KINDS, Task
 from tools.plan_words import expand_models, parse_budget_s
 
 log = logging.getLogger(__name__)
 
-Task = Literal["binary", "multiclass", "regression"]
 Validation = Literal["stratified_kfold", "kfold", "holdout", "time_split"]
 TargetTransformChoice = Literal["auto", "none", "log", "quantile"]
 ClassWeightChoice = Literal["auto", "none", "balanced"]
@@ -152,11 +151,7 @@ class Plan(BaseModel):
 
         spec = resolve_metric(self.metric, self.task)
         direction = "higher" if spec.greater_is_better else "lower"
-        task_words = {
-            "binary": "binary classification",
-            "multiclass": "multiclass classification",
-            "regression": "regression",
-        }[self.task]
+        task_words = TASK_WORDS[self.task]
         if self.validation in {"stratified_kfold", "kfold"}:
             scheme = f"{self.folds}-fold {'stratified ' if self.validation == 'stratified_kfold' else ''}cross-validation"
         elif self.validation == "holdout":

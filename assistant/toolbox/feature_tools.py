@@ -10,9 +10,10 @@ from typing import Any
 from assistant.context import ToolContext
 from assistant.errors import ToolError
 from assistant.events import Table
-from assistant.feature_jobs import FeatureReport, FeatureRequest, feature_job
+from assistant.feature_jobs import FeatureRequest, feature_job
 from assistant.plan_changes import load_changes, save_changes
 from assistant.store import RunRecord
+from assistant.toolbox._cluster_size import refuse_beyond_one_worker
 from assistant.toolbox._format import family_label, for_model, round_sig
 from assistant.toolbox._runs import latest_run, run_job
 from assistant.toolbox.train_tools import train_models
@@ -20,9 +21,11 @@ from assistant.toolkit import ToolResult, changes_state
 from assistant.verified_models import run_workspace
 from tools.errors import FeatureError, UserFacingError
 from tools.feature_grammar import ALLOWED, DerivedFeature, check_features, parse_feature
+from tools.metrics import resolve_metric
 from tools.models.families import MODEL_FAMILIES
 from tools.predict import SCHEMA_FILE
 from tools.search.automl import base_family
+from tools.search.feature_selection import FeatureSelection
 
 MAX_PROPOSALS = 10
 MIN_SCORING_BUDGET_S = 60
@@ -58,6 +61,7 @@ async def engineer_features(
     existing = [DerivedFeature(**f) for f in plan.get("derived_features") or []]
     proposals = _checked(features, existing, _column_kinds(run), target=plan["target"])
     record = ctx.dataset(run.dataset_id)
+    refuse_beyond_one_worker(ctx.settings.cluster, record.path, "features")
     family, params = _scoring_family(run)
     request = FeatureRequest(
         data_path=record.path,
@@ -81,7 +85,8 @@ async def engineer_features(
         failure_hint=lambda: "No feature was added; the current model is unchanged.",
     )
 
-    table = _verdict_table(outcome, run.id)
+    label = resolve_metric(outcome.metric, plan["task"]).label
+    table = _verdict_table(outcome, label, run.id)
     rows = [
         {
             "feature": t.name,
@@ -95,7 +100,6 @@ async def engineer_features(
     ]
     known = {f.name for f in existing}
     added = [f.name for f in outcome.kept if f.name not in known]
-    label = outcome.metric_label
     scored = (
         f"Scored {len(rows)} feature(s) with {family_label(outcome.family)} on the run's "
         f"cross-validation folds ({label} {_score(outcome.baseline)} with the current features)."
@@ -177,8 +181,7 @@ def _scoring_family(run: RunRecord) -> tuple[str, dict[str, Any]]:
     raise ToolError("The latest run has no single model to score features with; train first.")
 
 
-def _verdict_table(outcome: FeatureReport, run_id: str) -> Table:
-    label = outcome.metric_label
+def _verdict_table(outcome: FeatureSelection, label: str, run_id: str) -> Table:
     return Table(
         f"Derived features: {label} by cross-validation",
         ("feature", "expression", f"{label} without", f"{label} with", "kept", "why"),

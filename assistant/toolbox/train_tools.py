@@ -15,6 +15,7 @@ from assistant.events import File
 from assistant.jobs import TrainRequest, TuneReport, train_job
 from assistant.plan_changes import checked, load_changes, save_changes
 from assistant.processes import run_owner
+from assistant.toolbox._cluster_size import refuse_beyond_one_worker
 from assistant.toolbox._format import (
     family_label,
     for_model,
@@ -86,6 +87,7 @@ async def train_models(
     """
     called_at_s = time.time()  # the budget counts from the tool call
     record = ctx.training_dataset(dataset_id)
+    refuse_beyond_one_worker(ctx.settings.cluster, record.path, "train")
     stored = load_changes(ctx.services.conversations.db, ctx.thread_id).as_dict()
     given = {
         "metric": metric,
@@ -257,6 +259,7 @@ async def tune_model(
             f"None of those model families can be tuned; tunable ones: {', '.join(sorted(tunable))}."
         )
     record = ctx.dataset(run.dataset_id)
+    refuse_beyond_one_worker(ctx.settings.cluster, record.path, "tune")
     run_id = uuid.uuid4().hex[:10]
     key = study_key(study_prefix(ctx, record.sha256), plan["target"], plan["metric"])
     storage = tuning_store(ctx)

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assistant.feature_jobs import FeatureReport, FeatureRequest, feature_job
+from assistant.feature_jobs import FeatureRequest, feature_job
 from assistant.worker import WorkerChannel
 from tools.analyze.profile import profile_table
 from tools.feature_grammar import DerivedFeature
 from tools.plan import build_plan
-from tools.search.feature_selection import FeatureTrial
+from tools.search.feature_selection import FeatureSelection, FeatureTrial
 
 
 def test_the_feature_job_returns_a_picklable_report_with_its_verdicts(tmp_path: Path) -> None:
@@ -36,12 +36,16 @@ def test_the_feature_job_returns_a_picklable_report_with_its_verdicts(tmp_path: 
 
     report = feature_job(WorkerChannel(sent, threading.Event()), request)
 
-    assert isinstance(report, FeatureReport)
+    assert isinstance(report, FeatureSelection)
     assert pickle.loads(pickle.dumps(report)) == report
     [trial] = report.trials
     assert isinstance(trial, FeatureTrial) and trial.name == "ab_ratio" and trial.kept
     assert report.kept == (DerivedFeature("ab_ratio", "a / b"),)
-    assert (report.family, report.stopped) == ("ridge", False)
+    assert (report.family, report.metric, report.stopped) == (
+        "ridge",
+        "root_mean_squared_error",
+        False,
+    )
     assert report.final < report.baseline  # RMSE falls with the ratio
     messages = [sent.get_nowait()[1]["message"] for _ in range(sent.qsize())]
     assert messages[0] == "Scoring 1 feature(s) by cross-validation"

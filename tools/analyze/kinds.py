@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-Task = Literal["binary", "multiclass", "regression"]
+# One definition of each; analyze's modules import them from here.
+from tools.models.kinds import ColumnKind as ColumnKind
+from tools.models.kinds import Task as Task
 
 TaskChoice = Literal["classification", "regression"]
 """What a user may force the task to be ("treat it as regression")."""
-
-ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant"]
 
 
 @dataclass(frozen=True, slots=True)

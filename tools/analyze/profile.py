@@ -208,16 +208,7 @@ def _profile_column(series: pd.Series, n_rows: int) -> ColumnProfile:
     stats: dict[str, float | str | int] = {}
     if kind == "numeric":
         numbers = values.to_numpy(dtype=float)
-        numbers = numbers[np.isfinite(numbers)]
-        if len(numbers):
-            stats = {
-                "mean": float(numbers.mean()),
-                "std": float(numbers.std(ddof=1)) if len(numbers) > 1 else 0.0,
-                "min": float(numbers.min()),
-                "p50": float(np.median(numbers)),
-                "max": float(numbers.max()),
-                "skew": _skew(numbers),
-            }
+        stats = _number_stats(numbers[np.isfinite(numbers)])
     elif kind == "boolean":
         stats = {"true_share": float(values.astype(float).mean()) if len(values) else 0.0}
     elif kind == "datetime":
@@ -262,15 +253,8 @@ def _profile_numpy_column(series: pd.Series, n_rows: int) -> ColumnProfile:
         stats = {"true_share": float(present.mean())}
     elif kind == "id":
         stats = {"unique_share": 1.0}
-    elif kind == "numeric" and len(finite):
-        stats = {
-            "mean": float(finite.mean()),
-            "std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
-            "min": float(finite.min()),
-            "p50": float(np.median(finite)),
-            "max": float(finite.max()),
-            "skew": _skew(finite),
-        }
+    elif kind == "numeric":
+        stats = _number_stats(finite)
     return ColumnProfile(
         name=name,
         kind=kind,
@@ -279,6 +263,20 @@ def _profile_numpy_column(series: pd.Series, n_rows: int) -> ColumnProfile:
         n_unique=n_unique,
         stats=stats,
     )
+
+
+def _number_stats(finite: np.ndarray) -> dict[str, float | str | int]:
+    """Mean, standard deviation, min, median, max and skew of the finite values (none when empty)."""
+    if not len(finite):
+        return {}
+    return {
+        "mean": float(finite.mean()),
+        "std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
+        "min": float(finite.min()),
+        "p50": float(np.median(finite)),
+        "max": float(finite.max()),
+        "skew": _skew(finite),
+    }
 
 
 def _kind(series: pd.Series, values: pd.Series, n_unique: int, n_rows: int) -> ColumnKind:

@@ -8,6 +8,7 @@ import pandas as pd
 from tools.analyze.kinds import Task, TaskChoice, _short
 from tools.errors import TargetError
 from tools.io.load import resolve_column
+from tools.models.kinds import TASK_WORDS
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 """An integer target with at most this many distinct values (and few per row) is a class label."""
@@ -45,7 +46,7 @@ def infer_task(target: pd.Series) -> tuple[Task, str]:
         what = "true/false" if is_bool else "non-numeric"
         return task, (
             f"The target “{name}” is {what} with {n_unique} distinct values, so this is "
-            f"{_task_words(task)}."
+            f"{TASK_WORDS[task]}."
         )
     numbers = values.to_numpy(dtype=float)
     is_whole = bool(np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0))
@@ -64,7 +65,7 @@ def infer_task(target: pd.Series) -> tuple[Task, str]:
             )
         return task, (
             f"The numeric target “{name}” {why}, so its values are treated as classes: "
-            f"{_task_words(task)}."
+            f"{TASK_WORDS[task]}."
         )
     if is_whole:
         why = (
@@ -106,7 +107,7 @@ def choose_task(target: pd.Series, wanted: TaskChoice | None = None) -> tuple[Ta
             )
         return "regression", (
             f"The numeric target “{name}” is treated as a regression, as asked "
-            f"(it would otherwise be {_task_words(inferred)})."
+            f"(it would otherwise be {TASK_WORDS[inferred]})."
         )
     if inferred != "regression":
         return inferred, reason
@@ -118,7 +119,7 @@ def choose_task(target: pd.Series, wanted: TaskChoice | None = None) -> tuple[Ta
         )
     task: Task = "binary" if n_unique == 2 else "multiclass"
     return task, (
-        f"The numeric target “{name}” is treated as classes, as asked: {_task_words(task)} "
+        f"The numeric target “{name}” is treated as classes, as asked: {TASK_WORDS[task]} "
         f"with {n_unique} classes."
     )
 
@@ -174,11 +175,3 @@ def _is_row_number(values: pd.Series, n_unique: int) -> bool:
     if len(values) <= 20 or n_unique != len(values):
         return False
     return float(values.max()) - float(values.min()) + 1 <= 1.1 * n_unique
-
-
-def _task_words(task: Task) -> str:
-    return {
-        "binary": "binary classification",
-        "multiclass": "multiclass classification",
-        "regression": "regression",
-    }[task]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ from sklearn.metrics import (
     r2_score,
 )
 
-Task = Literal["binary", "multiclass", "regression"]
+from tools.models.kinds import Task
 
 Scorer = Callable[[Any, pd.DataFrame, np.ndarray], float]
 """``scorer(model, X, y) -> score``, higher is better."""

@@ -2,7 +2,8 @@
 reproducible ``train.py``.
 
 Modules: ``folder`` (:func:`export_run`, the report), ``files`` (file names), ``card``
-(the model card), ``script`` (the training script as Python source).
+(the model card), ``script`` (the training script), ``source`` (live objects as Python
+source).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _WHERE = {
     "SCRIPT_FILE": "tools.export.files",
     "FIGURES_DIR": "tools.export.files",
     "model_card": "tools.export.card",
-    "ExportError": "tools.export.script",
+    "ExportError": "tools.export.source",
     "train_script": "tools.export.script",
     "estimator_source": "tools.export.script",
 }

@@ -6,6 +6,13 @@ from typing import Any, Literal
 
 Task = Literal["binary", "multiclass", "regression"]
 
+TASK_WORDS: dict[str, str] = {
+    "binary": "binary classification",
+    "multiclass": "multiclass classification",
+    "regression": "regression",
+}
+"""Each task as a sentence names it."""
+
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant"]
 
 Preprocessing = Literal["scaled", "tree"]

@@ -17,6 +17,11 @@ text                      length, words, 16 components of   the same
                           word 1-2 gram TF-IDF (LSA)
 id / constant             dropped                           dropped
 ========================  ===============================  ==========================
+
+LightGBM and CatBoost may instead take the ordinal codes as categories (a
+:class:`CategoryColumns` step before the estimator) where cross-validation prefers it
+(:mod:`tools.search.train`); the step is part of the pipeline, so the exported script
+and every clone keep the choice.
 """
 
 from __future__ import annotations
