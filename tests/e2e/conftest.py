@@ -85,14 +85,22 @@ class ChainlitServer:
         data_dir: ``MLCHAT_DATA_DIR`` for the server; kept across restarts.
         log_path: Where the server's output is written.
         env: Extra environment variables (e.g. a key and base URL of a fake provider).
+        serve: Start it as users do, ``mlchat serve --headless`` from outside the project
+            folder (it runs Chainlit as its child), instead of ``chainlit run``.
     """
 
     def __init__(
-        self, data_dir: Path, log_path: Path, *, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        serve: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_env = dict(env or {})
+        self.serve = serve
         self.port = free_port()
         self.process: subprocess.Popen[str] | None = None
 
@@ -116,11 +124,15 @@ class ChainlitServer:
     def start(self, *, timeout_s: float = 90.0) -> None:
         """Start the server and return once it says the app is available."""
         self.port = free_port()
-        command = [sys.executable, "-m", "chainlit", "run", "chat_app.py", "-h", "--ci"]
+        if self.serve:
+            command = [str(Path(sys.executable).parent / "mlchat"), "serve", "--headless"]
+        else:
+            command = [sys.executable, "-m", "chainlit", "run", "chat_app.py", "-h", "--ci"]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=self.data_dir.parent if self.serve else ROOT,
             env=self._environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

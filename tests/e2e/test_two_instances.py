@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def instances(postgres_server_url: str) -> Iterator[tuple[ChainlitServer, ChainlitServer, str]]:
-    """Two servers, each with its own data folder, sharing the database and the workspaces."""
+    """Two ``mlchat serve`` instances, each with its own data folder, sharing the database and
+    the workspaces."""
     url = new_database(postgres_server_url)
     base = Path(tempfile.mkdtemp(prefix="mlchat-e2e-two-"))
     shared = {
@@ -35,8 +36,9 @@ def instances(postgres_server_url: str) -> Iterator[tuple[ChainlitServer, Chainl
         "MLCHAT_WORKSPACE_URL": f"file://{base / 'shared-workspaces'}",
         "CHAINLIT_AUTH_SECRET": secrets.token_urlsafe(32),
     }
-    first = ChainlitServer(base / "a", base / "a.log", env=shared)
-    second = ChainlitServer(base / "b", base / "b.log", env=shared)
+    # started as users do (mlchat serve), each from its own folder
+    first = ChainlitServer(base / "a", base / "a.log", env=shared, serve=True)
+    second = ChainlitServer(base / "b", base / "b.log", env=shared, serve=True)
     starting = threading.Thread(target=second.start)  # both at once: half the wait
     starting.start()
     try:
