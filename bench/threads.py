@@ -88,9 +88,10 @@ def _search_s(
     """Wall time of a search over ``models`` (no refit), of its first candidate's folds, and
     the CPU time of the search (all threads)."""
     saved_families, saved_threads = fold_pool.PARALLEL_FOLD_FAMILIES, train_module.threads_for
-    saved_busy = fold_pool.machine_busy
+    saved_busy, saved_rows = fold_pool.machine_busy, fold_pool.SIDE_BY_SIDE_FROM_ROWS
     fold_pool.PARALLEL_FOLD_FAMILIES = frozenset(models) if side_by_side else frozenset()
-    fold_pool.machine_busy = lambda: False  # measure side by side whatever the load
+    fold_pool.machine_busy = lambda: False  # measure side by side whatever the load and size
+    fold_pool.SIDE_BY_SIDE_FROM_ROWS = {}
     if side_by_side:
         train_module.threads_for = lambda n_rows: 1
     try:
@@ -101,7 +102,7 @@ def _search_s(
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         fold_pool.PARALLEL_FOLD_FAMILIES, train_module.threads_for = saved_families, saved_threads
-        fold_pool.machine_busy = saved_busy
+        fold_pool.machine_busy, fold_pool.SIDE_BY_SIDE_FROM_ROWS = saved_busy, saved_rows
     return total, result.leaderboard[0].fit_time_s, cpu
 
 

@@ -29,21 +29,25 @@ def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_folds_times_threads_never_exceed_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset({"lightgbm"}))
+    monkeypatch.setattr(
+        fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset({"lightgbm", "random_forest"})
+    )
     monkeypatch.setattr(fold_pool, "machine_busy", lambda: False)
     for cores in (1, 2, 3, 4, 8):
         monkeypatch.setattr(fold_pool, "allowed_threads", lambda cores=cores: cores)
         for threads in (1, 2, 3, 4, 8):
             for n_folds in (1, 2, 5, 10):
-                workers = fold_workers("lightgbm", n_folds, threads)
+                workers = fold_workers("lightgbm", n_folds, threads, n_rows=1_000)
                 assert 1 <= workers <= n_folds
                 assert workers == 1 or workers * threads <= cores
     monkeypatch.setattr(fold_pool, "allowed_threads", lambda: 8)
-    assert fold_workers("lightgbm", 5, 1) == 5
-    assert fold_workers("lightgbm", 5, 4) == 2
-    assert fold_workers("naive_bayes", 5, 1) == 1  # not measured faster side by side
+    assert fold_workers("lightgbm", 5, 1, n_rows=1_000) == 5
+    assert fold_workers("lightgbm", 5, 4, n_rows=1_000) == 2
+    assert fold_workers("naive_bayes", 5, 1, n_rows=1_000) == 1  # not measured faster side by side
+    assert fold_workers("random_forest", 5, 1, n_rows=240) == 1  # measured slower on tiny data
+    assert fold_workers("random_forest", 5, 1, n_rows=4_000) == 5
     monkeypatch.setattr(fold_pool, "machine_busy", lambda: True)
-    assert fold_workers("lightgbm", 5, 1) == 1  # other work holds the cores
+    assert fold_workers("lightgbm", 5, 1, n_rows=1_000) == 1  # other work holds the cores
 
 
 def test_tasks_run_side_by_side_at_most_workers_at_once_and_return_in_order(

@@ -117,7 +117,7 @@ def _run_candidate(
 
         return fit_and_predict
 
-    workers = fold_workers(name, len(splits), n_jobs)
+    workers = fold_workers(name, len(splits), n_jobs, n_rows=len(splits[0].train))
     with in_order(
         [fold(split) for split in splits],
         workers=workers,

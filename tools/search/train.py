@@ -305,7 +305,8 @@ def train(
             family.estimate_fit_s(n_train_fold, width, n_columns=len(columns), n_classes=n_classes)
             * factor
         )
-        rounds = math.ceil(len(splits) / fold_workers(name, len(splits), n_jobs))
+        workers = fold_workers(name, len(splits), n_jobs, n_rows=n_train_fold)
+        rounds = math.ceil(len(splits) / workers)
         est_total = est_fold * rounds * ESTIMATE_SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
         left = deadline_s - clock()
