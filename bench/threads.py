@@ -12,7 +12,8 @@
    the median time of a search over the four families (no refit). Where a fit gets every
    core (over ``PARALLEL_ABOVE_ROWS`` rows), "side by side" gives each fit one thread.
    ``--folds-only`` runs only this part; ``--repeats N`` sets the repeats (default 3),
-   ``--shapes 300x8,5000x20`` the data shapes.
+   ``--shapes 300x8,5000x20`` the data shapes, ``--families lightgbm,xgboost`` the
+   families (the search row only with more than one).
 
 Prints a table and writes it to ``bench/results/threads.md``. Run it on a busy machine
 too: oversubscription is where threads cost most.
@@ -87,9 +88,9 @@ def _search_s(
     """Wall time of a search over ``models`` (no refit), of its first candidate's folds, and
     the CPU time of the search (all threads)."""
     saved_families, saved_threads = fold_pool.PARALLEL_FOLD_FAMILIES, train_module.threads_for
-    saved_free = fold_pool.cores_free
+    saved_busy = fold_pool.machine_busy
     fold_pool.PARALLEL_FOLD_FAMILIES = frozenset(models) if side_by_side else frozenset()
-    fold_pool.cores_free = lambda: True  # measure side by side whatever the load
+    fold_pool.machine_busy = lambda: False  # measure side by side whatever the load
     if side_by_side:
         train_module.threads_for = lambda n_rows: 1
     try:
@@ -100,7 +101,7 @@ def _search_s(
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         fold_pool.PARALLEL_FOLD_FAMILIES, train_module.threads_for = saved_families, saved_threads
-        fold_pool.cores_free = saved_free
+        fold_pool.machine_busy = saved_busy
     return total, result.leaderboard[0].fit_time_s, cpu
 
 
@@ -115,7 +116,8 @@ def _fold_rows(repeats: int, shapes: list[tuple[int, int]]) -> list[str]:
     rows = []
     for n, width in shapes:
         frame = _table(n, width)
-        for models in [[family] for family in FAMILIES] + [list(FAMILIES)]:
+        families = _families()
+        for models in [[family] for family in families] + [list(families)] * (len(families) > 1):
             times: dict[bool, list[float]] = {False: [], True: []}
             cores: list[float] = []
             loads, idle = [], []
@@ -130,7 +132,7 @@ def _fold_rows(repeats: int, shapes: list[tuple[int, int]]) -> list[str]:
                         cores.append(cpu / total)
                         idle.append(100 * (idle1 - idle0) / max(all1 - all0, 1))
             one, two = statistics.median(times[False]), statistics.median(times[True])
-            label = "search, 4 families" if len(models) > 1 else models[0]
+            label = f"search, {len(models)} families" if len(models) > 1 else models[0]
             rows.append(
                 f"| {n:,} x {width} | {label} | {one:.2f} s | {two:.2f} s | {one / two:.2f}x "
                 f"| {statistics.median(cores):.2f} | {statistics.median(idle):.0f}% "
@@ -153,6 +155,13 @@ def _fold_table(repeats: int, shapes: list[tuple[int, int]]) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---:|",
         *_fold_rows(repeats, shapes),
     ]
+
+
+def _families() -> list[str]:
+    """``--families lightgbm,xgboost`` or every family of :data:`FAMILIES`."""
+    if "--families" not in sys.argv:
+        return list(FAMILIES)
+    return sys.argv[sys.argv.index("--families") + 1].split(",")
 
 
 def _shapes() -> list[tuple[int, int]]:

@@ -7,6 +7,11 @@ core. :func:`threads_for` gives one thread to small fits, where starting threads
 more than it saves: on a busy machine a 455-row logistic-regression fold took 0.4 s with
 two BLAS threads and 0.04 s with one. :func:`capped` holds the BLAS and OpenMP pools of
 the libraries (NumPy's BLAS, scikit-learn, LightGBM, XGBoost) to that number during a fit.
+
+On a busy machine (:func:`machine_busy`) every fit gets one thread: an OpenMP pool whose
+threads wait at a barrier for one that other work has descheduled is far slower than one
+thread. On the shared 2-core box at load ~4-5, a LightGBM fit on 40,000 x 30 took a median
+40 s with two threads and 2.5 s with one; XGBoost 11.8 s and 2.2 s (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from threadpoolctl import threadpool_limits
 THREADS_ENV = "MLCHAT_THREADS"
 PARALLEL_ABOVE_ROWS = 20_000
 """Fits use more than one thread only above this many training rows."""
+BUSY_ABOVE_LOAD = 1.0
+"""The machine is busy when its 1-minute load average is above its cores plus this (our
+own training counts for about one)."""
 
 
 def allowed_threads() -> int:
@@ -32,9 +40,20 @@ def allowed_threads() -> int:
     return cores
 
 
+def machine_busy() -> bool:
+    """Whether other work holds the machine's cores (False where the load cannot be read)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return False
+    return load > (os.cpu_count() or 1) + BUSY_ABOVE_LOAD
+
+
 def threads_for(n_rows: int) -> int:
-    """Threads for one fit on ``n_rows`` rows."""
-    return 1 if n_rows <= PARALLEL_ABOVE_ROWS else allowed_threads()
+    """Threads for one fit on ``n_rows`` rows: one on small data or a busy machine."""
+    if n_rows <= PARALLEL_ABOVE_ROWS or machine_busy():
+        return 1
+    return allowed_threads()
 
 
 @contextmanager

@@ -24,13 +24,13 @@ from tools.search.train import train
 def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """The process may use two cores, and every family runs its folds side by side."""
     monkeypatch.setattr(fold_pool, "allowed_threads", lambda: 2)
-    monkeypatch.setattr(fold_pool, "cores_free", lambda: True)
+    monkeypatch.setattr(fold_pool, "machine_busy", lambda: False)
     monkeypatch.setattr(fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset({"a", "b"}))
 
 
 def test_folds_times_threads_never_exceed_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset({"lightgbm"}))
-    monkeypatch.setattr(fold_pool, "cores_free", lambda: True)
+    monkeypatch.setattr(fold_pool, "machine_busy", lambda: False)
     for cores in (1, 2, 3, 4, 8):
         monkeypatch.setattr(fold_pool, "allowed_threads", lambda cores=cores: cores)
         for threads in (1, 2, 3, 4, 8):
@@ -42,16 +42,8 @@ def test_folds_times_threads_never_exceed_the_cores(monkeypatch: pytest.MonkeyPa
     assert fold_workers("lightgbm", 5, 1) == 5
     assert fold_workers("lightgbm", 5, 4) == 2
     assert fold_workers("naive_bayes", 5, 1) == 1  # not measured faster side by side
-    monkeypatch.setattr(fold_pool, "cores_free", lambda: False)
+    monkeypatch.setattr(fold_pool, "machine_busy", lambda: True)
     assert fold_workers("lightgbm", 5, 1) == 1  # other work holds the cores
-
-
-def test_a_busy_machine_has_no_core_to_spare(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fold_pool.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(fold_pool.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
-    assert fold_pool.cores_free()
-    monkeypatch.setattr(fold_pool.os, "getloadavg", lambda: (6.0, 1.0, 1.0))
-    assert not fold_pool.cores_free()
 
 
 def test_tasks_run_side_by_side_at_most_workers_at_once_and_return_in_order(
@@ -166,7 +158,7 @@ def _search(
 ) -> object:
     models = ["logistic_regression", "lightgbm"]
     monkeypatch.setattr(fold_pool, "allowed_threads", lambda: 2)
-    monkeypatch.setattr(fold_pool, "cores_free", lambda: True)
+    monkeypatch.setattr(fold_pool, "machine_busy", lambda: False)
     monkeypatch.setattr(
         fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset(models if side_by_side else ())
     )

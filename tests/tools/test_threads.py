@@ -10,10 +10,12 @@ from threadpoolctl import threadpool_info
 
 from assistant import worker
 from assistant.worker import run_in_worker, set_worker_threads
+from tools import threads
 from tools.threads import THREADS_ENV, allowed_threads, capped, threads_for
 
 
 def test_the_share_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)
     monkeypatch.setenv(THREADS_ENV, "1")
     assert allowed_threads() == 1
     assert threads_for(1_000_000) == 1
@@ -22,6 +24,17 @@ def test_the_share_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv(THREADS_ENV)
     assert threads_for(455) == 1
     assert threads_for(1_000_000) == (os.cpu_count() or 1)
+
+
+def test_a_busy_machine_gives_every_fit_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.9, 1.0, 1.0))
+    assert not threads.machine_busy()
+    assert threads_for(1_000_000) == 2
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (6.0, 1.0, 1.0))
+    assert threads.machine_busy()
+    assert threads_for(1_000_000) == 1
 
 
 def test_native_pools_are_capped_during_a_fit() -> None:

@@ -9,7 +9,7 @@ fold order, so the caller scores, stops and reports exactly as it does sequentia
 
 Threads are enough: LightGBM, XGBoost and scikit-learn's tree building release the GIL.
 Only the families in :data:`PARALLEL_FOLD_FAMILIES` run side by side, and only while the
-machine has a core to spare (:func:`cores_free`): on the shared 2-core box random forest
+machine has a core to spare (:func:`tools.threads.machine_busy`): on the shared 2-core box random forest
 folds ran 1.49x faster side by side at load ~2, but every family ran slower (0.74-0.97x)
 at load ~6, where the second thread only competes with other work (``bench/threads.py``,
 figures in ``bench/README.md``).
@@ -18,7 +18,6 @@ figures in ``bench/README.md``).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -28,27 +27,12 @@ from contextvars import copy_context
 from typing import TypeVar
 
 from tools.deadline import Deadline
-from tools.threads import allowed_threads, capped
+from tools.threads import allowed_threads, capped, machine_busy
 
 T = TypeVar("T")
 
 PARALLEL_FOLD_FAMILIES: frozenset[str] = frozenset({"random_forest", "lightgbm", "xgboost"})
 """Families whose folds measured faster fitted two at a time with one thread each."""
-
-
-BUSY_ABOVE_LOAD = 1.0
-"""The machine has no core to spare when its 1-minute load average is above its cores plus
-this (our own training counts for about one)."""
-
-
-def cores_free() -> bool:
-    """Whether the machine's load leaves a core for a second fold (True where the load
-    cannot be read)."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return True
-    return load <= (os.cpu_count() or 1) + BUSY_ABOVE_LOAD
 
 
 def fold_workers(family: str, n_folds: int, threads_per_fit: int) -> int:
@@ -57,7 +41,7 @@ def fold_workers(family: str, n_folds: int, threads_per_fit: int) -> int:
     or while the machine is busy)."""
     if family not in PARALLEL_FOLD_FAMILIES or n_folds < 2 or threads_per_fit >= allowed_threads():
         return 1
-    if not cores_free():
+    if machine_busy():
         return 1
     return max(1, min(n_folds, allowed_threads() // max(int(threads_per_fit), 1)))
 
