@@ -58,6 +58,8 @@ class ClusterSettings:
     """How long a job may wait for a Dask worker with free cores before it fails."""
     dask_above_mb: int = 1024
     """Tables whose file is larger than this are read and trained through Dask DataFrames."""
+    paused_limit_s: float = 60.0
+    """How long a job spread over the cluster may wait on a worker paused for lack of memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,4 +451,5 @@ def _cluster_from(env: _Reader) -> ClusterSettings:
             "MLCHAT_DASK_WAIT_FOR_WORKER_S", defaults.wait_for_worker_s, minimum=1.0
         ),
         dask_above_mb=env.whole("MLCHAT_DASK_ABOVE_MB", defaults.dask_above_mb, minimum=0),
+        paused_limit_s=env.number("MLCHAT_DASK_PAUSED_S", defaults.paused_limit_s, minimum=1.0),
     )

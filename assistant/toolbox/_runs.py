@@ -85,6 +85,7 @@ async def run_job(
                 scheduler=cluster.scheduler,
                 job_cores=cluster.job_cores,
                 wait_for_worker_s=cluster.wait_for_worker_s,
+                paused_limit_s=cluster.paused_limit_s,
                 on_message=on_message,
                 handle_ready=register,
                 on_cancelled_result=kept.append if keep_partial else None,

@@ -375,12 +375,15 @@ def test_the_cluster_settings_come_from_the_environment(tmp_path: Path) -> None:
             "MLCHAT_DATA_DIR": str(tmp_path),
             "MLCHAT_DASK_SCHEDULER": "tcp://scheduler.example:8786",
             "MLCHAT_DASK_JOB_CORES": "2",
+            "MLCHAT_DASK_PAUSED_S": "30",
         },
         env_file=tmp_path / "none.env",
     )
-    assert (settings.cluster.scheduler, settings.cluster.job_cores) == (
+    cluster = settings.cluster
+    assert (cluster.scheduler, cluster.job_cores, cluster.paused_limit_s) == (
         "tcp://scheduler.example:8786",
         2,
+        30.0,
     )
     assert Settings.from_env({}, env_file=tmp_path / "none.env").cluster.scheduler is None
     with pytest.raises(ValueError, match="MLCHAT_DASK_SCHEDULER must look like tcp://host:port"):
