@@ -15,7 +15,7 @@ import tools.search.fold_pool as fold_pool
 from tools.analyze.profile import profile_table
 from tools.deadline import Deadline, active_deadline, fitting_until
 from tools.plan import build_plan
-from tools.search.fold_pool import fold_workers, in_order
+from tools.search.fold_pool import fold_plan, fold_workers, in_order
 from tools.search.results import TrainProgress
 from tools.search.train import train
 
@@ -29,25 +29,26 @@ def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_folds_times_threads_never_exceed_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset({"lightgbm", "random_forest"})
-    )
     monkeypatch.setattr(fold_pool, "machine_busy", lambda: False)
     for cores in (1, 2, 3, 4, 8):
         monkeypatch.setattr(fold_pool, "allowed_threads", lambda cores=cores: cores)
-        for threads in (1, 2, 3, 4, 8):
-            for n_folds in (1, 2, 5, 10):
-                workers = fold_workers("lightgbm", n_folds, threads, n_rows=1_000)
-                assert 1 <= workers <= n_folds
-                assert workers == 1 or workers * threads <= cores
+        for family in ("lightgbm", "random_forest", "naive_bayes"):
+            for threads in {1, cores}:  # what threads_for gives: 1 or every core
+                for n_folds in (1, 2, 5, 10):
+                    workers, each = fold_plan(family, n_folds, threads, n_rows=30_000)
+                    assert 1 <= workers <= n_folds and 1 <= each <= threads
+                    assert workers * each <= max(cores, threads)
     monkeypatch.setattr(fold_pool, "allowed_threads", lambda: 8)
-    assert fold_workers("lightgbm", 5, 1, n_rows=1_000) == 5
-    assert fold_workers("lightgbm", 5, 4, n_rows=1_000) == 2
+    assert fold_plan("lightgbm", 5, 1, n_rows=1_000) == (5, 1)
+    assert fold_plan("lightgbm", 2, 8, n_rows=40_000) == (2, 4)  # the cores split across folds
+    assert fold_plan("random_forest", 5, 8, n_rows=40_000) == (1, 8)  # not measured: unchanged
     assert fold_workers("naive_bayes", 5, 1, n_rows=1_000) == 1  # not measured faster side by side
     assert fold_workers("random_forest", 5, 1, n_rows=240) == 1  # measured slower on tiny data
     assert fold_workers("random_forest", 5, 1, n_rows=4_000) == 5
+    assert fold_workers("logistic_regression", 5, 1, n_rows=4_000) == 1
+    assert fold_plan("logistic_regression", 5, 8, n_rows=40_000) == (5, 1)
     monkeypatch.setattr(fold_pool, "machine_busy", lambda: True)
-    assert fold_workers("lightgbm", 5, 1, n_rows=1_000) == 1  # other work holds the cores
+    assert fold_plan("lightgbm", 5, 1, n_rows=1_000) == (1, 1)  # other work holds the cores
 
 
 def test_tasks_run_side_by_side_at_most_workers_at_once_and_return_in_order(
@@ -166,6 +167,7 @@ def _search(
     monkeypatch.setattr(
         fold_pool, "PARALLEL_FOLD_FAMILIES", frozenset(models if side_by_side else ())
     )
+    monkeypatch.setattr(fold_pool, "SIDE_BY_SIDE_FROM_ROWS", {})
     profile = profile_table(frame, target="y")
     plan = build_plan(profile, budget_s=60).model_copy(update={"models": models})
     return train(frame, plan, profile=profile, refit=False, **kw)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from tools.errors import UserFacingError
 from tools.models.estimator import TabularModel
 from tools.models.families import MODEL_FAMILIES
 from tools.search.cv import Split
-from tools.search.fold_pool import fold_workers, in_order
+from tools.search.fold_pool import fold_plan, in_order
 from tools.search.results import CandidateResult
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ def _run_candidate(
             fold_models,
         )
 
+    workers, threads = fold_plan(name, len(splits), n_jobs, n_rows=len(splits[0].train))
+
     def fold(split: Split) -> Callable[[Deadline], tuple[TabularModel, float, np.ndarray]]:
         def fit_and_predict(until: Deadline) -> tuple[TabularModel, float, np.ndarray]:
             fold_start = clock()
@@ -103,7 +105,7 @@ def _run_candidate(
                 columns,
                 params=dict(overrides) or None,
                 seed=seed,
-                n_jobs=n_jobs,
+                n_jobs=threads,
                 derived=derived,
                 **options,
             )
@@ -117,11 +119,10 @@ def _run_candidate(
 
         return fit_and_predict
 
-    workers = fold_workers(name, len(splits), n_jobs, n_rows=len(splits[0].train))
     with in_order(
         [fold(split) for split in splits],
         workers=workers,
-        threads_per_fit=n_jobs,
+        threads_per_fit=threads,
         deadline=fit_deadline,
     ) as folds:
         for number, split in enumerate(splits, start=1):
