@@ -163,7 +163,8 @@ def train(
 
     start = clock()
     hard = deadline or Deadline(start + plan.budget_s, clock)
-    deadline_s = min(start + plan.budget_s, hard.at_s)
+    search = hard.earlier(Deadline(start + plan.budget_s, clock))
+    """When new work stops starting: the plan's budget, or the caller's deadline if sooner."""
     stop = should_stop or (lambda: False)
     notify = on_progress or (lambda progress: None)
     notes: list[str] = []
@@ -222,8 +223,7 @@ def train(
         columns=columns,
         spec=spec,
         n_unique=n_unique,
-        clock=clock,
-        deadline=start + TRANSFORM_SHARE * 1.5 * plan.budget_s,
+        deadline=Deadline(start + TRANSFORM_SHARE * 1.5 * plan.budget_s, clock),
         notes=notes,
     )
     class_weight = _choose_class_weight(plan, y, spec.name, notes)
@@ -270,13 +270,13 @@ def train(
             seed=plan.seed,
             n_jobs=n_jobs,
             clock=clock,
-            deadline=deadline_s,
+            deadline=search,
             # The first candidate may use the whole run (a result beats none); later ones
             # are cut soon after the search's own deadline, so tuning and the refit keep
             # their time when a fit runs far over its estimate.
             fit_deadline=hard
             if first
-            else hard.earlier(Deadline(deadline_s + OVERRUN_SHARE * plan.budget_s, clock)),
+            else hard.earlier(Deadline(search.at_s + OVERRUN_SHARE * plan.budget_s, clock)),
             reserve=lambda fold_s: max(held, refit_reserve(fold_s)),
             stop=stop,
             n_oof=len(oof_rows),
@@ -309,7 +309,7 @@ def train(
         rounds = math.ceil(len(splits) / workers)
         est_total = est_fold * rounds * ESTIMATE_SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
-        left = deadline_s - clock()
+        left = search.left_s()
         reason = ""
         if family.max_rows is not None and n_train_fold > family.max_rows:
             reason = f"{family.label} is too slow above {family.max_rows:,} rows."
@@ -363,7 +363,7 @@ def train(
                     first=False,
                     held=refit_reserve(fold_s),
                 ),
-                time_left_s=deadline_s - clock(),
+                time_left_s=search.left_s(),
                 needed_s=family.native_cost
                 * (
                     outcome.fit_s_per_fold * len(splits) * ESTIMATE_SAFETY
