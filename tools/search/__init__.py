@@ -2,15 +2,16 @@
 
 Modules: ``cv`` (features, searched rows, single-row classes, folds: the one place
 training, tuning, the target-transform choice and feature selection take their rows
-from), ``candidates`` (one family cross-validated under the deadline), ``train``
-(the breadth search over the plan's families), ``refit`` (the winner's final model, or
-its bagged fold models), ``winner`` (ranking, class weighting, the winner's metrics and
-F1 threshold), ``results`` (``TrainResult`` and friends), ``studies`` / ``trials`` /
-``tune`` (Optuna tuning), ``ensemble`` (greedy weighted ensembles), ``target_transform``
-(the target-transform choice), ``feature_selection``, ``honest`` (expected scores on
-new data by nested selection), ``fast_scores``, ``keys`` (leaderboard keys),
-``finish`` (the model an automl run ships), ``automl`` (breadth, tuning, ensemble, refit
-within one budget).
+from), ``candidates`` (one family cross-validated under the deadline), ``native`` (its
+native-categories variant), ``train`` (the breadth search over the plan's families),
+``refit`` (the one refit routine: the winner's final model, or its bagged fold models),
+``winner`` (ranking, class weighting, the winner's metrics and F1 threshold),
+``results`` (``TrainResult`` and friends), ``studies`` / ``trials`` / ``tune`` (Optuna
+tuning), ``ensemble`` (greedy weighted ensembles), ``target_transform`` (the
+target-transform choice), ``feature_selection``, ``honest`` (expected scores on new
+data by nested selection), ``fast_scores``, ``keys`` (leaderboard keys), ``finish``
+(the model an automl run ships), ``automl`` (breadth, tuning, ensemble, refit within
+one budget).
 """
 
 from __future__ import annotations

@@ -131,7 +131,6 @@ def fit_automl(
     start = clock()
     run_deadline = deadline or Deadline(start + float(plan.budget_s), clock)
     budget = max(run_deadline.at_s - start, MIN_BUDGET_S)
-    deadline_s = run_deadline.at_s
     stop = should_stop or (lambda: False)
     notify = on_progress or (lambda progress: None)
     spec = resolve_metric(plan.metric, plan.task)
@@ -199,7 +198,7 @@ def fit_automl(
     ranked_ok = [r.family for r in result.leaderboard if r.status == "ok"]
     to_tune = [name for name in ranked_ok if name in tunable][:TUNE_TOP]
     reserve = min(refit_s(ranked_ok[:3]), 0.3 * budget)
-    tune_budget = (deadline_s - clock() - reserve - 1.5) / 1.1
+    tune_budget = (run_deadline.left_s() - reserve - 1.5) / 1.1
     if tune and to_tune and not stopped and not stop() and tune_budget >= MIN_TUNE_S:
         try:
             tuned = run_tuning(

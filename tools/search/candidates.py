@@ -51,7 +51,7 @@ def _run_candidate(
     seed: int,
     n_jobs: int,
     clock: Callable[[], float],
-    deadline: float,
+    deadline: Deadline,
     fit_deadline: Deadline,
     reserve: Callable[[float], float],
     stop: Callable[[], bool],
@@ -162,7 +162,7 @@ def _run_candidate(
             needed = per_fold * (len(splits) - number) / workers + reserve(
                 float(np.mean(fit_times))
             )
-            if clock() + needed > deadline:
+            if needed > deadline.left_s():
                 if must_finish:  # the first candidate: keep its finished folds rather than nothing
                     return finish(
                         "ok",

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tools.deadline import ESTIMATE_SAFETY
+from tools.deadline import ESTIMATE_SAFETY, Deadline
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,15 @@ def compare_target_transforms(
     family: str = "lightgbm",
     candidates: Sequence[str] = ("log", "quantile"),
     seed: int = 0,
-    clock: Callable[[], float] | None = None,
-    deadline: float = math.inf,
+    deadline: Deadline | None = None,
     derived: tuple[tuple[str, str], ...] = (),
 ) -> TransformChoice:
     """Cross-validate ``family`` with no transform and with each of ``candidates``.
 
     A candidate is chosen only if its mean score beats no transform by at
     least :data:`MIN_GAIN` (relative); otherwise ``"none"``. Uses at most
-    :data:`COMPARE_FOLDS` of ``splits``. If ``clock()`` passes ``deadline``
-    the comparison stops and keeps ``"none"``.
+    :data:`COMPARE_FOLDS` of ``splits``. Once ``deadline`` passes the comparison
+    stops and keeps ``"none"``; every fit stops at it.
 
     Args:
         X: Features (original columns); y: the regression target.
@@ -96,11 +95,8 @@ def compare_target_transforms(
         derived: Derived features of the plan (``(name, expression)`` pairs, see
             :mod:`tools.features`), listed in ``columns`` as numeric.
     """
-    from tools.deadline import Deadline
     from tools.models.estimator import TabularModel
 
-    now = clock or (lambda: 0.0)
-    fit_deadline = Deadline(deadline, now) if math.isfinite(deadline) else None
     params = dict(COMPARE_FAMILY_PARAMS) if family == "lightgbm" else None
     used = list(splits)[:COMPARE_FOLDS]
     scores: dict[str, float] = {}
@@ -108,7 +104,7 @@ def compare_target_transforms(
     for transform in ("none", *candidates):
         values: list[float] = per_fold.setdefault(transform, [])
         for train_rows, valid_rows in used:
-            if now() > deadline:
+            if deadline is not None and deadline.passed():
                 log.info("target_transform_compare_out_of_time transform=%s", transform)
                 return TransformChoice("none", scores, family, "")
             model = TabularModel(
@@ -120,7 +116,7 @@ def compare_target_transforms(
                 derived=derived,
                 target_transform=transform,
             )
-            model.fit(X.iloc[train_rows], y.iloc[train_rows], deadline=fit_deadline)
+            model.fit(X.iloc[train_rows], y.iloc[train_rows], deadline=deadline)
             predicted = model.predict(X.iloc[valid_rows])
             values.append(float(spec.compute(y.iloc[valid_rows], predicted, None, classes=None)))
         scores[transform] = float(np.mean(values))
@@ -167,8 +163,7 @@ def choose_target_transforms(
     columns: tuple[tuple[str, str], ...],
     spec: Any,
     n_unique: Mapping[str, int] | None = None,
-    clock: Callable[[], float] | None = None,
-    deadline: float = math.inf,
+    deadline: Deadline | None = None,
     notes: list[str] | None = None,
 ) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
     """The plan's target transform per preprocessing style ("tree", "scaled"), and the CV
@@ -220,7 +215,6 @@ def choose_target_transforms(
                 spec=spec,
                 family=name,
                 seed=plan.seed,
-                clock=clock,
                 deadline=deadline,
                 derived=tuple((f.name, f.expression) for f in plan.derived_features),
             )

@@ -53,6 +53,7 @@ from tools.search.cv import (
 )
 from tools.search.cv import splits as cv_splits
 from tools.search.fold_pool import fold_workers
+from tools.search.native import native_or_encoded
 from tools.search.refit import _Best, bagged_folds, fold_fallback, refit_final
 from tools.search.results import (
     CandidateResult,
@@ -76,48 +77,6 @@ log = logging.getLogger(__name__)
 OVERRUN_SHARE = 0.1
 """A candidate after the first is stopped this share of the search budget after the search's
 deadline, however far its fit runs over the estimate it started on."""
-
-
-NATIVE_SHARE = 0.3
-"""The native-categories variant runs only if it needs at most this share of the time left."""
-
-
-def _native_or_encoded(
-    encoded: Any,
-    run_native: Callable[[], Any],
-    *,
-    time_left_s: float,
-    needed_s: float,
-    finish: Callable[[Any], CandidateResult],
-    spec: Any,
-    label: str,
-    notes: list[str],
-) -> Any:
-    """The family's outcome with its native categorical handling when that scores better on
-    the same folds than the encoders did (``encoded``), else ``encoded``."""
-    if needed_s > NATIVE_SHARE * time_left_s:
-        return encoded
-    native = run_native()
-    if native.result.status != "ok" or native.result.n_folds != encoded.result.n_folds:
-        return encoded
-    native.result = finish(native)
-    with_codes, with_categories = encoded.result.score, native.result.score
-    if spec.to_score(with_categories) > spec.to_score(with_codes):
-        notes.append(
-            f"{label} handled the categorical columns itself: cross-validated "
-            f"{spec.label} {with_categories:.4g} vs {with_codes:.4g} with ordinal codes."
-        )
-        return native
-    notes.append(
-        f"{label} kept ordinal codes for the categorical columns: cross-validated "
-        f"{spec.label} {with_codes:.4g} vs {with_categories:.4g} with its own categorical "
-        "handling."
-    )
-    return encoded
-
-
-def _n_jobs(n_rows: int) -> int:
-    return threads_for(n_rows)
 
 
 def train(
@@ -163,7 +122,8 @@ def train(
 
     start = clock()
     hard = deadline or Deadline(start + plan.budget_s, clock)
-    deadline_s = min(start + plan.budget_s, hard.at_s)
+    search = hard.earlier(Deadline(start + plan.budget_s, clock))
+    """When new work stops starting: the plan's budget, or the caller's deadline if sooner."""
     stop = should_stop or (lambda: False)
     notify = on_progress or (lambda progress: None)
     notes: list[str] = []
@@ -209,7 +169,7 @@ def train(
     time_values = table[plan.time_column] if plan.time_column in table.columns else None
     splits = cv_splits(time_values, y, rows, plan, notes)
     n_train_fold = int(np.mean([len(s.train) for s in splits]))
-    n_jobs = _n_jobs(n_train_fold)
+    n_jobs = threads_for(n_train_fold)
     oof_rows = np.sort(np.concatenate([s.valid for s in splits]))
     slot = {int(r): i for i, r in enumerate(oof_rows)} if len(oof_rows) < len(y) else None
 
@@ -222,8 +182,7 @@ def train(
         columns=columns,
         spec=spec,
         n_unique=n_unique,
-        clock=clock,
-        deadline=start + TRANSFORM_SHARE * 1.5 * plan.budget_s,
+        deadline=Deadline(start + TRANSFORM_SHARE * 1.5 * plan.budget_s, clock),
         notes=notes,
     )
     class_weight = _choose_class_weight(plan, y, spec.name, notes)
@@ -270,13 +229,13 @@ def train(
             seed=plan.seed,
             n_jobs=n_jobs,
             clock=clock,
-            deadline=deadline_s,
+            deadline=search,
             # The first candidate may use the whole run (a result beats none); later ones
             # are cut soon after the search's own deadline, so tuning and the refit keep
             # their time when a fit runs far over its estimate.
             fit_deadline=hard
             if first
-            else hard.earlier(Deadline(deadline_s + OVERRUN_SHARE * plan.budget_s, clock)),
+            else hard.earlier(Deadline(search.at_s + OVERRUN_SHARE * plan.budget_s, clock)),
             reserve=lambda fold_s: max(held, refit_reserve(fold_s)),
             stop=stop,
             n_oof=len(oof_rows),
@@ -309,7 +268,7 @@ def train(
         rounds = math.ceil(len(splits) / workers)
         est_total = est_fold * rounds * ESTIMATE_SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
-        left = deadline_s - clock()
+        left = search.left_s()
         reason = ""
         if family.max_rows is not None and n_train_fold > family.max_rows:
             reason = f"{family.label} is too slow above {family.max_rows:,} rows."
@@ -355,7 +314,7 @@ def train(
         ):
             folds_now = fold_numbers([s.valid for s in splits], oof_rows)
             y_now = y.iloc[oof_rows]
-            outcome = _native_or_encoded(
+            outcome = native_or_encoded(
                 outcome,
                 lambda name=name, overrides=overrides, fold_s=outcome.fit_s_per_fold: evaluate(
                     name,
@@ -363,7 +322,7 @@ def train(
                     first=False,
                     held=refit_reserve(fold_s),
                 ),
-                time_left_s=deadline_s - clock(),
+                time_left_s=search.left_s(),
                 needed_s=family.native_cost
                 * (
                     outcome.fit_s_per_fold * len(splits) * ESTIMATE_SAFETY
@@ -432,7 +391,7 @@ def train(
                     columns,
                     params=dict(best.overrides) or None,
                     seed=plan.seed,
-                    n_jobs=_n_jobs(len(y)),
+                    n_jobs=threads_for(len(y)),
                     derived=derived,
                     **options(best.family),
                 )

@@ -91,7 +91,7 @@ class _Evaluator:
         family: str,
         params: Mapping[str, Any],
         clock: Callable[[], float],
-        deadline: float,
+        deadline: Deadline,
         stop: Callable[[], bool],
         *,
         on_fold: Callable[[int, float], str] | None = None,
@@ -106,7 +106,7 @@ class _Evaluator:
         scores: list[float] = []
         started = clock()
         fit_times: list[float] = []
-        fit_deadline = Deadline(deadline, clock).earlier(hard)
+        fit_deadline = deadline.earlier(hard)
         # A binary F1 run is scored (and pruned) by F1 at the trial's own best cut, the way
         # candidates are ranked and the model ships (tools.imbalance.thresholded_f1).
         at_cut = self.task == "binary" and self.spec.name == "f1" and classes is not None
@@ -169,7 +169,7 @@ class _Evaluator:
             if stop():
                 return outcome("stopped", stopped=True)
             per_fold = (clock() - started) / (number + 1)
-            if clock() + per_fold * (len(self.splits) - number - 1) + reserve > deadline:
+            if per_fold * (len(self.splits) - number - 1) + reserve > deadline.left_s():
                 return outcome("abandoned: the remaining folds would not fit in the budget")
         return _Outcome(mean_score(), oof, float(np.mean(fit_times)))
 
@@ -257,8 +257,7 @@ def _target_transforms(
         profile=profile,
         columns=columns,
         spec=spec,
-        clock=clock,
-        deadline=clock() + 1.5 * TRANSFORM_SHARE * plan.budget_s,
+        deadline=Deadline(clock() + 1.5 * TRANSFORM_SHARE * plan.budget_s, clock),
         notes=notes,
     )
     return transforms_by_family(styles, names)

@@ -239,7 +239,8 @@ def tune(
     start = clock()
     budget = float(plan.budget_s if budget_s is None else budget_s)
     hard = deadline or Deadline(start + 1.1 * budget + 1.5, clock)
-    deadline_s = min(start + budget, hard.at_s)
+    search = hard.earlier(Deadline(start + budget, clock))
+    """When new trials stop starting: the tuning budget, or the caller's deadline if sooner."""
     stop = should_stop or (lambda: False)
     notes: list[str] = []
     task = plan.task
@@ -317,7 +318,7 @@ def tune(
     if previous is not None:
         name, trial = previous
         outcome = evaluator.run(
-            name, trial_to_params(name, trial.params), clock, deadline_s, stop, hard=hard
+            name, trial_to_params(name, trial.params), clock, search, stop, hard=hard
         )
         if outcome.score is not None:
             candidates.append(
@@ -337,7 +338,7 @@ def tune(
         turn += 1
         if name in exhausted:
             continue
-        left = deadline_s - clock()
+        left = search.left_s()
         folds_s = fold_s[name]
         guess = max(folds_s) * len(splits) * ESTIMATE_SAFETY if folds_s else 0.0
         if left - reserve() <= max(guess, 0.05 * budget) and (candidates or n_done):
@@ -370,7 +371,7 @@ def tune(
             name,
             params,
             clock,
-            hard.at_s if must_finish else deadline_s - reserve(),
+            hard if must_finish else search.sooner(reserve()),
             stop,
             on_fold=on_fold,
             hard=hard,
@@ -407,7 +408,7 @@ def tune(
             best_score=_natural(spec, best[1].value) if best else math.nan,
             best_family=best[0] if best else None,
             elapsed_s=elapsed(),
-            time_left_s=max(deadline_s - clock(), 0.0),
+            time_left_s=max(search.left_s(), 0.0),
             message=message,
         )
         log.info(
