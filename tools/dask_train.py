@@ -19,29 +19,28 @@ How it maps onto the single-machine path:
   :func:`~tools.metrics.evaluate_all`), computed through Dask.
 - **Deadline.** Each family's fit gets its share of the budget left (a quarter of the
   budget is held back for scoring, explaining and export) and stops at it mid-fit,
-  on the same boosting round on every worker (:class:`ClusterDeadline`).
+  on the same boosting round on every worker (:class:`tools.dask_stop.ClusterDeadline`).
 
 Only CSV, TSV and Parquet files are read this way (:func:`can_read`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from xgboost.callback import TrainingCallback
 
 from tools.analyze.profile import profile_table
+from tools.dask_stop import ClusterDeadline, LightGBMStop, XGBoostStop, rounds_note
+from tools.dask_stop import boosted_rounds as boosted_rounds  # re-exported
 from tools.deadline import Deadline, fitting_until
 from tools.errors import DataError
 from tools.io.columns import RawTableParser
@@ -62,9 +61,6 @@ _MAX_BLOCK_BYTES = 32 << 20
 _MIN_BLOCK_BYTES = 48 << 10
 _RESERVE_FRACTION = 0.25
 """Of the budget, held back after the fits for holdout scoring, explaining and export."""
-_SKEW_S = 2.0
-"""From this long before a fit's deadline, every worker reads the agreed stopping round each
-round: it covers the clocks of different machines and a round in flight."""
 _SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ",", ".parquet": None, ".pq": None}
 
 
@@ -207,7 +203,7 @@ def train_on_dask(
             fit_time_s=time.monotonic() - fit_started,
             status="ok",
             message=f"trained with Dask on {parsed.npartitions} partition(s), "
-            + _rounds_note(local),
+            + rounds_note(local),
             params={},
             n_folds=1,
         )
@@ -378,7 +374,7 @@ def fit_on_cluster(
         import xgboost as xgb
         from xgboost import dask as dxgb
 
-        callbacks = [_XGBoostStop(stop)] if stop is not None else None
+        callbacks = [XGBoostStop(stop)] if stop is not None else None
         trainer = (dxgb.DaskXGBClassifier if classification else dxgb.DaskXGBRegressor)(
             **params, callbacks=callbacks
         )
@@ -393,98 +389,8 @@ def fit_on_cluster(
 
     trainer_class = lgb.DaskLGBMClassifier if classification else lgb.DaskLGBMRegressor
     trainer = trainer_class(client=client, **params)
-    trainer.fit(x, y, callbacks=[_LightGBMStop(stop)] if stop is not None else None)
+    trainer.fit(x, y, callbacks=[LightGBMStop(stop)] if stop is not None else None)
     return trainer.to_local()
-
-
-class ClusterDeadline:
-    """Stops a distributed fit at its deadline, after the same boosting round on every worker.
-
-    Each worker of the fit runs its own copy, and the workers move round by round in
-    lockstep (each round ends in an allreduce): a worker that stopped alone would leave the
-    others waiting for it. So the first worker past the deadline writes a stopping round
-    two rounds ahead into a Dask ``Variable`` (under a Dask ``Lock``, so only one is
-    written); from ``_SKEW_S`` before the deadline every worker reads it after each round,
-    and no worker can be a whole round ahead of the writer, so every worker reads it before
-    that round and stops after it. Before that window a round costs no scheduler call.
-    """
-
-    def __init__(self, at_wall_s: float, name: str) -> None:
-        self.at_wall_s = at_wall_s
-        """The deadline in ``time.time()`` seconds (workers may be other machines)."""
-        self.name = name
-
-    @classmethod
-    @contextlib.contextmanager
-    def until(cls, deadline: Deadline, client: Any) -> Iterator[ClusterDeadline]:
-        """A stop at ``deadline`` for one fit through ``client``'s cluster."""
-        from distributed import Variable
-
-        stop = cls(time.time() + deadline.left_s(), f"mlchat-stop-round-{uuid.uuid4().hex}")
-        variable = Variable(stop.name, client=client)
-        variable.set(-1)
-        try:
-            yield stop
-        finally:
-            with contextlib.suppress(Exception):
-                variable.delete()
-
-    def stop_after(self, round_index: int) -> bool:
-        """Whether the fit stops after round ``round_index`` (0-based): the same on every worker."""
-        if time.time() < self.at_wall_s - _SKEW_S:
-            return False
-        from distributed import Lock, Variable
-
-        variable = Variable(self.name)
-        stop_at = int(variable.get())
-        if stop_at < 0 and time.time() >= self.at_wall_s:
-            with Lock(f"{self.name}-lock"):
-                stop_at = int(variable.get())
-                if stop_at < 0:
-                    stop_at = round_index + 2
-                    variable.set(stop_at)
-                    log.info("dask_fit_deadline stop_after_round=%d", stop_at + 1)
-        return 0 <= stop_at <= round_index
-
-
-class _LightGBMStop:
-    """LightGBM's side of :class:`ClusterDeadline` (a callback after each round)."""
-
-    order = 40  # after early stopping (30), as the single-machine deadline
-
-    def __init__(self, stop: ClusterDeadline) -> None:
-        self.stop = stop
-
-    def __call__(self, env: Any) -> None:
-        from lightgbm.callback import EarlyStopException
-
-        if self.stop.stop_after(env.iteration - env.begin_iteration):
-            raise EarlyStopException(env.iteration, env.evaluation_result_list or [])
-
-
-class _XGBoostStop(TrainingCallback):
-    """XGBoost's side of :class:`ClusterDeadline` (``after_iteration`` returns True to stop)."""
-
-    def __init__(self, stop: ClusterDeadline) -> None:
-        super().__init__()
-        self.stop = stop
-
-    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        return self.stop.stop_after(epoch)
-
-
-def boosted_rounds(local: Any) -> int:
-    """How many boosting rounds the local XGBoost / LightGBM estimator holds."""
-    if hasattr(local, "booster_"):
-        return int(local.booster_.current_iteration())
-    return int(local.get_booster().num_boosted_rounds())
-
-
-def _rounds_note(local: Any) -> str:
-    rounds, planned = boosted_rounds(local), local.get_params().get("n_estimators")
-    if planned and rounds < planned:
-        return f"{rounds} of {planned} rounds (stopped at its share of the budget)"
-    return f"{rounds} rounds"
 
 
 def _shared_params(fitted: Any, plain: Any) -> dict[str, Any]:
