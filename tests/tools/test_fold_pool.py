@@ -42,6 +42,7 @@ def test_folds_times_threads_never_exceed_the_cores(monkeypatch: pytest.MonkeyPa
     assert fold_plan("lightgbm", 5, 1, n_rows=1_000) == (5, 1)
     assert fold_plan("lightgbm", 2, 8, n_rows=40_000) == (2, 4)  # the cores split across folds
     assert fold_plan("random_forest", 5, 8, n_rows=40_000) == (1, 8)  # not measured: unchanged
+    assert fold_plan("xgboost", 5, 8, n_rows=40_000) == (1, 8)  # measured slower split
     assert fold_workers("naive_bayes", 5, 1, n_rows=1_000) == 1  # not measured faster side by side
     assert fold_workers("random_forest", 5, 1, n_rows=240) == 1  # measured slower on tiny data
     assert fold_workers("random_forest", 5, 1, n_rows=4_000) == 5

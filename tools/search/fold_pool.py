@@ -42,10 +42,11 @@ its trees in small batches, and on 240 rows the Python between them holds the in
 regression folds of 4,000 rows take 20 ms (0.77-1.02x)."""
 
 
-SPLIT_CORES_FAMILIES: frozenset[str] = frozenset({"lightgbm", "xgboost", "logistic_regression"})
+SPLIT_CORES_FAMILIES: frozenset[str] = frozenset({"lightgbm", "logistic_regression"})
 """Families whose folds are also run side by side on large data, one thread each, rather
-than one at a time with every core: on 50,000 x 30 that measured 6.1x (LightGBM, load
-2.8), 2.8x (logistic regression, load 2.5) and 6.4x (XGBoost, load 4.8) faster."""
+than one at a time with every core: on 50,000 x 30 that measured 2.9x and 6.1x (LightGBM,
+load 1.3 and 2.8) and 2.4x and 2.8x (logistic regression, load 1.3 and 2.5) faster.
+XGBoost measured 0.94x at load 1.8, so it keeps every core for one fold."""
 
 
 def fold_plan(family: str, n_folds: int, threads_per_fit: int, *, n_rows: int) -> tuple[int, int]:
