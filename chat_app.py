@@ -56,7 +56,10 @@ chainlit_server.add_middleware(
 LOGIN = prepare_data_dir(SETTINGS)
 mount_login_link(OneTimeLogin.from_environment(os.environ), username=LOGIN.username)
 DATA_LAYER = build_data_layer(
-    SETTINGS.data_dir, database_url=SETTINGS.database_url, files_dir=SETTINGS.chat_files_dir
+    SETTINGS.data_dir,
+    database_url=SETTINGS.database_url,
+    files_dir=SETTINGS.chat_files_dir,
+    files_url=SETTINGS.chat_files_url,
 )
 mount_file_route(DATA_LAYER)
 use_upload_folder(SETTINGS.data_dir / "tmp" / "uploads")

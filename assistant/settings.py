@@ -321,6 +321,15 @@ class Settings:
             return Path(url.removeprefix("file://")).expanduser() / ".chat-files"
         return self.data_dir / "files"
 
+    @property
+    def chat_files_url(self) -> str | None:
+        """The object-store workspace URL Chainlit's elements are also kept under (so every
+        instance serves them), or None for a local or shared-mount workspace."""
+        url = self.workspace_url
+        if url and "://" in url and not url.startswith("file://"):
+            return url
+        return None
+
     def workspace_for(self, thread_id: str) -> Path:
         """The per-conversation workspace folder (uploads, models, figures)."""
         safe = "".join(c for c in thread_id if c.isalnum() or c in "-_") or "default"

@@ -304,6 +304,9 @@ class LocalStorageClient(BaseStorageClient):
             return False
         return True
 
+    async def fetch(self, object_key: str) -> None:
+        """Make ``object_key`` available here before it is served (everything is, locally)."""
+
     async def get_read_url(self, object_key: str) -> str:
         """The URL under :data:`FILE_ROUTE` that serves ``object_key``."""
         return f"{self.url_prefix}/{quote(self.key_for(object_key))}"
@@ -510,6 +513,7 @@ def build_data_layer(
     database_url: str | None = None,
     url_prefix: str = FILE_ROUTE,
     files_dir: Path | None = None,
+    files_url: str | None = None,
 ) -> MlchatDataLayer:
     """Create the schema if needed and return the data layer for ``data_dir``.
 
@@ -522,11 +526,18 @@ def build_data_layer(
         url_prefix: Path of the file route, with Chainlit's root path if any.
         files_dir: Where stored elements live; ``<data>/files`` when omitted (a shared
             folder lets several app instances serve each other's elements).
+        files_url: An object-store workspace URL: elements are also kept there, so every
+            instance serves them (:class:`ui.mirrored_storage.MirroredStorageClient`).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     url = chat_database_url(database_url, data_dir)
     _run_coroutine_sync(lambda: create_schema(url))
-    storage = LocalStorageClient(files_dir or data_dir / "files", url_prefix=url_prefix)
+    root = files_dir or data_dir / "files"
+    storage = LocalStorageClient(root, url_prefix=url_prefix)
+    if files_url:
+        from ui.mirrored_storage import MirroredStorageClient
+
+        storage = MirroredStorageClient(root, files_url, url_prefix=url_prefix)
     return MlchatDataLayer(url, storage=storage, readable_roots=(upload_folder(data_dir),))
 
 

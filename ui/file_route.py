@@ -42,6 +42,7 @@ def mount_file_route(data_layer: MlchatDataLayer, *, path: str = FILE_ROUTE) -> 
         user_id = getattr(current_user, "id", None)
         if current_user is None or user_id is None:
             raise HTTPException(status_code=401, detail="Log in to read files.")
+        await storage.fetch(object_key)
         found = storage.stored_file(object_key)
         if found is None or await data_layer.file_owner(storage.key_for(object_key)) != user_id:
             raise HTTPException(status_code=404, detail="File not found.")
