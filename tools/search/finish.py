@@ -14,7 +14,7 @@ from tools.deadline import Deadline
 from tools.models.families import MODEL_FAMILIES
 from tools.search.ensemble import EnsembleSelection
 from tools.search.keys import ENSEMBLE_KEY, base_family, candidate_label
-from tools.search.refit import STOP_REFIT_MAX_S, Fallback, refit_final
+from tools.search.refit import Fallback, refit_final, refit_time_allowed
 from tools.search.results import TrainResult
 
 
@@ -42,8 +42,7 @@ def final_model(
     y = result.y
     if selection is not None:
         keys = list(selection.weights)
-        allowed = min(deadline.left_s(), STOP_REFIT_MAX_S) if stopped else deadline.left_s()
-        if refit_s(keys) <= allowed:
+        if refit_s(keys) <= refit_time_allowed(deadline, stopped):
             final = refit_final(
                 [templates[key] for key in keys],
                 frame,

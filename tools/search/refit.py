@@ -40,6 +40,14 @@ STOP_REFIT_MAX_S = 5.0
 """After a stop request the winner is refit only if that takes at most this long."""
 MARGIN_S = 0.2
 """Kept free when sizing a refit on part of the rows."""
+JOIN_GRACE_S = 0.05
+"""How long past the deadline a fit that cannot stop is waited for."""
+
+
+def refit_time_allowed(deadline: Deadline, stopped: bool) -> float:
+    """Seconds a refit may take: the time left, at most :data:`STOP_REFIT_MAX_S` after a stop."""
+    left = deadline.left_s()
+    return min(left, STOP_REFIT_MAX_S) if stopped else left
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +110,7 @@ def refit_final(
     yields to fully trained bagged fold models.
     """
     left = deadline.left_s()
-    allowed = min(left, STOP_REFIT_MAX_S) if stopped else left
+    allowed = refit_time_allowed(deadline, stopped)
     rows = np.arange(len(y))
     if estimate_s > allowed:
         affordable = int(len(y) * max(allowed - MARGIN_S, 0.0) / max(estimate_s, 1e-9))
@@ -168,10 +176,6 @@ def fit_by(model: Any, X: pd.DataFrame, y: pd.Series, deadline: Deadline) -> Any
     if "error" in outcome:
         raise outcome["error"]
     return outcome["model"]
-
-
-JOIN_GRACE_S = 0.05
-"""How long past the deadline a fit that cannot stop is waited for."""
 
 
 def _stops(model: Any) -> bool:
