@@ -32,6 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,7 @@ from tools.search.cv import (
     sample_rows,
 )
 from tools.search.cv import splits as cv_splits
+from tools.search.fewer_rounds import fewer_rounds
 from tools.search.fold_pool import fold_workers
 from tools.search.native import native_or_encoded
 from tools.search.refit import _Best, bagged_folds, fold_fallback, refit_final
@@ -269,6 +271,15 @@ def train(
         est_total = est_fold * rounds * ESTIMATE_SAFETY
         reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
         left = search.left_s()
+        overrides = dict((params or {}).get(name, {}))
+        shorter = (
+            fewer_rounds(family, overrides, needed_s=est_total + reserve, left_s=left)
+            if best is not None
+            else None
+        )
+        if shorter is not None:
+            overrides = {**overrides, **shorter.overrides}
+            est_total, reserve = est_total * shorter.share, reserve * shorter.share
         reason = ""
         if family.max_rows is not None and n_train_fold > family.max_rows:
             reason = f"{family.label} is too slow above {family.max_rows:,} rows."
@@ -282,10 +293,12 @@ def train(
             emit("candidate_finished", f"{family.label} skipped: {reason}", skipped)
             continue
 
-        emit("candidate_started", f"{family.label}: {len(splits)} fold(s).")
+        started = f"{family.label}: {len(splits)} fold(s)"
+        emit("candidate_started", f"{started}, {shorter.note}." if shorter else f"{started}.")
         best_reserve = refit_reserve(best.fit_s_per_fold) if best else 0.0
-        overrides = dict((params or {}).get(name, {}))
         outcome = evaluate(name, overrides, first=best is None, held=best_reserve)
+        if shorter is not None and outcome.result.status == "ok" and not outcome.result.message:
+            outcome.result = replace(outcome.result, message=shorter.note)
         if outcome.result.status == "ok" and outcome.result.n_folds < len(splits):
             # Every later candidate is validated on the same, fewer folds.
             splits = splits[: outcome.result.n_folds]
@@ -347,7 +360,7 @@ def train(
             templates[name] = clone(outcome.fold_model)
             prior = family.estimate_fit_s(
                 n_train_fold, width, n_columns=len(columns), n_classes=n_classes
-            )
+            ) * (shorter.share if shorter else 1.0)
             if prior > 0 and outcome.fit_s_per_fold > 0.5:  # too short to measure speed
                 calibration.append(outcome.fit_s_per_fold / prior)
             if best is None or rank_value(spec, outcome.result.score) > rank_value(
