@@ -23,6 +23,14 @@ def test_rounds_shrink_to_the_time_left_and_the_rate_rises_in_step() -> None:
     assert f"{rounds} of its 200 rounds" in shorter.note
 
 
+def test_time_held_for_the_current_best_refit_does_not_shrink() -> None:
+    lightgbm = MODEL_FAMILIES["lightgbm"]
+    shorter = fewer_rounds(lightgbm, {}, needed_s=10.0, held_s=2.0, left_s=10.0)
+    assert shorter is not None
+    assert shorter.overrides["n_estimators"] == int(200 * (0.9 * 10.0 - 2.0) / 10.0)
+    assert fewer_rounds(lightgbm, {}, needed_s=7.0, held_s=2.0, left_s=10.0) is None
+
+
 def test_nothing_is_cut_when_it_fits_is_set_or_would_be_too_little() -> None:
     lightgbm = MODEL_FAMILIES["lightgbm"]
     assert fewer_rounds(lightgbm, {}, needed_s=4.0, left_s=5.0) is None

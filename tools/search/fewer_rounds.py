@@ -31,21 +31,30 @@ class FewerRounds:
 
 
 def fewer_rounds(
-    family: ModelFamily, params: Mapping[str, Any], *, needed_s: float, left_s: float
+    family: ModelFamily,
+    params: Mapping[str, Any],
+    *,
+    needed_s: float,
+    left_s: float,
+    held_s: float = 0.0,
 ) -> FewerRounds | None:
-    """Fewer rounds (and a higher learning rate) so ``needed_s`` would fit in ``left_s``.
+    """Fewer rounds (and a higher learning rate) so ``needed_s`` fits in ``left_s``.
 
-    ``params`` are the candidate's overrides; a rounds value set there (by the user or a
-    portfolio) is kept. None when the family has no rounds to cut, when it already fits,
-    or when fewer than :data:`MIN_ROUNDS_SHARE` of its rounds would fit.
+    ``needed_s`` is the candidate's own estimate (its folds and its refit), which shrinks
+    with its rounds; ``held_s`` is time held back that does not (the current best's
+    refit). ``params`` are the candidate's overrides; a rounds value set there (by the
+    user or a portfolio) is kept. None when the family has no rounds to cut, when it
+    already fits, or when fewer than :data:`MIN_ROUNDS_SHARE` of its rounds would fit.
     """
-    if family.rounds_param is None or family.rounds_param in params or needed_s <= left_s:
+    if family.rounds_param is None or family.rounds_param in params:
+        return None
+    if needed_s + held_s <= left_s or needed_s <= 0:
         return None
     merged = {**family.default_params, **params}
     rounds = merged.get(family.rounds_param)
-    if not isinstance(rounds, int) or needed_s <= 0:
+    if not isinstance(rounds, int):
         return None
-    share = MARGIN * left_s / needed_s
+    share = (MARGIN * left_s - held_s) / needed_s
     if share < MIN_ROUNDS_SHARE:
         return None
     fewer = max(1, int(rounds * share))

@@ -269,17 +269,18 @@ def train(
         workers = fold_workers(name, len(splits), n_jobs, n_rows=n_train_fold)
         rounds = math.ceil(len(splits) / workers)
         est_total = est_fold * rounds * ESTIMATE_SAFETY
-        reserve = max(refit_reserve(best.fit_s_per_fold) if best else 0.0, refit_reserve(est_fold))
+        best_refit = refit_reserve(best.fit_s_per_fold) if best else 0.0
+        reserve = max(best_refit, refit_reserve(est_fold))
         left = search.left_s()
         overrides = dict((params or {}).get(name, {}))
-        shorter = (
-            fewer_rounds(family, overrides, needed_s=est_total + reserve, left_s=left)
-            if best is not None
-            else None
-        )
+        shorter = None
+        if best is not None:
+            own = est_total + refit_reserve(est_fold)
+            shorter = fewer_rounds(family, overrides, needed_s=own, held_s=best_refit, left_s=left)
         if shorter is not None:
             overrides = {**overrides, **shorter.overrides}
-            est_total, reserve = est_total * shorter.share, reserve * shorter.share
+            est_total *= shorter.share
+            reserve = max(best_refit, refit_reserve(est_fold * shorter.share))
         reason = ""
         if family.max_rows is not None and n_train_fold > family.max_rows:
             reason = f"{family.label} is too slow above {family.max_rows:,} rows."
@@ -295,8 +296,7 @@ def train(
 
         started = f"{family.label}: {len(splits)} fold(s)"
         emit("candidate_started", f"{started}, {shorter.note}." if shorter else f"{started}.")
-        best_reserve = refit_reserve(best.fit_s_per_fold) if best else 0.0
-        outcome = evaluate(name, overrides, first=best is None, held=best_reserve)
+        outcome = evaluate(name, overrides, first=best is None, held=best_refit)
         if shorter is not None and outcome.result.status == "ok" and not outcome.result.message:
             outcome.result = replace(outcome.result, message=shorter.note)
         if outcome.result.status == "ok" and outcome.result.n_folds < len(splits):
