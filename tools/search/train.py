@@ -274,7 +274,7 @@ def train(
         left = search.left_s()
         overrides = dict((params or {}).get(name, {}))
         shorter = None
-        if best is not None:
+        if best is not None and est_total + reserve > left:
             own = est_total + refit_reserve(est_fold)
             shorter = fewer_rounds(family, overrides, needed_s=own, held_s=best_refit, left_s=left)
         if shorter is not None:
