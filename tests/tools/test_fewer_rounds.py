@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.models.families import COARSE_BINS_BELOW_ROWS, MODEL_FAMILIES
+from tools.models.builders import COARSE_BINS_BELOW_ROWS
+from tools.models.families import MODEL_FAMILIES
 from tools.search.fewer_rounds import MIN_ROUNDS_SHARE, fewer_rounds
 
 

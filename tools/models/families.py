@@ -2,9 +2,9 @@
 
 Each family has a name, the tasks it handles, a cost rank (cheapest first), the
 groups a user can name ("tree", "linear", "boosting", ...), default parameters,
-a builder that turns parameters into an unfitted estimator, a prior fit-time
-estimate for budgeting, and an optional search space for tuning
-(:mod:`tools.models.spaces`).
+a builder that turns parameters into an unfitted estimator
+(:mod:`tools.models.builders`), a prior fit-time estimate for budgeting, and an
+optional search space for tuning (:mod:`tools.models.spaces`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import TransformedTargetRegressor
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ridge
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
-
 from tools.errors import PlanError
+from tools.models.builders import (
+    build_catboost,
+    build_extra_trees,
+    build_knn,
+    build_lasso,
+    build_lda,
+    build_lightgbm,
+    build_linear,
+    build_logistic,
+    build_mlp,
+    build_naive_bayes,
+    build_random_forest,
+    build_ridge,
+    build_svm,
+    build_xgboost,
+    coarse_bins,
+    knn_rows,
+    mlp_rows,
+)
 from tools.models.kinds import ALL_TASKS, CLASSIFICATION, REGRESSION, Params, Preprocessing, Task
 from tools.models.spaces import (
     _space_catboost,
@@ -128,152 +138,6 @@ class ModelFamily:
         return self.seconds_per_million_cells * cells * max(scale, 1.0) * per_class + preprocessing
 
 
-def _is_classification(task: str) -> bool:
-    return task in CLASSIFICATION
-
-
-def _logistic(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    return LogisticRegression(random_state=seed, **params)
-
-
-def _linear(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    return LinearRegression(**params)
-
-
-def _ridge(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    return Ridge(random_state=seed, **params)
-
-
-def _lasso(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    # alpha is relative to a standardised target, so one default suits any target scale.
-    return TransformedTargetRegressor(
-        regressor=Lasso(random_state=seed, **params), transformer=StandardScaler()
-    )
-
-
-def _naive_bayes(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    return GaussianNB(**params)
-
-
-def _lda(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    return LinearDiscriminantAnalysis(**params)
-
-
-def _knn(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    cls = KNeighborsClassifier if _is_classification(task) else KNeighborsRegressor
-    return cls(n_jobs=n_jobs, **params)
-
-
-def _knn_rows(params: Params, n_rows: int) -> Params:
-    return {**params, "n_neighbors": max(1, min(int(params.get("n_neighbors", 5)), n_rows))}
-
-
-COARSE_BINS_BELOW_ROWS = 10_000
-"""Boosters trained on fewer rows bin each feature into 64 values instead of 255."""
-
-
-def _coarse_bins(param: str, bins: int) -> Callable[[Params, int], Params]:
-    """A ``fit_to_rows`` that sets the booster's histogram bins on small tables.
-
-    With few rows, finding splits over 255 bins per feature dominates the fit (LightGBM on
-    1,200 x 300: 4.2 s with 255 bins, 1.3 s with 63). On generated tables of 800 to 4,000
-    rows (not the benchmark's), 5-fold scores with 64 bins were within noise of 255 for
-    LightGBM, XGBoost and CatBoost at a third to a quarter of the time (bench/README.md).
-    A tuned or user-set value is kept.
-    """
-
-    def fit(params: Params, n_rows: int) -> Params:
-        if n_rows < COARSE_BINS_BELOW_ROWS:
-            return {param: bins, **params}
-        return params
-
-    return fit
-
-
-def _mlp_rows(params: Params, n_rows: int) -> Params:
-    # On big tables, stop when a 10 % validation split stops improving: about 2x faster.
-    # Below that it costs accuracy (digits: 0.934 -> 0.927), so small tables train fully.
-    if n_rows >= 20_000:
-        return {"early_stopping": True, "n_iter_no_change": 20, **params}
-    return params
-
-
-def _svm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    # SVC(probability=True) is deprecated in scikit-learn 1.9; this is its replacement.
-    return CalibratedClassifierCV(SVC(random_state=seed, **params), ensemble=False, cv=3)
-
-
-def _mlp(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from tools.models.stoppable import StoppableMLPClassifier, StoppableMLPRegressor
-
-    if _is_classification(task):
-        return StoppableMLPClassifier(random_state=seed, **params)
-    return TransformedTargetRegressor(
-        regressor=StoppableMLPRegressor(random_state=seed, **params), transformer=StandardScaler()
-    )
-
-
-def _forest_params(task: Task, params: Params) -> Params:
-    # sqrt of the features per split for classification, half for regression: the usual
-    # defaults, and several times cheaper than all features.
-    return {"max_features": "sqrt" if _is_classification(task) else 0.5, **params}
-
-
-def _random_forest(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from tools.models.stoppable import (
-        StoppableRandomForestClassifier,
-        StoppableRandomForestRegressor,
-    )
-
-    classification = _is_classification(task)
-    cls = StoppableRandomForestClassifier if classification else StoppableRandomForestRegressor
-    return cls(random_state=seed, n_jobs=n_jobs, **_forest_params(task, params))
-
-
-def _extra_trees(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from tools.models.stoppable import StoppableExtraTreesClassifier, StoppableExtraTreesRegressor
-
-    classification = _is_classification(task)
-    cls = StoppableExtraTreesClassifier if classification else StoppableExtraTreesRegressor
-    return cls(random_state=seed, n_jobs=n_jobs, **_forest_params(task, params))
-
-
-def _xgboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from tools.models.stoppable import StoppableXGBClassifier, StoppableXGBRegressor
-
-    cls = StoppableXGBClassifier if _is_classification(task) else StoppableXGBRegressor
-    return cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", verbosity=0, **params)
-
-
-def _lightgbm(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from tools.models.stoppable import StoppableLGBMClassifier, StoppableLGBMRegressor
-
-    cls = StoppableLGBMClassifier if _is_classification(task) else StoppableLGBMRegressor
-    return cls(
-        random_state=seed,
-        n_jobs=n_jobs,
-        verbose=-1,
-        deterministic=True,
-        force_row_wise=True,
-        **params,
-    )
-
-
-def _catboost(task: Task, params: Params, seed: int, n_jobs: int) -> Any:
-    from tools.models.stoppable import StoppableCatBoostClassifier, StoppableCatBoostRegressor
-
-    classification = _is_classification(task)
-    cls = StoppableCatBoostClassifier if classification else StoppableCatBoostRegressor
-    # allow_writing_files=False: CatBoost would otherwise write catboost_info/ into the cwd.
-    return cls(
-        random_seed=seed,
-        thread_count=n_jobs,
-        verbose=False,
-        allow_writing_files=False,
-        **params,
-    )
-
-
 def _family(
     name: str,
     label: str,
@@ -306,7 +170,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             0,
             ["bayes", "simple"],
             "scaled",
-            _naive_bayes,
+            build_naive_bayes,
             seconds_per_million_cells=0.08,
         ),
         _family(
@@ -316,7 +180,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             0,
             ["linear", "simple"],
             "scaled",
-            _linear,
+            build_linear,
             seconds_per_million_cells=0.08,
         ),
         _family(
@@ -326,7 +190,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             1,
             ["linear", "simple"],
             "scaled",
-            _ridge,
+            build_ridge,
             default_params={"alpha": 1.0},
             seconds_per_million_cells=0.08,
             search_space=_space_ridge,
@@ -338,7 +202,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             1,
             ["linear", "bayes", "simple"],
             "scaled",
-            _lda,
+            build_lda,
             seconds_per_million_cells=0.4,
         ),
         _family(
@@ -348,7 +212,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             2,
             ["linear", "simple"],
             "scaled",
-            _lasso,
+            build_lasso,
             default_params={"alpha": 0.001, "max_iter": 2000},
             seconds_per_million_cells=0.2,
             search_space=_space_lasso,
@@ -360,7 +224,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             2,
             ["linear", "simple"],
             "scaled",
-            _logistic,
+            build_logistic,
             default_params={"C": 1.0, "max_iter": 500},
             seconds_per_million_cells=0.25,
             search_space=_space_logistic,
@@ -372,7 +236,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             3,
             ["tree", "boosting"],
             "tree",
-            _lightgbm,
+            build_lightgbm,
             native_categories=True,
             cost_per_class=True,
             default_params={
@@ -386,7 +250,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             rounds_param="n_estimators",
             rate_param="learning_rate",
             search_space=_space_lightgbm,
-            fit_to_rows=_coarse_bins("max_bin", 63),
+            fit_to_rows=coarse_bins("max_bin", 63),
         ),
         _family(
             "extra_trees",
@@ -395,7 +259,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             4,
             ["tree", "forest"],
             "tree",
-            _extra_trees,
+            build_extra_trees,
             default_params={"n_estimators": 200},
             seconds_per_million_cells=16.0,
             stops_at_deadline=True,
@@ -409,7 +273,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             5,
             ["tree", "forest"],
             "tree",
-            _random_forest,
+            build_random_forest,
             default_params={"n_estimators": 200},
             seconds_per_million_cells=35.0,
             stops_at_deadline=True,
@@ -423,7 +287,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             6,
             ["tree", "boosting"],
             "tree",
-            _xgboost,
+            build_xgboost,
             cost_per_class=True,
             default_params={"n_estimators": 200, "learning_rate": 0.08, "max_depth": 6},
             seconds_per_million_cells=4.5,
@@ -431,7 +295,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             rounds_param="n_estimators",
             rate_param="learning_rate",
             search_space=_space_xgboost,
-            fit_to_rows=_coarse_bins("max_bin", 64),
+            fit_to_rows=coarse_bins("max_bin", 64),
         ),
         _family(
             "knn",
@@ -440,13 +304,13 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             7,
             ["neighbors", "simple"],
             "scaled",
-            _knn,
+            build_knn,
             default_params={"n_neighbors": 15, "weights": "distance"},
             seconds_per_million_cells=1.0,
             quadratic_in_rows=True,
             max_rows=300_000,
             search_space=_space_knn,
-            fit_to_rows=_knn_rows,
+            fit_to_rows=knn_rows,
         ),
         _family(
             "catboost",
@@ -455,7 +319,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             8,
             ["tree", "boosting"],
             "tree",
-            _catboost,
+            build_catboost,
             native_categories=True,
             categories_param="cat_features",
             native_cost=3.0,  # ordered target statistics: measured 1.6x to 4.6x on 4 tables
@@ -465,7 +329,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             stops_at_deadline=True,
             rounds_param="iterations",
             search_space=_space_catboost,
-            fit_to_rows=_coarse_bins("border_count", 64),
+            fit_to_rows=coarse_bins("border_count", 64),
         ),
         _family(
             "mlp",
@@ -474,12 +338,12 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             9,
             ["neural"],
             "scaled",
-            _mlp,
+            build_mlp,
             default_params={"hidden_layer_sizes": (64,), "max_iter": 200, "alpha": 1e-4},
             seconds_per_million_cells=15.0,
             stops_at_deadline=True,
             search_space=_space_mlp,
-            fit_to_rows=_mlp_rows,
+            fit_to_rows=mlp_rows,
         ),
         _family(
             "svm",
@@ -488,7 +352,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             10,
             ["kernel"],
             "scaled",
-            _svm,
+            build_svm,
             default_params={"C": 1.0},
             seconds_per_million_cells=5.0,
             quadratic_in_rows=True,
