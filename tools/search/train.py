@@ -261,24 +261,25 @@ def train(
             stopped = True
             break
         width = encoded_width(columns, preprocessing=family.preprocessing, n_unique=n_unique)
-        factor = _calibration(calibration)
-        est_fold = (
-            family.estimate_fit_s(n_train_fold, width, n_columns=len(columns), n_classes=n_classes)
-            * factor
+        prior = family.estimate_fit_s(
+            n_train_fold, width, n_columns=len(columns), n_classes=n_classes
         )
+        est_fold = prior * _calibration(calibration)
         workers = fold_workers(name, len(splits), n_jobs, n_rows=n_train_fold)
         rounds = math.ceil(len(splits) / workers)
         est_total = est_fold * rounds * ESTIMATE_SAFETY
         best_refit = refit_reserve(best.fit_s_per_fold) if best else 0.0
-        reserve = max(best_refit, refit_reserve(est_fold))
+        own_refit = refit_reserve(est_fold)
+        reserve = max(best_refit, own_refit)
         left = search.left_s()
         overrides = dict((params or {}).get(name, {}))
         shorter = None
         if best is not None and est_total + reserve > left:
-            own = est_total + refit_reserve(est_fold)
+            own = est_total + own_refit
             shorter = fewer_rounds(family, overrides, needed_s=own, held_s=best_refit, left_s=left)
         if shorter is not None:
             overrides = {**overrides, **shorter.overrides}
+            prior *= shorter.share
             est_total *= shorter.share
             reserve = max(best_refit, refit_reserve(est_fold * shorter.share))
         reason = ""
@@ -358,9 +359,6 @@ def train(
         if outcome.result.status == "ok":
             oof[name] = outcome.oof
             templates[name] = clone(outcome.fold_model)
-            prior = family.estimate_fit_s(
-                n_train_fold, width, n_columns=len(columns), n_classes=n_classes
-            ) * (shorter.share if shorter else 1.0)
             if prior > 0 and outcome.fit_s_per_fold > 0.5:  # too short to measure speed
                 calibration.append(outcome.fit_s_per_fold / prior)
             if best is None or rank_value(spec, outcome.result.score) > rank_value(
